@@ -1,0 +1,20 @@
+#pragma once
+// Every atom used in Ping's actor protocols, listed once. CAF 0.17 atoms are
+// at most 10 characters.
+
+#include <caf/atom.hpp>
+
+namespace ping {
+
+using ping_atom = caf::atom_constant<caf::atom("ping")>;       // accept one ping
+using count_atom = caf::atom_constant<caf::atom("count")>;     // count pings
+using store_atom = caf::atom_constant<caf::atom("store")>;     // persist one ping
+using write_atom = caf::atom_constant<caf::atom("write")>;     // persist a batch
+using probe_atom = caf::atom_constant<caf::atom("probe")>;     // is the dependency back?
+using publish_atom = caf::atom_constant<caf::atom("publish")>; // outbox has new rows
+using relay_atom = caf::atom_constant<caf::atom("relay")>;     // run one relay pass
+using drain_atom = caf::atom_constant<caf::atom("drain")>;     // finish work, then stop
+using tick_atom = caf::atom_constant<caf::atom("tick")>;       // periodic timer
+using respawn_atom = caf::atom_constant<caf::atom("respawn")>; // restart a child
+
+} // namespace ping

@@ -1,0 +1,78 @@
+#pragma once
+// Counters every actor keeps, readable from any thread (admin console,
+// Prometheus exporter). Writers are the owning actors; values are relaxed
+// atomics, so reading never blocks an actor.
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace ping::telemetry {
+
+/// A fixed-bucket histogram (bucket upper bounds given at construction).
+class histogram {
+public:
+  explicit histogram(std::vector<double> bounds);
+  void observe(double value);
+  const std::vector<double>& bounds() const { return bounds_; }
+  /// Cumulative counts per bucket (last = +Inf), plus sum and count.
+  struct snapshot_t {
+    std::vector<uint64_t> cumulative;
+    double sum;
+    uint64_t count;
+  };
+  snapshot_t snapshot() const;
+  /// Approximate quantile from the buckets (upper bound of the bucket).
+  double quantile(double q) const;
+
+private:
+  std::vector<double> bounds_;
+  std::unique_ptr<std::atomic<uint64_t>[]> counts_;
+  std::atomic<uint64_t> count_{0};
+  std::atomic<double> sum_{0};
+};
+
+/// Per-actor counters.
+struct actor_stats {
+  actor_stats(std::string name, std::string kind, std::string parent)
+    : name(std::move(name)), kind(std::move(kind)), parent(std::move(parent)) {
+  }
+  const std::string name;   // unique, e.g. "persistence.writer-1"
+  const std::string kind;   // "pool" (cooperative) or "detached"
+  const std::string parent; // supervisor's name, "" for the root
+  std::atomic<uint64_t> handled{0};  // messages handled
+  std::atomic<uint64_t> restarts{0}; // times restarted by its supervisor
+  std::atomic<int64_t> mailbox{0};   // depth seen at its last message
+  std::atomic<int64_t> backlog{0};   // own queue (pending requests, outbox)
+  std::atomic<bool> up{true};        // false while down / reconnecting
+};
+
+/// The process-wide set of actor stats and stage histograms.
+class registry {
+public:
+  std::shared_ptr<actor_stats> actor(const std::string& name,
+                                     const std::string& kind,
+                                     const std::string& parent = "");
+  std::vector<std::shared_ptr<actor_stats>> actors() const;
+
+  /// Named counter / histogram, created on first use.
+  std::atomic<uint64_t>& counter(const std::string& name);
+  histogram& latency(const std::string& name); // seconds
+  histogram& sizes(const std::string& name);   // counts (batch sizes)
+
+  std::vector<std::pair<std::string, uint64_t>> counters() const;
+  std::vector<std::pair<std::string, const histogram*>> histograms() const;
+
+private:
+  mutable std::mutex mtx_;
+  std::vector<std::shared_ptr<actor_stats>> actors_;
+  std::vector<std::pair<std::string, std::unique_ptr<std::atomic<uint64_t>>>>
+    counters_;
+  std::vector<std::pair<std::string, std::unique_ptr<histogram>>> histograms_;
+};
+
+} // namespace ping::telemetry

@@ -1,0 +1,55 @@
+#pragma once
+// Plain value types shared by several actor protocols.
+
+#include <cstdint>
+#include <string>
+
+#include <caf/meta/type_name.hpp>
+
+namespace ping {
+
+/// A half-open interval [start_ms, end_ms) of epoch milliseconds, or "all
+/// time" when `bounded` is false.
+struct time_range {
+  bool bounded = false;
+  int64_t start_ms = 0;
+  int64_t end_ms = 0;
+
+  friend bool operator==(const time_range&, const time_range&) = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, time_range& x) {
+  return f(caf::meta::type_name("time_range"), x.bounded, x.start_ms, x.end_ms);
+}
+
+/// One accepted ping as it is stored and relayed.
+struct ping_row {
+  std::string id;         // UUIDv7, canonical text form
+  int64_t pinged_at_ms;   // event time (never 0: "now" is resolved on accept)
+  int64_t received_at_ms; // gateway clock when accepted
+  int32_t partition;      // Kafka partition, fixed at accept time
+
+  friend bool operator==(const ping_row&, const ping_row&) = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ping_row& x) {
+  return f(caf::meta::type_name("ping_row"), x.id, x.pinged_at_ms,
+           x.received_at_ms, x.partition);
+}
+
+/// A count and where it came from ("postgres", "cache").
+struct count_result {
+  int64_t count = 0;
+  std::string source;
+
+  friend bool operator==(const count_result&, const count_result&) = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, count_result& x) {
+  return f(caf::meta::type_name("count_result"), x.count, x.source);
+}
+
+} // namespace ping

@@ -1,0 +1,41 @@
+#pragma once
+// The gateway actor: the one entry point of the network front-ends.
+//
+// Runs on the cooperative pool and never blocks. It validates input,
+// resolves "now", assigns the ping's id and partition, asks persistence to
+// store it (deadline `store_timeout`), answers the front-end only after the
+// commit, and then nudges the publisher. At most `max_in_flight` pings wait
+// for persistence at once; beyond that new pings get resource_exhausted at
+// once instead of queueing.
+
+#include <chrono>
+
+#include <caf/actor_system.hpp>
+
+#include "actors/common/telemetry.hpp"
+#include "actors/gateway/protocol.hpp"
+#include "actors/persistence/protocol.hpp"
+#include "actors/publisher/protocol.hpp"
+
+namespace ping::gateway {
+
+struct settings {
+  int32_t partitions = 3;       // Kafka partitions of ping-events
+  size_t max_in_flight = 20000; // pings waiting for their commit
+  caf::timespan store_timeout = std::chrono::seconds(5);
+  caf::timespan count_timeout = std::chrono::seconds(5);
+};
+
+/// Validation of a ping timestamp; returns the stored timestamp ("now" for
+/// 0) or an invalid_argument error.
+caf::expected<int64_t> resolve_timestamp(int64_t timestamp_ms, int64_t now_ms);
+
+/// Validation of a count range.
+caf::error validate_range(const time_range& range);
+
+gateway_actor spawn_gateway(caf::actor_system& sys, settings cfg,
+                            persistence::persistence_actor persistence,
+                            publisher::publisher_actor publisher,
+                            telemetry::registry& reg);
+
+} // namespace ping::gateway

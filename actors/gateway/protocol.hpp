@@ -1,0 +1,40 @@
+#pragma once
+// Typed protocol of the gateway actor: what the network front-ends may ask.
+
+#include <cstdint>
+#include <string>
+
+#include <caf/meta/type_name.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "actors/common/atoms.hpp"
+#include "actors/common/types.hpp"
+
+namespace ping::gateway {
+
+/// The answer to an accepted ping.
+struct ping_ack {
+  std::string id;       // the ping's UUID
+  int64_t pinged_at_ms; // its timestamp as stored ("now" resolved)
+
+  friend bool operator==(const ping_ack&, const ping_ack&) = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ping_ack& x) {
+  return f(caf::meta::type_name("ping_ack"), x.id, x.pinged_at_ms);
+}
+
+using gateway_actor = caf::typed_actor<
+  // Accepts one ping with the client's timestamp (0 = now). Replies after
+  // the ping is committed; errors: invalid_argument, unavailable,
+  // resource_exhausted, shutting_down.
+  caf::replies_to<ping_atom, int64_t>::with<ping_ack>,
+  // Counts pings, in total or within a half-open range. Errors:
+  // invalid_argument, unavailable.
+  caf::replies_to<count_atom, time_range>::with<count_result>,
+  // Stop accepting pings (SIGTERM); counts are still answered.
+  caf::reacts_to<drain_atom>>;
+
+} // namespace ping::gateway

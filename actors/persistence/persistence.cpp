@@ -1,0 +1,362 @@
+#include "actors/persistence/persistence.hpp"
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/all.hpp>
+#include <pqxx/pqxx>
+
+#include "actors/common/dsn.hpp"
+#include "actors/common/errors.hpp"
+#include "actors/common/log.hpp"
+#include "actors/persistence/sql.hpp"
+
+namespace ping::persistence {
+
+std::string effective_dsn(const settings& cfg) {
+  return with_timeouts(cfg.dsn, cfg.connect_timeout, cfg.statement_timeout);
+}
+
+namespace {
+
+// -- worker: one connection, blocking calls, detached thread ----------------
+
+struct worker_state {
+  std::unique_ptr<pqxx::connection> conn;
+  std::shared_ptr<telemetry::actor_stats> stats;
+  static inline const char* name = "persistence.worker";
+};
+
+pqxx::connection& connection(worker_state& st, const settings& cfg) {
+  if (!st.conn) {
+    auto c = std::make_unique<pqxx::connection>(effective_dsn(cfg));
+    sql::prepare_writer_statements(*c);
+    st.conn = std::move(c);
+    st.stats->up = true;
+  }
+  return *st.conn;
+}
+
+// Runs `f` against the worker's connection, turning database failures into
+// ping errors. Connection-level failures drop the connection; the next call
+// reconnects.
+template <class F>
+auto guarded(worker_state& st, const settings& cfg, const char* what, F f)
+  -> caf::result<decltype(f(std::declval<pqxx::connection&>()))> {
+  try {
+    return f(connection(st, cfg));
+  } catch (const pqxx::broken_connection& e) {
+    st.conn.reset();
+    st.stats->up = false;
+    log::warn("persistence", "connection lost", {{"op", what}, {"error", e.what()}});
+    return caf::make_error(ping_errc::unavailable, "PostgreSQL is unreachable");
+  } catch (const pqxx::in_doubt_error& e) {
+    st.conn.reset();
+    log::warn("persistence", "commit outcome unknown", {{"op", what}});
+    return caf::make_error(ping_errc::unavailable, "commit outcome unknown");
+  } catch (const pqxx::sql_error& e) {
+    auto state = e.sqlstate();
+    // 08xxx connection exceptions, 57xxx operator intervention (shutdown,
+    // statement timeout): the database is not usable right now.
+    if (state.rfind("08", 0) == 0 || state.rfind("57", 0) == 0) {
+      st.conn.reset();
+      st.stats->up = false;
+      log::warn("persistence", "database unavailable",
+                {{"op", what}, {"sqlstate", state}});
+      return caf::make_error(ping_errc::unavailable, "PostgreSQL is unavailable");
+    }
+    log::error("persistence", "sql error",
+               {{"op", what}, {"sqlstate", state}, {"error", e.what()}});
+    return caf::make_error(ping_errc::internal, "database error " + state);
+  } catch (const std::exception& e) {
+    st.conn.reset();
+    log::error("persistence", "unexpected error", {{"op", what}, {"error", e.what()}});
+    return caf::make_error(ping_errc::unavailable, "database error");
+  }
+}
+
+worker_actor::behavior_type
+worker(worker_actor::stateful_pointer<worker_state> self, settings cfg,
+       std::shared_ptr<telemetry::actor_stats> stats,
+       telemetry::registry* reg) {
+  self->state.stats = std::move(stats);
+  auto& commit_latency = reg->latency("persistence_commit_seconds");
+  auto& batch_sizes = reg->sizes("persistence_commit_batch_size");
+  auto note = [self] {
+    self->state.stats->handled++;
+    self->state.stats->mailbox = static_cast<int64_t>(self->mailbox().size());
+  };
+  return {
+    [=, &commit_latency, &batch_sizes](write_atom,
+                                       const std::vector<ping_row>& rows)
+      -> caf::result<int64_t> {
+      note();
+      auto start = std::chrono::steady_clock::now();
+      auto res = guarded(self->state, cfg, "write", [&](pqxx::connection& c) {
+        pqxx::work txn{c};
+        sql::insert_batch(txn, rows);
+        txn.commit();
+        return static_cast<int64_t>(rows.size());
+      });
+      if (res.flag == caf::rt_value) {
+        std::chrono::duration<double> took
+          = std::chrono::steady_clock::now() - start;
+        commit_latency.observe(took.count());
+        batch_sizes.observe(static_cast<double>(rows.size()));
+      }
+      return res;
+    },
+    [=](count_atom, const time_range& range) -> caf::result<int64_t> {
+      note();
+      return guarded(self->state, cfg, "count", [&](pqxx::connection& c) {
+        pqxx::read_transaction txn{c};
+        return sql::count(txn, range);
+      });
+    },
+    [=](probe_atom) -> caf::result<bool> {
+      note();
+      auto res = guarded(self->state, cfg, "probe", [&](pqxx::connection& c) {
+        pqxx::nontransaction txn{c};
+        txn.exec("SELECT 1");
+        return true;
+      });
+      if (res.flag == caf::rt_value)
+        return true;
+      return false;
+    },
+  };
+}
+
+// -- facade: group commit, bounds, health, supervision ----------------------
+
+using facade_actor = persistence_actor::extend<
+  caf::reacts_to<probe_atom>,            // timer: probe PostgreSQL again
+  caf::reacts_to<respawn_atom, int32_t>>; // timer: restart worker slot i
+
+struct pending_store {
+  ping_row row;
+  caf::typed_response_promise<int64_t> rp;
+};
+
+struct worker_slot {
+  std::string name;
+  worker_actor handle;
+  bool busy = false;
+  caf::timespan backoff{0};
+  std::shared_ptr<telemetry::actor_stats> stats;
+};
+
+struct facade_state {
+  settings cfg;
+  telemetry::registry* reg = nullptr;
+  std::shared_ptr<telemetry::actor_stats> stats;
+  std::deque<pending_store> queue;
+  std::vector<worker_slot> slots; // writers first, the reader last
+  bool healthy = true;
+  bool probe_scheduled = false;
+  caf::timespan probe_backoff{0};
+  static inline const char* name = "persistence";
+};
+
+using facade_ptr = facade_actor::stateful_pointer<facade_state>;
+
+caf::error unavailable_error() {
+  return caf::make_error(ping_errc::unavailable, "PostgreSQL is unavailable");
+}
+
+void spawn_worker(facade_ptr self, int32_t index) {
+  auto& slot = self->state.slots[static_cast<size_t>(index)];
+  slot.handle = self->spawn<caf::detached + caf::linked>(
+    worker, self->state.cfg, slot.stats, self->state.reg);
+  slot.busy = false;
+}
+
+void schedule_probe(facade_ptr self) {
+  auto& st = self->state;
+  if (st.probe_scheduled)
+    return;
+  st.probe_scheduled = true;
+  st.probe_backoff = st.probe_backoff.count() == 0
+                       ? st.cfg.backoff_min
+                       : std::min(st.probe_backoff * 2, st.cfg.backoff_max);
+  self->delayed_send(self, st.probe_backoff, probe_atom::value);
+}
+
+void mark_unhealthy(facade_ptr self) {
+  auto& st = self->state;
+  if (st.healthy)
+    log::warn("persistence", "PostgreSQL unavailable; failing stores fast");
+  st.healthy = false;
+  st.stats->up = false;
+  // Fail fast: nothing waits for a database that is not there.
+  for (auto& p : st.queue)
+    p.rp.deliver(unavailable_error());
+  st.queue.clear();
+  st.stats->backlog = 0;
+  schedule_probe(self);
+}
+
+void dispatch(facade_ptr self) {
+  auto& st = self->state;
+  auto writers = st.slots.size() - 1;
+  for (size_t i = 0; i < writers && !st.queue.empty() && st.healthy; ++i) {
+    auto& slot = st.slots[i];
+    if (slot.busy || !slot.handle)
+      continue;
+    auto n = std::min(st.queue.size(), st.cfg.max_batch);
+    std::vector<ping_row> rows;
+    auto promises
+      = std::make_shared<std::vector<caf::typed_response_promise<int64_t>>>();
+    rows.reserve(n);
+    promises->reserve(n);
+    for (size_t k = 0; k < n; ++k) {
+      rows.push_back(std::move(st.queue.front().row));
+      promises->push_back(std::move(st.queue.front().rp));
+      st.queue.pop_front();
+    }
+    st.stats->backlog = static_cast<int64_t>(st.queue.size());
+    slot.busy = true;
+    self->request(slot.handle, st.cfg.write_timeout, write_atom::value,
+                  std::move(rows))
+      .then(
+        [self, i, promises](int64_t committed) {
+          self->state.slots[i].busy = false;
+          for (auto& rp : *promises)
+            rp.deliver(committed);
+          dispatch(self);
+        },
+        [self, i, promises](caf::error& err) {
+          self->state.slots[i].busy = false;
+          auto reply = err.category() == caf::atom("ping")
+                           && err.code() != static_cast<uint8_t>(ping_errc::unavailable)
+                         ? err
+                         : unavailable_error();
+          for (auto& rp : *promises)
+            rp.deliver(reply);
+          if (reply == ping_errc::unavailable)
+            mark_unhealthy(self);
+          dispatch(self);
+        });
+  }
+}
+
+facade_actor::behavior_type facade(facade_ptr self, settings cfg,
+                                   telemetry::registry* reg) {
+  auto& st = self->state;
+  st.cfg = cfg;
+  st.reg = reg;
+  st.stats = reg->actor("persistence", "pool");
+  auto writers = std::max(1, cfg.writers);
+  for (int i = 0; i < writers; ++i) {
+    auto name = "persistence.writer-" + std::to_string(i + 1);
+    st.slots.push_back({name, {}, false, {}, reg->actor(name, "detached", "persistence")});
+  }
+  st.slots.push_back({"persistence.reader", {}, false, {},
+                      reg->actor("persistence.reader", "detached", "persistence")});
+  for (int32_t i = 0; i < static_cast<int32_t>(st.slots.size()); ++i)
+    spawn_worker(self, i);
+  // Supervision: a worker's exit reaches us through the link; restart it
+  // with backoff. Any other exit (shutdown) ends the facade and, through the
+  // links, its workers.
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    auto& st = self->state;
+    for (int32_t i = 0; i < static_cast<int32_t>(st.slots.size()); ++i) {
+      auto& slot = st.slots[static_cast<size_t>(i)];
+      if (slot.handle && slot.handle.address() == msg.source) {
+        slot.handle = nullptr;
+        slot.busy = false;
+        slot.stats->up = false;
+        slot.stats->restarts++;
+        slot.backoff = slot.backoff.count() == 0
+                         ? st.cfg.backoff_min
+                         : std::min(slot.backoff * 2, st.cfg.backoff_max);
+        log::error("persistence", "worker failed; restarting",
+                   {{"worker", slot.name},
+                    {"reason", to_string(msg.reason)},
+                    {"backoff_ms", std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(slot.backoff).count())}});
+        self->delayed_send(self, slot.backoff, respawn_atom::value, i);
+        return;
+      }
+    }
+    self->quit(msg.reason);
+  });
+  auto note = [self] {
+    self->state.stats->handled++;
+    self->state.stats->mailbox = static_cast<int64_t>(self->mailbox().size());
+  };
+  return {
+    [=](store_atom, ping_row& row) -> caf::result<int64_t> {
+      note();
+      auto& st = self->state;
+      if (!st.healthy)
+        return unavailable_error();
+      if (st.queue.size() >= st.cfg.max_pending)
+        return caf::make_error(ping_errc::resource_exhausted,
+                               "too many pings waiting for PostgreSQL");
+      auto rp = self->make_response_promise<int64_t>();
+      st.queue.push_back({std::move(row), rp});
+      st.stats->backlog = static_cast<int64_t>(st.queue.size());
+      dispatch(self);
+      return rp;
+    },
+    [=](count_atom, time_range range) -> caf::result<int64_t> {
+      note();
+      auto& st = self->state;
+      auto& reader = st.slots.back();
+      if (!st.healthy || !reader.handle)
+        return unavailable_error();
+      auto rp = self->make_response_promise<int64_t>();
+      self
+        ->request(reader.handle, st.cfg.statement_timeout + st.cfg.connect_timeout,
+                  count_atom::value, range)
+        .then([rp](int64_t n) mutable { rp.deliver(n); },
+              [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      return rp;
+    },
+    [=](probe_atom) {
+      note();
+      auto& st = self->state;
+      st.probe_scheduled = false;
+      // Probe through the reader: it is never busy with a batch.
+      auto& reader = st.slots.back();
+      if (!reader.handle) {
+        schedule_probe(self);
+        return;
+      }
+      self
+        ->request(reader.handle, st.cfg.connect_timeout * 2, probe_atom::value)
+        .then(
+          [self](bool ok) {
+            auto& st = self->state;
+            if (!ok) {
+              schedule_probe(self);
+              return;
+            }
+            if (!st.healthy)
+              log::info("persistence", "PostgreSQL is back; accepting stores");
+            st.healthy = true;
+            st.stats->up = true;
+            st.probe_backoff = caf::timespan{0};
+            dispatch(self);
+          },
+          [self](caf::error&) { schedule_probe(self); });
+    },
+    [=](respawn_atom, int32_t index) {
+      note();
+      spawn_worker(self, index);
+      dispatch(self);
+    },
+  };
+}
+
+} // namespace
+
+persistence_actor spawn_persistence(caf::actor_system& sys, settings cfg,
+                                    telemetry::registry& reg) {
+  auto impl = sys.spawn(facade, std::move(cfg), &reg);
+  return caf::actor_cast<persistence_actor>(impl);
+}
+
+} // namespace ping::persistence

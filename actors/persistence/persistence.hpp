@@ -1,0 +1,47 @@
+#pragma once
+// The persistence subsystem: group commit of pings into PostgreSQL.
+//
+// `spawn_persistence` starts a facade actor (cooperative pool, never blocks)
+// that supervises `writers` detached worker actors plus one detached reader.
+// Each worker owns its own libpqxx connection.
+//
+// Group commit: stores queue in the facade; every idle writer takes up to
+// `max_batch` of them and writes them in one transaction, so pings that
+// arrive while a commit is under way share the next one. Each ping's promise
+// is delivered only after its transaction committed.
+//
+// Bounds: at most `max_pending` stores wait (beyond: resource_exhausted).
+// When PostgreSQL is unreachable the facade fails stores fast with
+// `unavailable` and probes with exponential backoff until it answers again.
+// A worker that dies is restarted with backoff; its batch was not
+// acknowledged, so nothing acknowledged is lost.
+
+#include <chrono>
+#include <string>
+
+#include <caf/actor_system.hpp>
+
+#include "actors/common/telemetry.hpp"
+#include "actors/persistence/protocol.hpp"
+
+namespace ping::persistence {
+
+struct settings {
+  std::string dsn;                  // libpq connection string (secret)
+  int writers = 2;                  // concurrent transactions
+  size_t max_batch = 2000;          // pings per transaction
+  size_t max_pending = 20000;       // queued stores before rejecting
+  caf::timespan write_timeout = std::chrono::seconds(5);
+  caf::timespan connect_timeout = std::chrono::seconds(2);
+  caf::timespan statement_timeout = std::chrono::seconds(5);
+  caf::timespan backoff_min = std::chrono::milliseconds(100);
+  caf::timespan backoff_max = std::chrono::seconds(2);
+};
+
+persistence_actor spawn_persistence(caf::actor_system& sys, settings cfg,
+                                    telemetry::registry& reg);
+
+/// libpq connection string with connect and statement timeouts applied.
+std::string effective_dsn(const settings& cfg);
+
+} // namespace ping::persistence

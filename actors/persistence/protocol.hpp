@@ -1,0 +1,33 @@
+#pragma once
+// Typed protocol of the persistence subsystem.
+
+#include <cstdint>
+#include <vector>
+
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "actors/common/atoms.hpp"
+#include "actors/common/types.hpp"
+
+namespace ping::persistence {
+
+/// The persistence facade: the stable handle other subsystems hold.
+using persistence_actor = caf::typed_actor<
+  // Stores one ping. The reply (the size of the group commit that held it)
+  // is sent only after that transaction committed; an error means the ping
+  // may or may not be stored and was not acknowledged.
+  caf::replies_to<store_atom, ping_row>::with<int64_t>,
+  // Counts stored pings in the range, exactly, from PostgreSQL.
+  caf::replies_to<count_atom, time_range>::with<int64_t>>;
+
+/// A worker owning one PostgreSQL connection (detached: libpqxx blocks).
+using worker_actor = caf::typed_actor<
+  // Inserts the batch (pings and their outbox rows) in one transaction.
+  caf::replies_to<write_atom, std::vector<ping_row>>::with<int64_t>,
+  // Counts pings in the range.
+  caf::replies_to<count_atom, time_range>::with<int64_t>,
+  // Connects if needed and runs `SELECT 1`; true when PostgreSQL answers.
+  caf::replies_to<probe_atom>::with<bool>>;
+
+} // namespace ping::persistence

@@ -1,0 +1,185 @@
+#include "actors/publisher/publisher.hpp"
+
+#include <caf/all.hpp>
+
+#include "actors/common/errors.hpp"
+#include "actors/common/log.hpp"
+#include "actors/publisher/relay.hpp"
+
+namespace ping::publisher {
+
+namespace {
+
+// -- relay worker: detached, owns the producer and the PostgreSQL session ---
+
+struct worker_state {
+  std::unique_ptr<relay> core;
+  std::shared_ptr<telemetry::actor_stats> stats;
+  static inline const char* name = "publisher.relay";
+};
+
+relay_actor::behavior_type worker(relay_actor::stateful_pointer<worker_state> self,
+                                  settings cfg, telemetry::registry* reg) {
+  self->state.stats = reg->actor("publisher.relay", "detached", "publisher");
+  self->state.core = std::make_unique<relay>(cfg, *reg);
+  return {
+    [self](relay_atom) -> caf::result<relay_report> {
+      auto& st = self->state;
+      st.stats->handled++;
+      st.stats->mailbox = static_cast<int64_t>(self->mailbox().size());
+      try {
+        auto rep = st.core->pass();
+        st.stats->up = true;
+        st.stats->backlog = rep.in_flight;
+        return rep;
+      } catch (const std::exception& e) {
+        st.stats->up = false;
+        log::warn("relay", "pass failed", {{"error", e.what()}});
+        return caf::make_error(ping_errc::unavailable, e.what());
+      }
+    },
+  };
+}
+
+// -- facade: schedules passes, coalesces nudges, supervises the worker ------
+
+using facade_actor = publisher_actor::extend<caf::reacts_to<tick_atom>,
+                                             caf::reacts_to<respawn_atom>>;
+
+struct facade_state {
+  settings cfg;
+  telemetry::registry* reg = nullptr;
+  std::shared_ptr<telemetry::actor_stats> stats;
+  relay_actor worker;
+  bool busy = false;  // a pass is running
+  bool dirty = false; // nudged while busy
+  caf::timespan backoff{0};
+  caf::timespan worker_backoff{0};
+  static inline const char* name = "publisher";
+};
+
+using facade_ptr = facade_actor::stateful_pointer<facade_state>;
+
+void run_pass(facade_ptr self);
+
+void after_pass(facade_ptr self, bool ok, bool more) {
+  auto& st = self->state;
+  st.busy = false;
+  if (!ok) {
+    st.backoff = st.backoff.count() == 0
+                   ? st.cfg.backoff_min
+                   : std::min(st.backoff * 2, st.cfg.backoff_max);
+    return; // the periodic tick retries after the backoff
+  }
+  st.backoff = caf::timespan{0};
+  if (more || st.dirty) {
+    st.dirty = false;
+    run_pass(self);
+  }
+}
+
+void run_pass(facade_ptr self) {
+  auto& st = self->state;
+  if (st.busy || !st.worker) {
+    st.dirty = true;
+    return;
+  }
+  st.busy = true;
+  st.dirty = false;
+  self->request(st.worker, st.cfg.pass_timeout, relay_atom::value)
+    .then([self](relay_report& rep) { after_pass(self, true, rep.more); },
+          [self](caf::error&) { after_pass(self, false, false); });
+}
+
+// Runs passes back to back until one finds nothing to send and nothing in
+// flight (drained: true), or the deadline passes (false). The worker handles
+// one request at a time, so a pass already running simply goes first.
+void drain_step(facade_ptr self, caf::typed_response_promise<bool> rp,
+                std::chrono::steady_clock::time_point deadline) {
+  auto& st = self->state;
+  auto left = deadline - std::chrono::steady_clock::now();
+  if (!st.worker || left <= caf::timespan{0}) {
+    rp.deliver(false);
+    return;
+  }
+  self->request(st.worker, left, relay_atom::value)
+    .then(
+      [self, rp, deadline](relay_report& rep) mutable {
+        if (!rep.more && rep.in_flight == 0 && rep.sent == 0)
+          rp.deliver(true);
+        else
+          drain_step(self, rp, deadline);
+      },
+      [rp](caf::error&) mutable { rp.deliver(false); });
+}
+
+void spawn_worker(facade_ptr self) {
+  auto& st = self->state;
+  st.worker = self->spawn<caf::detached + caf::linked>(worker, st.cfg, st.reg);
+  st.busy = false;
+  run_pass(self); // relay leftovers right away
+}
+
+facade_actor::behavior_type facade(facade_ptr self, settings cfg,
+                                   telemetry::registry* reg) {
+  auto& st = self->state;
+  st.cfg = std::move(cfg);
+  st.reg = reg;
+  st.stats = reg->actor("publisher", "pool");
+  spawn_worker(self);
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    auto& st = self->state;
+    if (st.worker && st.worker.address() == msg.source) {
+      st.worker = nullptr;
+      st.busy = false;
+      auto stats = st.reg->actor("publisher.relay", "detached", "publisher");
+      stats->restarts++;
+      stats->up = false;
+      st.worker_backoff = st.worker_backoff.count() == 0
+                            ? st.cfg.backoff_min
+                            : std::min(st.worker_backoff * 2, st.cfg.backoff_max);
+      log::error("publisher", "relay failed; restarting",
+                 {{"reason", to_string(msg.reason)}});
+      self->delayed_send(self, st.worker_backoff, respawn_atom::value);
+      return;
+    }
+    self->quit(msg.reason);
+  });
+  self->delayed_send(self, st.cfg.interval, tick_atom::value);
+  auto note = [self] {
+    self->state.stats->handled++;
+    self->state.stats->mailbox = static_cast<int64_t>(self->mailbox().size());
+  };
+  return {
+    [=](publish_atom) {
+      note();
+      run_pass(self);
+    },
+    [=](tick_atom) {
+      note();
+      auto& st = self->state;
+      self->delayed_send(self, st.cfg.interval + st.backoff, tick_atom::value);
+      run_pass(self);
+    },
+    [=](respawn_atom) {
+      note();
+      spawn_worker(self);
+    },
+    [=](drain_atom, caf::timespan budget) -> caf::result<bool> {
+      note();
+      auto rp = self->make_response_promise<bool>();
+      drain_step(self, rp, std::chrono::steady_clock::now() + budget);
+      return rp;
+    },
+  };
+}
+
+} // namespace
+
+publisher_actor spawn_publisher(caf::actor_system& sys, settings cfg,
+                                telemetry::registry& reg) {
+  auto impl = sys.spawn(facade, std::move(cfg), &reg);
+  return caf::actor_cast<publisher_actor>(impl);
+}
+
+} // namespace ping::publisher

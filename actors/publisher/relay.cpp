@@ -1,0 +1,389 @@
+#include "actors/publisher/relay.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <stdexcept>
+
+#include <librdkafka/rdkafkacpp.h>
+#include <pqxx/pqxx>
+
+#include "actors/common/dsn.hpp"
+#include "actors/common/log.hpp"
+#include "ping/v1/event.pb.h"
+
+namespace ping::publisher {
+
+namespace {
+
+// pg_try_advisory_lock(int4, int4) class key: "PING".
+constexpr int relay_lock_class = 0x50494E47;
+
+constexpr const char* select_sql = R"sql(
+SELECT ping_id::text, pinged_at_ms, received_at_ms, relay_seq
+FROM outbox
+WHERE kafka_partition = $1 AND (relay_seq IS NULL OR relay_seq > $2)
+ORDER BY relay_seq NULLS LAST, ping_id
+LIMIT $3
+)sql";
+
+constexpr const char* assign_sql = R"sql(
+WITH v AS (SELECT * FROM unnest($2::uuid[], $3::int8[]) AS v(id, seq)),
+     o AS (UPDATE outbox SET relay_seq = v.seq FROM v WHERE outbox.ping_id = v.id),
+     p AS (UPDATE pings SET relay_seq = v.seq FROM v WHERE pings.id = v.id)
+UPDATE relay_state SET next_seq = $4 WHERE kafka_partition = $1
+)sql";
+
+struct message_info {
+  std::string id;
+  int32_t partition;
+  int64_t seq;
+  std::chrono::steady_clock::time_point sent;
+};
+
+std::string join_array(const std::vector<std::string>& xs) {
+  std::string out = "{";
+  for (size_t i = 0; i < xs.size(); ++i) {
+    if (i > 0)
+      out.push_back(',');
+    out.append(xs[i]);
+  }
+  out.push_back('}');
+  return out;
+}
+
+std::string join_array(const std::vector<int64_t>& xs) {
+  std::string out = "{";
+  for (size_t i = 0; i < xs.size(); ++i) {
+    if (i > 0)
+      out.push_back(',');
+    out.append(std::to_string(xs[i]));
+  }
+  out.push_back('}');
+  return out;
+}
+
+} // namespace
+
+struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
+  settings cfg;
+  telemetry::registry& reg;
+  telemetry::histogram& produce_latency;
+  std::atomic<uint64_t>& sent_total;
+  std::atomic<uint64_t>& acked_total;
+  std::unique_ptr<pqxx::connection> conn;
+  std::vector<bool> held;
+  std::unique_ptr<RdKafka::Producer> producer;
+  std::vector<int64_t> sent_upto;  // highest seq handed to this producer
+  std::vector<int64_t> in_flight;  // per partition
+  std::vector<std::string> delivered;
+  bool failed = false;
+
+  impl(settings c, telemetry::registry& r)
+    : cfg(std::move(c)),
+      reg(r),
+      produce_latency(r.latency("relay_produce_seconds")),
+      sent_total(r.counter("relay_events_sent_total")),
+      acked_total(r.counter("relay_events_acked_total")),
+      held(static_cast<size_t>(cfg.partitions), false),
+      sent_upto(static_cast<size_t>(cfg.partitions), 0),
+      in_flight(static_cast<size_t>(cfg.partitions), 0) {
+  }
+
+  ~impl() override {
+    if (producer) {
+      producer->flush(1000);
+      producer->purge(RdKafka::Producer::PURGE_QUEUE
+                      | RdKafka::Producer::PURGE_INFLIGHT);
+      producer->poll(0);
+    }
+  }
+
+  // -- librdkafka callbacks (run inside poll/flush on this thread) ----------
+
+  void dr_cb(RdKafka::Message& msg) override {
+    std::unique_ptr<message_info> info{
+      static_cast<message_info*>(msg.msg_opaque())};
+    if (!info)
+      return;
+    in_flight[static_cast<size_t>(info->partition)]--;
+    if (msg.err() == RdKafka::ERR_NO_ERROR) {
+      std::chrono::duration<double> took
+        = std::chrono::steady_clock::now() - info->sent;
+      produce_latency.observe(took.count());
+      delivered.push_back(std::move(info->id));
+    } else {
+      // With an infinite message timeout and the gapless guarantee, a failed
+      // delivery means this producer is done: recreate it and re-send from
+      // the outbox, in sequence order.
+      failed = true;
+      log::warn("relay", "delivery failed",
+                {{"partition", std::to_string(info->partition)},
+                 {"relay_seq", std::to_string(info->seq)},
+                 {"error", RdKafka::err2str(msg.err())}});
+    }
+  }
+
+  void event_cb(RdKafka::Event& ev) override {
+    switch (ev.type()) {
+      case RdKafka::Event::EVENT_ERROR:
+        if (ev.fatal())
+          failed = true;
+        log::warn("relay", "kafka error",
+                  {{"error", RdKafka::err2str(ev.err())}, {"detail", ev.str()}});
+        break;
+      case RdKafka::Event::EVENT_LOG:
+        if (ev.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING)
+          log::warn("relay", "kafka log", {{"facility", ev.fac()}, {"detail", ev.str()}});
+        break;
+      default:
+        break;
+    }
+  }
+
+  // -- helpers ----------------------------------------------------------------
+
+  void make_producer() {
+    std::string err;
+    std::unique_ptr<RdKafka::Conf> conf{
+      RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL)};
+    auto set = [&](const std::string& k, const std::string& v) {
+      if (conf->set(k, v, err) != RdKafka::Conf::CONF_OK)
+        throw std::runtime_error("kafka config " + k + ": " + err);
+    };
+    set("bootstrap.servers", cfg.bootstrap);
+    set("client.id", "ping-gateway-relay");
+    set("enable.idempotence", "true");
+    set("acks", "all");
+    set("message.timeout.ms", "0"); // never give up on a message: no gaps
+    set("enable.gapless.guarantee", "true");
+    set("linger.ms", std::to_string(cfg.linger_ms));
+    set("compression.type", cfg.compression);
+    set("queue.buffering.max.messages", "200000");
+    if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(this), err)
+          != RdKafka::Conf::CONF_OK
+        || conf->set("event_cb", static_cast<RdKafka::EventCb*>(this), err)
+             != RdKafka::Conf::CONF_OK)
+      throw std::runtime_error("kafka callbacks: " + err);
+    producer.reset(RdKafka::Producer::create(conf.get(), err));
+    if (!producer)
+      throw std::runtime_error("kafka producer: " + err);
+    std::fill(sent_upto.begin(), sent_upto.end(), 0);
+    failed = false;
+  }
+
+  void drop_producer() {
+    if (!producer)
+      return;
+    producer->purge(RdKafka::Producer::PURGE_QUEUE
+                    | RdKafka::Producer::PURGE_INFLIGHT);
+    producer->poll(0); // delivers purge reports (counted as failures)
+    producer.reset();
+    std::fill(in_flight.begin(), in_flight.end(), 0);
+    std::fill(sent_upto.begin(), sent_upto.end(), 0);
+    failed = false;
+  }
+
+  pqxx::connection& db() {
+    if (!conn) {
+      conn = std::make_unique<pqxx::connection>(
+        with_timeouts(cfg.dsn, std::chrono::seconds(2), std::chrono::seconds(10)));
+      conn->prepare("select_pending", select_sql);
+      conn->prepare("assign", assign_sql);
+      conn->prepare("delete_acked",
+                    "DELETE FROM outbox WHERE ping_id = ANY($1::uuid[])");
+      std::fill(held.begin(), held.end(), false);
+    }
+    return *conn;
+  }
+
+  void lost_db() {
+    conn.reset();
+    std::fill(held.begin(), held.end(), false);
+    // Our advisory locks died with the session: another relay may take the
+    // partitions over. Stop sending what has not left this process yet.
+    if (producer) {
+      producer->purge(RdKafka::Producer::PURGE_QUEUE);
+      producer->poll(0);
+    }
+    std::fill(sent_upto.begin(), sent_upto.end(), 0);
+  }
+
+  void acquire_locks() {
+    pqxx::nontransaction txn{db()};
+    for (int32_t p = 0; p < cfg.partitions; ++p) {
+      if (held[static_cast<size_t>(p)])
+        continue;
+      auto r = txn.exec("SELECT pg_try_advisory_lock("
+                        + std::to_string(relay_lock_class) + ", "
+                        + std::to_string(p) + ")");
+      if (r[0][0].as<bool>()) {
+        held[static_cast<size_t>(p)] = true;
+        txn.exec("INSERT INTO relay_state (kafka_partition) VALUES ("
+                 + std::to_string(p) + ") ON CONFLICT DO NOTHING");
+        log::info("relay", "holding partition", {{"partition", std::to_string(p)}});
+      }
+    }
+  }
+
+  int64_t delete_delivered() {
+    if (delivered.empty())
+      return 0;
+    pqxx::work txn{db()};
+    txn.exec_prepared("delete_acked", join_array(delivered));
+    txn.commit();
+    auto n = static_cast<int64_t>(delivered.size());
+    acked_total += static_cast<uint64_t>(n);
+    delivered.clear();
+    return n;
+  }
+
+  // Reads and assigns the next batch of partition p, then produces it.
+  // Returns the number of rows read (== batch means there may be more).
+  size_t relay_partition(int32_t p, int64_t& sent) {
+    auto idx = static_cast<size_t>(p);
+    if (in_flight[idx] >= static_cast<int64_t>(cfg.max_in_flight))
+      return 0;
+    struct row {
+      std::string id;
+      int64_t pinged_ms, received_ms, seq;
+    };
+    std::vector<row> rows;
+    {
+      pqxx::work txn{db()};
+      auto res = txn.exec_prepared("select_pending", p, sent_upto[idx],
+                                   static_cast<int64_t>(cfg.batch));
+      if (res.empty())
+        return 0;
+      std::vector<std::string> new_ids;
+      rows.reserve(res.size());
+      for (const auto& r : res) {
+        rows.push_back({r[0].as<std::string>(), r[1].as<int64_t>(),
+                        r[2].as<int64_t>(),
+                        r[3].is_null() ? int64_t{0} : r[3].as<int64_t>()});
+        if (r[3].is_null())
+          new_ids.push_back(rows.back().id);
+      }
+      if (!new_ids.empty()) {
+        auto next = txn
+                      .exec("SELECT next_seq FROM relay_state WHERE kafka_partition = "
+                            + std::to_string(p) + " FOR UPDATE")[0][0]
+                      .as<int64_t>();
+        std::vector<int64_t> seqs;
+        seqs.reserve(new_ids.size());
+        for (auto& r : rows)
+          if (r.seq == 0) {
+            r.seq = next++;
+            seqs.push_back(r.seq);
+          }
+        txn.exec_prepared("assign", p, join_array(new_ids), join_array(seqs), next);
+      }
+      txn.commit();
+    }
+    ping::v1::PingEvent ev;
+    std::string value;
+    for (auto& r : rows) {
+      ev.set_timestamp_ms(r.pinged_ms);
+      ev.set_id(r.id);
+      ev.set_received_at_ms(r.received_ms);
+      ev.set_partition(p);
+      ev.set_relay_seq(r.seq);
+      ev.SerializeToString(&value);
+      auto* info = new message_info{r.id, p, r.seq, std::chrono::steady_clock::now()};
+      for (;;) {
+        auto err = producer->produce(cfg.topic, p, RdKafka::Producer::RK_MSG_COPY,
+                                     value.data(), value.size(), r.id.data(),
+                                     r.id.size(), 0, info);
+        if (err == RdKafka::ERR_NO_ERROR)
+          break;
+        if (err == RdKafka::ERR__QUEUE_FULL) {
+          producer->poll(50);
+          continue;
+        }
+        delete info;
+        throw std::runtime_error(std::string{"produce: "} + RdKafka::err2str(err));
+      }
+      in_flight[idx]++;
+      sent_upto[idx] = r.seq;
+      ++sent;
+      sent_total++;
+    }
+    return rows.size();
+  }
+
+  relay_report pass() {
+    relay_report rep;
+    std::string fatal;
+    if (producer
+        && (failed || producer->fatal_error(fatal) != RdKafka::ERR_NO_ERROR))
+      drop_producer();
+    if (!producer)
+      make_producer();
+    producer->poll(0);
+    try {
+      acquire_locks();
+      rep.acked += delete_delivered();
+      for (int32_t p = 0; p < cfg.partitions; ++p)
+        if (held[static_cast<size_t>(p)]
+            && relay_partition(p, rep.sent) == cfg.batch)
+          rep.more = true;
+      // Wait briefly for acknowledgements, then retire what was acked.
+      auto deadline = std::chrono::steady_clock::now() + cfg.ack_wait;
+      while (total_in_flight() > 0 && std::chrono::steady_clock::now() < deadline)
+        producer->poll(5);
+      rep.acked += delete_delivered();
+    } catch (const pqxx::broken_connection&) {
+      lost_db();
+      throw;
+    } catch (const pqxx::sql_error& e) {
+      auto state = e.sqlstate();
+      if (state.rfind("08", 0) == 0 || state.rfind("57", 0) == 0)
+        lost_db();
+      throw;
+    }
+    rep.in_flight = total_in_flight();
+    return rep;
+  }
+
+  int64_t total_in_flight() const {
+    int64_t n = 0;
+    for (auto x : in_flight)
+      n += x;
+    return n;
+  }
+
+  int64_t backlog() {
+    int64_t n = 0;
+    pqxx::read_transaction txn{db()};
+    for (int32_t p = 0; p < cfg.partitions; ++p)
+      if (held[static_cast<size_t>(p)])
+        n += txn
+               .exec("SELECT count(*) FROM outbox WHERE kafka_partition = "
+                     + std::to_string(p))[0][0]
+               .as<int64_t>();
+    return n;
+  }
+};
+
+relay::relay(settings cfg, telemetry::registry& reg)
+  : d_(std::make_unique<impl>(std::move(cfg), reg)) {
+}
+
+relay::~relay() = default;
+
+relay_report relay::pass() {
+  return d_->pass();
+}
+
+int64_t relay::backlog() {
+  return d_->backlog();
+}
+
+std::vector<int32_t> relay::owned() const {
+  std::vector<int32_t> out;
+  for (int32_t p = 0; p < d_->cfg.partitions; ++p)
+    if (d_->held[static_cast<size_t>(p)])
+      out.push_back(p);
+  return out;
+}
+
+} // namespace ping::publisher

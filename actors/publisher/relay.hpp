@@ -1,0 +1,38 @@
+#pragma once
+// The relay worker's blocking core, apart from its actor shell so it can be
+// driven directly in tests: one Kafka producer, one PostgreSQL session.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "actors/common/telemetry.hpp"
+#include "actors/publisher/protocol.hpp"
+#include "actors/publisher/publisher.hpp"
+
+namespace ping::publisher {
+
+class relay {
+public:
+  relay(settings cfg, telemetry::registry& reg);
+  ~relay();
+
+  relay(const relay&) = delete;
+  relay& operator=(const relay&) = delete;
+
+  /// One pass (see publisher.hpp). Throws on PostgreSQL or Kafka failures;
+  /// the caller retries with backoff.
+  relay_report pass();
+
+  /// Outbox rows of the partitions this relay holds (for drain).
+  int64_t backlog();
+
+  /// Partitions whose advisory lock this relay holds.
+  std::vector<int32_t> owned() const;
+
+private:
+  struct impl;
+  std::unique_ptr<impl> d_;
+};
+
+} // namespace ping::publisher

@@ -1,0 +1,847 @@
+// Connect unary server on Boost.Beast. The only translation unit that
+// includes Beast/Asio.
+//
+// Structure:
+//   server::impl  owns the io_context, the acceptor (on its own strand), the
+//                 I/O threads, the route tables, the stats and a registry of
+//                 live sessions (for stop()).
+//   session       one TCP connection, on its own strand. Reads a request
+//                 head (header_timeout, max_header_bytes), then the body
+//                 (body_timeout, max_body_bytes), validates it per the
+//                 Connect protocol, decodes the message and calls the
+//                 handler. While a call is pending no read is outstanding.
+//   call_state    the pending call, shared by the session, the deadline
+//                 timer and the responder. Whoever settles it first (the
+//                 responder, the deadline, a dropped responder, shutdown)
+//                 wins; everyone else is ignored. While pending it keeps
+//                 its session alive; settling breaks that link.
+
+#include <utility>  // must precede Boost.Asio with C++20 (Boost 1.74 snag)
+
+#include "connectrpc/protocol.hpp"
+#include "connectrpc/server.hpp"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
+#include <google/protobuf/util/json_util.h>
+
+#include <cassert>
+#include <cstdio>
+#include <mutex>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+#include <unordered_map>
+
+namespace connectrpc {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using error_code = boost::system::error_code;
+using namespace std::chrono_literals;
+
+namespace detail {
+
+class session;
+
+/// A settled call: ok with a serialized body, or an error status.
+struct call_result {
+  status st;
+  std::string body;
+};
+
+/// Shared state of one pending call (see file comment).
+struct call_state {
+  std::mutex mu;
+  bool settled = false;
+  std::shared_ptr<session> owner;  // set while pending; cleared when settled
+  protocol::codec codec = protocol::codec::json;
+  const google::protobuf::Descriptor* response_type = nullptr;
+
+  bool is_settled() {
+    std::lock_guard lock(mu);
+    return settled;
+  }
+
+  /// Settles the call and posts the result to the session's strand. No-op
+  /// if already settled. Callable from any thread.
+  void settle(call_result r);
+
+  /// Settles without answering (shutdown).
+  void abandon() {
+    std::shared_ptr<session> released;
+    std::lock_guard lock(mu);
+    settled = true;
+    released = std::move(owner);
+  }
+};
+
+/// Held (shared) by all copies of a responder.
+struct responder_token {
+  explicit responder_token(std::shared_ptr<call_state> s) : state(std::move(s)) {}
+  responder_token(const responder_token&) = delete;
+  responder_token& operator=(const responder_token&) = delete;
+
+  ~responder_token() {
+    if (!used.exchange(true)) {
+      state->settle({status{code::internal, "handler dropped the responder without answering"}, {}});
+    }
+  }
+
+  std::shared_ptr<call_state> state;
+  std::atomic<bool> used{false};
+};
+
+struct responder_access {
+  static responder make(std::shared_ptr<responder_token> t) { return responder(std::move(t)); }
+  static responder_token& token(const responder& r) { return *r.token_; }
+};
+
+}  // namespace detail
+
+// ---------------------------------------------------------------- responder
+
+void responder::ok(const google::protobuf::Message& response) const {
+  auto& token = *token_;
+  const bool twice = token.used.exchange(true);
+  assert(!twice && "connectrpc::responder completed twice");
+  if (twice) return;
+  auto& state = *token.state;
+  if (state.is_settled()) return;  // deadline or shutdown won; skip serialization
+  if (response.GetDescriptor() != state.response_type) {
+    state.settle({status{code::internal, "handler answered with " + response.GetDescriptor()->full_name() +
+                                             ", expected " + state.response_type->full_name()},
+                  {}});
+    return;
+  }
+  detail::call_result r;
+  if (state.codec == protocol::codec::proto) {
+    if (!response.SerializeToString(&r.body)) {
+      r.st = status{code::internal, "failed to serialize the response"};
+    }
+  } else {
+    google::protobuf::util::JsonPrintOptions opts;
+    const auto st = google::protobuf::util::MessageToJsonString(response, &r.body, opts);
+    if (!st.ok()) r.st = status{code::internal, "failed to encode the response as JSON: " + st.ToString()};
+  }
+  state.settle(std::move(r));
+}
+
+void responder::fail(status s) const {
+  auto& token = *token_;
+  const bool twice = token.used.exchange(true);
+  assert(!twice && "connectrpc::responder completed twice");
+  if (twice) return;
+  if (s.c == code::ok) s.c = code::unknown;
+  token.state->settle({std::move(s), {}});
+}
+
+bool responder::pending() const noexcept { return token_ && !token_->used.load(); }
+
+// ------------------------------------------------------------------ server::impl
+
+struct server::impl {
+  impl(server_options o, std::vector<procedure> procs, std::vector<static_file> files);
+
+  void do_accept();
+  void reject(tcp::socket socket);
+  void unregister(std::uint64_t id);
+  template <class F>
+  void for_each_session(F&& f);
+
+  // Declared before the io_context so they outlive sessions destroyed
+  // during io_context destruction.
+  const server_options opts;
+  std::unordered_map<std::string, procedure> procedures;
+  std::unordered_map<std::string, static_file> files;
+  server_stats stats;
+  std::atomic<bool> stopping{false};
+  std::mutex registry_mu;
+  std::unordered_map<std::uint64_t, std::weak_ptr<detail::session>> registry;
+  std::uint64_t next_id = 0;  // guarded by registry_mu
+  std::uint16_t bound_port = 0;
+  bool started = false;
+  bool stopped = false;
+
+  asio::io_context ioc;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  tcp::acceptor acceptor;
+  asio::steady_timer accept_retry;  // backoff after accept errors (e.g. EMFILE)
+  std::vector<std::thread> threads;
+};
+
+namespace detail {
+
+namespace {
+
+constexpr std::string_view accept_post = "application/json, application/proto";
+
+// Beast uses boost::string_view; convert at the boundary.
+std::string_view sv(beast::string_view v) noexcept { return {v.data(), v.size()}; }
+beast::string_view bsv(std::string_view v) noexcept { return {v.data(), v.size()}; }
+
+std::string format_peer(const tcp::endpoint& ep) {
+  const auto addr = ep.address();
+  std::string host = addr.to_string();
+  if (addr.is_v6()) host = "[" + host + "]";
+  return host + ":" + std::to_string(ep.port());
+}
+
+}  // namespace
+
+/// One HTTP/1.1 connection (see file comment). All members are touched only
+/// on the connection's strand, except through call_state (mutex) and the
+/// server's atomics.
+class session : public std::enable_shared_from_this<session> {
+ public:
+  session(server::impl& srv, tcp::socket socket, std::uint64_t id)
+      : srv_(srv), id_(id), stream_(std::move(socket)), timer_(stream_.get_executor()) {
+    error_code ec;
+    const auto ep = stream_.socket().remote_endpoint(ec);
+    if (!ec) peer_ = format_peer(ep);
+    srv_.stats.connections_open.fetch_add(1);
+    srv_.stats.connections_total.fetch_add(1);
+  }
+
+  ~session() {
+    if (call_) call_->abandon();
+    srv_.unregister(id_);
+    srv_.stats.connections_open.fetch_sub(1);
+  }
+
+  session(const session&) = delete;
+  session& operator=(const session&) = delete;
+
+  asio::any_io_executor executor() { return stream_.get_executor(); }
+
+  void start() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_request(); });
+  }
+
+  /// Server is stopping: close if no request is being processed; otherwise
+  /// close after the current response.
+  void post_server_stop() {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+      self->keep_alive_ = false;
+      if (self->phase_ == phase::idle || self->phase_ == phase::reading_header) self->close();
+    });
+  }
+
+  /// Drain expired: abandon a pending call and close now.
+  void post_force_close() {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] { self->force_close(); });
+  }
+
+  /// Only when no I/O thread runs (after join).
+  void force_close() {
+    if (call_) {
+      call_->abandon();
+      call_.reset();
+    }
+    timer_.cancel();
+    close();
+  }
+
+  /// Called on the strand with the winner's result.
+  void finish_call(call_result r) {
+    if (phase_ != phase::in_call) return;  // closed meanwhile
+    timer_.cancel();
+    call_.reset();
+    if (!r.st.is_ok()) {
+      send_error(r.st);
+      return;
+    }
+    auto res = make_response(http::status::ok);
+    res.set(http::field::content_type, bsv(protocol::content_type(codec_)));
+    if (accept_gzip_ && r.body.size() >= srv_.opts.compress_min_bytes) {
+      res.body() = protocol::gzip_compress(r.body);
+      res.set(http::field::content_encoding, "gzip");
+    } else {
+      res.body() = std::move(r.body);
+    }
+    count(code::ok);
+    send(std::move(res));
+  }
+
+ private:
+  enum class phase { idle, reading_header, reading_body, in_call, writing, closing, closed };
+  using response = http::response<http::string_body>;
+
+  // ---- reading
+
+  void read_request() {
+    if (srv_.stopping.load()) {
+      close();
+      return;
+    }
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(srv_.opts.max_header_bytes));
+    parser_->body_limit(srv_.opts.max_body_bytes);
+    if (!first_request_ && buffer_.size() == 0) {
+      // Keep-alive: wait (idle_timeout) for the first byte of the next request.
+      phase_ = phase::idle;
+      stream_.expires_after(srv_.opts.idle_timeout);
+      stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](error_code ec, std::size_t n) {
+        self->buffer_.commit(n);
+        if (ec) {
+          self->close();
+          return;
+        }
+        self->read_header();
+      });
+      return;
+    }
+    read_header();
+  }
+
+  void read_header() {
+    phase_ = phase::reading_header;
+    stream_.expires_after(srv_.opts.header_timeout);
+    http::async_read_header(stream_, buffer_, *parser_, [self = shared_from_this()](error_code ec, std::size_t) {
+      self->on_header(ec);
+    });
+  }
+
+  // Maps read errors to an answer (or a plain close). Returns true if handled.
+  bool on_read_error(error_code ec) {
+    if (!ec) return false;
+    keep_alive_ = false;
+    version_ = 11;
+    if (ec == http::error::header_limit) {
+      srv_.stats.http_errors.fetch_add(1);
+      send(make_response(http::status::request_header_fields_too_large));
+    } else if (ec == http::error::body_limit) {
+      send_error(status{code::resource_exhausted,
+                        "request body exceeds the limit of " + std::to_string(srv_.opts.max_body_bytes) + " bytes"});
+    } else if (ec == beast::error::timeout) {
+      srv_.stats.timeouts.fetch_add(1);
+      close();
+    } else if (ec == http::error::end_of_stream || ec == http::error::partial_message) {
+      close();
+    } else if (ec.category() == http::make_error_code(http::error::bad_target).category()) {
+      srv_.stats.http_errors.fetch_add(1);
+      send(make_response(http::status::bad_request));  // malformed HTTP
+    } else {
+      close();  // reset, aborted, ...
+    }
+    return true;
+  }
+
+  void on_header(error_code ec) {
+    if (on_read_error(ec)) return;
+    const auto& req = parser_->get();
+    if (parser_->is_done()) {
+      process();
+      return;
+    }
+    phase_ = phase::reading_body;
+    stream_.expires_after(srv_.opts.body_timeout);
+    if (protocol::iequals(sv(req[http::field::expect]), "100-continue")) {
+      static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
+      asio::async_write(stream_, asio::buffer(cont.data(), cont.size()),
+                        [self = shared_from_this()](error_code wec, std::size_t) {
+                          if (wec) {
+                            self->close();
+                            return;
+                          }
+                          self->read_body();
+                        });
+      return;
+    }
+    read_body();
+  }
+
+  void read_body() {
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](error_code ec, std::size_t) { self->on_body(ec); });
+  }
+
+  void on_body(error_code ec) {
+    if (on_read_error(ec)) return;
+    process();
+  }
+
+  // ---- request processing (Connect rules)
+
+  void process() {
+    stream_.expires_never();
+    first_request_ = false;
+    auto& req = parser_->get();
+    srv_.stats.requests_total.fetch_add(1);
+    version_ = req.version();
+    keep_alive_ = req.keep_alive() && !srv_.stopping.load();
+
+    const std::string_view target = sv(req.target());
+    const auto qpos = target.find('?');
+    const std::string path(target.substr(0, qpos));
+    const std::string_view query = qpos == std::string_view::npos ? std::string_view{} : target.substr(qpos + 1);
+    const auto method = req.method();
+
+    if (method == http::verb::get) {
+      if (auto f = srv_.files.find(path); f != srv_.files.end()) {
+        auto res = make_response(http::status::ok);
+        res.set(http::field::content_type, f->second.content_type);
+        res.body() = f->second.body;
+        send(std::move(res));
+        return;
+      }
+    }
+
+    const auto it = srv_.procedures.find(path);
+    if (it == srv_.procedures.end()) {
+      send_error(status{code::unimplemented, "no procedure at " + path}, http::status::not_found);
+      return;
+    }
+    const procedure& proc = it->second;
+
+    const bool is_get = method == http::verb::get;
+    if (method != http::verb::post && !(is_get && proc.no_side_effects)) {
+      auto res = make_response(http::status::method_not_allowed);
+      res.set(http::field::allow, proc.no_side_effects ? "GET, POST" : "POST");
+      srv_.stats.http_errors.fetch_add(1);
+      send(std::move(res));
+      return;
+    }
+
+    std::string payload;
+    protocol::coding coding = protocol::coding::identity;
+    bool has_accept_header = false;
+    if (is_get) {
+      if (!req.body().empty()) return send_unsupported_media();
+      auto params = protocol::parse_query(query);
+      if (!params) return send_error(status{code::invalid_argument, "malformed percent-encoding in query"});
+      const std::string* message = nullptr;
+      const std::string* encoding = nullptr;
+      const std::string* compression = nullptr;
+      const std::string* connect = nullptr;
+      bool base64 = false;
+      for (const auto& [k, v] : *params) {
+        if (k == "message") message = &v;
+        else if (k == "encoding") encoding = &v;
+        else if (k == "compression") compression = &v;
+        else if (k == "connect") connect = &v;
+        else if (k == "base64") base64 = v == "1";
+      }
+      const auto c = encoding ? protocol::parse_encoding_param(*encoding) : std::nullopt;
+      if (!c) return send_unsupported_media();
+      codec_ = *c;
+      if (connect ? *connect != "v1" : srv_.opts.require_protocol_version) {
+        return send_error(status{code::invalid_argument, "connect query parameter must be \"v1\""});
+      }
+      if (compression) {
+        const auto cd = protocol::parse_coding(*compression);
+        if (!cd) return send_unknown_coding(*compression);
+        coding = *cd;
+      }
+      if (!message) return send_error(status{code::invalid_argument, "missing message query parameter"});
+      if (base64) {
+        auto decoded = protocol::base64_decode(*message);
+        if (!decoded) return send_error(status{code::invalid_argument, "message query parameter is not valid base64"});
+        payload = std::move(*decoded);
+      } else {
+        payload = *message;
+      }
+      if (payload.size() > srv_.opts.max_body_bytes) return send_too_large();
+    } else {
+      const auto c = protocol::parse_content_type(sv(req[http::field::content_type]));
+      if (!c) return send_unsupported_media();
+      codec_ = *c;
+      const auto version = req.find("connect-protocol-version");
+      if (version != req.end() ? version->value() != "1" : srv_.opts.require_protocol_version) {
+        return send_error(status{code::invalid_argument, "connect-protocol-version must be \"1\""});
+      }
+      const auto enc = req.find(http::field::content_encoding);
+      if (enc != req.end()) {
+        const auto cd = protocol::parse_coding(sv(enc->value()));
+        if (!cd) return send_unknown_coding(sv(enc->value()));
+        coding = *cd;
+      }
+      payload = std::move(req.body());
+    }
+
+    // Response compression: the client's Accept-Encoding, else the request's coding.
+    if (const auto ae = req.find(http::field::accept_encoding); ae != req.end()) {
+      has_accept_header = true;
+      accept_gzip_ = protocol::accepts_gzip(sv(ae->value()));
+    }
+    if (!has_accept_header) accept_gzip_ = coding == protocol::coding::gzip;
+
+    std::optional<std::chrono::milliseconds> timeout;
+    if (const auto t = req.find("connect-timeout-ms"); t != req.end()) {
+      const auto ms = protocol::parse_timeout_ms(sv(t->value()));
+      if (!ms) return send_error(status{code::invalid_argument, "connect-timeout-ms must be 1 to 10 digits"});
+      timeout = std::chrono::milliseconds(*ms);
+    }
+    if (srv_.opts.max_timeout.count() > 0 && (!timeout || *timeout > srv_.opts.max_timeout)) {
+      timeout = srv_.opts.max_timeout;
+    }
+
+    if (coding == protocol::coding::gzip && !payload.empty()) {
+      std::string inflated;
+      switch (protocol::gzip_decompress(payload, srv_.opts.max_body_bytes, inflated)) {
+        case protocol::inflate_result::ok: payload = std::move(inflated); break;
+        case protocol::inflate_result::too_large: return send_too_large();
+        case protocol::inflate_result::corrupt:
+          return send_error(status{code::invalid_argument, "request body is not valid gzip"});
+      }
+    }
+
+    std::unique_ptr<google::protobuf::Message> request(proc.request_prototype->New());
+    if (codec_ == protocol::codec::proto) {
+      if (!request->ParseFromString(payload)) {
+        return send_error(status{code::invalid_argument, "cannot unmarshal " + request->GetTypeName() + " from proto"});
+      }
+    } else {
+      if (payload.empty()) {
+        return send_error(status{code::invalid_argument, "empty JSON body; send {} for an empty message"});
+      }
+      google::protobuf::util::JsonParseOptions opts;
+      opts.ignore_unknown_fields = true;
+      const auto st = google::protobuf::util::JsonStringToMessage(payload, request.get(), opts);
+      if (!st.ok()) {
+        return send_error(status{code::invalid_argument,
+                                 "cannot unmarshal " + request->GetTypeName() + " from JSON: " + st.ToString()});
+      }
+    }
+
+    call_context ctx;
+    ctx.procedure = path;
+    ctx.peer = peer_;
+    for (const auto& field : req) {
+      ctx.headers.emplace_back(protocol::to_lower(sv(field.name_string())), std::string(sv(field.value())));
+    }
+    if (timeout) ctx.deadline = std::chrono::steady_clock::now() + *timeout;
+
+    dispatch_call(proc, std::move(request), std::move(ctx));
+  }
+
+  void dispatch_call(const procedure& proc, std::unique_ptr<google::protobuf::Message> request, call_context ctx) {
+    auto state = std::make_shared<call_state>();
+    state->owner = shared_from_this();
+    state->codec = codec_;
+    state->response_type = proc.response_prototype->GetDescriptor();
+    call_ = state;
+    phase_ = phase::in_call;
+    parser_.reset();  // free the request body
+
+    if (ctx.deadline) {
+      timer_.expires_at(*ctx.deadline);
+      timer_.async_wait([state](error_code ec) {
+        if (ec) return;  // cancelled: answered first
+        state->settle({status{code::deadline_exceeded, "the call exceeded its deadline"}, {}});
+      });
+    }
+
+    auto token = std::make_shared<responder_token>(state);
+    // `keep` holds a reference across the call so an exception is reported
+    // as such rather than as a dropped responder.
+    const responder keep = responder_access::make(token);
+    try {
+      proc.fn(std::move(request), std::move(ctx), keep);
+    } catch (const std::exception& e) {
+      if (!token->used.exchange(true)) state->settle({status{code::internal, std::string("handler threw: ") + e.what()}, {}});
+    } catch (...) {
+      if (!token->used.exchange(true)) state->settle({status{code::internal, "handler threw"}, {}});
+    }
+  }
+
+  // ---- responses
+
+  response make_response(http::status s) const {
+    response res{s, version_};
+    res.keep_alive(keep_alive_);
+    return res;
+  }
+
+  void count(code c) { srv_.stats.responses_by_code[static_cast<std::size_t>(c)].fetch_add(1); }
+
+  void send_error(const status& s, std::optional<http::status> http_override = std::nullopt) {
+    const code c = s.c == code::ok ? code::unknown : s.c;
+    auto res = make_response(http_override ? *http_override : static_cast<http::status>(http_status(c)));
+    res.set(http::field::content_type, "application/json");
+    res.body() = protocol::error_json(status{c, s.message});
+    count(c);
+    send(std::move(res));
+  }
+
+  void send_unsupported_media() {
+    auto res = make_response(http::status::unsupported_media_type);
+    res.set("Accept-Post", bsv(accept_post));
+    srv_.stats.http_errors.fetch_add(1);
+    send(std::move(res));
+  }
+
+  void send_unknown_coding(std::string_view name) {
+    send_error(status{code::unimplemented, "unsupported compression \"" + std::string(name) +
+                                               "\"; supported: " + std::string(protocol::supported_codings)});
+  }
+
+  void send_too_large() {
+    send_error(status{code::resource_exhausted,
+                      "message exceeds the limit of " + std::to_string(srv_.opts.max_body_bytes) + " bytes"});
+  }
+
+  void send(response res) {
+    if (res.find(http::field::accept_encoding) == res.end()) res.set(http::field::accept_encoding, "gzip");
+    res.set(http::field::vary, "Accept-Encoding");
+    res.keep_alive(keep_alive_);
+    res.prepare_payload();
+    res_.emplace(std::move(res));
+    phase_ = phase::writing;
+    stream_.expires_after(srv_.opts.write_timeout);
+    http::async_write(stream_, *res_, [self = shared_from_this()](error_code ec, std::size_t) {
+      self->res_.reset();
+      if (ec) {
+        self->close();
+      } else if (!self->keep_alive_) {
+        self->linger_close();
+      } else {
+        self->read_request();
+      }
+    });
+  }
+
+  // ---- closing
+
+  /// Half-closes and discards (bounded, 500 ms) what the client still sends,
+  /// so that closing with unread input does not reset the connection before
+  /// the client has read our answer.
+  void linger_close() {
+    phase_ = phase::closing;
+    error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.expires_after(500ms);
+    drain();
+  }
+
+  void drain() {
+    stream_.async_read_some(asio::buffer(drain_buf_), [self = shared_from_this()](error_code ec, std::size_t n) {
+      self->drained_ += n;
+      if (ec || self->drained_ > (1u << 20)) {
+        self->close();
+        return;
+      }
+      self->drain();
+    });
+  }
+
+  void close() {
+    if (phase_ == phase::closed) return;
+    phase_ = phase::closed;
+    error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.close();
+  }
+
+  server::impl& srv_;
+  const std::uint64_t id_;
+  beast::tcp_stream stream_;
+  asio::steady_timer timer_;  // call deadline
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<response> res_;
+  std::shared_ptr<call_state> call_;
+  std::string peer_;
+  phase phase_ = phase::reading_header;
+  bool first_request_ = true;
+  bool keep_alive_ = false;
+  unsigned version_ = 11;
+  protocol::codec codec_ = protocol::codec::json;
+  bool accept_gzip_ = false;
+  std::array<char, 4096> drain_buf_{};
+  std::size_t drained_ = 0;
+};
+
+void call_state::settle(call_result r) {
+  std::shared_ptr<session> target;
+  {
+    std::lock_guard lock(mu);
+    if (settled) return;
+    settled = true;
+    target = std::move(owner);
+  }
+  if (!target) return;
+  auto* s = target.get();
+  asio::post(s->executor(), [target = std::move(target), r = std::move(r)]() mutable {
+    target->finish_call(std::move(r));
+  });
+}
+
+}  // namespace detail
+
+// ------------------------------------------------------------------ server::impl
+
+server::impl::impl(server_options o, std::vector<procedure> procs, std::vector<static_file> fs)
+    : opts(std::move(o)), acceptor(asio::make_strand(ioc)), accept_retry(acceptor.get_executor()) {
+  for (auto& p : procs) {
+    if (!p.request_prototype || !p.response_prototype || !p.fn) {
+      throw std::invalid_argument("connectrpc: procedure " + p.path + " lacks prototypes or a handler");
+    }
+    std::string path = p.path;
+    if (!procedures.emplace(std::move(path), std::move(p)).second) {
+      throw std::invalid_argument("connectrpc: duplicate procedure path");
+    }
+  }
+  for (auto& f : fs) {
+    std::string path = f.path;
+    files.emplace(std::move(path), std::move(f));
+  }
+}
+
+void server::impl::do_accept() {
+  acceptor.async_accept(asio::make_strand(ioc), [this](error_code ec, tcp::socket socket) {
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+      // Resource exhaustion (EMFILE, ENOBUFS...): back off instead of spinning.
+      accept_retry.expires_after(100ms);
+      accept_retry.async_wait([this](error_code wec) {
+        if (!wec && acceptor.is_open()) do_accept();
+      });
+      return;
+    }
+    if (stopping.load()) {
+      error_code ignored;
+      socket.close(ignored);
+      return;
+    }
+    if (stats.connections_open.load() >= opts.max_connections) {
+      reject(std::move(socket));
+    } else {
+      std::shared_ptr<detail::session> s;
+      {
+        std::lock_guard lock(registry_mu);
+        const std::uint64_t id = next_id++;
+        s = std::make_shared<detail::session>(*this, std::move(socket), id);
+        registry.emplace(id, s);
+      }
+      s->start();
+    }
+    do_accept();
+  });
+}
+
+void server::impl::reject(tcp::socket socket) {
+  stats.connections_rejected.fetch_add(1);
+  static const std::string body = protocol::error_json(status{code::unavailable, "too many connections"});
+  static const std::string answer = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                                    "Connection: close\r\nContent-Length: " +
+                                    std::to_string(body.size()) + "\r\n\r\n" + body;
+  auto stream = std::make_shared<beast::tcp_stream>(std::move(socket));
+  stream->expires_after(1s);
+  asio::async_write(*stream, asio::buffer(answer), [stream](error_code, std::size_t) {
+    error_code ignored;
+    stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream->close();
+  });
+}
+
+void server::impl::unregister(std::uint64_t id) {
+  std::lock_guard lock(registry_mu);
+  registry.erase(id);
+}
+
+template <class F>
+void server::impl::for_each_session(F&& f) {
+  std::vector<std::shared_ptr<detail::session>> live;
+  {
+    std::lock_guard lock(registry_mu);
+    for (auto& [id, weak] : registry) {
+      if (auto s = weak.lock()) live.push_back(std::move(s));
+    }
+  }
+  for (auto& s : live) f(*s);
+}
+
+// ------------------------------------------------------------------ server
+
+server::server(server_options options, std::vector<procedure> procedures, std::vector<static_file> files)
+    : impl_(std::make_unique<impl>(std::move(options), std::move(procedures), std::move(files))) {}
+
+server::~server() { stop(std::chrono::milliseconds{0}); }
+
+void server::start() {
+  auto& m = *impl_;
+  if (m.started) throw std::logic_error("connectrpc::server::start called twice");
+  try {
+    const tcp::endpoint ep(asio::ip::make_address(m.opts.address), m.opts.port);
+    m.acceptor.open(ep.protocol());
+    m.acceptor.set_option(asio::socket_base::reuse_address(true));
+    m.acceptor.bind(ep);
+    m.acceptor.listen(asio::socket_base::max_listen_connections);
+    m.bound_port = m.acceptor.local_endpoint().port();
+  } catch (const boost::system::system_error& e) {
+    error_code ignored;
+    m.acceptor.close(ignored);
+    throw std::system_error(std::error_code(e.code().value(), std::system_category()),
+                            "connectrpc: cannot listen on " + m.opts.address + ":" + std::to_string(m.opts.port));
+  }
+  m.started = true;
+  m.work.emplace(m.ioc.get_executor());
+  asio::post(m.acceptor.get_executor(), [&m] { m.do_accept(); });
+  const unsigned n = m.opts.threads == 0 ? 1 : m.opts.threads;
+  for (unsigned i = 0; i < n; ++i) {
+    m.threads.emplace_back([&m] {
+      for (;;) {
+        try {
+          m.ioc.run();
+          return;
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "connectrpc: exception on I/O thread: %s\n", e.what());
+        }
+      }
+    });
+  }
+}
+
+std::uint16_t server::port() const noexcept { return impl_->bound_port; }
+
+const server_stats& server::stats() const noexcept { return impl_->stats; }
+
+void server::stop(std::chrono::milliseconds drain) {
+  auto& m = *impl_;
+  if (!m.started || m.stopped) return;
+  m.stopped = true;
+  m.stopping.store(true);
+
+  asio::post(m.acceptor.get_executor(), [&m] {
+    error_code ignored;
+    m.acceptor.close(ignored);
+    m.accept_retry.cancel();
+  });
+  m.for_each_session([](detail::session& s) { s.post_server_stop(); });
+
+  const auto wait_closed = [&m](std::chrono::milliseconds budget) {
+    const auto until = std::chrono::steady_clock::now() + budget;
+    while (m.stats.connections_open.load() > 0 && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(2ms);
+    }
+  };
+  wait_closed(drain);
+  if (m.stats.connections_open.load() > 0) {
+    m.for_each_session([](detail::session& s) { s.post_force_close(); });
+    wait_closed(1000ms);
+  }
+
+  m.work.reset();
+  m.ioc.stop();
+  for (auto& t : m.threads) t.join();
+  m.threads.clear();
+  // No I/O thread runs now: detach any call still pending so late responders
+  // become no-ops instead of posting to a dead io_context.
+  m.for_each_session([](detail::session& s) { s.force_close(); });
+}
+
+}  // namespace connectrpc
