@@ -78,6 +78,7 @@ void control_server::start() {
   if (listen_fd_ < 0) throw_errno("socket");
   if (::bind(listen_fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
     throw_errno("bind " + path_);
+  bound_ = true;
   ::chmod(path_.c_str(), 0600);  // control is for the owner only
   if (::listen(listen_fd_, 16) != 0) throw_errno("listen " + path_);
 
@@ -95,11 +96,11 @@ void control_server::stop() {
     if (*fd >= 0) ::close(*fd);
     *fd = -1;
   }
-  if (!path_.empty()) {
-    // Remove only our own socket file (the path may have been taken over).
+  if (bound_) {
+    bound_ = false;
+    // Remove only our own socket file (never one a failed start found in use).
     struct stat st{};
     if (::lstat(path_.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(path_.c_str());
-    path_.clear();
   }
 }
 
@@ -127,13 +128,20 @@ void control_server::run() {
   auto process = [&](client& c, bool eof) {
     std::size_t pos;
     while (!c.closing && (pos = c.in.find('\n')) != std::string::npos) {
+      if (pos > limits_.max_line) {
+        c.out += "error line too long\n";
+        c.closing = true;
+        break;
+      }
       std::string line = c.in.substr(0, pos);
       c.in.erase(0, pos + 1);
       if (!line.empty() && line.back() == '\r') line.pop_back();
       if (line.find_first_not_of(" \t") == std::string::npos) continue;
       c.out += on_line_(line) + "\n";
     }
-    if (c.in.size() > limits_.max_line) {
+    if (c.closing) {
+      c.in.clear();
+    } else if (c.in.size() > limits_.max_line) {
       c.out += "error line too long\n";
       c.closing = true;
     } else if (eof) {

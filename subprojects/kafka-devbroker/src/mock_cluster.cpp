@@ -26,7 +26,8 @@ bool legal_topic_name(std::string_view name) {
 void on_rdkafka_log(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
   // Our handle deliberately has no bootstrap.servers (it only hosts the mock);
   // librdkafka's warning about that would mislead whoever reads the log.
-  if (fac && std::string_view(fac) == "CONFWARN" && std::string_view(buf).find("bootstrap.servers") != std::string_view::npos)
+  const std::string_view facility = fac ? fac : "";
+  if (facility == "CONFWARN" && std::string_view(buf).find("bootstrap.servers") != std::string_view::npos)
     return;
   log::write(log::from_syslog(level), "rdkafka", buf,
              {{"fac", fac ? fac : ""}, {"client", rk ? rd_kafka_name(rk) : ""}});
@@ -93,8 +94,11 @@ mock_cluster::mock_cluster(const cluster_settings& settings)
 
 mock_cluster::~mock_cluster() {
   // Order matters: the mock cluster lives on the handle.
+  log::write(log::level::debug, "devbroker", "destroying mock cluster");
   cluster_.reset();
+  log::write(log::level::debug, "devbroker", "destroying handle");
   handle_.reset();
+  log::write(log::level::debug, "devbroker", "handle destroyed");
 }
 
 bool mock_cluster::valid_broker(std::optional<int32_t> broker) const {

@@ -49,6 +49,7 @@ class control_server {
   std::string path_;
   handler on_line_;
   control_limits limits_;
+  bool bound_ = false;  // we created the socket file and must unlink it
   int listen_fd_ = -1;
   int wake_read_ = -1;
   int wake_write_ = -1;

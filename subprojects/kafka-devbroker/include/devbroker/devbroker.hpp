@@ -22,6 +22,6 @@ struct defaults {
 // Blocks until SIGTERM/SIGINT. Returns the process exit code:
 // 0 clean shutdown / ctl answered "ok", 1 runtime failure / ctl "error",
 // 2 usage error.
-int main(int argc, char** argv, const defaults& defaults);
+int main(int argc, char** argv, const defaults& program_defaults);
 
 }  // namespace devbroker

@@ -5,7 +5,6 @@
 //   control=/path/to/control.sock
 //   pid=12345
 
-#include <map>
 #include <optional>
 #include <string>
 

@@ -1,0 +1,80 @@
+#include "apps/common/options.hpp"
+
+#include <cstdlib>
+#include <iostream>
+
+namespace ping::apps {
+
+options::options(std::string program, std::string summary)
+  : program_(std::move(program)), summary_(std::move(summary)) {
+}
+
+std::string options::env_name(std::string_view category, std::string_view name) {
+  std::string out = "PING_";
+  auto append = [&](std::string_view s) {
+    for (char c : s)
+      out.push_back(c == '-' || c == '.' ? '_' : static_cast<char>(std::toupper(c)));
+  };
+  if (category != "global") {
+    append(category);
+    out.push_back('_');
+  }
+  append(name);
+  return out;
+}
+
+void options::print_help() const {
+  std::cout << "usage: " << program_ << " [--config-file=FILE] [--OPTION=VALUE...]\n\n"
+            << summary_ << "\n\nOptions (flag, default, environment variable):\n";
+  for (auto& e : entries_) {
+    auto flag = e.category == "global" ? "--" + e.name
+                                       : "--" + e.category + "." + e.name;
+    std::cout << "  " << flag << "\n      " << e.description
+              << "\n      default: " << e.default_text
+              << "   env: " << env_name(e.category, e.name) << "\n";
+  }
+  std::cout << "\nA config file uses CAF's INI format, one [category] per group.\n"
+            << "Precedence: defaults < config file < environment < flags.\n";
+}
+
+std::optional<int> options::load(int argc, char** argv) {
+  caf::actor_system_config::string_list args;
+  for (auto& e : entries_)
+    if (auto* value = std::getenv(env_name(e.category, e.name).c_str())) {
+      auto flag = e.category == "global" ? "--" + e.name
+                                         : "--" + e.category + "." + e.name;
+      args.push_back(flag + "=" + value);
+    }
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "--help" || a == "-h" || a == "-?") {
+      print_help();
+      return 0;
+    }
+    args.emplace_back(a);
+  }
+  if (auto err = parse(std::move(args))) {
+    std::cerr << program_ << ": " << to_string(err) << "\n"
+              << "try '" << program_ << " --help'\n";
+    return 2;
+  }
+  if (cli_helptext_printed)
+    return 0;
+  if (!remainder.empty()) {
+    std::cerr << program_ << ": unexpected argument '" << remainder.front()
+              << "'\ntry '" << program_ << " --help'\n";
+    return 2;
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> options::describe() const {
+  std::vector<std::string> out;
+  for (auto& e : entries_) {
+    auto key = e.category == "global" ? e.name : e.category + "." + e.name;
+    out.push_back(key + "=" + (e.secret ? std::string{"***"} : e.current()));
+  }
+  return out;
+}
+
+} // namespace ping::apps

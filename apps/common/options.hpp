@@ -1,0 +1,65 @@
+#pragma once
+// Configuration for Ping's binaries on top of CAF's config system.
+//
+// Precedence, lowest first: built-in defaults, the config file
+// (--config-file=FILE, CAF's INI format), environment variables, command-line
+// flags. Every option `category.name` has the environment variable
+// PING_CATEGORY_NAME (upper case, '-' and '.' as '_'), e.g. postgres.dsn is
+// PING_POSTGRES_DSN, for Kubernetes. `--help` lists every option with its
+// default and variable; secrets are shown redacted everywhere.
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <caf/actor_system_config.hpp>
+#include <caf/config_option_adder.hpp>
+#include <caf/deep_to_string.hpp>
+#include <functional>
+
+namespace ping::apps {
+
+class options : public caf::actor_system_config {
+public:
+  /// Parses defaults, file, environment and flags. Returns an exit code when
+  /// the program should stop right away (--help: 0, bad usage: 2).
+  std::optional<int> load(int argc, char** argv);
+
+  /// "name=value" lines of the effective configuration, secrets redacted.
+  std::vector<std::string> describe() const;
+
+  /// The environment variable for an option.
+  static std::string env_name(std::string_view category, std::string_view name);
+
+protected:
+  options(std::string program, std::string summary);
+
+  template <class T>
+  void add(std::string_view category, T& ref, std::string_view name,
+           std::string_view description, bool secret = false) {
+    auto shown = secret ? std::string{"(secret)"} : caf::deep_to_string(ref);
+    entries_.push_back({std::string{category}, std::string{name},
+                        std::string{description}, shown, secret,
+                        [&ref] { return caf::deep_to_string(ref); }});
+    opt_group{custom_options_, category}.add(ref, name, description);
+  }
+
+private:
+  struct entry {
+    std::string category;
+    std::string name;
+    std::string description;
+    std::string default_text;
+    bool secret;
+    std::function<std::string()> current;
+  };
+
+  void print_help() const;
+
+  std::string program_;
+  std::string summary_;
+  std::vector<entry> entries_;
+};
+
+} // namespace ping::apps

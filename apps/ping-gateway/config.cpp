@@ -1,0 +1,93 @@
+#include "apps/ping-gateway/config.hpp"
+
+namespace ping::apps {
+
+gateway_config::gateway_config()
+  : options("ping-gateway",
+            "Ping's ingest service: serves ping.v1.PingService over Connect "
+            "(HTTP/1.1) and gRPC (HTTP/2), stores pings in PostgreSQL and relays "
+            "them to Kafka through a transactional outbox.") {
+  postgres.dsn = "host=127.0.0.1 port=5432 dbname=ping user=ping";
+  kafka.bootstrap = "127.0.0.1:9092";
+  using std::string_view;
+  add("connect", connect_address, "address", "Connect listen address");
+  add("connect", connect_port, "port", "Connect listen port (0 = any free port)");
+  add("connect", connect_threads, "threads", "Connect I/O threads");
+  add("connect", connect_max_body, "max-body-bytes", "request body limit (resource_exhausted beyond)");
+  add("connect", connect_max_header, "max-header-bytes", "request header limit (431 beyond)");
+  add("connect", connect_max_connections, "max-connections", "open connections limit");
+  add("connect", connect_header_timeout, "header-timeout", "time to receive a request head");
+  add("connect", connect_body_timeout, "body-timeout", "time to receive a request body");
+  add("connect", connect_idle_timeout, "idle-timeout", "keep-alive idle time");
+  add("grpc", grpc_address, "address", "gRPC listen address");
+  add("grpc", grpc_port, "port", "gRPC listen port (0 = any free port)");
+  add("gateway", request_timeout, "request-timeout", "deadline for calls that carry none");
+  add("gateway", gateway.max_in_flight, "max-in-flight", "pings waiting for their commit before resource_exhausted");
+  add("gateway", gateway.store_timeout, "store-timeout", "deadline for one ping's commit");
+  add("postgres", postgres.dsn, "dsn", "libpq connection string", true);
+  add("postgres", postgres.writers, "writers", "concurrent write transactions (connections)");
+  add("postgres", postgres.max_batch, "max-batch", "pings per group commit");
+  add("postgres", postgres.max_pending, "max-pending", "pings queued for a commit before resource_exhausted");
+  add("postgres", postgres.write_timeout, "write-timeout", "deadline of one group commit");
+  add("postgres", postgres.connect_timeout, "connect-timeout", "deadline of a connection attempt");
+  add("postgres", postgres.statement_timeout, "statement-timeout", "server-side statement timeout");
+  add("postgres", migrate, "migrate", "apply schema migrations at start");
+  add("global", migrate_only, "migrate-only", "apply schema migrations, then exit (Kubernetes Job)");
+  add("kafka", kafka.bootstrap, "bootstrap", "Kafka bootstrap servers");
+  add("kafka", bootstrap_file, "bootstrap-file", "read the bootstrap servers from this file (line bootstrap=...), e.g. ping-devbroker's info file");
+  add("kafka", kafka.topic, "topic", "topic of ping events");
+  add("kafka", kafka.partitions, "partitions", "partitions of the topic");
+  add("kafka", kafka.compression, "compression", "producer compression codec");
+  add("kafka", kafka.linger_ms, "linger-ms", "producer linger");
+  add("relay", kafka.batch, "batch", "outbox rows per partition per pass");
+  add("relay", kafka.max_in_flight, "max-in-flight", "unacknowledged events per partition");
+  add("relay", kafka.interval, "interval", "period of relay passes without nudges");
+  add("relay", kafka.ack_wait, "ack-wait", "time a pass waits for acknowledgements");
+  add("global", ports_file, "ports-file", "write the bound ports here once listening (connect=N, grpc=N)");
+  add("global", log_level, "log-level", "debug, info, warn or error");
+  add("global", drain_timeout, "drain-timeout", "time SIGTERM allows for draining before exit");
+}
+
+connect_options gateway_config::connect() const {
+  using std::chrono::duration_cast;
+  using std::chrono::milliseconds;
+  connect_options o;
+  o.server.address = connect_address;
+  o.server.port = connect_port;
+  o.server.threads = static_cast<unsigned>(connect_threads);
+  o.server.max_body_bytes = connect_max_body;
+  o.server.max_header_bytes = connect_max_header;
+  o.server.max_connections = connect_max_connections;
+  o.server.header_timeout = duration_cast<milliseconds>(connect_header_timeout);
+  o.server.body_timeout = duration_cast<milliseconds>(connect_body_timeout);
+  o.server.idle_timeout = duration_cast<milliseconds>(connect_idle_timeout);
+  o.default_timeout = request_timeout;
+  return o;
+}
+
+gateways::grpc_options gateway_config::grpc() const {
+  gateways::grpc_options o;
+  o.address = grpc_address;
+  o.port = grpc_port;
+  o.default_timeout = request_timeout;
+  o.max_message_bytes = static_cast<int>(connect_max_body);
+  return o;
+}
+
+persistence::settings gateway_config::persistence_settings() const {
+  return postgres;
+}
+
+publisher::settings gateway_config::publisher_settings() const {
+  auto s = kafka;
+  s.dsn = postgres.dsn;
+  return s;
+}
+
+gateway::settings gateway_config::gateway_settings() const {
+  auto s = gateway;
+  s.partitions = kafka.partitions;
+  return s;
+}
+
+} // namespace ping::apps

@@ -1,0 +1,53 @@
+#pragma once
+// Every setting of ping-gateway, in one place, with its default.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "apps/common/options.hpp"
+#include "actors/gateway/gateway.hpp"
+#include "actors/persistence/persistence.hpp"
+#include "actors/publisher/publisher.hpp"
+#include "gateways/connect/connect_frontend.hpp"
+#include "gateways/grpc/grpc_frontend.hpp"
+
+namespace ping::apps {
+
+struct gateway_config : options {
+  // Front-ends.
+  std::string connect_address = "127.0.0.1";
+  uint16_t connect_port = 8080;
+  size_t connect_threads = 1;
+  size_t connect_max_body = 4 << 20;
+  size_t connect_max_header = 16 << 10;
+  size_t connect_max_connections = 1024;
+  caf::timespan connect_header_timeout = std::chrono::seconds(10);
+  caf::timespan connect_body_timeout = std::chrono::seconds(30);
+  caf::timespan connect_idle_timeout = std::chrono::seconds(60);
+  std::string grpc_address = "127.0.0.1";
+  uint16_t grpc_port = 9090;
+  caf::timespan request_timeout = std::chrono::seconds(10);
+
+  // Actors.
+  persistence::settings postgres;
+  publisher::settings kafka;
+  gateway::settings gateway;
+  bool migrate = true;
+  bool migrate_only = false;
+  std::string bootstrap_file;
+  std::string ports_file;
+  std::string log_level = "info";
+  caf::timespan drain_timeout = std::chrono::seconds(8);
+
+  gateway_config();
+
+  /// Settings derived from the options above (after parsing).
+  connect_options connect() const;
+  gateways::grpc_options grpc() const;
+  persistence::settings persistence_settings() const;
+  publisher::settings publisher_settings() const;
+  gateway::settings gateway_settings() const;
+};
+
+} // namespace ping::apps

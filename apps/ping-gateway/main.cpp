@@ -1,0 +1,130 @@
+// ping-gateway: wiring only. Spawns the actors in dependency order, starts
+// the front-ends, waits for SIGTERM, and stops in reverse order.
+
+#include <chrono>
+#include <thread>
+
+#include <caf/all.hpp>
+
+#include "actors/common/log.hpp"
+#include "actors/persistence/migrations.hpp"
+#include "apps/common/files.hpp"
+#include "apps/common/signals.hpp"
+#include "apps/ping-gateway/config.hpp"
+
+using namespace ping;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Applies migrations, retrying while PostgreSQL is not reachable yet.
+bool migrate_with_retry(const std::string& dsn, std::chrono::seconds budget) {
+  auto deadline = std::chrono::steady_clock::now() + budget;
+  auto delay = 200ms;
+  for (;;) {
+    try {
+      auto n = persistence::migrate(dsn);
+      log::info("migrate", "schema up to date", {{"applied", std::to_string(n)}});
+      return true;
+    } catch (const std::exception& e) {
+      if (std::chrono::steady_clock::now() + delay > deadline) {
+        log::error("migrate", "giving up", {{"error", e.what()}});
+        return false;
+      }
+      log::warn("migrate", "retrying", {{"error", e.what()}});
+      std::this_thread::sleep_for(delay);
+      delay = std::min<std::chrono::milliseconds>(delay * 2, 2s);
+    }
+  }
+}
+
+int run(caf::actor_system& sys, const apps::gateway_config& cfg,
+        telemetry::registry& reg) {
+  auto pcfg = cfg.persistence_settings();
+  if (cfg.migrate && !migrate_with_retry(persistence::effective_dsn(pcfg), 60s))
+    return 1;
+  auto store = persistence::spawn_persistence(sys, pcfg, reg);
+  auto relay = publisher::spawn_publisher(sys, cfg.publisher_settings(), reg);
+  auto gw = gateway::spawn_gateway(sys, cfg.gateway_settings(), store, relay, reg);
+  auto stop_actors = [&] {
+    caf::anon_send_exit(gw, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(relay, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(store, caf::exit_reason::user_shutdown);
+  };
+  gateways::connect_frontend connect{sys, gw, cfg.connect()};
+  gateways::grpc_frontend grpc{sys, gw, cfg.grpc()};
+  try {
+    connect.start();
+    grpc.start();
+  } catch (const std::exception& e) {
+    log::error("gateway", "cannot listen", {{"error", e.what()}});
+    stop_actors();
+    return 1;
+  }
+  log::info("gateway", "listening",
+            {{"connect", cfg.connect_address + ":" + std::to_string(connect.port())},
+             {"grpc", cfg.grpc_address + ":" + std::to_string(grpc.port())}});
+  if (!cfg.ports_file.empty())
+    apps::write_file_atomically(cfg.ports_file,
+                                {"connect=" + std::to_string(connect.port()),
+                                 "grpc=" + std::to_string(grpc.port())});
+
+  auto sig = apps::wait_for_shutdown_signal();
+  auto started = std::chrono::steady_clock::now();
+  log::info("gateway", "draining", {{"signal", std::to_string(sig)}});
+  // 1. Stop taking pings; let calls in flight finish.
+  grpc.set_serving(false);
+  caf::anon_send(gw, drain_atom::value);
+  auto front_budget = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.drain_timeout / 2);
+  connect.stop(front_budget);
+  grpc.stop(front_budget);
+  // 2. Relay what the outbox still holds, within what is left.
+  auto left = cfg.drain_timeout - (std::chrono::steady_clock::now() - started);
+  if (left > caf::timespan{0}) {
+    caf::scoped_actor self{sys};
+    self->request(relay, left + 500ms, drain_atom::value, caf::timespan{left})
+      .receive(
+        [](bool drained) {
+          log::info("gateway", "outbox relay drained",
+                    {{"complete", drained ? "true" : "false"}});
+        },
+        [](caf::error& err) {
+          log::warn("gateway", "outbox drain failed", {{"error", to_string(err)}});
+        });
+  }
+  // 3. Stop the actors in reverse order.
+  stop_actors();
+  log::info("gateway", "stopped");
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  apps::block_shutdown_signals();
+  apps::gateway_config cfg;
+  if (auto code = cfg.load(argc, argv))
+    return *code;
+  log::level lvl;
+  if (!log::parse_level(cfg.log_level, lvl)) {
+    std::fprintf(stderr, "ping-gateway: bad log level '%s'\n", cfg.log_level.c_str());
+    return 2;
+  }
+  log::set_level(lvl);
+  if (!cfg.bootstrap_file.empty()) {
+    auto b = apps::read_key(cfg.bootstrap_file, "bootstrap");
+    if (b.empty()) {
+      log::error("gateway", "no bootstrap in file", {{"file", cfg.bootstrap_file}});
+      return 2;
+    }
+    cfg.kafka.bootstrap = b;
+  }
+  if (cfg.migrate_only)
+    return migrate_with_retry(persistence::effective_dsn(cfg.persistence_settings()), 120s) ? 0 : 1;
+  log::info("gateway", "starting", {{"version", "0.1.0"}});
+  for (auto& line : cfg.describe())
+    log::debug("gateway", "config", {{"setting", line}});
+  telemetry::registry reg;
+  caf::actor_system sys{cfg};
+  return run(sys, cfg, reg);
+}

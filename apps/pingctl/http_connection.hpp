@@ -1,0 +1,62 @@
+#pragma once
+// One keep-alive HTTP/1.1 client connection: the only place pingctl uses
+// Boost.Beast (its headers cost ~40 s of compile time per translation unit).
+//
+// Calls are blocking; each runs the connection's private io_context until
+// the exchange completes or the deadline passes, so every phase (connect,
+// write, read) is bounded. The connection opens lazily, is reused while the
+// server keeps it alive, and is reopened after an error or a close.
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace ping::pingctl {
+
+struct http_request {
+  std::string target; // e.g. "/ping.v1.PingService/Ping"
+  std::string content_type;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+
+struct http_response {
+  unsigned status = 0;
+  std::string reason;
+  std::string content_type;     // as sent, parameters included
+  std::string content_encoding; // empty when absent
+  std::string body;
+};
+
+enum class http_failure {
+  none,
+  connect_failed, // resolve or TCP connect failed (or timed out)
+  timed_out,      // connected, but no complete response before the deadline
+  io_error,       // connection broke mid-exchange, or the response was bad
+};
+
+struct http_result {
+  http_failure failure = http_failure::none;
+  std::string detail; // human-readable cause when failure != none
+  http_response response;
+};
+
+class http_connection {
+public:
+  http_connection(std::string host, std::string port);
+  ~http_connection();
+  http_connection(const http_connection&) = delete;
+  http_connection& operator=(const http_connection&) = delete;
+
+  /// POSTs `req` and waits for the response until `deadline`.
+  http_result post(const http_request& req,
+                   std::chrono::steady_clock::time_point deadline);
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace ping::pingctl

@@ -1,0 +1,241 @@
+#include "apps/pingctl/options.hpp"
+
+#include <charconv>
+#include <string_view>
+#include <vector>
+
+namespace ping::pingctl {
+
+namespace {
+
+template <class Int>
+bool parse_int(std::string_view text, Int& out) {
+  if (!text.empty() && text.front() == '+')
+    text.remove_prefix(1);
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return !text.empty() && ec == std::errc{} && ptr == text.data() + text.size();
+}
+
+// HOST:PORT, with IPv6 literals in brackets ("[::1]:8080").
+bool split_address(const std::string& address, std::string& host,
+                   std::string& port) {
+  auto colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0)
+    return false;
+  host = address.substr(0, colon);
+  port = address.substr(colon + 1);
+  if (host.front() == '[') {
+    if (host.size() < 3 || host.back() != ']')
+      return false;
+    host = host.substr(1, host.size() - 2);
+  } else if (host.find(':') != std::string::npos) {
+    return false; // bare IPv6 literal: ambiguous
+  }
+  unsigned value = 0;
+  return parse_int(port, value) && value >= 1 && value <= 65535;
+}
+
+} // namespace
+
+std::string usage_text() {
+  return R"(Usage: pingctl [OPTIONS] <command> [COMMAND OPTIONS]
+
+Calls ping.v1.PingService over Connect (HTTP/1.1) or gRPC (HTTP/2).
+
+Commands:
+  ping                      Store one ping; prints "ok".
+  ping --requests N         Load mode: send N pings from --concurrency workers;
+                            progress on stderr, summary on stdout.
+  count                     Print the number of stored pings (e.g. "12").
+
+Global options (before or after the command):
+  --address HOST:PORT       Server address; IPv6 as [ADDR]:PORT.
+                            Default: $PINGCTL_ADDRESS if set, else
+                            127.0.0.1:8080 (connect) or 127.0.0.1:9090 (grpc).
+  --protocol connect|grpc   Wire protocol. Default: connect.
+  --encoding json|proto     Connect message encoding (connect only).
+                            Default: json for single calls, proto in load mode.
+  --timeout-ms N            Per-call deadline in ms (N >= 1), sent as
+                            Connect-Timeout-Ms or as the gRPC deadline; also
+                            bounds connecting, writing and reading.
+                            Default: 5000.
+  --help                    Print this help and exit.
+  --version                 Print the version and exit.
+
+Options of ping:
+  --timestamp-ms N          Epoch milliseconds of the ping; 0 means "now, at
+                            the server". Default: 0.
+  --requests N              Load mode: total number of pings (N >= 1).
+                            Default: unset (one call).
+  --concurrency C           Load mode: parallel workers (1..1024), each with
+                            its own keep-alive connection (connect) or its
+                            own stub on one shared channel (grpc). Default: 1.
+
+Options of count:
+  --from MS --to MS         Count pings in the half-open range [from, to) of
+                            epoch milliseconds; both or neither.
+                            Default: all pings.
+
+Options also accept the form --name=value.
+
+Output:
+  Errors go to stderr as "error: <code>: <message>", with Connect code names
+  (invalid_argument, unavailable, ...; gRPC codes are mapped to the same).
+  Load mode prints a table and, last, one line of key=value fields:
+    requests= ok= errors= elapsed_s= rps= p50_ms= p90_ms= p99_ms= max_ms=
+  followed by errors_<code>=N for each failing code. Latency percentiles are
+  over successful requests.
+
+Exit status:
+  0 success, 1 RPC error or any failed request in load mode, 2 usage error,
+  130 load mode interrupted (Ctrl-C).
+)";
+}
+
+parse_result parse_args(int argc, const char* const* argv,
+                        const char* env_address) {
+  parse_result result;
+  auto& opts = result.opts;
+  auto fail = [&result](std::string message) {
+    if (result.error.empty())
+      result.error = std::move(message);
+    return result;
+  };
+
+  std::optional<std::string> address;
+  std::optional<std::string> protocol;
+  std::optional<std::string> encoding;
+  std::optional<std::int64_t> timeout_ms;
+  bool timestamp_given = false;
+  bool concurrency_given = false;
+
+  std::vector<std::string_view> args(argv + 1, argv + argc);
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string_view arg = args[i];
+    if (arg.size() < 2 || arg.substr(0, 2) != "--") {
+      if (arg.empty() || arg.front() == '-')
+        return fail("unknown option '" + std::string{arg} + "'");
+      if (opts.cmd != command::none)
+        return fail("unexpected argument '" + std::string{arg} + "'");
+      if (arg == "ping")
+        opts.cmd = command::ping;
+      else if (arg == "count")
+        opts.cmd = command::count;
+      else
+        return fail("unknown command '" + std::string{arg} + "'");
+      continue;
+    }
+    std::string name{arg};
+    std::optional<std::string> inline_value;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      inline_value = name.substr(eq + 1);
+      name.resize(eq);
+    }
+    if (name == "--help" || name == "--version") {
+      if (inline_value)
+        return fail("option " + name + " takes no value");
+      (name == "--help" ? opts.help : opts.version) = true;
+      continue;
+    }
+    // Every other option takes a value; values may start with '-'
+    // (negative timestamps are the server's to reject).
+    std::string value;
+    if (inline_value) {
+      value = *inline_value;
+    } else if (i + 1 < args.size()) {
+      value = std::string{args[++i]};
+    } else {
+      return fail("option " + name + " needs a value");
+    }
+    auto int_value = [&value](auto& out) { return parse_int(value, out); };
+    if (name == "--address") {
+      address = value;
+    } else if (name == "--protocol") {
+      protocol = value;
+    } else if (name == "--encoding") {
+      encoding = value;
+    } else if (name == "--timeout-ms") {
+      std::int64_t v = 0;
+      if (!int_value(v) || v < 1 || v > 9'999'999'999)
+        return fail("--timeout-ms needs an integer from 1 to 9999999999, got '"
+                    + value + "'");
+      timeout_ms = v;
+    } else if (name == "--timestamp-ms") {
+      if (!int_value(opts.timestamp_ms))
+        return fail("--timestamp-ms needs an integer, got '" + value + "'");
+      timestamp_given = true;
+    } else if (name == "--requests") {
+      std::uint64_t v = 0;
+      if (!int_value(v) || v < 1)
+        return fail("--requests needs a positive integer, got '" + value + "'");
+      opts.requests = v;
+    } else if (name == "--concurrency") {
+      if (!int_value(opts.concurrency) || opts.concurrency < 1
+          || opts.concurrency > max_concurrency)
+        return fail("--concurrency needs an integer from 1 to "
+                    + std::to_string(max_concurrency) + ", got '" + value + "'");
+      concurrency_given = true;
+    } else if (name == "--from" || name == "--to") {
+      std::int64_t v = 0;
+      if (!int_value(v))
+        return fail(name + " needs an integer (epoch ms), got '" + value + "'");
+      (name == "--from" ? opts.from : opts.to) = v;
+    } else {
+      return fail("unknown option '" + name + "'");
+    }
+  }
+
+  if (opts.help || opts.version)
+    return result;
+  if (opts.cmd == command::none)
+    return fail("missing command (ping or count)");
+
+  // Options that belong to the other command.
+  if (opts.cmd == command::count) {
+    if (timestamp_given)
+      return fail("--timestamp-ms applies to ping only");
+    if (opts.requests || concurrency_given)
+      return fail("--requests and --concurrency apply to ping only");
+    if (opts.from.has_value() != opts.to.has_value())
+      return fail("--from and --to go together: give both or neither");
+  } else {
+    if (opts.from || opts.to)
+      return fail("--from and --to apply to count only");
+    if (concurrency_given && !opts.requests)
+      return fail("--concurrency needs --requests");
+  }
+
+  auto& client = opts.client;
+  if (!protocol || *protocol == "connect")
+    client.protocol = wire_protocol::connect;
+  else if (*protocol == "grpc")
+    client.protocol = wire_protocol::grpc;
+  else
+    return fail("--protocol must be connect or grpc, got '" + *protocol + "'");
+
+  if (encoding && client.protocol == wire_protocol::grpc)
+    return fail("--encoding applies to --protocol connect only");
+  if (!encoding)
+    client.encoding = opts.load_mode() ? wire_encoding::proto : wire_encoding::json;
+  else if (*encoding == "json")
+    client.encoding = wire_encoding::json;
+  else if (*encoding == "proto")
+    client.encoding = wire_encoding::proto;
+  else
+    return fail("--encoding must be json or proto, got '" + *encoding + "'");
+
+  if (!address) {
+    if (env_address && *env_address)
+      address = env_address;
+    else
+      address = client.protocol == wire_protocol::grpc ? default_grpc_address
+                                                       : default_connect_address;
+  }
+  client.address = *address;
+  if (!split_address(client.address, client.host, client.port))
+    return fail("address must be HOST:PORT, got '" + client.address + "'");
+  client.timeout = std::chrono::milliseconds{timeout_ms.value_or(default_timeout_ms)};
+  return result;
+}
+
+} // namespace ping::pingctl

@@ -1,0 +1,39 @@
+#pragma once
+// The Connect front-end of ping.v1.PingService: a connectrpc::server whose
+// handlers translate each call into a request to the gateway actor (with the
+// client's deadline) and complete asynchronously when it replies. No
+// business logic lives here.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+
+#include <caf/actor_system.hpp>
+#include <connectrpc/server.hpp>
+
+#include "actors/gateway/protocol.hpp"
+
+namespace ping::gateways {
+
+struct connect_options {
+  connectrpc::server_options server;
+  /// Deadline for calls without Connect-Timeout-Ms.
+  caf::timespan default_timeout = std::chrono::seconds(10);
+};
+
+class connect_frontend {
+public:
+  connect_frontend(caf::actor_system& sys, gateway::gateway_actor gw,
+                   connect_options opts);
+  ~connect_frontend();
+
+  void start();
+  uint16_t port() const;
+  void stop(std::chrono::milliseconds drain);
+  const connectrpc::server_stats& stats() const;
+
+private:
+  std::unique_ptr<connectrpc::server> server_;
+};
+
+} // namespace ping::gateways

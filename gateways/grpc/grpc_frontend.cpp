@@ -1,0 +1,210 @@
+#include "gateways/grpc/grpc_frontend.hpp"
+
+#include <algorithm>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <utility>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "gateways/common/ask.hpp"
+#include "gateways/common/status.hpp"
+#include "gateways/grpc/reflection_v1.hpp"
+#include "grpc/health/v1/health.pb.h"
+#include "ping/v1/ping.grpc.pb.h"
+
+namespace ping::gateways {
+
+namespace {
+
+constexpr const char* ping_service_name = "ping.v1.PingService";
+
+grpc::Status to_grpc_status(const caf::error& err) {
+  auto st = to_rpc_status(err);
+  if (st.code == rpc_code::ok) // an error path must not answer OK
+    return grpc::Status(grpc::StatusCode::INTERNAL, "internal error");
+  return grpc::Status(static_cast<grpc::StatusCode>(st.code), st.message);
+}
+
+// How long this call may wait for the gateway actor: the client's deadline,
+// capped by the default; nullopt when the deadline has already passed.
+std::optional<caf::timespan> call_timeout(const grpc::CallbackServerContext& ctx,
+                                          caf::timespan default_timeout) {
+  auto deadline = ctx.deadline();
+  if (deadline == std::chrono::system_clock::time_point::max())
+    return default_timeout; // the client set no deadline
+  auto left = std::chrono::duration_cast<caf::timespan>(
+    deadline - std::chrono::system_clock::now());
+  if (left <= caf::timespan::zero())
+    return std::nullopt;
+  return std::min(left, default_timeout);
+}
+
+// "host:port" for grpc; IPv6 literals need brackets.
+std::string listen_uri(const std::string& address, uint16_t port) {
+  auto host = address;
+  if (host.find(':') != std::string::npos && host.front() != '[')
+    host = "[" + host + "]";
+  return host + ":" + std::to_string(port);
+}
+
+// ping.v1.PingService: each call becomes one ask to the gateway actor; the
+// reply or error finishes the call from a CAF thread.
+class ping_service final : public ping::v1::PingService::CallbackService {
+public:
+  ping_service(caf::actor_system& sys, gateway::gateway_actor gw,
+               caf::timespan default_timeout)
+    : sys_(sys), gw_(std::move(gw)), default_timeout_(default_timeout) {
+  }
+
+  grpc::ServerUnaryReactor* Ping(grpc::CallbackServerContext* ctx,
+                                 const ping::v1::PingRequest* req,
+                                 ping::v1::PingResponse*) override {
+    auto* reactor = ctx->DefaultReactor();
+    auto timeout = call_timeout(*ctx, default_timeout_);
+    if (!timeout) {
+      reactor->Finish(deadline_exceeded());
+      return reactor;
+    }
+    ask<gateway::ping_ack>(
+      sys_, gw_, *timeout,
+      [reactor](gateway::ping_ack&) { reactor->Finish(grpc::Status::OK); },
+      [reactor](caf::error& err) { reactor->Finish(to_grpc_status(err)); },
+      ping_atom::value, int64_t{req->timestamp_ms()});
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* PingCount(grpc::CallbackServerContext* ctx,
+                                      const ping::v1::PingCountRequest* req,
+                                      ping::v1::PingCountResponse* resp) override {
+    auto* reactor = ctx->DefaultReactor();
+    auto timeout = call_timeout(*ctx, default_timeout_);
+    if (!timeout) {
+      reactor->Finish(deadline_exceeded());
+      return reactor;
+    }
+    time_range range;
+    if (req->has_time_range())
+      range = time_range{true, req->time_range().start(), req->time_range().end()};
+    // `resp` lives until the reactor's OnDone, i.e. after Finish.
+    ask<count_result>(
+      sys_, gw_, *timeout,
+      [reactor, resp](count_result& res) {
+        resp->set_ping_count(res.count);
+        reactor->Finish(grpc::Status::OK);
+      },
+      [reactor](caf::error& err) { reactor->Finish(to_grpc_status(err)); },
+      count_atom::value, range);
+    return reactor;
+  }
+
+private:
+  static grpc::Status deadline_exceeded() {
+    return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline exceeded");
+  }
+
+  caf::actor_system& sys_;
+  gateway::gateway_actor gw_;
+  caf::timespan default_timeout_;
+};
+
+} // namespace
+
+struct grpc_frontend::impl {
+  impl(caf::actor_system& sys, gateway::gateway_actor gw, grpc_options opts)
+    : opts(std::move(opts)), service(sys, std::move(gw), this->opts.default_timeout) {
+  }
+
+  // Applies `serving` to the health service; requires `mtx` and a server.
+  void apply_serving() {
+    auto* health = server->GetHealthCheckService();
+    if (health == nullptr)
+      return;
+    health->SetServingStatus("", serving);
+    health->SetServingStatus(ping_service_name, serving);
+  }
+
+  grpc_options opts;
+  ping_service service;
+  std::mutex mtx; // guards serving and server's health service
+  bool serving = true;
+  uint16_t bound_port = 0;
+  bool stopped = false;
+  std::unique_ptr<grpc::Server> server;
+};
+
+grpc_frontend::grpc_frontend(caf::actor_system& sys, gateway::gateway_actor gw,
+                             grpc_options opts)
+  : impl_(std::make_unique<impl>(sys, std::move(gw), std::move(opts))) {
+}
+
+grpc_frontend::~grpc_frontend() {
+  stop(std::chrono::milliseconds::zero());
+}
+
+void grpc_frontend::start() {
+  if (impl_->server != nullptr || impl_->stopped)
+    throw std::runtime_error("grpc_frontend: start() called twice");
+  // The built-in health service has no descriptor in the generated pool;
+  // referencing our copy of health.proto links it in, so reflection can
+  // describe grpc.health.v1.Health.
+  (void) grpc::health::v1::HealthCheckRequest::descriptor();
+  static std::once_flag global_setup;
+  std::call_once(global_setup, [] {
+    grpc::EnableDefaultHealthCheckService(true);
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin(); // v1alpha
+  });
+
+  grpc::ServerBuilder builder;
+  int selected_port = 0;
+  const auto uri = listen_uri(impl_->opts.address, impl_->opts.port);
+  builder.AddListeningPort(uri, grpc::InsecureServerCredentials(), &selected_port);
+  builder.SetMaxReceiveMessageSize(impl_->opts.max_message_bytes);
+  builder.SetMaxSendMessageSize(impl_->opts.max_message_bytes);
+  builder.RegisterService(&impl_->service);
+  builder.SetOption(make_reflection_v1_option());
+  auto server = builder.BuildAndStart();
+  if (server == nullptr || selected_port == 0) {
+    if (server != nullptr) {
+      server->Shutdown();
+      server->Wait();
+    }
+    throw std::runtime_error("grpc_frontend: cannot listen on " + uri);
+  }
+  std::lock_guard<std::mutex> guard{impl_->mtx};
+  impl_->server = std::move(server);
+  impl_->bound_port = static_cast<uint16_t>(selected_port);
+  impl_->apply_serving();
+}
+
+uint16_t grpc_frontend::port() const {
+  return impl_->bound_port;
+}
+
+void grpc_frontend::set_serving(bool serving) {
+  std::lock_guard<std::mutex> guard{impl_->mtx};
+  impl_->serving = serving;
+  if (impl_->server != nullptr && !impl_->stopped)
+    impl_->apply_serving();
+}
+
+void grpc_frontend::stop(std::chrono::milliseconds drain) {
+  {
+    std::lock_guard<std::mutex> guard{impl_->mtx};
+    if (impl_->stopped)
+      return;
+    impl_->stopped = true;
+  }
+  if (impl_->server == nullptr)
+    return;
+  // Shutdown stops accepting calls at once, cancels those still running at
+  // the deadline (health turns NOT_SERVING), and returns once all have
+  // finished; every call finishes within its timeout, so this is bounded.
+  impl_->server->Shutdown(std::chrono::system_clock::now() + drain);
+  impl_->server->Wait();
+}
+
+} // namespace ping::gateways

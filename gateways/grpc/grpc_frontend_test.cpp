@@ -1,0 +1,318 @@
+// The gRPC front-end against a fake gateway actor, through a real grpc++
+// client on 127.0.0.1 (ephemeral port): status translation, deadlines,
+// health and reflection v1. Uses CAF's real scheduler, since the replies
+// cross gRPC's threads.
+#define BOOST_TEST_MODULE grpc_frontend
+#include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <future>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/send.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include <google/protobuf/descriptor.pb.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+
+#include "actors/common/errors.hpp"
+#include "actors/gateway/protocol.hpp"
+#include "gateways/grpc/grpc_frontend.hpp"
+#include "grpc/health/v1/health.pb.h"
+#include "grpc/reflection/v1/reflection.grpc.pb.h"
+#include "ping/v1/ping.grpc.pb.h"
+
+using namespace std::chrono_literals;
+using ping::gateways::grpc_frontend;
+using ping::gateways::grpc_options;
+
+namespace {
+
+// Timestamps that make the fake misbehave.
+constexpr int64_t bad_ts = 13;    // answers invalid_argument
+constexpr int64_t silent_ts = 99; // never answers
+
+// The count the fake answers: encodes the range it received.
+int64_t encode(const ping::time_range& r) {
+  return r.bounded ? r.start_ms * 1'000'000 + r.end_ms : -1;
+}
+
+struct fake_state {
+  // Promises for silent_ts, kept (not delivered) until the actor exits.
+  std::vector<caf::typed_response_promise<ping::gateway::ping_ack>> held;
+};
+
+ping::gateway::gateway_actor::behavior_type
+fake_gateway(ping::gateway::gateway_actor::stateful_pointer<fake_state> self) {
+  return {
+    [=](ping::ping_atom, int64_t ts) {
+      auto rp = self->make_response_promise<ping::gateway::ping_ack>();
+      if (ts == bad_ts)
+        rp.deliver(caf::error{ping::ping_errc::invalid_argument,
+                              std::string{"timestamp_ms out of range"}});
+      else if (ts == silent_ts)
+        self->state.held.push_back(rp);
+      else
+        rp.deliver(ping::gateway::ping_ack{"0190-fake", ts});
+      return rp;
+    },
+    [=](ping::count_atom, ping::time_range range) {
+      return ping::count_result{encode(range), "fake"};
+    },
+    [=](ping::drain_atom) {},
+  };
+}
+
+struct fixture {
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  ping::gateway::gateway_actor gw = sys.spawn(fake_gateway);
+  std::unique_ptr<grpc_frontend> frontend;
+  std::shared_ptr<grpc::Channel> channel;
+
+  fixture() {
+    grpc_options opts;
+    opts.port = 0;
+    opts.default_timeout = 2s;
+    frontend = std::make_unique<grpc_frontend>(sys, gw, opts);
+    frontend->start();
+    BOOST_REQUIRE_NE(frontend->port(), 0);
+    channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(frontend->port()),
+                                  grpc::InsecureChannelCredentials());
+  }
+
+  ~fixture() {
+    frontend->stop(1s);
+    caf::anon_send_exit(gw, caf::exit_reason::user_shutdown);
+  }
+
+  static void set_deadline(grpc::ClientContext& ctx,
+                           std::chrono::milliseconds d = 5s) {
+    ctx.set_deadline(std::chrono::system_clock::now() + d);
+  }
+
+  grpc::Status ping(int64_t ts, std::chrono::milliseconds deadline = 5s) {
+    auto stub = ping::v1::PingService::NewStub(channel);
+    grpc::ClientContext ctx;
+    set_deadline(ctx, deadline);
+    ping::v1::PingRequest req;
+    req.set_timestamp_ms(ts);
+    ping::v1::PingResponse resp;
+    return stub->Ping(&ctx, req, &resp);
+  }
+
+  grpc::Status health(const std::string& service,
+                      grpc::health::v1::HealthCheckResponse& resp) {
+    grpc::TemplatedGenericStub<grpc::health::v1::HealthCheckRequest,
+                               grpc::health::v1::HealthCheckResponse>
+      stub{channel};
+    grpc::ClientContext ctx;
+    set_deadline(ctx);
+    grpc::health::v1::HealthCheckRequest req;
+    req.set_service(service);
+    std::promise<grpc::Status> done;
+    stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions{},
+                   &req, &resp, [&](grpc::Status st) { done.set_value(st); });
+    return done.get_future().get();
+  }
+
+  // One reflection v1 round trip on a fresh stream.
+  grpc::reflection::v1::ServerReflectionResponse
+  reflect(const grpc::reflection::v1::ServerReflectionRequest& req) {
+    auto stub = grpc::reflection::v1::ServerReflection::NewStub(channel);
+    grpc::ClientContext ctx;
+    set_deadline(ctx);
+    auto stream = stub->ServerReflectionInfo(&ctx);
+    BOOST_REQUIRE(stream->Write(req));
+    grpc::reflection::v1::ServerReflectionResponse resp;
+    BOOST_REQUIRE(stream->Read(&resp));
+    BOOST_REQUIRE(stream->WritesDone());
+    auto st = stream->Finish();
+    BOOST_REQUIRE_MESSAGE(st.ok(), st.error_message());
+    return resp;
+  }
+};
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(grpc_frontend_tests, fixture)
+
+BOOST_AUTO_TEST_CASE(ping_ok) {
+  auto st = ping(1'700'000'000'000);
+  BOOST_TEST(st.ok(), st.error_message());
+}
+
+BOOST_AUTO_TEST_CASE(invalid_argument_passes_through) {
+  auto st = ping(bad_ts);
+  BOOST_TEST(st.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  BOOST_TEST(st.error_message() == "timestamp_ms out of range");
+}
+
+BOOST_AUTO_TEST_CASE(silent_gateway_hits_client_deadline) {
+  auto t0 = std::chrono::steady_clock::now();
+  auto st = ping(silent_ts, 200ms);
+  auto took = std::chrono::steady_clock::now() - t0;
+  BOOST_TEST(st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED);
+  BOOST_TEST(took < 2s); // the client's deadline, not the 2 s default
+}
+
+BOOST_AUTO_TEST_CASE(ping_count_without_and_with_range) {
+  auto stub = ping::v1::PingService::NewStub(channel);
+  {
+    grpc::ClientContext ctx;
+    set_deadline(ctx);
+    ping::v1::PingCountRequest req;
+    ping::v1::PingCountResponse resp;
+    auto st = stub->PingCount(&ctx, req, &resp);
+    BOOST_REQUIRE_MESSAGE(st.ok(), st.error_message());
+    BOOST_TEST(resp.ping_count() == encode(ping::time_range{}));
+  }
+  {
+    grpc::ClientContext ctx;
+    set_deadline(ctx);
+    ping::v1::PingCountRequest req;
+    req.mutable_time_range()->set_start(7);
+    req.mutable_time_range()->set_end(1234);
+    ping::v1::PingCountResponse resp;
+    auto st = stub->PingCount(&ctx, req, &resp);
+    BOOST_REQUIRE_MESSAGE(st.ok(), st.error_message());
+    BOOST_TEST(resp.ping_count() == encode(ping::time_range{true, 7, 1234}));
+  }
+  {
+    // A present but empty range is still a range: [0, 0).
+    grpc::ClientContext ctx;
+    set_deadline(ctx);
+    ping::v1::PingCountRequest req;
+    req.mutable_time_range();
+    ping::v1::PingCountResponse resp;
+    auto st = stub->PingCount(&ctx, req, &resp);
+    BOOST_REQUIRE_MESSAGE(st.ok(), st.error_message());
+    BOOST_TEST(resp.ping_count() == encode(ping::time_range{true, 0, 0}));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(health_follows_set_serving) {
+  using hc = grpc::health::v1::HealthCheckResponse;
+  for (const auto* name : {"", "ping.v1.PingService"}) {
+    hc resp;
+    auto st = health(name, resp);
+    BOOST_REQUIRE_MESSAGE(st.ok(), st.error_message());
+    BOOST_TEST(resp.status() == hc::SERVING, "service '" << name << "'");
+  }
+  frontend->set_serving(false);
+  for (const auto* name : {"", "ping.v1.PingService"}) {
+    hc resp;
+    auto st = health(name, resp);
+    BOOST_REQUIRE_MESSAGE(st.ok(), st.error_message());
+    BOOST_TEST(resp.status() == hc::NOT_SERVING, "service '" << name << "'");
+  }
+  hc resp;
+  BOOST_TEST(health("no.such.Service", resp).error_code()
+             == grpc::StatusCode::NOT_FOUND);
+}
+
+BOOST_AUTO_TEST_CASE(reflection_v1_lists_services) {
+  grpc::reflection::v1::ServerReflectionRequest req;
+  req.set_list_services("");
+  auto resp = reflect(req);
+  BOOST_REQUIRE(resp.has_list_services_response());
+  std::vector<std::string> names;
+  for (const auto& s : resp.list_services_response().service())
+    names.push_back(s.name());
+  auto has = [&](const std::string& n) {
+    return std::find(names.begin(), names.end(), n) != names.end();
+  };
+  BOOST_TEST(has("ping.v1.PingService"));
+  BOOST_TEST(has("grpc.health.v1.Health"));
+  BOOST_TEST(has("grpc.reflection.v1.ServerReflection"));
+  BOOST_TEST(has("grpc.reflection.v1alpha.ServerReflection"));
+}
+
+BOOST_AUTO_TEST_CASE(reflection_v1_describes_files) {
+  grpc::reflection::v1::ServerReflectionRequest req;
+  req.set_file_containing_symbol("ping.v1.PingService");
+  auto resp = reflect(req);
+  BOOST_REQUIRE(resp.has_file_descriptor_response());
+  BOOST_TEST(resp.original_request().file_containing_symbol() == "ping.v1.PingService");
+  const auto& files = resp.file_descriptor_response().file_descriptor_proto();
+  BOOST_REQUIRE(files.size() >= 1);
+  google::protobuf::FileDescriptorProto file;
+  BOOST_REQUIRE(file.ParseFromString(files[0]));
+  BOOST_TEST(file.name() == "ping/v1/ping.proto");
+  BOOST_TEST(file.package() == "ping.v1");
+
+  // The health service can be described too (our copy of health.proto).
+  req.set_file_containing_symbol("grpc.health.v1.Health");
+  resp = reflect(req);
+  BOOST_REQUIRE(resp.has_file_descriptor_response());
+  BOOST_REQUIRE(file.ParseFromString(
+    resp.file_descriptor_response().file_descriptor_proto(0)));
+  BOOST_TEST(file.name() == "grpc/health/v1/health.proto");
+
+  // A file comes with its transitive imports, the file itself first.
+  req.set_file_by_filename("google/protobuf/type.proto");
+  resp = reflect(req);
+  BOOST_REQUIRE(resp.has_file_descriptor_response());
+  std::vector<std::string> names;
+  for (const auto& bytes : resp.file_descriptor_response().file_descriptor_proto()) {
+    BOOST_REQUIRE(file.ParseFromString(bytes));
+    names.push_back(file.name());
+  }
+  BOOST_REQUIRE(!names.empty());
+  BOOST_TEST(names[0] == "google/protobuf/type.proto");
+  std::sort(names.begin(), names.end());
+  BOOST_TEST(names == (std::vector<std::string>{"google/protobuf/any.proto",
+                                                "google/protobuf/source_context.proto",
+                                                "google/protobuf/type.proto"}),
+             boost::test_tools::per_element());
+
+  req.set_file_containing_symbol("no.such.Symbol");
+  resp = reflect(req);
+  BOOST_REQUIRE(resp.has_error_response());
+  BOOST_TEST(resp.error_response().error_code()
+             == static_cast<int>(grpc::StatusCode::NOT_FOUND));
+
+  req.set_file_by_filename("no/such/file.proto");
+  resp = reflect(req);
+  BOOST_REQUIRE(resp.has_error_response());
+  BOOST_TEST(resp.error_response().error_code()
+             == static_cast<int>(grpc::StatusCode::NOT_FOUND));
+}
+
+BOOST_AUTO_TEST_CASE(reflection_v1_extensions) {
+  // descriptor.proto is in the pool; it declares extension ranges but, in a
+  // plain pool, no extensions: the answer is an empty list, not an error.
+  grpc::reflection::v1::ServerReflectionRequest req;
+  req.set_all_extension_numbers_of_type("google.protobuf.MessageOptions");
+  auto resp = reflect(req);
+  BOOST_REQUIRE(resp.has_all_extension_numbers_response());
+  BOOST_TEST(resp.all_extension_numbers_response().base_type_name()
+             == "google.protobuf.MessageOptions");
+
+  req.set_all_extension_numbers_of_type("no.such.Type");
+  resp = reflect(req);
+  BOOST_REQUIRE(resp.has_error_response());
+
+  auto* ext = req.mutable_file_containing_extension();
+  ext->set_containing_type("google.protobuf.MessageOptions");
+  ext->set_extension_number(123456);
+  resp = reflect(req);
+  BOOST_REQUIRE(resp.has_error_response());
+  BOOST_TEST(resp.error_response().error_code()
+             == static_cast<int>(grpc::StatusCode::NOT_FOUND));
+}
+
+BOOST_AUTO_TEST_CASE(stop_is_bounded_and_idempotent) {
+  frontend->stop(100ms);
+  frontend->stop(100ms);
+  BOOST_TEST(!ping(1).ok());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
