@@ -48,10 +48,10 @@ gateway_config::gateway_config()
   add("global", drain_timeout, "drain-timeout", "time SIGTERM allows for draining before exit");
 }
 
-connect_options gateway_config::connect() const {
+gateways::connect_options gateway_config::connect() const {
   using std::chrono::duration_cast;
   using std::chrono::milliseconds;
-  connect_options o;
+  gateways::connect_options o;
   o.server.address = connect_address;
   o.server.port = connect_port;
   o.server.threads = static_cast<unsigned>(connect_threads);

@@ -43,7 +43,7 @@ struct gateway_config : options {
   gateway_config();
 
   /// Settings derived from the options above (after parsing).
-  connect_options connect() const;
+  gateways::connect_options connect() const;
   gateways::grpc_options grpc() const;
   persistence::settings persistence_settings() const;
   publisher::settings publisher_settings() const;

@@ -60,6 +60,12 @@ private:
                                   + " (no connection within "
                                   + std::to_string(cfg_.timeout.count())
                                   + " ms)");
+    if (st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED
+        && st.error_message() == "Deadline Exceeded") // expired here
+      return call_status::error("deadline_exceeded",
+                                "no response within "
+                                  + std::to_string(cfg_.timeout.count())
+                                  + " ms");
     return call_status::error(code_name_of_grpc(st.error_code()),
                               st.error_message());
   }

@@ -172,7 +172,7 @@ int run_load(const load_settings& cfg, const client_factory& make_client,
   err << std::flush;
 
   auto row = [&out](const std::string& label, const std::string& value) {
-    out << "  " << std::left << std::setw(14) << label << value << "\n";
+    out << "  " << std::left << std::setw(22) << label << value << "\n";
   };
   out << "Summary:\n";
   row("requests", std::to_string(completed) + (was_interrupted

@@ -8,6 +8,7 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <exception>
 #include <iostream>
 
 #include "apps/pingctl/load.hpp"
@@ -32,7 +33,7 @@ int fail(const call_status& st) {
 int run(int argc, char** argv) {
   auto parsed = parse_args(argc, argv, std::getenv("PINGCTL_ADDRESS"));
   if (!parsed.error.empty()) {
-    std::cerr << "pingctl: " << parsed.error << "\n\n" << usage_text();
+    std::cerr << "pingctl: " << parsed.error << "\n" << short_usage_text();
     return 2;
   }
   const auto& opts = parsed.opts;
@@ -82,5 +83,10 @@ int run(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN); // a closed socket is an error, not a kill
-  return ping::pingctl::run(argc, argv);
+  try {
+    return ping::pingctl::run(argc, argv);
+  } catch (const std::exception& ex) {
+    std::cerr << "error: internal: " << ex.what() << std::endl;
+    return 1;
+  }
 }

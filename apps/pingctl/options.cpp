@@ -37,6 +37,14 @@ bool split_address(const std::string& address, std::string& host,
 
 } // namespace
 
+std::string short_usage_text() {
+  return R"(Usage: pingctl [OPTIONS] ping [--timestamp-ms N]
+       pingctl [OPTIONS] ping --requests N [--concurrency C] [--timestamp-ms N]
+       pingctl [OPTIONS] count [--from MS --to MS]
+Run 'pingctl --help' for every option and its default.
+)";
+}
+
 std::string usage_text() {
   return R"(Usage: pingctl [OPTIONS] <command> [COMMAND OPTIONS]
 

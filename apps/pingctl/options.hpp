@@ -49,4 +49,7 @@ parse_result parse_args(int argc, const char* const* argv,
 /// The full help text, every option with its default.
 std::string usage_text();
 
+/// The synopsis printed with a usage error.
+std::string short_usage_text();
+
 } // namespace ping::pingctl

@@ -1,0 +1,172 @@
+# Shared shell functions of stack.sh and test.sh (sourced, not run).
+# Services run on 127.0.0.1 only. PostgreSQL refuses to run as root, so as
+# root it runs as the `postgres` user.
+
+PING_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PG_BIN=/usr/lib/postgresql/15/bin
+BUILD_DIR=${PING_BUILD_DIR:-$PING_ROOT/build}
+
+log() { printf '[ping] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# Debian packages the build, the stack and the tests need.
+PACKAGES=(
+  build-essential meson ninja-build pkg-config python3
+  libcaf-dev libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  grpc-proto librdkafka-dev libpqxx-dev libhiredis-dev libboost-dev
+  libboost-test-dev prometheus-cpp-dev zlib1g-dev libssl-dev
+  postgresql-15 postgresql-contrib redis-server kcat curl
+)
+
+# Installs missing Debian packages (as root), and Node.js/npm if absent.
+ensure_packages() {
+  local missing=() p
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' \
+      || missing+=("$p")
+  done
+  command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+  if ((${#missing[@]})); then
+    [ "$(id -u)" = 0 ] || die "missing packages: ${missing[*]} (run as root, or install them)"
+    log "installing: ${missing[*]}"
+    apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+      "${missing[@]}" >/dev/null
+  fi
+}
+
+# Configures (once) and builds the release build, tests included.
+build() {
+  if [ ! -f "$BUILD_DIR/build.ninja" ]; then
+    meson setup "$BUILD_DIR" "$PING_ROOT" --buildtype=release \
+      -Dconnectrpc:tests=true -Dkafka-devbroker:tests=enabled >/dev/null
+  fi
+  ninja -C "$BUILD_DIR" -j "$(nproc)"
+}
+
+# A TCP port on 127.0.0.1 that nobody listens on right now.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+as_postgres() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# Waits until "$@" succeeds, up to $WAIT_SECONDS (default 30).
+wait_for() {
+  local what=$1; shift
+  local deadline=$((SECONDS + ${WAIT_SECONDS:-30}))
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || die "timed out waiting for $what"
+    sleep 0.1
+  done
+}
+
+# ready_or_dead PIDFILE FILE: true once FILE has content; dies if the process exited.
+ready_or_dead() {
+  [ -s "$2" ] && return 0
+  pid_alive "$1" || die "process of $1 exited; see ${1%.pid}.log"
+  return 1
+}
+
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# pg_start DIR PORT: a throwaway cluster in DIR/data, role and database `ping`.
+pg_start() {
+  local dir=$1 port=$2
+  mkdir -p "$dir"
+  [ "$(id -u)" = 0 ] && chown postgres:postgres "$dir"
+  if [ ! -f "$dir/data/PG_VERSION" ]; then
+    as_postgres "$PG_BIN/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 >/dev/null
+  fi
+  if ! as_postgres "$PG_BIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+    as_postgres "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
+      -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null
+  fi
+  local psql=("$PG_BIN/psql" -h 127.0.0.1 -p "$port" -U postgres -qAt)
+  wait_for "PostgreSQL on $port" "$PG_BIN/pg_isready" -h 127.0.0.1 -p "$port"
+  [ "$("${psql[@]}" -c "SELECT 1 FROM pg_roles WHERE rolname='ping'")" = 1 ] \
+    || "${psql[@]}" -c "CREATE ROLE ping LOGIN CREATEDB" >/dev/null
+  [ "$("${psql[@]}" -c "SELECT 1 FROM pg_database WHERE datname='ping'")" = 1 ] \
+    || "${psql[@]}" -c "CREATE DATABASE ping OWNER ping" >/dev/null
+}
+
+pg_stop() {
+  local dir=$1
+  [ -f "$dir/data/PG_VERSION" ] || return 0
+  as_postgres "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w -t 30 stop >/dev/null 2>&1 || true
+}
+
+# redis_start DIR PORT: redis-server standing in for Dragonfly, no persistence.
+redis_start() {
+  local dir=$1 port=$2
+  mkdir -p "$dir"
+  pid_alive "$dir/redis.pid" && return 0
+  redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
+    --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --dir "$dir"
+  wait_for "redis on $port" redis-cli -h 127.0.0.1 -p "$port" ping
+}
+
+redis_stop() {
+  local dir=$1
+  pid_alive "$dir/redis.pid" || return 0
+  kill "$(cat "$dir/redis.pid")" 2>/dev/null || true
+  wait_gone "$dir/redis.pid"
+}
+
+# wait_gone PIDFILE: waits (bounded) for the process to exit, then KILLs it.
+wait_gone() {
+  local pidfile=$1 i
+  for i in $(seq 1 100); do
+    pid_alive "$pidfile" || { rm -f "$pidfile"; return 0; }
+    sleep 0.1
+  done
+  kill -9 "$(cat "$pidfile")" 2>/dev/null || true
+  rm -f "$pidfile"
+}
+
+# spawn NAME DIR CMD...: runs CMD in the background, logs to DIR/NAME.log.
+spawn() {
+  local name=$1 dir=$2; shift 2
+  mkdir -p "$dir"
+  pid_alive "$dir/$name.pid" && return 0
+  nohup "$@" >"$dir/$name.log" 2>&1 </dev/null &
+  echo $! >"$dir/$name.pid"
+}
+
+stop_process() {
+  local name=$1 dir=$2
+  pid_alive "$dir/$name.pid" || { rm -f "$dir/$name.pid"; return 0; }
+  kill -TERM "$(cat "$dir/$name.pid")" 2>/dev/null || true
+  wait_gone "$dir/$name.pid"
+}
+
+# devbroker_start DIR: the dev Kafka broker; its info file is DIR/devbroker.info.
+devbroker_start() {
+  local dir=$1
+  pid_alive "$dir/devbroker.pid" && return 0
+  rm -f "$dir/devbroker.info"
+  spawn devbroker "$dir" "$BUILD_DIR/apps/ping-devbroker" \
+    --info-file "$dir/devbroker.info" --control-socket "$dir/devbroker.sock"
+  wait_for "ping-devbroker" test -s "$dir/devbroker.info"
+}
+
+devbroker_bootstrap() { sed -n 's/^bootstrap=//p' "$1/devbroker.info"; }
+
+# gateway_start DIR CONNECT_PORT GRPC_PORT DSN
+gateway_start() {
+  local dir=$1 cport=$2 gport=$3 dsn=$4
+  pid_alive "$dir/gateway.pid" && return 0
+  rm -f "$dir/gateway.ports"
+  spawn gateway "$dir" "$BUILD_DIR/apps/ping-gateway" \
+    --connect.port="$cport" --grpc.port="$gport" --postgres.dsn="$dsn" \
+    --kafka.bootstrap-file="$dir/devbroker.info" --ports-file="$dir/gateway.ports"
+  wait_for "ping-gateway (see $dir/gateway.log)" ready_or_dead "$dir/gateway.pid" "$dir/gateway.ports"
+}
+
+processor_start() {
+  local dir=$1 redis_port=$2
+  spawn processor "$dir" "$BUILD_DIR/apps/ping-processor" \
+    --kafka.bootstrap-file="$dir/devbroker.info" --cache.address="127.0.0.1:$redis_port"
+}

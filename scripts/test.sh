@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Everything CI runs: installs what is missing, builds, starts throwaway
+# services on free ports (PostgreSQL, redis-server, ping-devbroker), runs
+# every test (Boost.Test suites of the project and its subprojects, buf lint
+# and breaking, end-to-end clients), stops what it started, and exits
+# non-zero on any failure.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+ensure_packages
+build
+
+RUN=$(mktemp -d /tmp/ping-test.XXXXXX)
+chmod 755 "$RUN"
+cleanup() {
+  set +e
+  stop_process gateway "$RUN"
+  stop_process devbroker "$RUN"
+  redis_stop "$RUN/redis"
+  pg_stop "$RUN/pg"
+  if [ "${PING_KEEP_TEST_RUN:-0}" = 1 ]; then log "kept $RUN"; else rm -rf "$RUN"; fi
+}
+trap cleanup EXIT
+
+PG_PORT=$(free_port)
+REDIS_PORT=$(free_port)
+log "services: PostgreSQL :$PG_PORT, redis :$REDIS_PORT, dev broker (run dir $RUN)"
+pg_start "$RUN/pg" "$PG_PORT"
+redis_start "$RUN/redis" "$REDIS_PORT"
+devbroker_start "$RUN"
+
+# What the integration tests find through the environment.
+export PING_TEST_ROOT=$PING_ROOT
+export PING_TEST_BUILD_DIR=$BUILD_DIR
+export PING_TEST_RUN_DIR=$RUN
+export PING_TEST_PG_PORT=$PG_PORT
+export PING_TEST_PG_DSN="host=127.0.0.1 port=$PG_PORT dbname=ping user=ping"
+export PING_TEST_PG_DATA=$RUN/pg/data
+export PING_TEST_REDIS_PORT=$REDIS_PORT
+export PING_TEST_DEVBROKER_INFO=$RUN/devbroker.info
+
+passed=0 failed=0
+check() { # NAME CMD...: runs one suite, counts it
+  local name=$1; shift
+  log "== $name"
+  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); log "FAILED: $name"; fi
+}
+
+check "meson test (Boost.Test suites)" \
+  meson test -C "$BUILD_DIR" --print-errorlogs --timeout-multiplier 2
+check "proto: buf lint and breaking" "$PING_ROOT/tests/e2e/buf.sh"
+
+# End to end with independent clients against a running gateway.
+CONNECT_PORT=$(free_port)
+GRPC_PORT=$(free_port)
+gateway_start "$RUN" "$CONNECT_PORT" "$GRPC_PORT" "$PING_TEST_PG_DSN"
+check "end-to-end clients (curl, buf curl, connect-node)" \
+  "$PING_ROOT/tests/e2e/run.sh" "$CONNECT_PORT" "$GRPC_PORT"
+
+echo "test suites: $passed passed, $failed failed"
+[ "$failed" = 0 ]
