@@ -147,7 +147,7 @@ grpc_frontend::~grpc_frontend() {
 
 void grpc_frontend::start() {
   if (impl_->server != nullptr || impl_->stopped)
-    throw std::runtime_error("grpc_frontend: start() called twice");
+    throw std::runtime_error("grpc_frontend: start() called twice or after stop()");
   // The built-in health service has no descriptor in the generated pool;
   // referencing our copy of health.proto links it in, so reflection can
   // describe grpc.health.v1.Health.
@@ -162,6 +162,9 @@ void grpc_frontend::start() {
   int selected_port = 0;
   const auto uri = listen_uri(impl_->opts.address, impl_->opts.port);
   builder.AddListeningPort(uri, grpc::InsecureServerCredentials(), &selected_port);
+  // gRPC sets SO_REUSEPORT by default: a second server on a taken port
+  // would share it silently instead of failing to bind.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(impl_->opts.max_message_bytes);
   builder.SetMaxSendMessageSize(impl_->opts.max_message_bytes);
   builder.RegisterService(&impl_->service);

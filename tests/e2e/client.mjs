@@ -36,7 +36,7 @@ import {
 const E2E_DIR = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(E2E_DIR, "..", "..");
 const CALL_TIMEOUT_MS = 10_000; // every RPC
-const SCRIPT_TIMEOUT_MS = 120_000; // the whole script, as a last resort
+const SCRIPT_TIMEOUT_MS = 60_000; // the whole script, as a last resort
 
 const YEAR_2100_MS = 4102444800000; // 2100-01-01T00:00:00Z
 const MINUTE_MS = 60_000;

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <future>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -318,6 +319,14 @@ BOOST_AUTO_TEST_CASE(reflection_v1_extensions) {
   BOOST_REQUIRE(resp.has_error_response());
   BOOST_TEST(resp.error_response().error_code()
              == static_cast<int>(grpc::StatusCode::NOT_FOUND));
+}
+
+BOOST_AUTO_TEST_CASE(start_throws_when_the_port_is_taken) {
+  grpc_options opts;
+  opts.port = frontend->port();
+  grpc_frontend second{sys, gw, opts};
+  BOOST_CHECK_THROW(second.start(), std::runtime_error);
+  BOOST_TEST(ping(1).ok()); // the first one still serves
 }
 
 BOOST_AUTO_TEST_CASE(stop_is_bounded_and_idempotent) {

@@ -1,0 +1,158 @@
+// The whole write path on real services: ping-gateway processes, a real
+// PostgreSQL database, a dev broker of the test's own.
+#define BOOST_TEST_MODULE ingest
+#include <boost/test/unit_test.hpp>
+
+#include <csignal>
+#include <map>
+#include <set>
+
+#include "tests/support/harness.hpp"
+
+using namespace ping;
+using namespace ping::test;
+
+namespace {
+
+struct fixture {
+  temp_dir dir;
+  std::string dsn = fresh_database("ingest");
+  test::devbroker broker{dir.path};
+};
+
+// Event count per id, de-duplicated the way the processor does it: an event
+// whose relay sequence is not above the partition's watermark is a re-send.
+std::set<std::string> apply_exactly_once(const std::vector<v1::PingEvent>& events,
+                                         int& duplicates) {
+  std::map<int32_t, int64_t> watermark;
+  std::set<std::string> applied;
+  duplicates = 0;
+  for (auto& ev : events) {
+    auto& w = watermark[ev.partition()];
+    if (ev.relay_seq() <= w) {
+      duplicates++;
+      continue;
+    }
+    w = ev.relay_seq();
+    applied.insert(ev.id());
+  }
+  return applied;
+}
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(ingest, fixture)
+
+BOOST_AUTO_TEST_CASE(ping_becomes_a_row_and_an_event) {
+  gateway gw{dir.path, dsn, broker.bootstrap()};
+  auto stub = gw.stub();
+  for (int i = 0; i < 20; ++i) {
+    auto st = send_ping(*stub, 1'728'926'331'000 + i);
+    BOOST_REQUIRE_MESSAGE(st.ok(), st.error_message());
+  }
+  // Acknowledged means committed: the rows are there now.
+  BOOST_TEST(query_int(dsn, "SELECT count(*) FROM pings") == 20);
+  BOOST_TEST(query_int(dsn, "SELECT count(*) FROM pings WHERE pinged_at >= "
+                            "'2024-10-14 17:18:51+00' AND pinged_at < '2024-10-14 17:18:51.020+00'")
+             == 20);
+  auto events = consume_events(broker.bootstrap(), "ping-events",
+                               [](auto& evs) { return evs.size() >= 20; }, 20s);
+  BOOST_REQUIRE_EQUAL(events.size(), 20u);
+  std::set<int64_t> stamps;
+  for (auto& ev : events) {
+    stamps.insert(ev.timestamp_ms());
+    BOOST_TEST(ev.relay_seq() > 0);
+    BOOST_TEST(ev.id().size() == 36u);
+  }
+  BOOST_TEST(stamps.size() == 20u);
+  BOOST_TEST(*stamps.begin() == 1'728'926'331'000);
+  // The relay retires outbox rows after the broker's acknowledgement.
+  BOOST_TEST(wait_until([&] { return query_int(dsn, "SELECT count(*) FROM outbox") == 0; }, 10s));
+  // kcat reads the same topic; the value decodes as the original event
+  // (field 1 = timestamp_ms), so existing consumers keep working.
+  auto lines = shell_output("kcat -b " + broker.bootstrap()
+                            + " -C -t ping-events -o beginning -e -q -f '%k\\n'");
+  BOOST_TEST(std::count(lines.begin(), lines.end(), '\n') == 20);
+  for (auto& ev : events)
+    BOOST_TEST(lines.find(ev.id()) != std::string::npos);
+  v1::PingRequest legacy;
+  BOOST_REQUIRE(legacy.ParseFromString(events[0].SerializeAsString()));
+  BOOST_TEST(legacy.timestamp_ms() == events[0].timestamp_ms());
+}
+
+BOOST_AUTO_TEST_CASE(broker_outage_delays_events_but_not_acks) {
+  gateway gw{dir.path, dsn, broker.bootstrap()};
+  auto stub = gw.stub();
+  BOOST_REQUIRE(send_ping(*stub, 0).ok());
+  BOOST_REQUIRE(consume_events(broker.bootstrap(), "ping-events",
+                               [](auto& e) { return e.size() >= 1; }, 20s)
+                  .size()
+                == 1u);
+  BOOST_TEST(broker.control("down all").rfind("ok", 0) == 0);
+  for (int i = 0; i < 30; ++i) {
+    auto st = send_ping(*stub, 0);
+    BOOST_REQUIRE_MESSAGE(st.ok(), st.error_message()); // acks need PostgreSQL only
+  }
+  BOOST_TEST(query_int(dsn, "SELECT count(*) FROM pings") == 31);
+  BOOST_TEST(query_int(dsn, "SELECT count(*) FROM outbox") == 30);
+  BOOST_TEST(broker.control("up all").rfind("ok", 0) == 0);
+  auto events = consume_events(broker.bootstrap(), "ping-events",
+                               [](auto& e) { return e.size() >= 31; }, 60s);
+  int dups = 0;
+  BOOST_TEST(apply_exactly_once(events, dups).size() == 31u);
+  BOOST_TEST(wait_until([&] { return query_int(dsn, "SELECT count(*) FROM outbox") == 0; }, 30s));
+}
+
+BOOST_AUTO_TEST_CASE(acknowledged_pings_survive_sigkill) {
+  std::set<std::string> acked_before;
+  {
+    gateway gw{dir.path, dsn, broker.bootstrap()};
+    auto stub = gw.stub();
+    // With the broker down, acknowledged pings can only be in the outbox.
+    BOOST_TEST(broker.control("down all").rfind("ok", 0) == 0);
+    for (int i = 0; i < 50; ++i)
+      BOOST_REQUIRE(send_ping(*stub, 1'000'000 + i).ok());
+    gw.proc().signal(SIGKILL);
+    BOOST_REQUIRE(gw.proc().wait(10s));
+  }
+  BOOST_TEST(query_int(dsn, "SELECT count(*) FROM pings WHERE pinged_at < to_timestamp(2000)") == 50);
+  BOOST_TEST(broker.control("up all").rfind("ok", 0) == 0);
+  gateway restarted{dir.path, dsn, broker.bootstrap()};
+  auto events = consume_events(
+    broker.bootstrap(), "ping-events",
+    [](auto& e) {
+      int d = 0;
+      return apply_exactly_once(e, d).size() >= 50;
+    },
+    60s);
+  int dups = 0;
+  auto applied = apply_exactly_once(events, dups);
+  BOOST_TEST(applied.size() == 50u); // every acknowledged ping, exactly once
+  BOOST_TEST(wait_until([&] { return query_int(dsn, "SELECT count(*) FROM outbox") == 0; }, 30s));
+}
+
+BOOST_AUTO_TEST_CASE(sigterm_drains_and_exits_zero_quickly) {
+  gateway gw{dir.path, dsn, broker.bootstrap()};
+  auto stub = gw.stub();
+  for (int i = 0; i < 10; ++i)
+    BOOST_REQUIRE(send_ping(*stub, 0).ok());
+  auto start = clock::now();
+  gw.proc().signal(SIGTERM);
+  auto status = gw.proc().wait(10s);
+  BOOST_REQUIRE(status.has_value());
+  BOOST_TEST(*status == 0);
+  BOOST_TEST((clock::now() - start < 10s));
+  BOOST_TEST(query_int(dsn, "SELECT count(*) FROM outbox") == 0); // relayed before exit
+}
+
+BOOST_AUTO_TEST_CASE(invalid_input_gets_invalid_argument_and_stores_nothing) {
+  gateway gw{dir.path, dsn, broker.bootstrap()};
+  auto stub = gw.stub();
+  auto st = send_ping(*stub, -1);
+  BOOST_TEST(st.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  st = send_ping(*stub, 253402300799999 + 1);
+  BOOST_TEST(st.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  BOOST_TEST(query_int(dsn, "SELECT count(*) FROM pings") == 0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,133 @@
+#pragma once
+// Test harness for integration tests on real services: child processes,
+// throwaway databases, the dev broker, a gateway, gRPC and Kafka clients.
+// Every wait has a deadline. Services shared by a test run (PostgreSQL,
+// redis-server) come from scripts/test.sh through PING_TEST_* variables;
+// each test creates its own database and, where it needs to break things,
+// its own broker or PostgreSQL cluster.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "ping/v1/event.pb.h"
+#include "ping/v1/ping.grpc.pb.h"
+
+namespace ping::test {
+
+using namespace std::chrono_literals;
+using clock = std::chrono::steady_clock;
+
+/// The value of an environment variable; throws with a hint when unset.
+std::string env(const std::string& name);
+
+/// A fresh temporary directory (removed by the destructor of `temp_dir`).
+struct temp_dir {
+  temp_dir();
+  ~temp_dir();
+  std::string path;
+};
+
+/// Polls `pred` every 20 ms until it is true or `timeout` passes.
+bool wait_until(const std::function<bool()>& pred, clock::duration timeout);
+
+/// A child process; output goes to `log_path`. Killed (SIGKILL) on destruction
+/// if still running.
+class process {
+public:
+  process(std::vector<std::string> argv, std::string log_path);
+  ~process();
+  process(const process&) = delete;
+  process& operator=(const process&) = delete;
+
+  bool alive();
+  void signal(int sig);
+  /// Waits for the exit; returns the exit status, or nullopt on timeout.
+  std::optional<int> wait(clock::duration timeout);
+  std::string log() const;
+  int pid() const { return pid_; }
+
+private:
+  int pid_ = -1;
+  std::optional<int> status_;
+  std::string log_path_;
+};
+
+/// Runs a shell command; returns its exit status.
+int shell(const std::string& cmd);
+
+/// Runs a shell command with a deadline; returns its standard output.
+std::string shell_output(const std::string& cmd, clock::duration timeout = 30s);
+
+/// A new, empty database on the shared test cluster (owner `ping`).
+/// Returns its libpq connection string.
+std::string fresh_database(const std::string& prefix);
+
+/// A single integer from a query.
+int64_t query_int(const std::string& dsn, const std::string& sql);
+
+/// A throwaway PostgreSQL cluster of the test's own, for outage tests.
+class pg_cluster {
+public:
+  pg_cluster();
+  ~pg_cluster();
+  void start();
+  void stop();
+  std::string dsn() const;
+
+private:
+  temp_dir dir_;
+  int port_;
+};
+
+/// A dev broker of the test's own (so tests can take it down).
+class devbroker {
+public:
+  explicit devbroker(const std::string& dir);
+  std::string bootstrap() const { return bootstrap_; }
+  std::string info_file() const { return info_; }
+  /// Sends a control command ("down all"); returns the answer line.
+  std::string control(const std::string& cmd);
+
+private:
+  std::string info_;
+  std::string socket_;
+  std::string bootstrap_;
+  std::unique_ptr<process> proc_;
+};
+
+/// A ping-gateway process on free ports.
+class gateway {
+public:
+  gateway(const std::string& dir, const std::string& dsn,
+          const std::string& bootstrap, std::vector<std::string> extra = {});
+  uint16_t connect_port() const { return connect_; }
+  uint16_t grpc_port() const { return grpc_; }
+  process& proc() { return *proc_; }
+  /// Stub on a fresh channel to the gRPC port.
+  std::unique_ptr<ping::v1::PingService::Stub> stub() const;
+
+private:
+  uint16_t connect_ = 0;
+  uint16_t grpc_ = 0;
+  std::unique_ptr<process> proc_;
+};
+
+/// One Ping over gRPC with a deadline.
+grpc::Status send_ping(ping::v1::PingService::Stub& stub, int64_t timestamp_ms,
+                       clock::duration timeout = 5s);
+
+/// Reads every record of `topic` from the beginning (all partitions) until
+/// `done(records)` is true or `timeout` passes.
+std::vector<ping::v1::PingEvent>
+consume_events(const std::string& bootstrap, const std::string& topic,
+               const std::function<bool(const std::vector<ping::v1::PingEvent>&)>& done,
+               clock::duration timeout);
+
+} // namespace ping::test
