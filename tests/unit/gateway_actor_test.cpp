@@ -71,6 +71,12 @@ struct fixture {
   caf::scoped_actor self{sys};
   telemetry::registry reg;
   std::shared_ptr<observed> obs = std::make_shared<observed>();
+  std::vector<caf::actor> spawned;
+
+  ~fixture() {
+    for (auto& a : spawned)
+      caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  }
 
   gateway::gateway_actor make(mode m, size_t max_in_flight = 100) {
     gateway::settings s;
@@ -78,7 +84,11 @@ struct fixture {
     s.store_timeout = 2s;
     auto store = sys.spawn(fake_store, m, obs);
     auto pub = sys.spawn(fake_publisher, obs);
-    return gateway::spawn_gateway(sys, s, store, pub, reg);
+    auto gw = gateway::spawn_gateway(sys, s, store, pub, reg);
+    for (auto a : {caf::actor_cast<caf::actor>(store), caf::actor_cast<caf::actor>(pub),
+                   caf::actor_cast<caf::actor>(gw)})
+      spawned.push_back(a);
+    return gw;
   }
 
   // Sends a ping; returns the ack or the error.
