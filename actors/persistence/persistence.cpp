@@ -32,7 +32,7 @@ struct worker_state {
 pqxx::connection& connection(worker_state& st, const settings& cfg) {
   if (!st.conn) {
     auto c = std::make_unique<pqxx::connection>(effective_dsn(cfg));
-    sql::prepare_writer_statements(*c);
+    sql::prepare_writer_statements(*c, cfg.partitions);
     st.conn = std::move(c);
     st.stats->up = true;
   }

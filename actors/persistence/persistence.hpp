@@ -28,6 +28,7 @@ namespace ping::persistence {
 
 struct settings {
   std::string dsn;                  // libpq connection string (secret)
+  int32_t partitions = 3;           // Kafka partitions (relay sequences)
   int writers = 2;                  // concurrent transactions
   size_t max_batch = 2000;          // pings per transaction
   size_t max_pending = 20000;       // queued stores before rejecting

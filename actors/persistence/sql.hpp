@@ -10,10 +10,13 @@
 
 namespace ping::persistence::sql {
 
-/// Prepares the statements a worker uses on a fresh connection.
-void prepare_writer_statements(pqxx::connection& c);
+/// Prepares the statements a worker uses on a fresh connection, and makes
+/// sure every partition has its relay sequence row.
+void prepare_writer_statements(pqxx::connection& c, int32_t partitions);
 
-/// Inserts the pings and their outbox rows (one statement, one round trip).
+/// Inserts the pings and their outbox rows, numbered with the next relay
+/// sequences of their partitions (two statements; the partitions' sequence
+/// rows stay locked until commit).
 void insert_batch(pqxx::work& txn, const std::vector<ping_row>& rows);
 
 /// Exact count of pings in the range (all pings when unbounded).

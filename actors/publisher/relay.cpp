@@ -18,19 +18,15 @@ namespace {
 // pg_try_advisory_lock(int4, int4) class key: "PING".
 constexpr int relay_lock_class = 0x50494E47;
 
+// Rows of one partition not yet handed to this producer, in sequence order.
+// Sequences are assigned at commit time in commit order (see
+// actors/persistence/sql.cpp), so nothing below `$2` can still appear.
 constexpr const char* select_sql = R"sql(
 SELECT ping_id::text, pinged_at_ms, received_at_ms, relay_seq
 FROM outbox
-WHERE kafka_partition = $1 AND (relay_seq IS NULL OR relay_seq > $2)
-ORDER BY relay_seq NULLS LAST, ping_id
+WHERE kafka_partition = $1 AND relay_seq > $2
+ORDER BY relay_seq
 LIMIT $3
-)sql";
-
-constexpr const char* assign_sql = R"sql(
-WITH v AS (SELECT * FROM unnest($2::uuid[], $3::int8[]) AS v(id, seq)),
-     o AS (UPDATE outbox SET relay_seq = v.seq FROM v WHERE outbox.ping_id = v.id),
-     p AS (UPDATE pings SET relay_seq = v.seq FROM v WHERE pings.id = v.id)
-UPDATE relay_state SET next_seq = $4 WHERE kafka_partition = $1
 )sql";
 
 struct message_info {
@@ -46,17 +42,6 @@ std::string join_array(const std::vector<std::string>& xs) {
     if (i > 0)
       out.push_back(',');
     out.append(xs[i]);
-  }
-  out.push_back('}');
-  return out;
-}
-
-std::string join_array(const std::vector<int64_t>& xs) {
-  std::string out = "{";
-  for (size_t i = 0; i < xs.size(); ++i) {
-    if (i > 0)
-      out.push_back(',');
-    out.append(std::to_string(xs[i]));
   }
   out.push_back('}');
   return out;
@@ -188,7 +173,6 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
       conn = std::make_unique<pqxx::connection>(
         with_timeouts(cfg.dsn, std::chrono::seconds(2), std::chrono::seconds(10)));
       conn->prepare("select_pending", select_sql);
-      conn->prepare("assign", assign_sql);
       conn->prepare("delete_acked",
                     "DELETE FROM outbox WHERE ping_id = ANY($1::uuid[])");
       std::fill(held.begin(), held.end(), false);
@@ -218,8 +202,6 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
                         + std::to_string(p) + ")");
       if (r[0][0].as<bool>()) {
         held[static_cast<size_t>(p)] = true;
-        txn.exec("INSERT INTO relay_state (kafka_partition) VALUES ("
-                 + std::to_string(p) + ") ON CONFLICT DO NOTHING");
         log::info("relay", "holding partition", {{"partition", std::to_string(p)}});
       }
     }
@@ -237,8 +219,8 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
     return n;
   }
 
-  // Reads and assigns the next batch of partition p, then produces it.
-  // Returns the number of rows read (== batch means there may be more).
+  // Reads the next batch of partition p and produces it. Returns the number
+  // of rows read (== batch means there may be more).
   size_t relay_partition(int32_t p, int64_t& sent) {
     auto idx = static_cast<size_t>(p);
     if (in_flight[idx] >= static_cast<int64_t>(cfg.max_in_flight))
@@ -249,35 +231,13 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
     };
     std::vector<row> rows;
     {
-      pqxx::work txn{db()};
+      pqxx::read_transaction txn{db()};
       auto res = txn.exec_prepared("select_pending", p, sent_upto[idx],
                                    static_cast<int64_t>(cfg.batch));
-      if (res.empty())
-        return 0;
-      std::vector<std::string> new_ids;
       rows.reserve(res.size());
-      for (const auto& r : res) {
+      for (const auto& r : res)
         rows.push_back({r[0].as<std::string>(), r[1].as<int64_t>(),
-                        r[2].as<int64_t>(),
-                        r[3].is_null() ? int64_t{0} : r[3].as<int64_t>()});
-        if (r[3].is_null())
-          new_ids.push_back(rows.back().id);
-      }
-      if (!new_ids.empty()) {
-        auto next = txn
-                      .exec("SELECT next_seq FROM relay_state WHERE kafka_partition = "
-                            + std::to_string(p) + " FOR UPDATE")[0][0]
-                      .as<int64_t>();
-        std::vector<int64_t> seqs;
-        seqs.reserve(new_ids.size());
-        for (auto& r : rows)
-          if (r.seq == 0) {
-            r.seq = next++;
-            seqs.push_back(r.seq);
-          }
-        txn.exec_prepared("assign", p, join_array(new_ids), join_array(seqs), next);
-      }
-      txn.commit();
+                        r[2].as<int64_t>(), r[3].as<int64_t>()});
     }
     ping::v1::PingEvent ev;
     std::string value;

@@ -75,7 +75,9 @@ gateways::grpc_options gateway_config::grpc() const {
 }
 
 persistence::settings gateway_config::persistence_settings() const {
-  return postgres;
+  auto s = postgres;
+  s.partitions = kafka.partitions;
+  return s;
 }
 
 publisher::settings gateway_config::publisher_settings() const {

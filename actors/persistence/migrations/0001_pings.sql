@@ -9,12 +9,12 @@ CREATE TABLE pings (
   id              uuid        PRIMARY KEY,
   pinged_at       timestamptz NOT NULL,
   received_at     timestamptz NOT NULL,
-  -- Kafka partition fixed at accept time, and the relay sequence assigned
-  -- before the ping's event was first sent (NULL until then). Together they
-  -- say exactly which pings a consumer that has applied relay sequences up
-  -- to N on each partition has seen (docs/outbox-relay.md).
+  -- Kafka partition fixed at accept time, and the ping's relay sequence:
+  -- strictly increasing per partition in commit order. Together they say
+  -- exactly which pings a consumer that has applied relay sequences up to N
+  -- on each partition has seen (docs/outbox-relay.md).
   kafka_partition smallint    NOT NULL,
-  relay_seq       bigint
+  relay_seq       bigint      NOT NULL
 );
 
 CREATE INDEX pings_pinged_at_idx ON pings (pinged_at);

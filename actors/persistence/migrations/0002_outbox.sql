@@ -6,13 +6,13 @@ CREATE TABLE outbox (
   kafka_partition smallint NOT NULL,
   pinged_at_ms    bigint   NOT NULL,
   received_at_ms  bigint   NOT NULL,
-  relay_seq       bigint
+  relay_seq       bigint   NOT NULL
 );
 
-CREATE INDEX outbox_partition_seq_idx ON outbox (kafka_partition, relay_seq);
+CREATE UNIQUE INDEX outbox_partition_seq_idx ON outbox (kafka_partition, relay_seq);
 
--- The next relay sequence per partition. Only the relay that holds the
--- partition's advisory lock advances it.
+-- The next relay sequence per partition. A write transaction locks the rows
+-- of its partitions until it commits, so sequence order is commit order.
 CREATE TABLE relay_state (
   kafka_partition smallint PRIMARY KEY,
   next_seq        bigint   NOT NULL DEFAULT 1
