@@ -95,10 +95,7 @@ worker(worker_actor::stateful_pointer<worker_state> self, settings cfg,
       note();
       auto start = std::chrono::steady_clock::now();
       auto res = guarded(self->state, cfg, "write", [&](pqxx::connection& c) {
-        pqxx::work txn{c};
-        sql::insert_batch(txn, rows);
-        txn.commit();
-        return static_cast<int64_t>(rows.size());
+        return sql::insert_batch(c, rows);
       });
       if (res.flag == caf::rt_value) {
         std::chrono::duration<double> took

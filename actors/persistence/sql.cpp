@@ -1,6 +1,5 @@
 #include "actors/persistence/sql.hpp"
 
-#include <map>
 #include <stdexcept>
 
 #include "actors/common/log.hpp"
@@ -10,37 +9,33 @@ namespace ping::persistence::sql {
 
 namespace {
 
-// Takes the next relay sequence numbers of the batch's partitions. The row
-// locks are held until commit, so transactions of every writer (of every
-// replica) commit in sequence order per partition: a relay reading
-// `relay_seq > N` can never miss a lower number that commits later.
+// One statement, so one round trip and one implicit transaction: takes the
+// next outbox positions of the batch's partitions and inserts the pings with
+// them. The outbox_head rows stay locked until the statement commits, so on
+// every partition positions become visible in increasing order; a relay
+// reading positions above N can never miss a lower one that commits later.
 // Locks are taken in partition order (no deadlocks between writers).
-constexpr const char* reserve_seqs_sql = R"sql(
-WITH wanted AS (
-  SELECT part, count(*) AS n FROM unnest($1::int2[]) AS t(part) GROUP BY part
-), locked AS (
-  SELECT s.kafka_partition, s.next_seq
-  FROM relay_state s JOIN wanted w ON w.part = s.kafka_partition
-  ORDER BY s.kafka_partition
-  FOR UPDATE OF s
-)
-UPDATE relay_state s SET next_seq = l.next_seq + w.n
-FROM locked l JOIN wanted w ON w.part = l.kafka_partition
-WHERE s.kafka_partition = l.kafka_partition
-RETURNING s.kafka_partition, l.next_seq
-)sql";
-
 constexpr const char* insert_batch_sql = R"sql(
 WITH input AS (
-  SELECT * FROM unnest($1::uuid[], $2::int8[], $3::int8[], $4::int2[], $5::int8[])
-    AS t(id, pinged_ms, received_ms, part, seq)
-), stored AS (
-  INSERT INTO pings (id, pinged_at, received_at, kafka_partition, relay_seq)
-  SELECT id, ms_to_timestamptz(pinged_ms), ms_to_timestamptz(received_ms), part, seq
-  FROM input
+  SELECT * FROM unnest($1::uuid[], $2::int8[], $3::int8[], $4::int2[])
+    WITH ORDINALITY AS t(id, pinged_ms, received_ms, part, ord)
+), wanted AS (
+  SELECT part, count(*) AS n FROM input GROUP BY part
+), locked AS (
+  SELECT h.kafka_partition, h.next_seq
+  FROM outbox_head h
+  WHERE h.kafka_partition IN (SELECT part FROM wanted)
+  ORDER BY h.kafka_partition
+  FOR UPDATE
+), bumped AS (
+  UPDATE outbox_head h SET next_seq = l.next_seq + w.n
+  FROM locked l JOIN wanted w ON w.part = l.kafka_partition
+  WHERE h.kafka_partition = l.kafka_partition
 )
-INSERT INTO outbox (ping_id, kafka_partition, pinged_at_ms, received_at_ms, relay_seq)
-SELECT id, part, pinged_ms, received_ms, seq FROM input
+INSERT INTO pings (id, pinged_at, received_at, kafka_partition, relay_seq)
+SELECT i.id, ms_to_timestamptz(i.pinged_ms), ms_to_timestamptz(i.received_ms),
+       i.part, l.next_seq + row_number() OVER (PARTITION BY i.part ORDER BY i.ord) - 1
+FROM input i JOIN locked l ON l.kafka_partition = i.part
 )sql";
 
 template <class T, class F>
@@ -69,11 +64,13 @@ void prepare_writer_statements(pqxx::connection& c, int32_t partitions) {
   {
     // Every partition needs its sequence row before the first insert.
     pqxx::work txn{c};
-    txn.exec("INSERT INTO relay_state (kafka_partition) SELECT generate_series(0, "
-             + std::to_string(partitions - 1) + ") ON CONFLICT DO NOTHING");
+    auto parts = "SELECT generate_series(0, " + std::to_string(partitions - 1) + ")";
+    txn.exec("INSERT INTO outbox_head (kafka_partition) " + parts
+             + " ON CONFLICT DO NOTHING");
+    txn.exec("INSERT INTO outbox_cursor (kafka_partition) " + parts
+             + " ON CONFLICT DO NOTHING");
     txn.commit();
   }
-  c.prepare("reserve_seqs", reserve_seqs_sql);
   c.prepare("insert_batch", insert_batch_sql);
   c.prepare("count_all", "SELECT count(*) FROM pings");
   c.prepare("count_range",
@@ -81,9 +78,9 @@ void prepare_writer_statements(pqxx::connection& c, int32_t partitions) {
             "AND pinged_at < ms_to_timestamptz($2)");
 }
 
-void insert_batch(pqxx::work& txn, const std::vector<ping_row>& rows) {
+int64_t insert_batch(pqxx::connection& c, const std::vector<ping_row>& rows) {
   std::vector<std::string> ids;
-  std::vector<int64_t> pinged, received, parts, seqs;
+  std::vector<int64_t> pinged, received, parts;
   ids.reserve(rows.size());
   pinged.reserve(rows.size());
   received.reserve(rows.size());
@@ -94,20 +91,15 @@ void insert_batch(pqxx::work& txn, const std::vector<ping_row>& rows) {
     received.push_back(r.received_at_ms);
     parts.push_back(r.partition);
   }
-  // Number the batch's pings per partition, in batch order.
-  std::map<int64_t, int64_t> next;
-  for (const auto& row : txn.exec_prepared("reserve_seqs", array_literal(parts)))
-    next[row[0].as<int64_t>()] = row[1].as<int64_t>();
-  seqs.reserve(rows.size());
-  for (auto p : parts) {
-    auto it = next.find(p);
-    if (it == next.end())
-      throw std::logic_error("no relay_state row for partition " + std::to_string(p));
-    seqs.push_back(it->second++);
-  }
-  txn.exec_prepared("insert_batch", array_literal(ids), array_literal(pinged),
-                    array_literal(received), array_literal(parts),
-                    array_literal(seqs));
+  pqxx::nontransaction txn{c}; // autocommit: the statement is the transaction
+  auto res = txn.exec_prepared("insert_batch", array_literal(ids), array_literal(pinged),
+                               array_literal(received), array_literal(parts));
+  auto inserted = static_cast<int64_t>(res.affected_rows());
+  if (inserted != static_cast<int64_t>(rows.size()))
+    throw std::logic_error("inserted " + std::to_string(inserted) + " of "
+                           + std::to_string(rows.size())
+                           + " pings: outbox_head is missing a partition");
+  return inserted;
 }
 
 int64_t count(pqxx::transaction_base& txn, const time_range& range) {

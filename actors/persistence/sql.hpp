@@ -11,13 +11,12 @@
 namespace ping::persistence::sql {
 
 /// Prepares the statements a worker uses on a fresh connection, and makes
-/// sure every partition has its relay sequence row.
+/// sure every partition has its outbox head and cursor rows.
 void prepare_writer_statements(pqxx::connection& c, int32_t partitions);
 
-/// Inserts the pings and their outbox rows, numbered with the next relay
-/// sequences of their partitions (two statements; the partitions' sequence
-/// rows stay locked until commit).
-void insert_batch(pqxx::work& txn, const std::vector<ping_row>& rows);
+/// Inserts and commits the pings with the next outbox positions of their
+/// partitions: one statement, one round trip. Returns the rows inserted.
+int64_t insert_batch(pqxx::connection& c, const std::vector<ping_row>& rows);
 
 /// Exact count of pings in the range (all pings when unbounded).
 int64_t count(pqxx::transaction_base& txn, const time_range& range);

@@ -18,15 +18,20 @@ namespace {
 // pg_try_advisory_lock(int4, int4) class key: "PING".
 constexpr int relay_lock_class = 0x50494E47;
 
-// Rows of one partition not yet handed to this producer, in sequence order.
-// Sequences are assigned at commit time in commit order (see
-// actors/persistence/sql.cpp), so nothing below `$2` can still appear.
+// Outbox log entries of one partition not yet handed to this producer, in
+// position order. Positions are assigned at commit time in commit order
+// (actors/persistence/sql.cpp), so nothing at or below `$2` can still appear.
 constexpr const char* select_sql = R"sql(
-SELECT ping_id::text, pinged_at_ms, received_at_ms, relay_seq
-FROM outbox
+SELECT id::text, timestamptz_to_ms(pinged_at), timestamptz_to_ms(received_at), relay_seq
+FROM pings
 WHERE kafka_partition = $1 AND relay_seq > $2
 ORDER BY relay_seq
 LIMIT $3
+)sql";
+
+constexpr const char* advance_sql = R"sql(
+UPDATE outbox_cursor SET acked_seq = $2
+WHERE kafka_partition = $1 AND acked_seq < $2
 )sql";
 
 struct message_info {
@@ -35,17 +40,6 @@ struct message_info {
   int64_t seq;
   std::chrono::steady_clock::time_point sent;
 };
-
-std::string join_array(const std::vector<std::string>& xs) {
-  std::string out = "{";
-  for (size_t i = 0; i < xs.size(); ++i) {
-    if (i > 0)
-      out.push_back(',');
-    out.append(xs[i]);
-  }
-  out.push_back('}');
-  return out;
-}
 
 } // namespace
 
@@ -58,9 +52,10 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
   std::unique_ptr<pqxx::connection> conn;
   std::vector<bool> held;
   std::unique_ptr<RdKafka::Producer> producer;
-  std::vector<int64_t> sent_upto;  // highest seq handed to this producer
+  std::vector<int64_t> sent_upto;  // highest position handed to this producer
   std::vector<int64_t> in_flight;  // per partition
-  std::vector<std::string> delivered;
+  std::vector<int64_t> acked;      // highest acknowledged position (in order)
+  std::vector<int64_t> stored;     // ... as stored in outbox_cursor
   bool failed = false;
 
   impl(settings c, telemetry::registry& r)
@@ -71,7 +66,9 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
       acked_total(r.counter("relay_events_acked_total")),
       held(static_cast<size_t>(cfg.partitions), false),
       sent_upto(static_cast<size_t>(cfg.partitions), 0),
-      in_flight(static_cast<size_t>(cfg.partitions), 0) {
+      in_flight(static_cast<size_t>(cfg.partitions), 0),
+      acked(static_cast<size_t>(cfg.partitions), 0),
+      stored(static_cast<size_t>(cfg.partitions), 0) {
   }
 
   ~impl() override {
@@ -95,7 +92,10 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
       std::chrono::duration<double> took
         = std::chrono::steady_clock::now() - info->sent;
       produce_latency.observe(took.count());
-      delivered.push_back(std::move(info->id));
+      // One producer delivers a partition's messages in order, so the
+      // latest acknowledgement covers every position below it.
+      auto& a = acked[static_cast<size_t>(info->partition)];
+      a = std::max(a, info->seq);
     } else {
       // With an infinite message timeout and the gapless guarantee, a failed
       // delivery means this producer is done: recreate it and re-send from
@@ -152,7 +152,7 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
     producer.reset(RdKafka::Producer::create(conf.get(), err));
     if (!producer)
       throw std::runtime_error("kafka producer: " + err);
-    std::fill(sent_upto.begin(), sent_upto.end(), 0);
+    sent_upto = acked; // a new producer re-sends everything not acknowledged
     failed = false;
   }
 
@@ -164,7 +164,7 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
     producer->poll(0); // delivers purge reports (counted as failures)
     producer.reset();
     std::fill(in_flight.begin(), in_flight.end(), 0);
-    std::fill(sent_upto.begin(), sent_upto.end(), 0);
+    sent_upto = acked;
     failed = false;
   }
 
@@ -173,8 +173,7 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
       conn = std::make_unique<pqxx::connection>(
         with_timeouts(cfg.dsn, std::chrono::seconds(2), std::chrono::seconds(10)));
       conn->prepare("select_pending", select_sql);
-      conn->prepare("delete_acked",
-                    "DELETE FROM outbox WHERE ping_id = ANY($1::uuid[])");
+      conn->prepare("advance_cursor", advance_sql);
       std::fill(held.begin(), held.end(), false);
     }
     return *conn;
@@ -189,7 +188,7 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
       producer->purge(RdKafka::Producer::PURGE_QUEUE);
       producer->poll(0);
     }
-    std::fill(sent_upto.begin(), sent_upto.end(), 0);
+    sent_upto = acked;
   }
 
   void acquire_locks() {
@@ -201,21 +200,39 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
                         + std::to_string(relay_lock_class) + ", "
                         + std::to_string(p) + ")");
       if (r[0][0].as<bool>()) {
-        held[static_cast<size_t>(p)] = true;
+        // Start after what the broker acknowledged for whoever held it last.
+        auto idx = static_cast<size_t>(p);
+        txn.exec("INSERT INTO outbox_cursor (kafka_partition) VALUES ("
+                 + std::to_string(p) + ") ON CONFLICT DO NOTHING");
+        auto cur = txn.exec("SELECT acked_seq FROM outbox_cursor WHERE kafka_partition = "
+                            + std::to_string(p))[0][0].as<int64_t>();
+        held[idx] = true;
+        acked[idx] = stored[idx] = std::max(acked[idx], cur);
+        sent_upto[idx] = std::max(sent_upto[idx], acked[idx]);
         log::info("relay", "holding partition", {{"partition", std::to_string(p)}});
       }
     }
   }
 
-  int64_t delete_delivered() {
-    if (delivered.empty())
+  // Records acknowledged positions in outbox_cursor (one row per partition).
+  int64_t advance_cursors() {
+    int64_t n = 0;
+    bool any = false;
+    for (size_t p = 0; p < acked.size(); ++p)
+      any |= held[p] && acked[p] > stored[p];
+    if (!any)
       return 0;
     pqxx::work txn{db()};
-    txn.exec_prepared("delete_acked", join_array(delivered));
+    for (size_t p = 0; p < acked.size(); ++p)
+      if (held[p] && acked[p] > stored[p]) {
+        txn.exec_prepared("advance_cursor", static_cast<int32_t>(p), acked[p]);
+        n += acked[p] - stored[p];
+      }
     txn.commit();
-    auto n = static_cast<int64_t>(delivered.size());
+    for (size_t p = 0; p < acked.size(); ++p)
+      if (held[p])
+        stored[p] = std::max(stored[p], acked[p]);
     acked_total += static_cast<uint64_t>(n);
-    delivered.clear();
     return n;
   }
 
@@ -281,7 +298,7 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
     producer->poll(0);
     try {
       acquire_locks();
-      rep.acked += delete_delivered();
+      rep.acked += advance_cursors();
       for (int32_t p = 0; p < cfg.partitions; ++p)
         if (held[static_cast<size_t>(p)]
             && relay_partition(p, rep.sent) == cfg.batch)
@@ -290,7 +307,7 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
       auto deadline = std::chrono::steady_clock::now() + cfg.ack_wait;
       while (total_in_flight() > 0 && std::chrono::steady_clock::now() < deadline)
         producer->poll(5);
-      rep.acked += delete_delivered();
+      rep.acked += advance_cursors();
     } catch (const pqxx::broken_connection&) {
       lost_db();
       throw;
@@ -312,15 +329,11 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
   }
 
   int64_t backlog() {
-    int64_t n = 0;
     pqxx::read_transaction txn{db()};
-    for (int32_t p = 0; p < cfg.partitions; ++p)
-      if (held[static_cast<size_t>(p)])
-        n += txn
-               .exec("SELECT count(*) FROM outbox WHERE kafka_partition = "
-                     + std::to_string(p))[0][0]
-               .as<int64_t>();
-    return n;
+    return txn
+      .exec("SELECT coalesce(sum(h.next_seq - 1 - c.acked_seq), 0) FROM outbox_head h "
+            "JOIN outbox_cursor c USING (kafka_partition)")[0][0]
+      .as<int64_t>();
   }
 };
 

@@ -66,8 +66,8 @@ BOOST_AUTO_TEST_CASE(ping_becomes_a_row_and_an_event) {
   }
   BOOST_TEST(stamps.size() == 20u);
   BOOST_TEST(*stamps.begin() == 1'728'926'331'000);
-  // The relay retires outbox rows after the broker's acknowledgement.
-  BOOST_TEST(wait_until([&] { return query_int(dsn, "SELECT count(*) FROM outbox") == 0; }, 10s));
+  // The relay advances the outbox cursor after the broker's acknowledgement.
+  BOOST_TEST(wait_until([&] { return query_int(dsn, outbox_backlog) == 0; }, 10s));
   // kcat reads the same topic; the value decodes as the original event
   // (field 1 = timestamp_ms), so existing consumers keep working.
   auto lines = shell_output("kcat -b " + broker.bootstrap()
@@ -94,13 +94,13 @@ BOOST_AUTO_TEST_CASE(broker_outage_delays_events_but_not_acks) {
     BOOST_REQUIRE_MESSAGE(st.ok(), st.error_message()); // acks need PostgreSQL only
   }
   BOOST_TEST(query_int(dsn, "SELECT count(*) FROM pings") == 31);
-  BOOST_TEST(query_int(dsn, "SELECT count(*) FROM outbox") == 30);
+  BOOST_TEST(query_int(dsn, outbox_backlog) == 30);
   BOOST_TEST(broker.control("up all").rfind("ok", 0) == 0);
   auto events = consume_events(broker.bootstrap(), "ping-events",
                                [](auto& e) { return e.size() >= 31; }, 60s);
   int dups = 0;
   BOOST_TEST(apply_exactly_once(events, dups).size() == 31u);
-  BOOST_TEST(wait_until([&] { return query_int(dsn, "SELECT count(*) FROM outbox") == 0; }, 30s));
+  BOOST_TEST(wait_until([&] { return query_int(dsn, outbox_backlog) == 0; }, 30s));
 }
 
 BOOST_AUTO_TEST_CASE(acknowledged_pings_survive_sigkill) {
@@ -128,7 +128,7 @@ BOOST_AUTO_TEST_CASE(acknowledged_pings_survive_sigkill) {
   int dups = 0;
   auto applied = apply_exactly_once(events, dups);
   BOOST_TEST(applied.size() == 50u); // every acknowledged ping, exactly once
-  BOOST_TEST(wait_until([&] { return query_int(dsn, "SELECT count(*) FROM outbox") == 0; }, 30s));
+  BOOST_TEST(wait_until([&] { return query_int(dsn, outbox_backlog) == 0; }, 30s));
 }
 
 BOOST_AUTO_TEST_CASE(sigterm_drains_and_exits_zero_quickly) {
@@ -142,7 +142,7 @@ BOOST_AUTO_TEST_CASE(sigterm_drains_and_exits_zero_quickly) {
   BOOST_REQUIRE(status.has_value());
   BOOST_TEST(*status == 0);
   BOOST_TEST((clock::now() - start < 10s));
-  BOOST_TEST(query_int(dsn, "SELECT count(*) FROM outbox") == 0); // relayed before exit
+  BOOST_TEST(query_int(dsn, outbox_backlog) == 0); // relayed before exit
 }
 
 BOOST_AUTO_TEST_CASE(invalid_input_gets_invalid_argument_and_stores_nothing) {

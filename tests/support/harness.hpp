@@ -69,6 +69,11 @@ std::string shell_output(const std::string& cmd, clock::duration timeout = 30s);
 /// Returns its libpq connection string.
 std::string fresh_database(const std::string& prefix);
 
+/// Outbox log entries not yet acknowledged by Kafka, over all partitions.
+inline constexpr const char* outbox_backlog
+  = "SELECT coalesce(sum(h.next_seq - 1 - c.acked_seq), 0) FROM outbox_head h "
+    "JOIN outbox_cursor c USING (kafka_partition)";
+
 /// A single integer from a query.
 int64_t query_int(const std::string& dsn, const std::string& sql);
 

@@ -1,19 +1,16 @@
--- Transactional outbox: one row per ping not yet acknowledged by Kafka,
--- written in the same transaction as the ping and deleted by the relay after
--- the broker acknowledged the event.
-CREATE TABLE outbox (
-  ping_id         uuid     PRIMARY KEY,
-  kafka_partition smallint NOT NULL,
-  pinged_at_ms    bigint   NOT NULL,
-  received_at_ms  bigint   NOT NULL,
-  relay_seq       bigint   NOT NULL
-);
+-- The outbox log's head and cursor per Kafka partition.
 
-CREATE UNIQUE INDEX outbox_partition_seq_idx ON outbox (kafka_partition, relay_seq);
-
--- The next relay sequence per partition. A write transaction locks the rows
--- of its partitions until it commits, so sequence order is commit order.
-CREATE TABLE relay_state (
+-- Next relay sequence. A write locks the rows of its partitions until it
+-- commits, so sequence order is commit order on every partition.
+CREATE TABLE outbox_head (
   kafka_partition smallint PRIMARY KEY,
   next_seq        bigint   NOT NULL DEFAULT 1
+);
+
+-- Highest relay sequence the broker acknowledged (everything at or below it
+-- is in Kafka). Only the relay holding the partition's advisory lock
+-- advances it.
+CREATE TABLE outbox_cursor (
+  kafka_partition smallint PRIMARY KEY,
+  acked_seq       bigint   NOT NULL DEFAULT 0
 );
