@@ -149,7 +149,10 @@ struct facade_state {
   settings cfg;
   telemetry::registry* reg = nullptr;
   std::shared_ptr<telemetry::actor_stats> stats;
-  std::deque<pending_store> queue;
+  // One queue per writer: writer i stores the pings of partitions p with
+  // p % writers == i, so writers never wait for each other's partition locks.
+  std::vector<std::deque<pending_store>> queues;
+  size_t pending = 0;
   std::vector<worker_slot> slots; // writers first, the reader last
   bool healthy = true;
   bool probe_scheduled = false;
@@ -188,9 +191,12 @@ void mark_unhealthy(facade_ptr self) {
   st.healthy = false;
   st.stats->up = false;
   // Fail fast: nothing waits for a database that is not there.
-  for (auto& p : st.queue)
-    p.rp.deliver(unavailable_error());
-  st.queue.clear();
+  for (auto& q : st.queues) {
+    for (auto& p : q)
+      p.rp.deliver(unavailable_error());
+    q.clear();
+  }
+  st.pending = 0;
   st.stats->backlog = 0;
   schedule_probe(self);
 }
@@ -198,22 +204,24 @@ void mark_unhealthy(facade_ptr self) {
 void dispatch(facade_ptr self) {
   auto& st = self->state;
   auto writers = st.slots.size() - 1;
-  for (size_t i = 0; i < writers && !st.queue.empty() && st.healthy; ++i) {
+  for (size_t i = 0; i < writers && st.healthy; ++i) {
     auto& slot = st.slots[i];
-    if (slot.busy || !slot.handle)
+    auto& queue = st.queues[i];
+    if (slot.busy || !slot.handle || queue.empty())
       continue;
-    auto n = std::min(st.queue.size(), st.cfg.max_batch);
+    auto n = std::min(queue.size(), st.cfg.max_batch);
     std::vector<ping_row> rows;
     auto promises
       = std::make_shared<std::vector<caf::typed_response_promise<int64_t>>>();
     rows.reserve(n);
     promises->reserve(n);
     for (size_t k = 0; k < n; ++k) {
-      rows.push_back(std::move(st.queue.front().row));
-      promises->push_back(std::move(st.queue.front().rp));
-      st.queue.pop_front();
+      rows.push_back(std::move(queue.front().row));
+      promises->push_back(std::move(queue.front().rp));
+      queue.pop_front();
     }
-    st.stats->backlog = static_cast<int64_t>(st.queue.size());
+    st.pending -= n;
+    st.stats->backlog = static_cast<int64_t>(st.pending);
     slot.busy = true;
     self->request(slot.handle, st.cfg.write_timeout, write_atom::value,
                   std::move(rows))
@@ -250,6 +258,7 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
     auto name = "persistence.writer-" + std::to_string(i + 1);
     st.slots.push_back({name, {}, false, {}, reg->actor(name, "detached", "persistence")});
   }
+  st.queues.resize(static_cast<size_t>(writers));
   st.slots.push_back({"persistence.reader", {}, false, {},
                       reg->actor("persistence.reader", "detached", "persistence")});
   for (int32_t i = 0; i < static_cast<int32_t>(st.slots.size()); ++i)
@@ -289,12 +298,13 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
       auto& st = self->state;
       if (!st.healthy)
         return unavailable_error();
-      if (st.queue.size() >= st.cfg.max_pending)
+      if (st.pending >= st.cfg.max_pending)
         return caf::make_error(ping_errc::resource_exhausted,
                                "too many pings waiting for PostgreSQL");
       auto rp = self->make_response_promise<int64_t>();
-      st.queue.push_back({std::move(row), rp});
-      st.stats->backlog = static_cast<int64_t>(st.queue.size());
+      auto writer = static_cast<size_t>(row.partition) % st.queues.size();
+      st.queues[writer].push_back({std::move(row), rp});
+      st.stats->backlog = static_cast<int64_t>(++st.pending);
       dispatch(self);
       return rp;
     },

@@ -5,8 +5,10 @@
 // that supervises `writers` detached worker actors plus one detached reader.
 // Each worker owns its own libpqxx connection.
 //
-// Group commit: stores queue in the facade; every idle writer takes up to
-// `max_batch` of them and writes them in one transaction, so pings that
+// Group commit: stores queue in the facade, one queue per writer (writer i
+// owns the Kafka partitions p with p % writers == i, so writers never wait
+// for each other's outbox locks); an idle writer takes up to `max_batch`
+// pings of its queue and writes them in one transaction, so pings that
 // arrive while a commit is under way share the next one. Each ping's promise
 // is delivered only after its transaction committed.
 //
@@ -29,7 +31,7 @@ namespace ping::persistence {
 struct settings {
   std::string dsn;                  // libpq connection string (secret)
   int32_t partitions = 3;           // Kafka partitions (relay sequences)
-  int writers = 2;                  // concurrent transactions
+  int writers = 1;                  // concurrent transactions (more = smaller batches)
   size_t max_batch = 2000;          // pings per transaction
   size_t max_pending = 20000;       // queued stores before rejecting
   caf::timespan write_timeout = std::chrono::seconds(5);

@@ -9,34 +9,10 @@ namespace ping::persistence::sql {
 
 namespace {
 
-// One statement, so one round trip and one implicit transaction: takes the
-// next outbox positions of the batch's partitions and inserts the pings with
-// them. The outbox_head rows stay locked until the statement commits, so on
-// every partition positions become visible in increasing order; a relay
-// reading positions above N can never miss a lower one that commits later.
-// Locks are taken in partition order (no deadlocks between writers).
-constexpr const char* insert_batch_sql = R"sql(
-WITH input AS (
-  SELECT * FROM unnest($1::uuid[], $2::int8[], $3::int8[], $4::int2[])
-    WITH ORDINALITY AS t(id, pinged_ms, received_ms, part, ord)
-), wanted AS (
-  SELECT part, count(*) AS n FROM input GROUP BY part
-), locked AS (
-  SELECT h.kafka_partition, h.next_seq
-  FROM outbox_head h
-  WHERE h.kafka_partition IN (SELECT part FROM wanted)
-  ORDER BY h.kafka_partition
-  FOR UPDATE
-), bumped AS (
-  UPDATE outbox_head h SET next_seq = l.next_seq + w.n
-  FROM locked l JOIN wanted w ON w.part = l.kafka_partition
-  WHERE h.kafka_partition = l.kafka_partition
-)
-INSERT INTO pings (id, pinged_at, received_at, kafka_partition, relay_seq)
-SELECT i.id, ms_to_timestamptz(i.pinged_ms), ms_to_timestamptz(i.received_ms),
-       i.part, l.next_seq + row_number() OVER (PARTITION BY i.part ORDER BY i.ord) - 1
-FROM input i JOIN locked l ON l.kafka_partition = i.part
-)sql";
+// One statement, so one round trip and one implicit transaction (see
+// insert_pings() in migrations/0002_outbox.sql for the ordering guarantee).
+constexpr const char* insert_batch_sql
+  = "SELECT insert_pings($1::uuid[], $2::int8[], $3::int8[], $4::int2[])";
 
 template <class T, class F>
 std::string join(const std::vector<T>& xs, F f) {
@@ -94,12 +70,7 @@ int64_t insert_batch(pqxx::connection& c, const std::vector<ping_row>& rows) {
   pqxx::nontransaction txn{c}; // autocommit: the statement is the transaction
   auto res = txn.exec_prepared("insert_batch", array_literal(ids), array_literal(pinged),
                                array_literal(received), array_literal(parts));
-  auto inserted = static_cast<int64_t>(res.affected_rows());
-  if (inserted != static_cast<int64_t>(rows.size()))
-    throw std::logic_error("inserted " + std::to_string(inserted) + " of "
-                           + std::to_string(rows.size())
-                           + " pings: outbox_head is missing a partition");
-  return inserted;
+  return res[0][0].as<int64_t>();
 }
 
 int64_t count(pqxx::transaction_base& txn, const time_range& range) {
