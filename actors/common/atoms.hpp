@@ -16,5 +16,13 @@ using relay_atom = caf::atom_constant<caf::atom("relay")>;     // run one relay 
 using drain_atom = caf::atom_constant<caf::atom("drain")>;     // finish work, then stop
 using tick_atom = caf::atom_constant<caf::atom("tick")>;       // periodic timer
 using respawn_atom = caf::atom_constant<caf::atom("respawn")>; // restart a child
+using records_atom = caf::atom_constant<caf::atom("records")>; // consumed records
+using flush_atom = caf::atom_constant<caf::atom("flush")>;     // write deltas now
+using load_atom = caf::atom_constant<caf::atom("load")>;       // read stored state
+using assign_atom = caf::atom_constant<caf::atom("assign")>;   // partitions assigned
+using revoke_atom = caf::atom_constant<caf::atom("revoke")>;   // partitions revoked
+using rebuild_atom = caf::atom_constant<caf::atom("rebuild")>; // recount from PostgreSQL
+using prune_atom = caf::atom_constant<caf::atom("prune")>;     // drop old buckets
+using poll_atom = caf::atom_constant<caf::atom("poll")>;       // consume once more
 
 } // namespace ping

@@ -1,38 +1,68 @@
-// ping-processor: the windowing service. Until the windowing actors land
-// (issue "Windowing actor system"), it only parses its configuration, reports
-// itself as started, and waits for SIGTERM, so the local stack and
-// deployments can already run it.
+// ping-processor: wiring only. Spawns the windowing actors in dependency
+// order (cache writer, rebuilder, window, consumer), waits for SIGTERM, and
+// stops in reverse order: the consumer closes (flushing its partitions),
+// then the window and the writers.
+
+#include <caf/all.hpp>
 
 #include "actors/common/log.hpp"
-#include "apps/common/options.hpp"
+#include "apps/common/files.hpp"
 #include "apps/common/signals.hpp"
+#include "apps/ping-processor/config.hpp"
+
+using namespace ping;
 
 namespace {
 
-struct processor_config : ping::apps::options {
-  std::string kafka_bootstrap = "127.0.0.1:9092";
-  std::string bootstrap_file;
-  std::string redis = "127.0.0.1:6379";
+int run(caf::actor_system& sys, const apps::processor_config& cfg,
+        telemetry::registry& reg) {
+  auto writer = windowing::spawn_cache_writer(sys, cfg.cache, reg);
+  auto rebuilder = windowing::spawn_rebuilder(sys, cfg.rebuild(), reg);
+  auto window = windowing::spawn_window(sys, cfg.window, writer, rebuilder, reg);
+  auto consumer = windowing::spawn_consumer(sys, cfg.kafka, window, reg);
+  log::info("processor", "started", {{"cache", cfg.cache.address}, {"topic", cfg.kafka.topic}});
 
-  processor_config()
-    : options("ping-processor",
-              "Ping's windowing service (counting not implemented yet: it "
-              "starts and waits for SIGTERM).") {
-    add("kafka", kafka_bootstrap, "bootstrap", "Kafka bootstrap servers");
-    add("kafka", bootstrap_file, "bootstrap-file", "read the bootstrap servers from this file");
-    add("cache", redis, "address", "Dragonfly/Redis address host:port");
-  }
-};
+  auto sig = apps::wait_for_shutdown_signal();
+  log::info("processor", "stopping", {{"signal", std::to_string(sig)}});
+  caf::scoped_actor self{sys};
+  // The consumer's close revokes its partitions: the window flushes them.
+  self->monitor(consumer);
+  caf::anon_send_exit(consumer, caf::exit_reason::user_shutdown);
+  self->receive([](caf::down_msg&) {},
+                caf::after(cfg.drain_timeout) >> [] {
+                  log::warn("processor", "consumer did not stop in time");
+                });
+  self->request(window, cfg.window.writer_timeout, flush_atom::value)
+    .receive([](bool) {}, [](caf::error&) {});
+  for (auto a : {caf::actor_cast<caf::actor>(window), caf::actor_cast<caf::actor>(rebuilder),
+                 caf::actor_cast<caf::actor>(writer)})
+    caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  log::info("processor", "stopped");
+  return 0;
+}
 
 } // namespace
 
 int main(int argc, char** argv) {
-  ping::apps::block_shutdown_signals();
-  processor_config cfg;
+  apps::block_shutdown_signals();
+  apps::processor_config cfg;
   if (auto code = cfg.load(argc, argv))
     return *code;
-  ping::log::info("processor", "started; windowing not implemented yet");
-  auto sig = ping::apps::wait_for_shutdown_signal();
-  ping::log::info("processor", "stopped", {{"signal", std::to_string(sig)}});
-  return 0;
+  log::level lvl;
+  if (!log::parse_level(cfg.log_level, lvl)) {
+    std::fprintf(stderr, "ping-processor: bad log level '%s'\n", cfg.log_level.c_str());
+    return 2;
+  }
+  log::set_level(lvl);
+  if (!cfg.bootstrap_file.empty()) {
+    auto b = apps::read_key(cfg.bootstrap_file, "bootstrap");
+    if (b.empty()) {
+      log::error("processor", "no bootstrap in file", {{"file", cfg.bootstrap_file}});
+      return 2;
+    }
+    cfg.kafka.bootstrap = b;
+  }
+  telemetry::registry reg;
+  caf::actor_system sys{cfg};
+  return run(sys, cfg, reg);
 }

@@ -1,0 +1,203 @@
+#include "actors/windowing/consumer.hpp"
+
+#include <map>
+#include <thread>
+
+#include <caf/all.hpp>
+#include <librdkafka/rdkafkacpp.h>
+
+#include "actors/common/log.hpp"
+#include "ping/v1/event.pb.h"
+
+namespace ping::windowing {
+
+namespace {
+
+class rebalance_handler : public RdKafka::RebalanceCb, public RdKafka::EventCb {
+public:
+  rebalance_handler(caf::blocking_actor* self, window_actor window,
+                    const consumer_settings& cfg)
+    : self_(self), window_(std::move(window)), cfg_(cfg) {
+  }
+
+  void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
+                    std::vector<RdKafka::TopicPartition*>& parts) override {
+    std::vector<int32_t> ids;
+    for (auto* tp : parts)
+      ids.push_back(tp->partition());
+    if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
+      assign(consumer, parts, ids);
+    } else {
+      // Flush what the window holds for these partitions before letting go.
+      bool flushed = false;
+      self_->request(window_, cfg_.window_timeout, revoke_atom::value, ids)
+        .receive([&](bool ok) { flushed = ok; }, [&](caf::error&) {});
+      log::info("consumer", "partitions revoked",
+                {{"partitions", caf::deep_to_string(ids)},
+                 {"flushed", flushed ? "true" : "false"}});
+      consumer->unassign();
+    }
+  }
+
+  void event_cb(RdKafka::Event& ev) override {
+    if (ev.type() == RdKafka::Event::EVENT_ERROR)
+      log::warn("consumer", "kafka error", {{"error", RdKafka::err2str(ev.err())},
+                                            {"detail", ev.str()}});
+  }
+
+private:
+  void assign(RdKafka::KafkaConsumer* consumer,
+              std::vector<RdKafka::TopicPartition*>& parts,
+              const std::vector<int32_t>& ids) {
+    std::vector<partition_state> states;
+    bool ok = false;
+    // Retry until the cache answers: without its offsets we cannot count.
+    for (int attempt = 0; !ok; ++attempt) {
+      self_->request(window_, cfg_.window_timeout, assign_atom::value, ids)
+        .receive(
+          [&](std::vector<partition_state>& xs) {
+            states = std::move(xs);
+            ok = true;
+          },
+          [&](caf::error& e) {
+            log::warn("consumer", "cannot load offsets from the cache; retrying",
+                      {{"error", to_string(e)}});
+            std::this_thread::sleep_for(std::chrono::milliseconds(500));
+          });
+    }
+    for (auto* tp : parts) {
+      for (auto& ps : states) {
+        if (ps.partition != tp->partition())
+          continue;
+        if (ps.stored) {
+          tp->set_offset(ps.next_offset);
+          continue;
+        }
+        // No stored offset: fix the start at the current end *before* the
+        // recount's snapshot, so every ping the recount misses comes after.
+        int64_t low = 0, high = 0;
+        auto err = consumer->query_watermark_offsets(cfg_.topic, tp->partition(), &low,
+                                                     &high, 10000);
+        if (err != RdKafka::ERR_NO_ERROR)
+          high = 0; // empty or unknown: from the beginning (skips by relay_seq)
+        tp->set_offset(high);
+        self_->request(window_, cfg_.window_timeout, rebuild_atom::value,
+                       tp->partition(), high)
+          .receive([](bool) {}, [](caf::error&) {});
+      }
+    }
+    log::info("consumer", "partitions assigned", {{"partitions", caf::deep_to_string(ids)}});
+    consumer->assign(parts);
+  }
+
+  caf::blocking_actor* self_;
+  window_actor window_;
+  const consumer_settings& cfg_;
+};
+
+void consumer_loop(caf::blocking_actor* self, consumer_settings cfg, window_actor window,
+                   telemetry::registry* reg) {
+  auto stats = reg->actor("windowing.consumer", "detached", "windowing");
+  auto& consumed = reg->counter("processor_records_consumed_total");
+  rebalance_handler handler{self, window, cfg};
+  std::string err;
+  std::unique_ptr<RdKafka::Conf> conf{RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL)};
+  auto set = [&](const std::string& k, const std::string& v) {
+    if (conf->set(k, v, err) != RdKafka::Conf::CONF_OK)
+      log::error("consumer", "bad kafka setting", {{"key", k}, {"error", err}});
+  };
+  set("bootstrap.servers", cfg.bootstrap);
+  set("group.id", cfg.group);
+  set("client.id", "ping-processor");
+  set("enable.auto.commit", "false");
+  set("enable.auto.offset.store", "false");
+  set("auto.offset.reset", "earliest");
+  set("fetch.wait.max.ms", std::to_string(cfg.fetch_wait_ms));
+  set("session.timeout.ms", std::to_string(cfg.session_timeout_ms));
+  set("partition.assignment.strategy", "range,roundrobin");
+  conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(&handler), err);
+  conf->set("event_cb", static_cast<RdKafka::EventCb*>(&handler), err);
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer{RdKafka::KafkaConsumer::create(conf.get(), err)};
+  if (!consumer) {
+    log::error("consumer", "cannot create consumer", {{"error", err}});
+    return;
+  }
+  consumer->subscribe({cfg.topic});
+  log::info("consumer", "subscribed", {{"topic", cfg.topic}, {"group", cfg.group}});
+  bool running = true;
+  auto last_commit = std::chrono::steady_clock::now();
+  std::map<int32_t, record_batch> batches;
+  v1::PingEvent ev;
+  while (running) {
+    // Messages to this actor: an exit ends the loop.
+    self->receive(
+      [&](caf::exit_msg& msg) {
+        log::info("consumer", "stopping", {{"reason", to_string(msg.reason)}});
+        running = false;
+      },
+      caf::after(std::chrono::seconds(0)) >> [] {});
+    if (!running)
+      break;
+    // Consume a batch: wait for the first record, then drain what is there.
+    batches.clear();
+    size_t n = 0;
+    auto wait_ms = static_cast<int>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(cfg.poll_wait).count());
+    while (n < cfg.batch) {
+      std::unique_ptr<RdKafka::Message> msg{consumer->consume(n == 0 ? wait_ms : 0)};
+      if (msg->err() == RdKafka::ERR__TIMED_OUT || msg->err() == RdKafka::ERR__PARTITION_EOF)
+        break;
+      if (msg->err() != RdKafka::ERR_NO_ERROR) {
+        log::warn("consumer", "consume error", {{"error", msg->errstr()}});
+        break;
+      }
+      auto& b = batches[msg->partition()];
+      b.partition = msg->partition();
+      b.next_offset = msg->offset() + 1;
+      if (ev.ParseFromArray(msg->payload(), static_cast<int>(msg->len())) && ev.relay_seq() > 0)
+        b.records.push_back({msg->offset(), ev.relay_seq(), ev.timestamp_ms()});
+      else
+        log::warn("consumer", "skipping undecodable record",
+                  {{"partition", std::to_string(msg->partition())},
+                   {"offset", std::to_string(msg->offset())}});
+      ++n;
+    }
+    consumed += n;
+    stats->handled += n;
+    // Hand over; the window answers when it has room again.
+    for (auto& [p, b] : batches) {
+      bool delivered = false;
+      while (!delivered && running) {
+        self->request(window, cfg.window_timeout, records_atom::value, b)
+          .receive([&](int64_t held) {
+                     stats->backlog = held;
+                     delivered = true;
+                   },
+                   [&](caf::error& e) {
+                     log::warn("consumer", "window did not take a batch; retrying",
+                               {{"error", to_string(e)}});
+                   });
+      }
+    }
+    // Advisory commits of the consumed positions (lag monitoring only).
+    if (std::chrono::steady_clock::now() - last_commit > std::chrono::seconds(5)) {
+      last_commit = std::chrono::steady_clock::now();
+      std::vector<RdKafka::TopicPartition*> positions;
+      consumer->assignment(positions);
+      consumer->position(positions);
+      consumer->commitAsync(positions);
+      RdKafka::TopicPartition::destroy(positions);
+    }
+  }
+  consumer->close(); // revokes (and so flushes) the assigned partitions
+  log::info("consumer", "closed");
+}
+
+} // namespace
+
+caf::actor spawn_consumer(caf::actor_system& sys, consumer_settings cfg,
+                          window_actor window, telemetry::registry& reg) {
+  return sys.spawn<caf::detached>(consumer_loop, std::move(cfg), std::move(window), &reg);
+}
+
+} // namespace ping::windowing

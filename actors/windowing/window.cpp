@@ -1,0 +1,332 @@
+#include "actors/windowing/window.hpp"
+
+#include <deque>
+#include <map>
+#include <set>
+
+#include <caf/all.hpp>
+
+#include "actors/common/errors.hpp"
+#include "actors/common/log.hpp"
+#include "actors/windowing/window_state.hpp"
+
+namespace ping::windowing {
+
+namespace {
+
+using clock = window_state::clock;
+
+using window_impl = window_actor::extend<
+  caf::reacts_to<tick_atom>,                // timer: due flushes, heartbeats
+  caf::reacts_to<rebuild_atom, int32_t>>;   // retry a recount
+
+struct held_batch {
+  record_batch batch;
+  caf::typed_response_promise<int64_t> rp;
+};
+
+struct waiter {
+  std::set<int32_t> partitions; // must be clean (nothing pending, nothing in flight)
+  bool forget;                  // revoke: drop the partitions afterwards
+  clock::time_point deadline;
+  caf::typed_response_promise<bool> rp;
+};
+
+struct state {
+  window_settings cfg;
+  cache_writer_actor writer;
+  rebuilder_actor rebuilder;
+  std::map<int32_t, window_state> parts;
+  std::map<int32_t, int64_t> rebuilding;     // partition -> start offset
+  std::map<int32_t, clock::time_point> last_check;
+  std::deque<held_batch> held;
+  std::vector<waiter> waiters;
+  clock::time_point last_prune = clock::now();
+  std::shared_ptr<telemetry::actor_stats> stats;
+  std::atomic<uint64_t>* counted = nullptr;
+  std::atomic<uint64_t>* skipped = nullptr;
+  std::atomic<uint64_t>* rebuilds = nullptr;
+  static inline const char* name = "windowing.window";
+
+  size_t unflushed() const {
+    size_t n = 0;
+    for (auto& [p, w] : parts)
+      n += w.pending_records();
+    return n;
+  }
+};
+
+using self_ptr = window_impl::stateful_pointer<state>;
+
+void flush(self_ptr self, int32_t p);
+void settle(self_ptr self);
+
+window_state& part(self_ptr self, int32_t p) {
+  auto& st = self->state;
+  auto it = st.parts.find(p);
+  if (it == st.parts.end())
+    it = st.parts.emplace(p, window_state{p, st.cfg.max_records, st.cfg.max_delay}).first;
+  return it->second;
+}
+
+void start_rebuild(self_ptr self, int32_t p, int64_t start_offset) {
+  auto& st = self->state;
+  if (st.rebuilding.count(p))
+    return;
+  st.rebuilding[p] = start_offset;
+  part(self, p).drop_all();
+  (*st.rebuilds)++;
+  log::warn("window", "cache has no offset for partition; recounting from PostgreSQL",
+            {{"partition", std::to_string(p)}, {"start_offset", std::to_string(start_offset)}});
+  self->send(self, rebuild_atom::value, p);
+}
+
+void run_rebuild(self_ptr self, int32_t p) {
+  auto& st = self->state;
+  auto it = st.rebuilding.find(p);
+  if (it == st.rebuilding.end())
+    return;
+  auto retry = [self, p] {
+    self->delayed_send(self, self->state.cfg.backoff, rebuild_atom::value, p);
+  };
+  self->request(st.rebuilder, st.cfg.rebuild_timeout, rebuild_atom::value, p)
+    .then(
+      [self, p, retry](recount& rc) {
+        auto& st = self->state;
+        auto it = st.rebuilding.find(p);
+        if (it == st.rebuilding.end())
+          return; // revoked meanwhile
+        auto start = it->second;
+        self->request(st.writer, st.cfg.writer_timeout, rebuild_atom::value, rc, start)
+          .then(
+            [self, p, start, rc, retry](bool installed) {
+              auto& st = self->state;
+              if (!st.rebuilding.count(p))
+                return;
+              if (!installed) {
+                // The partition has an offset again (another processor stored
+                // it meanwhile): count on from that stored state.
+                self->request(st.writer, st.cfg.writer_timeout, load_atom::value,
+                              std::vector<int32_t>{p})
+                  .then(
+                    [self, p, retry](std::vector<partition_state>& ps) {
+                      if (ps.empty() || !ps[0].stored) {
+                        retry();
+                        return;
+                      }
+                      part(self, p).reset(ps[0].next_offset, ps[0].watermark);
+                      self->state.rebuilding.erase(p);
+                      settle(self);
+                    },
+                    [retry](caf::error&) { retry(); });
+                return;
+              }
+              part(self, p).reset(start, rc.watermark);
+              st.rebuilding.erase(p);
+              log::info("window", "partition recounted",
+                        {{"partition", std::to_string(p)},
+                         {"watermark", std::to_string(rc.watermark)},
+                         {"total", std::to_string(rc.total)}});
+              settle(self);
+            },
+            [retry](caf::error&) { retry(); });
+      },
+      [retry](caf::error&) { retry(); });
+}
+
+// Applies held batches that may go now, and answers waiters that are done.
+void settle(self_ptr self) {
+  auto& st = self->state;
+  auto now = clock::now();
+  while (!st.held.empty()) {
+    auto& h = st.held.front();
+    auto p = h.batch.partition;
+    if (st.rebuilding.count(p) || st.unflushed() >= st.cfg.max_unflushed)
+      break;
+    if (st.parts.count(p)) {
+      auto& w = part(self, p);
+      auto counted = w.add(h.batch, now);
+      (*st.counted) += counted;
+      (*st.skipped) += h.batch.records.size() - counted;
+      if (w.due(now))
+        flush(self, p);
+    }
+    h.rp.deliver(static_cast<int64_t>(st.unflushed()));
+    st.held.pop_front();
+  }
+  for (auto it = st.waiters.begin(); it != st.waiters.end();) {
+    bool clean = true;
+    for (auto p : it->partitions) {
+      auto pit = st.parts.find(p);
+      if (pit == st.parts.end() || st.rebuilding.count(p))
+        continue;
+      auto& w = pit->second;
+      if (w.in_flight() || w.dirty()) {
+        clean = false;
+        if (!w.in_flight())
+          flush(self, p);
+      }
+    }
+    if (clean || now >= it->deadline) {
+      if (it->forget)
+        for (auto p : it->partitions) {
+          st.parts.erase(p);
+          st.rebuilding.erase(p);
+        }
+      it->rp.deliver(clean);
+      it = st.waiters.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  st.stats->backlog = static_cast<int64_t>(st.unflushed());
+}
+
+void flush(self_ptr self, int32_t p) {
+  auto& st = self->state;
+  auto& w = part(self, p);
+  if (w.in_flight() || st.rebuilding.count(p))
+    return;
+  auto req = w.begin_flush();
+  st.last_check[p] = clock::now();
+  self->request(st.writer, st.cfg.writer_timeout, flush_atom::value, req)
+    .then(
+      [self, p](int32_t outcome) {
+        auto& st = self->state;
+        auto it = st.parts.find(p);
+        if (it == st.parts.end())
+          return;
+        auto& w = it->second;
+        switch (static_cast<flush_outcome>(outcome)) {
+          case flush_outcome::applied:
+          case flush_outcome::duplicate:
+            w.flush_done();
+            break;
+          case flush_outcome::lost:
+            start_rebuild(self, p, w.next_offset());
+            break;
+          case flush_outcome::conflict:
+            log::error("window", "another processor moved the partition on; dropping deltas",
+                       {{"partition", std::to_string(p)}});
+            w.flush_done();
+            break;
+        }
+        settle(self);
+      },
+      [self, p](caf::error& err) {
+        auto& st = self->state;
+        log::warn("window", "flush failed; will retry", {{"partition", std::to_string(p)},
+                                                         {"error", to_string(err)}});
+        if (auto it = st.parts.find(p); it != st.parts.end())
+          it->second.flush_failed();
+        settle(self);
+      });
+}
+
+window_impl::behavior_type window(self_ptr self, window_settings cfg,
+                                  cache_writer_actor writer, rebuilder_actor rebuilder,
+                                  telemetry::registry* reg) {
+  auto& st = self->state;
+  st.cfg = cfg;
+  st.writer = std::move(writer);
+  st.rebuilder = std::move(rebuilder);
+  st.stats = reg->actor("windowing.window", "pool", "windowing");
+  st.counted = &reg->counter("processor_records_counted_total");
+  st.skipped = &reg->counter("processor_records_skipped_total");
+  st.rebuilds = &reg->counter("processor_rebuilds_total");
+  self->delayed_send(self, cfg.tick, tick_atom::value);
+  auto note = [self] {
+    self->state.stats->handled++;
+    self->state.stats->mailbox = static_cast<int64_t>(self->mailbox().size());
+  };
+  return {
+    [=](records_atom, record_batch& batch) -> caf::result<int64_t> {
+      note();
+      auto rp = self->make_response_promise<int64_t>();
+      self->state.held.push_back({std::move(batch), rp});
+      settle(self);
+      return rp;
+    },
+    [=](assign_atom, std::vector<int32_t>& partitions)
+      -> caf::result<std::vector<partition_state>> {
+      note();
+      auto rp = self->make_response_promise<std::vector<partition_state>>();
+      auto& st = self->state;
+      self->request(st.writer, st.cfg.writer_timeout, load_atom::value, partitions)
+        .then(
+          [self, rp](std::vector<partition_state>& states) mutable {
+            for (auto& ps : states)
+              if (ps.stored)
+                part(self, ps.partition).reset(ps.next_offset, ps.watermark);
+            rp.deliver(std::move(states));
+          },
+          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      return rp;
+    },
+    [=](rebuild_atom, int32_t p, int64_t start_offset) -> bool {
+      note();
+      start_rebuild(self, p, start_offset);
+      return true;
+    },
+    [=](rebuild_atom, int32_t p) {
+      note();
+      run_rebuild(self, p);
+    },
+    [=](revoke_atom, std::vector<int32_t>& partitions) -> caf::result<bool> {
+      note();
+      auto rp = self->make_response_promise<bool>();
+      self->state.waiters.push_back(
+        {{partitions.begin(), partitions.end()}, true,
+         clock::now() + self->state.cfg.writer_timeout, rp});
+      settle(self);
+      return rp;
+    },
+    [=](flush_atom) -> caf::result<bool> {
+      note();
+      auto rp = self->make_response_promise<bool>();
+      std::set<int32_t> all;
+      for (auto& [p, w] : self->state.parts)
+        all.insert(p);
+      self->state.waiters.push_back(
+        {all, false, clock::now() + self->state.cfg.writer_timeout, rp});
+      settle(self);
+      return rp;
+    },
+    [=](tick_atom) {
+      note();
+      auto& st = self->state;
+      self->delayed_send(self, st.cfg.tick, tick_atom::value);
+      auto now = clock::now();
+      for (auto& [p, w] : st.parts) {
+        if (st.rebuilding.count(p) || w.in_flight())
+          continue;
+        if (w.due(now)) {
+          flush(self, p);
+        } else if (!w.dirty() && now - st.last_check[p] >= st.cfg.heartbeat) {
+          flush(self, p); // an empty flush: notices a lost cache on idle partitions
+        }
+      }
+      if (now - st.last_prune >= st.cfg.prune_interval) {
+        st.last_prune = now;
+        self->request(st.writer, st.cfg.writer_timeout, prune_atom::value)
+          .then([](int64_t n) {
+                  if (n > 0)
+                    log::info("window", "pruned minute buckets", {{"count", std::to_string(n)}});
+                },
+                [](caf::error&) {});
+      }
+      settle(self);
+    },
+  };
+}
+
+} // namespace
+
+window_actor spawn_window(caf::actor_system& sys, window_settings cfg,
+                          cache_writer_actor writer, rebuilder_actor rebuilder,
+                          telemetry::registry& reg) {
+  return caf::actor_cast<window_actor>(
+    sys.spawn(window, std::move(cfg), std::move(writer), std::move(rebuilder), &reg));
+}
+
+} // namespace ping::windowing

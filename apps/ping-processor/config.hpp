@@ -1,0 +1,29 @@
+#pragma once
+// Every setting of ping-processor, in one place, with its default.
+
+#include <chrono>
+#include <string>
+
+#include "actors/windowing/cache_writer.hpp"
+#include "actors/windowing/consumer.hpp"
+#include "actors/windowing/rebuilder.hpp"
+#include "actors/windowing/window.hpp"
+#include "apps/common/options.hpp"
+
+namespace ping::apps {
+
+struct processor_config : options {
+  windowing::consumer_settings kafka;
+  windowing::window_settings window;
+  windowing::cache_settings cache;
+  std::string dsn = "host=127.0.0.1 port=5432 dbname=ping user=ping";
+  std::string bootstrap_file;
+  std::string log_level = "info";
+  caf::timespan drain_timeout = std::chrono::seconds(8);
+
+  processor_config();
+
+  windowing::rebuild_settings rebuild() const;
+};
+
+} // namespace ping::apps
