@@ -33,7 +33,7 @@ int64_t floor_div(int64_t a, int64_t b) {
 std::optional<cache_answer> precheck(const time_range& r, const settings& cfg) {
   if (!r.bounded)
     return std::nullopt;
-  if (r.start_ms > r.end_ms)
+  if (r.start_ms > r.end_ms || r.start_ms < 0) // (no overflow below)
     return cache_answer{};
   if (r.start_ms == r.end_ms)
     return cache_answer{true, 0};

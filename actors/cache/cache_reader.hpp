@@ -48,7 +48,9 @@ struct settings {
   int32_t partitions = 3;                 // Kafka partitions of ping-events
   caf::timespan timeout = std::chrono::milliseconds(50); // connect and each socket op
   caf::timespan answer_slack = std::chrono::milliseconds(20); // caller deadline = timeout + slack
-  caf::timespan stuck_after = std::chrono::seconds(1); // worker silent this long: replace it
+  // A worker silent this long is replaced; keep it well above the worker's
+  // worst case per read (connect + AUTH + one round trip: about 3 x timeout).
+  caf::timespan stuck_after = std::chrono::seconds(1);
   caf::timespan backoff_min = std::chrono::milliseconds(100);
   caf::timespan backoff_max = std::chrono::seconds(2);
   int64_t retention_ms = 7LL * 24 * 3600 * 1000; // when the cache does not say

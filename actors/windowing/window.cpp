@@ -39,6 +39,7 @@ struct state {
   std::map<int32_t, window_state> parts;
   std::map<int32_t, int64_t> rebuilding;     // partition -> start offset
   std::map<int32_t, clock::time_point> last_check;
+  std::map<int32_t, clock::time_point> retry_after; // after a failed flush
   std::deque<held_batch> held;
   std::vector<waiter> waiters;
   clock::time_point last_prune = clock::now();
@@ -189,6 +190,11 @@ void flush(self_ptr self, int32_t p) {
     return;
   auto req = w.begin_flush();
   st.last_check[p] = clock::now();
+  if (req.to_offset != req.from_offset)
+    log::debug("window", "flush", {{"partition", std::to_string(p)},
+                                   {"from", std::to_string(req.from_offset)},
+                                   {"to", std::to_string(req.to_offset)},
+                                   {"total", std::to_string(req.total)}});
   self->request(st.writer, st.cfg.writer_timeout, flush_atom::value, req)
     .then(
       [self, p](int32_t outcome) {
@@ -219,6 +225,7 @@ void flush(self_ptr self, int32_t p) {
                                                          {"error", to_string(err)}});
         if (auto it = st.parts.find(p); it != st.parts.end())
           it->second.flush_failed();
+        st.retry_after[p] = clock::now() + st.cfg.backoff;
         settle(self);
       });
 }
@@ -242,6 +249,8 @@ window_impl::behavior_type window(self_ptr self, window_settings cfg,
   return {
     [=](records_atom, record_batch& batch) -> caf::result<int64_t> {
       note();
+      log::debug("window", "records", {{"partition", std::to_string(batch.partition)},
+                                       {"count", std::to_string(batch.records.size())}});
       auto rp = self->make_response_promise<int64_t>();
       self->state.held.push_back({std::move(batch), rp});
       settle(self);
@@ -298,7 +307,7 @@ window_impl::behavior_type window(self_ptr self, window_settings cfg,
       self->delayed_send(self, st.cfg.tick, tick_atom::value);
       auto now = clock::now();
       for (auto& [p, w] : st.parts) {
-        if (st.rebuilding.count(p) || w.in_flight())
+        if (st.rebuilding.count(p) || w.in_flight() || now < st.retry_after[p])
           continue;
         if (w.due(now)) {
           flush(self, p);

@@ -76,8 +76,8 @@ void window_state::flush_failed() {
   for (auto& [minute, delta] : req.minutes)
     minutes_[minute] += delta;
   flushed_offset_ = req.from_offset;
-  if (!first_)
-    first_ = clock::time_point{}; // overdue: retry at the next tick
+  seen_ = std::max<size_t>(seen_, 1);
+  first_ = clock::time_point{}; // overdue: the caller decides when to retry
   in_flight_.reset();
 }
 

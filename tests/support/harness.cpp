@@ -42,6 +42,8 @@ temp_dir::temp_dir() {
 }
 
 temp_dir::~temp_dir() {
+  if (std::getenv("PING_KEEP_TEST_DIRS"))
+    return; // for debugging: logs stay in place
   std::error_code ec;
   fs::remove_all(path, ec);
 }
@@ -246,6 +248,84 @@ std::unique_ptr<ping::v1::PingService::Stub> gateway::stub() const {
   auto ch = grpc::CreateChannel("127.0.0.1:" + std::to_string(grpc_),
                                 grpc::InsecureChannelCredentials());
   return ping::v1::PingService::NewStub(ch);
+}
+
+redis_server::redis_server() : port_(free_port()) {
+  start();
+}
+
+redis_server::~redis_server() {
+  stop();
+}
+
+void redis_server::start() {
+  proc_ = std::make_unique<process>(
+    std::vector<std::string>{"/usr/bin/redis-server", "--bind", "127.0.0.1", "--port",
+                             std::to_string(port_), "--save", "", "--appendonly", "no",
+                             "--dir", dir_.path},
+    dir_.path + "/redis.log");
+  if (!wait_until([&] { return cli("PING").find("PONG") != std::string::npos; }, 20s))
+    throw std::runtime_error("redis-server did not start: " + proc_->log());
+}
+
+void redis_server::stop() {
+  if (proc_) {
+    proc_->signal(SIGKILL);
+    proc_->wait(10s);
+    proc_.reset();
+  }
+}
+
+std::string redis_server::cli(const std::string& args) const {
+  return shell_output("redis-cli -p " + std::to_string(port_) + " " + args + " 2>/dev/null", 10s);
+}
+
+std::map<std::string, int64_t> redis_server::hgetall(const std::string& key) const {
+  std::map<std::string, int64_t> out;
+  std::istringstream in{cli("HGETALL " + key)};
+  std::string k, v;
+  while (std::getline(in, k) && std::getline(in, v)) {
+    try {
+      out[k] = std::stoll(v);
+    } catch (...) {
+      // not a number: not a counter
+    }
+  }
+  return out;
+}
+
+processor::processor(const std::string& dir, const std::string& name,
+                     const std::string& dsn, const std::string& bootstrap,
+                     const std::string& cache_address, std::vector<std::string> extra) {
+  std::vector<std::string> argv{env("PING_TEST_BUILD_DIR") + "/apps/ping-processor",
+                                "--postgres.dsn=" + dsn,
+                                "--kafka.bootstrap=" + bootstrap,
+                                "--cache.address=" + cache_address,
+                                "--kafka.session-timeout-ms=6000"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  proc_ = std::make_unique<process>(argv, dir + "/" + name + ".log");
+}
+
+bool cache_complete(const redis_server& redis, int partitions) {
+  auto offsets = redis.hgetall("ping:offsets");
+  for (int p = 0; p < partitions; ++p)
+    if (!offsets.count("offset:" + std::to_string(p)))
+      return false;
+  return true;
+}
+
+std::map<std::string, int64_t> counts_in_postgres(const std::string& dsn) {
+  std::map<std::string, int64_t> out;
+  pqxx::connection c{dsn};
+  pqxx::nontransaction txn{c};
+  int64_t total = 0;
+  for (const auto& r : txn.exec("SELECT div(timestamptz_to_ms(pinged_at), 60000), count(*) "
+                                "FROM pings GROUP BY 1")) {
+    out["minute:" + r[0].as<std::string>()] = r[1].as<int64_t>();
+    total += r[1].as<int64_t>();
+  }
+  out["total"] = total;
+  return out;
 }
 
 grpc::Status send_ping(ping::v1::PingService::Stub& stub, int64_t timestamp_ms,

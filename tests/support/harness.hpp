@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -123,6 +124,44 @@ private:
   uint16_t grpc_ = 0;
   std::unique_ptr<process> proc_;
 };
+
+/// A redis-server of the test's own (the Dragonfly stand-in).
+class redis_server {
+public:
+  redis_server();
+  ~redis_server();
+  void start();
+  void stop();
+  uint16_t port() const { return port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  /// Runs redis-cli with the arguments; returns its output.
+  std::string cli(const std::string& args) const;
+  /// HGETALL as a map (empty when the key is missing or redis is down).
+  std::map<std::string, int64_t> hgetall(const std::string& key) const;
+
+private:
+  temp_dir dir_;
+  uint16_t port_;
+  std::unique_ptr<process> proc_;
+};
+
+/// A ping-processor process.
+class processor {
+public:
+  processor(const std::string& dir, const std::string& name, const std::string& dsn,
+            const std::string& bootstrap, const std::string& cache_address,
+            std::vector<std::string> extra = {});
+  process& proc() { return *proc_; }
+
+private:
+  std::unique_ptr<process> proc_;
+};
+
+/// True when the cache holds an offset for every one of `partitions`.
+bool cache_complete(const redis_server& redis, int partitions = 3);
+
+/// Pings per epoch minute in PostgreSQL, as "minute:N" -> count, plus "total".
+std::map<std::string, int64_t> counts_in_postgres(const std::string& dsn);
 
 /// One Ping over gRPC with a deadline.
 grpc::Status send_ping(ping::v1::PingService::Stub& stub, int64_t timestamp_ms,
