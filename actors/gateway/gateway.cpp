@@ -39,6 +39,7 @@ struct state {
   settings cfg;
   persistence::persistence_actor persistence;
   publisher::publisher_actor publisher;
+  cache::cache_actor cache;
   std::shared_ptr<telemetry::actor_stats> stats;
   size_t in_flight = 0;
   bool draining = false;
@@ -53,11 +54,13 @@ struct state {
 gateway_actor::behavior_type
 gateway(gateway_actor::stateful_pointer<state> self, settings cfg,
         persistence::persistence_actor persistence,
-        publisher::publisher_actor publisher, telemetry::registry* reg) {
+        publisher::publisher_actor publisher, cache::cache_actor cache,
+        telemetry::registry* reg) {
   auto& st = self->state;
   st.cfg = cfg;
   st.persistence = std::move(persistence);
   st.publisher = std::move(publisher);
+  st.cache = std::move(cache);
   st.stats = reg->actor("gateway", "pool");
   st.accepted = &reg->counter("gateway_pings_accepted_total");
   st.rejected_invalid = &reg->counter("gateway_pings_rejected_invalid_total");
@@ -121,9 +124,25 @@ gateway(gateway_actor::stateful_pointer<state> self, settings cfg,
       if (auto err = validate_range(range))
         return err;
       auto rp = self->make_response_promise<count_result>();
-      self->request(st.persistence, st.cfg.count_timeout, count_atom::value, range)
-        .then([rp](int64_t n) mutable { rp.deliver(count_result{n, "postgres"}); },
-              [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      auto from_postgres = [self, rp, range]() mutable {
+        self->request(self->state.persistence, self->state.cfg.count_timeout,
+                      count_atom::value, range)
+          .then([rp](int64_t n) mutable { rp.deliver(count_result{n, "postgres"}); },
+                [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      };
+      if (!st.cache) {
+        from_postgres();
+        return rp;
+      }
+      self->request(st.cache, st.cfg.cache_timeout, count_atom::value, range)
+        .then(
+          [rp, from_postgres](cache::cache_answer& a) mutable {
+            if (a.found)
+              rp.deliver(count_result{a.count, "cache"});
+            else
+              from_postgres();
+          },
+          [from_postgres](caf::error&) mutable { from_postgres(); });
       return rp;
     },
     [=](drain_atom) {
@@ -138,9 +157,9 @@ gateway(gateway_actor::stateful_pointer<state> self, settings cfg,
 gateway_actor spawn_gateway(caf::actor_system& sys, settings cfg,
                             persistence::persistence_actor persistence,
                             publisher::publisher_actor publisher,
-                            telemetry::registry& reg) {
+                            cache::cache_actor cache, telemetry::registry& reg) {
   return sys.spawn(gateway, std::move(cfg), std::move(persistence),
-                   std::move(publisher), &reg);
+                   std::move(publisher), std::move(cache), &reg);
 }
 
 } // namespace ping::gateway

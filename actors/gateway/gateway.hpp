@@ -7,11 +7,15 @@
 // commit, and then nudges the publisher. At most `max_in_flight` pings wait
 // for persistence at once; beyond that new pings get resource_exhausted at
 // once instead of queueing.
+//
+// Counts come from the cache when it can answer them (complete, and for a
+// range: minute-aligned and retained), else exactly from PostgreSQL.
 
 #include <chrono>
 
 #include <caf/actor_system.hpp>
 
+#include "actors/cache/protocol.hpp"
 #include "actors/common/telemetry.hpp"
 #include "actors/gateway/protocol.hpp"
 #include "actors/persistence/protocol.hpp"
@@ -24,6 +28,7 @@ struct settings {
   size_t max_in_flight = 20000; // pings waiting for their commit
   caf::timespan store_timeout = std::chrono::seconds(5);
   caf::timespan count_timeout = std::chrono::seconds(5);
+  caf::timespan cache_timeout = std::chrono::milliseconds(200); // the reader answers sooner
 };
 
 /// Validation of a ping timestamp; returns the stored timestamp ("now" for
@@ -36,6 +41,6 @@ caf::error validate_range(const time_range& range);
 gateway_actor spawn_gateway(caf::actor_system& sys, settings cfg,
                             persistence::persistence_actor persistence,
                             publisher::publisher_actor publisher,
-                            telemetry::registry& reg);
+                            cache::cache_actor cache, telemetry::registry& reg);
 
 } // namespace ping::gateway

@@ -43,6 +43,10 @@ gateway_config::gateway_config()
   add("relay", kafka.max_in_flight, "max-in-flight", "unacknowledged events per partition");
   add("relay", kafka.interval, "interval", "period of relay passes without nudges");
   add("relay", kafka.ack_wait, "ack-wait", "time a pass waits for acknowledgements");
+  add("cache", cache.address, "address", "Dragonfly/Redis address host:port (PingCount reads)");
+  add("cache", cache.password, "password", "Dragonfly/Redis password", true);
+  add("cache", cache.timeout, "timeout", "deadline of a cache read before PostgreSQL answers instead");
+  add("cache", cache.max_in_flight, "max-in-flight", "cache reads queued at once (beyond: PostgreSQL answers)");
   add("global", ports_file, "ports-file", "write the bound ports here once listening (connect=N, grpc=N)");
   add("global", log_level, "log-level", "debug, info, warn or error");
   add("global", drain_timeout, "drain-timeout", "time SIGTERM allows for draining before exit");
@@ -83,6 +87,12 @@ persistence::settings gateway_config::persistence_settings() const {
 publisher::settings gateway_config::publisher_settings() const {
   auto s = kafka;
   s.dsn = postgres.dsn;
+  return s;
+}
+
+cache::settings gateway_config::cache_settings() const {
+  auto s = cache;
+  s.partitions = kafka.partitions;
   return s;
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "apps/common/options.hpp"
+#include "actors/cache/cache_reader.hpp"
 #include "actors/gateway/gateway.hpp"
 #include "actors/persistence/persistence.hpp"
 #include "actors/publisher/publisher.hpp"
@@ -33,6 +34,7 @@ struct gateway_config : options {
   persistence::settings postgres;
   publisher::settings kafka;
   gateway::settings gateway;
+  cache::settings cache;
   bool migrate = true;
   bool migrate_only = false;
   std::string bootstrap_file;
@@ -48,6 +50,7 @@ struct gateway_config : options {
   persistence::settings persistence_settings() const;
   publisher::settings publisher_settings() const;
   gateway::settings gateway_settings() const;
+  cache::settings cache_settings() const;
 };
 
 } // namespace ping::apps

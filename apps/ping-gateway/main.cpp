@@ -45,9 +45,11 @@ int run(caf::actor_system& sys, const apps::gateway_config& cfg,
     return 1;
   auto store = persistence::spawn_persistence(sys, pcfg, reg);
   auto relay = publisher::spawn_publisher(sys, cfg.publisher_settings(), reg);
-  auto gw = gateway::spawn_gateway(sys, cfg.gateway_settings(), store, relay, reg);
+  auto counts = cache::spawn_cache_reader(sys, cfg.cache_settings(), reg);
+  auto gw = gateway::spawn_gateway(sys, cfg.gateway_settings(), store, relay, counts, reg);
   auto stop_actors = [&] {
     caf::anon_send_exit(gw, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(counts, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(relay, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(store, caf::exit_reason::user_shutdown);
   };

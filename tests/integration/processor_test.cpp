@@ -22,7 +22,7 @@ struct fixture {
   std::string dsn = fresh_database("processor");
   test::devbroker broker{dir.path};
   redis_server redis;
-  gateway gw{dir.path, dsn, broker.bootstrap()};
+  gateway gw{dir.path, dsn, broker.bootstrap(), {"--cache.address=" + redis.address()}};
   std::unique_ptr<v1::PingService::Stub> stub = gw.stub();
 
   std::unique_ptr<processor> start_processor(const std::string& name) {
@@ -107,7 +107,7 @@ BOOST_AUTO_TEST_CASE(pings_are_counted_within_a_second_and_a_half) {
   for (int i = 1; i < n; ++i)
     BOOST_REQUIRE(send_ping(*stub, now - i * 1000).ok());
   auto acked = clock::now();
-  BOOST_REQUIRE(wait_until([&] { return redis.hgetall("ping:counters")["total"] == n; }, 10s));
+  BOOST_REQUIRE(wait_until([&] { return count_pings(*stub) == n; }, 10s));
   auto took = clock::now() - acked;
   BOOST_TEST_MESSAGE("visible after " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
   BOOST_TEST((took <= 1500ms));
@@ -115,7 +115,7 @@ BOOST_AUTO_TEST_CASE(pings_are_counted_within_a_second_and_a_half) {
   // A lone ping is flushed by the timer, with nothing arriving after it.
   BOOST_REQUIRE(send_ping(*stub, 0).ok());
   auto lone = clock::now();
-  BOOST_REQUIRE(wait_until([&] { return redis.hgetall("ping:counters")["total"] == n + 1; }, 10s));
+  BOOST_REQUIRE(wait_until([&] { return count_pings(*stub) == n + 1; }, 10s));
   BOOST_TEST((clock::now() - lone <= 1500ms));
 }
 
@@ -187,6 +187,61 @@ BOOST_AUTO_TEST_CASE(sigterm_flushes_and_exits_zero) {
   // offsets; a restarted processor completes the rest exactly.
   auto again = start_processor("processor-2");
   require_exact(30s);
+}
+
+BOOST_AUTO_TEST_CASE(ping_count_falls_back_to_postgres_without_the_cache) {
+  auto proc = start_processor("processor");
+  BOOST_REQUIRE(wait_until([&] { return cache_complete(redis); }, 30s));
+  for (int i = 0; i < 20; ++i)
+    BOOST_REQUIRE(send_ping(*stub, 0).ok());
+  BOOST_REQUIRE(wait_until([&] { return count_pings(*stub) == 20; }, 10s));
+  redis.stop();
+  // Pings still go in (they need PostgreSQL only) and counts stay exact.
+  for (int i = 0; i < 5; ++i)
+    BOOST_REQUIRE(send_ping(*stub, 0).ok());
+  auto start = clock::now();
+  BOOST_TEST(count_pings(*stub) == 25);
+  BOOST_TEST((clock::now() - start < 1s));
+  BOOST_TEST(count_pings(*stub) == 25);
+  // The cache comes back empty: PostgreSQL answers until the processor has
+  // rebuilt it, and the counts never go wrong on the way.
+  redis.start();
+  BOOST_TEST(count_pings(*stub) == 25);
+  require_exact(60s);
+  BOOST_TEST(count_pings(*stub) == 25);
+}
+
+BOOST_AUTO_TEST_CASE(time_ranges_equal_sql_aligned_or_not) {
+  auto proc = start_processor("processor");
+  BOOST_REQUIRE(wait_until([&] { return cache_complete(redis); }, 30s));
+  // Pings in known minutes of the last hour, some on minute boundaries.
+  auto base = (now_ms() / 60'000 - 50) * 60'000; // a minute boundary, 50 min ago
+  std::vector<int64_t> stamps;
+  for (int i = 0; i < 60; ++i)
+    stamps.push_back(base + i * 17'000 + (i % 3 == 0 ? 0 : 999));
+  for (auto ts : stamps)
+    BOOST_REQUIRE(send_ping(*stub, ts).ok());
+  require_exact(30s);
+  auto sql = [&](int64_t a, int64_t b) {
+    return query_int(dsn, "SELECT count(*) FROM pings WHERE pinged_at >= ms_to_timestamptz("
+                            + std::to_string(a) + ") AND pinged_at < ms_to_timestamptz("
+                            + std::to_string(b) + ")");
+  };
+  std::vector<std::pair<int64_t, int64_t>> ranges = {
+    {base, base + 60'000},                 // one aligned minute
+    {base, base + 10 * 60'000},            // aligned, several minutes
+    {base + 60'000, base + 5 * 60'000},
+    {base + 17'000, base + 34'000},        // unaligned: exact from PostgreSQL
+    {base + 17'000, base + 17'001},        // a single millisecond
+    {base - 60'000, base},                 // empty
+    {base + 30'000, base + 9 * 60'000 + 1},
+    {0, base + 20 * 60'000},               // aligned start at the epoch: beyond retention
+  };
+  for (auto [a, b] : ranges) {
+    auto expected = sql(a, b);
+    BOOST_TEST(count_pings(*stub, a, b) == expected, "range [" << a << ", " << b << ")");
+  }
+  BOOST_TEST(sql(base, base + 60'000) > 0); // the checks above are not all zeros
 }
 
 BOOST_AUTO_TEST_SUITE_END()

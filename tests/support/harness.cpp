@@ -338,6 +338,20 @@ grpc::Status send_ping(ping::v1::PingService::Stub& stub, int64_t timestamp_ms,
   return stub.Ping(&ctx, req, &resp);
 }
 
+int64_t count_pings(ping::v1::PingService::Stub& stub, int64_t start, int64_t end,
+                    clock::duration timeout) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + timeout);
+  ping::v1::PingCountRequest req;
+  if (start <= end) {
+    req.mutable_time_range()->set_start(start);
+    req.mutable_time_range()->set_end(end);
+  }
+  ping::v1::PingCountResponse resp;
+  auto st = stub.PingCount(&ctx, req, &resp);
+  return st.ok() ? resp.ping_count() : -1;
+}
+
 std::vector<ping::v1::PingEvent>
 consume_events(const std::string& bootstrap, const std::string& topic,
                const std::function<bool(const std::vector<ping::v1::PingEvent>&)>& done,

@@ -167,6 +167,10 @@ std::map<std::string, int64_t> counts_in_postgres(const std::string& dsn);
 grpc::Status send_ping(ping::v1::PingService::Stub& stub, int64_t timestamp_ms,
                        clock::duration timeout = 5s);
 
+/// PingCount over gRPC (a half-open range when `start` <= `end`); -1 on error.
+int64_t count_pings(ping::v1::PingService::Stub& stub, int64_t start = 0, int64_t end = -1,
+                    clock::duration timeout = 5s);
+
 /// Reads every record of `topic` from the beginning (all partitions) until
 /// `done(records)` is true or `timeout` passes.
 std::vector<ping::v1::PingEvent>

@@ -65,6 +65,15 @@ fake_publisher(std::shared_ptr<observed> obs) {
   };
 }
 
+// A cache that answers ranges starting at 0 and declines the rest.
+cache::cache_actor::behavior_type fake_cache() {
+  return {
+    [](count_atom, time_range r) {
+      return r.start_ms == 0 ? cache::cache_answer{true, 7} : cache::cache_answer{false, 0};
+    },
+  };
+}
+
 struct fixture {
   caf::actor_system_config cfg;
   caf::actor_system sys{cfg};
@@ -78,13 +87,14 @@ struct fixture {
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
   }
 
-  gateway::gateway_actor make(mode m, size_t max_in_flight = 100) {
+  gateway::gateway_actor make(mode m, size_t max_in_flight = 100,
+                              cache::cache_actor counts = {}) {
     gateway::settings s;
     s.max_in_flight = max_in_flight;
     s.store_timeout = 2s;
     auto store = sys.spawn(fake_store, m, obs);
     auto pub = sys.spawn(fake_publisher, obs);
-    auto gw = gateway::spawn_gateway(sys, s, store, pub, reg);
+    auto gw = gateway::spawn_gateway(sys, s, store, pub, counts, reg);
     for (auto a : {caf::actor_cast<caf::actor>(store), caf::actor_cast<caf::actor>(pub),
                    caf::actor_cast<caf::actor>(gw)})
       spawned.push_back(a);
@@ -190,6 +200,26 @@ BOOST_AUTO_TEST_CASE(counts_validate_and_forward_the_range) {
   std::lock_guard<std::mutex> guard{obs->mtx};
   BOOST_REQUIRE(obs->ranges.size() == 1u);
   BOOST_TEST((obs->ranges[0] == time_range{true, 60'000, 120'000}));
+}
+
+BOOST_AUTO_TEST_CASE(counts_come_from_the_cache_when_it_can_answer) {
+  auto counts = sys.spawn(fake_cache);
+  spawned.push_back(caf::actor_cast<caf::actor>(counts));
+  auto gw = make(mode::answer, 100, counts);
+  self->request(gw, 2s, count_atom::value, time_range{true, 0, 60'000})
+    .receive(
+      [](count_result& r) {
+        BOOST_TEST(r.count == 7);
+        BOOST_TEST(r.source == "cache");
+      },
+      [](caf::error& err) { BOOST_FAIL(caf::to_string(err)); });
+  self->request(gw, 2s, count_atom::value, time_range{true, 60'000, 120'000})
+    .receive(
+      [](count_result& r) {
+        BOOST_TEST(r.count == 42); // declined by the cache: PostgreSQL answers
+        BOOST_TEST(r.source == "postgres");
+      },
+      [](caf::error& err) { BOOST_FAIL(caf::to_string(err)); });
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Processor throughput benchmark: prints figures, asserts nothing.
+#
+# Preloads ping-events on a fresh dev broker with BENCH_EVENTS (1,000,000)
+# events, then in the same run measures:
+#   - the ceiling: kcat consuming the topic to /dev/null
+#   - ping-processor counting all of them into a fresh redis-server, from
+#     offset 0 (the cache is seeded with offsets 0), until `total` = N
+# and the processor's peak RSS.
+set -euo pipefail
+source "$(dirname "$0")/../scripts/lib.sh"
+
+N=${BENCH_EVENTS:-1000000}
+ensure_packages
+build >/dev/null
+
+RUN=$(mktemp -d /tmp/ping-bench.XXXXXX)
+chmod 755 "$RUN"
+cleanup() {
+  set +e
+  stop_process processor "$RUN"
+  stop_process devbroker "$RUN"
+  redis_stop "$RUN/redis"
+  pg_stop "$RUN/pg"
+  rm -rf "$RUN"
+}
+trap cleanup EXIT
+
+PG_PORT=$(free_port)
+REDIS_PORT=$(free_port)
+pg_start "$RUN/pg" "$PG_PORT"
+redis_start "$RUN/redis" "$REDIS_PORT"
+devbroker_start "$RUN"
+BOOTSTRAP=$(devbroker_bootstrap "$RUN")
+
+echo "== preload $N events"
+"$BUILD_DIR/bench/ping-bench-preload" "$BOOTSTRAP" ping-events "$N" 3
+
+echo "== ceiling: kcat -C to /dev/null"
+t0=$(date +%s.%N)
+kcat -b "$BOOTSTRAP" -C -t ping-events -o beginning -e -q -X fetch.wait.max.ms=10 >/dev/null
+t1=$(date +%s.%N)
+kcat_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+kcat_rate=$(awk -v n="$N" -v s="$kcat_s" 'BEGIN { printf "%.0f", n / s }')
+echo "   $kcat_s s, $kcat_rate records/s"
+
+echo "== ping-processor from offset 0"
+cli=(redis-cli -p "$REDIS_PORT")
+"${cli[@]}" HSET ping:offsets offset:0 0 seq:0 0 offset:1 0 seq:1 0 offset:2 0 seq:2 0 >/dev/null
+t0=$(date +%s.%N)
+spawn processor "$RUN" "$BUILD_DIR/apps/ping-processor" --kafka.bootstrap="$BOOTSTRAP" \
+  --cache.address="127.0.0.1:$REDIS_PORT" \
+  --postgres.dsn="host=127.0.0.1 port=$PG_PORT dbname=ping user=ping"
+PID=$(cat "$RUN/processor.pid")
+WAIT_SECONDS=600 wait_for "all $N counted" \
+  bash -c "[ \"\$(${cli[*]} HGET ping:counters total)\" = $N ]"
+t1=$(date +%s.%N)
+rss_kb=$(awk '/VmHWM/ { print $2 }' "/proc/$PID/status")
+proc_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+proc_rate=$(awk -v n="$N" -v s="$proc_s" 'BEGIN { printf "%.0f", n / s }')
+echo "   $proc_s s (including start-up and group join), $proc_rate records/s"
+
+cat <<SUMMARY
+
+== summary ($N events, $(nproc) cores)
+kcat ceiling          $kcat_rate records/s
+ping-processor        $proc_rate records/s  ($(awk -v a="$proc_rate" -v b="$kcat_rate" 'BEGIN { printf "%.0f", 100 * a / b }') % of the ceiling)
+processor peak RSS    $((rss_kb / 1024)) MiB
+SUMMARY
