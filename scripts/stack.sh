@@ -31,9 +31,9 @@ up() {
   log "starting ping-devbroker"
   devbroker_start "$STACK"
   log "starting ping-gateway"
-  gateway_start "$STACK" "$CONNECT_PORT" "$GRPC_PORT" "$DSN"
+  gateway_start "$STACK" "$CONNECT_PORT" "$GRPC_PORT" "$DSN" "$REDIS_PORT"
   log "starting ping-processor"
-  processor_start "$STACK" "$REDIS_PORT"
+  processor_start "$STACK" "$REDIS_PORT" "$DSN"
   wait_for "Connect endpoint" curl -sf -X POST -H 'Content-Type: application/json' \
     -d '{}' "http://127.0.0.1:$CONNECT_PORT/ping.v1.PingService/PingCount"
   cat <<INFO
@@ -42,7 +42,7 @@ Ping is running (logs in $STACK/*.log):
   Connect    http://127.0.0.1:$CONNECT_PORT   (curl, pingctl)
   gRPC       127.0.0.1:$GRPC_PORT            (grpcurl, buf curl; reflection + health)
   PostgreSQL psql -h 127.0.0.1 -p $PG_PORT -U ping ping
-  Redis      redis-cli -p $REDIS_PORT
+  Redis      redis-cli -p $REDIS_PORT HGETALL ping:counters
   Kafka      $(devbroker_bootstrap "$STACK")  (kcat -b ...; dev broker, topic ping-events)
 Stop with:   scripts/stack.sh down
 INFO

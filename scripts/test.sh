@@ -53,7 +53,7 @@ check "proto: buf lint and breaking" "$PING_ROOT/tests/e2e/buf.sh"
 # End to end with independent clients against a running gateway.
 CONNECT_PORT=$(free_port)
 GRPC_PORT=$(free_port)
-gateway_start "$RUN" "$CONNECT_PORT" "$GRPC_PORT" "$PING_TEST_PG_DSN"
+gateway_start "$RUN" "$CONNECT_PORT" "$GRPC_PORT" "$PING_TEST_PG_DSN" "$REDIS_PORT"
 check "end-to-end clients (curl, buf curl, connect-node)" \
   "$PING_ROOT/tests/e2e/run.sh" "$CONNECT_PORT" "$GRPC_PORT"
 

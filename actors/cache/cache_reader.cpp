@@ -1,6 +1,7 @@
 #include "actors/cache/cache_reader.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <memory>
 #include <optional>
@@ -182,8 +183,12 @@ void append(redisContext* c, const std::vector<std::string>& args) {
 
 reply_ptr next_reply(redisContext* c) {
   void* raw = nullptr;
-  if (redisGetReply(c, &raw) != REDIS_OK || raw == nullptr)
+  if (redisGetReply(c, &raw) != REDIS_OK || raw == nullptr) {
+    // hiredis reports a socket timeout as the errno text of EAGAIN.
+    if (c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK))
+      throw io_failure{"timed out waiting for a reply"};
     throw io_failure{c->err ? c->errstr : "no reply"};
+  }
   return reply_ptr{static_cast<redisReply*>(raw)};
 }
 
@@ -462,9 +467,9 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
           [self, id, gen](caf::error& err) {
             auto current = gen == self->state.generation;
             worker_done(self, gen);
-            finish(self, id, cache_answer{});
             if (current && err == caf::sec::request_timeout)
               restart_worker(self, "no reply within stuck_after");
+            finish(self, id, cache_answer{});
           });
       return rp;
     },
@@ -484,6 +489,12 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
 
 cache_actor spawn_cache_reader(caf::actor_system& sys, settings cfg,
                                telemetry::registry& reg) {
+  // Register the stats now, so they are visible as soon as this returns (the
+  // facade initializes later, on the pool).
+  reg.actor("cache", "pool");
+  reg.actor("cache.reader", "detached", "cache");
+  reg.counter("cache_hits_total");
+  reg.counter("cache_misses_total");
   auto impl = sys.spawn(facade, std::move(cfg), &reg);
   return caf::actor_cast<cache_actor>(impl);
 }
