@@ -161,7 +161,7 @@ gateway_start() {
   rm -f "$dir/gateway.ports"
   spawn gateway "$dir" "$BUILD_DIR/apps/ping-gateway" \
     --connect.port="$cport" --grpc.port="$gport" --postgres.dsn="$dsn" \
-    --cache.address="127.0.0.1:$rport" \
+    --cache.address="127.0.0.1:$rport" --admin.port="${PING_GATEWAY_ADMIN_PORT:-0}" \
     --kafka.bootstrap-file="$dir/devbroker.info" --ports-file="$dir/gateway.ports"
   wait_for "ping-gateway (see $dir/gateway.log)" ready_or_dead "$dir/gateway.pid" "$dir/gateway.ports"
 }
@@ -171,5 +171,6 @@ processor_start() {
   local dir=$1 redis_port=$2 dsn=$3
   spawn processor "$dir" "$BUILD_DIR/apps/ping-processor" \
     --kafka.bootstrap-file="$dir/devbroker.info" --cache.address="127.0.0.1:$redis_port" \
-    --postgres.dsn="$dsn"
+    --postgres.dsn="$dsn" --admin.port="${PING_PROCESSOR_ADMIN_PORT:-0}" \
+    --ports-file="$dir/processor.ports"
 }

@@ -18,6 +18,8 @@ CONNECT_PORT=${PING_CONNECT_PORT:-8080}
 GRPC_PORT=${PING_GRPC_PORT:-9090}
 PG_PORT=${PING_PG_PORT:-54329}
 REDIS_PORT=${PING_REDIS_PORT:-63790}
+export PING_GATEWAY_ADMIN_PORT=${PING_GATEWAY_ADMIN_PORT:-9464}
+export PING_PROCESSOR_ADMIN_PORT=${PING_PROCESSOR_ADMIN_PORT:-9465}
 DSN="host=127.0.0.1 port=$PG_PORT dbname=ping user=ping"
 
 up() {
@@ -43,6 +45,7 @@ Ping is running (logs in $STACK/*.log):
   gRPC       127.0.0.1:$GRPC_PORT            (grpcurl, buf curl; reflection + health)
   PostgreSQL psql -h 127.0.0.1 -p $PG_PORT -U ping ping
   Redis      redis-cli -p $REDIS_PORT HGETALL ping:counters
+  Admin      http://127.0.0.1:$PING_GATEWAY_ADMIN_PORT/metrics (gateway), :$PING_PROCESSOR_ADMIN_PORT (processor): /healthz /readyz /metrics
   Kafka      $(devbroker_bootstrap "$STACK")  (kcat -b ...; dev broker, topic ping-events)
 Stop with:   scripts/stack.sh down
 INFO

@@ -72,6 +72,23 @@ std::atomic<uint64_t>& registry::counter(const std::string& name) {
   return *counters_.back().second;
 }
 
+std::atomic<int64_t>& registry::gauge(const std::string& name) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  for (auto& [n, g] : gauges_)
+    if (n == name)
+      return *g;
+  gauges_.emplace_back(name, std::make_unique<std::atomic<int64_t>>(0));
+  return *gauges_.back().second;
+}
+
+std::vector<std::pair<std::string, int64_t>> registry::gauges() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  std::vector<std::pair<std::string, int64_t>> out;
+  for (auto& [n, g] : gauges_)
+    out.emplace_back(n, g->load(std::memory_order_relaxed));
+  return out;
+}
+
 namespace {
 
 std::vector<double> latency_bounds() {

@@ -61,10 +61,12 @@ public:
 
   /// Named counter / histogram, created on first use.
   std::atomic<uint64_t>& counter(const std::string& name);
+  std::atomic<int64_t>& gauge(const std::string& name);
   histogram& latency(const std::string& name); // seconds
   histogram& sizes(const std::string& name);   // counts (batch sizes)
 
   std::vector<std::pair<std::string, uint64_t>> counters() const;
+  std::vector<std::pair<std::string, int64_t>> gauges() const;
   std::vector<std::pair<std::string, const histogram*>> histograms() const;
 
 private:
@@ -72,6 +74,7 @@ private:
   std::vector<std::shared_ptr<actor_stats>> actors_;
   std::vector<std::pair<std::string, std::unique_ptr<std::atomic<uint64_t>>>>
     counters_;
+  std::vector<std::pair<std::string, std::unique_ptr<std::atomic<int64_t>>>> gauges_;
   std::vector<std::pair<std::string, std::unique_ptr<histogram>>> histograms_;
 };
 

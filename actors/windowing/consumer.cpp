@@ -16,8 +16,8 @@ namespace {
 class rebalance_handler : public RdKafka::RebalanceCb, public RdKafka::EventCb {
 public:
   rebalance_handler(caf::blocking_actor* self, window_actor window,
-                    const consumer_settings& cfg)
-    : self_(self), window_(std::move(window)), cfg_(cfg) {
+                    const consumer_settings& cfg, std::atomic<int64_t>& assigned)
+    : self_(self), window_(std::move(window)), cfg_(cfg), assigned_(assigned) {
   }
 
   void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
@@ -36,6 +36,7 @@ public:
                 {{"partitions", caf::deep_to_string(ids)},
                  {"flushed", flushed ? "true" : "false"}});
       consumer->unassign();
+      assigned_ = 0;
     }
   }
 
@@ -88,18 +89,20 @@ private:
     }
     log::info("consumer", "partitions assigned", {{"partitions", caf::deep_to_string(ids)}});
     consumer->assign(parts);
+    assigned_ = static_cast<int64_t>(parts.size());
   }
 
   caf::blocking_actor* self_;
   window_actor window_;
   const consumer_settings& cfg_;
+  std::atomic<int64_t>& assigned_;
 };
 
 void consumer_loop(caf::blocking_actor* self, consumer_settings cfg, window_actor window,
                    telemetry::registry* reg) {
   auto stats = reg->actor("windowing.consumer", "detached", "windowing");
   auto& consumed = reg->counter("processor_records_consumed_total");
-  rebalance_handler handler{self, window, cfg};
+  rebalance_handler handler{self, window, cfg, reg->gauge("processor_assigned_partitions")};
   std::string err;
   std::unique_ptr<RdKafka::Conf> conf{RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL)};
   auto set = [&](const std::string& k, const std::string& v) {

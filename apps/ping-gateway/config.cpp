@@ -8,6 +8,7 @@ gateway_config::gateway_config()
             "(HTTP/1.1) and gRPC (HTTP/2), stores pings in PostgreSQL and relays "
             "them to Kafka through a transactional outbox.") {
   postgres.dsn = "host=127.0.0.1 port=5432 dbname=ping user=ping";
+  cache.max_in_flight = 8; // a few PingCounts queue for the cache; beyond: PostgreSQL
   kafka.bootstrap = "127.0.0.1:9092";
   using std::string_view;
   add("connect", connect_address, "address", "Connect listen address");
@@ -48,6 +49,10 @@ gateway_config::gateway_config()
   add("cache", cache.timeout, "timeout", "deadline of a cache read before PostgreSQL answers instead");
   add("cache", cache.max_in_flight, "max-in-flight", "cache reads queued at once (beyond: PostgreSQL answers)");
   add("global", ports_file, "ports-file", "write the bound ports here once listening (connect=N, grpc=N)");
+  add("admin", admin.address, "address", "admin endpoint address (/healthz, /readyz, /metrics); non-loopback needs a token");
+  add("admin", admin.port, "port", "admin endpoint port (0 = any free port)");
+  add("admin", admin.token, "token", "bearer token for the admin endpoint", true);
+  add("admin", admin.token_file, "token-file", "file holding the admin bearer token");
   add("global", log_level, "log-level", "debug, info, warn or error");
   add("global", drain_timeout, "drain-timeout", "time SIGTERM allows for draining before exit");
 }

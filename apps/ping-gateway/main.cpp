@@ -1,7 +1,9 @@
 // ping-gateway: wiring only. Spawns the actors in dependency order, starts
 // the front-ends, waits for SIGTERM, and stops in reverse order.
 
+#include <atomic>
 #include <chrono>
+#include <memory>
 #include <thread>
 
 #include <caf/all.hpp>
@@ -55,7 +57,14 @@ int run(caf::actor_system& sys, const apps::gateway_config& cfg,
   };
   gateways::connect_frontend connect{sys, gw, cfg.connect()};
   gateways::grpc_frontend grpc{sys, gw, cfg.grpc()};
+  std::atomic<bool> draining{false};
+  auto store_stats = reg.actor("persistence", "pool");
+  std::unique_ptr<apps::admin_server> admin;
   try {
+    admin = std::make_unique<apps::admin_server>(cfg.admin, reg, [&draining, store_stats] {
+      return !draining && store_stats->up.load();
+    });
+    admin->start();
     connect.start();
     grpc.start();
   } catch (const std::exception& e) {
@@ -65,16 +74,19 @@ int run(caf::actor_system& sys, const apps::gateway_config& cfg,
   }
   log::info("gateway", "listening",
             {{"connect", cfg.connect_address + ":" + std::to_string(connect.port())},
-             {"grpc", cfg.grpc_address + ":" + std::to_string(grpc.port())}});
+             {"grpc", cfg.grpc_address + ":" + std::to_string(grpc.port())},
+             {"admin", cfg.admin.address + ":" + std::to_string(admin->port())}});
   if (!cfg.ports_file.empty())
     apps::write_file_atomically(cfg.ports_file,
                                 {"connect=" + std::to_string(connect.port()),
-                                 "grpc=" + std::to_string(grpc.port())});
+                                 "grpc=" + std::to_string(grpc.port()),
+                                 "admin=" + std::to_string(admin->port())});
 
   auto sig = apps::wait_for_shutdown_signal();
   auto started = std::chrono::steady_clock::now();
   log::info("gateway", "draining", {{"signal", std::to_string(sig)}});
   // 1. Stop taking pings; let calls in flight finish.
+  draining = true;
   grpc.set_serving(false);
   caf::anon_send(gw, drain_atom::value);
   auto front_budget = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.drain_timeout / 2);
@@ -96,6 +108,7 @@ int run(caf::actor_system& sys, const apps::gateway_config& cfg,
   }
   // 3. Stop the actors in reverse order.
   stop_actors();
+  admin->stop();
   log::info("gateway", "stopped");
   return 0;
 }

@@ -23,6 +23,11 @@ processor_config::processor_config()
   add("cache", cache.timeout, "timeout", "deadline of one cache command");
   add("cache", cache.retention, "retention", "minute buckets older than this are pruned");
   add("postgres", dsn, "dsn", "libpq connection string (recounts after cache loss)", true);
+  add("admin", admin.address, "address", "admin endpoint address (/healthz, /readyz, /metrics); non-loopback needs a token");
+  add("admin", admin.port, "port", "admin endpoint port (0 = any free port)");
+  add("admin", admin.token, "token", "bearer token for the admin endpoint", true);
+  add("admin", admin.token_file, "token-file", "file holding the admin bearer token");
+  add("global", ports_file, "ports-file", "write the bound admin port here once listening (admin=N)");
   add("global", log_level, "log-level", "debug, info, warn or error");
   add("global", drain_timeout, "drain-timeout", "time SIGTERM allows for the final flush");
 }

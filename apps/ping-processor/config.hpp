@@ -8,6 +8,7 @@
 #include "actors/windowing/consumer.hpp"
 #include "actors/windowing/rebuilder.hpp"
 #include "actors/windowing/window.hpp"
+#include "apps/common/admin.hpp"
 #include "apps/common/options.hpp"
 
 namespace ping::apps {
@@ -18,6 +19,8 @@ struct processor_config : options {
   windowing::cache_settings cache;
   std::string dsn = "host=127.0.0.1 port=5432 dbname=ping user=ping";
   std::string bootstrap_file;
+  std::string ports_file;
+  admin_options admin;
   std::string log_level = "info";
   caf::timespan drain_timeout = std::chrono::seconds(8);
 

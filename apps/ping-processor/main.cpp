@@ -3,6 +3,9 @@
 // stops in reverse order: the consumer closes (flushing its partitions),
 // then the window and the writers.
 
+#include <atomic>
+#include <memory>
+
 #include <caf/all.hpp>
 
 #include "actors/common/log.hpp"
@@ -20,10 +23,30 @@ int run(caf::actor_system& sys, const apps::processor_config& cfg,
   auto rebuilder = windowing::spawn_rebuilder(sys, cfg.rebuild(), reg);
   auto window = windowing::spawn_window(sys, cfg.window, writer, rebuilder, reg);
   auto consumer = windowing::spawn_consumer(sys, cfg.kafka, window, reg);
-  log::info("processor", "started", {{"cache", cfg.cache.address}, {"topic", cfg.kafka.topic}});
+  std::atomic<bool> draining{false};
+  auto& assigned = reg.gauge("processor_assigned_partitions");
+  std::unique_ptr<apps::admin_server> admin;
+  try {
+    admin = std::make_unique<apps::admin_server>(cfg.admin, reg, [&draining, &assigned] {
+      return !draining && assigned.load() > 0;
+    });
+    admin->start();
+  } catch (const std::exception& e) {
+    log::error("processor", "cannot start the admin endpoint", {{"error", e.what()}});
+    for (auto a : {caf::actor_cast<caf::actor>(consumer), caf::actor_cast<caf::actor>(window),
+                   caf::actor_cast<caf::actor>(rebuilder), caf::actor_cast<caf::actor>(writer)})
+      caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    return 1;
+  }
+  log::info("processor", "started",
+            {{"cache", cfg.cache.address}, {"topic", cfg.kafka.topic},
+             {"admin", cfg.admin.address + ":" + std::to_string(admin->port())}});
+  if (!cfg.ports_file.empty())
+    apps::write_file_atomically(cfg.ports_file, {"admin=" + std::to_string(admin->port())});
 
   auto sig = apps::wait_for_shutdown_signal();
   log::info("processor", "stopping", {{"signal", std::to_string(sig)}});
+  draining = true;
   caf::scoped_actor self{sys};
   // The consumer's close revokes its partitions: the window flushes them.
   self->monitor(consumer);
@@ -37,6 +60,7 @@ int run(caf::actor_system& sys, const apps::processor_config& cfg,
   for (auto a : {caf::actor_cast<caf::actor>(window), caf::actor_cast<caf::actor>(rebuilder),
                  caf::actor_cast<caf::actor>(writer)})
     caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  admin->stop();
   log::info("processor", "stopped");
   return 0;
 }

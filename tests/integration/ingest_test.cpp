@@ -155,4 +155,48 @@ BOOST_AUTO_TEST_CASE(invalid_input_gets_invalid_argument_and_stores_nothing) {
   BOOST_TEST(query_int(dsn, "SELECT count(*) FROM pings") == 0);
 }
 
+BOOST_AUTO_TEST_CASE(admin_endpoint_health_metrics_and_auth) {
+  gateway gw{dir.path, dsn, broker.bootstrap()};
+  auto stub = gw.stub();
+  auto url = "http://127.0.0.1:" + std::to_string(gw.admin_port());
+  auto get = [&](const std::string& path, const std::string& header = "") {
+    return shell_output("curl -s -m 5 -w ' %{http_code}' " + header + " " + url + path);
+  };
+  BOOST_TEST(get("/healthz") == "ok\n 200");
+  BOOST_TEST(get("/readyz") == "ready\n 200");
+  for (int i = 0; i < 3; ++i)
+    BOOST_REQUIRE(send_ping(*stub, 0).ok());
+  auto metrics = get("/metrics");
+  BOOST_TEST(metrics.find("ping_gateway_pings_accepted_total 3") != std::string::npos, metrics);
+  BOOST_TEST(metrics.find("ping_actor_messages_handled_total{actor=\"gateway\",kind=\"pool\"}")
+             != std::string::npos);
+  BOOST_TEST(metrics.find("# TYPE ping_persistence_commit_seconds histogram") != std::string::npos);
+  BOOST_TEST(metrics.find("password") == std::string::npos);
+  // Off loopback without a token: refuses to start.
+  process refused{{env("PING_TEST_BUILD_DIR") + "/apps/ping-gateway", "--admin.address=0.0.0.0",
+                   "--admin.port=0", "--connect.port=0", "--grpc.port=0",
+                   "--postgres.dsn=" + dsn + " password=hunter2",
+                   "--kafka.bootstrap=" + broker.bootstrap()},
+                  dir.path + "/refused.log"};
+  auto status = refused.wait(30s);
+  BOOST_REQUIRE(status.has_value());
+  BOOST_TEST(*status != 0);
+  BOOST_TEST(refused.log().find("needs a bearer token") != std::string::npos);
+  BOOST_TEST(refused.log().find("hunter2") == std::string::npos); // secrets never logged
+  // With a token: only the right one gets past the probes.
+  auto token_file = dir.path + "/token";
+  shell("echo s3cret-token > " + token_file);
+  temp_dir other;
+  gateway guarded{other.path, dsn, broker.bootstrap(),
+                  {"--admin.address=127.0.0.2", "--admin.token-file=" + token_file}};
+  auto gurl = "http://127.0.0.2:" + std::to_string(guarded.admin_port());
+  auto gget = [&](const std::string& path, const std::string& header = "") {
+    return shell_output("curl -s -m 5 -o /dev/null -w '%{http_code}' " + header + " " + gurl + path);
+  };
+  BOOST_TEST(gget("/healthz") == "200");
+  BOOST_TEST(gget("/metrics") == "401");
+  BOOST_TEST(gget("/metrics", "-H 'Authorization: Bearer wrong'") == "401");
+  BOOST_TEST(gget("/metrics", "-H 'Authorization: Bearer s3cret-token'") == "200");
+}
+
 BOOST_AUTO_TEST_SUITE_END()

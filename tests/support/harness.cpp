@@ -233,7 +233,8 @@ gateway::gateway(const std::string& dir, const std::string& dsn,
                                 "--grpc.port=0",
                                 "--postgres.dsn=" + dsn,
                                 "--kafka.bootstrap=" + bootstrap,
-                                "--ports-file=" + ports};
+                                "--ports-file=" + ports,
+                                "--admin.port=0"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   proc_ = std::make_unique<process>(argv, dir + "/gateway.log");
   if (!wait_until([&] { return !read_key(ports, "grpc").empty() || !proc_->alive(); },
@@ -241,6 +242,7 @@ gateway::gateway(const std::string& dir, const std::string& dsn,
       || !proc_->alive())
     throw std::runtime_error("ping-gateway did not start: " + proc_->log());
   connect_ = static_cast<uint16_t>(std::stoi(read_key(ports, "connect")));
+  admin_ = static_cast<uint16_t>(std::stoi(read_key(ports, "admin")));
   grpc_ = static_cast<uint16_t>(std::stoi(read_key(ports, "grpc")));
 }
 
@@ -301,7 +303,8 @@ processor::processor(const std::string& dir, const std::string& name,
                                 "--postgres.dsn=" + dsn,
                                 "--kafka.bootstrap=" + bootstrap,
                                 "--cache.address=" + cache_address,
-                                "--kafka.session-timeout-ms=6000"};
+                                "--kafka.session-timeout-ms=6000",
+                                "--admin.port=0"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   proc_ = std::make_unique<process>(argv, dir + "/" + name + ".log");
 }

@@ -115,6 +115,7 @@ public:
           const std::string& bootstrap, std::vector<std::string> extra = {});
   uint16_t connect_port() const { return connect_; }
   uint16_t grpc_port() const { return grpc_; }
+  uint16_t admin_port() const { return admin_; }
   process& proc() { return *proc_; }
   /// Stub on a fresh channel to the gRPC port.
   std::unique_ptr<ping::v1::PingService::Stub> stub() const;
@@ -122,6 +123,7 @@ public:
 private:
   uint16_t connect_ = 0;
   uint16_t grpc_ = 0;
+  uint16_t admin_ = 0;
   std::unique_ptr<process> proc_;
 };
 

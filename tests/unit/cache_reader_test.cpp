@@ -35,6 +35,10 @@ namespace {
 
 constexpr int64_t minute_ms = 60000;
 
+// Bound for "answered fast": 70 ms nominal (timeout 50 ms + slack 20 ms),
+// plus margin for scheduling on a loaded, shared 2-core machine.
+constexpr auto fast_bound = 150ms;
+
 // Polls `f` until it is true or `deadline` passed.
 template <class F>
 bool eventually(F f, std::chrono::milliseconds deadline = 5s) {
@@ -208,19 +212,38 @@ struct fixture {
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
   }
 
+  // Functional tests: a generous timeout, so a loaded machine (redis-server
+  // competing for the CPU) cannot turn a hit into a miss.
   static cache::settings defaults(std::string address) {
     cache::settings s;
     s.address = std::move(address);
     s.partitions = 3;
-    s.timeout = 50ms;
+    s.timeout = 1s;
     s.backoff_min = 50ms;
     s.backoff_max = 200ms;
+    return s;
+  }
+
+  // Latency tests: the production default timeout.
+  static cache::settings fast(std::string address) {
+    auto s = defaults(std::move(address));
+    s.timeout = 50ms;
+    s.answer_slack = 20ms;
     return s;
   }
 
   cache::cache_actor make(cache::settings s) {
     auto r = cache::spawn_cache_reader(sys, std::move(s), reg);
     spawned.push_back(caf::actor_cast<caf::actor>(r));
+    return r;
+  }
+
+  // Waits until the reader runs (its startup, which spawns the worker's
+  // thread, is not part of the latency under test). An empty range is
+  // answered by the facade itself.
+  cache::cache_actor make_started(cache::settings s) {
+    auto r = make(std::move(s));
+    BOOST_REQUIRE(ask(r, {true, 0, 0}).answer.found);
     return r;
   }
 
@@ -362,13 +385,13 @@ BOOST_AUTO_TEST_CASE(redis_outage_is_answered_fast_and_recovers) {
   redis_server srv;
   complete_offsets(srv);
   srv.cmd({"HSET", "ping:counters", "total", "42"});
-  auto r = make(defaults(srv.address()));
-  BOOST_REQUIRE(found(ask(r, all_time()), 42));
+  auto r = make_started(fast(srv.address()));
+  BOOST_REQUIRE(eventually([&] { return found(ask(r, all_time()), 42); }));
   srv.stop();
   for (int i = 0; i < 20; ++i) {
     auto t = ask(r, all_time());
     BOOST_TEST(!t.answer.found);
-    BOOST_TEST(t.took.count() < 100, "read " << i << " took " << t.took.count() << " ms");
+    BOOST_TEST(t.took < fast_bound, "read " << i << " took " << t.took.count() << " ms");
   }
   auto reader = stats("cache.reader");
   BOOST_REQUIRE(reader);
@@ -384,19 +407,19 @@ BOOST_AUTO_TEST_CASE(redis_outage_is_answered_fast_and_recovers) {
 
 BOOST_AUTO_TEST_CASE(silent_server_is_answered_fast) {
   silent_server srv;
-  auto r = make(defaults(srv.address()));
+  auto r = make_started(fast(srv.address()));
   for (int i = 0; i < 5; ++i) {
     auto t = ask(r, all_time());
     BOOST_TEST(!t.answer.found);
-    BOOST_TEST(t.took.count() < 100, "read " << i << " took " << t.took.count() << " ms");
+    BOOST_TEST(t.took < fast_bound, "read " << i << " took " << t.took.count() << " ms");
   }
 }
 
 BOOST_AUTO_TEST_CASE(reads_never_queue_behind_a_busy_worker) {
   silent_server srv;
-  auto s = defaults(srv.address());
+  auto s = fast(srv.address());
   s.timeout = 400ms; // the worker blocks this long on the silent server
-  auto r = make(s);
+  auto r = make_started(s);
   timed_answer first{{}, {}};
   std::jthread t{[&] {
     caf::scoped_actor other{sys};
@@ -408,18 +431,18 @@ BOOST_AUTO_TEST_CASE(reads_never_queue_behind_a_busy_worker) {
   for (int i = 0; i < 5; ++i) {
     auto other = ask(r, all_time());
     BOOST_TEST(!other.answer.found);
-    BOOST_TEST(other.took.count() < 100, "read " << i << " took " << other.took.count() << " ms");
+    BOOST_TEST(other.took < fast_bound, "read " << i << " took " << other.took.count() << " ms");
   }
   t.join();
   BOOST_TEST(!first.answer.found);
-  BOOST_TEST(first.took.count() >= 400);  // answered at timeout + slack
-  BOOST_TEST(first.took.count() < 1000);
+  BOOST_TEST(first.took.count() >= 400); // answered at timeout (+ slack)
+  BOOST_TEST(first.took.count() < 2000);
   BOOST_TEST(stats("cache.reader")->handled.load() == 1u); // the others never reached it
 }
 
 BOOST_AUTO_TEST_CASE(silent_worker_is_replaced) {
   silent_server srv;
-  auto s = defaults(srv.address());
+  auto s = fast(srv.address());
   s.timeout = 2s;           // the worker blocks long on the silent server
   s.stuck_after = 100ms;    // the facade gives up on it much earlier
   auto r = make(s);

@@ -390,11 +390,36 @@ class session : public std::enable_shared_from_this<session> {
     const std::string_view query = qpos == std::string_view::npos ? std::string_view{} : target.substr(qpos + 1);
     const auto method = req.method();
 
+    auto context = [&] {
+      call_context ctx;
+      ctx.procedure = path;
+      ctx.peer = peer_;
+      for (const auto& field : req) {
+        ctx.headers.emplace_back(protocol::to_lower(sv(field.name_string())), std::string(sv(field.value())));
+      }
+      return ctx;
+    };
+
     if (method == http::verb::get) {
       if (auto f = srv_.files.find(path); f != srv_.files.end()) {
-        auto res = make_response(http::status::ok);
-        res.set(http::field::content_type, f->second.content_type);
-        res.body() = f->second.body;
+        const auto& file = f->second;
+        if (!file.open && srv_.opts.authorize && !srv_.opts.authorize(context())) {
+          send_error(status{code::unauthenticated, "missing or wrong bearer token"});
+          return;
+        }
+        http_answer answer{200, file.content_type, {}};
+        if (file.render) {
+          try {
+            answer = file.render(context());
+          } catch (const std::exception& e) {
+            answer = {500, "text/plain; charset=utf-8", std::string{"internal error: "} + e.what()};
+          }
+        } else {
+          answer.body = file.body;
+        }
+        auto res = make_response(static_cast<http::status>(answer.status));
+        res.set(http::field::content_type, answer.content_type);
+        res.body() = std::move(answer.body);
         send(std::move(res));
         return;
       }
@@ -403,6 +428,10 @@ class session : public std::enable_shared_from_this<session> {
     const auto it = srv_.procedures.find(path);
     if (it == srv_.procedures.end()) {
       send_error(status{code::unimplemented, "no procedure at " + path}, http::status::not_found);
+      return;
+    }
+    if (srv_.opts.authorize && !srv_.opts.authorize(context())) {
+      send_error(status{code::unauthenticated, "missing or wrong bearer token"});
       return;
     }
     const procedure& proc = it->second;

@@ -705,6 +705,49 @@ BOOST_AUTO_TEST_CASE(static_files_are_served) {
   BOOST_TEST(r.body == "<h1>admin</h1>");
 }
 
+BOOST_AUTO_TEST_CASE(dynamic_routes_render_per_request) {
+  int calls = 0;
+  static_file ready{"/readyz", "", "", [&calls](const call_context& ctx) {
+                      ++calls;
+                      return http_answer{calls == 1 ? 200 : 503, "text/plain", ctx.procedure};
+                    }};
+  echo_fixture f({}, {ready});
+  auto first = f.call(make_req(http::verb::get, "/readyz", "", ""));
+  BOOST_TEST(first.status == 200u);
+  BOOST_TEST(first.body == "/readyz");
+  auto second = f.call(make_req(http::verb::get, "/readyz", "", ""));
+  BOOST_TEST(second.status == 503u);
+  BOOST_TEST(calls == 2);
+}
+
+BOOST_AUTO_TEST_CASE(authorize_guards_calls_and_closed_routes) {
+  server_options o;
+  o.authorize = [](const call_context& ctx) {
+    auto* h = ctx.header("authorization");
+    return h && *h == "Bearer s3cret";
+  };
+  static_file open_route{"/healthz", "text/plain", "ok"};
+  open_route.open = true;
+  echo_fixture f(o, {open_route, {"/metrics", "text/plain", "m 1"}});
+  BOOST_TEST(f.call(make_req(http::verb::get, "/healthz", "", "")).status == 200u);
+  auto closed = f.call(make_req(http::verb::get, "/metrics", "", ""));
+  BOOST_TEST(closed.status == 401u);
+  BOOST_TEST(error_code_of(closed) == "unauthenticated");
+  auto call = f.call(post_json(R"({"text":"hi"})"));
+  BOOST_TEST(call.status == 401u);
+  auto authed = make_req(http::verb::get, "/metrics", "", "");
+  authed.set(http::field::authorization, "Bearer s3cret");
+  auto ok = f.call(authed);
+  BOOST_TEST(ok.status == 200u);
+  BOOST_TEST(ok.body == "m 1");
+  auto wrong = post_json(R"({"text":"hi"})");
+  wrong.set(http::field::authorization, "Bearer nope");
+  BOOST_TEST(f.call(wrong).status == 401u);
+  auto good = post_json(R"({"text":"hi"})");
+  good.set(http::field::authorization, "Bearer s3cret");
+  BOOST_TEST(f.call(good).status == 200u);
+}
+
 BOOST_AUTO_TEST_CASE(procedures_for_reads_idempotency) {
   auto procs = procedures_for(echo_service(), {});
   BOOST_REQUIRE(procs.size() == 2u);

@@ -107,11 +107,23 @@ std::vector<procedure> procedures_for(const google::protobuf::ServiceDescriptor&
                                       std::map<std::string, handler> handlers,
                                       google::protobuf::MessageFactory* factory = nullptr);
 
-/// A fixed GET route served verbatim (e.g. "/" -> index.html).
+/// The answer of a dynamic GET route.
+struct http_answer {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+};
+
+/// A GET route: served verbatim (e.g. "/" -> index.html), or rendered per
+/// request by `render` (e.g. "/metrics"). `render` runs on an I/O thread: it
+/// must be quick and must not block.
 struct static_file {
   std::string path;
   std::string content_type;
   std::string body;
+  std::function<http_answer(const call_context&)> render = {};
+  /// Served without `server_options::authorize` (health probes).
+  bool open = false;
 };
 
 /// Server configuration; every bound is named here.
@@ -136,6 +148,10 @@ struct server_options {
 
   std::size_t max_connections = 1024;  ///< beyond: answered 503 and closed at once
   bool require_protocol_version = false;  ///< require Connect-Protocol-Version: 1 / connect=v1
+
+  /// When set, every call and every route not marked `open` must pass it;
+  /// otherwise the client gets 401 `unauthenticated`. Runs on an I/O thread.
+  std::function<bool(const call_context&)> authorize;
 
   /// Responses at least this large are gzip-compressed when the client accepts gzip.
   std::size_t compress_min_bytes = 1024;
