@@ -1,0 +1,305 @@
+#!/usr/bin/env bash
+# Offline tests of the Kubernetes deployment and the container image recipe:
+#
+#   tests/deploy/run.sh [BUILD_DIR]        (BUILD_DIR defaults to ./build)
+#
+#  1. `kubectl kustomize` renders deploy/base and every overlay.
+#  2. Every rendered object validates against the JSON schemas in
+#     ../shared/k8s-schemas (core kinds strict; CRD schemas closed against
+#     unknown fields by validate.py), plus our production rules (probes,
+#     resources, securityContext, grace period vs drain time, no inlined
+#     secrets) and pinned images.
+#  3. Negative samples: rendered objects with one misspelled field (a
+#     Deployment, every custom resource kind, CR metadata) must be rejected,
+#     for that field.
+#  4. Runtime libraries: `ldd` of the built binaries, mapped to Debian
+#     packages with `dpkg -S`, must all be in deploy/image/runtime-packages.txt
+#     (what the Dockerfile's runtime stage installs) or in its `base:` set.
+#
+# Needs: kubectl (kustomize is built in), python3 with jsonschema + PyYAML
+# (installed from Debian's python3-jsonschema as root when missing), ldd and
+# dpkg. No cluster, no network (except apt when a package is missing).
+# The schemas are looked up in $PING_K8S_SCHEMAS, else next to the repository
+# (../shared/k8s-schemas). Prints PASS/FAIL per check and "N passed, N failed".
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+BUILD_DIR=${1:-$ROOT/build}
+DEPLOY=$ROOT/deploy
+RUNTIME_LIST=$DEPLOY/image/runtime-packages.txt
+BUILD_LIST=$DEPLOY/image/build-packages.txt
+
+passed=0 failed=0
+pass() { echo "PASS: $*"; passed=$((passed + 1)); }
+fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
+finish() {
+  echo "$passed passed, $failed failed"
+  [ "$failed" = 0 ]
+  exit $?
+}
+
+WORK=$(mktemp -d /tmp/ping-deploy-test.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+
+# -- prerequisites -----------------------------------------------------------
+
+SCHEMAS=${PING_K8S_SCHEMAS:-}
+if [ -z "$SCHEMAS" ]; then
+  for candidate in "$ROOT/../shared/k8s-schemas" \
+                   "$(git -C "$ROOT" rev-parse --show-toplevel 2>/dev/null)/../shared/k8s-schemas"; do
+    if [ -d "$candidate/kubernetes" ]; then SCHEMAS=$(cd "$candidate" && pwd); break; fi
+  done
+fi
+if [ -n "$SCHEMAS" ] && [ -d "$SCHEMAS/kubernetes" ] && [ -d "$SCHEMAS/crds/json" ]; then
+  pass "schemas found: $SCHEMAS"
+else
+  fail "schemas not found (set PING_K8S_SCHEMAS or put shared/k8s-schemas next to the repository)"
+  finish
+fi
+
+if command -v kubectl >/dev/null 2>&1; then
+  pass "kubectl: $(kubectl version --client 2>/dev/null | head -n1)"
+else
+  fail "kubectl not installed (it renders the overlays with 'kubectl kustomize')"
+  finish
+fi
+
+# A Python with jsonschema and PyYAML: the default python3, else Debian's.
+has_validator_deps() { "$1" -c 'import jsonschema, yaml' >/dev/null 2>&1; }
+PY=
+for p in python3 /usr/bin/python3; do
+  if command -v "$p" >/dev/null 2>&1 && has_validator_deps "$p"; then PY=$p; break; fi
+done
+if [ -z "$PY" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing python3-jsonschema python3-yaml (Debian) ..."
+  apt-get update -q >/dev/null 2>&1
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    python3-jsonschema python3-yaml >/dev/null 2>&1
+  has_validator_deps /usr/bin/python3 && PY=/usr/bin/python3
+fi
+if [ -n "$PY" ]; then
+  pass "validator: $PY with jsonschema $("$PY" -c 'import importlib.metadata as m; print(m.version("jsonschema"))')"
+else
+  fail "no python3 with jsonschema and PyYAML (apt-get install python3-jsonschema python3-yaml)"
+  finish
+fi
+validate() { "$PY" "$HERE/validate.py" "$@"; }
+
+# -- 1. render ----------------------------------------------------------------
+
+TARGETS=(base overlays/dev overlays/prod)
+RENDERED=()
+for t in "${TARGETS[@]}"; do
+  out="$WORK/$(echo "$t" | tr / -).yaml"
+  if kubectl kustomize "$DEPLOY/$t" >"$out" 2>"$WORK/kustomize.err"; then
+    pass "kustomize $t ($(grep -c '^kind:' "$out") objects)"
+    RENDERED+=("$out")
+  else
+    fail "kustomize $t: $(head -c 500 "$WORK/kustomize.err")"
+  fi
+done
+PROD=$WORK/overlays-prod.yaml
+
+# -- 2. schemas, rules, images ------------------------------------------------
+
+for out in "${RENDERED[@]}"; do
+  name=$(basename "$out" .yaml)
+  if validate schema --schemas "$SCHEMAS" "$out" >"$WORK/v.out" 2>&1; then
+    pass "schema $name: $(tail -n1 "$WORK/v.out" | sed 's/^ *//')"
+  else
+    fail "schema $name"; cat "$WORK/v.out"
+  fi
+  if validate policy "$out" >"$WORK/v.out" 2>&1; then
+    pass "rules $name (probes, resources, securityContext, grace period, secrets)"
+  else
+    fail "rules $name"; cat "$WORK/v.out"
+  fi
+done
+
+for out in "${RENDERED[@]}"; do
+  case $out in *overlays-*) ;; *) continue ;; esac
+  name=$(basename "$out" .yaml)
+  if validate images "$out" >"$WORK/v.out" 2>&1; then
+    pass "images pinned in $name (tag or digest, never :latest)"
+  else
+    fail "images pinned in $name"; cat "$WORK/v.out"
+  fi
+done
+
+# The kinds the negative tests below cover must actually be rendered.
+if [ -f "$PROD" ]; then
+  for kind in Deployment Cluster Kafka KafkaNodePool KafkaTopic Dragonfly ServiceMonitor; do
+    grep -q "^kind: $kind\$" "$PROD" || fail "overlays/prod renders no $kind"
+  done
+fi
+
+# -- 3. negative samples ---------------------------------------------------------
+
+# expect_reject DESCRIPTION KIND PATH NEW_KEY [MODE [PATTERN]]: a copy of the
+# first KIND of the prod rendering, key at PATH renamed to NEW_KEY (or NEW_KEY
+# added when PATH's last key is absent), must fail validation MODE (default
+# schema) and the output must contain PATTERN (default NEW_KEY): rejected for
+# the intended reason.
+expect_reject() {
+  local what=$1 kind=$2 path=$3 key=$4 mode=${5:-schema} sample="$WORK/negative.yaml"
+  local pattern=${6:-$4}
+  if ! validate mutate "$kind" "$path" "$key" "$PROD" "$sample" >"$WORK/m.out" 2>&1; then
+    fail "negative $what: could not build the sample: $(cat "$WORK/m.out")"
+    return
+  fi
+  local args=("$sample")
+  [ "$mode" = schema ] && args=(--schemas "$SCHEMAS" "$sample")
+  if validate "$mode" "${args[@]}" >"$WORK/v.out" 2>&1; then
+    fail "negative $what: accepted"
+  elif grep -q -- "$pattern" "$WORK/v.out"; then
+    pass "negative $what: rejected ($(grep -m1 -- "$pattern" "$WORK/v.out" | sed 's/^ *//' | head -c 160))"
+  else
+    fail "negative $what: rejected, but not for '$pattern'"; cat "$WORK/v.out"
+  fi
+}
+
+if [ -f "$PROD" ]; then
+  expect_reject "Deployment container imagePullPolcy" \
+    Deployment spec.template.spec.containers.0.imagePullPolicy imagePullPolcy
+  expect_reject "Deployment metadata.lables" Deployment metadata.labels lables
+  expect_reject "Cluster (CNPG) spec.bootstrap.initdb.ownr" \
+    Cluster spec.bootstrap.initdb.owner ownr
+  expect_reject "Kafka (Strimzi) listener networkPolicyPeer" \
+    Kafka spec.kafka.listeners.0.networkPolicyPeers networkPolicyPeer
+  expect_reject "Kafka (Strimzi) v1beta2-only spec.zookeeper" Kafka spec.zookeeper zookeeper
+  expect_reject "Kafka (Strimzi) metadata.lables" Kafka metadata.labels lables
+  expect_reject "KafkaNodePool volume deleteClaims" \
+    KafkaNodePool spec.storage.volumes.0.deleteClaim deleteClaims
+  expect_reject "KafkaTopic spec.partition" KafkaTopic spec.partitions partition
+  expect_reject "Dragonfly spec.replica" Dragonfly spec.replicas replica
+  expect_reject "ServiceMonitor endpoint scrapeInterval" \
+    ServiceMonitor spec.endpoints.0.interval scrapeInterval
+  expect_reject "rules: init container without resources" \
+    Deployment spec.template.spec.initContainers.0.resources resourcez policy \
+    "init container migrate: no resources"
+  expect_reject "rules: credential inlined in env" \
+    Deployment spec.template.spec.containers.0.env.0.valueFrom value policy \
+    "PING_POSTGRES_DSN is inlined"
+fi
+
+# -- 4. runtime libraries of the image -------------------------------------------
+
+# Packages of the list file: "base" (assumed in debian:12-slim) or installed.
+list_packages() { # FILE [base|install]
+  sed -e 's/#.*//' -e 's/[[:space:]]*$//' "$1" | awk -v want="$2" '
+    /^base:/ { if (want == "base") { sub(/^base:[[:space:]]*/, ""); print } ; next }
+    NF { if (want != "base") print $1 }'
+}
+
+# Debian package owning a library path (dpkg -S on the path, its real path,
+# and the /lib <-> /usr/lib twin of either, for merged /usr).
+package_of() {
+  local lib=$1 cand real out
+  real=$(readlink -f "$lib")
+  for cand in "$lib" "$real" "/usr$lib" "/usr$real" "${lib#/usr}" "${real#/usr}"; do
+    [ -n "$cand" ] || continue
+    out=$(dpkg -S "$cand" 2>/dev/null | grep -v '^diversion' | head -n1) || true
+    if [ -n "$out" ]; then
+      echo "${out%%:*}" | sed 's/,.*//'
+      return 0
+    fi
+  done
+  return 1
+}
+
+if [ ! -f "$RUNTIME_LIST" ]; then
+  fail "runtime package list $RUNTIME_LIST missing"
+elif ! command -v dpkg >/dev/null 2>&1 || ! command -v ldd >/dev/null 2>&1; then
+  fail "ldd and dpkg are needed for the runtime library check"
+else
+  mapfile -t base_pkgs < <(list_packages "$RUNTIME_LIST" base)
+  mapfile -t install_pkgs < <(list_packages "$RUNTIME_LIST" install)
+  declare -A allowed=()
+  for p in "${base_pkgs[@]}" "${install_pkgs[@]}"; do allowed[$p]=1; done
+
+  # The Dockerfile must install this very list.
+  if grep -q 'COPY deploy/image/runtime-packages.txt' "$ROOT/Dockerfile" 2>/dev/null \
+     && grep -q 'COPY deploy/image/build-packages.txt' "$ROOT/Dockerfile"; then
+    pass "Dockerfile installs deploy/image/build-packages.txt and runtime-packages.txt"
+  else
+    fail "Dockerfile does not install the package lists of deploy/image"
+  fi
+
+  # Every listed package must be a real package of this Debian release.
+  unknown=()
+  for p in "${base_pkgs[@]}" "${install_pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' && continue
+    apt-cache show "$p" >/dev/null 2>&1 && continue
+    unknown+=("$p")
+  done
+  if ((${#unknown[@]})); then
+    fail "runtime-packages.txt names unknown packages: ${unknown[*]}"
+  else
+    pass "runtime-packages.txt: ${#install_pkgs[@]} packages to install, ${#base_pkgs[@]} assumed in debian:12-slim, all known to dpkg/apt"
+  fi
+
+  for bin in apps/ping-gateway apps/ping-processor apps/pingctl/pingctl; do
+    exe=$BUILD_DIR/$bin
+    if [ ! -x "$exe" ]; then
+      fail "runtime libraries of $bin: $exe not built"
+      continue
+    fi
+    if ! ldd "$exe" >"$WORK/ldd.out" 2>&1; then
+      fail "runtime libraries of $bin: ldd failed: $(head -c 300 "$WORK/ldd.out")"
+      continue
+    fi
+    if grep -q 'not found' "$WORK/ldd.out"; then
+      fail "runtime libraries of $bin: unresolved: $(grep 'not found' "$WORK/ldd.out" | tr -s ' \t' ' ')"
+      continue
+    fi
+    # "libx.so => /path (addr)" and the loader's "/lib64/ld-linux... (addr)";
+    # linux-vdso has no file.
+    mapfile -t libs < <(awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' "$WORK/ldd.out" | sort -u)
+    missing=() unowned=() pkgs=()
+    declare -A seen=()
+    for lib in "${libs[@]}"; do
+      if ! pkg=$(package_of "$lib"); then
+        unowned+=("$lib")
+        continue
+      fi
+      [ -n "${seen[$pkg]:-}" ] && continue
+      seen[$pkg]=1
+      pkgs+=("$pkg")
+      [ -n "${allowed[$pkg]:-}" ] || missing+=("$pkg")
+    done
+    unset seen
+    if ((${#unowned[@]})); then
+      fail "runtime libraries of $bin: no Debian package owns ${unowned[*]}"
+    elif ((${#missing[@]})); then
+      fail "runtime libraries of $bin: packages missing from runtime-packages.txt: ${missing[*]}"
+    else
+      pass "runtime libraries of $bin: ${#libs[@]} libraries from ${#pkgs[@]} packages, all in runtime-packages.txt"
+    fi
+  done
+fi
+
+# The build stage's packages follow scripts/lib.sh (the build dependencies);
+# lib.sh also lists services and tools the tests need, not the build.
+if [ -f "$BUILD_LIST" ] && [ -f "$ROOT/scripts/lib.sh" ]; then
+  mapfile -t libsh < <(sed -n '/^PACKAGES=(/,/)/p' "$ROOT/scripts/lib.sh" \
+    | sed -e 's/PACKAGES=(//' -e 's/)//' | tr -s ' \t' '\n' | grep -v '^$')
+  mapfile -t build_pkgs < <(list_packages "$BUILD_LIST" install)
+  declare -A in_build=()
+  for p in "${build_pkgs[@]}"; do in_build[$p]=1; done
+  not_for_build=(postgresql-15 postgresql-contrib redis-server kcat curl)
+  absent=()
+  for p in "${libsh[@]}"; do
+    [[ " ${not_for_build[*]} " == *" $p "* ]] && continue
+    [ -n "${in_build[$p]:-}" ] || absent+=("$p")
+  done
+  if ((${#libsh[@]} == 0)); then
+    fail "could not read PACKAGES from scripts/lib.sh"
+  elif ((${#absent[@]})); then
+    fail "build-packages.txt lacks build dependencies of scripts/lib.sh: ${absent[*]}"
+  else
+    pass "build-packages.txt covers the build dependencies of scripts/lib.sh"
+  fi
+fi
+
+finish
