@@ -49,6 +49,8 @@ check() { # NAME CMD...: runs one suite, counts it
 check "meson test (Boost.Test suites)" \
   meson test -C "$BUILD_DIR" --print-errorlogs --timeout-multiplier 2
 check "proto: buf lint and breaking" "$PING_ROOT/tests/e2e/buf.sh"
+check "deploy: kustomize, offline schemas, image libraries" \
+  "$PING_ROOT/tests/deploy/run.sh" "$BUILD_DIR"
 
 # End to end with independent clients against a running gateway.
 CONNECT_PORT=$(free_port)

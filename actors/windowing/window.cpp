@@ -18,7 +18,8 @@ using clock = window_state::clock;
 
 using window_impl = window_actor::extend<
   caf::reacts_to<tick_atom>,                // timer: due flushes, heartbeats
-  caf::reacts_to<rebuild_atom, int32_t>>;   // retry a recount
+  caf::reacts_to<rebuild_atom, int32_t>,    // retry a recount
+  caf::reacts_to<respawn_atom, int32_t>>;   // restart child 0 (writer) or 1 (rebuilder)
 
 struct held_batch {
   record_batch batch;
@@ -34,8 +35,12 @@ struct waiter {
 
 struct state {
   window_settings cfg;
+  cache_settings cache_cfg;
+  rebuild_settings rebuild_cfg;
+  telemetry::registry* reg = nullptr;
   cache_writer_actor writer;
   rebuilder_actor rebuilder;
+  caf::timespan child_backoff[2] = {};
   std::map<int32_t, window_state> parts;
   std::map<int32_t, int64_t> rebuilding;     // partition -> start offset
   std::map<int32_t, clock::time_point> last_check;
@@ -230,13 +235,45 @@ void flush(self_ptr self, int32_t p) {
       });
 }
 
+void spawn_child(self_ptr self, int32_t which) {
+  auto& st = self->state;
+  if (which == 0)
+    st.writer = spawn_cache_writer(self->system(), st.cache_cfg, *st.reg);
+  else
+    st.rebuilder = spawn_rebuilder(self->system(), st.rebuild_cfg, *st.reg);
+  self->link_to(which == 0 ? caf::actor_cast<caf::actor>(st.writer)
+                           : caf::actor_cast<caf::actor>(st.rebuilder));
+}
+
 window_impl::behavior_type window(self_ptr self, window_settings cfg,
-                                  cache_writer_actor writer, rebuilder_actor rebuilder,
+                                  cache_settings cache, rebuild_settings rebuild,
                                   telemetry::registry* reg) {
   auto& st = self->state;
   st.cfg = cfg;
-  st.writer = std::move(writer);
-  st.rebuilder = std::move(rebuilder);
+  st.cache_cfg = std::move(cache);
+  st.rebuild_cfg = std::move(rebuild);
+  st.reg = reg;
+  spawn_child(self, 0);
+  spawn_child(self, 1);
+  // Supervision: a child's exit reaches us through the link; restart it with
+  // backoff. Any other exit (shutdown) ends the window and its children.
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    auto& st = self->state;
+    for (int32_t which = 0; which < 2; ++which) {
+      auto addr = which == 0 ? st.writer.address() : st.rebuilder.address();
+      if (addr && addr == msg.source) {
+        auto name = which == 0 ? "windowing.cache-writer" : "windowing.rebuilder";
+        st.reg->actor(name, "detached", "windowing")->restarts++;
+        auto& b = st.child_backoff[which];
+        b = b.count() == 0 ? st.cfg.backoff : std::min(b * 2, caf::timespan{std::chrono::seconds(10)});
+        log::error("window", "child failed; restarting",
+                   {{"child", name}, {"reason", to_string(msg.reason)}});
+        self->delayed_send(self, b, respawn_atom::value, which);
+        return;
+      }
+    }
+    self->quit(msg.reason);
+  });
   st.stats = reg->actor("windowing.window", "pool", "windowing");
   st.counted = &reg->counter("processor_records_counted_total");
   st.skipped = &reg->counter("processor_records_skipped_total");
@@ -301,6 +338,10 @@ window_impl::behavior_type window(self_ptr self, window_settings cfg,
       settle(self);
       return rp;
     },
+    [=](respawn_atom, int32_t which) {
+      note();
+      spawn_child(self, which);
+    },
     [=](tick_atom) {
       note();
       auto& st = self->state;
@@ -332,10 +373,10 @@ window_impl::behavior_type window(self_ptr self, window_settings cfg,
 } // namespace
 
 window_actor spawn_window(caf::actor_system& sys, window_settings cfg,
-                          cache_writer_actor writer, rebuilder_actor rebuilder,
+                          cache_settings cache, rebuild_settings rebuild,
                           telemetry::registry& reg) {
   return caf::actor_cast<window_actor>(
-    sys.spawn(window, std::move(cfg), std::move(writer), std::move(rebuilder), &reg));
+    sys.spawn(window, std::move(cfg), std::move(cache), std::move(rebuild), &reg));
 }
 
 } // namespace ping::windowing

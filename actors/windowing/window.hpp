@@ -16,7 +16,9 @@
 #include <caf/actor_system.hpp>
 
 #include "actors/common/telemetry.hpp"
+#include "actors/windowing/cache_writer.hpp"
 #include "actors/windowing/protocol.hpp"
+#include "actors/windowing/rebuilder.hpp"
 
 namespace ping::windowing {
 
@@ -32,8 +34,11 @@ struct window_settings {
   caf::timespan backoff = std::chrono::milliseconds(500);
 };
 
+/// Spawns the window with its cache writer and rebuilder, which it
+/// supervises: either one that fails is restarted with backoff (requests to
+/// it meanwhile fail and are retried).
 window_actor spawn_window(caf::actor_system& sys, window_settings cfg,
-                          cache_writer_actor writer, rebuilder_actor rebuilder,
+                          cache_settings cache, rebuild_settings rebuild,
                           telemetry::registry& reg);
 
 } // namespace ping::windowing

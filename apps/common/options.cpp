@@ -53,6 +53,35 @@ std::optional<int> options::load(int argc, char** argv) {
     }
     args.emplace_back(a);
   }
+  // CAF 0.17 accepts only bare flags for bool options; take `--flag=VALUE`
+  // (as environment variables produce) ourselves and apply it after parsing.
+  std::vector<std::pair<const entry*, bool>> bools;
+  for (auto it = args.begin(); it != args.end();) {
+    auto eq = it->find('=');
+    const entry* match = nullptr;
+    if (it->rfind("--", 0) == 0 && eq != std::string::npos)
+      for (auto& e : entries_) {
+        auto flag = e.category == "global" ? "--" + e.name : "--" + e.category + "." + e.name;
+        if (e.set_bool && it->compare(0, eq, flag) == 0 && flag.size() == eq)
+          match = &e;
+      }
+    if (!match) {
+      ++it;
+      continue;
+    }
+    auto value = it->substr(eq + 1);
+    for (auto& c : value)
+      c = static_cast<char>(std::tolower(c));
+    if (value == "true" || value == "1" || value == "yes" || value == "on") {
+      bools.emplace_back(match, true);
+    } else if (value == "false" || value == "0" || value == "no" || value == "off") {
+      bools.emplace_back(match, false);
+    } else {
+      std::cerr << program_ << ": " << *it << ": expected true or false\n";
+      return 2;
+    }
+    it = args.erase(it);
+  }
   if (auto err = parse(std::move(args))) {
     std::cerr << program_ << ": " << to_string(err) << "\n"
               << "try '" << program_ << " --help'\n";
@@ -60,6 +89,8 @@ std::optional<int> options::load(int argc, char** argv) {
   }
   if (cli_helptext_printed)
     return 0;
+  for (auto& [e, value] : bools)
+    e->set_bool(value);
   if (!remainder.empty()) {
     std::cerr << program_ << ": unexpected argument '" << remainder.front()
               << "'\ntry '" << program_ << " --help'\n";

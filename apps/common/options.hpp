@@ -9,6 +9,7 @@
 // default and variable; secrets are shown redacted everywhere.
 
 #include <optional>
+#include <type_traits>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,9 +40,12 @@ protected:
   void add(std::string_view category, T& ref, std::string_view name,
            std::string_view description, bool secret = false) {
     auto shown = secret ? std::string{"(secret)"} : caf::deep_to_string(ref);
+    std::function<void(bool)> set_bool;
+    if constexpr (std::is_same_v<T, bool>)
+      set_bool = [&ref](bool v) { ref = v; };
     entries_.push_back({std::string{category}, std::string{name},
                         std::string{description}, shown, secret,
-                        [&ref] { return caf::deep_to_string(ref); }});
+                        [&ref] { return caf::deep_to_string(ref); }, set_bool});
     opt_group{custom_options_, category}.add(ref, name, description);
   }
 
@@ -53,6 +57,7 @@ private:
     std::string default_text;
     bool secret;
     std::function<std::string()> current;
+    std::function<void(bool)> set_bool; // bool options: CAF 0.17 only takes bare flags
   };
 
   void print_help() const;

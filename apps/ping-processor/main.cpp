@@ -1,7 +1,7 @@
 // ping-processor: wiring only. Spawns the windowing actors in dependency
-// order (cache writer, rebuilder, window, consumer), waits for SIGTERM, and
-// stops in reverse order: the consumer closes (flushing its partitions),
-// then the window and the writers.
+// order (the window, which supervises the cache writer and the rebuilder;
+// then the consumer), waits for SIGTERM, and stops in reverse order: the
+// consumer closes (flushing its partitions), then the window and its children.
 
 #include <atomic>
 #include <memory>
@@ -19,9 +19,7 @@ namespace {
 
 int run(caf::actor_system& sys, const apps::processor_config& cfg,
         telemetry::registry& reg) {
-  auto writer = windowing::spawn_cache_writer(sys, cfg.cache, reg);
-  auto rebuilder = windowing::spawn_rebuilder(sys, cfg.rebuild(), reg);
-  auto window = windowing::spawn_window(sys, cfg.window, writer, rebuilder, reg);
+  auto window = windowing::spawn_window(sys, cfg.window, cfg.cache, cfg.rebuild(), reg);
   auto consumer = windowing::spawn_consumer(sys, cfg.kafka, window, reg);
   std::atomic<bool> draining{false};
   auto& assigned = reg.gauge("processor_assigned_partitions");
@@ -33,9 +31,8 @@ int run(caf::actor_system& sys, const apps::processor_config& cfg,
     admin->start();
   } catch (const std::exception& e) {
     log::error("processor", "cannot start the admin endpoint", {{"error", e.what()}});
-    for (auto a : {caf::actor_cast<caf::actor>(consumer), caf::actor_cast<caf::actor>(window),
-                   caf::actor_cast<caf::actor>(rebuilder), caf::actor_cast<caf::actor>(writer)})
-      caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(consumer, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(window, caf::exit_reason::user_shutdown);
     return 1;
   }
   log::info("processor", "started",
@@ -57,9 +54,7 @@ int run(caf::actor_system& sys, const apps::processor_config& cfg,
                 });
   self->request(window, cfg.window.writer_timeout, flush_atom::value)
     .receive([](bool) {}, [](caf::error&) {});
-  for (auto a : {caf::actor_cast<caf::actor>(window), caf::actor_cast<caf::actor>(rebuilder),
-                 caf::actor_cast<caf::actor>(writer)})
-    caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(window, caf::exit_reason::user_shutdown); // and its children
   admin->stop();
   log::info("processor", "stopped");
   return 0;

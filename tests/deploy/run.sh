@@ -27,7 +27,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 BUILD_DIR=${1:-$ROOT/build}
 DEPLOY=$ROOT/deploy
-RUNTIME_LIST=$DEPLOY/image/runtime-packages.txt
+RUNTIME_LIST=${PING_RUNTIME_PACKAGES:-$DEPLOY/image/runtime-packages.txt}
 BUILD_LIST=$DEPLOY/image/build-packages.txt
 
 passed=0 failed=0
