@@ -118,6 +118,10 @@ void consumer_loop(caf::blocking_actor* self, consumer_settings cfg, window_acto
   set("fetch.wait.max.ms", std::to_string(cfg.fetch_wait_ms));
   set("session.timeout.ms", std::to_string(cfg.session_timeout_ms));
   set("partition.assignment.strategy", "range,roundrobin");
+  // Bounded prefetch: librdkafka's default queue (64 MiB) dwarfs everything
+  // else in the process; a few MiB keep the fetcher ahead of the window.
+  set("queued.max.messages.kbytes", std::to_string(cfg.prefetch_kbytes));
+  set("queued.min.messages", "20000");
   conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(&handler), err);
   conf->set("event_cb", static_cast<RdKafka::EventCb*>(&handler), err);
   std::unique_ptr<RdKafka::KafkaConsumer> consumer{RdKafka::KafkaConsumer::create(conf.get(), err)};

@@ -31,6 +31,7 @@ struct consumer_settings {
   caf::timespan poll_wait = std::chrono::milliseconds(100);
   caf::timespan window_timeout = std::chrono::seconds(30);
   int session_timeout_ms = 10000;
+  int prefetch_kbytes = 4096; // librdkafka's local queue per consumer
 };
 
 caf::actor spawn_consumer(caf::actor_system& sys, consumer_settings cfg,

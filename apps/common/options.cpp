@@ -3,10 +3,25 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "actors/common/log.hpp"
+#include "apps/common/files.hpp"
+
 namespace ping::apps {
 
 options::options(std::string program, std::string summary)
   : program_(std::move(program)), summary_(std::move(summary)) {
+}
+
+void options::add_common(std::string& kafka_bootstrap) {
+  kafka_bootstrap_ = &kafka_bootstrap;
+  add("kafka", bootstrap_file, "bootstrap-file",
+      "read the bootstrap servers from this file (line bootstrap=...), e.g. ping-devbroker's info file");
+  add("admin", admin.address, "address",
+      "admin endpoint address (/healthz, /readyz, /metrics); non-loopback needs a token");
+  add("admin", admin.port, "port", "admin endpoint port (0 = any free port)");
+  add("admin", admin.token, "token", "bearer token for the admin endpoint", true);
+  add("admin", admin.token_file, "token-file", "file holding the admin bearer token");
+  add("global", log_level, "log-level", "debug, info, warn or error");
 }
 
 std::string options::env_name(std::string_view category, std::string_view name) {
@@ -91,6 +106,20 @@ std::optional<int> options::load(int argc, char** argv) {
     return 0;
   for (auto& [e, value] : bools)
     e->set_bool(value);
+  log::level lvl;
+  if (!log::parse_level(log_level, lvl)) {
+    std::cerr << program_ << ": bad log level '" << log_level << "'\n";
+    return 2;
+  }
+  log::set_level(lvl);
+  if (kafka_bootstrap_ && !bootstrap_file.empty()) {
+    auto b = read_key(bootstrap_file, "bootstrap");
+    if (b.empty()) {
+      std::cerr << program_ << ": no bootstrap= line in " << bootstrap_file << "\n";
+      return 2;
+    }
+    *kafka_bootstrap_ = b;
+  }
   if (!remainder.empty()) {
     std::cerr << program_ << ": unexpected argument '" << remainder.front()
               << "'\ntry '" << program_ << " --help'\n";

@@ -14,6 +14,8 @@
 #include <string_view>
 #include <vector>
 
+#include "apps/common/admin.hpp"
+
 #include <caf/actor_system_config.hpp>
 #include <caf/config_option_adder.hpp>
 #include <caf/deep_to_string.hpp>
@@ -23,8 +25,15 @@ namespace ping::apps {
 
 class options : public caf::actor_system_config {
 public:
-  /// Parses defaults, file, environment and flags. Returns an exit code when
-  /// the program should stop right away (--help: 0, bad usage: 2).
+  // Settings every binary has (see add_common).
+  admin_options admin;
+  std::string log_level = "info";
+  std::string bootstrap_file;
+
+  /// Parses defaults, file, environment and flags, then applies the common
+  /// settings (log level; Kafka bootstrap servers read from
+  /// `bootstrap_file`). Returns an exit code when the program should stop
+  /// right away (--help: 0, bad usage: 2).
   std::optional<int> load(int argc, char** argv);
 
   /// "name=value" lines of the effective configuration, secrets redacted.
@@ -35,6 +44,10 @@ public:
 
 protected:
   options(std::string program, std::string summary);
+
+  /// Registers the common options: admin endpoint, log level, and the
+  /// bootstrap file that fills `kafka_bootstrap`.
+  void add_common(std::string& kafka_bootstrap);
 
   template <class T>
   void add(std::string_view category, T& ref, std::string_view name,
@@ -65,6 +78,7 @@ private:
   std::string program_;
   std::string summary_;
   std::vector<entry> entries_;
+  std::string* kafka_bootstrap_ = nullptr;
 };
 
 } // namespace ping::apps

@@ -35,7 +35,7 @@ gateway_config::gateway_config()
   add("postgres", migrate, "migrate", "apply schema migrations at start");
   add("global", migrate_only, "migrate-only", "apply schema migrations, then exit (Kubernetes Job)");
   add("kafka", kafka.bootstrap, "bootstrap", "Kafka bootstrap servers");
-  add("kafka", bootstrap_file, "bootstrap-file", "read the bootstrap servers from this file (line bootstrap=...), e.g. ping-devbroker's info file");
+  add_common(kafka.bootstrap);
   add("kafka", kafka.topic, "topic", "topic of ping events");
   add("kafka", kafka.partitions, "partitions", "partitions of the topic");
   add("kafka", kafka.compression, "compression", "producer compression codec");
@@ -49,11 +49,6 @@ gateway_config::gateway_config()
   add("cache", cache.timeout, "timeout", "deadline of a cache read before PostgreSQL answers instead");
   add("cache", cache.max_in_flight, "max-in-flight", "cache reads queued at once (beyond: PostgreSQL answers)");
   add("global", ports_file, "ports-file", "write the bound ports here once listening (connect=N, grpc=N)");
-  add("admin", admin.address, "address", "admin endpoint address (/healthz, /readyz, /metrics); non-loopback needs a token");
-  add("admin", admin.port, "port", "admin endpoint port (0 = any free port)");
-  add("admin", admin.token, "token", "bearer token for the admin endpoint", true);
-  add("admin", admin.token_file, "token-file", "file holding the admin bearer token");
-  add("global", log_level, "log-level", "debug, info, warn or error");
   add("global", drain_timeout, "drain-timeout", "time SIGTERM allows for draining before exit");
 }
 

@@ -5,7 +5,6 @@
 #include <cstdint>
 #include <string>
 
-#include "apps/common/admin.hpp"
 #include "apps/common/options.hpp"
 #include "actors/cache/cache_reader.hpp"
 #include "actors/gateway/gateway.hpp"
@@ -38,10 +37,7 @@ struct gateway_config : options {
   cache::settings cache;
   bool migrate = true;
   bool migrate_only = false;
-  std::string bootstrap_file;
   std::string ports_file;
-  admin_options admin;
-  std::string log_level = "info";
   caf::timespan drain_timeout = std::chrono::seconds(8);
 
   gateway_config();

@@ -120,20 +120,6 @@ int main(int argc, char** argv) {
   apps::gateway_config cfg;
   if (auto code = cfg.load(argc, argv))
     return *code;
-  log::level lvl;
-  if (!log::parse_level(cfg.log_level, lvl)) {
-    std::fprintf(stderr, "ping-gateway: bad log level '%s'\n", cfg.log_level.c_str());
-    return 2;
-  }
-  log::set_level(lvl);
-  if (!cfg.bootstrap_file.empty()) {
-    auto b = apps::read_key(cfg.bootstrap_file, "bootstrap");
-    if (b.empty()) {
-      log::error("gateway", "no bootstrap in file", {{"file", cfg.bootstrap_file}});
-      return 2;
-    }
-    cfg.kafka.bootstrap = b;
-  }
   if (cfg.migrate_only)
     return migrate_with_retry(persistence::effective_dsn(cfg.persistence_settings()), 120s) ? 0 : 1;
   log::info("gateway", "starting", {{"version", "0.1.0"}});

@@ -8,7 +8,6 @@
 #include "actors/windowing/consumer.hpp"
 #include "actors/windowing/rebuilder.hpp"
 #include "actors/windowing/window.hpp"
-#include "apps/common/admin.hpp"
 #include "apps/common/options.hpp"
 
 namespace ping::apps {
@@ -18,10 +17,7 @@ struct processor_config : options {
   windowing::window_settings window;
   windowing::cache_settings cache;
   std::string dsn = "host=127.0.0.1 port=5432 dbname=ping user=ping";
-  std::string bootstrap_file;
   std::string ports_file;
-  admin_options admin;
-  std::string log_level = "info";
   caf::timespan drain_timeout = std::chrono::seconds(8);
 
   processor_config();

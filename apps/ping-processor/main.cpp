@@ -67,20 +67,6 @@ int main(int argc, char** argv) {
   apps::processor_config cfg;
   if (auto code = cfg.load(argc, argv))
     return *code;
-  log::level lvl;
-  if (!log::parse_level(cfg.log_level, lvl)) {
-    std::fprintf(stderr, "ping-processor: bad log level '%s'\n", cfg.log_level.c_str());
-    return 2;
-  }
-  log::set_level(lvl);
-  if (!cfg.bootstrap_file.empty()) {
-    auto b = apps::read_key(cfg.bootstrap_file, "bootstrap");
-    if (b.empty()) {
-      log::error("processor", "no bootstrap in file", {{"file", cfg.bootstrap_file}});
-      return 2;
-    }
-    cfg.kafka.bootstrap = b;
-  }
   telemetry::registry reg;
   caf::actor_system sys{cfg};
   return run(sys, cfg, reg);
