@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Processor throughput benchmark: prints figures, asserts nothing.
 #
-# Preloads ping-events on a fresh dev broker with BENCH_EVENTS (1,000,000)
+# Preloads a topic on a fresh dev broker with BENCH_EVENTS (1,000,000)
 # events, then in the same run measures:
 #   - the ceiling: kcat consuming the topic to /dev/null
 #   - ping-processor counting all of them into a fresh redis-server, from
@@ -33,24 +33,35 @@ redis_start "$RUN/redis" "$REDIS_PORT"
 devbroker_start "$RUN"
 BOOTSTRAP=$(devbroker_bootstrap "$RUN")
 
-echo "== preload $N events"
-"$BUILD_DIR/bench/ping-bench-preload" "$BOOTSTRAP" ping-events "$N" 3
+# The dev broker keeps about 5 MB per partition in memory and trims older
+# records, so the events are spread over enough partitions to keep them all.
+TOPIC=bench-events
+PARTS=${BENCH_PARTITIONS:-12}
+"$BUILD_DIR/apps/ping-devbroker" ctl --info-file "$RUN/devbroker.info" \
+  create-topic "$TOPIC" "$PARTS" >/dev/null
+echo "== preload $N events into $TOPIC ($PARTS partitions)"
+"$BUILD_DIR/bench/ping-bench-preload" "$BOOTSTRAP" "$TOPIC" "$N" "$PARTS"
 
 echo "== ceiling: kcat -C to /dev/null"
 t0=$(date +%s.%N)
-kcat -b "$BOOTSTRAP" -C -t ping-events -o beginning -e -q -X fetch.wait.max.ms=10 >/dev/null
+read_n=$(kcat -b "$BOOTSTRAP" -C -t "$TOPIC" -o beginning -e -q -X fetch.wait.max.ms=10 \
+  -f '%o\n' | wc -l)
 t1=$(date +%s.%N)
+[ "$read_n" = "$N" ] || die "kcat read $read_n of $N events (the broker trimmed some?)"
 kcat_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
 kcat_rate=$(awk -v n="$N" -v s="$kcat_s" 'BEGIN { printf "%.0f", n / s }')
 echo "   $kcat_s s, $kcat_rate records/s"
 
 echo "== ping-processor from offset 0"
 cli=(redis-cli -p "$REDIS_PORT")
-"${cli[@]}" HSET ping:offsets offset:0 0 seq:0 0 offset:1 0 seq:1 0 offset:2 0 seq:2 0 >/dev/null
+for p in $(seq 0 $((PARTS - 1))); do
+  "${cli[@]}" HSET ping:offsets "offset:$p" 0 "seq:$p" 0 >/dev/null
+done
 t0=$(date +%s.%N)
 spawn processor "$RUN" "$BUILD_DIR/apps/ping-processor" --kafka.bootstrap="$BOOTSTRAP" \
+  --kafka.topic="$TOPIC" \
   --cache.address="127.0.0.1:$REDIS_PORT" \
-  --postgres.dsn="host=127.0.0.1 port=$PG_PORT dbname=ping user=ping"
+  --postgres.dsn="host=127.0.0.1 port=$PG_PORT dbname=ping user=ping" --admin.port=0
 PID=$(cat "$RUN/processor.pid")
 WAIT_SECONDS=120 wait_for "first flush" \
   bash -c "[ -n \"\$(${cli[*]} HGET ping:counters total)\" ]"

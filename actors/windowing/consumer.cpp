@@ -120,8 +120,20 @@ void consumer_loop(caf::blocking_actor* self, consumer_settings cfg, window_acto
   set("partition.assignment.strategy", "range,roundrobin");
   // Bounded prefetch: librdkafka's default queue (64 MiB) dwarfs everything
   // else in the process; a few MiB keep the fetcher ahead of the window.
+  // The bound is in bytes: in librdkafka 2.0 a fetcher that finds its queue
+  // above queued.min.messages backs off for a whole second, so that count
+  // is set out of the way.
   set("queued.max.messages.kbytes", std::to_string(cfg.prefetch_kbytes));
-  set("queued.min.messages", "20000");
+  set("queued.min.messages", "1000000");
+  set("fetch.max.bytes", "2097152");
+  set("max.partition.fetch.bytes", "131072");
+  for (size_t pos = 0; pos < cfg.extra.size();) {
+    auto end = cfg.extra.find(',', pos);
+    auto item = cfg.extra.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+    if (auto eq = item.find('='); eq != std::string::npos)
+      set(item.substr(0, eq), item.substr(eq + 1));
+    pos = end == std::string::npos ? cfg.extra.size() : end + 1;
+  }
   conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(&handler), err);
   conf->set("event_cb", static_cast<RdKafka::EventCb*>(&handler), err);
   std::unique_ptr<RdKafka::KafkaConsumer> consumer{RdKafka::KafkaConsumer::create(conf.get(), err)};

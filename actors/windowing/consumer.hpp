@@ -32,6 +32,7 @@ struct consumer_settings {
   caf::timespan window_timeout = std::chrono::seconds(30);
   int session_timeout_ms = 10000;
   int prefetch_kbytes = 4096; // librdkafka's local queue per consumer
+  std::string extra;          // more librdkafka properties: "k=v,k=v"
 };
 
 caf::actor spawn_consumer(caf::actor_system& sys, consumer_settings cfg,

@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <iostream>
 
+#include <caf/atom.hpp>
+
 #include "actors/common/log.hpp"
 #include "apps/common/files.hpp"
 
@@ -10,6 +12,11 @@ namespace ping::apps {
 
 options::options(std::string program, std::string summary)
   : program_(std::move(program)), summary_(std::move(summary)) {
+  // CAF's work-stealing workers poll and then sleep in steps of up to 10 ms
+  // when idle, so a message to an idle system can wait that long: poison for
+  // a pipeline of request/reply hops. The sharing policy wakes a worker at
+  // once (condition variable). Still configurable: --scheduler.policy.
+  set("scheduler.policy", caf::atom("sharing"));
 }
 
 void options::add_common(std::string& kafka_bootstrap) {

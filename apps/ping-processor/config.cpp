@@ -14,6 +14,7 @@ processor_config::processor_config()
   add("kafka", kafka.fetch_wait_ms, "fetch-wait-ms", "fetch.wait.max.ms (low for the dev broker)");
   add("kafka", kafka.batch, "batch", "records handed to the window at once");
   add("kafka", kafka.session_timeout_ms, "session-timeout-ms", "consumer group session timeout");
+  add("kafka", kafka.extra, "properties", "more librdkafka consumer properties, k=v,k=v");
   add("kafka", kafka.prefetch_kbytes, "prefetch-kbytes", "records fetched ahead, KiB (queued.max.messages.kbytes)");
   add("window", window.max_records, "flush-records", "flush after this many records");
   add("window", window.max_delay, "flush-delay", "flush at most this long after the first unflushed record");
