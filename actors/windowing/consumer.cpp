@@ -125,8 +125,8 @@ void consumer_loop(caf::blocking_actor* self, consumer_settings cfg, window_acto
   // is set out of the way.
   set("queued.max.messages.kbytes", std::to_string(cfg.prefetch_kbytes));
   set("queued.min.messages", "1000000");
-  set("fetch.max.bytes", "2097152");
-  set("max.partition.fetch.bytes", "131072");
+  set("fetch.max.bytes", "4194304");
+  set("max.partition.fetch.bytes", "262144");
   for (size_t pos = 0; pos < cfg.extra.size();) {
     auto end = cfg.extra.find(',', pos);
     auto item = cfg.extra.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
@@ -183,11 +183,15 @@ void consumer_loop(caf::blocking_actor* self, consumer_settings cfg, window_acto
     }
     consumed += n;
     stats->handled += n;
-    // Hand over; the window answers when it has room again.
-    for (auto& [p, b] : batches) {
+    // Hand over in one message; the window answers when it has room again.
+    if (!batches.empty()) {
+      std::vector<record_batch> all;
+      all.reserve(batches.size());
+      for (auto& [p, b] : batches)
+        all.push_back(std::move(b));
       bool delivered = false;
       while (!delivered && running) {
-        self->request(window, cfg.window_timeout, records_atom::value, b)
+        self->request(window, cfg.window_timeout, records_atom::value, all)
           .receive([&](int64_t held) {
                      stats->backlog = held;
                      delivered = true;

@@ -119,9 +119,11 @@ using rebuilder_actor = caf::typed_actor<
 
 /// The window actor: aggregates and flushes (cooperative).
 using window_actor = caf::typed_actor<
-  // Consumed records; the reply (unflushed records held) comes once the
-  // window has room again, which is how the consumer is paced.
-  caf::replies_to<records_atom, record_batch>::with<int64_t>,
+  // Consumed records, one batch per partition; the reply (unflushed
+  // records held) comes once the window has room again, which is how the
+  // consumer is paced. Records before a partition's position are ignored,
+  // so handing the same batch over twice is harmless.
+  caf::replies_to<records_atom, std::vector<record_batch>>::with<int64_t>,
   // Partitions assigned; the reply is where to start consuming each one.
   caf::replies_to<assign_atom, std::vector<int32_t>>::with<std::vector<partition_state>>,
   // A partition without a stored offset starts at this offset: recount it

@@ -22,7 +22,7 @@ using window_impl = window_actor::extend<
   caf::reacts_to<respawn_atom, int32_t>>;   // restart child 0 (writer) or 1 (rebuilder)
 
 struct held_batch {
-  record_batch batch;
+  std::vector<record_batch> batches;
   caf::typed_response_promise<int64_t> rp;
 };
 
@@ -146,16 +146,20 @@ void settle(self_ptr self) {
   auto now = clock::now();
   while (!st.held.empty()) {
     auto& h = st.held.front();
-    auto p = h.batch.partition;
-    if (st.rebuilding.count(p) || st.unflushed() >= st.cfg.max_unflushed)
+    bool waits = st.unflushed() >= st.cfg.max_unflushed;
+    for (auto& b : h.batches)
+      waits |= st.rebuilding.count(b.partition) > 0;
+    if (waits)
       break;
-    if (st.parts.count(p)) {
-      auto& w = part(self, p);
-      auto counted = w.add(h.batch, now);
+    for (auto& b : h.batches) {
+      if (!st.parts.count(b.partition))
+        continue; // not (or no longer) assigned here
+      auto& w = part(self, b.partition);
+      auto counted = w.add(b, now);
       (*st.counted) += counted;
-      (*st.skipped) += h.batch.records.size() - counted;
+      (*st.skipped) += b.records.size() - counted;
       if (w.due(now))
-        flush(self, p);
+        flush(self, b.partition);
     }
     h.rp.deliver(static_cast<int64_t>(st.unflushed()));
     st.held.pop_front();
@@ -284,12 +288,10 @@ window_impl::behavior_type window(self_ptr self, window_settings cfg,
     self->state.stats->mailbox = static_cast<int64_t>(self->mailbox().size());
   };
   return {
-    [=](records_atom, record_batch& batch) -> caf::result<int64_t> {
+    [=](records_atom, std::vector<record_batch>& batches) -> caf::result<int64_t> {
       note();
-      log::debug("window", "records", {{"partition", std::to_string(batch.partition)},
-                                       {"count", std::to_string(batch.records.size())}});
       auto rp = self->make_response_promise<int64_t>();
-      self->state.held.push_back({std::move(batch), rp});
+      self->state.held.push_back({std::move(batches), rp});
       settle(self);
       return rp;
     },
