@@ -42,13 +42,17 @@ PARTS=${BENCH_PARTITIONS:-12}
 echo "== preload $N events into $TOPIC ($PARTS partitions)"
 "$BUILD_DIR/bench/ping-bench-preload" "$BOOTSTRAP" "$TOPIC" "$N" "$PARTS"
 
-echo "== ceiling: kcat -C to /dev/null"
-t0=$(date +%s.%N)
-read_n=$(kcat -b "$BOOTSTRAP" -C -t "$TOPIC" -o beginning -e -q -X fetch.wait.max.ms=10 \
-  -f '%o\n' | wc -l)
-t1=$(date +%s.%N)
-[ "$read_n" = "$N" ] || die "kcat read $read_n of $N events (the broker trimmed some?)"
-kcat_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+echo "== ceiling: kcat -C to /dev/null (best of 3 reads of the whole topic)"
+kcat_s=
+for attempt in 1 2 3; do
+  t0=$(date +%s.%N)
+  read_n=$(kcat -b "$BOOTSTRAP" -C -t "$TOPIC" -o beginning -e -q -X fetch.wait.max.ms=10 \
+    -f '%o\n' | wc -l)
+  t1=$(date +%s.%N)
+  [ "$read_n" = "$N" ] || die "kcat read $read_n of $N events (the broker trimmed some?)"
+  s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+  if [ -z "$kcat_s" ] || awk -v x="$s" -v y="$kcat_s" 'BEGIN { exit !(x < y) }'; then kcat_s=$s; fi
+done
 kcat_rate=$(awk -v n="$N" -v s="$kcat_s" 'BEGIN { printf "%.0f", n / s }')
 echo "   $kcat_s s, $kcat_rate records/s"
 
