@@ -58,6 +58,10 @@ else
   finish
 fi
 
+# Machines of this kind ship kubectl; should one not, try the package.
+if ! command -v kubectl >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q kubectl >/dev/null 2>&1 || true
+fi
 if command -v kubectl >/dev/null 2>&1; then
   pass "kubectl: $(kubectl version --client 2>/dev/null | head -n1)"
 else
