@@ -1,8 +1,13 @@
 #include "apps/common/admin.hpp"
 
+#include <chrono>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <stdexcept>
+
+#include "actors/common/log.hpp"
+#include "ping/admin/v1/admin.pb.h"
 
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
@@ -101,8 +106,81 @@ bool same(const std::string& a, const std::string& b) {
 
 } // namespace
 
+namespace {
+
+const char* level_name(log::level lvl) {
+  switch (lvl) {
+    case log::level::debug: return "debug";
+    case log::level::info: return "info";
+    case log::level::warn: return "warn";
+    case log::level::error: return "error";
+  }
+  return "info";
+}
+
+// The admin API. Every call answers from atomics on the I/O thread: nothing
+// here blocks or touches an actor's state.
+std::vector<connectrpc::procedure> admin_procedures(telemetry::registry& reg,
+                                                    node_info info) {
+  namespace v1 = ping::admin::v1;
+  using connectrpc::typed_handler;
+  auto started = std::chrono::steady_clock::now();
+  std::map<std::string, connectrpc::handler> handlers;
+  handlers["GetStatus"] = typed_handler<v1::GetStatusRequest>(
+    [info, started](std::unique_ptr<v1::GetStatusRequest>, connectrpc::call_context,
+                    connectrpc::responder done) {
+      v1::GetStatusResponse resp;
+      resp.set_binary(info.binary);
+      resp.set_version(info.version);
+      resp.set_uptime_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::steady_clock::now() - started)
+                           .count());
+      for (auto& line : info.config)
+        resp.add_config(line);
+      resp.set_log_level(level_name(log::current_level()));
+      done.ok(resp);
+    });
+  handlers["ListActors"] = typed_handler<v1::ListActorsRequest>(
+    [&reg](std::unique_ptr<v1::ListActorsRequest>, connectrpc::call_context,
+           connectrpc::responder done) {
+      v1::ListActorsResponse resp;
+      for (auto& a : reg.actors()) {
+        auto* out = resp.add_actors();
+        out->set_name(a->name);
+        out->set_kind(a->kind);
+        out->set_parent(a->parent);
+        out->set_mailbox_depth(a->mailbox.load());
+        out->set_messages_handled(a->handled.load());
+        out->set_restarts(a->restarts.load());
+        out->set_backlog(a->backlog.load());
+        out->set_up(a->up.load());
+      }
+      done.ok(resp);
+    });
+  handlers["SetLogLevel"] = typed_handler<v1::SetLogLevelRequest>(
+    [](std::unique_ptr<v1::SetLogLevelRequest> req, connectrpc::call_context,
+       connectrpc::responder done) {
+      log::level lvl;
+      if (!log::parse_level(req->level(), lvl)) {
+        done.fail(connectrpc::code::invalid_argument,
+                  "level must be debug, info, warn or error");
+        return;
+      }
+      log::set_level(lvl);
+      log::info("admin", "log level changed", {{"level", req->level()}});
+      v1::SetLogLevelResponse resp;
+      resp.set_level(req->level());
+      done.ok(resp);
+    });
+  return connectrpc::procedures_for(
+    *v1::GetStatusRequest::descriptor()->file()->FindServiceByName("AdminService"),
+    std::move(handlers));
+}
+
+} // namespace
+
 admin_server::admin_server(admin_options opts, telemetry::registry& reg,
-                           std::function<bool()> ready) {
+                           std::function<bool()> ready, node_info info) {
   auto token = read_token(opts);
   if (token.empty() && !is_loopback(opts.address))
     throw std::runtime_error("admin endpoint on " + opts.address
@@ -134,7 +212,7 @@ admin_server::admin_server(admin_options opts, telemetry::registry& reg,
                       return connectrpc::http_answer{
                         200, "text/plain; version=0.0.4; charset=utf-8", render_metrics(reg)};
                     }});
-  server_ = std::make_unique<connectrpc::server>(so, std::vector<connectrpc::procedure>{},
+  server_ = std::make_unique<connectrpc::server>(so, admin_procedures(reg, std::move(info)),
                                                  std::move(routes));
 }
 

@@ -61,9 +61,9 @@ int run(caf::actor_system& sys, const apps::gateway_config& cfg,
   auto store_stats = reg.actor("persistence", "pool");
   std::unique_ptr<apps::admin_server> admin;
   try {
-    admin = std::make_unique<apps::admin_server>(cfg.admin, reg, [&draining, store_stats] {
-      return !draining && store_stats->up.load();
-    });
+    admin = std::make_unique<apps::admin_server>(
+      cfg.admin, reg, [&draining, store_stats] { return !draining && store_stats->up.load(); },
+      apps::node_info{"ping-gateway", PING_VERSION, cfg.describe()});
     admin->start();
     connect.start();
     grpc.start();
@@ -122,7 +122,7 @@ int main(int argc, char** argv) {
     return *code;
   if (cfg.migrate_only)
     return migrate_with_retry(persistence::effective_dsn(cfg.persistence_settings()), 120s) ? 0 : 1;
-  log::info("gateway", "starting", {{"version", "0.1.0"}});
+  log::info("gateway", "starting", {{"version", PING_VERSION}});
   for (auto& line : cfg.describe())
     log::debug("gateway", "config", {{"setting", line}});
   telemetry::registry reg;

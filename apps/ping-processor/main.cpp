@@ -25,9 +25,9 @@ int run(caf::actor_system& sys, const apps::processor_config& cfg,
   auto& assigned = reg.gauge("processor_assigned_partitions");
   std::unique_ptr<apps::admin_server> admin;
   try {
-    admin = std::make_unique<apps::admin_server>(cfg.admin, reg, [&draining, &assigned] {
-      return !draining && assigned.load() > 0;
-    });
+    admin = std::make_unique<apps::admin_server>(
+      cfg.admin, reg, [&draining, &assigned] { return !draining && assigned.load() > 0; },
+      apps::node_info{"ping-processor", PING_VERSION, cfg.describe()});
     admin->start();
   } catch (const std::exception& e) {
     log::error("processor", "cannot start the admin endpoint", {{"error", e.what()}});

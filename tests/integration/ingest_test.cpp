@@ -172,6 +172,28 @@ BOOST_AUTO_TEST_CASE(admin_endpoint_health_metrics_and_auth) {
              != std::string::npos);
   BOOST_TEST(metrics.find("# TYPE ping_persistence_commit_seconds histogram") != std::string::npos);
   BOOST_TEST(metrics.find("password") == std::string::npos);
+  // The admin API (Connect JSON on the same port).
+  auto call = [&](const std::string& method, const std::string& body,
+                  const std::string& header = "") {
+    return shell_output("curl -s -m 5 -w ' %{http_code}' -H 'Content-Type: application/json' "
+                        + header + " -d '" + body + "' " + url
+                        + "/ping.admin.v1.AdminService/" + method);
+  };
+  auto actors = call("ListActors", "{}");
+  for (auto name : {"gateway", "persistence", "persistence.writer-1", "persistence.reader",
+                    "publisher", "publisher.relay", "cache", "cache.reader"})
+    BOOST_TEST(actors.find("\"name\":\"" + std::string{name} + "\"") != std::string::npos,
+               name << " in " << actors);
+  BOOST_TEST(actors.substr(actors.size() - 3) == "200");
+  auto node = call("GetStatus", "{}");
+  BOOST_TEST(node.find("\"binary\":\"ping-gateway\"") != std::string::npos, node);
+  BOOST_TEST(node.find("postgres.dsn=***") != std::string::npos, node);
+  BOOST_TEST(node.find("user=ping") == std::string::npos); // the DSN itself never shows
+  BOOST_TEST(call("SetLogLevel", R"({"level":"debug"})").find("200") != std::string::npos);
+  BOOST_TEST(call("GetStatus", "{}").find("\"logLevel\":\"debug\"") != std::string::npos);
+  auto bad = call("SetLogLevel", R"({"level":"loud"})");
+  BOOST_TEST(bad.find("invalid_argument") != std::string::npos, bad);
+  BOOST_TEST(bad.substr(bad.size() - 3) == "400");
   // Off loopback without a token: refuses to start.
   process refused{{env("PING_TEST_BUILD_DIR") + "/apps/ping-gateway", "--admin.address=0.0.0.0",
                    "--admin.port=0", "--connect.port=0", "--grpc.port=0",
@@ -197,6 +219,12 @@ BOOST_AUTO_TEST_CASE(admin_endpoint_health_metrics_and_auth) {
   BOOST_TEST(gget("/metrics") == "401");
   BOOST_TEST(gget("/metrics", "-H 'Authorization: Bearer wrong'") == "401");
   BOOST_TEST(gget("/metrics", "-H 'Authorization: Bearer s3cret-token'") == "200");
+  auto api = [&](const std::string& header) {
+    return shell_output("curl -s -m 5 -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' "
+                        + header + " -d '{}' " + gurl + "/ping.admin.v1.AdminService/ListActors");
+  };
+  BOOST_TEST(api("") == "401");
+  BOOST_TEST(api("-H 'Authorization: Bearer s3cret-token'") == "200");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
