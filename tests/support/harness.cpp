@@ -1,5 +1,7 @@
 #include "tests/support/harness.hpp"
 
+#include "apps/common/files.hpp"
+
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -159,14 +161,9 @@ uint16_t free_port() {
   return static_cast<uint16_t>(std::stoi(out));
 }
 
-std::string read_key(const std::string& path, const std::string& key) {
-  std::ifstream in{path};
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(key + "=", 0) == 0)
-      return line.substr(key.size() + 1);
-  return "";
-}
+// The files the binaries write (ports, the broker's info) are read with the
+// binaries' own parser.
+using apps::read_key;
 
 } // namespace
 
