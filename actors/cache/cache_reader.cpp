@@ -258,14 +258,16 @@ cache_answer read(worker_state& st, const settings& cfg, const time_range& r) {
     return cache_answer{};
   if (vals->type != REDIS_REPLY_ARRAY || vals->elements != counters.size() - 2)
     throw bad_reply{"unexpected HMGET ping:counters reply"};
-  int64_t sum = 0;
+  cache_answer answer{true, 0, {}};
+  answer.buckets.reserve(vals->elements);
   for (size_t i = 0; i < vals->elements; ++i) {
     auto v = count_or_zero(vals->element[i]);
     if (!v)
       throw bad_reply{"malformed minute bucket"};
-    sum += *v;
+    answer.count += *v;
+    answer.buckets.push_back(*v);
   }
-  return cache_answer{true, sum};
+  return answer;
 }
 
 void on_io_failure(worker_state& st, const settings& cfg, const std::string& what) {

@@ -3,6 +3,7 @@
 // ping-processor keeps in Redis/Dragonfly.
 
 #include <cstdint>
+#include <vector>
 
 #include <caf/meta/type_name.hpp>
 #include <caf/replies_to.hpp>
@@ -20,13 +21,16 @@ namespace ping::cache {
 struct cache_answer {
   bool found = false;
   int64_t count = 0;
+  // Bounded reads: the minute buckets the count sums, oldest first (the
+  // admin console's per-minute chart).
+  std::vector<int64_t> buckets;
 
   friend bool operator==(const cache_answer&, const cache_answer&) = default;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, cache_answer& x) {
-  return f(caf::meta::type_name("cache_answer"), x.found, x.count);
+  return f(caf::meta::type_name("cache_answer"), x.found, x.count, x.buckets);
 }
 
 /// The cache reader: the handle the gateway holds.

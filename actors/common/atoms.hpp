@@ -24,5 +24,9 @@ using revoke_atom = caf::atom_constant<caf::atom("revoke")>;   // partitions rev
 using rebuild_atom = caf::atom_constant<caf::atom("rebuild")>; // recount from PostgreSQL
 using prune_atom = caf::atom_constant<caf::atom("prune")>;     // drop old buckets
 using poll_atom = caf::atom_constant<caf::atom("poll")>;       // consume once more
+using pause_atom = caf::atom_constant<caf::atom("pause")>;     // stop consuming
+using resume_atom = caf::atom_constant<caf::atom("resume")>;   // consume again
+using reset_atom = caf::atom_constant<caf::atom("reset")>;     // drop cached state
+using minutes_atom = caf::atom_constant<caf::atom("minutes")>; // per-minute counts
 
 } // namespace ping

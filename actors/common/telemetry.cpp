@@ -36,12 +36,18 @@ histogram::snapshot_t histogram::snapshot() const {
 }
 
 double histogram::quantile(double q) const {
-  auto s = snapshot();
-  if (s.count == 0)
+  return quantile(q, snapshot_t{std::vector<uint64_t>(bounds_.size() + 1, 0), 0, 0},
+                  snapshot());
+}
+
+double histogram::quantile(double q, const snapshot_t& older,
+                           const snapshot_t& newer) const {
+  auto count = newer.count - older.count;
+  if (count == 0 || newer.cumulative.size() != older.cumulative.size())
     return 0;
-  auto rank = static_cast<uint64_t>(std::ceil(q * static_cast<double>(s.count)));
-  for (size_t i = 0; i < s.cumulative.size(); ++i)
-    if (s.cumulative[i] >= rank)
+  auto rank = static_cast<uint64_t>(std::ceil(q * static_cast<double>(count)));
+  for (size_t i = 0; i < newer.cumulative.size(); ++i)
+    if (newer.cumulative[i] - older.cumulative[i] >= rank)
       return i < bounds_.size() ? bounds_[i] : bounds_.back();
   return bounds_.back();
 }
@@ -135,6 +141,29 @@ registry::histograms() const {
   for (auto& [n, h] : histograms_)
     out.emplace_back(n, h.get());
   return out;
+}
+
+void registry::set_family(const std::string& name, family values) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  for (auto& [n, f] : families_)
+    if (n == name) {
+      f = std::move(values);
+      return;
+    }
+  families_.emplace_back(name, std::move(values));
+}
+
+registry::family registry::get_family(const std::string& name) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  for (auto& [n, f] : families_)
+    if (n == name)
+      return f;
+  return {};
+}
+
+std::vector<std::pair<std::string, registry::family>> registry::families() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return families_;
 }
 
 } // namespace ping::telemetry

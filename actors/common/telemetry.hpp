@@ -28,6 +28,9 @@ public:
   snapshot_t snapshot() const;
   /// Approximate quantile from the buckets (upper bound of the bucket).
   double quantile(double q) const;
+  /// The same over the observations between two snapshots (`older` taken
+  /// first): the quantile of a recent window rather than of all time.
+  double quantile(double q, const snapshot_t& older, const snapshot_t& newer) const;
 
 private:
   std::vector<double> bounds_;
@@ -65,9 +68,20 @@ public:
   histogram& latency(const std::string& name); // seconds
   histogram& sizes(const std::string& name);   // counts (batch sizes)
 
+  /// A family of gauges told apart by one label (e.g. lag per partition).
+  /// The owner replaces the whole family at once, so members that went away
+  /// (revoked partitions) disappear.
+  struct family {
+    std::string label;
+    std::vector<std::pair<std::string, int64_t>> values; // label value, gauge
+  };
+  void set_family(const std::string& name, family values);
+  family get_family(const std::string& name) const;
+
   std::vector<std::pair<std::string, uint64_t>> counters() const;
   std::vector<std::pair<std::string, int64_t>> gauges() const;
   std::vector<std::pair<std::string, const histogram*>> histograms() const;
+  std::vector<std::pair<std::string, family>> families() const;
 
 private:
   mutable std::mutex mtx_;
@@ -76,6 +90,7 @@ private:
     counters_;
   std::vector<std::pair<std::string, std::unique_ptr<std::atomic<int64_t>>>> gauges_;
   std::vector<std::pair<std::string, std::unique_ptr<histogram>>> histograms_;
+  std::vector<std::pair<std::string, family>> families_;
 };
 
 } // namespace ping::telemetry

@@ -84,12 +84,13 @@ worker(worker_actor::stateful_pointer<worker_state> self, settings cfg,
   self->state.stats = std::move(stats);
   auto& commit_latency = reg->latency("persistence_commit_seconds");
   auto& batch_sizes = reg->sizes("persistence_commit_batch_size");
+  auto& committed = reg->counter("persistence_pings_committed_total");
   auto note = [self] {
     self->state.stats->handled++;
     self->state.stats->mailbox = static_cast<int64_t>(self->mailbox().size());
   };
   return {
-    [=, &commit_latency, &batch_sizes](write_atom,
+    [=, &commit_latency, &batch_sizes, &committed](write_atom,
                                        const std::vector<ping_row>& rows)
       -> caf::result<int64_t> {
       note();
@@ -102,6 +103,7 @@ worker(worker_actor::stateful_pointer<worker_state> self, settings cfg,
           = std::chrono::steady_clock::now() - start;
         commit_latency.observe(took.count());
         batch_sizes.observe(static_cast<double>(rows.size()));
+        committed += rows.size();
       }
       return res;
     },

@@ -15,6 +15,8 @@ namespace {
 struct worker_state {
   std::unique_ptr<relay> core;
   std::shared_ptr<telemetry::actor_stats> stats;
+  std::atomic<int64_t>* outbox_backlog = nullptr;
+  std::chrono::steady_clock::time_point backlog_checked{};
   static inline const char* name = "publisher.relay";
 };
 
@@ -22,6 +24,7 @@ relay_actor::behavior_type worker(relay_actor::stateful_pointer<worker_state> se
                                   settings cfg, telemetry::registry* reg) {
   self->state.stats = reg->actor("publisher.relay", "detached", "publisher");
   self->state.core = std::make_unique<relay>(cfg, *reg);
+  self->state.outbox_backlog = &reg->gauge("publisher_outbox_backlog");
   return {
     [self](relay_atom) -> caf::result<relay_report> {
       auto& st = self->state;
@@ -31,6 +34,12 @@ relay_actor::behavior_type worker(relay_actor::stateful_pointer<worker_state> se
         auto rep = st.core->pass();
         st.stats->up = true;
         st.stats->backlog = rep.in_flight;
+        // Pings committed but not yet acknowledged by Kafka, once a second.
+        if (auto now = std::chrono::steady_clock::now();
+            now - st.backlog_checked >= std::chrono::seconds(1)) {
+          st.backlog_checked = now;
+          *st.outbox_backlog = st.core->backlog();
+        }
         return rep;
       } catch (const std::exception& e) {
         st.stats->up = false;

@@ -80,6 +80,7 @@ struct writer_state {
   std::shared_ptr<telemetry::actor_stats> stats;
   telemetry::histogram* flush_latency = nullptr;
   telemetry::histogram* flush_size = nullptr;
+  std::atomic<uint64_t>* flushed = nullptr; // records whose counts reached the cache
   static inline const char* name = "windowing.cache-writer";
 
   redisContext& conn() {
@@ -142,6 +143,7 @@ writer(cache_writer_actor::stateful_pointer<writer_state> self, cache_settings c
   st.stats = reg->actor("windowing.cache-writer", "detached", "windowing");
   st.flush_latency = &reg->latency("processor_flush_seconds");
   st.flush_size = &reg->sizes("processor_flush_records");
+  st.flushed = &reg->counter("processor_records_flushed_total");
   auto note = [self] {
     self->state.stats->handled++;
     self->state.stats->mailbox = static_cast<int64_t>(self->mailbox().size());
@@ -172,6 +174,8 @@ writer(cache_writer_actor::stateful_pointer<writer_state> self, cache_settings c
         std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
         st.flush_latency->observe(took.count());
         st.flush_size->observe(static_cast<double>(req.to_offset - req.from_offset));
+        if (r->integer == static_cast<int>(flush_outcome::applied))
+          (*st.flushed) += static_cast<uint64_t>(req.to_offset - req.from_offset);
         return static_cast<int32_t>(r->integer);
       } catch (const std::exception& e) {
         return fail("flush failed", e);
@@ -224,6 +228,18 @@ writer(cache_writer_actor::stateful_pointer<writer_state> self, cache_settings c
         return st.command(args)->integer == 1;
       } catch (const std::exception& e) {
         return fail("rebuild failed", e);
+      }
+    },
+    [=](reset_atom) -> caf::result<bool> {
+      note();
+      // One command, so readers see the counters and offsets either both
+      // there or both gone; every processor then finds its partitions lost.
+      try {
+        self->state.command({"DEL", counters_key, offsets_key});
+        log::warn("cache-writer", "cached counters and offsets dropped");
+        return true;
+      } catch (const std::exception& e) {
+        return fail("reset failed", e);
       }
     },
     [=](prune_atom) -> caf::result<int64_t> {

@@ -20,6 +20,13 @@ public:
     : self_(self), window_(std::move(window)), cfg_(cfg), assigned_(assigned) {
   }
 
+  /// Paused by the operator: partitions assigned meanwhile start paused too.
+  bool paused = false;
+  /// The next offset to consume per assigned partition (where each
+  /// partition was started, then advanced by the loop): exact, unlike
+  /// librdkafka's position before the first fetch.
+  std::map<int32_t, int64_t> positions;
+
   void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
                     std::vector<RdKafka::TopicPartition*>& parts) override {
     std::vector<int32_t> ids;
@@ -36,6 +43,8 @@ public:
                 {{"partitions", caf::deep_to_string(ids)},
                  {"flushed", flushed ? "true" : "false"}});
       consumer->unassign();
+      for (auto p : ids)
+        positions.erase(p);
       assigned_ = 0;
     }
   }
@@ -72,6 +81,7 @@ private:
           continue;
         if (ps.stored) {
           tp->set_offset(ps.next_offset);
+          positions[tp->partition()] = ps.next_offset;
           continue;
         }
         // No stored offset: fix the start at the current end *before* the
@@ -82,6 +92,7 @@ private:
         if (err != RdKafka::ERR_NO_ERROR)
           high = 0; // empty or unknown: from the beginning (skips by relay_seq)
         tp->set_offset(high);
+        positions[tp->partition()] = high;
         self_->request(window_, cfg_.window_timeout, rebuild_atom::value,
                        tp->partition(), high)
           .receive([](bool) {}, [](caf::error&) {});
@@ -89,6 +100,8 @@ private:
     }
     log::info("consumer", "partitions assigned", {{"partitions", caf::deep_to_string(ids)}});
     consumer->assign(parts);
+    if (paused)
+      consumer->pause(parts);
     assigned_ = static_cast<int64_t>(parts.size());
   }
 
@@ -97,6 +110,67 @@ private:
   const consumer_settings& cfg_;
   std::atomic<int64_t>& assigned_;
 };
+
+// Pauses or resumes every assigned partition; returns how many there are.
+int32_t set_paused(RdKafka::KafkaConsumer& consumer, rebalance_handler& handler,
+                   bool paused, telemetry::registry& reg) {
+  handler.paused = paused;
+  std::vector<RdKafka::TopicPartition*> parts;
+  consumer.assignment(parts);
+  if (!parts.empty()) {
+    auto err = paused ? consumer.pause(parts) : consumer.resume(parts);
+    if (err != RdKafka::ERR_NO_ERROR)
+      log::warn("consumer", paused ? "cannot pause" : "cannot resume",
+                {{"error", RdKafka::err2str(err)}});
+  }
+  auto n = static_cast<int32_t>(parts.size());
+  RdKafka::TopicPartition::destroy(parts);
+  reg.gauge("processor_paused") = paused ? 1 : 0;
+  log::info("consumer", paused ? "consumption paused" : "consumption resumed",
+            {{"partitions", std::to_string(n)}});
+  return n;
+}
+
+// Publishes end offset, position and lag per assigned partition. The ends
+// come from the last fetch responses; while paused nothing is fetched, so
+// they are asked from the broker (bounded wait; a broker that does not
+// answer leaves the last known end).
+void publish_lag(RdKafka::KafkaConsumer& consumer, const rebalance_handler& handler,
+                 const consumer_settings& cfg, std::map<int32_t, int64_t>& ends,
+                 telemetry::registry& reg) {
+  telemetry::registry::family end_f{"partition", {}}, pos_f{"partition", {}},
+    lag_f{"partition", {}};
+  int64_t total = 0;
+  bool broker_answers = true;
+  for (auto [p, position] : handler.positions) {
+    int64_t low = 0, high = -1;
+    auto err = RdKafka::ERR_NO_ERROR;
+    if (!handler.paused)
+      err = consumer.get_watermark_offsets(cfg.topic, p, &low, &high);
+    if (handler.paused || err != RdKafka::ERR_NO_ERROR || high < 0) {
+      high = -1;
+      if (broker_answers
+          && consumer.query_watermark_offsets(cfg.topic, p, &low, &high, 500)
+               != RdKafka::ERR_NO_ERROR)
+        broker_answers = false;
+    }
+    if (high >= 0)
+      ends[p] = high;
+    auto end = ends.count(p) ? ends[p] : position;
+    auto lag = std::max<int64_t>(0, end - position);
+    total += lag;
+    auto key = std::to_string(p);
+    end_f.values.emplace_back(key, end);
+    pos_f.values.emplace_back(key, position);
+    lag_f.values.emplace_back(key, lag);
+  }
+  for (auto it = ends.begin(); it != ends.end();)
+    it = handler.positions.count(it->first) ? std::next(it) : ends.erase(it);
+  reg.set_family("processor_partition_end_offset", std::move(end_f));
+  reg.set_family("processor_partition_position", std::move(pos_f));
+  reg.set_family("processor_consumer_lag", std::move(lag_f));
+  reg.gauge("processor_consumer_lag_total") = total;
+}
 
 void consumer_loop(caf::blocking_actor* self, consumer_settings cfg, window_actor window,
                    telemetry::registry* reg) {
@@ -145,11 +219,24 @@ void consumer_loop(caf::blocking_actor* self, consumer_settings cfg, window_acto
   log::info("consumer", "subscribed", {{"topic", cfg.topic}, {"group", cfg.group}});
   bool running = true;
   auto last_commit = std::chrono::steady_clock::now();
+  auto last_lag = std::chrono::steady_clock::time_point{};
   std::map<int32_t, record_batch> batches;
+  std::map<int32_t, int64_t> ends;
   v1::PingEvent ev;
+  reg->gauge("processor_paused") = 0;
   while (running) {
-    // Messages to this actor: an exit ends the loop.
+    // Messages to this actor: pause and resume from the admin endpoint; an
+    // exit ends the loop.
+    bool changed = false;
     self->receive(
+      [&](pause_atom) -> int32_t {
+        changed = true;
+        return set_paused(*consumer, handler, true, *reg);
+      },
+      [&](resume_atom) -> int32_t {
+        changed = true;
+        return set_paused(*consumer, handler, false, *reg);
+      },
       [&](caf::exit_msg& msg) {
         log::info("consumer", "stopping", {{"reason", to_string(msg.reason)}});
         running = false;
@@ -157,6 +244,11 @@ void consumer_loop(caf::blocking_actor* self, consumer_settings cfg, window_acto
       caf::after(std::chrono::seconds(0)) >> [] {});
     if (!running)
       break;
+    if (auto now = std::chrono::steady_clock::now();
+        changed || now - last_lag >= std::chrono::seconds(1)) {
+      last_lag = now;
+      publish_lag(*consumer, handler, cfg, ends, *reg);
+    }
     // Consume a batch: wait for the first record, then drain what is there.
     batches.clear();
     size_t n = 0;
@@ -183,6 +275,9 @@ void consumer_loop(caf::blocking_actor* self, consumer_settings cfg, window_acto
     }
     consumed += n;
     stats->handled += n;
+    for (auto& [p, b] : batches)
+      if (handler.positions.count(p))
+        handler.positions[p] = b.next_offset;
     // Hand over in one message; the window answers when it has room again.
     if (!batches.empty()) {
       std::vector<record_batch> all;

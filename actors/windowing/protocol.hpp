@@ -111,7 +111,10 @@ using cache_writer_actor = caf::typed_actor<
   // if the cache still has no offset for it.
   caf::replies_to<rebuild_atom, recount, int64_t /*next_offset*/>::with<bool>,
   // Drops minute buckets older than the retention.
-  caf::replies_to<prune_atom>::with<int64_t>>;
+  caf::replies_to<prune_atom>::with<int64_t>,
+  // Drops the counters and every partition's offset (admin: rebuild the
+  // cache); every processor then recounts its partitions.
+  caf::replies_to<reset_atom>::with<bool>>;
 
 /// The rebuilder: recounts one partition from PostgreSQL (detached).
 using rebuilder_actor = caf::typed_actor<
@@ -131,7 +134,13 @@ using window_actor = caf::typed_actor<
   caf::replies_to<rebuild_atom, int32_t, int64_t>::with<bool>,
   // Partitions revoked: flush their deltas, then forget them.
   caf::replies_to<revoke_atom, std::vector<int32_t>>::with<bool>,
-  // Flush everything now (admin, shutdown).
-  caf::replies_to<flush_atom>::with<bool>>;
+  // Flush everything now (admin, shutdown); replies with the number of
+  // partitions flushed, or an error when the cache did not take everything
+  // in time.
+  caf::replies_to<flush_atom>::with<int32_t>,
+  // Drop the cache's counters and offsets and recount the assigned
+  // partitions from PostgreSQL (admin); replies with the number of
+  // partitions recounted once all of them are.
+  caf::replies_to<reset_atom>::with<int32_t>>;
 
 } // namespace ping::windowing

@@ -1,6 +1,7 @@
 #include "actors/windowing/window.hpp"
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -30,7 +31,14 @@ struct waiter {
   std::set<int32_t> partitions; // must be clean (nothing pending, nothing in flight)
   bool forget;                  // revoke: drop the partitions afterwards
   clock::time_point deadline;
-  caf::typed_response_promise<bool> rp;
+  std::function<void(bool clean)> done;
+};
+
+// An admin rebuild: answered once none of its partitions is recounting.
+struct rebuild_waiter {
+  std::set<int32_t> partitions;
+  clock::time_point deadline;
+  caf::typed_response_promise<int32_t> rp;
 };
 
 struct state {
@@ -47,6 +55,7 @@ struct state {
   std::map<int32_t, clock::time_point> retry_after; // after a failed flush
   std::deque<held_batch> held;
   std::vector<waiter> waiters;
+  std::vector<rebuild_waiter> rebuild_waiters;
   clock::time_point last_prune = clock::now();
   std::shared_ptr<telemetry::actor_stats> stats;
   std::atomic<uint64_t>* counted = nullptr;
@@ -183,8 +192,23 @@ void settle(self_ptr self) {
           st.parts.erase(p);
           st.rebuilding.erase(p);
         }
-      it->rp.deliver(clean);
+      it->done(clean);
       it = st.waiters.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = st.rebuild_waiters.begin(); it != st.rebuild_waiters.end();) {
+    bool done = true;
+    for (auto p : it->partitions)
+      done &= st.rebuilding.count(p) == 0;
+    if (done) {
+      it->rp.deliver(static_cast<int32_t>(it->partitions.size()));
+      it = st.rebuild_waiters.erase(it);
+    } else if (now >= it->deadline) {
+      it->rp.deliver(caf::make_error(ping_errc::deadline_exceeded,
+                                     "the recount did not finish in time; it goes on"));
+      it = st.rebuild_waiters.erase(it);
     } else {
       ++it;
     }
@@ -323,21 +347,54 @@ window_impl::behavior_type window(self_ptr self, window_settings cfg,
     [=](revoke_atom, std::vector<int32_t>& partitions) -> caf::result<bool> {
       note();
       auto rp = self->make_response_promise<bool>();
-      self->state.waiters.push_back(
-        {{partitions.begin(), partitions.end()}, true,
-         clock::now() + self->state.cfg.writer_timeout, rp});
+      self->state.waiters.push_back({{partitions.begin(), partitions.end()},
+                                     true,
+                                     clock::now() + self->state.cfg.writer_timeout,
+                                     [rp](bool clean) mutable { rp.deliver(clean); }});
       settle(self);
       return rp;
     },
-    [=](flush_atom) -> caf::result<bool> {
+    [=](flush_atom) -> caf::result<int32_t> {
       note();
-      auto rp = self->make_response_promise<bool>();
+      auto rp = self->make_response_promise<int32_t>();
       std::set<int32_t> all;
       for (auto& [p, w] : self->state.parts)
         all.insert(p);
+      auto n = static_cast<int32_t>(all.size());
       self->state.waiters.push_back(
-        {all, false, clock::now() + self->state.cfg.writer_timeout, rp});
+        {all, false, clock::now() + self->state.cfg.writer_timeout,
+         [rp, n](bool clean) mutable {
+           if (clean)
+             rp.deliver(n);
+           else
+             rp.deliver(caf::make_error(ping_errc::unavailable,
+                                        "the cache did not take every delta in time"));
+         }});
       settle(self);
+      return rp;
+    },
+    [=](reset_atom) -> caf::result<int32_t> {
+      note();
+      auto rp = self->make_response_promise<int32_t>();
+      auto& st = self->state;
+      log::warn("window", "rebuilding the cache from PostgreSQL (admin)");
+      self->request(st.writer, st.cfg.writer_timeout, reset_atom::value)
+        .then(
+          [self, rp](bool) mutable {
+            // Replies from the writer come in order: a flush it applied
+            // before the reset has been answered already. Every assigned
+            // partition is recounted from where it stands (docs/windowing.md).
+            auto& st = self->state;
+            std::set<int32_t> all;
+            for (auto& [p, w] : st.parts) {
+              all.insert(p);
+              start_rebuild(self, p, w.next_offset());
+            }
+            st.rebuild_waiters.push_back(
+              {std::move(all), clock::now() + st.cfg.rebuild_timeout, rp});
+            settle(self);
+          },
+          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
       return rp;
     },
     [=](respawn_atom, int32_t which) {

@@ -1,12 +1,17 @@
 #include "apps/common/admin.hpp"
 
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 #include "actors/common/log.hpp"
+#include "apps/common/console.hpp"
 #include "ping/admin/v1/admin.pb.h"
 
 #include <prometheus/counter.h>
@@ -33,6 +38,11 @@ std::string render_metrics(const telemetry::registry& reg) {
   for (auto& [name, value] : reg.gauges()) {
     auto& family = prometheus::BuildGauge().Name("ping_" + name).Help(name).Register(out);
     family.Add({}).Set(static_cast<double>(value));
+  }
+  for (auto& [name, f] : reg.families()) {
+    auto& family = prometheus::BuildGauge().Name("ping_" + name).Help(name).Register(out);
+    for (auto& [label, value] : f.values)
+      family.Add({{f.label, label}}).Set(static_cast<double>(value));
   }
   for (auto& [name, h] : reg.histograms()) {
     auto snap = h->snapshot();
@@ -118,31 +128,164 @@ const char* level_name(log::level lvl) {
   return "info";
 }
 
-// The admin API. Every call answers from atomics on the I/O thread: nothing
-// here blocks or touches an actor's state.
-std::vector<connectrpc::procedure> admin_procedures(telemetry::registry& reg,
-                                                    node_info info) {
+using clock = std::chrono::steady_clock;
+
+} // namespace
+
+// Snapshots of the registry, one per second, the last few kept: rates and
+// recent latency quantiles are differences between the oldest kept snapshot
+// and a fresh one.
+struct admin_server::sampler {
+  struct sample {
+    clock::time_point at;
+    std::map<std::string, uint64_t> counters;
+    std::map<std::string, uint64_t> handled; // per actor
+    std::map<std::string, telemetry::histogram::snapshot_t> histograms;
+  };
+
+  explicit sampler(telemetry::registry& r) : reg(r) {
+    ring.push_back(take());
+  }
+
+  sample take() const {
+    sample s;
+    s.at = clock::now();
+    for (auto& [name, value] : reg.counters())
+      s.counters[name] = value;
+    for (auto& a : reg.actors())
+      s.handled[a->name] = a->handled.load();
+    for (auto& [name, h] : reg.histograms())
+      s.histograms[name] = h->snapshot();
+    return s;
+  }
+
+  /// The oldest kept snapshot and a fresh one.
+  std::pair<sample, sample> window() const {
+    std::lock_guard<std::mutex> guard{mtx};
+    return {ring.front(), take()};
+  }
+
+  void start() {
+    thread = std::thread{[this] {
+      std::unique_lock<std::mutex> lock{mtx};
+      while (!cv.wait_for(lock, std::chrono::seconds(1), [this] { return stopping; })) {
+        lock.unlock();
+        auto s = take();
+        lock.lock();
+        ring.push_back(std::move(s));
+        while (ring.size() > kept)
+          ring.pop_front();
+      }
+    }};
+  }
+
+  void stop() {
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      stopping = true;
+    }
+    cv.notify_all();
+    if (thread.joinable())
+      thread.join();
+  }
+
+  static constexpr size_t kept = 6; // a 5-second window
+  telemetry::registry& reg;
+  mutable std::mutex mtx;
+  std::condition_variable cv;
+  bool stopping = false;
+  std::deque<sample> ring;
+  std::thread thread;
+};
+
+namespace {
+
+double seconds_between(const admin_server::sampler::sample& a,
+                       const admin_server::sampler::sample& b) {
+  return std::chrono::duration<double>(b.at - a.at).count();
+}
+
+double rate(uint64_t older, uint64_t newer, double seconds) {
+  return seconds > 0 && newer >= older ? static_cast<double>(newer - older) / seconds : 0;
+}
+
+template <class Map>
+auto value_or(const Map& m, const std::string& key, typename Map::mapped_type fallback) {
+  auto it = m.find(key);
+  return it == m.end() ? fallback : it->second;
+}
+
+// A gauge's value, 0 when the node has no such gauge (without creating it).
+int64_t gauge_value(const telemetry::registry& reg, const std::string& name) {
+  for (auto& [n, v] : reg.gauges())
+    if (n == name)
+      return v;
+  return 0;
+}
+
+// The method names this node accepts as commands, for consoles to offer.
+std::vector<std::string> offered(const admin_hooks& hooks) {
+  std::vector<std::string> out;
+  if (hooks.flush)
+    out.push_back("Flush");
+  if (hooks.pause)
+    out.push_back("PauseConsumption");
+  if (hooks.resume)
+    out.push_back("ResumeConsumption");
+  if (hooks.rebuild_cache)
+    out.push_back("RebuildCache");
+  out.push_back("SetLogLevel");
+  return out;
+}
+
+// A command: logged (an audit line), then handed to the hook, or refused
+// when this node has none.
+connectrpc::handler command(const std::string& method, const std::string& binary,
+                            std::function<void(connectrpc::responder)> hook) {
+  return [method, binary, hook](std::unique_ptr<google::protobuf::Message>,
+                                connectrpc::call_context, connectrpc::responder done) {
+    if (!hook) {
+      done.fail(connectrpc::code::unimplemented,
+                method + " is not available on " + binary
+                  + " (it acts on the consumer and the cache: use ping-processor)");
+      return;
+    }
+    log::info("admin", "command", {{"method", method}});
+    hook(std::move(done));
+  };
+}
+
+// The admin API. Reads answer from atomics and sampler snapshots on the I/O
+// thread; commands go through the hooks.
+std::vector<connectrpc::procedure>
+admin_procedures(telemetry::registry& reg, std::shared_ptr<admin_server::sampler> samples,
+                 node_info info, admin_hooks hooks) {
   namespace v1 = ping::admin::v1;
   using connectrpc::typed_handler;
-  auto started = std::chrono::steady_clock::now();
+  auto started = clock::now();
   std::map<std::string, connectrpc::handler> handlers;
   handlers["GetStatus"] = typed_handler<v1::GetStatusRequest>(
-    [info, started](std::unique_ptr<v1::GetStatusRequest>, connectrpc::call_context,
-                    connectrpc::responder done) {
+    [&reg, info, hooks, started](std::unique_ptr<v1::GetStatusRequest>,
+                                 connectrpc::call_context, connectrpc::responder done) {
       v1::GetStatusResponse resp;
       resp.set_binary(info.binary);
       resp.set_version(info.version);
-      resp.set_uptime_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
-                           std::chrono::steady_clock::now() - started)
-                           .count());
+      resp.set_uptime_ms(
+        std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - started).count());
       for (auto& line : info.config)
         resp.add_config(line);
       resp.set_log_level(level_name(log::current_level()));
+      for (auto& c : offered(hooks))
+        resp.add_commands(c);
+      resp.set_ready(hooks.ready && hooks.ready());
+      resp.set_paused(gauge_value(reg, "processor_paused") != 0);
       done.ok(resp);
     });
   handlers["ListActors"] = typed_handler<v1::ListActorsRequest>(
-    [&reg](std::unique_ptr<v1::ListActorsRequest>, connectrpc::call_context,
-           connectrpc::responder done) {
+    [&reg, samples](std::unique_ptr<v1::ListActorsRequest>, connectrpc::call_context,
+                    connectrpc::responder done) {
+      auto [older, newer] = samples->window();
+      auto secs = seconds_between(older, newer);
       v1::ListActorsResponse resp;
       for (auto& a : reg.actors()) {
         auto* out = resp.add_actors();
@@ -154,9 +297,94 @@ std::vector<connectrpc::procedure> admin_procedures(telemetry::registry& reg,
         out->set_restarts(a->restarts.load());
         out->set_backlog(a->backlog.load());
         out->set_up(a->up.load());
+        out->set_messages_per_second(rate(value_or(older.handled, a->name, uint64_t{0}),
+                                          value_or(newer.handled, a->name, uint64_t{0}),
+                                          secs));
       }
       done.ok(resp);
     });
+  handlers["GetPipeline"] = typed_handler<v1::GetPipelineRequest>(
+    [&reg, samples, stages = hooks.stages](std::unique_ptr<v1::GetPipelineRequest>,
+                                           connectrpc::call_context,
+                                           connectrpc::responder done) {
+      auto [older, newer] = samples->window();
+      auto secs = seconds_between(older, newer);
+      std::map<std::string, const telemetry::histogram*> histograms;
+      for (auto& [name, h] : reg.histograms())
+        histograms[name] = h;
+      std::map<std::string, int64_t> backlogs;
+      for (auto& a : reg.actors())
+        backlogs["actor:" + a->name] = a->backlog.load();
+      for (auto& [name, value] : reg.gauges())
+        backlogs[name] = value;
+      v1::GetPipelineResponse resp;
+      resp.set_window_seconds(secs);
+      for (auto& spec : stages) {
+        auto* out = resp.add_stages();
+        out->set_name(spec.name);
+        out->set_description(spec.description);
+        auto total = value_or(newer.counters, spec.counter, uint64_t{0});
+        out->set_total(total);
+        out->set_per_second(
+          rate(value_or(older.counters, spec.counter, uint64_t{0}), total, secs));
+        auto h = histograms.find(spec.latency);
+        auto o = older.histograms.find(spec.latency);
+        auto n = newer.histograms.find(spec.latency);
+        if (h != histograms.end() && n != newer.histograms.end()) {
+          auto before = o != older.histograms.end()
+                          ? o->second
+                          : telemetry::histogram::snapshot_t{
+                            std::vector<uint64_t>(n->second.cumulative.size(), 0), 0, 0};
+          out->set_latency_p50_ms(1000 * h->second->quantile(0.5, before, n->second));
+          out->set_latency_p99_ms(1000 * h->second->quantile(0.99, before, n->second));
+        }
+        if (!spec.backlog.empty())
+          out->set_backlog(value_or(backlogs, spec.backlog, int64_t{0}));
+      }
+      done.ok(resp);
+    });
+  handlers["GetLag"] = typed_handler<v1::GetLagRequest>(
+    [&reg](std::unique_ptr<v1::GetLagRequest>, connectrpc::call_context,
+           connectrpc::responder done) {
+      auto ends = reg.get_family("processor_partition_end_offset").values;
+      auto positions = reg.get_family("processor_partition_position").values;
+      auto lags = reg.get_family("processor_consumer_lag").values;
+      v1::GetLagResponse resp;
+      int64_t total = 0;
+      for (size_t i = 0; i < lags.size(); ++i) {
+        auto* out = resp.add_partitions();
+        out->set_partition(std::stoi(lags[i].first));
+        if (i < ends.size())
+          out->set_end_offset(ends[i].second);
+        if (i < positions.size())
+          out->set_position(positions[i].second);
+        out->set_lag(lags[i].second);
+        total += lags[i].second;
+      }
+      resp.set_total_lag(total);
+      resp.set_paused(gauge_value(reg, "processor_paused") != 0);
+      done.ok(resp);
+    });
+  handlers["GetMinuteCounts"] = typed_handler<v1::GetMinuteCountsRequest>(
+    [hook = hooks.minute_counts, binary = info.binary](
+      std::unique_ptr<v1::GetMinuteCountsRequest> req, connectrpc::call_context,
+      connectrpc::responder done) {
+      auto minutes = req->minutes() == 0 ? 60 : req->minutes();
+      if (minutes < 1 || minutes > 1440) {
+        done.fail(connectrpc::code::invalid_argument, "minutes must be within 1..1440");
+        return;
+      }
+      if (!hook) {
+        done.fail(connectrpc::code::unimplemented,
+                  "GetMinuteCounts is not available on " + binary);
+        return;
+      }
+      hook(minutes, std::move(done));
+    });
+  handlers["Flush"] = command("Flush", info.binary, hooks.flush);
+  handlers["PauseConsumption"] = command("PauseConsumption", info.binary, hooks.pause);
+  handlers["ResumeConsumption"] = command("ResumeConsumption", info.binary, hooks.resume);
+  handlers["RebuildCache"] = command("RebuildCache", info.binary, hooks.rebuild_cache);
   handlers["SetLogLevel"] = typed_handler<v1::SetLogLevelRequest>(
     [](std::unique_ptr<v1::SetLogLevelRequest> req, connectrpc::call_context,
        connectrpc::responder done) {
@@ -180,7 +408,8 @@ std::vector<connectrpc::procedure> admin_procedures(telemetry::registry& reg,
 } // namespace
 
 admin_server::admin_server(admin_options opts, telemetry::registry& reg,
-                           std::function<bool()> ready, node_info info) {
+                           node_info info, admin_hooks hooks)
+  : sampler_(std::make_shared<sampler>(reg)) {
   auto token = read_token(opts);
   if (token.empty() && !is_loopback(opts.address))
     throw std::runtime_error("admin endpoint on " + opts.address
@@ -202,8 +431,8 @@ admin_server::admin_server(admin_options opts, telemetry::registry& reg,
   healthz.open = true;
   routes.push_back(healthz);
   connectrpc::static_file readyz{"/readyz", "", "",
-                                 [ready](const connectrpc::call_context&) {
-                                   return ready() ? connectrpc::http_answer{200, "text/plain; charset=utf-8", "ready\n"}
+                                 [ready = hooks.ready](const connectrpc::call_context&) {
+                                   return ready && ready() ? connectrpc::http_answer{200, "text/plain; charset=utf-8", "ready\n"}
                                                   : connectrpc::http_answer{503, "text/plain; charset=utf-8", "not ready\n"};
                                  }};
   readyz.open = true;
@@ -212,13 +441,18 @@ admin_server::admin_server(admin_options opts, telemetry::registry& reg,
                       return connectrpc::http_answer{
                         200, "text/plain; version=0.0.4; charset=utf-8", render_metrics(reg)};
                     }});
-  server_ = std::make_unique<connectrpc::server>(so, admin_procedures(reg, std::move(info)),
-                                                 std::move(routes));
+  // The page itself carries no data; its API calls need the token.
+  connectrpc::static_file console{"/", "text/html; charset=utf-8", std::string{console_page()}};
+  console.open = true;
+  routes.push_back(console);
+  server_ = std::make_unique<connectrpc::server>(
+    so, admin_procedures(reg, sampler_, std::move(info), std::move(hooks)), std::move(routes));
 }
 
 admin_server::~admin_server() = default;
 
 void admin_server::start() {
+  sampler_->start();
   server_->start();
 }
 
@@ -228,6 +462,7 @@ uint16_t admin_server::port() const {
 
 void admin_server::stop() {
   server_->stop(std::chrono::milliseconds(200));
+  sampler_->stop();
 }
 
 } // namespace ping::apps

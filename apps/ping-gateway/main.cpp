@@ -10,6 +10,7 @@
 
 #include "actors/common/log.hpp"
 #include "actors/persistence/migrations.hpp"
+#include "apps/common/admin_actions.hpp"
 #include "apps/common/files.hpp"
 #include "apps/common/signals.hpp"
 #include "apps/ping-gateway/config.hpp"
@@ -61,9 +62,24 @@ int run(caf::actor_system& sys, const apps::gateway_config& cfg,
   auto store_stats = reg.actor("persistence", "pool");
   std::unique_ptr<apps::admin_server> admin;
   try {
+    apps::admin_hooks hooks;
+    hooks.ready = [&draining, store_stats] { return !draining && store_stats->up.load(); };
+    hooks.stages = {
+      {"accept", "pings validated and handed to persistence; latency until the ack",
+       "gateway_pings_accepted_total", "gateway_ping_seconds", "actor:gateway"},
+      {"commit", "pings written to PostgreSQL by group commit",
+       "persistence_pings_committed_total", "persistence_commit_seconds", "actor:persistence"},
+      {"publish", "outbox events acknowledged by Kafka (ping-events)",
+       "relay_events_acked_total", "relay_produce_seconds", "publisher_outbox_backlog"},
+      {"cache read", "PingCount answered from the cache (else PostgreSQL)", "cache_hits_total",
+       "cache_read_seconds", "actor:cache"},
+    };
+    hooks.minute_counts = [&sys, counts](int32_t minutes, connectrpc::responder done) {
+      apps::minute_counts_from_cache(sys, counts, minutes, std::move(done));
+    };
     admin = std::make_unique<apps::admin_server>(
-      cfg.admin, reg, [&draining, store_stats] { return !draining && store_stats->up.load(); },
-      apps::node_info{"ping-gateway", PING_VERSION, cfg.describe()});
+      cfg.admin, reg, apps::node_info{"ping-gateway", PING_VERSION, cfg.describe()},
+      std::move(hooks));
     admin->start();
     connect.start();
     grpc.start();

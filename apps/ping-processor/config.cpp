@@ -10,6 +10,7 @@ processor_config::processor_config()
   add("kafka", kafka.bootstrap, "bootstrap", "Kafka bootstrap servers");
   add_common(kafka.bootstrap);
   add("kafka", kafka.topic, "topic", "topic of ping events");
+  add("kafka", partitions, "partitions", "partitions of the topic (for the console's minute counts)");
   add("kafka", kafka.group, "group", "consumer group");
   add("kafka", kafka.fetch_wait_ms, "fetch-wait-ms", "fetch.wait.max.ms (low for the dev broker)");
   add("kafka", kafka.batch, "batch", "records handed to the window at once");
@@ -33,6 +34,16 @@ windowing::rebuild_settings processor_config::rebuild() const {
   windowing::rebuild_settings s;
   s.dsn = dsn;
   s.retention = cache.retention;
+  return s;
+}
+
+cache::settings processor_config::reader() const {
+  cache::settings s;
+  s.address = cache.address;
+  s.password = cache.password;
+  s.partitions = partitions;
+  s.retention_ms = std::chrono::duration_cast<std::chrono::milliseconds>(cache.retention).count();
+  s.timeout = std::chrono::milliseconds(200); // the console, not the read path
   return s;
 }
 

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <string>
 
+#include "actors/cache/cache_reader.hpp"
 #include "actors/windowing/cache_writer.hpp"
 #include "actors/windowing/consumer.hpp"
 #include "actors/windowing/rebuilder.hpp"
@@ -22,7 +23,10 @@ struct processor_config : options {
 
   processor_config();
 
+  int32_t partitions = 3; // of the topic: completeness of the console's minute counts
+
   windowing::rebuild_settings rebuild() const;
+  cache::settings reader() const;
 };
 
 } // namespace ping::apps

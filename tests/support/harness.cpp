@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <devbroker/control.hpp>
+#include <google/protobuf/util/json_util.h>
 #include <librdkafka/rdkafkacpp.h>
 #include <pqxx/pqxx>
 
@@ -296,14 +297,47 @@ std::map<std::string, int64_t> redis_server::hgetall(const std::string& key) con
 processor::processor(const std::string& dir, const std::string& name,
                      const std::string& dsn, const std::string& bootstrap,
                      const std::string& cache_address, std::vector<std::string> extra) {
+  auto ports = dir + "/" + name + ".ports";
+  std::remove(ports.c_str());
   std::vector<std::string> argv{env("PING_TEST_BUILD_DIR") + "/apps/ping-processor",
                                 "--postgres.dsn=" + dsn,
                                 "--kafka.bootstrap=" + bootstrap,
                                 "--cache.address=" + cache_address,
                                 "--kafka.session-timeout-ms=6000",
+                                "--ports-file=" + ports,
                                 "--admin.port=0"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   proc_ = std::make_unique<process>(argv, dir + "/" + name + ".log");
+  if (!wait_until([&] { return !read_key(ports, "admin").empty() || !proc_->alive(); }, 60s)
+      || !proc_->alive())
+    throw std::runtime_error("ping-processor did not start: " + proc_->log());
+  admin_ = static_cast<uint16_t>(std::stoi(read_key(ports, "admin")));
+}
+
+admin_reply admin_call(const std::string& host_port, const std::string& method,
+                       const std::string& json, const std::string& token) {
+  temp_dir tmp;
+  auto body = tmp.path + "/body";
+  std::ofstream{tmp.path + "/request"} << json;
+  std::string cmd = "curl -s -m 10 -o " + body + " -w '%{http_code}' -H 'Content-Type: application/json'";
+  if (!token.empty())
+    cmd += " -H 'Authorization: Bearer " + token + "'";
+  cmd += " --data-binary @" + tmp.path + "/request http://" + host_port
+         + "/ping.admin.v1.AdminService/" + method;
+  admin_reply r;
+  auto code = shell_output(cmd, 15s);
+  r.http_status = code.empty() ? 0 : std::atoi(code.c_str());
+  std::ifstream in{body};
+  std::stringstream ss;
+  ss << in.rdbuf();
+  r.body = ss.str();
+  return r;
+}
+
+bool parse_json(const std::string& json, google::protobuf::Message& out) {
+  google::protobuf::util::JsonParseOptions opts;
+  opts.ignore_unknown_fields = true;
+  return google::protobuf::util::JsonStringToMessage(json, &out, opts).ok();
 }
 
 bool cache_complete(const redis_server& redis, int partitions) {

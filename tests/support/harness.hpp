@@ -15,6 +15,9 @@
 #include <string>
 #include <vector>
 
+#include <stdexcept>
+
+#include <google/protobuf/message.h>
 #include <grpcpp/grpcpp.h>
 
 #include "ping/v1/event.pb.h"
@@ -147,17 +150,43 @@ private:
   std::unique_ptr<process> proc_;
 };
 
-/// A ping-processor process.
+/// A ping-processor process; the constructor returns once its admin
+/// endpoint listens.
 class processor {
 public:
   processor(const std::string& dir, const std::string& name, const std::string& dsn,
             const std::string& bootstrap, const std::string& cache_address,
             std::vector<std::string> extra = {});
   process& proc() { return *proc_; }
+  uint16_t admin_port() const { return admin_; }
 
 private:
+  uint16_t admin_ = 0;
   std::unique_ptr<process> proc_;
 };
+
+/// Parses proto3 JSON into `out` (unknown fields ignored).
+bool parse_json(const std::string& json, google::protobuf::Message& out);
+
+/// One call of the admin API (Connect JSON through curl, 10 s deadline).
+struct admin_reply {
+  int http_status = 0; // 0: no HTTP answer at all
+  std::string body;
+};
+admin_reply admin_call(const std::string& host_port, const std::string& method,
+                       const std::string& json = "{}", const std::string& token = "");
+
+/// An admin call that must succeed, parsed into its response type; throws
+/// with the status and body otherwise.
+template <class Response>
+Response admin_rpc(uint16_t port, const std::string& method, const std::string& json = "{}") {
+  auto r = admin_call("127.0.0.1:" + std::to_string(port), method, json);
+  Response out;
+  if (r.http_status != 200 || !parse_json(r.body, out))
+    throw std::runtime_error(method + " failed: HTTP " + std::to_string(r.http_status) + " "
+                             + r.body);
+  return out;
+}
 
 /// True when the cache holds an offset for every one of `partitions`.
 bool cache_complete(const redis_server& redis, int partitions = 3);

@@ -1,0 +1,271 @@
+// The admin API against a running stack (own database, dev broker,
+// redis-server, gateway and processor per test): the actor lists match what
+// the binaries spawn, counters move when pings flow, and the commands take
+// effect — pause grows lag, resume drains it, flush makes a counted ping
+// visible at once, a cache rebuild recounts exactly. Plus auth on a
+// token-protected processor.
+#define BOOST_TEST_MODULE admin
+#include <boost/test/unit_test.hpp>
+
+#include <set>
+
+#include "actors/common/ids.hpp"
+#include "ping/admin/v1/admin.pb.h"
+#include "tests/support/harness.hpp"
+
+using namespace ping;
+using namespace ping::test;
+namespace av1 = ping::admin::v1;
+
+namespace {
+
+struct fixture {
+  temp_dir dir;
+  std::string dsn = fresh_database("admin");
+  test::devbroker broker{dir.path};
+  redis_server redis;
+  gateway gw{dir.path, dsn, broker.bootstrap(), {"--cache.address=" + redis.address()}};
+  std::unique_ptr<v1::PingService::Stub> stub = gw.stub();
+
+  std::unique_ptr<processor> start_processor(std::vector<std::string> extra = {}) {
+    auto p = std::make_unique<processor>(dir.path, "processor", dsn, broker.bootstrap(),
+                                         redis.address(), std::move(extra));
+    // Ready: partitions assigned and their offsets in the cache.
+    BOOST_REQUIRE(wait_until(
+      [&] {
+        return admin_rpc<av1::GetStatusResponse>(p->admin_port(), "GetStatus").ready()
+               && cache_complete(redis);
+      },
+      30s));
+    return p;
+  }
+
+  bool exact() {
+    return cache_complete(redis) && redis.hgetall("ping:counters") == counts_in_postgres(dsn);
+  }
+
+  void send(int n, int64_t timestamp_ms = 0) {
+    for (int i = 0; i < n; ++i)
+      BOOST_REQUIRE(send_ping(*stub, timestamp_ms).ok());
+  }
+};
+
+std::map<std::string, av1::Stage> stages(uint16_t port) {
+  std::map<std::string, av1::Stage> out;
+  auto pipeline = admin_rpc<av1::GetPipelineResponse>(port, "GetPipeline");
+  for (auto& s : pipeline.stages())
+    out[s.name()] = s;
+  return out;
+}
+
+std::string joined(const std::set<std::string>& xs) {
+  std::string out;
+  for (auto& x : xs)
+    out += (out.empty() ? "" : ",") + x;
+  return out;
+}
+
+int64_t total_lag(uint16_t port) {
+  return admin_rpc<av1::GetLagResponse>(port, "GetLag").total_lag();
+}
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(admin_api, fixture)
+
+BOOST_AUTO_TEST_CASE(actor_lists_match_the_spawned_actors) {
+  auto proc = start_processor();
+  auto actors = admin_rpc<av1::ListActorsResponse>(proc->admin_port(), "ListActors");
+  std::set<std::string> names;
+  for (auto& a : actors.actors()) {
+    names.insert(a.name());
+    BOOST_TEST((a.kind() == "pool" || a.kind() == "detached"), a.name());
+    // A child names its supervisor's subsystem as parent.
+    if (!a.parent().empty())
+      BOOST_TEST(a.name().rfind(a.parent() + ".", 0) == 0u, a.name());
+    BOOST_TEST(a.up(), a.name());
+  }
+  std::set<std::string> spawned{"windowing.consumer", "windowing.window",
+                                "windowing.cache-writer", "windowing.rebuilder",
+                                "cache", "cache.reader"};
+  BOOST_TEST((names == spawned), joined(names));
+
+  std::set<std::string> gw_names;
+  auto gw_actors = admin_rpc<av1::ListActorsResponse>(gw.admin_port(), "ListActors");
+  for (auto& a : gw_actors.actors())
+    gw_names.insert(a.name());
+  for (auto name : {"gateway", "persistence", "persistence.writer-1", "persistence.reader",
+                    "publisher", "publisher.relay", "cache", "cache.reader"})
+    BOOST_TEST(gw_names.count(name) == 1u, name);
+
+  // Each node offers the commands it can carry out, and refuses the rest.
+  auto ps = admin_rpc<av1::GetStatusResponse>(proc->admin_port(), "GetStatus");
+  std::set<std::string> commands{ps.commands().begin(), ps.commands().end()};
+  BOOST_TEST((commands == std::set<std::string>{"Flush", "PauseConsumption",
+                                                "ResumeConsumption", "RebuildCache",
+                                                "SetLogLevel"}),
+             joined(commands));
+  auto gs = admin_rpc<av1::GetStatusResponse>(gw.admin_port(), "GetStatus");
+  BOOST_TEST(gs.commands_size() == 1);
+  auto refused = admin_call("127.0.0.1:" + std::to_string(gw.admin_port()), "Flush");
+  BOOST_TEST(refused.http_status == 501);
+  BOOST_TEST(refused.body.find("\"code\":\"unimplemented\"") != std::string::npos, refused.body);
+  auto bad = admin_call("127.0.0.1:" + std::to_string(proc->admin_port()), "GetMinuteCounts",
+                        R"({"minutes":5000})");
+  BOOST_TEST(bad.http_status == 400, bad.body);
+}
+
+BOOST_AUTO_TEST_CASE(counters_move_when_pings_flow) {
+  auto proc = start_processor();
+  auto gw_before = stages(gw.admin_port());
+  auto proc_before = stages(proc->admin_port());
+  auto window_handled = [&] {
+    auto list = admin_rpc<av1::ListActorsResponse>(proc->admin_port(), "ListActors");
+    for (auto& a : list.actors())
+      if (a.name() == "windowing.window")
+        return a.messages_handled();
+    return uint64_t{0};
+  };
+  auto handled_before = window_handled();
+  const int n = 50;
+  send(n);
+  auto gw_after = stages(gw.admin_port());
+  BOOST_TEST(gw_after["accept"].total() - gw_before["accept"].total() == uint64_t{n});
+  BOOST_TEST(gw_after["commit"].total() - gw_before["commit"].total() == uint64_t{n});
+  BOOST_TEST(gw_after["accept"].per_second() > 0);
+  BOOST_TEST(gw_after["commit"].latency_p99_ms() > 0);
+  // Downstream stages catch up within a couple of seconds.
+  BOOST_REQUIRE(wait_until(
+    [&] {
+      auto g = stages(gw.admin_port());
+      auto p = stages(proc->admin_port());
+      return g["publish"].total() - gw_before["publish"].total() == uint64_t{n}
+             && p["consume"].total() - proc_before["consume"].total() == uint64_t{n}
+             && p["count"].total() - proc_before["count"].total() == uint64_t{n}
+             && p["flush"].total() - proc_before["flush"].total() == uint64_t{n};
+    },
+    10s));
+  BOOST_TEST(window_handled() > handled_before);
+  auto p = stages(proc->admin_port());
+  BOOST_TEST(p["consume"].per_second() > 0);
+  BOOST_TEST(p["flush"].latency_p99_ms() > 0);
+
+  // The per-minute counts are the cache's, equal to PostgreSQL's.
+  BOOST_REQUIRE(wait_until([&] { return exact(); }, 5s));
+  auto minutes = admin_rpc<av1::GetMinuteCountsResponse>(proc->admin_port(), "GetMinuteCounts",
+                                                     R"({"minutes":3})");
+  BOOST_TEST(minutes.source() == "cache");
+  BOOST_REQUIRE(minutes.minutes_size() == 3);
+  auto sql = counts_in_postgres(dsn);
+  int64_t shown = 0;
+  for (auto& m : minutes.minutes()) {
+    BOOST_TEST(m.count() == sql["minute:" + std::to_string(m.minute())], m.minute());
+    shown += m.count();
+  }
+  BOOST_TEST(shown == n); // all sent within the last three minutes
+  BOOST_TEST(minutes.minutes(2).minute() == now_ms() / 60000);
+}
+
+BOOST_AUTO_TEST_CASE(pause_grows_lag_and_resume_drains_it) {
+  auto proc = start_processor();
+  auto port = proc->admin_port();
+  send(5);
+  BOOST_REQUIRE(wait_until([&] { return exact(); }, 5s));
+  auto paused = admin_rpc<av1::PauseConsumptionResponse>(port, "PauseConsumption");
+  BOOST_TEST(paused.paused());
+  BOOST_TEST(paused.partitions() == 3);
+  BOOST_TEST(admin_rpc<av1::GetStatusResponse>(port, "GetStatus").paused());
+  auto cached = redis.hgetall("ping:counters")["total"];
+  const int n = 30;
+  send(n);
+  BOOST_REQUIRE(wait_until([&] { return total_lag(port) == n; }, 10s));
+  BOOST_TEST(redis.hgetall("ping:counters")["total"] == cached); // nothing consumed
+  auto lag = admin_rpc<av1::GetLagResponse>(port, "GetLag");
+  BOOST_TEST(lag.paused());
+  BOOST_TEST(lag.partitions_size() == 3);
+  for (auto& p : lag.partitions())
+    BOOST_TEST(p.lag() == p.end_offset() - p.position());
+
+  auto resumed = admin_rpc<av1::ResumeConsumptionResponse>(port, "ResumeConsumption");
+  BOOST_TEST(!resumed.paused());
+  BOOST_REQUIRE(wait_until([&] { return total_lag(port) == 0; }, 10s));
+  BOOST_REQUIRE(wait_until([&] { return exact(); }, 5s));
+  BOOST_TEST(redis.hgetall("ping:counters")["total"] == cached + n);
+}
+
+BOOST_AUTO_TEST_CASE(flush_makes_a_counted_ping_visible_at_once) {
+  // Flushes only on command (or 100000 records): the timer is an hour.
+  auto proc = start_processor({"--window.flush-delay=1h", "--window.flush-records=100000"});
+  auto port = proc->admin_port();
+  auto before_total = redis.hgetall("ping:counters")["total"];
+  auto counted = stages(port)["count"].total();
+  send(1);
+  BOOST_REQUIRE(wait_until([&] { return stages(port)["count"].total() == counted + 1; }, 10s));
+  BOOST_TEST(redis.hgetall("ping:counters")["total"] == before_total); // counted, not flushed
+  auto flushed = admin_rpc<av1::FlushResponse>(port, "Flush");
+  BOOST_TEST(flushed.complete());
+  BOOST_TEST(flushed.partitions() == 3);
+  // No waiting: the reply comes once the cache has it.
+  BOOST_TEST(redis.hgetall("ping:counters")["total"] == before_total + 1);
+  BOOST_TEST(count_pings(*stub) == before_total + 1);
+  BOOST_TEST(exact());
+}
+
+BOOST_AUTO_TEST_CASE(rebuild_cache_recounts_exactly_from_postgres) {
+  auto proc = start_processor();
+  auto now = now_ms();
+  for (int i = 0; i < 40; ++i)
+    BOOST_REQUIRE(send_ping(*stub, now - i * 47'000).ok()); // spread over ~30 minutes
+  BOOST_REQUIRE(wait_until([&] { return exact(); }, 5s));
+  // Drift the cache by hand; a rebuild must undo it.
+  redis.cli("HINCRBY ping:counters total 1000");
+  redis.cli("HINCRBY ping:counters minute:" + std::to_string(now / 60000) + " 7");
+  redis.cli("HSET ping:counters minute:12345 3");
+  BOOST_REQUIRE(!exact());
+  auto rebuilt = admin_rpc<av1::RebuildCacheResponse>(proc->admin_port(), "RebuildCache");
+  BOOST_TEST(rebuilt.partitions() == 3);
+  BOOST_TEST(exact()); // as soon as the reply is there
+  // And counting goes on from the recount.
+  send(3);
+  BOOST_REQUIRE(wait_until([&] { return exact(); }, 5s));
+  BOOST_TEST(redis.hgetall("ping:counters")["total"] == 43);
+}
+
+BOOST_AUTO_TEST_CASE(token_protected_processor_refuses_wrong_tokens_and_hides_secrets) {
+  auto secret_dsn = dsn + " password=hunter2-secret";
+  // Off loopback without a token: refuses to start.
+  process refused{{env("PING_TEST_BUILD_DIR") + "/apps/ping-processor",
+                   "--admin.address=0.0.0.0", "--admin.port=0",
+                   "--postgres.dsn=" + secret_dsn, "--kafka.bootstrap=" + broker.bootstrap(),
+                   "--cache.address=" + redis.address()},
+                  dir.path + "/refused.log"};
+  auto status = refused.wait(30s);
+  BOOST_REQUIRE(status.has_value());
+  BOOST_TEST(*status != 0);
+  BOOST_TEST(refused.log().find("needs a bearer token") != std::string::npos, refused.log());
+
+  auto token_file = dir.path + "/token";
+  shell("echo 'pr0cessor-token' > " + token_file);
+  processor guarded{dir.path, "guarded", secret_dsn, broker.bootstrap(), redis.address(),
+                    {"--admin.address=127.0.0.2", "--admin.token-file=" + token_file}};
+  auto node = "127.0.0.2:" + std::to_string(guarded.admin_port());
+  BOOST_TEST(admin_call(node, "Flush").http_status == 401);
+  BOOST_TEST(admin_call(node, "Flush", "{}", "wrong").http_status == 401);
+  BOOST_TEST(admin_call(node, "PauseConsumption", "{}", "pr0cessor-tokenX").http_status == 401);
+  BOOST_TEST(admin_call(node, "GetStatus", "{}", "wrong").http_status == 401);
+  auto st = admin_call(node, "GetStatus", "{}", "pr0cessor-token");
+  BOOST_TEST(st.http_status == 200);
+  BOOST_TEST(st.body.find("postgres.dsn=***") != std::string::npos, st.body);
+  BOOST_TEST(st.body.find("admin.token=***") != std::string::npos, st.body);
+  BOOST_TEST(st.body.find("hunter2") == std::string::npos);
+  BOOST_TEST(st.body.find("pr0cessor-token") == std::string::npos);
+  av1::GetStatusResponse parsed;
+  BOOST_REQUIRE(parse_json(st.body, parsed));
+  BOOST_TEST(!parsed.paused()); // the refused pause did nothing
+  auto flushed = admin_call(node, "Flush", "{}", "pr0cessor-token");
+  BOOST_TEST(flushed.http_status == 200, flushed.body);
+  BOOST_TEST(guarded.proc().log().find("hunter2") == std::string::npos);
+  BOOST_TEST(guarded.proc().log().find("pr0cessor-token") == std::string::npos);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
