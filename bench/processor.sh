@@ -62,10 +62,11 @@ for p in $(seq 0 $((PARTS - 1))); do
   "${cli[@]}" HSET ping:offsets "offset:$p" 0 "seq:$p" 0 >/dev/null
 done
 t0=$(date +%s.%N)
-spawn processor "$RUN" "$BUILD_DIR/apps/ping-processor" --kafka.bootstrap="$BOOTSTRAP" \
+spawn processor "$RUN" ${BENCH_WRAPPER:-} "$BUILD_DIR/apps/ping-processor" --kafka.bootstrap="$BOOTSTRAP" \
   --kafka.topic="$TOPIC" \
   --cache.address="127.0.0.1:$REDIS_PORT" \
-  --postgres.dsn="host=127.0.0.1 port=$PG_PORT dbname=ping user=ping" --admin.port=0
+  --postgres.dsn="host=127.0.0.1 port=$PG_PORT dbname=ping user=ping" --admin.port=0 \
+  ${BENCH_PROCESSOR_ARGS:-}
 PID=$(cat "$RUN/processor.pid")
 WAIT_SECONDS=120 wait_for "first flush" \
   bash -c "[ -n \"\$(${cli[*]} HGET ping:counters total)\" ]"

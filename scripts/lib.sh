@@ -14,8 +14,9 @@ PACKAGES=(
   build-essential meson ninja-build pkg-config python3
   libcaf-dev libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   grpc-proto librdkafka-dev libpqxx-dev libhiredis-dev libboost-dev
-  libboost-test-dev prometheus-cpp-dev zlib1g-dev libssl-dev
+  libboost-test-dev prometheus-cpp-dev zlib1g-dev libssl-dev libedit-dev
   postgresql-15 postgresql-contrib redis-server kcat curl
+  tmux chromium
 )
 
 # Installs missing Debian packages (as root), and Node.js/npm if absent.
@@ -169,8 +170,10 @@ gateway_start() {
 # processor_start DIR REDIS_PORT DSN
 processor_start() {
   local dir=$1 redis_port=$2 dsn=$3
+  rm -f "$dir/processor.ports"
   spawn processor "$dir" "$BUILD_DIR/apps/ping-processor" \
     --kafka.bootstrap-file="$dir/devbroker.info" --cache.address="127.0.0.1:$redis_port" \
     --postgres.dsn="$dsn" --admin.port="${PING_PROCESSOR_ADMIN_PORT:-0}" \
     --ports-file="$dir/processor.ports"
+  wait_for "ping-processor (see $dir/processor.log)" ready_or_dead "$dir/processor.pid" "$dir/processor.ports"
 }

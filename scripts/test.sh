@@ -2,8 +2,8 @@
 # Everything CI runs: installs what is missing, builds, starts throwaway
 # services on free ports (PostgreSQL, redis-server, ping-devbroker), runs
 # every test (Boost.Test suites of the project and its subprojects, buf lint
-# and breaking, end-to-end clients), stops what it started, and exits
-# non-zero on any failure.
+# and breaking, end-to-end clients, the admin consoles in chromium and
+# tmux), stops what it started, and exits non-zero on any failure.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -14,6 +14,7 @@ RUN=$(mktemp -d /tmp/ping-test.XXXXXX)
 chmod 755 "$RUN"
 cleanup() {
   set +e
+  stop_process processor "$RUN"
   stop_process gateway "$RUN"
   stop_process devbroker "$RUN"
   redis_stop "$RUN/redis"
@@ -58,6 +59,13 @@ GRPC_PORT=$(free_port)
 gateway_start "$RUN" "$CONNECT_PORT" "$GRPC_PORT" "$PING_TEST_PG_DSN" "$REDIS_PORT"
 check "end-to-end clients (curl, buf curl, connect-node)" \
   "$PING_ROOT/tests/e2e/run.sh" "$CONNECT_PORT" "$GRPC_PORT"
+
+# The admin consoles (web page in chromium, pingctl admin in tmux) against
+# a processor counting what that gateway takes.
+processor_start "$RUN" "$REDIS_PORT" "$PING_TEST_PG_DSN"
+PROCESSOR_ADMIN=$(sed -n 's/^admin=//p' "$RUN/processor.ports")
+check "admin consoles (chromium, tmux)" \
+  "$PING_ROOT/tests/console/run.sh" "$BUILD_DIR" "$CONNECT_PORT" "$PROCESSOR_ADMIN"
 
 echo "test suites: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -1,9 +1,12 @@
 #include "actors/windowing/consumer.hpp"
 
+#include <condition_variable>
 #include <map>
+#include <mutex>
 #include <thread>
 
 #include <caf/all.hpp>
+#include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafkacpp.h>
 
 #include "actors/common/log.hpp"
@@ -26,6 +29,23 @@ public:
   /// partition was started, then advanced by the loop): exact, unlike
   /// librdkafka's position before the first fetch.
   std::map<int32_t, int64_t> positions;
+  /// Each assigned partition's own fetch queue. Taken out of the consumer
+  /// queue before the assignment starts fetching, so librdkafka bounds
+  /// prefetch per partition (queued.max.messages.kbytes), as for a plain
+  /// assign consumer, instead of for all partitions together: with one
+  /// shared bound, librdkafka 2.0 backs every fetcher off for a second
+  /// whenever the shared queue is full.
+  std::map<int32_t, rd_kafka_queue_t*> queues;
+
+  ~rebalance_handler() override {
+    drop_queues();
+  }
+
+  void drop_queues() {
+    for (auto& [p, q] : queues)
+      rd_kafka_queue_destroy(q);
+    queues.clear();
+  }
 
   void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
                     std::vector<RdKafka::TopicPartition*>& parts) override {
@@ -45,6 +65,7 @@ public:
       consumer->unassign();
       for (auto p : ids)
         positions.erase(p);
+      drop_queues();
       assigned_ = 0;
     }
   }
@@ -99,6 +120,13 @@ private:
       }
     }
     log::info("consumer", "partitions assigned", {{"partitions", caf::deep_to_string(ids)}});
+    drop_queues();
+    for (auto* tp : parts) {
+      auto* q = rd_kafka_queue_get_partition(consumer->c_ptr(), tp->topic().c_str(),
+                                             tp->partition());
+      rd_kafka_queue_forward(q, nullptr); // the application's: assign() keeps it
+      queues[tp->partition()] = q;
+    }
     consumer->assign(parts);
     if (paused)
       consumer->pause(parts);
@@ -172,6 +200,83 @@ void publish_lag(RdKafka::KafkaConsumer& consumer, const rebalance_handler& hand
   reg.gauge("processor_consumer_lag_total") = total;
 }
 
+// librdkafka 2.0 stops fetching a partition whose queue is full, and a
+// broker thread left with only full partitions sleeps until something wakes
+// it, up to a second, even after the queues drained (2.1 added
+// fetch.queue.backoff.ms for this). A small prefetch, which keeps memory
+// low, makes that common. So a partition that has had nothing queued for
+// `stall_after` although the broker has more (its end offset is above our
+// position) gets a request sent to its leader, a watermark query: any
+// request wakes the broker thread, which then sees the room and fetches.
+// The query runs on a thread of its own, as the broker may answer only
+// after a pending long-poll fetch: the consumer never waits for it.
+class fetch_waker {
+public:
+  fetch_waker(RdKafka::KafkaConsumer& consumer, std::string topic)
+    : consumer_(consumer), topic_(std::move(topic)), thread_([this] { run(); }) {
+  }
+
+  ~fetch_waker() {
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      stopping_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+  }
+
+  /// Asks for a wake-up of the broker leading `partition`; never blocks.
+  void wake(int32_t partition) {
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      pending_ = partition;
+    }
+    cv_.notify_one();
+  }
+
+private:
+  void run() {
+    std::unique_lock<std::mutex> lock{mtx_};
+    for (;;) {
+      cv_.wait(lock, [this] { return stopping_ || pending_ >= 0; });
+      if (stopping_)
+        return;
+      auto p = pending_;
+      pending_ = -1;
+      lock.unlock();
+      int64_t low = 0, high = 0;
+      consumer_.query_watermark_offsets(topic_, p, &low, &high, 1000);
+      lock.lock();
+    }
+  }
+
+  RdKafka::KafkaConsumer& consumer_;
+  std::string topic_;
+  std::mutex mtx_;
+  std::condition_variable cv_;
+  int32_t pending_ = -1;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+void wake_stalled_fetchers(RdKafka::KafkaConsumer& consumer, const rebalance_handler& handler,
+                           const consumer_settings& cfg, fetch_waker& waker,
+                           std::map<int32_t, std::chrono::steady_clock::time_point>& last_data) {
+  auto now = std::chrono::steady_clock::now();
+  for (auto [p, position] : handler.positions) {
+    auto& seen = last_data[p]; // epoch (long ago) for a new partition
+    if (now - seen < cfg.stall_after)
+      continue;
+    int64_t low = 0, high = -1;
+    if (consumer.get_watermark_offsets(cfg.topic, p, &low, &high) != RdKafka::ERR_NO_ERROR
+        || high <= position)
+      continue; // caught up (or unknown): nothing to wake for
+    seen = now; // at most one wake-up per partition every stall_after
+    waker.wake(p);
+    return; // one request wakes a whole broker thread: one per pass
+  }
+}
+
 void consumer_loop(caf::blocking_actor* self, consumer_settings cfg, window_actor window,
                    telemetry::registry* reg) {
   auto stats = reg->actor("windowing.consumer", "detached", "windowing");
@@ -192,15 +297,15 @@ void consumer_loop(caf::blocking_actor* self, consumer_settings cfg, window_acto
   set("fetch.wait.max.ms", std::to_string(cfg.fetch_wait_ms));
   set("session.timeout.ms", std::to_string(cfg.session_timeout_ms));
   set("partition.assignment.strategy", "range,roundrobin");
-  // Bounded prefetch: librdkafka's default queue (64 MiB) dwarfs everything
-  // else in the process; a few MiB keep the fetcher ahead of the window.
-  // The bound is in bytes: in librdkafka 2.0 a fetcher that finds its queue
-  // above queued.min.messages backs off for a whole second, so that count
-  // is set out of the way.
+  // Bounded prefetch, per partition (each has its own queue, see
+  // rebalance_handler::queues): librdkafka's defaults (100,000 records,
+  // 64 MiB) dwarf everything else in the process. librdkafka keeps a few
+  // hundred bytes per queued record besides the payload, so for small
+  // events the record count is the bound that matters.
+  set("queued.min.messages", std::to_string(cfg.prefetch_records));
   set("queued.max.messages.kbytes", std::to_string(cfg.prefetch_kbytes));
-  set("queued.min.messages", "1000000");
-  set("fetch.max.bytes", "4194304");
-  set("max.partition.fetch.bytes", "262144");
+  set("max.partition.fetch.bytes", std::to_string(cfg.fetch_partition_kbytes * 1024));
+  set("fetch.max.bytes", std::to_string(std::max(cfg.fetch_partition_kbytes * 1024, 1048576)));
   for (size_t pos = 0; pos < cfg.extra.size();) {
     auto end = cfg.extra.find(',', pos);
     auto item = cfg.extra.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
@@ -224,24 +329,48 @@ void consumer_loop(caf::blocking_actor* self, consumer_settings cfg, window_acto
   std::map<int32_t, int64_t> ends;
   v1::PingEvent ev;
   reg->gauge("processor_paused") = 0;
+  // Batches handed to the window and not answered yet. The window answers a
+  // batch once it has room again; with up to `credits` outstanding, the
+  // consumer polls the next batch while the window counts the last one, and
+  // stops polling while the window is full.
+  size_t outstanding = 0;
+  auto& backpressure = reg->counter("processor_consumer_backpressure_total");
+  auto window_handle = caf::actor_cast<caf::actor>(window);
+  // Nothing to consume: wait this long on the consumer queue before looking
+  // at the partition queues again (a new record waits at most that long).
+  const int idle_wait_ms = 5;
+  std::vector<rd_kafka_message_t*> polled(512);
+  std::map<int32_t, std::chrono::steady_clock::time_point> last_data; // per partition
+  fetch_waker waker{*consumer, cfg.topic};
   while (running) {
-    // Messages to this actor: pause and resume from the admin endpoint; an
-    // exit ends the loop.
+    // Messages to this actor: the window's answers, pause and resume from
+    // the admin endpoint; an exit ends the loop. Drains the mailbox without
+    // waiting, unless every credit is out: then waits for an answer.
     bool changed = false;
-    self->receive(
-      [&](pause_atom) -> int32_t {
-        changed = true;
-        return set_paused(*consumer, handler, true, *reg);
-      },
-      [&](resume_atom) -> int32_t {
-        changed = true;
-        return set_paused(*consumer, handler, false, *reg);
-      },
-      [&](caf::exit_msg& msg) {
-        log::info("consumer", "stopping", {{"reason", to_string(msg.reason)}});
-        running = false;
-      },
-      caf::after(std::chrono::seconds(0)) >> [] {});
+    for (bool more = true; more && running;) {
+      more = false;
+      auto full = outstanding >= cfg.credits;
+      self->receive(
+        [&](int64_t held) {
+          more = true;
+          stats->backlog = held;
+          if (outstanding > 0)
+            --outstanding;
+        },
+        [&](pause_atom) -> int32_t {
+          more = changed = true;
+          return set_paused(*consumer, handler, true, *reg);
+        },
+        [&](resume_atom) -> int32_t {
+          more = changed = true;
+          return set_paused(*consumer, handler, false, *reg);
+        },
+        [&](caf::exit_msg& msg) {
+          log::info("consumer", "stopping", {{"reason", to_string(msg.reason)}});
+          running = false;
+        },
+        caf::after(full ? cfg.poll_wait : caf::timespan{0}) >> [] {});
+    }
     if (!running)
       break;
     if (auto now = std::chrono::steady_clock::now();
@@ -249,53 +378,74 @@ void consumer_loop(caf::blocking_actor* self, consumer_settings cfg, window_acto
       last_lag = now;
       publish_lag(*consumer, handler, cfg, ends, *reg);
     }
-    // Consume a batch: wait for the first record, then drain what is there.
+    if (outstanding >= cfg.credits) {
+      ++backpressure; // the window is behind: no polling until it answers
+      continue;
+    }
+    // Consume a batch from the partition queues, then serve the consumer
+    // queue (rebalance callbacks, errors), waiting there briefly when there
+    // was nothing to consume.
     batches.clear();
     size_t n = 0;
-    auto wait_ms = static_cast<int>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(cfg.poll_wait).count());
-    while (n < cfg.batch) {
-      std::unique_ptr<RdKafka::Message> msg{consumer->consume(n == 0 ? wait_ms : 0)};
-      if (msg->err() == RdKafka::ERR__TIMED_OUT || msg->err() == RdKafka::ERR__PARTITION_EOF)
-        break;
-      if (msg->err() != RdKafka::ERR_NO_ERROR) {
-        log::warn("consumer", "consume error", {{"error", msg->errstr()}});
-        break;
-      }
-      auto& b = batches[msg->partition()];
-      b.partition = msg->partition();
-      b.next_offset = msg->offset() + 1;
-      if (ev.ParseFromArray(msg->payload(), static_cast<int>(msg->len())) && ev.relay_seq() > 0)
-        b.records.push_back({msg->offset(), ev.relay_seq(), ev.timestamp_ms()});
+    auto take = [&](int32_t partition, int64_t offset, const void* payload, size_t len) {
+      auto& b = batches[partition];
+      b.partition = partition;
+      b.next_offset = offset + 1;
+      if (ev.ParseFromArray(payload, static_cast<int>(len)) && ev.relay_seq() > 0)
+        b.records.push_back({offset, ev.relay_seq(), ev.timestamp_ms()});
       else
         log::warn("consumer", "skipping undecodable record",
-                  {{"partition", std::to_string(msg->partition())},
-                   {"offset", std::to_string(msg->offset())}});
+                  {{"partition", std::to_string(partition)}, {"offset", std::to_string(offset)}});
       ++n;
+    };
+    // Every partition gets its share of a batch, so none of them fills up
+    // while others are drained (librdkafka stops fetching a full partition,
+    // and a broker with only full partitions idles for up to a second).
+    auto share = std::max<size_t>(64, cfg.batch / std::max<size_t>(1, handler.queues.size()));
+    for (auto& [p, q] : handler.queues) {
+      for (size_t taken = 0; taken < share;) {
+        auto got = rd_kafka_consume_batch_queue(q, 0, polled.data(),
+                                                std::min(polled.size(), share - taken));
+        if (got <= 0)
+          break;
+        taken += static_cast<size_t>(got);
+        last_data[p] = std::chrono::steady_clock::now();
+        for (ssize_t i = 0; i < got; ++i) {
+          auto* m = polled[static_cast<size_t>(i)];
+          if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR)
+            take(m->partition, m->offset, m->payload, m->len);
+          else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            log::warn("consumer", "consume error", {{"partition", std::to_string(p)},
+                                                    {"error", rd_kafka_message_errstr(m)}});
+          rd_kafka_message_destroy(m);
+        }
+      }
     }
+    {
+      std::unique_ptr<RdKafka::Message> msg{consumer->consume(n == 0 ? idle_wait_ms : 0)};
+      if (msg->err() == RdKafka::ERR_NO_ERROR) // only before a partition queue exists
+        take(msg->partition(), msg->offset(), msg->payload(), msg->len());
+      else if (msg->err() != RdKafka::ERR__TIMED_OUT
+               && msg->err() != RdKafka::ERR__PARTITION_EOF)
+        log::warn("consumer", "consume error", {{"error", msg->errstr()}});
+    }
+    if (!handler.paused)
+      wake_stalled_fetchers(*consumer, handler, cfg, waker, last_data);
     consumed += n;
     stats->handled += n;
     for (auto& [p, b] : batches)
       if (handler.positions.count(p))
         handler.positions[p] = b.next_offset;
-    // Hand over in one message; the window answers when it has room again.
+    // Hand over in one message, without waiting: the answer comes back as a
+    // message (handled above). Messages between two local actors are not
+    // lost, and the window takes them in the order sent.
     if (!batches.empty()) {
       std::vector<record_batch> all;
       all.reserve(batches.size());
       for (auto& [p, b] : batches)
         all.push_back(std::move(b));
-      bool delivered = false;
-      while (!delivered && running) {
-        self->request(window, cfg.window_timeout, records_atom::value, all)
-          .receive([&](int64_t held) {
-                     stats->backlog = held;
-                     delivered = true;
-                   },
-                   [&](caf::error& e) {
-                     log::warn("consumer", "window did not take a batch; retrying",
-                               {{"error", to_string(e)}});
-                   });
-      }
+      self->send(window_handle, records_atom::value, std::move(all));
+      ++outstanding;
     }
     // Advisory commits of the consumed positions (lag monitoring only).
     if (std::chrono::steady_clock::now() - last_commit > std::chrono::seconds(5)) {

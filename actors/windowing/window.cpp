@@ -96,6 +96,24 @@ void start_rebuild(self_ptr self, int32_t p, int64_t start_offset) {
   self->send(self, rebuild_atom::value, p);
 }
 
+// An admin rebuild waiting for partition `p` learns that its recount
+// failed (it goes on in the background, with backoff): the operator gets an
+// answer now rather than at the deadline.
+void recount_failed(self_ptr self, int32_t p, const caf::error& err) {
+  auto& waiters = self->state.rebuild_waiters;
+  for (auto it = waiters.begin(); it != waiters.end();) {
+    if (it->partitions.count(p)) {
+      it->rp.deliver(caf::make_error(ping_errc::unavailable,
+                                     "recounting partition " + std::to_string(p)
+                                       + " from PostgreSQL failed (" + to_string(err)
+                                       + "); retrying in the background"));
+      it = waiters.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 void run_rebuild(self_ptr self, int32_t p) {
   auto& st = self->state;
   auto it = st.rebuilding.find(p);
@@ -133,7 +151,10 @@ void run_rebuild(self_ptr self, int32_t p) {
                       self->state.rebuilding.erase(p);
                       settle(self);
                     },
-                    [retry](caf::error&) { retry(); });
+                    [self, p, retry](caf::error& err) {
+                      recount_failed(self, p, err);
+                      retry();
+                    });
                 return;
               }
               part(self, p).reset(start, rc.watermark);
@@ -144,9 +165,15 @@ void run_rebuild(self_ptr self, int32_t p) {
                          {"total", std::to_string(rc.total)}});
               settle(self);
             },
-            [retry](caf::error&) { retry(); });
+            [self, p, retry](caf::error& err) {
+                      recount_failed(self, p, err);
+                      retry();
+                    });
       },
-      [retry](caf::error&) { retry(); });
+      [self, p, retry](caf::error& err) {
+                      recount_failed(self, p, err);
+                      retry();
+                    });
 }
 
 // Applies held batches that may go now, and answers waiters that are done.

@@ -16,7 +16,10 @@ processor_config::processor_config()
   add("kafka", kafka.batch, "batch", "records handed to the window at once");
   add("kafka", kafka.session_timeout_ms, "session-timeout-ms", "consumer group session timeout");
   add("kafka", kafka.extra, "properties", "more librdkafka consumer properties, k=v,k=v");
-  add("kafka", kafka.prefetch_kbytes, "prefetch-kbytes", "records fetched ahead, KiB (queued.max.messages.kbytes)");
+  add("kafka", kafka.prefetch_records, "prefetch-records", "records fetched ahead per partition (queued.min.messages)");
+  add("kafka", kafka.prefetch_kbytes, "prefetch-kbytes", "KiB fetched ahead per partition (queued.max.messages.kbytes)");
+  add("kafka", kafka.fetch_partition_kbytes, "fetch-partition-kbytes", "most KiB one fetch brings per partition");
+  add("kafka", kafka.stall_after, "stall-after", "wake a partition's fetcher after this long without records while the broker has more");
   add("window", window.max_records, "flush-records", "flush after this many records");
   add("window", window.max_delay, "flush-delay", "flush at most this long after the first unflushed record");
   add("window", window.max_unflushed, "max-unflushed", "records held before consumption pauses");

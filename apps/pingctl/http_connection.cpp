@@ -40,14 +40,30 @@ struct http_connection::impl {
   tcp::resolver::results_type endpoints;
   bool open = false;
 
+  std::function<bool()> interrupt_check;
+  bool interrupted = false; // the last run() was abandoned
+
   // Runs the io_context until the operation started by `start` completes;
-  // tcp_stream's expiry turns an overdue operation into error::timeout.
+  // tcp_stream's expiry turns an overdue operation into error::timeout, and
+  // the interrupt check, polled meanwhile, into operation_aborted.
   template <class Start>
   error_code run(Start&& start) {
     error_code result = asio::error::would_block;
+    interrupted = false;
     start([&result](error_code ec, auto&&...) { result = ec; });
     ioc.restart();
-    ioc.run();
+    if (!interrupt_check) {
+      ioc.run();
+      return result;
+    }
+    while (result == asio::error::would_block && !ioc.stopped()) {
+      ioc.run_for(interrupt_poll);
+      if (result == asio::error::would_block && interrupt_check()) {
+        interrupted = true;
+        stream.cancel(); // the handler runs with operation_aborted
+        ioc.run();
+      }
+    }
     return result;
   }
 
@@ -85,8 +101,10 @@ struct http_connection::impl {
     stream.expires_at(deadline);
     auto ec = run([&](auto handler) { stream.async_connect(endpoints, handler); });
     if (ec) {
-      out.failure = http_failure::connect_failed;
-      out.detail = ec == beast::error::timeout ? "timed out" : ec.message();
+      out.failure = interrupted ? http_failure::interrupted : http_failure::connect_failed;
+      out.detail = interrupted                     ? "interrupted"
+                   : ec == beast::error::timeout ? "timed out"
+                                                 : ec.message();
       close();
       return out;
     }
@@ -136,7 +154,10 @@ struct http_connection::impl {
     }
     out.failure = ec == beast::error::timeout ? http_failure::timed_out
                                               : http_failure::io_error;
-    if (ec == http::error::end_of_stream || ec == asio::error::eof
+    if (interrupted) {
+      out.failure = http_failure::interrupted;
+      out.detail = "interrupted";
+    } else if (ec == http::error::end_of_stream || ec == asio::error::eof
         || ec == http::error::partial_message)
       out.detail = "connection closed by the server";
     else
@@ -155,6 +176,10 @@ http_connection::http_connection(std::string host, std::string port)
 http_connection::~http_connection() {
   if (impl_->open)
     impl_->close();
+}
+
+void http_connection::set_interrupt_check(std::function<bool()> check) {
+  impl_->interrupt_check = std::move(check);
 }
 
 http_result http_connection::post(const http_request& req,

@@ -5,9 +5,12 @@
 // Calls are blocking; each runs the connection's private io_context until
 // the exchange completes or the deadline passes, so every phase (connect,
 // write, read) is bounded. The connection opens lazily, is reused while the
-// server keeps it alive, and is reopened after an error or a close.
+// server keeps it alive, and is reopened after an error or a close. An
+// optional interrupt check (polled every interrupt_poll while a call waits)
+// abandons the call early, e.g. on Ctrl-C in the admin console.
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -35,7 +38,10 @@ enum class http_failure {
   connect_failed, // resolve or TCP connect failed (or timed out)
   timed_out,      // connected, but no complete response before the deadline
   io_error,       // connection broke mid-exchange, or the response was bad
+  interrupted,    // the interrupt check asked to abandon the call
 };
+
+constexpr std::chrono::milliseconds interrupt_poll{50};
 
 struct http_result {
   http_failure failure = http_failure::none;
@@ -49,6 +55,10 @@ public:
   ~http_connection();
   http_connection(const http_connection&) = delete;
   http_connection& operator=(const http_connection&) = delete;
+
+  /// `check` returning true abandons the call in flight (the connection is
+  /// closed); empty: calls run to completion or deadline.
+  void set_interrupt_check(std::function<bool()> check);
 
   /// POSTs `req` and waits for the response until `deadline`.
   http_result post(const http_request& req,

@@ -1,16 +1,23 @@
-// pingctl: command-line client of ping.v1.PingService.
+// pingctl: command-line client of ping.v1.PingService and of the admin API
+// ping.admin.v1.AdminService.
 //
 //   pingctl ping [--timestamp-ms N]                      one ping, prints "ok"
 //   pingctl ping --requests N [--concurrency C] [...]    load generator
 //   pingctl count [--from MS --to MS]                    prints the count
+//   pingctl admin [--node HOST:PORT] <command> [ARGS]    one admin command
+//                                                        (status, actors, ...)
+//   pingctl admin [--node HOST:PORT]                     interactive console
 //
-// Exit status: 0 ok, 1 RPC error, 2 usage error (see --help).
+// Exit status: 0 ok, 1 RPC error, 2 usage error (see --help and
+// pingctl admin --help).
 
 #include <csignal>
 #include <cstdlib>
 #include <exception>
 #include <iostream>
+#include <string_view>
 
+#include "apps/pingctl/admin.hpp"
 #include "apps/pingctl/load.hpp"
 #include "apps/pingctl/options.hpp"
 #include "apps/pingctl/rpc.hpp"
@@ -31,6 +38,8 @@ int fail(const call_status& st) {
 }
 
 int run(int argc, char** argv) {
+  if (argc > 1 && std::string_view{argv[1]} == "admin")
+    return run_admin({argv + 2, argv + argc});
   auto parsed = parse_args(argc, argv, std::getenv("PINGCTL_ADDRESS"));
   if (!parsed.error.empty()) {
     std::cerr << "pingctl: " << parsed.error << "\n" << short_usage_text();

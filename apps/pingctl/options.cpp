@@ -1,22 +1,10 @@
 #include "apps/pingctl/options.hpp"
 
-#include <charconv>
 #include <string_view>
 #include <vector>
 
 namespace ping::pingctl {
 
-namespace {
-
-template <class Int>
-bool parse_int(std::string_view text, Int& out) {
-  if (!text.empty() && text.front() == '+')
-    text.remove_prefix(1);
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-  return !text.empty() && ec == std::errc{} && ptr == text.data() + text.size();
-}
-
-// HOST:PORT, with IPv6 literals in brackets ("[::1]:8080").
 bool split_address(const std::string& address, std::string& host,
                    std::string& port) {
   auto colon = address.rfind(':');
@@ -35,26 +23,34 @@ bool split_address(const std::string& address, std::string& host,
   return parse_int(port, value) && value >= 1 && value <= 65535;
 }
 
-} // namespace
-
 std::string short_usage_text() {
   return R"(Usage: pingctl [OPTIONS] ping [--timestamp-ms N]
        pingctl [OPTIONS] ping --requests N [--concurrency C] [--timestamp-ms N]
        pingctl [OPTIONS] count [--from MS --to MS]
+       pingctl admin [--node HOST:PORT] [--token-file F] [<command> [ARGS]]
 Run 'pingctl --help' for every option and its default.
 )";
 }
 
 std::string usage_text() {
   return R"(Usage: pingctl [OPTIONS] <command> [COMMAND OPTIONS]
+       pingctl admin [ADMIN OPTIONS] [<admin command> [ARGS]]
 
-Calls ping.v1.PingService over Connect (HTTP/1.1) or gRPC (HTTP/2).
+Calls ping.v1.PingService over Connect (HTTP/1.1) or gRPC (HTTP/2), and
+the admin API of a node (pingctl admin).
 
 Commands:
   ping                      Store one ping; prints "ok".
   ping --requests N         Load mode: send N pings from --concurrency workers;
                             progress on stderr, summary on stdout.
   count                     Print the number of stored pings (e.g. "12").
+  admin ...                 The admin API of a ping-gateway or ping-processor
+                            (status, actors, pipeline, lag, minutes, flush,
+                            pause, resume, rebuild-cache, log-level, watch),
+                            or, without a command, an interactive console on
+                            it. Must be the first argument; it has its own
+                            options (--node, --token-file, --timeout-ms):
+                            see 'pingctl admin --help'.
 
 Global options (before or after the command):
   --address HOST:PORT       Server address; IPv6 as [ADDR]:PORT.
@@ -129,6 +125,8 @@ parse_result parse_args(int argc, const char* const* argv,
         opts.cmd = command::ping;
       else if (arg == "count")
         opts.cmd = command::count;
+      else if (arg == "admin")
+        return fail("admin must be the first argument: pingctl admin [OPTIONS] <command>");
       else
         return fail("unknown command '" + std::string{arg} + "'");
       continue;
@@ -196,7 +194,7 @@ parse_result parse_args(int argc, const char* const* argv,
   if (opts.help || opts.version)
     return result;
   if (opts.cmd == command::none)
-    return fail("missing command (ping or count)");
+    return fail("missing command (ping, count or admin)");
 
   // Options that belong to the other command.
   if (opts.cmd == command::count) {

@@ -2,9 +2,11 @@
 // pingctl's command line: one parse of argv (global options may come before
 // or after the command), the usage text, and the defaults in one place.
 
+#include <charconv>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "apps/pingctl/rpc.hpp"
 
@@ -41,6 +43,20 @@ struct parse_result {
   options opts;
   std::string error; // non-empty: usage error (exit 2)
 };
+
+/// Parses a whole decimal integer ("+" allowed); false on junk or overflow.
+template <class Int>
+bool parse_int(std::string_view text, Int& out) {
+  if (!text.empty() && text.front() == '+')
+    text.remove_prefix(1);
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return !text.empty() && ec == std::errc{} && ptr == text.data() + text.size();
+}
+
+/// Splits HOST:PORT (IPv6 literals in brackets, "[::1]:8080") and checks
+/// that the port is 1..65535.
+bool split_address(const std::string& address, std::string& host,
+                   std::string& port);
 
 /// Parses argv. `env_address` is $PINGCTL_ADDRESS (nullptr when unset).
 parse_result parse_args(int argc, const char* const* argv,

@@ -1,0 +1,96 @@
+#pragma once
+// What `pingctl admin` prints: the admin API's answers as compact aligned
+// tables and one-line results, the wording of failures, and the frame of
+// `watch`. Pure functions of their arguments (no clock, no terminal), so
+// tests can pin the output.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "apps/pingctl/http_connection.hpp"
+#include "ping/admin/v1/admin.pb.h"
+
+namespace ping::pingctl {
+
+namespace admin_v1 = ping::admin::v1;
+
+/// Rows under a header, each column as wide as its widest cell, two blanks
+/// apart, numbers right-aligned; no trailing blanks.
+class text_table {
+public:
+  enum class align { left, right };
+  struct column {
+    std::string title;
+    align alignment = align::left;
+  };
+
+  explicit text_table(std::vector<column> columns);
+
+  /// Missing cells are blank; extra cells are an error (asserted).
+  void add_row(std::vector<std::string> cells);
+
+  std::string render() const;
+
+private:
+  std::vector<column> columns_;
+  std::vector<std::vector<std::string>> rows_;
+};
+
+/// 950 -> "950ms", 6200 -> "6.2s", 306000 -> "5m 06s", 3723000 ->
+/// "1h 02m 03s", 93784000 -> "1d 02h 03m".
+std::string format_duration_ms(std::int64_t ms);
+
+/// Key: value lines; the configuration only `with_config`.
+std::string format_status(const admin_v1::GetStatusResponse& resp, bool with_config);
+
+/// Actors in a tree: top-level actors (and the groups named as parents)
+/// by name, each followed by its children by name, indented. Ends with a
+/// summary line.
+std::string format_actors(const admin_v1::ListActorsResponse& resp);
+
+std::string format_pipeline(const admin_v1::GetPipelineResponse& resp);
+
+/// Partitions by number, then a TOTAL line and whether consumption is paused.
+std::string format_lag(const admin_v1::GetLagResponse& resp);
+
+/// One row per minute (UTC) with a bar of up to `bar_width` '#'.
+std::string format_minutes(const admin_v1::GetMinuteCountsResponse& resp,
+                           int bar_width = 40);
+
+// The one-line results of the commands.
+std::string format_flush(const admin_v1::FlushResponse& resp);
+std::string format_pause(const admin_v1::PauseConsumptionResponse& resp);
+std::string format_resume(const admin_v1::ResumeConsumptionResponse& resp);
+std::string format_rebuild(const admin_v1::RebuildCacheResponse& resp);
+std::string format_log_level(const admin_v1::SetLogLevelResponse& resp);
+
+/// A failed admin call as the operator should read it.
+struct admin_failure {
+  std::string method;   // "GetStatus"
+  std::string code;     // Connect code name
+  std::string message;  // the server's message (or the client's)
+  http_failure transport = http_failure::none;
+  std::string transport_detail;
+  std::string node;     // HOST:PORT
+  bool token_sent = false;
+  std::chrono::milliseconds timeout{0};
+};
+
+/// E.g. "cannot reach the admin endpoint at 127.0.0.1:1: connection
+/// refused", "the node refused the token (unauthenticated)".
+std::string describe_admin_failure(const admin_failure& failure);
+
+/// The first line of a watch frame, e.g. "ping-processor@127.0.0.1:9464
+/// actors  12:00:03  refresh #3  every 1s, Enter or Ctrl-C stops".
+std::string watch_header(std::string_view node_label, std::string_view what,
+                         std::string_view time_text, std::uint64_t refresh,
+                         std::chrono::milliseconds interval);
+
+/// Cuts `text` to `rows` lines of at most `cols` characters, so a redrawn
+/// frame never scrolls; the last kept line says how many were left out.
+std::vector<std::string> fit_to_screen(const std::string& text, int rows, int cols);
+
+} // namespace ping::pingctl

@@ -1,0 +1,182 @@
+#include "apps/pingctl/admin_session.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "apps/pingctl/admin_format.hpp"
+#include "apps/pingctl/connect_unary.hpp"
+#include "apps/pingctl/http_connection.hpp"
+
+namespace ping::pingctl {
+
+namespace {
+
+constexpr const char* service_path = "/ping.admin.v1.AdminService/";
+
+} // namespace
+
+struct admin_session::impl {
+  admin_invocation inv;
+  std::string token;
+  http_connection conn;
+  std::string binary; // known after a successful GetStatus
+
+  impl(const admin_invocation& i, std::string t)
+    : inv(i), token(std::move(t)), conn(i.host, i.port) {
+  }
+
+  // One call; on failure `failed` gets the operator's error line.
+  bool call(const char* method, admin_verb verb, const google::protobuf::Message& req,
+            google::protobuf::Message& resp, command_result& failed) {
+    unary_call c;
+    c.path = std::string{service_path} + method;
+    c.address = inv.node;
+    c.encoding = wire_encoding::json;
+    c.timeout = admin_timeout(inv, verb);
+    if (!token.empty())
+      c.headers.emplace_back("Authorization", "Bearer " + token);
+    auto outcome = connect_unary(conn, c, req, resp);
+    if (outcome.status.ok())
+      return true;
+    admin_failure f;
+    f.method = method;
+    f.code = outcome.status.code;
+    f.message = outcome.status.message;
+    f.transport = outcome.transport;
+    f.transport_detail = outcome.transport_detail;
+    f.node = inv.node;
+    f.token_sent = !token.empty();
+    f.timeout = c.timeout;
+    failed = {1, true, describe_admin_failure(f) + "\n"};
+    return false;
+  }
+
+  // Calls `method` with a default Req and renders Resp with `render`.
+  template <class Req, class Resp, class Render>
+  command_result simple(const char* method, admin_verb verb, Render&& render,
+                        const Req& req = Req{}) {
+    Resp resp;
+    command_result out;
+    if (!call(method, verb, req, resp, out))
+      return out;
+    out.text = render(resp);
+    return out;
+  }
+};
+
+admin_session::admin_session(const admin_invocation& inv, std::string token)
+  : impl_(std::make_unique<impl>(inv, std::move(token))) {
+}
+
+admin_session::~admin_session() = default;
+
+void admin_session::set_interrupt_check(std::function<bool()> check) {
+  impl_->conn.set_interrupt_check(std::move(check));
+}
+
+std::string admin_session::label() const {
+  if (impl_->binary.empty())
+    return impl_->inv.node;
+  return impl_->binary + "@" + impl_->inv.node;
+}
+
+command_result admin_session::greet() {
+  admin_v1::GetStatusResponse resp;
+  command_result out;
+  if (!impl_->call("GetStatus", admin_verb::status, admin_v1::GetStatusRequest{}, resp, out))
+    return out;
+  impl_->binary = resp.binary();
+  out.text = resp.binary() + " " + resp.version() + " at " + impl_->inv.node + ", up "
+             + format_duration_ms(resp.uptime_ms()) + (resp.ready() ? "" : ", NOT ready")
+             + (resp.paused() ? ", consumption paused" : "")
+             + ". Type help for the commands.\n";
+  return out;
+}
+
+command_result admin_session::execute(const admin_command& cmd, bool compact) {
+  using namespace admin_v1;
+  auto& s = *impl_;
+  switch (cmd.verb) {
+    case admin_verb::status:
+      return s.simple<GetStatusRequest, GetStatusResponse>(
+        "GetStatus", cmd.verb, [&s, compact](const GetStatusResponse& r) {
+          s.binary = r.binary();
+          return format_status(r, !compact);
+        });
+    case admin_verb::actors:
+      return s.simple<ListActorsRequest, ListActorsResponse>(
+        "ListActors", cmd.verb, [](const auto& r) { return format_actors(r); });
+    case admin_verb::pipeline:
+      return s.simple<GetPipelineRequest, GetPipelineResponse>(
+        "GetPipeline", cmd.verb, [](const auto& r) { return format_pipeline(r); });
+    case admin_verb::lag:
+      return s.simple<GetLagRequest, GetLagResponse>(
+        "GetLag", cmd.verb, [](const auto& r) { return format_lag(r); });
+    case admin_verb::minutes: {
+      GetMinuteCountsRequest req;
+      req.set_minutes(cmd.minutes);
+      return s.simple<GetMinuteCountsRequest, GetMinuteCountsResponse>(
+        "GetMinuteCounts", cmd.verb, [](const auto& r) { return format_minutes(r); }, req);
+    }
+    case admin_verb::flush: {
+      FlushResponse resp;
+      command_result out;
+      if (!s.call("Flush", cmd.verb, FlushRequest{}, resp, out))
+        return out;
+      out.text = format_flush(resp);
+      out.exit_status = resp.complete() ? 0 : 1; // scripts run `flush && ...`
+      return out;
+    }
+    case admin_verb::pause:
+      return s.simple<PauseConsumptionRequest, PauseConsumptionResponse>(
+        "PauseConsumption", cmd.verb, [](const auto& r) { return format_pause(r); });
+    case admin_verb::resume:
+      return s.simple<ResumeConsumptionRequest, ResumeConsumptionResponse>(
+        "ResumeConsumption", cmd.verb, [](const auto& r) { return format_resume(r); });
+    case admin_verb::rebuild_cache:
+      return s.simple<RebuildCacheRequest, RebuildCacheResponse>(
+        "RebuildCache", cmd.verb, [](const auto& r) { return format_rebuild(r); });
+    case admin_verb::log_level: {
+      SetLogLevelRequest req;
+      req.set_level(cmd.level);
+      return s.simple<SetLogLevelRequest, SetLogLevelResponse>(
+        "SetLogLevel", cmd.verb, [](const auto& r) { return format_log_level(r); }, req);
+    }
+    case admin_verb::watch:
+    case admin_verb::help:
+    case admin_verb::history:
+    case admin_verb::quit:
+      break;
+  }
+  return {1, true, std::string{verb_word(cmd.verb)} + " is not a call to the node\n"};
+}
+
+bool read_token_file(const std::string& path, std::string& token, std::string& error) {
+  std::ifstream in{path, std::ios::binary};
+  if (!in) {
+    error = "cannot read the token file " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  token = ss.str();
+  while (!token.empty()
+         && (token.back() == '\n' || token.back() == '\r' || token.back() == ' '
+             || token.back() == '\t'))
+    token.pop_back();
+  if (token.empty()) {
+    error = "the token file " + path + " is empty";
+    return false;
+  }
+  for (unsigned char c : token)
+    if (c <= 0x20 || c >= 0x7f) {
+      error = "the token file " + path
+              + " holds more than one token (blanks, line breaks or non-ASCII characters)";
+      return false;
+    }
+  return true;
+}
+
+} // namespace ping::pingctl
