@@ -5,7 +5,8 @@
 # events, then in the same run measures:
 #   - the ceiling: kcat consuming the topic to /dev/null
 #   - ping-processor counting all of them into a fresh redis-server, from
-#     offset 0 (the cache is seeded with offsets 0), until `total` = N
+#     offset 0 (the cache is seeded with offsets 0): its counting rate from
+#     its own counter, and when the cache holds all N
 # and the processor's peak RSS.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
@@ -63,29 +64,57 @@ for p in $(seq 0 $((PARTS - 1))); do
 done
 t0=$(date +%s.%N)
 spawn processor "$RUN" ${BENCH_WRAPPER:-} "$BUILD_DIR/apps/ping-processor" --kafka.bootstrap="$BOOTSTRAP" \
-  --kafka.topic="$TOPIC" \
+  --kafka.topic="$TOPIC" --kafka.partitions="$PARTS" \
   --cache.address="127.0.0.1:$REDIS_PORT" \
   --postgres.dsn="host=127.0.0.1 port=$PG_PORT dbname=ping user=ping" --admin.port=0 \
-  ${BENCH_PROCESSOR_ARGS:-}
+  --ports-file="$RUN/processor.ports" ${BENCH_PROCESSOR_ARGS:-}
 PID=$(cat "$RUN/processor.pid")
-WAIT_SECONDS=120 wait_for "first flush" \
-  bash -c "[ -n \"\$(${cli[*]} HGET ping:counters total)\" ]"
-t_first=$(date +%s.%N)
-first=$("${cli[@]}" HGET ping:counters total)
-WAIT_SECONDS=600 wait_for "all $N counted" \
-  bash -c "[ \"\$(${cli[*]} HGET ping:counters total)\" = $N ]"
-t1=$(date +%s.%N)
-steady_rate=$(awk -v n="$((N - first))" -v a="$t_first" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
+wait_for "the processor's admin port" test -s "$RUN/processor.ports"
+ADMIN_PORT=$(sed -n 's/^admin=//p' "$RUN/processor.ports")
+# The counting rate: the processor's own counter of records counted
+# (processor_records_counted_total), polled every 10 ms from the first record
+# to the last; then the time until the cache holds all of them (the last
+# partial windows wait for their 1-second flush timer).
+python3 - "$ADMIN_PORT" "$N" "$REDIS_PORT" >"$RUN/counting" <<'PY'
+import http.client, subprocess, sys, time
+port, n, redis_port = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+conn = http.client.HTTPConnection("127.0.0.1", int(port), timeout=2)  # kept alive
+def counted():
+    conn.request("GET", "/metrics")
+    for line in conn.getresponse().read().decode().splitlines():
+        if line.startswith("ping_processor_records_counted_total "):
+            return int(float(line.split()[1]))
+    return 0
+deadline = time.time() + 600
+first = None
+while time.time() < deadline:
+    c = counted()
+    now = time.time()
+    if c > 0 and first is None:
+        first, first_count = now, c
+    if c >= n:
+        break
+    time.sleep(0.01)
+last = now
+while time.time() < deadline:
+    out = subprocess.run(["redis-cli", "-p", redis_port, "HGET", "ping:counters", "total"],
+                         capture_output=True, text=True).stdout.strip()
+    if out == str(n):
+        break
+    time.sleep(0.02)
+cached = time.time()
+print(f"{(n - first_count) / (last - first):.0f} {last - first:.3f} {cached - first:.3f} {last:.3f}")
+PY
+read -r count_rate count_s cached_s t1 <"$RUN/counting"
 rss_kb=$(awk '/VmHWM/ { print $2 }' "/proc/$PID/status")
 proc_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
-proc_rate=$(awk -v n="$N" -v s="$proc_s" 'BEGIN { printf "%.0f", n / s }')
-echo "   $proc_s s including start-up and group join ($proc_rate records/s);"
-echo "   $steady_rate records/s from the first flush to the last"
+echo "   counted in $count_s s from the first record ($count_rate records/s);"
+echo "   all in the cache $cached_s s after the first record; $proc_s s including start-up and group join"
 
 cat <<SUMMARY
 
-== summary ($N events, $(nproc) cores)
+== summary ($N events, $PARTS partitions, $(nproc) cores)
 kcat ceiling          $kcat_rate records/s
-ping-processor        $steady_rate records/s counting ($(awk -v a="$steady_rate" -v b="$kcat_rate" 'BEGIN { printf "%.0f", 100 * a / b }') % of the ceiling); $proc_rate records/s including start-up
+ping-processor        $count_rate records/s counting ($(awk -v a="$count_rate" -v b="$kcat_rate" 'BEGIN { printf "%.0f", 100 * a / b }') % of the ceiling)
 processor peak RSS    $((rss_kb / 1024)) MiB
 SUMMARY

@@ -1,6 +1,10 @@
 #include "actors/windowing/consumer.hpp"
 
 #include <condition_variable>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdexcept>
+#include <unistd.h>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -10,7 +14,7 @@
 #include <librdkafka/rdkafkacpp.h>
 
 #include "actors/common/log.hpp"
-#include "ping/v1/event.pb.h"
+#include "actors/windowing/event_fields.hpp"
 
 namespace ping::windowing {
 
@@ -36,6 +40,8 @@ public:
   /// shared bound, librdkafka 2.0 backs every fetcher off for a second
   /// whenever the shared queue is full.
   std::map<int32_t, rd_kafka_queue_t*> queues;
+  /// Written to by librdkafka when a partition queue gets records.
+  int wake_fd = -1;
 
   ~rebalance_handler() override {
     drop_queues();
@@ -125,6 +131,8 @@ private:
       auto* q = rd_kafka_queue_get_partition(consumer->c_ptr(), tp->topic().c_str(),
                                              tp->partition());
       rd_kafka_queue_forward(q, nullptr); // the application's: assign() keeps it
+      if (wake_fd >= 0)
+        rd_kafka_queue_io_event_enable(q, wake_fd, "p", 1);
       queues[tp->partition()] = q;
     }
     consumer->assign(parts);
@@ -259,23 +267,53 @@ private:
   std::thread thread_;
 };
 
-void wake_stalled_fetchers(RdKafka::KafkaConsumer& consumer, const rebalance_handler& handler,
+// Returns true when some partition has records at the broker not consumed
+// yet (then the caller looks again soon).
+bool wake_stalled_fetchers(RdKafka::KafkaConsumer& consumer, const rebalance_handler& handler,
                            const consumer_settings& cfg, fetch_waker& waker,
                            std::map<int32_t, std::chrono::steady_clock::time_point>& last_data) {
   auto now = std::chrono::steady_clock::now();
+  bool lagging = false, woken = false;
   for (auto [p, position] : handler.positions) {
-    auto& seen = last_data[p]; // epoch (long ago) for a new partition
-    if (now - seen < cfg.stall_after)
-      continue;
     int64_t low = 0, high = -1;
     if (consumer.get_watermark_offsets(cfg.topic, p, &low, &high) != RdKafka::ERR_NO_ERROR
         || high <= position)
       continue; // caught up (or unknown): nothing to wake for
+    lagging = true;
+    auto& seen = last_data[p]; // epoch (long ago) for a new partition
+    if (woken || now - seen < cfg.stall_after)
+      continue;
     seen = now; // at most one wake-up per partition every stall_after
     waker.wake(p);
-    return; // one request wakes a whole broker thread: one per pass
+    woken = true; // one request wakes a whole broker thread: one per pass
   }
+  return lagging;
 }
+
+// A pipe librdkafka writes to when one of our queues gets something while
+// empty (rd_kafka_queue_io_event_enable): the loop sleeps in poll() on it
+// and wakes as soon as records or events arrive.
+struct wake_pipe {
+  int fds[2] = {-1, -1};
+  wake_pipe() {
+    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0)
+      throw std::runtime_error("cannot create the consumer's wake-up pipe");
+  }
+  ~wake_pipe() {
+    close(fds[0]);
+    close(fds[1]);
+  }
+  int write_end() const { return fds[1]; }
+  /// Waits until something arrived or `timeout` passed; clears the pipe.
+  void wait(std::chrono::milliseconds timeout) const {
+    pollfd pfd{fds[0], POLLIN, 0};
+    if (::poll(&pfd, 1, static_cast<int>(timeout.count())) > 0) {
+      char buf[256];
+      while (read(fds[0], buf, sizeof buf) > 0) {
+      }
+    }
+  }
+};
 
 void consumer_loop(caf::blocking_actor* self, consumer_settings cfg, window_actor window,
                    telemetry::registry* reg) {
@@ -327,7 +365,7 @@ void consumer_loop(caf::blocking_actor* self, consumer_settings cfg, window_acto
   auto last_lag = std::chrono::steady_clock::time_point{};
   std::map<int32_t, record_batch> batches;
   std::map<int32_t, int64_t> ends;
-  v1::PingEvent ev;
+  event_fields ev;
   reg->gauge("processor_paused") = 0;
   // Batches handed to the window and not answered yet. The window answers a
   // batch once it has room again; with up to `credits` outstanding, the
@@ -336,9 +374,14 @@ void consumer_loop(caf::blocking_actor* self, consumer_settings cfg, window_acto
   size_t outstanding = 0;
   auto& backpressure = reg->counter("processor_consumer_backpressure_total");
   auto window_handle = caf::actor_cast<caf::actor>(window);
-  // Nothing to consume: wait this long on the consumer queue before looking
-  // at the partition queues again (a new record waits at most that long).
-  const int idle_wait_ms = 5;
+  // Nothing to consume and nothing waiting at the broker: sleep until
+  // librdkafka signals new records or events, or this long.
+  const auto idle_wait = std::chrono::milliseconds(50);
+  wake_pipe wakeup;
+  handler.wake_fd = wakeup.write_end();
+  std::unique_ptr<rd_kafka_queue_t, void (*)(rd_kafka_queue_t*)> events{
+    rd_kafka_queue_get_consumer(consumer->c_ptr()), rd_kafka_queue_destroy};
+  rd_kafka_queue_io_event_enable(events.get(), wakeup.write_end(), "c", 1);
   std::vector<rd_kafka_message_t*> polled(512);
   std::map<int32_t, std::chrono::steady_clock::time_point> last_data; // per partition
   fetch_waker waker{*consumer, cfg.topic};
@@ -391,8 +434,8 @@ void consumer_loop(caf::blocking_actor* self, consumer_settings cfg, window_acto
       auto& b = batches[partition];
       b.partition = partition;
       b.next_offset = offset + 1;
-      if (ev.ParseFromArray(payload, static_cast<int>(len)) && ev.relay_seq() > 0)
-        b.records.push_back({offset, ev.relay_seq(), ev.timestamp_ms()});
+      if (decode_event_fields(payload, len, ev) && ev.relay_seq > 0)
+        b.records.push_back({offset, ev.relay_seq, ev.timestamp_ms});
       else
         log::warn("consumer", "skipping undecodable record",
                   {{"partition", std::to_string(partition)}, {"offset", std::to_string(offset)}});
@@ -421,16 +464,20 @@ void consumer_loop(caf::blocking_actor* self, consumer_settings cfg, window_acto
         }
       }
     }
+    bool lagging = !handler.paused
+                   && wake_stalled_fetchers(*consumer, handler, cfg, waker, last_data);
+    if (n == 0) {
+      auto stall_ms = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.stall_after);
+      wakeup.wait(lagging ? std::max(stall_ms, std::chrono::milliseconds(1)) : idle_wait);
+    }
     {
-      std::unique_ptr<RdKafka::Message> msg{consumer->consume(n == 0 ? idle_wait_ms : 0)};
+      std::unique_ptr<RdKafka::Message> msg{consumer->consume(0)};
       if (msg->err() == RdKafka::ERR_NO_ERROR) // only before a partition queue exists
         take(msg->partition(), msg->offset(), msg->payload(), msg->len());
       else if (msg->err() != RdKafka::ERR__TIMED_OUT
                && msg->err() != RdKafka::ERR__PARTITION_EOF)
         log::warn("consumer", "consume error", {{"error", msg->errstr()}});
     }
-    if (!handler.paused)
-      wake_stalled_fetchers(*consumer, handler, cfg, waker, last_data);
     consumed += n;
     stats->handled += n;
     for (auto& [p, b] : batches)
@@ -458,6 +505,9 @@ void consumer_loop(caf::blocking_actor* self, consumer_settings cfg, window_acto
     }
   }
   consumer->close(); // revokes (and so flushes) the assigned partitions
+  // librdkafka must not write to the pipe once it is closed.
+  rd_kafka_queue_io_event_enable(events.get(), -1, nullptr, 0);
+  handler.drop_queues();
   log::info("consumer", "closed");
 }
 
