@@ -114,6 +114,13 @@ worker(worker_actor::stateful_pointer<worker_state> self, settings cfg,
         return sql::count(txn, range);
       });
     },
+    [=](minutes_atom, int64_t first_minute, int32_t n) -> caf::result<std::vector<int64_t>> {
+      note();
+      return guarded(self->state, cfg, "minutes", [&](pqxx::connection& c) {
+        pqxx::read_transaction txn{c};
+        return sql::per_minute(txn, first_minute, n);
+      });
+    },
     [=](probe_atom) -> caf::result<bool> {
       note();
       auto res = guarded(self->state, cfg, "probe", [&](pqxx::connection& c) {
@@ -321,6 +328,21 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
         ->request(reader.handle, st.cfg.statement_timeout + st.cfg.connect_timeout,
                   count_atom::value, range)
         .then([rp](int64_t n) mutable { rp.deliver(n); },
+              [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      return rp;
+    },
+    [=](minutes_atom, int64_t first_minute, int32_t n)
+      -> caf::result<std::vector<int64_t>> {
+      note();
+      auto& st = self->state;
+      auto& reader = st.slots.back();
+      if (!st.healthy || !reader.handle)
+        return unavailable_error();
+      auto rp = self->make_response_promise<std::vector<int64_t>>();
+      self
+        ->request(reader.handle, st.cfg.statement_timeout + st.cfg.connect_timeout,
+                  minutes_atom::value, first_minute, n)
+        .then([rp](std::vector<int64_t>& xs) mutable { rp.deliver(std::move(xs)); },
               [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
       return rp;
     },

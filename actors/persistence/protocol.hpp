@@ -19,7 +19,9 @@ using persistence_actor = caf::typed_actor<
   // may or may not be stored and was not acknowledged.
   caf::replies_to<store_atom, ping_row>::with<int64_t>,
   // Counts stored pings in the range, exactly, from PostgreSQL.
-  caf::replies_to<count_atom, time_range>::with<int64_t>>;
+  caf::replies_to<count_atom, time_range>::with<int64_t>,
+  // Pings per epoch minute for n minutes from the first (admin console).
+  caf::replies_to<minutes_atom, int64_t, int32_t>::with<std::vector<int64_t>>>;
 
 /// A worker owning one PostgreSQL connection (detached: libpqxx blocks).
 using worker_actor = caf::typed_actor<
@@ -27,6 +29,8 @@ using worker_actor = caf::typed_actor<
   caf::replies_to<write_atom, std::vector<ping_row>>::with<int64_t>,
   // Counts pings in the range.
   caf::replies_to<count_atom, time_range>::with<int64_t>,
+  // Pings per epoch minute for n minutes from the first.
+  caf::replies_to<minutes_atom, int64_t, int32_t>::with<std::vector<int64_t>>,
   // Connects if needed and runs `SELECT 1`; true when PostgreSQL answers.
   caf::replies_to<probe_atom>::with<bool>>;
 

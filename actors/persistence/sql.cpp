@@ -1,5 +1,7 @@
 #include "actors/persistence/sql.hpp"
 
+#include <algorithm>
+
 #include <stdexcept>
 
 #include "actors/common/log.hpp"
@@ -52,6 +54,10 @@ void prepare_writer_statements(pqxx::connection& c, int32_t partitions) {
   c.prepare("count_range",
             "SELECT count(*) FROM pings WHERE pinged_at >= ms_to_timestamptz($1) "
             "AND pinged_at < ms_to_timestamptz($2)");
+  c.prepare("per_minute",
+            "SELECT div(timestamptz_to_ms(pinged_at), 60000), count(*) FROM pings "
+            "WHERE pinged_at >= ms_to_timestamptz($1) AND pinged_at < ms_to_timestamptz($2) "
+            "GROUP BY 1");
 }
 
 int64_t insert_batch(pqxx::connection& c, const std::vector<ping_row>& rows) {
@@ -78,6 +84,19 @@ int64_t count(pqxx::transaction_base& txn, const time_range& range) {
                ? txn.exec_prepared("count_range", range.start_ms, range.end_ms)
                : txn.exec_prepared("count_all");
   return res[0][0].as<int64_t>();
+}
+
+std::vector<int64_t> per_minute(pqxx::transaction_base& txn, int64_t first_minute,
+                                int32_t n) {
+  std::vector<int64_t> out(static_cast<size_t>(std::max(0, n)), 0);
+  constexpr int64_t minute_ms = 60'000;
+  for (const auto& row : txn.exec_prepared("per_minute", first_minute * minute_ms,
+                                           (first_minute + n) * minute_ms)) {
+    auto i = row[0].as<int64_t>() - first_minute;
+    if (i >= 0 && i < n)
+      out[static_cast<size_t>(i)] = row[1].as<int64_t>();
+  }
+  return out;
 }
 
 } // namespace ping::persistence::sql

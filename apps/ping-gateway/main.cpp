@@ -14,6 +14,7 @@
 #include "apps/common/files.hpp"
 #include "apps/common/signals.hpp"
 #include "apps/ping-gateway/config.hpp"
+#include "gateways/common/ask.hpp"
 
 using namespace ping;
 using namespace std::chrono_literals;
@@ -74,8 +75,16 @@ int run(caf::actor_system& sys, const apps::gateway_config& cfg,
       {"cache read", "PingCount answered from the cache (else PostgreSQL)", "cache_hits_total",
        "cache_read_seconds", "actor:cache"},
     };
-    hooks.minute_counts = [&sys, counts](int32_t minutes, connectrpc::responder done) {
-      apps::minute_counts_from_cache(sys, counts, minutes, std::move(done));
+    // From the cache, else exactly from PostgreSQL, like PingCount.
+    apps::minutes_source from_postgres = [&sys, store](int64_t first, int32_t n, auto ok,
+                                                       auto fail) {
+      gateways::ask<std::vector<int64_t>>(
+        sys, store, std::chrono::seconds(5), [ok](std::vector<int64_t>& xs) { ok(xs); },
+        [fail](caf::error& e) { fail(e); }, minutes_atom::value, first, n);
+    };
+    hooks.minute_counts = [&sys, counts, from_postgres](int32_t minutes,
+                                                        connectrpc::responder done) {
+      apps::minute_counts(sys, counts, from_postgres, minutes, std::move(done));
     };
     admin = std::make_unique<apps::admin_server>(
       cfg.admin, reg, apps::node_info{"ping-gateway", PING_VERSION, cfg.describe()},

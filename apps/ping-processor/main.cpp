@@ -91,7 +91,7 @@ apps::admin_hooks admin_hooks(caf::actor_system& sys, const apps::processor_conf
       [done](caf::error& e) { apps::fail_with(done, e); }, reset_atom::value);
   };
   h.minute_counts = [&sys, counts](int32_t minutes, connectrpc::responder done) {
-    apps::minute_counts_from_cache(sys, counts, minutes, std::move(done));
+    apps::minute_counts(sys, counts, nullptr, minutes, std::move(done));
   };
   return h;
 }

@@ -231,6 +231,35 @@ BOOST_AUTO_TEST_CASE(rebuild_cache_recounts_exactly_from_postgres) {
   BOOST_TEST(redis.hgetall("ping:counters")["total"] == 43);
 }
 
+BOOST_AUTO_TEST_CASE(minute_counts_come_from_postgres_when_the_cache_is_down) {
+  auto proc = start_processor();
+  auto now = now_ms();
+  for (int i = 0; i < 12; ++i)
+    BOOST_REQUIRE(send_ping(*stub, now - i * 20'000).ok()); // over about four minutes
+  BOOST_REQUIRE(wait_until([&] { return exact(); }, 5s));
+  auto from_cache = admin_rpc<av1::GetMinuteCountsResponse>(gw.admin_port(), "GetMinuteCounts",
+                                                            R"({"minutes":10})");
+  BOOST_TEST(from_cache.source() == "cache");
+  redis.stop();
+  auto from_sql = admin_rpc<av1::GetMinuteCountsResponse>(gw.admin_port(), "GetMinuteCounts",
+                                                          R"({"minutes":10})");
+  BOOST_TEST(from_sql.source() == "postgres");
+  BOOST_REQUIRE(from_sql.minutes_size() == 10);
+  auto sql = counts_in_postgres(dsn);
+  int64_t shown = 0;
+  for (int i = 0; i < 10; ++i) {
+    auto& m = from_sql.minutes(i);
+    BOOST_TEST(m.count() == sql["minute:" + std::to_string(m.minute())], m.minute());
+    if (i < from_cache.minutes_size() && from_cache.minutes(i).minute() == m.minute())
+      BOOST_TEST(m.count() == from_cache.minutes(i).count());
+    shown += m.count();
+  }
+  BOOST_TEST(shown == 12);
+  // The processor has no PostgreSQL read path for this: it says so.
+  auto down = admin_call("127.0.0.1:" + std::to_string(proc->admin_port()), "GetMinuteCounts");
+  BOOST_TEST(down.http_status == 503, down.body);
+}
+
 BOOST_AUTO_TEST_CASE(token_protected_processor_refuses_wrong_tokens_and_hides_secrets) {
   auto secret_dsn = dsn + " password=hunter2-secret";
   // Off loopback without a token: refuses to start.

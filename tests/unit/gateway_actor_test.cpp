@@ -54,6 +54,9 @@ fake_store(persistence::persistence_actor::stateful_pointer<fake_store_state> se
       obs->ranges.push_back(r);
       return int64_t{42};
     },
+    [](minutes_atom, int64_t, int32_t n) { // not used by the gateway actor
+      return std::vector<int64_t>(static_cast<size_t>(n), 0);
+    },
   };
 }
 
