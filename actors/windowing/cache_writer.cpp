@@ -90,9 +90,11 @@ struct writer_state {
     auto host = cfg.address.substr(0, colon);
     auto port = colon == std::string::npos ? 6379 : std::stoi(cfg.address.substr(colon + 1));
     context_ptr c{redisConnectWithTimeout(host.c_str(), port, to_timeval(cfg.timeout))};
-    if (!c || c->err)
+    if (!c || c->err) {
+      stats->up = false;
       throw std::runtime_error(std::string{"cannot connect to the cache: "}
                                + (c ? c->errstr : "out of memory"));
+    }
     redisSetTimeout(c.get(), to_timeval(cfg.timeout));
     if (!cfg.password.empty()) {
       reply_ptr r{static_cast<redisReply*>(

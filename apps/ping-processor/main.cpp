@@ -108,7 +108,11 @@ int run(caf::actor_system& sys, const apps::processor_config& cfg,
     admin = std::make_unique<apps::admin_server>(
       cfg.admin, reg, apps::node_info{"ping-processor", PING_VERSION, cfg.describe()},
       admin_hooks(sys, cfg, window, consumer, counts,
-                  [&draining, &assigned] { return !draining && assigned.load() > 0; }));
+                  // Ready: partitions assigned, the cache reachable, not draining.
+                  [&draining, &assigned, writer = reg.actor("windowing.cache-writer", "detached",
+                                                            "windowing")] {
+                    return !draining && assigned.load() > 0 && writer->up.load();
+                  }));
     admin->start();
   } catch (const std::exception& e) {
     log::error("processor", "cannot start the admin endpoint", {{"error", e.what()}});
