@@ -293,6 +293,18 @@ BOOST_AUTO_TEST_CASE(token_protected_processor_refuses_wrong_tokens_and_hides_se
   BOOST_TEST(!parsed.paused()); // the refused pause did nothing
   auto flushed = admin_call(node, "Flush", "{}", "pr0cessor-token");
   BOOST_TEST(flushed.http_status == 200, flushed.body);
+  // pingctl admin: the token from a file, and clear words when it is wrong.
+  auto pingctl = env("PING_TEST_BUILD_DIR") + "/apps/pingctl/pingctl admin --node " + node;
+  shell("echo 'not-the-token' > " + dir.path + "/wrong-token");
+  auto refused_cli = shell_output(pingctl + " --token-file " + dir.path + "/wrong-token status 2>&1; echo \"exit=$?\"");
+  BOOST_TEST(refused_cli.find("refused the token") != std::string::npos, refused_cli);
+  BOOST_TEST(refused_cli.find("exit=1") != std::string::npos, refused_cli);
+  auto no_token_cli = shell_output(pingctl + " status 2>&1; echo \"exit=$?\"");
+  BOOST_TEST(no_token_cli.find("requires a token") != std::string::npos, no_token_cli);
+  auto status_cli = shell_output(pingctl + " --token-file " + token_file + " status 2>&1; echo \"exit=$?\"");
+  BOOST_TEST(status_cli.find("ping-processor") != std::string::npos, status_cli);
+  BOOST_TEST(status_cli.find("exit=0") != std::string::npos, status_cli);
+  BOOST_TEST(status_cli.find("hunter2") == std::string::npos);
   BOOST_TEST(guarded.proc().log().find("hunter2") == std::string::npos);
   BOOST_TEST(guarded.proc().log().find("pr0cessor-token") == std::string::npos);
 }
