@@ -88,20 +88,22 @@ std::string render_metrics(const telemetry::registry& reg) {
 
 namespace {
 
-std::string read_token(const admin_options& opts) {
-  if (opts.token_file.empty())
-    return opts.token;
-  std::ifstream in{opts.token_file};
+std::string read_token_file(const std::string& path) {
+  std::ifstream in{path};
   if (!in)
-    throw std::runtime_error("cannot read admin token file " + opts.token_file);
+    throw std::runtime_error("cannot read admin token file " + path);
   std::stringstream ss;
   ss << in.rdbuf();
   auto token = ss.str();
   while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' '))
     token.pop_back();
   if (token.empty())
-    throw std::runtime_error("admin token file " + opts.token_file + " is empty");
+    throw std::runtime_error("admin token file " + path + " is empty");
   return token;
+}
+
+std::string read_token(const admin_options& opts) {
+  return opts.token_file.empty() ? opts.token : read_token_file(opts.token_file);
 }
 
 // Constant-time comparison: the token check must not leak by timing.
@@ -240,10 +242,25 @@ std::vector<std::string> offered(const admin_hooks& hooks) {
 
 // A command: logged (an audit line), then handed to the hook, or refused
 // when this node has none.
+// True when the call came with the read-only token: commands refuse it.
+bool read_only(const connectrpc::call_context& ctx, const std::string& read_bearer) {
+  if (read_bearer.empty())
+    return false;
+  auto* h = ctx.header("authorization");
+  return h && same(*h, read_bearer);
+}
+
 connectrpc::handler command(const std::string& method, const std::string& binary,
-                            std::function<void(connectrpc::responder)> hook) {
-  return [method, binary, hook](std::unique_ptr<google::protobuf::Message>,
-                                connectrpc::call_context, connectrpc::responder done) {
+                            std::function<void(connectrpc::responder)> hook,
+                            const std::string& read_bearer) {
+  return [method, binary, hook, read_bearer](std::unique_ptr<google::protobuf::Message>,
+                                             connectrpc::call_context ctx,
+                                             connectrpc::responder done) {
+    if (read_only(ctx, read_bearer)) {
+      done.fail(connectrpc::code::permission_denied,
+                method + " needs the admin token; the read-only token may not run commands");
+      return;
+    }
     if (!hook) {
       done.fail(connectrpc::code::unimplemented,
                 method + " is not available on " + binary
@@ -259,7 +276,7 @@ connectrpc::handler command(const std::string& method, const std::string& binary
 // thread; commands go through the hooks.
 std::vector<connectrpc::procedure>
 admin_procedures(telemetry::registry& reg, std::shared_ptr<admin_server::sampler> samples,
-                 node_info info, admin_hooks hooks) {
+                 node_info info, admin_hooks hooks, const std::string& read_bearer) {
   namespace v1 = ping::admin::v1;
   using connectrpc::typed_handler;
   auto started = clock::now();
@@ -381,13 +398,18 @@ admin_procedures(telemetry::registry& reg, std::shared_ptr<admin_server::sampler
       }
       hook(minutes, std::move(done));
     });
-  handlers["Flush"] = command("Flush", info.binary, hooks.flush);
-  handlers["PauseConsumption"] = command("PauseConsumption", info.binary, hooks.pause);
-  handlers["ResumeConsumption"] = command("ResumeConsumption", info.binary, hooks.resume);
-  handlers["RebuildCache"] = command("RebuildCache", info.binary, hooks.rebuild_cache);
+  handlers["Flush"] = command("Flush", info.binary, hooks.flush, read_bearer);
+  handlers["PauseConsumption"] = command("PauseConsumption", info.binary, hooks.pause, read_bearer);
+  handlers["ResumeConsumption"] = command("ResumeConsumption", info.binary, hooks.resume, read_bearer);
+  handlers["RebuildCache"] = command("RebuildCache", info.binary, hooks.rebuild_cache, read_bearer);
   handlers["SetLogLevel"] = typed_handler<v1::SetLogLevelRequest>(
-    [](std::unique_ptr<v1::SetLogLevelRequest> req, connectrpc::call_context,
-       connectrpc::responder done) {
+    [read_bearer](std::unique_ptr<v1::SetLogLevelRequest> req, connectrpc::call_context ctx,
+                  connectrpc::responder done) {
+      if (read_only(ctx, read_bearer)) {
+        done.fail(connectrpc::code::permission_denied,
+                  "SetLogLevel needs the admin token; the read-only token may not run commands");
+        return;
+      }
       log::level lvl;
       if (!log::parse_level(req->level(), lvl)) {
         done.fail(connectrpc::code::invalid_argument,
@@ -421,10 +443,14 @@ admin_server::admin_server(admin_options opts, telemetry::registry& reg,
   so.max_connections = 64;
   so.header_timeout = std::chrono::seconds(5);
   so.body_timeout = std::chrono::seconds(5);
+  auto read_token = opts.read_token_file.empty() ? "" : read_token_file(opts.read_token_file);
+  if (!read_token.empty() && token.empty())
+    throw std::runtime_error("admin.read-token-file needs admin.token-file (or admin.token) too");
+  auto read_bearer = read_token.empty() ? std::string{} : "Bearer " + read_token;
   if (!token.empty())
-    so.authorize = [expected = "Bearer " + token](const connectrpc::call_context& ctx) {
+    so.authorize = [expected = "Bearer " + token, read_bearer](const connectrpc::call_context& ctx) {
       auto* h = ctx.header("authorization");
-      return h && same(*h, expected);
+      return h && (same(*h, expected) || (!read_bearer.empty() && same(*h, read_bearer)));
     };
   std::vector<connectrpc::static_file> routes;
   connectrpc::static_file healthz{"/healthz", "text/plain; charset=utf-8", "ok\n"};
@@ -446,7 +472,8 @@ admin_server::admin_server(admin_options opts, telemetry::registry& reg,
   console.open = true;
   routes.push_back(console);
   server_ = std::make_unique<connectrpc::server>(
-    so, admin_procedures(reg, sampler_, std::move(info), std::move(hooks)), std::move(routes));
+    so, admin_procedures(reg, sampler_, std::move(info), std::move(hooks), read_bearer),
+    std::move(routes));
 }
 
 admin_server::~admin_server() = default;

@@ -14,7 +14,8 @@
 // Bound to loopback the endpoint needs no credentials. Bound to any other
 // address it refuses to start without a bearer token (admin.token or
 // admin.token-file), and then every request except /healthz, /readyz and
-// the console page itself must carry it.
+// the console page itself must carry it. An optional read-only token
+// (admin.read-token-file) is accepted for everything but the commands.
 
 #include <cstdint>
 #include <functional>
@@ -40,6 +41,9 @@ struct admin_options {
   uint16_t port = 9464;
   std::string token;      // secret
   std::string token_file; // read at start; wins over `token`
+  // A second token for dashboards and on-call reads: everything but the
+  // commands (Flush, PauseConsumption, ..., SetLogLevel: permission_denied).
+  std::string read_token_file;
 };
 
 /// One stage of the node's pipeline, described by registry names.

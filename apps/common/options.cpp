@@ -28,6 +28,8 @@ void options::add_common(std::string& kafka_bootstrap) {
   add("admin", admin.port, "port", "admin endpoint port (0 = any free port)");
   add("admin", admin.token, "token", "bearer token for the admin endpoint", true);
   add("admin", admin.token_file, "token-file", "file holding the admin bearer token");
+  add("admin", admin.read_token_file, "read-token-file",
+      "file holding a second token that may read but not run commands");
   add("global", log_level, "log-level", "debug, info, warn or error");
 }
 

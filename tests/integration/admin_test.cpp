@@ -275,8 +275,11 @@ BOOST_AUTO_TEST_CASE(token_protected_processor_refuses_wrong_tokens_and_hides_se
 
   auto token_file = dir.path + "/token";
   shell("echo 'pr0cessor-token' > " + token_file);
+  auto read_token_file = dir.path + "/read-token";
+  shell("echo 'dashb0ard-token' > " + read_token_file);
   processor guarded{dir.path, "guarded", secret_dsn, broker.bootstrap(), redis.address(),
-                    {"--admin.address=127.0.0.2", "--admin.token-file=" + token_file}};
+                    {"--admin.address=127.0.0.2", "--admin.token-file=" + token_file,
+                     "--admin.read-token-file=" + read_token_file}};
   auto node = "127.0.0.2:" + std::to_string(guarded.admin_port());
   BOOST_TEST(admin_call(node, "Flush").http_status == 401);
   BOOST_TEST(admin_call(node, "Flush", "{}", "wrong").http_status == 401);
@@ -291,6 +294,25 @@ BOOST_AUTO_TEST_CASE(token_protected_processor_refuses_wrong_tokens_and_hides_se
   av1::GetStatusResponse parsed;
   BOOST_REQUIRE(parse_json(st.body, parsed));
   BOOST_TEST(!parsed.paused()); // the refused pause did nothing
+  // The read-only token reads, and may not run commands.
+  BOOST_TEST(admin_call(node, "ListActors", "{}", "dashb0ard-token").http_status == 200);
+  BOOST_TEST(admin_call(node, "GetLag", "{}", "dashb0ard-token").http_status == 200);
+  for (auto method : {"Flush", "PauseConsumption", "ResumeConsumption", "RebuildCache"}) {
+    auto denied = admin_call(node, method, "{}", "dashb0ard-token");
+    BOOST_TEST(denied.http_status == 403, method);
+    BOOST_TEST(denied.body.find("\"code\":\"permission_denied\"") != std::string::npos,
+               denied.body);
+  }
+  BOOST_TEST(admin_call(node, "SetLogLevel", R"({"level":"debug"})", "dashb0ard-token").http_status
+             == 403);
+  BOOST_TEST(shell_output("curl -s -m 5 -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer "
+                          "dashb0ard-token' http://"
+                          + node + "/metrics")
+             == "200");
+  av1::GetStatusResponse after;
+  BOOST_REQUIRE(parse_json(admin_call(node, "GetStatus", "{}", "pr0cessor-token").body, after));
+  BOOST_TEST(!after.paused());                // the refused commands did nothing
+  BOOST_TEST(after.log_level() == "info");
   auto flushed = admin_call(node, "Flush", "{}", "pr0cessor-token");
   BOOST_TEST(flushed.http_status == 200, flushed.body);
   // pingctl admin: the token from a file, and clear words when it is wrong.
