@@ -45,7 +45,8 @@ Ping is running (logs in $STACK/*.log):
   gRPC       127.0.0.1:$GRPC_PORT            (grpcurl, buf curl; reflection + health)
   PostgreSQL psql -h 127.0.0.1 -p $PG_PORT -U ping ping
   Redis      redis-cli -p $REDIS_PORT HGETALL ping:counters
-  Admin      http://127.0.0.1:$PING_GATEWAY_ADMIN_PORT/metrics (gateway), :$PING_PROCESSOR_ADMIN_PORT (processor): /healthz /readyz /metrics
+  Consoles   http://127.0.0.1:$PING_GATEWAY_ADMIN_PORT/ (gateway), http://127.0.0.1:$PING_PROCESSOR_ADMIN_PORT/ (processor)
+             build/apps/pingctl/pingctl admin --node 127.0.0.1:$PING_PROCESSOR_ADMIN_PORT   (terminal)
   Kafka      $(devbroker_bootstrap "$STACK")  (kcat -b ...; dev broker, topic ping-events)
 Stop with:   scripts/stack.sh down
 INFO
