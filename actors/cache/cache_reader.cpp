@@ -13,6 +13,7 @@
 #include <caf/all.hpp>
 #include <hiredis/hiredis.h>
 
+#include "actors/common/backoff.hpp"
 #include "actors/common/ids.hpp"
 #include "actors/common/log.hpp"
 
@@ -272,9 +273,7 @@ cache_answer read(worker_state& st, const settings& cfg, const time_range& r) {
 
 void on_io_failure(worker_state& st, const settings& cfg, const std::string& what) {
   st.ctx.reset(); // unusable after a timeout or I/O error
-  st.backoff = st.backoff.count() == 0
-                 ? cfg.backoff_min
-                 : std::min(st.backoff * 2, cfg.backoff_max);
+  st.backoff = next_backoff(st.backoff, cfg.backoff_min, cfg.backoff_max);
   st.retry_at = std::chrono::steady_clock::now() + st.backoff;
   st.stats->up = false;
   auto backoff_ms = std::to_string(
@@ -396,9 +395,7 @@ void restart_worker(facade_ptr self, const std::string& why) {
   st.stats->backlog = 0;
   st.worker_stats->up = false;
   st.worker_stats->restarts++;
-  st.restart_backoff = st.restart_backoff.count() == 0
-                         ? st.cfg.backoff_min
-                         : std::min(st.restart_backoff * 2, st.cfg.backoff_max);
+  st.restart_backoff = next_backoff(st.restart_backoff, st.cfg.backoff_min, st.cfg.backoff_max);
   log::error("cache", "cache reader worker failed; restarting",
              {{"reason", why},
               {"backoff_ms", std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -8,6 +8,7 @@
 #include <caf/all.hpp>
 #include <pqxx/pqxx>
 
+#include "actors/common/backoff.hpp"
 #include "actors/common/dsn.hpp"
 #include "actors/common/errors.hpp"
 #include "actors/common/log.hpp"
@@ -187,9 +188,7 @@ void schedule_probe(facade_ptr self) {
   if (st.probe_scheduled)
     return;
   st.probe_scheduled = true;
-  st.probe_backoff = st.probe_backoff.count() == 0
-                       ? st.cfg.backoff_min
-                       : std::min(st.probe_backoff * 2, st.cfg.backoff_max);
+  st.probe_backoff = next_backoff(st.probe_backoff, st.cfg.backoff_min, st.cfg.backoff_max);
   self->delayed_send(self, st.probe_backoff, probe_atom::value);
 }
 
@@ -284,9 +283,7 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
         slot.busy = false;
         slot.stats->up = false;
         slot.stats->restarts++;
-        slot.backoff = slot.backoff.count() == 0
-                         ? st.cfg.backoff_min
-                         : std::min(slot.backoff * 2, st.cfg.backoff_max);
+        slot.backoff = next_backoff(slot.backoff, st.cfg.backoff_min, st.cfg.backoff_max);
         log::error("persistence", "worker failed; restarting",
                    {{"worker", slot.name},
                     {"reason", to_string(msg.reason)},

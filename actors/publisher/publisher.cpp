@@ -2,6 +2,7 @@
 
 #include <caf/all.hpp>
 
+#include "actors/common/backoff.hpp"
 #include "actors/common/errors.hpp"
 #include "actors/common/log.hpp"
 #include "actors/publisher/relay.hpp"
@@ -75,9 +76,7 @@ void after_pass(facade_ptr self, bool ok, bool more) {
   auto& st = self->state;
   st.busy = false;
   if (!ok) {
-    st.backoff = st.backoff.count() == 0
-                   ? st.cfg.backoff_min
-                   : std::min(st.backoff * 2, st.cfg.backoff_max);
+    st.backoff = next_backoff(st.backoff, st.cfg.backoff_min, st.cfg.backoff_max);
     return; // the periodic tick retries after the backoff
   }
   st.backoff = caf::timespan{0};
@@ -144,9 +143,7 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
       auto stats = st.reg->actor("publisher.relay", "detached", "publisher");
       stats->restarts++;
       stats->up = false;
-      st.worker_backoff = st.worker_backoff.count() == 0
-                            ? st.cfg.backoff_min
-                            : std::min(st.worker_backoff * 2, st.cfg.backoff_max);
+      st.worker_backoff = next_backoff(st.worker_backoff, st.cfg.backoff_min, st.cfg.backoff_max);
       log::error("publisher", "relay failed; restarting",
                  {{"reason", to_string(msg.reason)}});
       self->delayed_send(self, st.worker_backoff, respawn_atom::value);

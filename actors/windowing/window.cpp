@@ -7,6 +7,7 @@
 
 #include <caf/all.hpp>
 
+#include "actors/common/backoff.hpp"
 #include "actors/common/errors.hpp"
 #include "actors/common/log.hpp"
 #include "actors/windowing/window_state.hpp"
@@ -320,7 +321,7 @@ window_impl::behavior_type window(self_ptr self, window_settings cfg,
         auto name = which == 0 ? "windowing.cache-writer" : "windowing.rebuilder";
         st.reg->actor(name, "detached", "windowing")->restarts++;
         auto& b = st.child_backoff[which];
-        b = b.count() == 0 ? st.cfg.backoff : std::min(b * 2, caf::timespan{std::chrono::seconds(10)});
+        b = next_backoff(b, st.cfg.backoff, std::chrono::seconds(10));
         log::error("window", "child failed; restarting",
                    {{"child", name}, {"reason", to_string(msg.reason)}});
         self->delayed_send(self, b, respawn_atom::value, which);
