@@ -12,6 +12,8 @@ set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
 
 N=${BENCH_EVENTS:-1000000}
+# Both readers long-poll the broker the same way (fetch.wait.max.ms).
+FETCH_WAIT_MS=${BENCH_FETCH_WAIT_MS:-10}
 ensure_packages
 build >/dev/null
 
@@ -47,7 +49,7 @@ echo "== ceiling: kcat -C to /dev/null (best of 3 reads of the whole topic)"
 kcat_s=
 for attempt in 1 2 3; do
   t0=$(date +%s.%N)
-  read_n=$(kcat -b "$BOOTSTRAP" -C -t "$TOPIC" -o beginning -e -q -X fetch.wait.max.ms=10 \
+  read_n=$(kcat -b "$BOOTSTRAP" -C -t "$TOPIC" -o beginning -e -q -X fetch.wait.max.ms="$FETCH_WAIT_MS" \
     -f '%o\n' | wc -l)
   t1=$(date +%s.%N)
   [ "$read_n" = "$N" ] || die "kcat read $read_n of $N events (the broker trimmed some?)"
@@ -64,7 +66,7 @@ for p in $(seq 0 $((PARTS - 1))); do
 done
 t0=$(date +%s.%N)
 spawn processor "$RUN" ${BENCH_WRAPPER:-} "$BUILD_DIR/apps/ping-processor" --kafka.bootstrap="$BOOTSTRAP" \
-  --kafka.topic="$TOPIC" --kafka.partitions="$PARTS" \
+  --kafka.topic="$TOPIC" --kafka.partitions="$PARTS" --kafka.fetch-wait-ms="$FETCH_WAIT_MS" \
   --cache.address="127.0.0.1:$REDIS_PORT" \
   --postgres.dsn="host=127.0.0.1 port=$PG_PORT dbname=ping user=ping" --admin.port=0 \
   --ports-file="$RUN/processor.ports" ${BENCH_PROCESSOR_ARGS:-}
