@@ -425,9 +425,10 @@ void consumer_loop(caf::blocking_actor* self, consumer_settings cfg, window_acto
       ++backpressure; // the window is behind: no polling until it answers
       continue;
     }
-    // Consume a batch from the partition queues, then serve the consumer
-    // queue (rebalance callbacks, errors), waiting there briefly when there
-    // was nothing to consume.
+    // Consume a batch from the partition queues; with nothing there, sleep
+    // on the wake-up pipe (briefly when the broker has more: a stalled
+    // fetcher is woken meanwhile); then serve the consumer queue
+    // (rebalance callbacks, errors).
     batches.clear();
     size_t n = 0;
     auto take = [&](int32_t partition, int64_t offset, const void* payload, size_t len) {
