@@ -212,7 +212,7 @@ double rate(uint64_t older, uint64_t newer, double seconds) {
 }
 
 template <class Map>
-auto value_or(const Map& m, const std::string& key, typename Map::mapped_type fallback) {
+auto value_or(const Map& m, const typename Map::key_type& key, typename Map::mapped_type fallback) {
   auto it = m.find(key);
   return it == m.end() ? fallback : it->second;
 }
@@ -363,20 +363,25 @@ admin_procedures(telemetry::registry& reg, std::shared_ptr<admin_server::sampler
   handlers["GetLag"] = typed_handler<v1::GetLagRequest>(
     [&reg](std::unique_ptr<v1::GetLagRequest>, connectrpc::call_context,
            connectrpc::responder done) {
-      auto ends = reg.get_family("processor_partition_end_offset").values;
-      auto positions = reg.get_family("processor_partition_position").values;
-      auto lags = reg.get_family("processor_consumer_lag").values;
+      // The families are replaced one after another: match them by
+      // partition, not by position in the list.
+      auto by_partition = [&reg](const char* family) {
+        std::map<int32_t, int64_t> out; // in partition order
+        for (auto& [label, value] : reg.get_family(family).values)
+          out[std::stoi(label)] = value;
+        return out;
+      };
+      auto ends = by_partition("processor_partition_end_offset");
+      auto positions = by_partition("processor_partition_position");
       v1::GetLagResponse resp;
       int64_t total = 0;
-      for (size_t i = 0; i < lags.size(); ++i) {
+      for (auto& [partition, lag] : by_partition("processor_consumer_lag")) {
         auto* out = resp.add_partitions();
-        out->set_partition(std::stoi(lags[i].first));
-        if (i < ends.size())
-          out->set_end_offset(ends[i].second);
-        if (i < positions.size())
-          out->set_position(positions[i].second);
-        out->set_lag(lags[i].second);
-        total += lags[i].second;
+        out->set_partition(partition);
+        out->set_end_offset(value_or(ends, partition, int64_t{0}));
+        out->set_position(value_or(positions, partition, int64_t{0}));
+        out->set_lag(lag);
+        total += lag;
       }
       resp.set_total_lag(total);
       resp.set_paused(gauge_value(reg, "processor_paused") != 0);
