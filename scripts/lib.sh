@@ -71,7 +71,31 @@ ready_or_dead() {
   return 1
 }
 
-pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# pid_of PIDFILE: prints the pid in PIDFILE; false, silently, when the file
+# is absent, unreadable or vanishes meanwhile (redis-server deletes its own
+# pid file as it exits), or holds no pid.
+pid_of() {
+  local pid
+  pid=$(cat "$1" 2>/dev/null) || return 1
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  echo "$pid"
+}
+
+# proc_alive PID: the process exists and is no zombie (a daemonized
+# redis-server that exited stays a zombie until init reaps it, and kill -0
+# still reaches zombies).
+proc_alive() {
+  local stat
+  kill -0 "$1" 2>/dev/null || return 1
+  if ! read -r stat 2>/dev/null </proc/"$1"/stat; then
+    [ -d /proc/self ] && return 1  # gone meanwhile
+    return 0                       # no /proc: trust kill -0
+  fi
+  stat=${stat##*) }
+  [ "${stat%% *}" != Z ]
+}
+
+pid_alive() { local pid; pid=$(pid_of "$1") && proc_alive "$pid"; }
 
 # pg_start DIR PORT: a throwaway cluster in DIR/data, role and database `ping`.
 pg_start() {
@@ -109,21 +133,24 @@ redis_start() {
   wait_for "redis on $port" redis-cli -h 127.0.0.1 -p "$port" ping
 }
 
-redis_stop() {
-  local dir=$1
-  pid_alive "$dir/redis.pid" || return 0
-  kill "$(cat "$dir/redis.pid")" 2>/dev/null || true
-  wait_gone "$dir/redis.pid"
-}
+redis_stop() { stop_pidfile "$1/redis.pid"; }
 
-# wait_gone PIDFILE: waits (bounded) for the process to exit, then KILLs it.
-wait_gone() {
-  local pidfile=$1 i
+# stop_pidfile PIDFILE: TERMs the process of PIDFILE, waits (bounded) for it
+# to exit, then KILLs it; removes PIDFILE. Reads the pid once (the process
+# may delete its pid file while exiting); quiet and true when the process
+# already stopped or was never started.
+stop_pidfile() {
+  local pidfile=$1 pid i
+  if ! pid=$(pid_of "$pidfile") || ! proc_alive "$pid"; then
+    rm -f "$pidfile"
+    return 0
+  fi
+  kill -TERM "$pid" 2>/dev/null || true
   for i in $(seq 1 100); do
-    pid_alive "$pidfile" || { rm -f "$pidfile"; return 0; }
+    proc_alive "$pid" || { rm -f "$pidfile"; return 0; }
     sleep 0.1
   done
-  kill -9 "$(cat "$pidfile")" 2>/dev/null || true
+  kill -9 "$pid" 2>/dev/null || true
   rm -f "$pidfile"
 }
 
@@ -136,12 +163,7 @@ spawn() {
   echo $! >"$dir/$name.pid"
 }
 
-stop_process() {
-  local name=$1 dir=$2
-  pid_alive "$dir/$name.pid" || { rm -f "$dir/$name.pid"; return 0; }
-  kill -TERM "$(cat "$dir/$name.pid")" 2>/dev/null || true
-  wait_gone "$dir/$name.pid"
-}
+stop_process() { stop_pidfile "$2/$1.pid"; }
 
 # devbroker_start DIR: the dev Kafka broker; its info file is DIR/devbroker.info.
 devbroker_start() {
