@@ -13,6 +13,9 @@
 #include <caf/all.hpp>
 #include <hiredis/hiredis.h>
 
+#include "actors/cache/connection.hpp"
+#include "actors/cache/schema.hpp"
+
 #include "actors/common/backoff.hpp"
 #include "actors/common/ids.hpp"
 #include "actors/common/log.hpp"
@@ -21,258 +24,134 @@ namespace ping::cache {
 
 namespace {
 
-constexpr int64_t minute_ms = 60000;
+using schema::ms_per_minute;
 
-int64_t floor_div(int64_t a, int64_t b) {
-  auto q = a / b;
-  return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+// Which asked ranges may be served from minute buckets: bounded, both ends
+// minute-aligned, non-empty, and at most `max_minutes` buckets long.
+bool bucket_range(const time_range& r, int64_t max_minutes) {
+  return r.bounded && r.start_ms >= 0 && r.start_ms < r.end_ms
+         && r.start_ms % ms_per_minute == 0 && r.end_ms % ms_per_minute == 0
+         && (r.end_ms - r.start_ms) / ms_per_minute <= max_minutes;
 }
 
-// The part of a read decided without the cache: an answer, or nullopt when
-// the worker has to ask the cache. Bounded reads go to the cache only when
-// both ends are minute-aligned and the range spans at most the retention's
-// number of minute buckets (so one read is at most that many HMGET fields).
-std::optional<cache_answer> precheck(const time_range& r, const settings& cfg) {
-  if (!r.bounded)
-    return std::nullopt;
-  if (r.start_ms > r.end_ms || r.start_ms < 0) // (no overflow below)
-    return cache_answer{};
-  if (r.start_ms == r.end_ms)
-    return cache_answer{true, 0};
-  if (r.start_ms % minute_ms != 0 || r.end_ms % minute_ms != 0)
-    return cache_answer{};
-  auto cap = std::max<int64_t>(1, cfg.retention_ms / minute_ms);
-  if ((r.end_ms - r.start_ms) / minute_ms > cap)
-    return cache_answer{};
-  return std::nullopt;
-}
-
-// -- worker: one hiredis connection, blocking calls, detached thread --------
-
-struct context_deleter {
-  void operator()(redisContext* c) const { redisFree(c); }
-};
-using context_ptr = std::unique_ptr<redisContext, context_deleter>;
-
-struct reply_deleter {
-  void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-using reply_ptr = std::unique_ptr<redisReply, reply_deleter>;
-
-struct endpoint {
-  std::string host;
-  int port = 0;
-};
-
-// "host:port" or "[v6]:port"; port 0 when unparsable.
-endpoint parse_address(std::string_view addr) {
-  endpoint ep;
-  std::string_view host, port;
-  if (!addr.empty() && addr.front() == '[') {
-    auto close = addr.find(']');
-    if (close == std::string_view::npos || close + 1 >= addr.size()
-        || addr[close + 1] != ':')
-      return ep;
-    host = addr.substr(1, close - 1);
-    port = addr.substr(close + 2);
-  } else {
-    auto colon = addr.rfind(':');
-    if (colon == std::string_view::npos)
-      return ep;
-    host = addr.substr(0, colon);
-    port = addr.substr(colon + 1);
-  }
-  int p = 0;
-  auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
-  if (ec != std::errc{} || ptr != port.data() + port.size() || p <= 0 || p > 65535
-      || host.empty())
-    return ep;
-  ep.host = std::string{host};
-  ep.port = p;
-  return ep;
-}
-
-timeval to_timeval(caf::timespan t) {
-  auto us = std::chrono::duration_cast<std::chrono::microseconds>(t).count();
-  us = std::max<int64_t>(us, 1000);
-  timeval tv;
-  tv.tv_sec = static_cast<decltype(tv.tv_sec)>(us / 1000000);
-  tv.tv_usec = static_cast<decltype(tv.tv_usec)>(us % 1000000);
-  return tv;
-}
-
-std::optional<int64_t> parse_int(const redisReply* r) {
-  if (r->type == REDIS_REPLY_INTEGER)
-    return static_cast<int64_t>(r->integer);
-  if (r->type != REDIS_REPLY_STRING)
-    return std::nullopt;
-  int64_t v = 0;
-  auto end = r->str + r->len;
-  auto [ptr, ec] = std::from_chars(r->str, end, v);
-  if (ec != std::errc{} || ptr != end)
-    return std::nullopt;
-  return v;
-}
-
-// A reply that is a value or nil: nil -> 0, a malformed value -> nullopt.
-std::optional<int64_t> count_or_zero(const redisReply* r) {
-  if (r->type == REDIS_REPLY_NIL)
-    return int64_t{0};
-  return parse_int(r);
-}
-
-// Thrown inside the worker for failures that leave the connection unusable
-// (timeouts, I/O errors, refused connections). Never escapes a handler.
-struct io_failure {
-  std::string what;
-};
-
-// Thrown for answers that cannot be used although the connection is fine
-// (error replies, unexpected shapes).
-struct bad_reply {
-  std::string what;
-};
+// -- worker: one connection, blocking calls, detached thread ----------------
 
 struct worker_state {
-  context_ptr ctx;
-  endpoint ep;
+  std::unique_ptr<connection> conn;
   caf::timespan backoff{0};
   std::chrono::steady_clock::time_point retry_at{};
-  bool reachable = true;  // last known; for logging transitions only
+  bool reachable = true; // last known; for logging transitions only
   bool reply_warned = false;
   std::shared_ptr<telemetry::actor_stats> stats;
   static inline const char* name = "cache.reader";
 };
 
-void connect(worker_state& st, const settings& cfg) {
-  if (st.ep.port == 0)
-    throw io_failure{"invalid cache address"};
-  auto tv = to_timeval(cfg.timeout);
-  context_ptr c{redisConnectWithTimeout(st.ep.host.c_str(), st.ep.port, tv)};
-  if (!c)
-    throw io_failure{"cannot allocate redis context"};
-  if (c->err)
-    throw io_failure{c->errstr};
-  if (redisSetTimeout(c.get(), tv) != REDIS_OK)
-    throw io_failure{"cannot set socket timeout"};
-  if (!cfg.password.empty()) {
-    const char* argv[] = {"AUTH", cfg.password.c_str()};
-    size_t lens[] = {4, cfg.password.size()};
-    reply_ptr r{static_cast<redisReply*>(redisCommandArgv(c.get(), 2, argv, lens))};
-    if (!r)
-      throw io_failure{c->errstr};
-    if (r->type == REDIS_REPLY_ERROR) // the reply never echoes the password
-      throw io_failure{"AUTH rejected: " + std::string{r->str, r->len}};
-  }
-  st.ctx = std::move(c);
+snapshot not_usable(std::string why, size_t ranges) {
+  snapshot s;
+  s.why = std::move(why);
+  s.ranges.resize(ranges);
+  return s;
 }
 
-void append(redisContext* c, const std::vector<std::string>& args) {
-  std::vector<const char*> argv;
-  std::vector<size_t> lens;
-  argv.reserve(args.size());
-  lens.reserve(args.size());
-  for (auto& a : args) {
-    argv.push_back(a.data());
-    lens.push_back(a.size());
+// One MULTI/EXEC round trip: every partition's state, the total and the
+// asked buckets, from one atomic snapshot.
+snapshot read(worker_state& st, const settings& cfg, const std::vector<time_range>& asked) {
+  std::vector<command_args> cmds;
+  cmds.push_back({"MULTI"});
+  cmds.push_back({"HGETALL", schema::offsets_key});
+  cmds.push_back({"HGET", schema::counters_key, schema::total_field});
+  std::vector<int> slot(asked.size(), -1); // EXEC element of each range's HMGET
+  for (size_t i = 0; i < asked.size(); ++i) {
+    auto& r = asked[i];
+    if (!bucket_range(r, cfg.max_minutes))
+      continue;
+    command_args hmget{"HMGET", schema::counters_key};
+    for (auto m = r.start_ms / ms_per_minute; m < r.end_ms / ms_per_minute; ++m)
+      hmget.push_back(schema::minute_field(m));
+    slot[i] = static_cast<int>(cmds.size()) - 1; // MULTI has no EXEC element
+    cmds.push_back(std::move(hmget));
   }
-  if (redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(),
-                             lens.data())
-      != REDIS_OK)
-    throw io_failure{c->errstr};
-}
-
-reply_ptr next_reply(redisContext* c) {
-  void* raw = nullptr;
-  if (redisGetReply(c, &raw) != REDIS_OK || raw == nullptr) {
-    // hiredis reports a socket timeout as the errno text of EAGAIN.
-    if (c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK))
-      throw io_failure{"timed out waiting for a reply"};
-    throw io_failure{c->err ? c->errstr : "no reply"};
-  }
-  return reply_ptr{static_cast<redisReply*>(raw)};
-}
-
-// One MULTI/EXEC round trip: the offsets (completeness) and retention, plus
-// either the total or the range's minute buckets, from one snapshot.
-cache_answer read(worker_state& st, const settings& cfg, const time_range& r) {
-  auto* c = st.ctx.get();
-  std::vector<std::string> offsets{"HMGET", "ping:offsets"};
-  for (int32_t p = 0; p < cfg.partitions; ++p)
-    offsets.push_back("offset:" + std::to_string(p));
-  offsets.push_back("retention_ms");
-  std::vector<std::string> counters;
-  int64_t first_minute = 0;
-  if (r.bounded) {
-    first_minute = floor_div(r.start_ms, minute_ms);
-    auto last = floor_div(r.end_ms, minute_ms); // exclusive
-    counters = {"HMGET", "ping:counters"};
-    counters.reserve(static_cast<size_t>(last - first_minute) + 2);
-    for (auto m = first_minute; m < last; ++m)
-      counters.push_back("minute:" + std::to_string(m));
-  } else {
-    counters = {"HGET", "ping:counters", "total"};
-  }
-  append(c, {"MULTI"});
-  append(c, offsets);
-  append(c, counters);
-  append(c, {"EXEC"});
-  // Read all four replies even after an error reply, so the stream stays in
-  // step for the next read.
-  reply_ptr replies[4];
-  for (auto& rep : replies)
-    rep = next_reply(c);
-  auto& exec = replies[3];
+  cmds.push_back({"EXEC"});
+  auto replies = st.conn->pipeline(cmds);
+  auto& exec = replies.back();
   if (exec->type == REDIS_REPLY_ERROR)
     throw bad_reply{std::string{exec->str, exec->len}};
-  if (exec->type != REDIS_REPLY_ARRAY || exec->elements != 2)
+  if (exec->type != REDIS_REPLY_ARRAY || exec->elements != cmds.size() - 2)
     throw bad_reply{"unexpected EXEC reply"};
-  auto* offs = exec->element[0];
-  auto* vals = exec->element[1];
-  if (offs->type == REDIS_REPLY_ERROR)
-    throw bad_reply{std::string{offs->str, offs->len}};
-  if (vals->type == REDIS_REPLY_ERROR)
-    throw bad_reply{std::string{vals->str, vals->len}};
+  for (size_t i = 0; i < exec->elements; ++i)
+    if (exec->element[i]->type == REDIS_REPLY_ERROR)
+      throw bad_reply{std::string{exec->element[i]->str, exec->element[i]->len}};
+  auto* offsets = exec->element[0];
+  if (offsets->type != REDIS_REPLY_ARRAY || offsets->elements % 2 != 0)
+    throw bad_reply{"unexpected HGETALL reply"};
   auto partitions = static_cast<size_t>(std::max(0, cfg.partitions));
-  if (offs->type != REDIS_REPLY_ARRAY || offs->elements != partitions + 1)
-    throw bad_reply{"unexpected HMGET ping:offsets reply"};
-  // Complete only if every partition has an offset: cold or rebuilding
-  // caches are never used.
+  std::vector<std::optional<int64_t>> seqs(partitions), counts(partitions);
+  std::optional<int64_t> floor;
+  int64_t count_sum = 0;
+  for (size_t i = 0; i + 1 < offsets->elements; i += 2) {
+    std::string_view field{offsets->element[i]->str, offsets->element[i]->len};
+    auto value = as_int(offsets->element[i + 1]);
+    if (!value)
+      throw bad_reply{"malformed field in ping:offsets"};
+    auto index = [&](std::string_view prefix) -> std::optional<size_t> {
+      if (field.substr(0, prefix.size()) != prefix)
+        return std::nullopt;
+      size_t p = 0;
+      auto digits = field.substr(prefix.size());
+      auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), p);
+      if (ec != std::errc{} || ptr != digits.data() + digits.size())
+        return std::nullopt;
+      return p;
+    };
+    if (field == schema::floor_field) {
+      floor = *value;
+    } else if (auto p = index("count:")) {
+      count_sum += *value;
+      if (*p < partitions)
+        counts[*p] = *value;
+    } else if (auto q = index("seq:"); q && *q < partitions) {
+      seqs[*q] = *value;
+    }
+  }
+  auto total = as_count(exec->element[1]);
+  if (!total)
+    throw bad_reply{"malformed total"};
   for (size_t p = 0; p < partitions; ++p)
-    if (offs->element[p]->type == REDIS_REPLY_NIL)
-      return cache_answer{};
-  if (!r.bounded) {
-    auto total = count_or_zero(vals);
-    if (!total)
-      throw bad_reply{"malformed total"};
-    return cache_answer{true, *total};
+    if (!seqs[p] || !counts[p])
+      return not_usable("partition " + std::to_string(p) + " has no state (cold or rebuilding)",
+                        asked.size());
+  if (*total != count_sum)
+    return not_usable("checksum: total " + std::to_string(*total) + " != "
+                        + std::to_string(count_sum) + " applied",
+                      asked.size());
+  snapshot out;
+  out.usable = true;
+  out.total = *total;
+  out.floor_minute = floor.value_or(0);
+  for (auto& s : seqs)
+    out.seqs.push_back(*s);
+  out.ranges.resize(asked.size());
+  for (size_t i = 0; i < asked.size(); ++i) {
+    if (slot[i] < 0 || !floor || asked[i].start_ms / ms_per_minute < *floor)
+      continue; // not buckets, or reaching below the retention floor
+    auto* vals = exec->element[slot[i]];
+    auto expected = static_cast<size_t>((asked[i].end_ms - asked[i].start_ms) / ms_per_minute);
+    if (vals->type != REDIS_REPLY_ARRAY || vals->elements != expected)
+      throw bad_reply{"unexpected HMGET reply"};
+    auto& view = out.ranges[i];
+    view.buckets.reserve(expected);
+    for (size_t j = 0; j < vals->elements; ++j) {
+      auto v = as_count(vals->element[j]);
+      if (!v)
+        throw bad_reply{"malformed minute bucket"};
+      view.buckets.push_back(*v);
+    }
+    view.covered = true;
   }
-  auto retention_ms = cfg.retention_ms;
-  if (auto* ret = offs->element[partitions]; ret->type != REDIS_REPLY_NIL) {
-    auto v = parse_int(ret);
-    if (v && *v > 0)
-      retention_ms = *v;
-  }
-  // Every bucket of the range must still be retained.
-  auto now_minute = floor_div(now_ms(), minute_ms);
-  if (first_minute < now_minute - retention_ms / minute_ms + 1)
-    return cache_answer{};
-  if (vals->type != REDIS_REPLY_ARRAY || vals->elements != counters.size() - 2)
-    throw bad_reply{"unexpected HMGET ping:counters reply"};
-  cache_answer answer{true, 0, {}};
-  answer.buckets.reserve(vals->elements);
-  for (size_t i = 0; i < vals->elements; ++i) {
-    auto v = count_or_zero(vals->element[i]);
-    if (!v)
-      throw bad_reply{"malformed minute bucket"};
-    answer.count += *v;
-    answer.buckets.push_back(*v);
-  }
-  return answer;
+  return out;
 }
 
 void on_io_failure(worker_state& st, const settings& cfg, const std::string& what) {
-  st.ctx.reset(); // unusable after a timeout or I/O error
   st.backoff = next_backoff(st.backoff, cfg.backoff_min, cfg.backoff_max);
   st.retry_at = std::chrono::steady_clock::now() + st.backoff;
   st.stats->up = false;
@@ -288,22 +167,20 @@ void on_io_failure(worker_state& st, const settings& cfg, const std::string& wha
   }
 }
 
-cache_actor::behavior_type
-worker(cache_actor::stateful_pointer<worker_state> self, settings cfg,
+reader_actor::behavior_type
+worker(reader_actor::stateful_pointer<worker_state> self, settings cfg,
        std::shared_ptr<telemetry::actor_stats> stats) {
   self->state.stats = std::move(stats);
-  self->state.ep = parse_address(cfg.address);
+  self->state.conn = std::make_unique<connection>(cfg.address, cfg.password, cfg.timeout);
   return {
-    [=](count_atom, const time_range& range) -> cache_answer {
+    [=](snapshot_atom, const std::vector<time_range>& asked) -> snapshot {
       auto& st = self->state;
       st.stats->handled++;
       st.stats->mailbox = static_cast<int64_t>(self->mailbox().size());
-      if (!st.ctx && std::chrono::steady_clock::now() < st.retry_at)
-        return cache_answer{}; // backing off: fail fast, no network
+      if (!st.conn->connected() && std::chrono::steady_clock::now() < st.retry_at)
+        return not_usable("cache unreachable (backing off)", asked.size());
       try {
-        if (!st.ctx)
-          connect(st, cfg);
-        auto answer = read(st, cfg, range);
+        auto snap = read(st, cfg, asked);
         st.backoff = caf::timespan{0};
         st.reply_warned = false;
         st.stats->up = true;
@@ -311,31 +188,31 @@ worker(cache_actor::stateful_pointer<worker_state> self, settings cfg,
           st.reachable = true;
           log::info("cache", "cache reachable again", {{"address", cfg.address}});
         }
-        return answer;
+        return snap;
       } catch (const io_failure& e) {
-        on_io_failure(st, cfg, e.what);
+        on_io_failure(st, cfg, e.what());
+        return not_usable(std::string{"cache unreachable: "} + e.what(), asked.size());
       } catch (const bad_reply& e) {
         if (!st.reply_warned) {
           st.reply_warned = true;
           log::warn("cache", "unusable cache reply; counts fall back to PostgreSQL",
-                    {{"error", e.what}});
+                    {{"error", e.what()}});
         }
-      } catch (const std::exception& e) {
-        on_io_failure(st, cfg, e.what());
+        return not_usable(std::string{"unusable reply: "} + e.what(), asked.size());
       }
-      return cache_answer{};
     },
   };
 }
 
 // -- facade: deadlines, the in-flight bound, supervision --------------------
 
-using facade_actor = cache_actor::extend<
+using facade_actor = reader_actor::extend<
   caf::reacts_to<tick_atom, uint64_t>, // timer: the caller's deadline of read id
   caf::reacts_to<respawn_atom>>;       // timer: start the worker again
 
 struct waiting_read {
-  caf::typed_response_promise<cache_answer> rp;
+  caf::typed_response_promise<snapshot> rp;
+  size_t ranges = 0;
   std::chrono::steady_clock::time_point started;
 };
 
@@ -346,7 +223,7 @@ struct facade_state {
   std::atomic<uint64_t>* hits = nullptr;
   std::atomic<uint64_t>* misses = nullptr;
   telemetry::histogram* latency = nullptr;
-  cache_actor worker;
+  reader_actor worker;
   uint64_t generation = 0; // bumped whenever the worker is replaced
   size_t in_flight = 0;    // reads the current worker has not answered yet
   caf::timespan restart_backoff{0};
@@ -357,20 +234,22 @@ struct facade_state {
 
 using facade_ptr = facade_actor::stateful_pointer<facade_state>;
 
-cache_answer record(facade_state& st, cache_answer a) {
-  (a.found ? st.hits : st.misses)->fetch_add(1, std::memory_order_relaxed);
-  return a;
+snapshot record(facade_state& st, snapshot s) {
+  (s.usable ? st.hits : st.misses)->fetch_add(1, std::memory_order_relaxed);
+  return s;
 }
 
 // Answers the caller of read `id` unless it was answered already.
-void finish(facade_ptr self, uint64_t id, cache_answer a) {
+void finish(facade_ptr self, uint64_t id, snapshot s) {
   auto& st = self->state;
   auto i = st.waiting.find(id);
   if (i == st.waiting.end())
     return;
   std::chrono::duration<double> took = std::chrono::steady_clock::now() - i->second.started;
   st.latency->observe(took.count());
-  i->second.rp.deliver(record(st, a));
+  if (s.ranges.size() != i->second.ranges)
+    s = not_usable(std::move(s.why), i->second.ranges);
+  i->second.rp.deliver(record(st, std::move(s)));
   st.waiting.erase(i);
 }
 
@@ -382,7 +261,7 @@ void spawn_worker(facade_ptr self) {
 
 // Forgets the current worker (dead, or stuck: then it is unlinked and told to
 // exit, which it does once its blocking call returns) and starts a new one
-// after a backoff. Reads meanwhile answer found = false.
+// after a backoff. Reads meanwhile answer usable = false.
 void restart_worker(facade_ptr self, const std::string& why) {
   auto& st = self->state;
   if (st.worker) {
@@ -439,42 +318,40 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
     self->state.stats->mailbox = static_cast<int64_t>(self->mailbox().size());
   };
   return {
-    [=](count_atom, time_range range) -> caf::result<cache_answer> {
+    [=](snapshot_atom, std::vector<time_range> asked) -> caf::result<snapshot> {
       note();
       auto& st = self->state;
-      if (auto decided = precheck(range, st.cfg))
-        return record(st, *decided);
       // The bound: never queue behind a busy (maybe stuck) worker.
       if (!st.worker || st.in_flight >= st.cfg.max_in_flight)
-        return record(st, cache_answer{});
+        return record(st, not_usable("cache reader busy or restarting", asked.size()));
       auto id = st.next_id++;
       auto gen = st.generation;
-      auto rp = self->make_response_promise<cache_answer>();
-      st.waiting.emplace(id, waiting_read{rp, std::chrono::steady_clock::now()});
+      auto rp = self->make_response_promise<snapshot>();
+      st.waiting.emplace(id, waiting_read{rp, asked.size(), std::chrono::steady_clock::now()});
       st.stats->backlog = static_cast<int64_t>(++st.in_flight);
       // The caller's deadline; the worker's slot is freed only by its reply
       // (or by replacing it when it is silent for `stuck_after`).
       self->delayed_send(self, st.cfg.timeout + st.cfg.answer_slack,
                          tick_atom::value, id);
-      self->request(st.worker, st.cfg.stuck_after, count_atom::value, range)
+      self->request(st.worker, st.cfg.stuck_after, snapshot_atom::value, std::move(asked))
         .then(
-          [self, id, gen](cache_answer a) {
+          [self, id, gen](snapshot& s) {
             worker_done(self, gen);
             self->state.restart_backoff = caf::timespan{0};
-            finish(self, id, a);
+            finish(self, id, std::move(s));
           },
           [self, id, gen](caf::error& err) {
             auto current = gen == self->state.generation;
             worker_done(self, gen);
             if (current && err == caf::sec::request_timeout)
               restart_worker(self, "no reply within stuck_after");
-            finish(self, id, cache_answer{});
+            finish(self, id, not_usable("cache reader failed: " + to_string(err), 0));
           });
       return rp;
     },
     [=](tick_atom, uint64_t id) {
       note();
-      finish(self, id, cache_answer{});
+      finish(self, id, not_usable("cache read timed out", 0));
     },
     [=](respawn_atom) {
       note();
@@ -486,7 +363,7 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
 
 } // namespace
 
-cache_actor spawn_cache_reader(caf::actor_system& sys, settings cfg,
+reader_actor spawn_cache_reader(caf::actor_system& sys, settings cfg,
                                telemetry::registry& reg) {
   // Register the stats now, so they are visible as soon as this returns (the
   // facade initializes later, on the pool).
@@ -495,7 +372,7 @@ cache_actor spawn_cache_reader(caf::actor_system& sys, settings cfg,
   reg.counter("cache_hits_total");
   reg.counter("cache_misses_total");
   auto impl = sys.spawn(facade, std::move(cfg), &reg);
-  return caf::actor_cast<cache_actor>(impl);
+  return caf::actor_cast<reader_actor>(impl);
 }
 
 } // namespace ping::cache

@@ -1,30 +1,30 @@
 #pragma once
-// The cache reader: answers PingCount from the counters ping-processor keeps
-// in Redis/Dragonfly, or says "not found" fast so the caller asks PostgreSQL.
-//
-// Cache layout (written by ping-processor):
-//   hash ping:counters  field `total`, fields `minute:<N>` (N = ts_ms / 60000)
-//   hash ping:offsets   fields `offset:<p>`, `seq:<p>` per partition p, and
-//                       `retention_ms` (minute buckets kept by the processor)
-// The cache is complete only when `offset:<p>` is present for every
-// partition; otherwise it is cold or rebuilding and is never used.
+// The cache reader: one atomic snapshot of the counters ping-processor keeps
+// in Redis/Dragonfly (layout and invariants in schema.hpp): every
+// partition's applied sequence, the total, and the minute buckets of the
+// asked ranges. The count reader (actors/counts) adds the stream's tail from
+// PostgreSQL to make an exact count out of it.
 //
 // `spawn_cache_reader` starts a facade (cooperative pool, never blocks) that
-// supervises one detached worker owning a hiredis connection. Each read is
-// one pipelined MULTI/EXEC round trip, so offsets and counters come from the
-// same snapshot.
+// supervises one detached worker owning a connection. Each snapshot is one
+// pipelined MULTI/EXEC round trip.
+//
+// A snapshot is `usable` only when every partition has its state and the
+// checksum holds; a range is `covered` only when it is minute-aligned and at
+// or above the cache's retention floor (the floor comes from the cache, not
+// from this process's clock).
 //
 // Bounds and failure behaviour:
 // - Every caller gets an answer within `timeout + answer_slack`, never an
 //   error: timeouts, I/O errors, error replies, a busy or restarting worker
-//   all answer `found = false`.
+//   all answer `usable = false` with the reason.
 // - At most `max_in_flight` reads are handed to the worker at once; the
-//   others are answered `found = false` at once (no queue behind a stuck
+//   others are answered `usable = false` at once (no queue behind a stuck
 //   worker). A slot is freed only when the worker actually replies.
 // - After a timeout or I/O error the worker drops its connection and
 //   reconnects lazily on a later read, after an exponential backoff
 //   (`backoff_min`..`backoff_max`); during the backoff it answers
-//   `found = false` without touching the network.
+//   `usable = false` without touching the network.
 // - A worker that crashes, or has not replied within `stuck_after`, is
 //   replaced (link + exit handler, restart with backoff).
 //
@@ -53,11 +53,11 @@ struct settings {
   caf::timespan stuck_after = std::chrono::seconds(1);
   caf::timespan backoff_min = std::chrono::milliseconds(100);
   caf::timespan backoff_max = std::chrono::seconds(2);
-  int64_t retention_ms = 7LL * 24 * 3600 * 1000; // when the cache does not say
+  int64_t max_minutes = 7 * 24 * 60; // longest range read from buckets
   size_t max_in_flight = 1; // reads handed to the worker at once
 };
 
-cache_actor spawn_cache_reader(caf::actor_system& sys, settings cfg,
+reader_actor spawn_cache_reader(caf::actor_system& sys, settings cfg,
                                telemetry::registry& reg);
 
 } // namespace ping::cache

@@ -1,8 +1,11 @@
 #pragma once
-// Typed protocol of the cache subsystem: reads of the ping counters that
-// ping-processor keeps in Redis/Dragonfly.
+// Typed protocol of the cache subsystem: the counters ping-processor keeps
+// in Redis/Dragonfly (layout in schema.hpp). The reader serves ping-gateway's
+// counts; the writer serves ping-processor's window.
 
 #include <cstdint>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include <caf/meta/type_name.hpp>
@@ -14,30 +17,113 @@
 
 namespace ping::cache {
 
-/// Reply of a cache read. `found == false` means "not answerable from the
-/// cache" (cold or rebuilding, unreachable, busy, range not minute-aligned or
-/// outside the retention): the caller then asks PostgreSQL. `count` is only
-/// meaningful when `found` is true.
-struct cache_answer {
-  bool found = false;
-  int64_t count = 0;
-  // Bounded reads: the minute buckets the count sums, oldest first (the
-  // admin console's per-minute chart).
-  std::vector<int64_t> buckets;
+// -- reads ------------------------------------------------------------------
 
-  friend bool operator==(const cache_answer&, const cache_answer&) = default;
+/// The minute buckets of one asked range, if the cache holds them all.
+struct range_view {
+  bool covered = false;         // minute-aligned and at or above the floor
+  std::vector<int64_t> buckets; // one per minute, oldest first
+
+  friend bool operator==(const range_view&, const range_view&) = default;
 };
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, cache_answer& x) {
-  return f(caf::meta::type_name("cache_answer"), x.found, x.count, x.buckets);
+typename Inspector::result_type inspect(Inspector& f, range_view& x) {
+  return f(caf::meta::type_name("range_view"), x.covered, x.buckets);
 }
 
-/// The cache reader: the handle the gateway holds.
-using cache_actor = caf::typed_actor<
-  // Counts pings in the range from the cache. Never replies with an error
-  // and answers within the reader's `timeout` plus a small slack; anything
-  // that goes wrong is `found == false`.
-  caf::replies_to<count_atom, time_range>::with<cache_answer>>;
+/// One atomic snapshot of the cache. `usable` is true only when every
+/// partition has its state and the checksum holds (`total` == sum of the
+/// partitions' counts); then the counters hold exactly the pings with
+/// relay_seq <= seqs[p] of each partition p, and the rest of the stream
+/// (the tail) is in PostgreSQL.
+struct snapshot {
+  bool usable = false;
+  std::string why;           // when not usable: cold, rebuilding, unreachable, ...
+  std::vector<int64_t> seqs; // per partition: highest relay_seq applied
+  int64_t total = 0;
+  int64_t floor_minute = 0;
+  std::vector<range_view> ranges; // one per asked range
+
+  friend bool operator==(const snapshot&, const snapshot&) = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, snapshot& x) {
+  return f(caf::meta::type_name("snapshot"), x.usable, x.why, x.seqs, x.total,
+           x.floor_minute, x.ranges);
+}
+
+/// The cache reader: the handle ping-gateway's count reader holds.
+using reader_actor = caf::typed_actor<
+  // One snapshot with the buckets of each minute-aligned range asked.
+  // Never replies with an error, and answers within the reader's `timeout`
+  // plus a small slack; anything that goes wrong is `usable == false`.
+  caf::replies_to<snapshot_atom, std::vector<time_range>>::with<snapshot>>;
+
+// -- writes -----------------------------------------------------------------
+
+/// A partition's counter deltas for its relay sequences (from_seq, to_seq],
+/// applied atomically with its new state, only if the cache still stands at
+/// `from_seq`. `count` is the number of pings in the deltas.
+struct write_request {
+  int32_t partition = 0;
+  int64_t from_seq = 0;
+  int64_t to_seq = 0;
+  int64_t next_offset = 0; // Kafka offset to read next (where a restart seeks)
+  int64_t count = 0;
+  std::vector<std::pair<int64_t, int64_t>> minutes; // (epoch minute, delta)
+
+  friend bool operator==(const write_request&, const write_request&) = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, write_request& x) {
+  return f(caf::meta::type_name("write_request"), x.partition, x.from_seq, x.to_seq,
+           x.next_offset, x.count, x.minutes);
+}
+
+/// What became of a write (schema::write_outcome) and where the partition
+/// stands in the cache afterwards.
+struct write_result {
+  int32_t outcome = 0;
+  int64_t stored_seq = 0;
+
+  friend bool operator==(const write_result&, const write_result&) = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, write_result& x) {
+  return f(caf::meta::type_name("write_result"), x.outcome, x.stored_seq);
+}
+
+/// Where a partition stands in the cache.
+struct partition_state {
+  int32_t partition = 0;
+  bool stored = false; // false: the cache has no state for it (cold or lost)
+  int64_t next_offset = 0;
+  int64_t seq = 0;
+
+  friend bool operator==(const partition_state&, const partition_state&) = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, partition_state& x) {
+  return f(caf::meta::type_name("partition_state"), x.partition, x.stored,
+           x.next_offset, x.seq);
+}
+
+/// The cache writer (detached; owns its connection).
+using writer_actor = caf::typed_actor<
+  // Applies the deltas with the partition's new state (schema::write_lua).
+  caf::replies_to<write_atom, write_request>::with<write_result>,
+  // Reads where these partitions stand.
+  caf::replies_to<load_atom, std::vector<int32_t>>::with<std::vector<partition_state>>,
+  // Checks the checksum; resets the cache when it does not hold. Replies
+  // true when it reset.
+  caf::replies_to<verify_atom>::with<bool>,
+  // Drops the counters and every partition's state in one command (admin:
+  // rebuild the cache); every processor then recounts its partitions.
+  caf::replies_to<reset_atom>::with<bool>>;
 
 } // namespace ping::cache

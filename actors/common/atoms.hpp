@@ -22,11 +22,14 @@ using load_atom = caf::atom_constant<caf::atom("load")>;       // read stored st
 using assign_atom = caf::atom_constant<caf::atom("assign")>;   // partitions assigned
 using revoke_atom = caf::atom_constant<caf::atom("revoke")>;   // partitions revoked
 using rebuild_atom = caf::atom_constant<caf::atom("rebuild")>; // recount from PostgreSQL
-using prune_atom = caf::atom_constant<caf::atom("prune")>;     // drop old buckets
-using poll_atom = caf::atom_constant<caf::atom("poll")>;       // consume once more
 using pause_atom = caf::atom_constant<caf::atom("pause")>;     // stop consuming
 using resume_atom = caf::atom_constant<caf::atom("resume")>;   // consume again
 using reset_atom = caf::atom_constant<caf::atom("reset")>;     // drop cached state
 using minutes_atom = caf::atom_constant<caf::atom("minutes")>; // per-minute counts
+using snapshot_atom = caf::atom_constant<caf::atom("snapshot")>; // read the cache at once
+using verify_atom = caf::atom_constant<caf::atom("verify")>;   // check the cache checksum
+using tail_atom = caf::atom_constant<caf::atom("tail")>;       // count what the cache lacks
+using heal_atom = caf::atom_constant<caf::atom("heal")>;       // resync a partition
+using fill_atom = caf::atom_constant<caf::atom("fill")>;       // count a sequence range
 
 } // namespace ping

@@ -27,6 +27,10 @@ caf::error validate_range(const time_range& range) {
   if (range.start_ms < 0 || range.end_ms < 0)
     return caf::make_error(ping_errc::invalid_argument,
                            "time_range start and end must not be negative");
+  if (range.start_ms > max_timestamp_ms + 1 || range.end_ms > max_timestamp_ms + 1)
+    return caf::make_error(ping_errc::invalid_argument,
+                           "time_range start and end must not be past "
+                           "9999-12-31T23:59:59.999Z (plus one millisecond for end)");
   if (range.start_ms > range.end_ms)
     return caf::make_error(ping_errc::invalid_argument,
                            "time_range start must not be after end");
@@ -39,7 +43,7 @@ struct state {
   settings cfg;
   persistence::persistence_actor persistence;
   publisher::publisher_actor publisher;
-  cache::cache_actor cache;
+  counts::counts_actor counts;
   std::shared_ptr<telemetry::actor_stats> stats;
   size_t in_flight = 0;
   bool draining = false;
@@ -54,13 +58,13 @@ struct state {
 gateway_actor::behavior_type
 gateway(gateway_actor::stateful_pointer<state> self, settings cfg,
         persistence::persistence_actor persistence,
-        publisher::publisher_actor publisher, cache::cache_actor cache,
+        publisher::publisher_actor publisher, counts::counts_actor counts,
         telemetry::registry* reg) {
   auto& st = self->state;
   st.cfg = cfg;
   st.persistence = std::move(persistence);
   st.publisher = std::move(publisher);
-  st.cache = std::move(cache);
+  st.counts = std::move(counts);
   st.stats = reg->actor("gateway", "pool");
   st.accepted = &reg->counter("gateway_pings_accepted_total");
   st.rejected_invalid = &reg->counter("gateway_pings_rejected_invalid_total");
@@ -124,25 +128,9 @@ gateway(gateway_actor::stateful_pointer<state> self, settings cfg,
       if (auto err = validate_range(range))
         return err;
       auto rp = self->make_response_promise<count_result>();
-      auto from_postgres = [self, rp, range]() mutable {
-        self->request(self->state.persistence, self->state.cfg.count_timeout,
-                      count_atom::value, range)
-          .then([rp](int64_t n) mutable { rp.deliver(count_result{n, "postgres"}); },
-                [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
-      };
-      if (!st.cache) {
-        from_postgres();
-        return rp;
-      }
-      self->request(st.cache, st.cfg.cache_timeout, count_atom::value, range)
-        .then(
-          [rp, from_postgres](cache::cache_answer& a) mutable {
-            if (a.found)
-              rp.deliver(count_result{a.count, "cache"});
-            else
-              from_postgres();
-          },
-          [from_postgres](caf::error&) mutable { from_postgres(); });
+      self->request(st.counts, st.cfg.count_timeout, count_atom::value, range)
+        .then([rp](count_result& r) mutable { rp.deliver(std::move(r)); },
+              [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
       return rp;
     },
     [=](drain_atom) {
@@ -157,9 +145,9 @@ gateway(gateway_actor::stateful_pointer<state> self, settings cfg,
 gateway_actor spawn_gateway(caf::actor_system& sys, settings cfg,
                             persistence::persistence_actor persistence,
                             publisher::publisher_actor publisher,
-                            cache::cache_actor cache, telemetry::registry& reg) {
+                            counts::counts_actor counts, telemetry::registry& reg) {
   return sys.spawn(gateway, std::move(cfg), std::move(persistence),
-                   std::move(publisher), std::move(cache), &reg);
+                   std::move(publisher), std::move(counts), &reg);
 }
 
 } // namespace ping::gateway

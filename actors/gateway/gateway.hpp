@@ -8,15 +8,15 @@
 // for persistence at once; beyond that new pings get resource_exhausted at
 // once instead of queueing.
 //
-// Counts come from the cache when it can answer them (complete, and for a
-// range: minute-aligned and retained), else exactly from PostgreSQL.
+// Counts are the count reader's (actors/counts): exact and read-your-writes,
+// from the cache plus the stream's tail, else from PostgreSQL.
 
 #include <chrono>
 
 #include <caf/actor_system.hpp>
 
-#include "actors/cache/protocol.hpp"
 #include "actors/common/telemetry.hpp"
+#include "actors/counts/protocol.hpp"
 #include "actors/gateway/protocol.hpp"
 #include "actors/persistence/protocol.hpp"
 #include "actors/publisher/protocol.hpp"
@@ -28,7 +28,6 @@ struct settings {
   size_t max_in_flight = 20000; // pings waiting for their commit
   caf::timespan store_timeout = std::chrono::seconds(5);
   caf::timespan count_timeout = std::chrono::seconds(5);
-  caf::timespan cache_timeout = std::chrono::milliseconds(200); // the reader answers sooner
 };
 
 /// Validation of a ping timestamp; returns the stored timestamp ("now" for
@@ -41,6 +40,6 @@ caf::error validate_range(const time_range& range);
 gateway_actor spawn_gateway(caf::actor_system& sys, settings cfg,
                             persistence::persistence_actor persistence,
                             publisher::publisher_actor publisher,
-                            cache::cache_actor cache, telemetry::registry& reg);
+                            counts::counts_actor counts, telemetry::registry& reg);
 
 } // namespace ping::gateway

@@ -115,6 +115,14 @@ worker(worker_actor::stateful_pointer<worker_state> self, settings cfg,
         return sql::count(txn, range);
       });
     },
+    [=](tail_atom, const std::vector<int64_t>& seqs, bool per_minute)
+      -> caf::result<tail_counts> {
+      note();
+      return guarded(self->state, cfg, "tail", [&](pqxx::connection& c) {
+        pqxx::nontransaction txn{c}; // one statement: one snapshot
+        return sql::tail(txn, seqs, per_minute);
+      });
+    },
     [=](minutes_atom, int64_t first_minute, int32_t n) -> caf::result<std::vector<int64_t>> {
       note();
       return guarded(self->state, cfg, "minutes", [&](pqxx::connection& c) {
@@ -325,6 +333,21 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
         ->request(reader.handle, st.cfg.statement_timeout + st.cfg.connect_timeout,
                   count_atom::value, range)
         .then([rp](int64_t n) mutable { rp.deliver(n); },
+              [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      return rp;
+    },
+    [=](tail_atom, std::vector<int64_t>& seqs, bool per_minute)
+      -> caf::result<tail_counts> {
+      note();
+      auto& st = self->state;
+      auto& reader = st.slots.back();
+      if (!st.healthy || !reader.handle)
+        return unavailable_error();
+      auto rp = self->make_response_promise<tail_counts>();
+      self
+        ->request(reader.handle, st.cfg.statement_timeout + st.cfg.connect_timeout,
+                  tail_atom::value, std::move(seqs), per_minute)
+        .then([rp](tail_counts& t) mutable { rp.deliver(std::move(t)); },
               [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
       return rp;
     },

@@ -2,7 +2,10 @@
 // Typed protocol of the persistence subsystem.
 
 #include <cstdint>
+#include <utility>
 #include <vector>
+
+#include <caf/meta/type_name.hpp>
 
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
@@ -12,6 +15,24 @@
 
 namespace ping::persistence {
 
+/// The pings a cache snapshot has not applied yet: per partition p, those
+/// with relay_seq above the snapshot's seqs[p].
+struct tail_counts {
+  // False when the snapshot claims more than PostgreSQL holds (a sequence
+  // above a partition's head, or a partition with pings it does not list):
+  // then it cannot be made exact and must not be used.
+  bool consistent = true;
+  int64_t total = 0;
+  std::vector<std::pair<int64_t, int64_t>> minutes; // (epoch minute, count), if asked
+
+  friend bool operator==(const tail_counts&, const tail_counts&) = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, tail_counts& x) {
+  return f(caf::meta::type_name("tail_counts"), x.consistent, x.total, x.minutes);
+}
+
 /// The persistence facade: the stable handle other subsystems hold.
 using persistence_actor = caf::typed_actor<
   // Stores one ping. The reply (the size of the group commit that held it)
@@ -20,6 +41,9 @@ using persistence_actor = caf::typed_actor<
   caf::replies_to<store_atom, ping_row>::with<int64_t>,
   // Counts stored pings in the range, exactly, from PostgreSQL.
   caf::replies_to<count_atom, time_range>::with<int64_t>,
+  // Counts the pings above each partition's sequence (index ranges; empty
+  // when the processor is caught up), per minute when asked.
+  caf::replies_to<tail_atom, std::vector<int64_t>, bool>::with<tail_counts>,
   // Pings per epoch minute for n minutes from the first (admin console).
   caf::replies_to<minutes_atom, int64_t, int32_t>::with<std::vector<int64_t>>>;
 
@@ -29,6 +53,8 @@ using worker_actor = caf::typed_actor<
   caf::replies_to<write_atom, std::vector<ping_row>>::with<int64_t>,
   // Counts pings in the range.
   caf::replies_to<count_atom, time_range>::with<int64_t>,
+  // The tail beyond a cache snapshot.
+  caf::replies_to<tail_atom, std::vector<int64_t>, bool>::with<tail_counts>,
   // Pings per epoch minute for n minutes from the first.
   caf::replies_to<minutes_atom, int64_t, int32_t>::with<std::vector<int64_t>>,
   // Connects if needed and runs `SELECT 1`; true when PostgreSQL answers.

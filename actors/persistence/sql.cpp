@@ -16,6 +16,16 @@ namespace {
 constexpr const char* insert_batch_sql
   = "SELECT insert_pings($1::uuid[], $2::int8[], $3::int8[], $4::int2[])";
 
+// The tail of a cache snapshot: $1 partitions, $2 their applied sequences.
+// `ok` is false when the snapshot claims a sequence above a partition's
+// committed head, or PostgreSQL has pings in a partition it does not list.
+constexpr const char* tail_prefix
+  = "WITH w AS (SELECT * FROM unnest($1::int2[], $2::int8[]) AS w(part, seq)),"
+    " ok AS (SELECT coalesce(bool_and(coalesce(h.next_seq - 1, 0) >= w.seq), true)"
+    "   AND NOT EXISTS (SELECT 1 FROM outbox_head h2 WHERE h2.next_seq > 1"
+    "                   AND h2.kafka_partition NOT IN (SELECT part FROM w)) AS ok"
+    "   FROM w LEFT JOIN outbox_head h ON h.kafka_partition = w.part) ";
+
 template <class T, class F>
 std::string join(const std::vector<T>& xs, F f) {
   std::string out = "{";
@@ -54,6 +64,14 @@ void prepare_writer_statements(pqxx::connection& c, int32_t partitions) {
   c.prepare("count_range",
             "SELECT count(*) FROM pings WHERE pinged_at >= ms_to_timestamptz($1) "
             "AND pinged_at < ms_to_timestamptz($2)");
+  c.prepare("tail_total", std::string{tail_prefix}
+            + "SELECT ok.ok, NULL::int8, (SELECT count(*) FROM w JOIN pings p"
+              " ON p.kafka_partition = w.part AND p.relay_seq > w.seq) FROM ok");
+  c.prepare("tail_minutes", std::string{tail_prefix}
+            + "SELECT ok.ok, t.m, t.n FROM ok LEFT JOIN ("
+              "SELECT div(timestamptz_to_ms(p.pinged_at), 60000) AS m, count(*) AS n"
+              " FROM w JOIN pings p ON p.kafka_partition = w.part AND p.relay_seq > w.seq"
+              " GROUP BY 1) t ON true");
   c.prepare("per_minute",
             "SELECT div(timestamptz_to_ms(pinged_at), 60000), count(*) FROM pings "
             "WHERE pinged_at >= ms_to_timestamptz($1) AND pinged_at < ms_to_timestamptz($2) "
@@ -84,6 +102,51 @@ int64_t count(pqxx::transaction_base& txn, const time_range& range) {
                ? txn.exec_prepared("count_range", range.start_ms, range.end_ms)
                : txn.exec_prepared("count_all");
   return res[0][0].as<int64_t>();
+}
+
+tail_counts tail(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs,
+                 bool per_minute) {
+  std::vector<int64_t> parts(seqs.size());
+  for (size_t p = 0; p < parts.size(); ++p)
+    parts[p] = static_cast<int64_t>(p);
+  auto res = txn.exec_prepared(per_minute ? "tail_minutes" : "tail_total",
+                               array_literal(parts), array_literal(seqs));
+  tail_counts out;
+  for (const auto& row : res) {
+    out.consistent = out.consistent && row[0].as<bool>();
+    if (per_minute) {
+      if (row[1].is_null())
+        continue; // an empty tail: the one row says only `ok`
+      auto n = row[2].as<int64_t>();
+      out.minutes.emplace_back(row[1].as<int64_t>(), n);
+      out.total += n;
+    } else {
+      out.total += row[2].as<int64_t>();
+    }
+  }
+  return out;
+}
+
+sequence_counts count_sequences(pqxx::transaction_base& txn, int32_t partition,
+                                int64_t from_seq, int64_t min_minute) {
+  sequence_counts out;
+  auto p = std::to_string(partition);
+  out.head = txn.exec("SELECT coalesce(max(relay_seq), 0) FROM pings WHERE kafka_partition = "
+                      + p)[0][0]
+               .as<int64_t>();
+  if (out.head <= from_seq) {
+    out.head = from_seq; // nothing above it (or PostgreSQL holds less: nothing to add)
+    return out;
+  }
+  auto range = " FROM pings WHERE kafka_partition = " + p + " AND relay_seq > "
+               + std::to_string(from_seq) + " AND relay_seq <= " + std::to_string(out.head);
+  out.count = txn.exec("SELECT count(*)" + range)[0][0].as<int64_t>();
+  for (const auto& row :
+       txn.exec("SELECT div(timestamptz_to_ms(pinged_at), 60000), count(*)" + range
+                + " AND pinged_at >= ms_to_timestamptz(" + std::to_string(min_minute * 60'000)
+                + ") GROUP BY 1"))
+    out.minutes.emplace_back(row[0].as<int64_t>(), row[1].as<int64_t>());
+  return out;
 }
 
 std::vector<int64_t> per_minute(pqxx::transaction_base& txn, int64_t first_minute,
@@ -124,7 +187,7 @@ int migrate(const std::string& dsn) {
       try {
         session.exec(m.sql);
         session.exec("INSERT INTO schema_migrations (version, name) VALUES ("
-                     + std::to_string(m.version) + ", " + session.quote(m.name)
+                     + std::to_string(m.version) + ", " + session.quote(std::string{m.name})
                      + ")");
         session.exec("COMMIT");
       } catch (...) {

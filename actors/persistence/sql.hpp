@@ -7,6 +7,7 @@
 #include <pqxx/pqxx>
 
 #include "actors/common/types.hpp"
+#include "actors/persistence/protocol.hpp"
 
 namespace ping::persistence::sql {
 
@@ -20,6 +21,22 @@ int64_t insert_batch(pqxx::connection& c, const std::vector<ping_row>& rows);
 
 /// Exact count of pings in the range (all pings when unbounded).
 int64_t count(pqxx::transaction_base& txn, const time_range& range);
+
+/// The pings above `seqs[p]` in each partition p (the unapplied tail of a
+/// cache snapshot), per minute when `per_minute`.
+tail_counts tail(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs,
+                 bool per_minute);
+
+/// One partition's pings with relay_seq in (from_seq, head], where head is
+/// the partition's highest relay_seq in the caller's snapshot: their number
+/// and, for minutes at or above `min_minute`, their count per minute.
+struct sequence_counts {
+  int64_t head = 0;
+  int64_t count = 0;
+  std::vector<std::pair<int64_t, int64_t>> minutes; // (epoch minute, count)
+};
+sequence_counts count_sequences(pqxx::transaction_base& txn, int32_t partition,
+                                int64_t from_seq, int64_t min_minute);
 
 /// Pings per epoch minute for the `n` minutes from `first_minute` on,
 /// zeros included, oldest first.

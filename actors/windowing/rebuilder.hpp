@@ -1,11 +1,11 @@
 #pragma once
 // The rebuilder: a detached actor with its own PostgreSQL connection that
-// recounts one partition in a single REPEATABLE READ snapshot: the
-// partition's pings (all of them, and per retained minute) and the highest
-// relay_seq among them. Every ping with a larger relay_seq commits after the
-// snapshot, so it is produced to Kafka after the consumer's start offset
-// was fixed, and counted from the stream; everything else is in the recount
-// (docs/outbox-relay.md, "Rebuilding counters").
+// counts what a partition's cache state lacks, in one REPEATABLE READ
+// snapshot: the pings with relay_seq above the sequence the cache stands at,
+// up to the partition's highest committed relay_seq (per retained minute
+// too). Every ping above that head commits after the snapshot, so it is
+// produced to Kafka after the window's position was fixed, and counted from
+// the stream (docs/counts.md, "Resync").
 
 #include <chrono>
 #include <string>
@@ -20,6 +20,7 @@ namespace ping::windowing {
 struct rebuild_settings {
   std::string dsn; // secret
   caf::timespan retention = std::chrono::hours(24 * 7);
+  caf::timespan connect_timeout = std::chrono::seconds(5);
   caf::timespan statement_timeout = std::chrono::seconds(60);
 };
 

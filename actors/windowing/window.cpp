@@ -7,9 +7,10 @@
 
 #include <caf/all.hpp>
 
-#include "actors/common/backoff.hpp"
+#include "actors/cache/schema.hpp"
 #include "actors/common/errors.hpp"
 #include "actors/common/log.hpp"
+#include "actors/common/supervision.hpp"
 #include "actors/windowing/window_state.hpp"
 
 namespace ping::windowing {
@@ -17,11 +18,38 @@ namespace ping::windowing {
 namespace {
 
 using clock = window_state::clock;
+using cache::schema::write_outcome;
 
 using window_impl = window_actor::extend<
-  caf::reacts_to<tick_atom>,                // timer: due flushes, heartbeats
-  caf::reacts_to<rebuild_atom, int32_t>,    // retry a recount
-  caf::reacts_to<respawn_atom, int32_t>>;   // restart child 0 (writer) or 1 (rebuilder)
+  caf::reacts_to<tick_atom>,                     // timer: due flushes, heartbeats, verify
+  caf::reacts_to<heal_atom, int32_t, uint64_t>,  // retry a resync (partition, generation)
+  caf::reacts_to<respawn_atom, int32_t>>;        // start child 0 (writer) or 1 (rebuilder)
+
+/// Why a partition is resynced; each has its counter.
+enum class repair { lost, conflict, gap, checksum, cold, admin };
+
+const char* to_string(repair r) {
+  switch (r) {
+    case repair::lost: return "lost";
+    case repair::conflict: return "conflict";
+    case repair::gap: return "gap";
+    case repair::checksum: return "checksum";
+    case repair::cold: return "cold";
+    case repair::admin: return "admin";
+  }
+  return "unknown";
+}
+
+constexpr repair all_repairs[] = {repair::lost,     repair::conflict, repair::gap,
+                                  repair::checksum, repair::cold,     repair::admin};
+
+struct partition {
+  window_state w;
+  uint64_t gen = 0;        // replies of another generation are ignored
+  bool resyncing = false;
+  clock::time_point last_write{};
+  clock::time_point retry_after{};
+};
 
 struct held_batch {
   std::vector<record_batch> batches;
@@ -35,7 +63,7 @@ struct waiter {
   std::function<void(bool clean)> done;
 };
 
-// An admin rebuild: answered once none of its partitions is recounting.
+// An admin rebuild: answered once none of its partitions is resyncing.
 struct rebuild_waiter {
   std::set<int32_t> partitions;
   clock::time_point deadline;
@@ -44,31 +72,38 @@ struct rebuild_waiter {
 
 struct state {
   window_settings cfg;
-  cache_settings cache_cfg;
-  rebuild_settings rebuild_cfg;
-  telemetry::registry* reg = nullptr;
-  cache_writer_actor writer;
-  rebuilder_actor rebuilder;
-  caf::timespan child_backoff[2] = {};
-  std::map<int32_t, window_state> parts;
-  std::map<int32_t, int64_t> rebuilding;     // partition -> start offset
-  std::map<int32_t, clock::time_point> last_check;
-  std::map<int32_t, clock::time_point> retry_after; // after a failed flush
+  window_children make;
+  std::optional<supervised<cache::writer_actor>> writer;
+  std::optional<supervised<rebuilder_actor>> rebuilder;
+  std::map<int32_t, partition> parts;
+  uint64_t next_gen = 0;
   std::deque<held_batch> held;
   std::vector<waiter> waiters;
   std::vector<rebuild_waiter> rebuild_waiters;
-  clock::time_point last_prune = clock::now();
+  clock::time_point last_verify{};
+  bool verifying = false;
   std::shared_ptr<telemetry::actor_stats> stats;
   std::atomic<uint64_t>* counted = nullptr;
   std::atomic<uint64_t>* skipped = nullptr;
-  std::atomic<uint64_t>* rebuilds = nullptr;
+  std::map<repair, std::atomic<uint64_t>*> repairs;
   static inline const char* name = "windowing.window";
 
   size_t unflushed() const {
     size_t n = 0;
-    for (auto& [p, w] : parts)
-      n += w.pending_records();
+    for (auto& [p, x] : parts)
+      n += x.w.pending_records();
     return n;
+  }
+
+  partition* find(int32_t p) {
+    auto it = parts.find(p);
+    return it == parts.end() ? nullptr : &it->second;
+  }
+
+  // The partition if it is still resyncing in generation `gen`.
+  partition* resync_of(int32_t p, uint64_t gen) {
+    auto* x = find(p);
+    return x && x->resyncing && x->gen == gen ? x : nullptr;
   }
 };
 
@@ -76,37 +111,50 @@ using self_ptr = window_impl::stateful_pointer<state>;
 
 void flush(self_ptr self, int32_t p);
 void settle(self_ptr self);
+void run_resync(self_ptr self, int32_t p, uint64_t gen);
 
-window_state& part(self_ptr self, int32_t p) {
+// Starts counting partition `p` where the cache stands.
+partition& adopt(self_ptr self, int32_t p, int64_t next_offset, int64_t seq) {
   auto& st = self->state;
   auto it = st.parts.find(p);
   if (it == st.parts.end())
-    it = st.parts.emplace(p, window_state{p, st.cfg.max_records, st.cfg.max_delay}).first;
-  return it->second;
+    it = st.parts
+           .emplace(p, partition{window_state{p, st.cfg.max_records, st.cfg.max_delay}})
+           .first;
+  auto& x = it->second;
+  x.w.reset(next_offset, seq);
+  x.gen = ++st.next_gen;
+  x.resyncing = false;
+  return x;
 }
 
-void start_rebuild(self_ptr self, int32_t p, int64_t start_offset) {
+void resync(self_ptr self, int32_t p, repair why, const std::string& detail) {
   auto& st = self->state;
-  if (st.rebuilding.count(p))
+  auto* x = st.find(p);
+  if (!x || x->resyncing)
     return;
-  st.rebuilding[p] = start_offset;
-  part(self, p).drop_all();
-  (*st.rebuilds)++;
-  log::warn("window", "cache has no offset for partition; recounting from PostgreSQL",
-            {{"partition", std::to_string(p)}, {"start_offset", std::to_string(start_offset)}});
-  self->send(self, rebuild_atom::value, p);
+  x->resyncing = true;
+  x->gen = ++st.next_gen;
+  x->w.drop_all();
+  (*st.repairs[why])++;
+  log::warn("window", "partition disagrees with the cache; resyncing from PostgreSQL",
+            {{"partition", std::to_string(p)},
+             {"reason", to_string(why)},
+             {"detail", detail},
+             {"seq", std::to_string(x->w.seq())}});
+  run_resync(self, p, x->gen);
 }
 
-// An admin rebuild waiting for partition `p` learns that its recount
-// failed (it goes on in the background, with backoff): the operator gets an
-// answer now rather than at the deadline.
-void recount_failed(self_ptr self, int32_t p, const caf::error& err) {
+// An admin rebuild waiting for partition `p` learns that its resync failed
+// (it goes on in the background, with backoff): the operator gets an answer
+// now rather than at the deadline.
+void resync_failed(self_ptr self, int32_t p, const std::string& err) {
   auto& waiters = self->state.rebuild_waiters;
   for (auto it = waiters.begin(); it != waiters.end();) {
     if (it->partitions.count(p)) {
       it->rp.deliver(caf::make_error(ping_errc::unavailable,
                                      "recounting partition " + std::to_string(p)
-                                       + " from PostgreSQL failed (" + to_string(err)
+                                       + " from PostgreSQL failed (" + err
                                        + "); retrying in the background"));
       it = waiters.erase(it);
     } else {
@@ -115,66 +163,90 @@ void recount_failed(self_ptr self, int32_t p, const caf::error& err) {
   }
 }
 
-void run_rebuild(self_ptr self, int32_t p) {
+void retry_resync(self_ptr self, int32_t p, uint64_t gen, const std::string& err) {
+  resync_failed(self, p, err);
+  log::debug("window", "resync step failed; retrying",
+             {{"partition", std::to_string(p)}, {"error", err}});
+  self->delayed_send(self, self->state.cfg.backoff, heal_atom::value, p, gen);
+}
+
+// Resync, step by step: where does the cache stand; what does PostgreSQL
+// hold above that; apply it on top of exactly that (docs/counts.md).
+void run_resync(self_ptr self, int32_t p, uint64_t gen) {
   auto& st = self->state;
-  auto it = st.rebuilding.find(p);
-  if (it == st.rebuilding.end())
+  if (!st.resync_of(p, gen))
     return;
-  auto retry = [self, p] {
-    self->delayed_send(self, self->state.cfg.backoff, rebuild_atom::value, p);
+  if (!st.writer->running() || !st.rebuilder->running()) {
+    retry_resync(self, p, gen, "a child is restarting");
+    return;
+  }
+  auto fail = [self, p, gen](caf::error& err) {
+    if (self->state.resync_of(p, gen))
+      retry_resync(self, p, gen, to_string(err));
   };
-  self->request(st.rebuilder, st.cfg.rebuild_timeout, rebuild_atom::value, p)
+  self->request(st.writer->get(), st.cfg.writer_timeout, load_atom::value, std::vector<int32_t>{p})
     .then(
-      [self, p, retry](recount& rc) {
+      [self, p, gen, fail](std::vector<partition_state>& ps) {
         auto& st = self->state;
-        auto it = st.rebuilding.find(p);
-        if (it == st.rebuilding.end())
-          return; // revoked meanwhile
-        auto start = it->second;
-        self->request(st.writer, st.cfg.writer_timeout, rebuild_atom::value, rc, start)
+        if (!st.resync_of(p, gen))
+          return;
+        auto from = !ps.empty() && ps[0].stored ? ps[0].seq : 0;
+        self->request(st.rebuilder->get(), st.cfg.rebuild_timeout, fill_atom::value, p, from)
           .then(
-            [self, p, start, rc, retry](bool installed) {
+            [self, p, gen, fail](write_request& req) {
               auto& st = self->state;
-              if (!st.rebuilding.count(p))
+              auto* x = st.resync_of(p, gen);
+              if (!x)
                 return;
-              if (!installed) {
-                // The partition has an offset again (another processor stored
-                // it meanwhile): count on from that stored state.
-                self->request(st.writer, st.cfg.writer_timeout, load_atom::value,
-                              std::vector<int32_t>{p})
-                  .then(
-                    [self, p, retry](std::vector<partition_state>& ps) {
-                      if (ps.empty() || !ps[0].stored) {
-                        retry();
-                        return;
-                      }
-                      part(self, p).reset(ps[0].next_offset, ps[0].watermark);
-                      self->state.rebuilding.erase(p);
-                      settle(self);
-                    },
-                    [self, p, retry](caf::error& err) {
-                      recount_failed(self, p, err);
-                      retry();
-                    });
-                return;
-              }
-              part(self, p).reset(start, rc.watermark);
-              st.rebuilding.erase(p);
-              log::info("window", "partition recounted",
-                        {{"partition", std::to_string(p)},
-                         {"watermark", std::to_string(rc.watermark)},
-                         {"total", std::to_string(rc.total)}});
-              settle(self);
+              req.next_offset = x->w.next_offset();
+              self->request(st.writer->get(), st.cfg.writer_timeout, write_atom::value, req)
+                .then(
+                  [self, p, gen, req](cache::write_result& res) {
+                    auto& st = self->state;
+                    auto* x = st.resync_of(p, gen);
+                    if (!x)
+                      return;
+                    auto outcome = static_cast<write_outcome>(res.outcome);
+                    if (outcome != write_outcome::applied
+                        && outcome != write_outcome::duplicate) {
+                      // The cache moved meanwhile (another processor, a
+                      // restart): start over from where it stands now.
+                      self->send(self, heal_atom::value, p, gen);
+                      return;
+                    }
+                    x->w.reset(req.next_offset, req.to_seq);
+                    x->resyncing = false;
+                    x->gen = ++st.next_gen;
+                    log::info("window", "partition resynced",
+                              {{"partition", std::to_string(p)},
+                               {"from_seq", std::to_string(req.from_seq)},
+                               {"to_seq", std::to_string(req.to_seq)},
+                               {"counted", std::to_string(req.count)}});
+                    settle(self);
+                  },
+                  fail);
             },
-            [self, p, retry](caf::error& err) {
-                      recount_failed(self, p, err);
-                      retry();
-                    });
+            fail);
       },
-      [self, p, retry](caf::error& err) {
-                      recount_failed(self, p, err);
-                      retry();
-                    });
+      fail);
+}
+
+void count_batch(self_ptr self, const record_batch& b, clock::time_point now) {
+  auto& st = self->state;
+  auto* x = st.find(b.partition);
+  if (!x)
+    return; // not (or no longer) assigned here
+  auto added = x->w.add(b, now);
+  (*st.counted) += added.counted;
+  (*st.skipped) += added.skipped;
+  if (added.gap) {
+    resync(self, b.partition, repair::gap,
+           "expected relay_seq " + std::to_string(x->w.seq() + 1) + ", got "
+             + std::to_string(added.gap_seq));
+    return;
+  }
+  if (x->w.due(now))
+    flush(self, b.partition);
 }
 
 // Applies held batches that may go now, and answers waiters that are done.
@@ -185,41 +257,31 @@ void settle(self_ptr self) {
     auto& h = st.held.front();
     bool waits = st.unflushed() >= st.cfg.max_unflushed;
     for (auto& b : h.batches)
-      waits |= st.rebuilding.count(b.partition) > 0;
+      if (auto* x = st.find(b.partition))
+        waits |= x->resyncing;
     if (waits)
       break;
-    for (auto& b : h.batches) {
-      if (!st.parts.count(b.partition))
-        continue; // not (or no longer) assigned here
-      auto& w = part(self, b.partition);
-      auto counted = w.add(b, now);
-      (*st.counted) += counted;
-      (*st.skipped) += b.records.size() - counted;
-      if (w.due(now))
-        flush(self, b.partition);
-    }
+    for (auto& b : h.batches)
+      count_batch(self, b, now);
     h.rp.deliver(static_cast<int64_t>(st.unflushed()));
     st.held.pop_front();
   }
   for (auto it = st.waiters.begin(); it != st.waiters.end();) {
     bool clean = true;
     for (auto p : it->partitions) {
-      auto pit = st.parts.find(p);
-      if (pit == st.parts.end() || st.rebuilding.count(p))
+      auto* x = st.find(p);
+      if (!x || x->resyncing)
         continue;
-      auto& w = pit->second;
-      if (w.in_flight() || w.dirty()) {
+      if (x->w.in_flight() || x->w.dirty()) {
         clean = false;
-        if (!w.in_flight())
+        if (!x->w.in_flight())
           flush(self, p);
       }
     }
     if (clean || now >= it->deadline) {
       if (it->forget)
-        for (auto p : it->partitions) {
-          st.parts.erase(p);
-          st.rebuilding.erase(p);
-        }
+        for (auto p : it->partitions)
+          st.parts.erase(p); // later replies find no partition, or a newer generation
       it->done(clean);
       it = st.waiters.erase(it);
     } else {
@@ -229,7 +291,8 @@ void settle(self_ptr self) {
   for (auto it = st.rebuild_waiters.begin(); it != st.rebuild_waiters.end();) {
     bool done = true;
     for (auto p : it->partitions)
-      done &= st.rebuilding.count(p) == 0;
+      if (auto* x = st.find(p))
+        done &= !x->resyncing;
     if (done) {
       it->rp.deliver(static_cast<int32_t>(it->partitions.size()));
       it = st.rebuild_waiters.erase(it);
@@ -246,94 +309,105 @@ void settle(self_ptr self) {
 
 void flush(self_ptr self, int32_t p) {
   auto& st = self->state;
-  auto& w = part(self, p);
-  if (w.in_flight() || st.rebuilding.count(p))
+  auto* x = st.find(p);
+  if (!x || x->w.in_flight() || x->resyncing || !st.writer->running())
     return;
-  auto req = w.begin_flush();
-  st.last_check[p] = clock::now();
-  if (req.to_offset != req.from_offset)
-    log::debug("window", "flush", {{"partition", std::to_string(p)},
-                                   {"from", std::to_string(req.from_offset)},
-                                   {"to", std::to_string(req.to_offset)},
-                                   {"total", std::to_string(req.total)}});
-  self->request(st.writer, st.cfg.writer_timeout, flush_atom::value, req)
+  auto req = x->w.begin_flush();
+  auto gen = x->gen;
+  x->last_write = clock::now();
+  self->request(st.writer->get(), st.cfg.writer_timeout, write_atom::value, req)
     .then(
-      [self, p](int32_t outcome) {
+      [self, p, gen](cache::write_result& res) {
         auto& st = self->state;
-        auto it = st.parts.find(p);
-        if (it == st.parts.end())
-          return;
-        auto& w = it->second;
-        switch (static_cast<flush_outcome>(outcome)) {
-          case flush_outcome::applied:
-          case flush_outcome::duplicate:
-            w.flush_done();
+        auto* x = st.find(p);
+        if (!x || x->gen != gen)
+          return; // resynced or revoked meanwhile
+        switch (static_cast<write_outcome>(res.outcome)) {
+          case write_outcome::applied:
+          case write_outcome::duplicate: // landed before, e.g. after a timeout
+            x->w.flush_done();
             break;
-          case flush_outcome::lost:
-            start_rebuild(self, p, w.next_offset());
+          case write_outcome::lost:
+            resync(self, p, repair::lost, "the cache has no state for the partition");
             break;
-          case flush_outcome::conflict:
-            log::error("window", "another processor moved the partition on; dropping deltas",
-                       {{"partition", std::to_string(p)}});
-            w.flush_done();
+          case write_outcome::conflict:
+            resync(self, p, repair::conflict,
+                   "the cache stands at relay_seq " + std::to_string(res.stored_seq)
+                     + ", the window at " + std::to_string(x->w.flushed_seq()));
             break;
         }
         settle(self);
       },
-      [self, p](caf::error& err) {
+      [self, p, gen](caf::error& err) {
         auto& st = self->state;
-        log::warn("window", "flush failed; will retry", {{"partition", std::to_string(p)},
-                                                         {"error", to_string(err)}});
-        if (auto it = st.parts.find(p); it != st.parts.end())
-          it->second.flush_failed();
-        st.retry_after[p] = clock::now() + st.cfg.backoff;
+        auto* x = st.find(p);
+        if (!x || x->gen != gen)
+          return;
+        log::warn("window", "flush failed; will retry",
+                  {{"partition", std::to_string(p)}, {"error", to_string(err)}});
+        x->w.flush_failed();
+        x->retry_after = clock::now() + st.cfg.backoff;
         settle(self);
       });
 }
 
-void spawn_child(self_ptr self, int32_t which) {
+void verify(self_ptr self) {
+  auto& st = self->state;
+  if (st.verifying || !st.writer->running() || st.parts.empty())
+    return;
+  st.verifying = true;
+  self->request(st.writer->get(), st.cfg.writer_timeout, verify_atom::value)
+    .then(
+      [self](bool reset) {
+        auto& st = self->state;
+        st.verifying = false;
+        if (!reset)
+          return;
+        std::vector<int32_t> mine;
+        for (auto& [p, x] : st.parts)
+          mine.push_back(p);
+        for (auto p : mine)
+          resync(self, p, repair::checksum, "cache total != sum of the partitions' counts");
+        settle(self);
+      },
+      [self](caf::error&) { self->state.verifying = false; });
+}
+
+void start_child(self_ptr self, int32_t which) {
   auto& st = self->state;
   if (which == 0)
-    st.writer = spawn_cache_writer(self->system(), st.cache_cfg, *st.reg);
+    st.writer->start(self, st.make.writer);
   else
-    st.rebuilder = spawn_rebuilder(self->system(), st.rebuild_cfg, *st.reg);
-  self->link_to(which == 0 ? caf::actor_cast<caf::actor>(st.writer)
-                           : caf::actor_cast<caf::actor>(st.rebuilder));
+    st.rebuilder->start(self, st.make.rebuilder);
 }
 
 window_impl::behavior_type window(self_ptr self, window_settings cfg,
-                                  cache_settings cache, rebuild_settings rebuild,
-                                  telemetry::registry* reg) {
+                                  window_children children, telemetry::registry* reg) {
   auto& st = self->state;
   st.cfg = cfg;
-  st.cache_cfg = std::move(cache);
-  st.rebuild_cfg = std::move(rebuild);
-  st.reg = reg;
-  spawn_child(self, 0);
-  spawn_child(self, 1);
-  // Supervision: a child's exit reaches us through the link; restart it with
-  // backoff. Any other exit (shutdown) ends the window and its children.
+  st.make = std::move(children);
+  st.writer.emplace("windowing.cache-writer",
+                    reg->actor("windowing.cache-writer", "detached", "windowing"), cfg.backoff,
+                    cfg.backoff_max);
+  st.rebuilder.emplace("windowing.rebuilder",
+                       reg->actor("windowing.rebuilder", "detached", "windowing"),
+                       cfg.backoff, cfg.backoff_max);
+  start_child(self, 0);
+  start_child(self, 1);
   self->set_exit_handler([self](caf::exit_msg& msg) {
     auto& st = self->state;
-    for (int32_t which = 0; which < 2; ++which) {
-      auto addr = which == 0 ? st.writer.address() : st.rebuilder.address();
-      if (addr && addr == msg.source) {
-        auto name = which == 0 ? "windowing.cache-writer" : "windowing.rebuilder";
-        st.reg->actor(name, "detached", "windowing")->restarts++;
-        auto& b = st.child_backoff[which];
-        b = next_backoff(b, st.cfg.backoff, std::chrono::seconds(10));
-        log::error("window", "child failed; restarting",
-                   {{"child", name}, {"reason", to_string(msg.reason)}});
-        self->delayed_send(self, b, respawn_atom::value, which);
-        return;
-      }
-    }
-    self->quit(msg.reason);
+    if (auto delay = st.writer->failed(msg))
+      self->delayed_send(self, *delay, respawn_atom::value, int32_t{0});
+    else if (auto delay = st.rebuilder->failed(msg))
+      self->delayed_send(self, *delay, respawn_atom::value, int32_t{1});
+    else
+      self->quit(msg.reason);
   });
   st.stats = reg->actor("windowing.window", "pool", "windowing");
   st.counted = &reg->counter("processor_records_counted_total");
   st.skipped = &reg->counter("processor_records_skipped_total");
-  st.rebuilds = &reg->counter("processor_rebuilds_total");
+  for (auto r : all_repairs)
+    st.repairs[r] = &reg->counter(std::string{"processor_repairs_"} + to_string(r) + "_total");
   self->delayed_send(self, cfg.tick, tick_atom::value);
   auto note = [self] {
     self->state.stats->handled++;
@@ -350,14 +424,16 @@ window_impl::behavior_type window(self_ptr self, window_settings cfg,
     [=](assign_atom, std::vector<int32_t>& partitions)
       -> caf::result<std::vector<partition_state>> {
       note();
-      auto rp = self->make_response_promise<std::vector<partition_state>>();
       auto& st = self->state;
-      self->request(st.writer, st.cfg.writer_timeout, load_atom::value, partitions)
+      if (!st.writer->running())
+        return caf::make_error(ping_errc::unavailable, "the cache writer is restarting");
+      auto rp = self->make_response_promise<std::vector<partition_state>>();
+      self->request(st.writer->get(), st.cfg.writer_timeout, load_atom::value, partitions)
         .then(
           [self, rp](std::vector<partition_state>& states) mutable {
             for (auto& ps : states)
               if (ps.stored)
-                part(self, ps.partition).reset(ps.next_offset, ps.watermark);
+                adopt(self, ps.partition, ps.next_offset, ps.seq);
             rp.deliver(std::move(states));
           },
           [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
@@ -365,12 +441,13 @@ window_impl::behavior_type window(self_ptr self, window_settings cfg,
     },
     [=](rebuild_atom, int32_t p, int64_t start_offset) -> bool {
       note();
-      start_rebuild(self, p, start_offset);
+      adopt(self, p, start_offset, 0);
+      resync(self, p, repair::cold, "no state in the cache at assignment");
       return true;
     },
-    [=](rebuild_atom, int32_t p) {
+    [=](heal_atom, int32_t p, uint64_t gen) {
       note();
-      run_rebuild(self, p);
+      run_resync(self, p, gen);
     },
     [=](revoke_atom, std::vector<int32_t>& partitions) -> caf::result<bool> {
       note();
@@ -386,7 +463,7 @@ window_impl::behavior_type window(self_ptr self, window_settings cfg,
       note();
       auto rp = self->make_response_promise<int32_t>();
       std::set<int32_t> all;
-      for (auto& [p, w] : self->state.parts)
+      for (auto& [p, x] : self->state.parts)
         all.insert(p);
       auto n = static_cast<int32_t>(all.size());
       self->state.waiters.push_back(
@@ -405,19 +482,20 @@ window_impl::behavior_type window(self_ptr self, window_settings cfg,
       note();
       auto rp = self->make_response_promise<int32_t>();
       auto& st = self->state;
+      if (!st.writer->running())
+        return caf::make_error(ping_errc::unavailable, "the cache writer is restarting");
       log::warn("window", "rebuilding the cache from PostgreSQL (admin)");
-      self->request(st.writer, st.cfg.writer_timeout, reset_atom::value)
+      self->request(st.writer->get(), st.cfg.writer_timeout, reset_atom::value)
         .then(
           [self, rp](bool) mutable {
             // Replies from the writer come in order: a flush it applied
-            // before the reset has been answered already. Every assigned
-            // partition is recounted from where it stands (docs/windowing.md).
+            // before the reset has been answered already.
             auto& st = self->state;
             std::set<int32_t> all;
-            for (auto& [p, w] : st.parts) {
+            for (auto& [p, x] : st.parts)
               all.insert(p);
-              start_rebuild(self, p, w.next_offset());
-            }
+            for (auto p : all)
+              resync(self, p, repair::admin, "RebuildCache");
             st.rebuild_waiters.push_back(
               {std::move(all), clock::now() + st.cfg.rebuild_timeout, rp});
             settle(self);
@@ -427,30 +505,27 @@ window_impl::behavior_type window(self_ptr self, window_settings cfg,
     },
     [=](respawn_atom, int32_t which) {
       note();
-      spawn_child(self, which);
+      start_child(self, which);
     },
     [=](tick_atom) {
       note();
       auto& st = self->state;
       self->delayed_send(self, st.cfg.tick, tick_atom::value);
       auto now = clock::now();
-      for (auto& [p, w] : st.parts) {
-        if (st.rebuilding.count(p) || w.in_flight() || now < st.retry_after[p])
+      std::vector<int32_t> due;
+      for (auto& [p, x] : st.parts) {
+        if (x.resyncing || x.w.in_flight() || now < x.retry_after)
           continue;
-        if (w.due(now)) {
-          flush(self, p);
-        } else if (!w.dirty() && now - st.last_check[p] >= st.cfg.heartbeat) {
-          flush(self, p); // an empty flush: notices a lost cache on idle partitions
-        }
+        // Due deltas, or an empty write on idle partitions: it notices a
+        // cache that lost the partition or stands elsewhere.
+        if (x.w.due(now) || now - x.last_write >= st.cfg.heartbeat)
+          due.push_back(p);
       }
-      if (now - st.last_prune >= st.cfg.prune_interval) {
-        st.last_prune = now;
-        self->request(st.writer, st.cfg.writer_timeout, prune_atom::value)
-          .then([](int64_t n) {
-                  if (n > 0)
-                    log::info("window", "pruned minute buckets", {{"count", std::to_string(n)}});
-                },
-                [](caf::error&) {});
+      for (auto p : due)
+        flush(self, p);
+      if (now - st.last_verify >= st.cfg.verify_interval) {
+        st.last_verify = now;
+        verify(self);
       }
       settle(self);
     },
@@ -460,10 +535,17 @@ window_impl::behavior_type window(self_ptr self, window_settings cfg,
 } // namespace
 
 window_actor spawn_window(caf::actor_system& sys, window_settings cfg,
-                          cache_settings cache, rebuild_settings rebuild,
+                          window_children children, telemetry::registry& reg) {
+  return caf::actor_cast<window_actor>(sys.spawn(window, std::move(cfg), std::move(children), &reg));
+}
+
+window_actor spawn_window(caf::actor_system& sys, window_settings cfg,
+                          cache::writer_settings cache, rebuild_settings rebuild,
                           telemetry::registry& reg) {
-  return caf::actor_cast<window_actor>(
-    sys.spawn(window, std::move(cfg), std::move(cache), std::move(rebuild), &reg));
+  window_children children;
+  children.writer = [&sys, cache, &reg] { return cache::spawn_cache_writer(sys, cache, reg); };
+  children.rebuilder = [&sys, rebuild, &reg] { return spawn_rebuilder(sys, rebuild, reg); };
+  return spawn_window(sys, std::move(cfg), std::move(children), reg);
 }
 
 } // namespace ping::windowing

@@ -1,22 +1,35 @@
 #pragma once
 // The window actor (cooperative pool): counts the consumed records of every
-// assigned partition into `total` and per-minute deltas, and flushes them to
-// the cache through the cache writer — at `max_records` records or
-// `max_delay` after the first unflushed one, whichever comes first (a timer
-// drives the second, so a lone ping is visible within about a second).
+// assigned partition into per-minute deltas, and flushes them to the cache
+// through the cache writer: at `max_records` records or `max_delay` after
+// the first unflushed one, whichever comes first (a timer drives the second,
+// so a lone ping is visible within about a second).
+//
+// Self-healing (docs/counts.md): any disagreement between a partition's
+// window and the cache (a write that finds the cache lost the partition or
+// standing elsewhere, a gap in the partition's sequences, a checksum that
+// fails) resyncs the partition: its deltas are dropped, and the rebuilder
+// counts in PostgreSQL everything from the sequence the cache stands at up to
+// the committed head, which the writer applies on top of that sequence.
+// Idle partitions write an empty flush every `heartbeat`, and the cache's
+// checksum is verified every `verify_interval`, so a disagreement is found
+// within about a second. Each resync is logged once and counted in
+// `processor_repairs_<reason>_total`.
 //
 // Bounds: while more than `max_unflushed` records are held, or a partition
-// of the batch is being recounted, the reply to the consumer's batch is held
-// back, which pauses consumption. Loss of the cache (a flush finds no offset
-// for its partition; idle partitions are checked every `heartbeat`) starts a
-// recount of the partition from PostgreSQL through the rebuilder.
+// of the batch is resyncing, the reply to the consumer's batch is held
+// back, which pauses consumption. Replies that belong to an earlier
+// assignment or resync of a partition (told apart by a generation number)
+// are ignored.
+//
+// Supervises the cache writer and the rebuilder (actors/common/supervision).
 
 #include <chrono>
 
 #include <caf/actor_system.hpp>
 
+#include "actors/cache/cache_writer.hpp"
 #include "actors/common/telemetry.hpp"
-#include "actors/windowing/cache_writer.hpp"
 #include "actors/windowing/protocol.hpp"
 #include "actors/windowing/rebuilder.hpp"
 
@@ -28,17 +41,26 @@ struct window_settings {
   size_t max_unflushed = 50000;
   caf::timespan tick = std::chrono::milliseconds(50);
   caf::timespan heartbeat = std::chrono::seconds(1);
-  caf::timespan prune_interval = std::chrono::minutes(1);
+  caf::timespan verify_interval = std::chrono::seconds(1);
   caf::timespan writer_timeout = std::chrono::seconds(5);
   caf::timespan rebuild_timeout = std::chrono::seconds(120);
   caf::timespan backoff = std::chrono::milliseconds(500);
+  caf::timespan backoff_max = std::chrono::seconds(10);
 };
 
-/// Spawns the window with its cache writer and rebuilder, which it
-/// supervises: either one that fails is restarted with backoff (requests to
-/// it meanwhile fail and are retried).
+/// Where the window's children come from: the real ones, or fakes in tests.
+struct window_children {
+  std::function<cache::writer_actor()> writer;
+  std::function<rebuilder_actor()> rebuilder;
+};
+
+/// Spawns the window with its cache writer and rebuilder.
 window_actor spawn_window(caf::actor_system& sys, window_settings cfg,
-                          cache_settings cache, rebuild_settings rebuild,
+                          cache::writer_settings cache, rebuild_settings rebuild,
                           telemetry::registry& reg);
+
+/// Spawns the window with children made by `children` (tests).
+window_actor spawn_window(caf::actor_system& sys, window_settings cfg,
+                          window_children children, telemetry::registry& reg);
 
 } // namespace ping::windowing

@@ -1,5 +1,7 @@
 #include "actors/windowing/window_state.hpp"
 
+#include <algorithm>
+
 namespace ping::windowing {
 
 window_state::window_state(int32_t partition, size_t max_records,
@@ -7,35 +9,37 @@ window_state::window_state(int32_t partition, size_t max_records,
   : partition_(partition), max_records_(max_records), max_delay_(max_delay) {
 }
 
-void window_state::reset(int64_t next_offset, int64_t watermark) {
+void window_state::reset(int64_t next_offset, int64_t seq) {
   next_offset_ = flushed_offset_ = next_offset;
-  watermark_ = watermark;
-  total_ = 0;
+  seq_ = flushed_seq_ = seq;
   minutes_.clear();
   seen_ = 0;
   first_.reset();
   in_flight_.reset();
 }
 
-size_t window_state::add(const record_batch& batch, clock::time_point now) {
-  size_t counted = 0;
+window_state::added window_state::add(const record_batch& batch, clock::time_point now) {
+  added out;
   for (auto& r : batch.records) {
-    if (r.offset < next_offset_)
-      continue; // replayed before our position: already in the stored offset
-    if (r.relay_seq > watermark_) {
-      watermark_ = r.relay_seq;
-      ++total_;
+    if (r.relay_seq <= seq_) {
+      ++out.skipped; // a re-send or a replay: counted already
+    } else if (r.relay_seq == seq_ + 1) {
+      seq_ = r.relay_seq;
       ++minutes_[minute_of(r.timestamp_ms)];
-      ++counted;
+      ++out.counted;
+    } else {
+      out.gap = true;
+      out.gap_seq = r.relay_seq;
+      next_offset_ = batch.next_offset;
+      return out;
     }
     next_offset_ = r.offset + 1;
     if (!first_)
       first_ = now;
     ++seen_;
   }
-  if (batch.next_offset > next_offset_)
-    next_offset_ = batch.next_offset;
-  return counted;
+  next_offset_ = std::max(next_offset_, batch.next_offset);
+  return out;
 }
 
 bool window_state::due(clock::time_point now) const {
@@ -46,19 +50,19 @@ bool window_state::due(clock::time_point now) const {
   return first_ && now - *first_ >= max_delay_;
 }
 
-flush_request window_state::begin_flush() {
-  flush_request req;
+write_request window_state::begin_flush() {
+  write_request req;
   req.partition = partition_;
-  req.from_offset = flushed_offset_;
-  req.to_offset = next_offset_;
-  req.watermark = watermark_;
-  req.total = total_;
+  req.from_seq = flushed_seq_;
+  req.to_seq = seq_;
+  req.next_offset = next_offset_;
+  req.count = seq_ - flushed_seq_;
   req.minutes.assign(minutes_.begin(), minutes_.end());
-  total_ = 0;
   minutes_.clear();
   seen_ = 0;
   first_.reset();
   flushed_offset_ = next_offset_;
+  flushed_seq_ = seq_;
   in_flight_ = req;
   return req;
 }
@@ -70,23 +74,23 @@ void window_state::flush_done() {
 void window_state::flush_failed() {
   if (!in_flight_)
     return;
-  // Merge back: the next flush covers both, from the older offset.
   auto& req = *in_flight_;
-  total_ += req.total;
   for (auto& [minute, delta] : req.minutes)
     minutes_[minute] += delta;
-  flushed_offset_ = req.from_offset;
+  flushed_seq_ = req.from_seq;
+  flushed_offset_ = -1; // dirty: the position is recorded again
   seen_ = std::max<size_t>(seen_, 1);
   first_ = clock::time_point{}; // overdue: the caller decides when to retry
   in_flight_.reset();
 }
 
 void window_state::drop_all() {
-  total_ = 0;
   minutes_.clear();
   seen_ = 0;
   first_.reset();
   in_flight_.reset();
+  flushed_seq_ = seq_;
+  flushed_offset_ = next_offset_;
 }
 
 } // namespace ping::windowing

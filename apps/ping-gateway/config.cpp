@@ -8,7 +8,6 @@ gateway_config::gateway_config()
             "(HTTP/1.1) and gRPC (HTTP/2), stores pings in PostgreSQL and relays "
             "them to Kafka through a transactional outbox.") {
   postgres.dsn = "host=127.0.0.1 port=5432 dbname=ping user=ping";
-  cache.max_in_flight = 8; // a few PingCounts queue for the cache; beyond: PostgreSQL
   kafka.bootstrap = "127.0.0.1:9092";
   using std::string_view;
   add("connect", connect_address, "address", "Connect listen address");
@@ -47,7 +46,9 @@ gateway_config::gateway_config()
   add("cache", cache.address, "address", "Dragonfly/Redis address host:port (PingCount reads)");
   add("cache", cache.password, "password", "Dragonfly/Redis password", true);
   add("cache", cache.timeout, "timeout", "deadline of a cache read before PostgreSQL answers instead");
-  add("cache", cache.max_in_flight, "max-in-flight", "cache reads queued at once (beyond: PostgreSQL answers)");
+  add("counts", counts.max_waiting, "max-waiting", "PingCounts waiting for the next read (beyond: resource_exhausted)");
+  add("counts", counts.max_fallbacks, "max-fallbacks", "PostgreSQL counts outstanding when the cache cannot answer");
+  add("counts", counts.tail_timeout, "tail-timeout", "deadline of the tail query");
   add("global", ports_file, "ports-file", "write the bound ports here once listening (connect=N, grpc=N)");
   add("global", drain_timeout, "drain-timeout", "time SIGTERM allows for draining before exit");
 }

@@ -7,6 +7,7 @@
 
 #include "apps/common/options.hpp"
 #include "actors/cache/cache_reader.hpp"
+#include "actors/counts/count_reader.hpp"
 #include "actors/gateway/gateway.hpp"
 #include "actors/persistence/persistence.hpp"
 #include "actors/publisher/publisher.hpp"
@@ -35,6 +36,7 @@ struct gateway_config : options {
   publisher::settings kafka;
   gateway::settings gateway;
   cache::settings cache;
+  counts::settings counts;
   bool migrate = true;
   bool migrate_only = false;
   std::string ports_file;

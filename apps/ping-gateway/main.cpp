@@ -49,11 +49,13 @@ int run(caf::actor_system& sys, const apps::gateway_config& cfg,
     return 1;
   auto store = persistence::spawn_persistence(sys, pcfg, reg);
   auto relay = publisher::spawn_publisher(sys, cfg.publisher_settings(), reg);
-  auto counts = cache::spawn_cache_reader(sys, cfg.cache_settings(), reg);
+  auto cache = cache::spawn_cache_reader(sys, cfg.cache_settings(), reg);
+  auto counts = counts::spawn_count_reader(sys, cfg.counts, cache, store, reg);
   auto gw = gateway::spawn_gateway(sys, cfg.gateway_settings(), store, relay, counts, reg);
   auto stop_actors = [&] {
     caf::anon_send_exit(gw, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(counts, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(cache, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(relay, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(store, caf::exit_reason::user_shutdown);
   };
@@ -72,19 +74,18 @@ int run(caf::actor_system& sys, const apps::gateway_config& cfg,
        "persistence_pings_committed_total", "persistence_commit_seconds", "actor:persistence"},
       {"publish", "outbox events acknowledged by Kafka (ping-events)",
        "relay_events_acked_total", "relay_produce_seconds", "publisher_outbox_backlog"},
-      {"cache read", "PingCount answered from the cache (else PostgreSQL)", "cache_hits_total",
-       "cache_read_seconds", "actor:cache"},
+      {"count", "PingCounts answered from the cache plus the tail (else PostgreSQL)",
+       "counts_from_cache_total", "counts_read_seconds", "actor:counts"},
     };
-    // From the cache, else exactly from PostgreSQL, like PingCount.
-    apps::minutes_source from_postgres = [&sys, store](int64_t first, int32_t n, auto ok,
-                                                       auto fail) {
-      gateways::ask<std::vector<int64_t>>(
-        sys, store, std::chrono::seconds(5), [ok](std::vector<int64_t>& xs) { ok(xs); },
+    // Exact, like PingCount: the cache's buckets plus the tail, else PostgreSQL.
+    apps::minutes_source exact = [&sys, counts](int64_t first, int32_t n, auto ok, auto fail) {
+      gateways::ask<counts::minute_counts>(
+        sys, counts, std::chrono::seconds(5),
+        [ok](counts::minute_counts& m) { ok(std::move(m.counts), std::move(m.source)); },
         [fail](caf::error& e) { fail(e); }, minutes_atom::value, first, n);
     };
-    hooks.minute_counts = [&sys, counts, from_postgres](int32_t minutes,
-                                                        connectrpc::responder done) {
-      apps::minute_counts(sys, counts, from_postgres, minutes, std::move(done));
+    hooks.minute_counts = [exact](int32_t minutes, connectrpc::responder done) {
+      apps::minute_counts(exact, minutes, std::move(done));
     };
     admin = std::make_unique<apps::admin_server>(
       cfg.admin, reg, apps::node_info{"ping-gateway", PING_VERSION, cfg.describe()},

@@ -24,11 +24,16 @@ processor_config::processor_config()
   add("window", window.max_delay, "flush-delay", "flush at most this long after the first unflushed record");
   add("window", window.max_unflushed, "max-unflushed", "records held before consumption pauses");
   add("window", window.heartbeat, "heartbeat", "how often idle partitions check the cache is still there");
+  add("window", window.verify_interval, "verify-interval", "how often the cache's checksum is verified");
+  add("window", window.writer_timeout, "writer-timeout", "deadline of a cache write (beyond: retried)");
+  add("window", window.rebuild_timeout, "rebuild-timeout", "deadline of a PostgreSQL recount");
+  add("window", window.backoff, "backoff", "first retry delay after a failure (doubles up to backoff-max)");
+  add("window", window.backoff_max, "backoff-max", "longest retry delay");
   add("cache", cache.address, "address", "Dragonfly/Redis address host:port");
   add("cache", cache.password, "password", "Dragonfly/Redis password", true);
   add("cache", cache.timeout, "timeout", "deadline of one cache command");
   add("cache", cache.retention, "retention", "minute buckets older than this are pruned");
-  add("postgres", dsn, "dsn", "libpq connection string (recounts after cache loss)", true);
+  add("postgres", dsn, "dsn", "libpq connection string (resyncs from PostgreSQL)", true);
   add("global", ports_file, "ports-file", "write the bound admin port here once listening (admin=N)");
   add("global", drain_timeout, "drain-timeout", "time SIGTERM allows for the final flush");
 }
@@ -45,7 +50,7 @@ cache::settings processor_config::reader() const {
   s.address = cache.address;
   s.password = cache.password;
   s.partitions = partitions;
-  s.retention_ms = std::chrono::duration_cast<std::chrono::milliseconds>(cache.retention).count();
+  s.max_minutes = std::chrono::duration_cast<std::chrono::minutes>(cache.retention).count();
   s.timeout = std::chrono::milliseconds(200); // the console, not the read path
   return s;
 }

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "actors/cache/cache_reader.hpp"
-#include "actors/windowing/cache_writer.hpp"
+#include "actors/cache/cache_writer.hpp"
 #include "actors/windowing/consumer.hpp"
 #include "actors/windowing/rebuilder.hpp"
 #include "actors/windowing/window.hpp"
@@ -16,7 +16,7 @@ namespace ping::apps {
 struct processor_config : options {
   windowing::consumer_settings kafka;
   windowing::window_settings window;
-  windowing::cache_settings cache;
+  cache::writer_settings cache;
   std::string dsn = "host=127.0.0.1 port=5432 dbname=ping user=ping";
   std::string ports_file;
   caf::timespan drain_timeout = std::chrono::seconds(8);

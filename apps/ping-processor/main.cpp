@@ -11,6 +11,7 @@
 #include <caf/all.hpp>
 
 #include "actors/cache/cache_reader.hpp"
+#include "actors/common/errors.hpp"
 #include "actors/common/log.hpp"
 #include "apps/common/admin_actions.hpp"
 #include "apps/common/files.hpp"
@@ -27,16 +28,16 @@ namespace {
 // commands, each a message to the actor concerned.
 apps::admin_hooks admin_hooks(caf::actor_system& sys, const apps::processor_config& cfg,
                               windowing::window_actor window, caf::actor consumer,
-                              cache::cache_actor counts, std::function<bool()> ready) {
+                              cache::reader_actor counts, std::function<bool()> ready) {
   namespace v1 = ping::admin::v1;
   apps::admin_hooks h;
   h.ready = std::move(ready);
   h.stages = {
     {"consume", "records fetched from ping-events", "processor_records_consumed_total", "",
      "processor_consumer_lag_total"},
-    {"count", "re-sends skipped by watermark; the rest counted into total and minute deltas",
+    {"count", "re-sends skipped by relay_seq; the rest counted into minute deltas",
      "processor_records_counted_total", "", "actor:windowing.window"},
-    {"flush", "deltas written to ping:counters with their offsets, one Lua script each",
+    {"flush", "deltas written to ping:counters with their sequences, one Lua script each",
      "processor_records_flushed_total", "processor_flush_seconds", ""},
   };
   auto command_timeout = cfg.window.writer_timeout + std::chrono::seconds(1);
@@ -90,8 +91,25 @@ apps::admin_hooks admin_hooks(caf::actor_system& sys, const apps::processor_conf
       },
       [done](caf::error& e) { apps::fail_with(done, e); }, reset_atom::value);
   };
-  h.minute_counts = [&sys, counts](int32_t minutes, connectrpc::responder done) {
-    apps::minute_counts(sys, counts, nullptr, minutes, std::move(done));
+  // The cache's buckets only: the processor has no PostgreSQL read path.
+  apps::minutes_source from_cache = [&sys, counts](int64_t first, int32_t n, auto ok,
+                                                   auto fail) {
+    time_range range{true, first * 60'000, (first + n) * 60'000};
+    gateways::ask<cache::snapshot>(
+      sys, counts, std::chrono::seconds(1),
+      [ok, fail](cache::snapshot& s) {
+        if (s.usable && !s.ranges.empty() && s.ranges[0].covered)
+          ok(std::move(s.ranges[0].buckets), "cache");
+        else
+          fail(caf::make_error(ping_errc::unavailable,
+                               "the cache cannot answer right now: "
+                                 + (s.why.empty() ? std::string{"range not retained"} : s.why)));
+      },
+      [fail](caf::error& e) { fail(e); }, snapshot_atom::value,
+      std::vector<time_range>{range});
+  };
+  h.minute_counts = [from_cache](int32_t minutes, connectrpc::responder done) {
+    apps::minute_counts(from_cache, minutes, std::move(done));
   };
   return h;
 }
