@@ -252,7 +252,7 @@ void count_batch(self_ptr self, const record_batch& b, clock::time_point now) {
 // Applies held batches that may go now, and answers waiters that are done.
 void settle(self_ptr self) {
   auto& st = self->state;
-  auto now = clock::now();
+  auto now = self->clock().now();
   while (!st.held.empty()) {
     auto& h = st.held.front();
     bool waits = st.unflushed() >= st.cfg.max_unflushed;
@@ -314,7 +314,7 @@ void flush(self_ptr self, int32_t p) {
     return;
   auto req = x->w.begin_flush();
   auto gen = x->gen;
-  x->last_write = clock::now();
+  x->last_write = self->clock().now();
   self->request(st.writer->get(), st.cfg.writer_timeout, write_atom::value, req)
     .then(
       [self, p, gen](cache::write_result& res) {
@@ -346,7 +346,7 @@ void flush(self_ptr self, int32_t p) {
         log::warn("window", "flush failed; will retry",
                   {{"partition", std::to_string(p)}, {"error", to_string(err)}});
         x->w.flush_failed();
-        x->retry_after = clock::now() + st.cfg.backoff;
+        x->retry_after = self->clock().now() + st.cfg.backoff;
         settle(self);
       });
 }
@@ -454,7 +454,7 @@ window_impl::behavior_type window(self_ptr self, window_settings cfg,
       auto rp = self->make_response_promise<bool>();
       self->state.waiters.push_back({{partitions.begin(), partitions.end()},
                                      true,
-                                     clock::now() + self->state.cfg.writer_timeout,
+                                     self->clock().now() + self->state.cfg.revoke_timeout,
                                      [rp](bool clean) mutable { rp.deliver(clean); }});
       settle(self);
       return rp;
@@ -467,7 +467,7 @@ window_impl::behavior_type window(self_ptr self, window_settings cfg,
         all.insert(p);
       auto n = static_cast<int32_t>(all.size());
       self->state.waiters.push_back(
-        {all, false, clock::now() + self->state.cfg.writer_timeout,
+        {all, false, self->clock().now() + self->state.cfg.writer_timeout,
          [rp, n](bool clean) mutable {
            if (clean)
              rp.deliver(n);
@@ -497,7 +497,7 @@ window_impl::behavior_type window(self_ptr self, window_settings cfg,
             for (auto p : all)
               resync(self, p, repair::admin, "RebuildCache");
             st.rebuild_waiters.push_back(
-              {std::move(all), clock::now() + st.cfg.rebuild_timeout, rp});
+              {std::move(all), self->clock().now() + st.cfg.rebuild_timeout, rp});
             settle(self);
           },
           [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
@@ -511,7 +511,7 @@ window_impl::behavior_type window(self_ptr self, window_settings cfg,
       note();
       auto& st = self->state;
       self->delayed_send(self, st.cfg.tick, tick_atom::value);
-      auto now = clock::now();
+      auto now = self->clock().now();
       std::vector<int32_t> due;
       for (auto& [p, x] : st.parts) {
         if (x.resyncing || x.w.in_flight() || now < x.retry_after)

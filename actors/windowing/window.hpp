@@ -43,6 +43,10 @@ struct window_settings {
   caf::timespan heartbeat = std::chrono::seconds(1);
   caf::timespan verify_interval = std::chrono::seconds(1);
   caf::timespan writer_timeout = std::chrono::seconds(5);
+  // How long a revoke waits for the partitions' deltas to reach the cache
+  // (a write may time out once and be retried); below the consumer's
+  // window_timeout.
+  caf::timespan revoke_timeout = std::chrono::seconds(15);
   caf::timespan rebuild_timeout = std::chrono::seconds(120);
   caf::timespan backoff = std::chrono::milliseconds(500);
   caf::timespan backoff_max = std::chrono::seconds(10);

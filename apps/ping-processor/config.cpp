@@ -27,6 +27,7 @@ processor_config::processor_config()
   add("window", window.verify_interval, "verify-interval", "how often the cache's checksum is verified");
   add("window", window.writer_timeout, "writer-timeout", "deadline of a cache write (beyond: retried)");
   add("window", window.rebuild_timeout, "rebuild-timeout", "deadline of a PostgreSQL recount");
+  add("window", window.revoke_timeout, "revoke-timeout", "how long a rebalance waits for the partitions' deltas to reach the cache");
   add("window", window.backoff, "backoff", "first retry delay after a failure (doubles up to backoff-max)");
   add("window", window.backoff_max, "backoff-max", "longest retry delay");
   add("cache", cache.address, "address", "Dragonfly/Redis address host:port");
