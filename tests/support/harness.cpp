@@ -276,6 +276,11 @@ void redis_server::stop() {
   }
 }
 
+void redis_server::signal(int sig) {
+  if (proc_)
+    proc_->signal(sig);
+}
+
 std::string redis_server::cli(const std::string& args) const {
   return shell_output("redis-cli -p " + std::to_string(port_) + " " + args + " 2>/dev/null", 10s);
 }

@@ -139,6 +139,10 @@ public:
   void stop();
   uint16_t port() const { return port_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  /// Its data directory (where SAVE writes dump.rdb, loaded by start()).
+  const std::string& dir() const { return dir_.path; }
+  /// Signals the server (SIGSTOP freezes it, SIGCONT thaws it).
+  void signal(int sig);
   /// Runs redis-cli with the arguments; returns its output.
   std::string cli(const std::string& args) const;
   /// HGETALL as a map (empty when the key is missing or redis is down).
