@@ -186,9 +186,8 @@ int migrate(const std::string& dsn) {
       session.exec("BEGIN");
       try {
         session.exec(m.sql);
-        session.exec("INSERT INTO schema_migrations (version, name) VALUES ("
-                     + std::to_string(m.version) + ", " + session.quote(std::string{m.name})
-                     + ")");
+        session.exec_params("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                            m.version, std::string{m.name});
         session.exec("COMMIT");
       } catch (...) {
         session.exec("ROLLBACK");

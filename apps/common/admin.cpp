@@ -358,6 +358,18 @@ admin_procedures(telemetry::registry& reg, std::shared_ptr<admin_server::sampler
         if (!spec.backlog.empty())
           out->set_backlog(value_or(backlogs, spec.backlog, int64_t{0}));
       }
+      // processor_repairs_<reason>_total, registered by the window.
+      constexpr std::string_view prefix = "processor_repairs_", suffix = "_total";
+      for (auto& [name, value] : newer.counters) {
+        std::string_view n{name};
+        if (n.size() > prefix.size() + suffix.size() && n.substr(0, prefix.size()) == prefix
+            && n.substr(n.size() - suffix.size()) == suffix) {
+          auto* r = resp.add_repairs();
+          r->set_reason(std::string{n.substr(prefix.size(),
+                                             n.size() - prefix.size() - suffix.size())});
+          r->set_total(value);
+        }
+      }
       done.ok(resp);
     });
   handlers["GetLag"] = typed_handler<v1::GetLagRequest>(

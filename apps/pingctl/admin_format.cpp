@@ -248,6 +248,12 @@ std::string format_pipeline(const admin_v1::GetPipelineResponse& resp) {
     out += "rates and latencies over the last "
            + printf_string(resp.window_seconds() < 10 ? "%.1f" : "%.0f", resp.window_seconds())
            + "s\n";
+  if (!resp.repairs().empty()) {
+    out += "counter repairs (resynced from PostgreSQL):";
+    for (const auto& r : resp.repairs())
+      out += " " + r.reason() + "=" + std::to_string(r.total());
+    out += "\n";
+  }
   return out;
 }
 

@@ -81,7 +81,6 @@ BOOST_AUTO_TEST_CASE(rejects_broken_bytes) {
   BOOST_TEST(!decode_event_fields(bad_wire_type.data(), bad_wire_type.size(), f));
   std::string field_zero{"\x00\x01", 2};
   BOOST_TEST(!decode_event_fields(field_zero.data(), field_zero.size(), f));
-  std::string endless_varint(11, '\xff');
-  endless_varint.insert(0, "\x08");
+  std::string endless_varint = std::string{"\x08"} + std::string(11, '\xff');
   BOOST_TEST(!decode_event_fields(endless_varint.data(), endless_varint.size(), f));
 }
