@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Everything CI runs: installs what is missing, builds, starts throwaway
 # services on free ports (PostgreSQL, redis-server, ping-devbroker), runs
-# every test (Boost.Test suites of the project and its subprojects, buf lint
-# and breaking, end-to-end clients, the admin consoles in chromium and
-# tmux), stops what it started, and exits non-zero on any failure.
+# every test (Boost.Test suites of the project and its subprojects, the
+# chaos test, buf lint and breaking, end-to-end clients, the admin consoles
+# in chromium and tmux), stops what it started, and exits non-zero on any
+# failure.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -49,6 +50,8 @@ check() { # NAME CMD...: runs one suite, counts it
 
 check "meson test (Boost.Test suites)" \
   meson test -C "$BUILD_DIR" --print-errorlogs --timeout-multiplier 2
+check "chaos: every fault under load, every count exact (seeded, short form)" \
+  "$PING_ROOT/tests/chaos/run.sh" "$BUILD_DIR"
 check "proto: buf lint and breaking" "$PING_ROOT/tests/e2e/buf.sh"
 # Schema steps run with $PING_K8S_SCHEMAS or ../shared/k8s-schemas, else are
 # skipped; PING_REQUIRE_K8S_SCHEMAS=1 (set by .ci/run) makes that a failure.

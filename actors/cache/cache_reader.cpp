@@ -17,6 +17,7 @@
 #include "actors/cache/schema.hpp"
 
 #include "actors/common/backoff.hpp"
+#include "actors/common/supervision.hpp"
 #include "actors/common/ids.hpp"
 #include "actors/common/log.hpp"
 
@@ -223,10 +224,8 @@ struct facade_state {
   std::atomic<uint64_t>* hits = nullptr;
   std::atomic<uint64_t>* misses = nullptr;
   telemetry::histogram* latency = nullptr;
-  reader_actor worker;
-  uint64_t generation = 0; // bumped whenever the worker is replaced
-  size_t in_flight = 0;    // reads the current worker has not answered yet
-  caf::timespan restart_backoff{0};
+  std::optional<supervised<reader_actor>> worker;
+  size_t in_flight = 0; // reads the current worker has not answered yet
   uint64_t next_id = 0;
   std::unordered_map<uint64_t, waiting_read> waiting; // callers not answered yet
   static inline const char* name = "cache";
@@ -255,36 +254,26 @@ void finish(facade_ptr self, uint64_t id, snapshot s) {
 
 void spawn_worker(facade_ptr self) {
   auto& st = self->state;
-  st.worker = self->spawn<caf::detached + caf::linked>(worker, st.cfg, st.worker_stats);
+  st.worker->start(self, [self] {
+    auto& st = self->state;
+    return self->spawn<caf::detached>(worker, st.cfg, st.worker_stats);
+  });
   st.in_flight = 0;
 }
 
-// Forgets the current worker (dead, or stuck: then it is unlinked and told to
-// exit, which it does once its blocking call returns) and starts a new one
-// after a backoff. Reads meanwhile answer usable = false.
-void restart_worker(facade_ptr self, const std::string& why) {
+// After the worker died, or was replaced because it stopped answering (it
+// exits once its blocking call returns): a new one after a backoff. Reads
+// meanwhile answer usable = false.
+void worker_gone(facade_ptr self, caf::timespan delay) {
   auto& st = self->state;
-  if (st.worker) {
-    self->unlink_from(st.worker);
-    self->send_exit(st.worker, caf::exit_reason::kill);
-  }
-  st.worker = nullptr;
-  st.generation++;
   st.in_flight = 0;
   st.stats->backlog = 0;
-  st.worker_stats->up = false;
-  st.worker_stats->restarts++;
-  st.restart_backoff = next_backoff(st.restart_backoff, st.cfg.backoff_min, st.cfg.backoff_max);
-  log::error("cache", "cache reader worker failed; restarting",
-             {{"reason", why},
-              {"backoff_ms", std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
-                               st.restart_backoff).count())}});
-  self->delayed_send(self, st.restart_backoff, respawn_atom::value);
+  self->delayed_send(self, delay, respawn_atom::value);
 }
 
 void worker_done(facade_ptr self, uint64_t gen) {
   auto& st = self->state;
-  if (gen != st.generation || st.in_flight == 0)
+  if (gen != st.worker->generation() || st.in_flight == 0)
     return;
   st.in_flight--;
   st.stats->backlog = static_cast<int64_t>(st.in_flight);
@@ -300,18 +289,16 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
   st.hits = &reg->counter("cache_hits_total");
   st.misses = &reg->counter("cache_misses_total");
   st.latency = &reg->latency("cache_read_seconds");
+  st.worker.emplace("cache.reader", st.worker_stats, cfg.backoff_min, cfg.backoff_max);
   spawn_worker(self);
-  // Supervision: the worker's exit reaches us through the link; restart it
-  // with backoff. Any other exit (shutdown) ends the facade and, through the
-  // link, the worker.
+  // Supervision (actors/common/supervision.hpp): a worker that exits is
+  // started again with backoff. Any other exit (shutdown) ends the facade
+  // and, through the link, the worker.
   self->set_exit_handler([self](caf::exit_msg& msg) {
-    auto& st = self->state;
-    if (st.worker && st.worker.address() == msg.source) {
-      st.worker = nullptr; // already gone: nothing to unlink or kill
-      restart_worker(self, to_string(msg.reason));
-      return;
-    }
-    self->quit(msg.reason);
+    if (auto delay = self->state.worker->failed(msg))
+      worker_gone(self, *delay);
+    else
+      self->quit(msg.reason);
   });
   auto note = [self] {
     self->state.stats->handled++;
@@ -322,10 +309,10 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
       note();
       auto& st = self->state;
       // The bound: never queue behind a busy (maybe stuck) worker.
-      if (!st.worker || st.in_flight >= st.cfg.max_in_flight)
+      if (!st.worker->running() || st.in_flight >= st.cfg.max_in_flight)
         return record(st, not_usable("cache reader busy or restarting", asked.size()));
       auto id = st.next_id++;
-      auto gen = st.generation;
+      auto gen = st.worker->generation();
       auto rp = self->make_response_promise<snapshot>();
       st.waiting.emplace(id, waiting_read{rp, asked.size(), std::chrono::steady_clock::now()});
       st.stats->backlog = static_cast<int64_t>(++st.in_flight);
@@ -333,18 +320,19 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
       // (or by replacing it when it is silent for `stuck_after`).
       self->delayed_send(self, st.cfg.timeout + st.cfg.answer_slack,
                          tick_atom::value, id);
-      self->request(st.worker, st.cfg.stuck_after, snapshot_atom::value, std::move(asked))
+      self->request(st.worker->get(), st.cfg.stuck_after, snapshot_atom::value, std::move(asked))
         .then(
           [self, id, gen](snapshot& s) {
             worker_done(self, gen);
-            self->state.restart_backoff = caf::timespan{0};
+            self->state.worker->healthy();
             finish(self, id, std::move(s));
           },
           [self, id, gen](caf::error& err) {
-            auto current = gen == self->state.generation;
+            auto& st = self->state;
+            auto current = gen == st.worker->generation() && st.worker->running();
             worker_done(self, gen);
             if (current && err == caf::sec::request_timeout)
-              restart_worker(self, "no reply within stuck_after");
+              worker_gone(self, st.worker->replace(self, "no reply within stuck_after"));
             finish(self, id, not_usable("cache reader failed: " + to_string(err), 0));
           });
       return rp;
@@ -355,7 +343,7 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
     },
     [=](respawn_atom) {
       note();
-      if (!self->state.worker)
+      if (!self->state.worker->running())
         spawn_worker(self);
     },
   };

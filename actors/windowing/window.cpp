@@ -518,7 +518,7 @@ window_impl::behavior_type window(self_ptr self, window_settings cfg,
           continue;
         // Due deltas, or an empty write on idle partitions: it notices a
         // cache that lost the partition or stands elsewhere.
-        if (x.w.due(now) || now - x.last_write >= st.cfg.heartbeat)
+        if (x.w.due(now) || (!x.w.dirty() && now - x.last_write >= st.cfg.heartbeat))
           due.push_back(p);
       }
       for (auto p : due)
