@@ -9,6 +9,7 @@
 #include <pqxx/pqxx>
 
 #include "actors/common/backoff.hpp"
+#include "actors/common/supervision.hpp"
 #include "actors/common/dsn.hpp"
 #include "actors/common/errors.hpp"
 #include "actors/common/log.hpp"
@@ -156,11 +157,9 @@ struct pending_store {
 };
 
 struct worker_slot {
-  std::string name;
-  worker_actor handle;
-  bool busy = false;
-  caf::timespan backoff{0};
+  supervised<worker_actor> child;
   std::shared_ptr<telemetry::actor_stats> stats;
+  bool busy = false;
 };
 
 struct facade_state {
@@ -186,8 +185,9 @@ caf::error unavailable_error() {
 
 void spawn_worker(facade_ptr self, int32_t index) {
   auto& slot = self->state.slots[static_cast<size_t>(index)];
-  slot.handle = self->spawn<caf::detached + caf::linked>(
-    worker, self->state.cfg, slot.stats, self->state.reg);
+  slot.child.start(self, [self, &slot] {
+    return self->spawn<caf::detached>(worker, self->state.cfg, slot.stats, self->state.reg);
+  });
   slot.busy = false;
 }
 
@@ -223,7 +223,7 @@ void dispatch(facade_ptr self) {
   for (size_t i = 0; i < writers && st.healthy; ++i) {
     auto& slot = st.slots[i];
     auto& queue = st.queues[i];
-    if (slot.busy || !slot.handle || queue.empty())
+    if (slot.busy || !slot.child.running() || queue.empty())
       continue;
     auto n = std::min(queue.size(), st.cfg.max_batch);
     std::vector<ping_row> rows;
@@ -239,11 +239,12 @@ void dispatch(facade_ptr self) {
     st.pending -= n;
     st.stats->backlog = static_cast<int64_t>(st.pending);
     slot.busy = true;
-    self->request(slot.handle, st.cfg.write_timeout, write_atom::value,
+    self->request(slot.child.get(), st.cfg.write_timeout, write_atom::value,
                   std::move(rows))
       .then(
         [self, i, promises](int64_t committed) {
           self->state.slots[i].busy = false;
+          self->state.slots[i].child.healthy();
           for (auto& rp : *promises)
             rp.deliver(committed);
           dispatch(self);
@@ -270,33 +271,27 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
   st.reg = reg;
   st.stats = reg->actor("persistence", "pool");
   auto writers = std::max(1, cfg.writers);
-  for (int i = 0; i < writers; ++i) {
-    auto name = "persistence.writer-" + std::to_string(i + 1);
-    st.slots.push_back({name, {}, false, {}, reg->actor(name, "detached", "persistence")});
-  }
+  auto add_slot = [&](const std::string& name) {
+    auto stats = reg->actor(name, "detached", "persistence");
+    st.slots.push_back({supervised<worker_actor>{name, stats, cfg.backoff_min, cfg.backoff_max},
+                        stats, false});
+  };
+  for (int i = 0; i < writers; ++i)
+    add_slot("persistence.writer-" + std::to_string(i + 1));
   st.queues.resize(static_cast<size_t>(writers));
-  st.slots.push_back({"persistence.reader", {}, false, {},
-                      reg->actor("persistence.reader", "detached", "persistence")});
+  add_slot("persistence.reader");
   for (int32_t i = 0; i < static_cast<int32_t>(st.slots.size()); ++i)
     spawn_worker(self, i);
-  // Supervision: a worker's exit reaches us through the link; restart it
-  // with backoff. Any other exit (shutdown) ends the facade and, through the
-  // links, its workers.
+  // Supervision (actors/common/supervision.hpp): a worker that exits is
+  // started again with backoff. Any other exit (shutdown) ends the facade
+  // and, through the links, its workers.
   self->set_exit_handler([self](caf::exit_msg& msg) {
     auto& st = self->state;
     for (int32_t i = 0; i < static_cast<int32_t>(st.slots.size()); ++i) {
       auto& slot = st.slots[static_cast<size_t>(i)];
-      if (slot.handle && slot.handle.address() == msg.source) {
-        slot.handle = nullptr;
+      if (auto delay = slot.child.failed(msg)) {
         slot.busy = false;
-        slot.stats->up = false;
-        slot.stats->restarts++;
-        slot.backoff = next_backoff(slot.backoff, st.cfg.backoff_min, st.cfg.backoff_max);
-        log::error("persistence", "worker failed; restarting",
-                   {{"worker", slot.name},
-                    {"reason", to_string(msg.reason)},
-                    {"backoff_ms", std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(slot.backoff).count())}});
-        self->delayed_send(self, slot.backoff, respawn_atom::value, i);
+        self->delayed_send(self, *delay, respawn_atom::value, i);
         return;
       }
     }
@@ -326,11 +321,11 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
       note();
       auto& st = self->state;
       auto& reader = st.slots.back();
-      if (!st.healthy || !reader.handle)
+      if (!st.healthy || !reader.child.running())
         return unavailable_error();
       auto rp = self->make_response_promise<int64_t>();
       self
-        ->request(reader.handle, st.cfg.statement_timeout + st.cfg.connect_timeout,
+        ->request(reader.child.get(), st.cfg.statement_timeout + st.cfg.connect_timeout,
                   count_atom::value, range)
         .then([rp](int64_t n) mutable { rp.deliver(n); },
               [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
@@ -341,11 +336,11 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
       note();
       auto& st = self->state;
       auto& reader = st.slots.back();
-      if (!st.healthy || !reader.handle)
+      if (!st.healthy || !reader.child.running())
         return unavailable_error();
       auto rp = self->make_response_promise<tail_counts>();
       self
-        ->request(reader.handle, st.cfg.statement_timeout + st.cfg.connect_timeout,
+        ->request(reader.child.get(), st.cfg.statement_timeout + st.cfg.connect_timeout,
                   tail_atom::value, std::move(seqs), per_minute)
         .then([rp](tail_counts& t) mutable { rp.deliver(std::move(t)); },
               [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
@@ -356,11 +351,11 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
       note();
       auto& st = self->state;
       auto& reader = st.slots.back();
-      if (!st.healthy || !reader.handle)
+      if (!st.healthy || !reader.child.running())
         return unavailable_error();
       auto rp = self->make_response_promise<std::vector<int64_t>>();
       self
-        ->request(reader.handle, st.cfg.statement_timeout + st.cfg.connect_timeout,
+        ->request(reader.child.get(), st.cfg.statement_timeout + st.cfg.connect_timeout,
                   minutes_atom::value, first_minute, n)
         .then([rp](std::vector<int64_t>& xs) mutable { rp.deliver(std::move(xs)); },
               [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
@@ -372,12 +367,12 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
       st.probe_scheduled = false;
       // Probe through the reader: it is never busy with a batch.
       auto& reader = st.slots.back();
-      if (!reader.handle) {
+      if (!reader.child.running()) {
         schedule_probe(self);
         return;
       }
       self
-        ->request(reader.handle, st.cfg.connect_timeout * 2, probe_atom::value)
+        ->request(reader.child.get(), st.cfg.connect_timeout * 2, probe_atom::value)
         .then(
           [self](bool ok) {
             auto& st = self->state;

@@ -3,6 +3,7 @@
 #include <caf/all.hpp>
 
 #include "actors/common/backoff.hpp"
+#include "actors/common/supervision.hpp"
 #include "actors/common/errors.hpp"
 #include "actors/common/log.hpp"
 #include "actors/publisher/relay.hpp"
@@ -60,11 +61,10 @@ struct facade_state {
   settings cfg;
   telemetry::registry* reg = nullptr;
   std::shared_ptr<telemetry::actor_stats> stats;
-  relay_actor worker;
+  std::optional<supervised<relay_actor>> worker;
   bool busy = false;  // a pass is running
   bool dirty = false; // nudged while busy
   caf::timespan backoff{0};
-  caf::timespan worker_backoff{0};
   static inline const char* name = "publisher";
 };
 
@@ -88,14 +88,17 @@ void after_pass(facade_ptr self, bool ok, bool more) {
 
 void run_pass(facade_ptr self) {
   auto& st = self->state;
-  if (st.busy || !st.worker) {
+  if (st.busy || !st.worker->running()) {
     st.dirty = true;
     return;
   }
   st.busy = true;
   st.dirty = false;
-  self->request(st.worker, st.cfg.pass_timeout, relay_atom::value)
-    .then([self](relay_report& rep) { after_pass(self, true, rep.more); },
+  self->request(st.worker->get(), st.cfg.pass_timeout, relay_atom::value)
+    .then([self](relay_report& rep) {
+            self->state.worker->healthy();
+            after_pass(self, true, rep.more);
+          },
           [self](caf::error&) { after_pass(self, false, false); });
 }
 
@@ -106,11 +109,11 @@ void drain_step(facade_ptr self, caf::typed_response_promise<bool> rp,
                 std::chrono::steady_clock::time_point deadline) {
   auto& st = self->state;
   auto left = deadline - std::chrono::steady_clock::now();
-  if (!st.worker || left <= caf::timespan{0}) {
+  if (!st.worker->running() || left <= caf::timespan{0}) {
     rp.deliver(false);
     return;
   }
-  self->request(st.worker, left, relay_atom::value)
+  self->request(st.worker->get(), left, relay_atom::value)
     .then(
       [self, rp, deadline](relay_report& rep) mutable {
         if (!rep.more && rep.in_flight == 0 && rep.sent == 0)
@@ -123,7 +126,9 @@ void drain_step(facade_ptr self, caf::typed_response_promise<bool> rp,
 
 void spawn_worker(facade_ptr self) {
   auto& st = self->state;
-  st.worker = self->spawn<caf::detached + caf::linked>(worker, st.cfg, st.reg);
+  st.worker->start(self, [self] {
+    return self->spawn<caf::detached>(worker, self->state.cfg, self->state.reg);
+  });
   st.busy = false;
   run_pass(self); // relay leftovers right away
 }
@@ -134,19 +139,16 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
   st.cfg = std::move(cfg);
   st.reg = reg;
   st.stats = reg->actor("publisher", "pool");
+  st.worker.emplace("publisher.relay", reg->actor("publisher.relay", "detached", "publisher"),
+                    st.cfg.backoff_min, st.cfg.backoff_max);
   spawn_worker(self);
+  // Supervision (actors/common/supervision.hpp): a relay that exits is
+  // started again with backoff; any other exit is our own shutdown.
   self->set_exit_handler([self](caf::exit_msg& msg) {
     auto& st = self->state;
-    if (st.worker && st.worker.address() == msg.source) {
-      st.worker = nullptr;
+    if (auto delay = st.worker->failed(msg)) {
       st.busy = false;
-      auto stats = st.reg->actor("publisher.relay", "detached", "publisher");
-      stats->restarts++;
-      stats->up = false;
-      st.worker_backoff = next_backoff(st.worker_backoff, st.cfg.backoff_min, st.cfg.backoff_max);
-      log::error("publisher", "relay failed; restarting",
-                 {{"reason", to_string(msg.reason)}});
-      self->delayed_send(self, st.worker_backoff, respawn_atom::value);
+      self->delayed_send(self, *delay, respawn_atom::value);
       return;
     }
     self->quit(msg.reason);
