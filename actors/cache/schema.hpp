@@ -22,6 +22,8 @@
 #include <cstdint>
 #include <string>
 
+#include "actors/common/types.hpp"
+
 namespace ping::cache::schema {
 
 inline constexpr const char* counters_key = "ping:counters";
@@ -29,13 +31,8 @@ inline constexpr const char* offsets_key = "ping:offsets";
 inline constexpr const char* total_field = "total";
 inline constexpr const char* floor_field = "floor_minute";
 
-inline constexpr int64_t ms_per_minute = 60'000;
-
-/// The epoch minute of a timestamp (floor division: exact for negatives).
-constexpr int64_t minute_of(int64_t timestamp_ms) {
-  auto q = timestamp_ms / ms_per_minute;
-  return (timestamp_ms % ms_per_minute != 0 && timestamp_ms < 0) ? q - 1 : q;
-}
+using ping::minute_of;
+using ping::ms_per_minute;
 
 inline std::string minute_field(int64_t minute) {
   return "minute:" + std::to_string(minute);

@@ -8,6 +8,15 @@
 
 namespace ping {
 
+/// Counters are kept per epoch minute of event time.
+inline constexpr int64_t ms_per_minute = 60'000;
+
+/// The epoch minute of a timestamp (floor division: exact for negatives).
+constexpr int64_t minute_of(int64_t timestamp_ms) {
+  auto q = timestamp_ms / ms_per_minute;
+  return (timestamp_ms % ms_per_minute != 0 && timestamp_ms < 0) ? q - 1 : q;
+}
+
 /// A half-open interval [start_ms, end_ms) of epoch milliseconds, or "all
 /// time" when `bounded` is false.
 struct time_range {

@@ -14,8 +14,6 @@ namespace ping::counts {
 
 namespace {
 
-constexpr int64_t ms_per_minute = 60'000;
-
 struct waiter {
   time_range range;
   std::optional<caf::typed_response_promise<count_result>> count_rp;

@@ -143,7 +143,7 @@ sequence_counts count_sequences(pqxx::transaction_base& txn, int32_t partition,
   out.count = txn.exec("SELECT count(*)" + range)[0][0].as<int64_t>();
   for (const auto& row :
        txn.exec("SELECT div(timestamptz_to_ms(pinged_at), 60000), count(*)" + range
-                + " AND pinged_at >= ms_to_timestamptz(" + std::to_string(min_minute * 60'000)
+                + " AND pinged_at >= ms_to_timestamptz(" + std::to_string(min_minute * ms_per_minute)
                 + ") GROUP BY 1"))
     out.minutes.emplace_back(row[0].as<int64_t>(), row[1].as<int64_t>());
   return out;
@@ -152,9 +152,8 @@ sequence_counts count_sequences(pqxx::transaction_base& txn, int32_t partition,
 std::vector<int64_t> per_minute(pqxx::transaction_base& txn, int64_t first_minute,
                                 int32_t n) {
   std::vector<int64_t> out(static_cast<size_t>(std::max(0, n)), 0);
-  constexpr int64_t minute_ms = 60'000;
-  for (const auto& row : txn.exec_prepared("per_minute", first_minute * minute_ms,
-                                           (first_minute + n) * minute_ms)) {
+  for (const auto& row : txn.exec_prepared("per_minute", first_minute * ms_per_minute,
+                                           (first_minute + n) * ms_per_minute)) {
     auto i = row[0].as<int64_t>() - first_minute;
     if (i >= 0 && i < n)
       out[static_cast<size_t>(i)] = row[1].as<int64_t>();

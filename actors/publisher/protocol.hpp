@@ -15,7 +15,7 @@ namespace ping::publisher {
 /// What one relay pass did.
 struct relay_report {
   int64_t sent = 0;      // events handed to the producer in this pass
-  int64_t acked = 0;     // outbox rows deleted after the broker's ack
+  int64_t acked = 0;     // positions the broker acknowledged (cursor advanced)
   int64_t in_flight = 0; // events sent but not yet acknowledged
   bool more = false;     // a batch limit was hit: run again right away
 };

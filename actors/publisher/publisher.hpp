@@ -7,14 +7,15 @@
 // that holds one advisory lock per partition it relays, so across replicas
 // exactly one relay sends each partition.
 //
-// A pass, per held partition: (1) in one transaction, read outbox rows not
-// yet handed to this producer, assigning the next relay sequence numbers to
-// rows that have none (recorded on the outbox row and on the ping); (2)
-// produce them in sequence order with key = ping id; (3) wait briefly for
-// acknowledgements and delete acknowledged outbox rows. A relay that
-// restarts re-sends assigned rows with their original sequence numbers, so
-// the consumer de-duplicates with one watermark per partition. See
-// docs/outbox-relay.md.
+// The outbox is the pings table itself, kept as a log: each ping got its
+// position (partition, relay_seq) in the transaction that stored it. A
+// pass, per held partition: (1) read the pings above the highest position
+// already handed to this producer, in position order; (2) produce them in
+// that order with key = ping id; (3) wait briefly for acknowledgements and
+// advance the partition's `outbox_cursor` to the highest acknowledged
+// position. Nothing is deleted. A relay that restarts re-sends from the
+// cursor with the original positions, so the consumer skips repeats by
+// relay_seq. See docs/outbox-relay.md.
 //
 // Passes run when nudged after a commit (coalesced), every `interval`
 // (leftovers after crashes, broker outages), and on drain.

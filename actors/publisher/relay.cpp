@@ -351,12 +351,4 @@ int64_t relay::backlog() {
   return d_->backlog();
 }
 
-std::vector<int32_t> relay::owned() const {
-  std::vector<int32_t> out;
-  for (int32_t p = 0; p < d_->cfg.partitions; ++p)
-    if (d_->held[static_cast<size_t>(p)])
-      out.push_back(p);
-  return out;
-}
-
 } // namespace ping::publisher

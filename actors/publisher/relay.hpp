@@ -27,9 +27,6 @@ public:
   /// Outbox rows of the partitions this relay holds (for drain).
   int64_t backlog();
 
-  /// Partitions whose advisory lock this relay holds.
-  std::vector<int32_t> owned() const;
-
 private:
   struct impl;
   std::unique_ptr<impl> d_;

@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "actors/common/ids.hpp"
+#include "actors/common/types.hpp"
 #include "gateways/common/status.hpp"
 #include "ping/admin/v1/admin.pb.h"
 
@@ -31,8 +32,7 @@ void answer(const connectrpc::responder& done, int64_t first, const std::vector<
 
 void minute_counts(const minutes_source& source, int32_t minutes,
                    connectrpc::responder done) {
-  constexpr int64_t minute_ms = 60'000;
-  auto first = now_ms() / minute_ms - minutes + 1;
+  auto first = minute_of(now_ms()) - minutes + 1;
   source(
     first, minutes,
     [done, first](std::vector<int64_t> xs, std::string from) {

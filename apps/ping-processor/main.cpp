@@ -94,7 +94,7 @@ apps::admin_hooks admin_hooks(caf::actor_system& sys, const apps::processor_conf
   // The cache's buckets only: the processor has no PostgreSQL read path.
   apps::minutes_source from_cache = [&sys, counts](int64_t first, int32_t n, auto ok,
                                                    auto fail) {
-    time_range range{true, first * 60'000, (first + n) * 60'000};
+    time_range range{true, first * ms_per_minute, (first + n) * ms_per_minute};
     gateways::ask<cache::snapshot>(
       sys, counts, std::chrono::seconds(1),
       [ok, fail](cache::snapshot& s) {

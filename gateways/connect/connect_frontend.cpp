@@ -85,8 +85,4 @@ void connect_frontend::stop(std::chrono::milliseconds drain) {
   server_->stop(drain);
 }
 
-const connectrpc::server_stats& connect_frontend::stats() const {
-  return server_->stats();
-}
-
 } // namespace ping::gateways

@@ -30,7 +30,6 @@ public:
   void start();
   uint16_t port() const;
   void stop(std::chrono::milliseconds drain);
-  const connectrpc::server_stats& stats() const;
 
 private:
   std::unique_ptr<connectrpc::server> server_;
