@@ -64,6 +64,14 @@ std::shared_ptr<actor_stats> registry::actor(const std::string& name,
   return a;
 }
 
+std::shared_ptr<actor_stats> registry::find_actor(const std::string& name) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  for (auto& a : actors_)
+    if (a->name == name)
+      return a;
+  return nullptr;
+}
+
 std::vector<std::shared_ptr<actor_stats>> registry::actors() const {
   std::lock_guard<std::mutex> guard{mtx_};
   return actors_;

@@ -61,6 +61,9 @@ public:
                                      const std::string& kind,
                                      const std::string& parent = "");
   std::vector<std::shared_ptr<actor_stats>> actors() const;
+  /// The stats of an actor that registered itself; nullptr if none did (a
+  /// lookup never creates an entry, so a misspelt name is never "up").
+  std::shared_ptr<actor_stats> find_actor(const std::string& name) const;
 
   /// Named counter / histogram, created on first use.
   std::atomic<uint64_t>& counter(const std::string& name);

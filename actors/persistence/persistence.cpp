@@ -401,6 +401,7 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
 
 persistence_actor spawn_persistence(caf::actor_system& sys, settings cfg,
                                     telemetry::registry& reg) {
+  reg.actor("persistence", "pool"); // visible (readiness, console) as soon as this returns
   auto impl = sys.spawn(facade, std::move(cfg), &reg);
   return caf::actor_cast<persistence_actor>(impl);
 }

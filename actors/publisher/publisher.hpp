@@ -40,6 +40,8 @@ struct settings {
   caf::timespan interval = std::chrono::milliseconds(500);
   caf::timespan ack_wait = std::chrono::milliseconds(500);
   caf::timespan pass_timeout = std::chrono::seconds(10);
+  caf::timespan connect_timeout = std::chrono::seconds(2);    // relay's PostgreSQL session
+  caf::timespan statement_timeout = std::chrono::seconds(10); // relay's statements
   caf::timespan backoff_min = std::chrono::milliseconds(100);
   caf::timespan backoff_max = std::chrono::seconds(5);
   std::string compression = "none";

@@ -171,7 +171,7 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
   pqxx::connection& db() {
     if (!conn) {
       conn = std::make_unique<pqxx::connection>(
-        with_timeouts(cfg.dsn, std::chrono::seconds(2), std::chrono::seconds(10)));
+        with_timeouts(cfg.dsn, cfg.connect_timeout, cfg.statement_timeout));
       conn->prepare("select_pending", select_sql);
       conn->prepare("advance_cursor", advance_sql);
       std::fill(held.begin(), held.end(), false);

@@ -457,9 +457,9 @@ admin_server::admin_server(admin_options opts, telemetry::registry& reg,
   connectrpc::server_options so;
   so.address = opts.address;
   so.port = opts.port;
-  so.max_connections = 64;
-  so.header_timeout = std::chrono::seconds(5);
-  so.body_timeout = std::chrono::seconds(5);
+  so.max_connections = opts.max_connections;
+  so.header_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(opts.header_timeout);
+  so.body_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(opts.body_timeout);
   auto read_token = opts.read_token_file.empty() ? "" : read_token_file(opts.read_token_file);
   if (!read_token.empty() && token.empty())
     throw std::runtime_error("admin.read-token-file needs admin.token-file (or admin.token) too");

@@ -21,6 +21,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+
+#include <caf/timespan.hpp>
 #include <vector>
 
 #include <connectrpc/server.hpp>
@@ -44,6 +46,9 @@ struct admin_options {
   // A second token for dashboards and on-call reads: everything but the
   // commands (Flush, PauseConsumption, ..., SetLogLevel: permission_denied).
   std::string read_token_file;
+  size_t max_connections = 64;
+  caf::timespan header_timeout = std::chrono::seconds(5);
+  caf::timespan body_timeout = std::chrono::seconds(5);
 };
 
 /// One stage of the node's pipeline, described by registry names.

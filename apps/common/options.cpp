@@ -30,6 +30,9 @@ void options::add_common(std::string& kafka_bootstrap) {
   add("admin", admin.token_file, "token-file", "file holding the admin bearer token");
   add("admin", admin.read_token_file, "read-token-file",
       "file holding a second token that may read but not run commands");
+  add("admin", admin.max_connections, "max-connections", "admin connections open at once");
+  add("admin", admin.header_timeout, "header-timeout", "time to receive an admin request head");
+  add("admin", admin.body_timeout, "body-timeout", "time to receive an admin request body");
   add("global", log_level, "log-level", "debug, info, warn or error");
 }
 

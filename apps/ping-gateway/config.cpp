@@ -32,6 +32,7 @@ gateway_config::gateway_config()
   add("postgres", postgres.connect_timeout, "connect-timeout", "deadline of a connection attempt");
   add("postgres", postgres.statement_timeout, "statement-timeout", "server-side statement timeout");
   add("postgres", migrate, "migrate", "apply schema migrations at start");
+  add("postgres", migrate_timeout, "migrate-timeout", "how long migrations wait for PostgreSQL to be reachable");
   add("global", migrate_only, "migrate-only", "apply schema migrations, then exit (Kubernetes Job)");
   add("kafka", kafka.bootstrap, "bootstrap", "Kafka bootstrap servers");
   add_common(kafka.bootstrap);
@@ -39,6 +40,8 @@ gateway_config::gateway_config()
   add("kafka", kafka.partitions, "partitions", "partitions of the topic");
   add("kafka", kafka.compression, "compression", "producer compression codec");
   add("kafka", kafka.linger_ms, "linger-ms", "producer linger");
+  add("relay", kafka.connect_timeout, "connect-timeout", "deadline of the relay's PostgreSQL connection");
+  add("relay", kafka.statement_timeout, "statement-timeout", "server-side timeout of the relay's statements");
   add("relay", kafka.batch, "batch", "outbox rows per partition per pass");
   add("relay", kafka.max_in_flight, "max-in-flight", "unacknowledged events per partition");
   add("relay", kafka.interval, "interval", "period of relay passes without nudges");

@@ -39,6 +39,7 @@ struct gateway_config : options {
   counts::settings counts;
   bool migrate = true;
   bool migrate_only = false;
+  caf::timespan migrate_timeout = std::chrono::seconds(120); // PostgreSQL not reachable yet
   std::string ports_file;
   caf::timespan drain_timeout = std::chrono::seconds(8);
 

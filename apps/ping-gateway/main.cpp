@@ -8,6 +8,7 @@
 
 #include <caf/all.hpp>
 
+#include "actors/common/backoff.hpp"
 #include "actors/common/log.hpp"
 #include "actors/persistence/migrations.hpp"
 #include "apps/common/admin_actions.hpp"
@@ -21,10 +22,12 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Applies migrations, retrying while PostgreSQL is not reachable yet.
-bool migrate_with_retry(const std::string& dsn, std::chrono::seconds budget) {
+// Applies migrations, retrying (backoff.hpp's rule) while PostgreSQL is not
+// reachable yet, for at most `budget`.
+bool migrate_with_retry(const std::string& dsn, caf::timespan budget,
+                        caf::timespan backoff_min, caf::timespan backoff_max) {
   auto deadline = std::chrono::steady_clock::now() + budget;
-  auto delay = 200ms;
+  auto delay = next_backoff(caf::timespan{0}, backoff_min, backoff_max);
   for (;;) {
     try {
       auto n = persistence::migrate(dsn);
@@ -37,7 +40,7 @@ bool migrate_with_retry(const std::string& dsn, std::chrono::seconds budget) {
       }
       log::warn("migrate", "retrying", {{"error", e.what()}});
       std::this_thread::sleep_for(delay);
-      delay = std::min<std::chrono::milliseconds>(delay * 2, 2s);
+      delay = next_backoff(delay, backoff_min, backoff_max);
     }
   }
 }
@@ -45,7 +48,9 @@ bool migrate_with_retry(const std::string& dsn, std::chrono::seconds budget) {
 int run(caf::actor_system& sys, const apps::gateway_config& cfg,
         telemetry::registry& reg) {
   auto pcfg = cfg.persistence_settings();
-  if (cfg.migrate && !migrate_with_retry(persistence::effective_dsn(pcfg), 60s))
+  if (cfg.migrate
+      && !migrate_with_retry(persistence::effective_dsn(pcfg), cfg.migrate_timeout,
+                             pcfg.backoff_min, pcfg.backoff_max))
     return 1;
   auto store = persistence::spawn_persistence(sys, pcfg, reg);
   auto relay = publisher::spawn_publisher(sys, cfg.publisher_settings(), reg);
@@ -62,11 +67,13 @@ int run(caf::actor_system& sys, const apps::gateway_config& cfg,
   gateways::connect_frontend connect{sys, gw, cfg.connect()};
   gateways::grpc_frontend grpc{sys, gw, cfg.grpc()};
   std::atomic<bool> draining{false};
-  auto store_stats = reg.actor("persistence", "pool");
   std::unique_ptr<apps::admin_server> admin;
   try {
     apps::admin_hooks hooks;
-    hooks.ready = [&draining, store_stats] { return !draining && store_stats->up.load(); };
+    hooks.ready = [&draining, &reg] {
+      auto store = reg.find_actor("persistence");
+      return !draining && store && store->up.load();
+    };
     hooks.stages = {
       {"accept", "pings validated and handed to persistence; latency until the ack",
        "gateway_pings_accepted_total", "gateway_ping_seconds", "actor:gateway"},
@@ -147,7 +154,11 @@ int main(int argc, char** argv) {
   if (auto code = cfg.load(argc, argv))
     return *code;
   if (cfg.migrate_only)
-    return migrate_with_retry(persistence::effective_dsn(cfg.persistence_settings()), 120s) ? 0 : 1;
+    return migrate_with_retry(persistence::effective_dsn(cfg.persistence_settings()),
+                              cfg.migrate_timeout, cfg.postgres.backoff_min,
+                              cfg.postgres.backoff_max)
+             ? 0
+             : 1;
   log::info("gateway", "starting", {{"version", PING_VERSION}});
   for (auto& line : cfg.describe())
     log::debug("gateway", "config", {{"setting", line}});

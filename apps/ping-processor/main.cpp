@@ -127,9 +127,9 @@ int run(caf::actor_system& sys, const apps::processor_config& cfg,
       cfg.admin, reg, apps::node_info{"ping-processor", PING_VERSION, cfg.describe()},
       admin_hooks(sys, cfg, window, consumer, counts,
                   // Ready: partitions assigned, the cache reachable, not draining.
-                  [&draining, &assigned, writer = reg.actor("windowing.cache-writer", "detached",
-                                                            "windowing")] {
-                    return !draining && assigned.load() > 0 && writer->up.load();
+                  [&draining, &assigned, &reg] {
+                    auto writer = reg.find_actor("windowing.cache-writer");
+                    return !draining && assigned.load() > 0 && writer && writer->up.load();
                   }));
     admin->start();
   } catch (const std::exception& e) {
