@@ -87,7 +87,7 @@ snapshot read(worker_state& st, const settings& cfg, const std::vector<time_rang
     throw bad_reply{"unexpected HGETALL reply"};
   auto partitions = static_cast<size_t>(std::max(0, cfg.partitions));
   std::vector<std::optional<int64_t>> seqs(partitions), counts(partitions);
-  std::optional<int64_t> floor;
+  std::optional<int64_t> floor, gap;
   int64_t count_sum = 0;
   for (size_t i = 0; i + 1 < offsets->elements; i += 2) {
     std::string_view field{offsets->element[i]->str, offsets->element[i]->len};
@@ -106,6 +106,8 @@ snapshot read(worker_state& st, const settings& cfg, const std::vector<time_rang
     };
     if (field == schema::floor_field) {
       floor = *value;
+    } else if (field == schema::gap_field) {
+      gap = *value;
     } else if (auto p = index("count:")) {
       count_sum += *value;
       if (*p < partitions)
@@ -133,8 +135,9 @@ snapshot read(worker_state& st, const settings& cfg, const std::vector<time_rang
     out.seqs.push_back(*s);
   out.ranges.resize(asked.size());
   for (size_t i = 0; i < asked.size(); ++i) {
-    if (slot[i] < 0 || !floor || asked[i].start_ms / ms_per_minute < *floor)
-      continue; // not buckets, or reaching below the retention floor
+    if (slot[i] < 0 || !floor || asked[i].start_ms / ms_per_minute < *floor
+        || (gap && asked[i].end_ms / ms_per_minute > *gap))
+      continue; // not buckets, below the retention floor, or into the gap
     auto* vals = exec->element[slot[i]];
     auto expected = static_cast<size_t>((asked[i].end_ms - asked[i].start_ms) / ms_per_minute);
     if (vals->type != REDIS_REPLY_ARRAY || vals->elements != expected)

@@ -28,6 +28,11 @@ struct writer_state {
     return schema::minute_of(now_ms() - retention_ms);
   }
 
+  int64_t ceiling_minute() const {
+    auto future_ms = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.future).count();
+    return schema::minute_of(now_ms() + future_ms);
+  }
+
   reply_ptr run(const command_args& args) {
     try {
       auto r = conn->command(args);
@@ -69,7 +74,8 @@ writer_actor::behavior_type writer(self_ptr self, writer_settings cfg,
                         schema::offsets_key, std::to_string(req.partition),
                         std::to_string(req.from_seq), std::to_string(req.to_seq),
                         std::to_string(req.next_offset), std::to_string(req.count),
-                        std::to_string(st.cutoff_minute())};
+                        std::to_string(st.cutoff_minute()),
+                        std::to_string(st.ceiling_minute())};
       args.reserve(args.size() + 2 * req.minutes.size());
       for (auto& [minute, delta] : req.minutes)
         if (delta != 0) {

@@ -54,11 +54,21 @@ if seq ~= from then
   return {3, seq}
 end
 local floor = advance_floor(tonumber(ARGV[6]))
+local ceiling = tonumber(ARGV[7])
+local gap = tonumber(redis.call('HGET', offsets, 'gap_minute'))
 -- Counters first, the partition's state last: a script that fails halfway
 -- leaves `total` != sum(count:<p>), which the verification notices.
 if tonumber(ARGV[5]) ~= 0 then redis.call('HINCRBY', counters, 'total', ARGV[5]) end
-for i = 7, #ARGV, 2 do
-  if tonumber(ARGV[i]) >= floor then
+for i = 8, #ARGV, 2 do
+  local m = tonumber(ARGV[i])
+  if m > ceiling then
+    -- Too far in the future to keep a bucket for: counted in `total` only,
+    -- and buckets from this minute on are incomplete.
+    if not gap or m < gap then
+      gap = m
+      redis.call('HSET', offsets, 'gap_minute', ARGV[i])
+    end
+  elseif m >= floor then
     redis.call('HINCRBY', counters, 'minute:' .. ARGV[i], ARGV[i + 1])
   end
 end

@@ -6,8 +6,11 @@
 //                       (m = timestamp_ms / 60000, event time)
 //   hash ping:offsets   per partition p: `seq:<p>` (highest relay_seq
 //                       applied), `count:<p>` (pings applied), `offset:<p>`
-//                       (next Kafka offset to read); and `floor_minute`
-//                       (minute buckets at or above it are complete)
+//                       (next Kafka offset to read); `floor_minute`
+//                       (minute buckets at or above it are complete) and
+//                       `gap_minute` (the lowest minute too far in the
+//                       future to keep a bucket for: buckets from it on are
+//                       incomplete; absent when there is none)
 //
 // Invariants, kept by every script below (each runs atomically, all keys
 // declared, as Dragonfly requires):
@@ -16,8 +19,10 @@
 //     from (compare-and-set on the sequence, never on the Kafka offset);
 //   * `total` == sum of `count:<p>`: the checksum that shows a script that
 //     failed halfway, or counters and offsets that were lost separately;
-//   * every bucket at or above `floor_minute` holds every applied ping of
-//     its minute; buckets below it are deleted.
+//   * every bucket at or above `floor_minute` and below `gap_minute` holds
+//     every applied ping of its minute; buckets below the floor are
+//     deleted, and no bucket is kept beyond `ceiling` (now + the future
+//     window), so the hash stays bounded whatever timestamps clients send.
 
 #include <cstdint>
 #include <string>
@@ -30,6 +35,7 @@ inline constexpr const char* counters_key = "ping:counters";
 inline constexpr const char* offsets_key = "ping:offsets";
 inline constexpr const char* total_field = "total";
 inline constexpr const char* floor_field = "floor_minute";
+inline constexpr const char* gap_field = "gap_minute";
 
 using ping::minute_of;
 using ping::ms_per_minute;
@@ -57,7 +63,8 @@ enum class write_outcome : int32_t {
 
 /// Applies one partition's deltas for the sequences (from, to].
 /// KEYS: counters, offsets. ARGV: partition, from, to, next_offset, count,
-/// cutoff_minute, then minute/delta pairs. Replies {outcome, stored seq}.
+/// cutoff_minute (the floor), ceiling_minute, then minute/delta pairs.
+/// Replies {outcome, stored seq}.
 /// A partition with no state is adopted only by a write from 0, and only
 /// into a self-consistent cache (else the cache is cleared first: its
 /// counters cannot be trusted without their offsets).

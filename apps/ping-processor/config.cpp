@@ -34,6 +34,7 @@ processor_config::processor_config()
   add("cache", cache.password, "password", "Dragonfly/Redis password", true);
   add("cache", cache.timeout, "timeout", "deadline of one cache command");
   add("cache", cache.retention, "retention", "minute buckets older than this are pruned");
+  add("cache", cache.future, "future", "no minute buckets further ahead of now (total still counts them)");
   add("postgres", dsn, "dsn", "libpq connection string (resyncs from PostgreSQL)", true);
   add("global", ports_file, "ports-file", "write the bound admin port here once listening (admin=N)");
   add("global", drain_timeout, "drain-timeout", "time SIGTERM allows for the final flush");

@@ -629,4 +629,29 @@ BOOST_AUTO_TEST_CASE(the_retention_floor_is_kept_by_every_write) {
   BOOST_TEST(std::stoll(srv.hget("ping:offsets", "floor_minute")) >= m - 10);
 }
 
+// Issue 11's item 8: pings dated far in the future created buckets that
+// were never pruned. No bucket is kept beyond now + `future`; such pings
+// count in `total`, and the cache marks buckets from their minute on as
+// incomplete, so ranges reaching them are counted in PostgreSQL.
+BOOST_AUTO_TEST_CASE(no_buckets_are_kept_far_in_the_future) {
+  redis_server srv;
+  auto w = writer(srv.address());
+  auto m = now_minute();
+  auto far = m + 400 * 24 * 60; // a year and more ahead
+  BOOST_REQUIRE(write(w, {0, 0, 4, 4, 4, {{m, 1}, {m + 60, 1}, {far, 1}, {far + 5, 1}}}));
+  BOOST_TEST(srv.hget("ping:counters", "total") == "4");
+  BOOST_TEST(srv.hget("ping:counters", "minute:" + std::to_string(m + 60)) == "1");
+  BOOST_TEST(srv.hget("ping:counters", "minute:" + std::to_string(far)) == "");
+  BOOST_TEST(srv.hget("ping:counters", "minute:" + std::to_string(far + 5)) == "");
+  BOOST_TEST(srv.hget("ping:offsets", "gap_minute") == std::to_string(far));
+  // The reader covers ranges below the gap, and none that reach into it.
+  for (auto p : {1, 2})
+    BOOST_REQUIRE(write(w, {p, 0, 0, 0, 0, {}}));
+  auto r = make(defaults(srv.address()));
+  auto t = ask(r, {minutes(m, m + 61), minutes(far - 1, far + 1)});
+  BOOST_REQUIRE(t.snap.usable);
+  BOOST_TEST(t.snap.ranges[0].covered);
+  BOOST_TEST(!t.snap.ranges[1].covered);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
