@@ -107,13 +107,44 @@ std::string read_token(const admin_options& opts) {
 }
 
 // Constant-time comparison: the token check must not leak by timing.
-bool same(const std::string& a, const std::string& b) {
+bool same(std::string_view a, std::string_view b) {
   if (a.size() != b.size())
     return false;
   unsigned char diff = 0;
   for (size_t i = 0; i < a.size(); ++i)
     diff |= static_cast<unsigned char>(a[i] ^ b[i]);
   return diff == 0;
+}
+
+// The token of an `Authorization: Bearer <token>` header; the scheme is
+// case-insensitive (RFC 7235). Empty when the header is not a bearer one.
+std::string_view bearer_token(std::string_view header) {
+  constexpr std::string_view scheme = "bearer";
+  if (header.size() <= scheme.size() || header[scheme.size()] != ' ')
+    return {};
+  for (size_t i = 0; i < scheme.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(header[i])) != scheme[i])
+      return {};
+  auto token = header.substr(scheme.size() + 1);
+  while (!token.empty() && token.front() == ' ')
+    token.remove_prefix(1);
+  return token;
+}
+
+// A Host header naming this machine's loopback: "localhost", "127.x.y.z" or
+// "[::1]", with or without a port. Anything else, on an endpoint without a
+// token, is a page of another origin reaching us through DNS rebinding.
+bool loopback_host(std::string_view host) {
+  std::string_view name = host;
+  if (!name.empty() && name.front() == '[') {
+    auto close = name.find(']');
+    if (close == std::string_view::npos)
+      return false;
+    name = name.substr(0, close + 1);
+  } else if (auto colon = name.rfind(':'); colon != std::string_view::npos) {
+    name = name.substr(0, colon);
+  }
+  return is_loopback(std::string{name});
 }
 
 } // namespace
@@ -243,20 +274,20 @@ std::vector<std::string> offered(const admin_hooks& hooks) {
 // A command: logged (an audit line), then handed to the hook, or refused
 // when this node has none.
 // True when the call came with the read-only token: commands refuse it.
-bool read_only(const connectrpc::call_context& ctx, const std::string& read_bearer) {
-  if (read_bearer.empty())
+bool read_only(const connectrpc::call_context& ctx, const std::string& read_token) {
+  if (read_token.empty())
     return false;
   auto* h = ctx.header("authorization");
-  return h && same(*h, read_bearer);
+  return h && same(bearer_token(*h), read_token);
 }
 
 connectrpc::handler command(const std::string& method, const std::string& binary,
                             std::function<void(connectrpc::responder)> hook,
-                            const std::string& read_bearer) {
-  return [method, binary, hook, read_bearer](std::unique_ptr<google::protobuf::Message>,
+                            const std::string& read_token_value) {
+  return [method, binary, hook, read_token_value](std::unique_ptr<google::protobuf::Message>,
                                              connectrpc::call_context ctx,
                                              connectrpc::responder done) {
-    if (read_only(ctx, read_bearer)) {
+    if (read_only(ctx, read_token_value)) {
       done.fail(connectrpc::code::permission_denied,
                 method + " needs the admin token; the read-only token may not run commands");
       return;
@@ -276,7 +307,7 @@ connectrpc::handler command(const std::string& method, const std::string& binary
 // thread; commands go through the hooks.
 std::vector<connectrpc::procedure>
 admin_procedures(telemetry::registry& reg, std::shared_ptr<admin_server::sampler> samples,
-                 node_info info, admin_hooks hooks, const std::string& read_bearer) {
+                 node_info info, admin_hooks hooks, const std::string& read_token_value) {
   namespace v1 = ping::admin::v1;
   using connectrpc::typed_handler;
   auto started = clock::now();
@@ -415,14 +446,14 @@ admin_procedures(telemetry::registry& reg, std::shared_ptr<admin_server::sampler
       }
       hook(minutes, std::move(done));
     });
-  handlers["Flush"] = command("Flush", info.binary, hooks.flush, read_bearer);
-  handlers["PauseConsumption"] = command("PauseConsumption", info.binary, hooks.pause, read_bearer);
-  handlers["ResumeConsumption"] = command("ResumeConsumption", info.binary, hooks.resume, read_bearer);
-  handlers["RebuildCache"] = command("RebuildCache", info.binary, hooks.rebuild_cache, read_bearer);
+  handlers["Flush"] = command("Flush", info.binary, hooks.flush, read_token_value);
+  handlers["PauseConsumption"] = command("PauseConsumption", info.binary, hooks.pause, read_token_value);
+  handlers["ResumeConsumption"] = command("ResumeConsumption", info.binary, hooks.resume, read_token_value);
+  handlers["RebuildCache"] = command("RebuildCache", info.binary, hooks.rebuild_cache, read_token_value);
   handlers["SetLogLevel"] = typed_handler<v1::SetLogLevelRequest>(
-    [read_bearer](std::unique_ptr<v1::SetLogLevelRequest> req, connectrpc::call_context ctx,
+    [read_token_value](std::unique_ptr<v1::SetLogLevelRequest> req, connectrpc::call_context ctx,
                   connectrpc::responder done) {
-      if (read_only(ctx, read_bearer)) {
+      if (read_only(ctx, read_token_value)) {
         done.fail(connectrpc::code::permission_denied,
                   "SetLogLevel needs the admin token; the read-only token may not run commands");
         return;
@@ -463,12 +494,21 @@ admin_server::admin_server(admin_options opts, telemetry::registry& reg,
   auto read_token = opts.read_token_file.empty() ? "" : read_token_file(opts.read_token_file);
   if (!read_token.empty() && token.empty())
     throw std::runtime_error("admin.read-token-file needs admin.token-file (or admin.token) too");
-  auto read_bearer = read_token.empty() ? std::string{} : "Bearer " + read_token;
-  if (!token.empty())
-    so.authorize = [expected = "Bearer " + token, read_bearer](const connectrpc::call_context& ctx) {
+  if (!token.empty()) {
+    so.authorize = [token, read_token](const connectrpc::call_context& ctx) {
       auto* h = ctx.header("authorization");
-      return h && (same(*h, expected) || (!read_bearer.empty() && same(*h, read_bearer)));
+      if (!h)
+        return false;
+      auto given = bearer_token(*h);
+      return !given.empty() && (same(given, token) || (!read_token.empty() && same(given, read_token)));
     };
+  } else {
+    // No token (loopback only): refuse requests whose Host is not loopback.
+    so.authorize = [](const connectrpc::call_context& ctx) {
+      auto* h = ctx.header("host");
+      return h && loopback_host(*h);
+    };
+  }
   std::vector<connectrpc::static_file> routes;
   connectrpc::static_file healthz{"/healthz", "text/plain; charset=utf-8", "ok\n"};
   healthz.open = true;
@@ -489,7 +529,7 @@ admin_server::admin_server(admin_options opts, telemetry::registry& reg,
   console.open = true;
   routes.push_back(console);
   server_ = std::make_unique<connectrpc::server>(
-    so, admin_procedures(reg, sampler_, std::move(info), std::move(hooks), read_bearer),
+    so, admin_procedures(reg, sampler_, std::move(info), std::move(hooks), read_token),
     std::move(routes));
 }
 

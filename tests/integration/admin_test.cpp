@@ -260,6 +260,30 @@ BOOST_AUTO_TEST_CASE(minute_counts_come_from_postgres_when_the_cache_is_down) {
   BOOST_TEST(down.http_status == 503, down.body);
 }
 
+// Issue 11, DNS rebinding: on loopback without a token, a request whose
+// Host is not loopback (a page of another origin that resolved its own
+// name to 127.0.0.1) is refused; health probes still answer.
+BOOST_AUTO_TEST_CASE(loopback_without_a_token_refuses_foreign_hosts) {
+  auto proc = start_processor();
+  auto url = "http://127.0.0.1:" + std::to_string(proc->admin_port());
+  auto status = [&](const std::string& host, const std::string& path, const std::string& data) {
+    return shell_output("curl -s -m 5 -o /dev/null -w '%{http_code}' -H 'Host: " + host + "'"
+                        + (data.empty() ? "" : " -H 'Content-Type: application/json' -d '" + data + "'")
+                        + " " + url + path);
+  };
+  auto rpc = std::string{"/ping.admin.v1.AdminService/"};
+  BOOST_TEST(status("evil.example:8080", rpc + "GetStatus", "{}") == "401");
+  BOOST_TEST(status("evil.example", rpc + "PauseConsumption", "{}") == "401");
+  BOOST_TEST(status("evil.example", "/metrics", "") == "401");
+  BOOST_TEST(status("127.0.0.1:" + std::to_string(proc->admin_port()), rpc + "GetStatus", "{}")
+             == "200");
+  BOOST_TEST(status("localhost", rpc + "GetStatus", "{}") == "200");
+  BOOST_TEST(status("[::1]:1234", rpc + "GetStatus", "{}") == "200");
+  BOOST_TEST(status("evil.example", "/healthz", "") == "200");
+  auto st = admin_rpc<av1::GetStatusResponse>(proc->admin_port(), "GetStatus");
+  BOOST_TEST(!st.paused()); // the refused pause did nothing
+}
+
 BOOST_AUTO_TEST_CASE(token_protected_processor_refuses_wrong_tokens_and_hides_secrets) {
   auto secret_dsn = dsn + " password=hunter2-secret";
   // Off loopback without a token: refuses to start.
@@ -309,6 +333,15 @@ BOOST_AUTO_TEST_CASE(token_protected_processor_refuses_wrong_tokens_and_hides_se
                           "dashb0ard-token' http://"
                           + node + "/metrics")
              == "200");
+  // The scheme is case-insensitive (RFC 7235); the token is not.
+  auto curl_status = [&](const std::string& header) {
+    return shell_output("curl -s -m 5 -o /dev/null -w '%{http_code}' -H '" + header
+                        + "' http://" + node + "/metrics");
+  };
+  BOOST_TEST(curl_status("Authorization: bearer pr0cessor-token") == "200");
+  BOOST_TEST(curl_status("Authorization: BEARER dashb0ard-token") == "200");
+  BOOST_TEST(curl_status("Authorization: Bearer PR0CESSOR-TOKEN") == "401");
+  BOOST_TEST(curl_status("Authorization: Basic pr0cessor-token") == "401");
   av1::GetStatusResponse after;
   BOOST_REQUIRE(parse_json(admin_call(node, "GetStatus", "{}", "pr0cessor-token").body, after));
   BOOST_TEST(!after.paused());                // the refused commands did nothing
