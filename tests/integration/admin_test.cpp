@@ -280,6 +280,10 @@ BOOST_AUTO_TEST_CASE(loopback_without_a_token_refuses_foreign_hosts) {
   BOOST_TEST(status("localhost", rpc + "GetStatus", "{}") == "200");
   BOOST_TEST(status("[::1]:1234", rpc + "GetStatus", "{}") == "200");
   BOOST_TEST(status("evil.example", "/healthz", "") == "200");
+  // HEAD /healthz: 200 with no body, as nginx answers it (probes use HEAD).
+  auto head = shell_output("curl -s -I -m 5 " + url + "/healthz");
+  BOOST_TEST(head.rfind("HTTP/1.1 200", 0) == 0u, head);
+  BOOST_TEST(head.find("Content-Length: 3") != std::string::npos, head);
   auto st = admin_rpc<av1::GetStatusResponse>(proc->admin_port(), "GetStatus");
   BOOST_TEST(!st.paused()); // the refused pause did nothing
 }

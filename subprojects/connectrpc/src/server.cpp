@@ -400,7 +400,7 @@ class session : public std::enable_shared_from_this<session> {
       return ctx;
     };
 
-    if (method == http::verb::get) {
+    if (method == http::verb::get || method == http::verb::head) {
       if (auto f = srv_.files.find(path); f != srv_.files.end()) {
         const auto& file = f->second;
         if (!file.open && srv_.opts.authorize && !srv_.opts.authorize(context())) {
@@ -420,7 +420,7 @@ class session : public std::enable_shared_from_this<session> {
         auto res = make_response(static_cast<http::status>(answer.status));
         res.set(http::field::content_type, answer.content_type);
         res.body() = std::move(answer.body);
-        send(std::move(res));
+        send(std::move(res), method == http::verb::head);
         return;
       }
     }
@@ -623,11 +623,18 @@ class session : public std::enable_shared_from_this<session> {
                       "message exceeds the limit of " + std::to_string(srv_.opts.max_body_bytes) + " bytes"});
   }
 
-  void send(response res) {
+  /// Sends `res`; for a HEAD request (`head_only`), its headers alone, with
+  /// the Content-Length the body would have had.
+  void send(response res, bool head_only = false) {
     if (res.find(http::field::accept_encoding) == res.end()) res.set(http::field::accept_encoding, "gzip");
     res.set(http::field::vary, "Accept-Encoding");
     res.keep_alive(keep_alive_);
     res.prepare_payload();
+    if (head_only) {
+      const auto length = res.body().size();
+      res.body().clear();
+      res.content_length(length);
+    }
     res_.emplace(std::move(res));
     phase_ = phase::writing;
     stream_.expires_after(srv_.opts.write_timeout);

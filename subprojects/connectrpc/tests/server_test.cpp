@@ -61,9 +61,11 @@ class conn {
   void write_raw(const std::string& bytes) { asio::write(sock_, asio::buffer(bytes)); }
   void write(http::request<http::string_body>& req) { http::write(sock_, req); }
 
-  std::optional<reply> read(std::chrono::milliseconds timeout = 10s) {
+  /// Reads one response; `head` says it answers a HEAD request (no body).
+  std::optional<reply> read(std::chrono::milliseconds timeout = 10s, bool head = false) {
     http::response_parser<http::string_body> parser;
     parser.body_limit(64 << 20);
+    parser.skip(head);
     bool done = false;
     boost::system::error_code result;
     http::async_read(sock_, buf_, parser, [&](boost::system::error_code ec, std::size_t) {
@@ -703,6 +705,27 @@ BOOST_AUTO_TEST_CASE(static_files_are_served) {
   BOOST_TEST(r.status == 200u);
   BOOST_TEST(r.header("content-type") == "text/html; charset=utf-8");
   BOOST_TEST(r.body == "<h1>admin</h1>");
+}
+
+// HEAD gets the headers a GET would get, Content-Length included, and no
+// body (as nginx answers it); the connection stays usable.
+BOOST_AUTO_TEST_CASE(head_requests_get_headers_only) {
+  static_file health{"/healthz", "text/plain", "ok\n"};
+  health.open = true;
+  echo_fixture f({}, {health});
+  conn c(f.port());
+  c.write_raw("HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto head = c.read(10s, true);
+  BOOST_REQUIRE(head.has_value());
+  BOOST_TEST(head->status == 200u);
+  BOOST_TEST(head->header("content-length") == "3");
+  BOOST_TEST(head->body.empty());
+  // The next request on the same connection is read from the right place.
+  c.write_raw("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto get = c.read();
+  BOOST_REQUIRE(get.has_value());
+  BOOST_TEST(get->status == 200u);
+  BOOST_TEST(get->body == "ok\n");
 }
 
 BOOST_AUTO_TEST_CASE(dynamic_routes_render_per_request) {
