@@ -7,6 +7,11 @@
 #define BOOST_TEST_MODULE admin
 #include <boost/test/unit_test.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <set>
 
 #include "actors/common/ids.hpp"
@@ -286,6 +291,31 @@ BOOST_AUTO_TEST_CASE(loopback_without_a_token_refuses_foreign_hosts) {
   BOOST_TEST(head.find("Content-Length: 3") != std::string::npos, head);
   auto st = admin_rpc<av1::GetStatusResponse>(proc->admin_port(), "GetStatus");
   BOOST_TEST(!st.paused()); // the refused pause did nothing
+}
+
+// Issue 11: health probes get an answer while idle clients hold every one
+// of the admin endpoint's 64 connections (the longest idle one makes room).
+BOOST_AUTO_TEST_CASE(probes_get_through_when_idle_clients_hold_every_connection) {
+  auto proc = start_processor();
+  std::vector<int> held;
+  for (int i = 0; i < 70; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(proc->admin_port());
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    BOOST_REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    held.push_back(fd); // connected, sending nothing
+  }
+  auto url = "http://127.0.0.1:" + std::to_string(proc->admin_port());
+  for (int i = 0; i < 5; ++i)
+    BOOST_TEST(shell_output("curl -s -m 2 -o /dev/null -w '%{http_code}' " + url + "/healthz")
+                 == "200",
+               "probe " << i);
+  BOOST_TEST(shell_output("curl -s -m 2 -o /dev/null -w '%{http_code}' " + url + "/readyz")
+             == "200");
+  for (auto fd : held)
+    ::close(fd);
 }
 
 BOOST_AUTO_TEST_CASE(token_protected_processor_refuses_wrong_tokens_and_hides_secrets) {

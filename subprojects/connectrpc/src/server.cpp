@@ -158,6 +158,9 @@ struct server::impl {
 
   void do_accept();
   void reject(tcp::socket socket);
+  /// Closes the connection waiting longest for a request head; false if
+  /// every connection is busy with a request.
+  bool evict_idle();
   void unregister(std::uint64_t id);
   template <class F>
   void for_each_session(F&& f);
@@ -240,6 +243,20 @@ class session : public std::enable_shared_from_this<session> {
     });
   }
 
+  /// Since when (steady clock, ns) this connection waits for a request head;
+  /// 0 while it is busy with a request. Read from the accept path.
+  std::int64_t waiting_since() const { return waiting_since_.load(std::memory_order_relaxed); }
+
+  /// Room is needed: close if still waiting for a request head.
+  void post_evict() {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->phase_ == phase::idle || self->phase_ == phase::reading_header) {
+        self->srv_.stats.connections_evicted.fetch_add(1);
+        self->close();
+      }
+    });
+  }
+
   /// Drain expired: abandon a pending call and close now.
   void post_force_close() {
     asio::post(stream_.get_executor(), [self = shared_from_this()] { self->force_close(); });
@@ -280,6 +297,8 @@ class session : public std::enable_shared_from_this<session> {
   enum class phase { idle, reading_header, reading_body, in_call, writing, closing, closed };
   using response = http::response<http::string_body>;
 
+  std::atomic<std::int64_t> waiting_since_{0};
+
   // ---- reading
 
   void read_request() {
@@ -287,6 +306,8 @@ class session : public std::enable_shared_from_this<session> {
       close();
       return;
     }
+    waiting_since_.store(std::chrono::steady_clock::now().time_since_epoch().count(),
+                         std::memory_order_relaxed);
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(srv_.opts.max_header_bytes));
     parser_->body_limit(srv_.opts.max_body_bytes);
@@ -342,6 +363,7 @@ class session : public std::enable_shared_from_this<session> {
 
   void on_header(error_code ec) {
     if (on_read_error(ec)) return;
+    waiting_since_.store(0, std::memory_order_relaxed); // the head is in: busy
     const auto& req = parser_->get();
     if (parser_->is_done()) {
       process();
@@ -379,6 +401,7 @@ class session : public std::enable_shared_from_this<session> {
   void process() {
     stream_.expires_never();
     first_request_ = false;
+    waiting_since_.store(0, std::memory_order_relaxed);
     auto& req = parser_->get();
     srv_.stats.requests_total.fetch_add(1);
     version_ = req.version();
@@ -753,7 +776,7 @@ void server::impl::do_accept() {
       socket.close(ignored);
       return;
     }
-    if (stats.connections_open.load() >= opts.max_connections) {
+    if (stats.connections_open.load() >= opts.max_connections && !evict_idle()) {
       reject(std::move(socket));
     } else {
       std::shared_ptr<detail::session> s;
@@ -767,6 +790,28 @@ void server::impl::do_accept() {
     }
     do_accept();
   });
+}
+
+bool server::impl::evict_idle() {
+  std::shared_ptr<detail::session> oldest;
+  std::int64_t since = 0;
+  {
+    std::lock_guard lock(registry_mu);
+    for (auto& [id, weak] : registry) {
+      auto s = weak.lock();
+      if (!s)
+        continue;
+      auto t = s->waiting_since();
+      if (t != 0 && (since == 0 || t < since)) {
+        since = t;
+        oldest = std::move(s);
+      }
+    }
+  }
+  if (!oldest)
+    return false;
+  oldest->post_evict();
+  return true;
 }
 
 void server::impl::reject(tcp::socket socket) {

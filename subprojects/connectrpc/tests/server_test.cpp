@@ -614,20 +614,46 @@ BOOST_AUTO_TEST_CASE(slow_body_is_disconnected_after_body_timeout) {
   BOOST_TEST(c.closed_within(5s));
 }
 
-BOOST_AUTO_TEST_CASE(connection_cap) {
+// At the cap, the connection waiting longest for a request head makes room:
+// idle clients holding every slot cannot lock out a new one (a probe).
+BOOST_AUTO_TEST_CASE(connection_cap_closes_the_longest_idle_connection) {
+  server_options o;
+  o.max_connections = 2;
+  echo_fixture f(o);
+  conn c1(f.port());
+  BOOST_REQUIRE(wait_for([&] { return f.srv->stats().connections_open.load() == 1u; }));
+  conn c2(f.port());
+  BOOST_REQUIRE(wait_for([&] { return f.srv->stats().connections_open.load() == 2u; }));
+  conn c3(f.port());
+  BOOST_TEST(c3.call(post_json(R"({"text":"in"})")).status == 200u);
+  BOOST_TEST(c1.closed_within(2s)); // the oldest idle one
+  BOOST_TEST(f.srv->stats().connections_evicted.load() == 1u);
+  BOOST_TEST(f.srv->stats().connections_rejected.load() == 0u);
+  BOOST_TEST(c2.call(post_json(R"({"text":"still"})")).status == 200u);
+}
+
+// When every connection is busy with a request, the newcomer is refused.
+BOOST_AUTO_TEST_CASE(connection_cap_refuses_when_all_are_busy) {
   server_options o;
   o.max_connections = 2;
   echo_fixture f(o);
   conn c1(f.port());
   conn c2(f.port());
-  BOOST_REQUIRE(wait_for([&] { return f.srv->stats().connections_open.load() == 2u; }));
+  auto held = post_json(R"({"text":"never"})");
+  c1.write(held);
+  auto held2 = post_json(R"({"text":"never"})");
+  c2.write(held2);
+  BOOST_REQUIRE(wait_for([&] {
+    std::lock_guard lock(f.mu);
+    return f.stash.size() == 2u;
+  }));
   conn c3(f.port());
   auto r = c3.read(5s);
   BOOST_REQUIRE(r.has_value());
   BOOST_TEST(r->status == 503u);
   BOOST_TEST(c3.closed_within(2s));
   BOOST_TEST(f.srv->stats().connections_rejected.load() == 1u);
-  BOOST_TEST(c1.call(post_json(R"({"text":"still"})")).status == 200u);
+  BOOST_TEST(f.srv->stats().connections_evicted.load() == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(keep_alive_two_requests_one_connection) {

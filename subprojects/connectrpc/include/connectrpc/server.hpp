@@ -146,7 +146,12 @@ struct server_options {
   /// deadline applied to calls that carry no timeout.
   std::chrono::milliseconds max_timeout{0};
 
-  std::size_t max_connections = 1024;  ///< beyond: answered 503 and closed at once
+  /// Beyond: the connection that has waited longest for a request head
+  /// (idle keep-alive, or a head still incomplete) is closed to make room;
+  /// only when every connection is busy with a request is the newcomer
+  /// answered 503 and closed at once. So idle clients holding every slot
+  /// cannot lock out a health probe.
+  std::size_t max_connections = 1024;
   bool require_protocol_version = false;  ///< require Connect-Protocol-Version: 1 / connect=v1
 
   /// When set, every call and every route not marked `open` must pass it;
@@ -161,7 +166,8 @@ struct server_options {
 struct server_stats {
   std::atomic<std::uint64_t> connections_open{0};
   std::atomic<std::uint64_t> connections_total{0};     ///< accepted (not counting rejected)
-  std::atomic<std::uint64_t> connections_rejected{0};  ///< over max_connections
+  std::atomic<std::uint64_t> connections_rejected{0};  ///< over max_connections, none idle to close
+  std::atomic<std::uint64_t> connections_evicted{0};   ///< idle ones closed to make room
   std::atomic<std::uint64_t> requests_total{0};        ///< complete request heads received
   std::atomic<std::uint64_t> timeouts{0};              ///< connections closed for a header/body timeout
   std::atomic<std::uint64_t> http_errors{0};           ///< answers without a Connect code (405, 415, 431, 400)
