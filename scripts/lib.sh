@@ -15,7 +15,7 @@ PACKAGES=(
   libcaf-dev libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   grpc-proto librdkafka-dev libpqxx-dev libhiredis-dev libboost-dev
   libboost-test-dev prometheus-cpp-dev zlib1g-dev libssl-dev libedit-dev
-  postgresql-15 postgresql-contrib redis-server kcat curl
+  postgresql-15 postgresql-contrib redis-server kcat curl nghttp2-client wrk
   tmux chromium
 )
 

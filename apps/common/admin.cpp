@@ -489,6 +489,8 @@ admin_server::admin_server(admin_options opts, telemetry::registry& reg,
   so.address = opts.address;
   so.port = opts.port;
   so.max_connections = opts.max_connections;
+  so.max_body_bytes = opts.max_body_bytes;
+  so.max_header_bytes = opts.max_header_bytes;
   so.header_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(opts.header_timeout);
   so.body_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(opts.body_timeout);
   auto read_token = opts.read_token_file.empty() ? "" : read_token_file(opts.read_token_file);

@@ -47,6 +47,8 @@ struct admin_options {
   // commands (Flush, PauseConsumption, ..., SetLogLevel: permission_denied).
   std::string read_token_file;
   size_t max_connections = 64;
+  size_t max_body_bytes = 16 << 10; // admin requests are small JSON
+  size_t max_header_bytes = 8 << 10;
   caf::timespan header_timeout = std::chrono::seconds(5);
   caf::timespan body_timeout = std::chrono::seconds(5);
 };

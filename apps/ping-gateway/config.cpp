@@ -13,7 +13,7 @@ gateway_config::gateway_config()
   add("connect", connect_address, "address", "Connect listen address");
   add("connect", connect_port, "port", "Connect listen port (0 = any free port)");
   add("connect", connect_threads, "threads", "Connect I/O threads");
-  add("connect", connect_max_body, "max-body-bytes", "request body limit (resource_exhausted beyond)");
+  add("connect", connect_max_body, "max-body-bytes", "request body limit, also gRPC's message limit (resource_exhausted beyond)");
   add("connect", connect_max_header, "max-header-bytes", "request header limit (431 beyond)");
   add("connect", connect_max_connections, "max-connections", "open connections limit");
   add("connect", connect_header_timeout, "header-timeout", "time to receive a request head");
@@ -21,6 +21,9 @@ gateway_config::gateway_config()
   add("connect", connect_idle_timeout, "idle-timeout", "keep-alive idle time");
   add("grpc", grpc_address, "address", "gRPC listen address");
   add("grpc", grpc_port, "port", "gRPC listen port (0 = any free port)");
+  add("grpc", grpc_max_streams, "max-concurrent-streams", "HTTP/2 streams per connection");
+  add("grpc", grpc_max_metadata, "max-metadata-bytes", "request header size limit");
+  add("grpc", grpc_memory_quota, "memory-quota-bytes", "gRPC's buffer memory for all connections");
   add("gateway", request_timeout, "request-timeout", "deadline for calls that carry none");
   add("gateway", gateway.max_in_flight, "max-in-flight", "pings waiting for their commit before resource_exhausted");
   add("gateway", gateway.store_timeout, "store-timeout", "deadline for one ping's commit");
@@ -79,6 +82,9 @@ gateways::grpc_options gateway_config::grpc() const {
   o.port = grpc_port;
   o.default_timeout = request_timeout;
   o.max_message_bytes = static_cast<int>(connect_max_body);
+  o.max_concurrent_streams = grpc_max_streams;
+  o.max_metadata_bytes = static_cast<int>(grpc_max_metadata);
+  o.memory_quota_bytes = grpc_memory_quota;
   return o;
 }
 

@@ -21,7 +21,10 @@ struct gateway_config : options {
   std::string connect_address = "127.0.0.1";
   uint16_t connect_port = 8080;
   size_t connect_threads = 1;
-  size_t connect_max_body = 4 << 20;
+  // Ping's request is about 10 bytes, PingCount's about 30: 64 KiB leaves
+  // room for any honest JSON and bounds buffered request memory at
+  // max_connections x (max_header + max_body) = 1024 x 80 KiB = 80 MiB.
+  size_t connect_max_body = 64 << 10;
   size_t connect_max_header = 16 << 10;
   size_t connect_max_connections = 1024;
   caf::timespan connect_header_timeout = std::chrono::seconds(10);
@@ -29,6 +32,9 @@ struct gateway_config : options {
   caf::timespan connect_idle_timeout = std::chrono::seconds(60);
   std::string grpc_address = "127.0.0.1";
   uint16_t grpc_port = 9090;
+  int grpc_max_streams = 100;
+  size_t grpc_max_metadata = 8 << 10;
+  size_t grpc_memory_quota = 32 << 20;
   caf::timespan request_timeout = std::chrono::seconds(10);
 
   // Actors.

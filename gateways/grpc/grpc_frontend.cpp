@@ -165,8 +165,22 @@ void grpc_frontend::start() {
   // gRPC sets SO_REUSEPORT by default: a second server on a taken port
   // would share it silently instead of failing to bind.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.SetMaxReceiveMessageSize(impl_->opts.max_message_bytes);
-  builder.SetMaxSendMessageSize(impl_->opts.max_message_bytes);
+  auto& o = impl_->opts;
+  auto ms = [](caf::timespan t) {
+    return static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(t).count());
+  };
+  builder.SetMaxReceiveMessageSize(o.max_message_bytes);
+  builder.SetMaxSendMessageSize(o.max_message_bytes);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, o.max_concurrent_streams);
+  builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, o.max_metadata_bytes);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, ms(o.max_connection_idle));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, ms(o.max_connection_age));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                             ms(o.max_connection_age_grace));
+  grpc::ResourceQuota quota{"ping-grpc"};
+  quota.Resize(o.memory_quota_bytes);
+  quota.SetMaxThreads(o.max_threads);
+  builder.SetResourceQuota(quota);
   builder.RegisterService(&impl_->service);
   builder.SetOption(make_reflection_v1_option());
   auto server = builder.BuildAndStart();

@@ -20,7 +20,18 @@ struct grpc_options {
   // Upper bound of every call's wait for the gateway actor, and the wait
   // itself when the client sets no deadline.
   caf::timespan default_timeout = std::chrono::seconds(10);
-  int max_message_bytes = 4 << 20; // receive and send limit per message
+  // Limits of our own (gRPC 1.51 as shipped by Debian carries known HTTP/2
+  // denial-of-service bugs: rapid reset, HPACK and metadata handling).
+  // A Ping request is about 10 bytes and PingCount's about 30: messages
+  // beyond 64 KiB are refused (resource_exhausted), before any parsing.
+  int max_message_bytes = 64 << 10;      // receive and send limit per message
+  int max_concurrent_streams = 100;      // per connection (SETTINGS_MAX_CONCURRENT_STREAMS)
+  int max_metadata_bytes = 8 << 10;      // request headers (GRPC_ARG_MAX_METADATA_SIZE)
+  caf::timespan max_connection_idle = std::chrono::minutes(5);
+  caf::timespan max_connection_age = std::chrono::minutes(30);
+  caf::timespan max_connection_age_grace = std::chrono::seconds(10);
+  size_t memory_quota_bytes = 32 << 20;  // gRPC's buffers for every connection together
+  int max_threads = 16;                  // gRPC's callback threads
 };
 
 /// Serves ping.v1.PingService over gRPC (HTTP/2, plaintext), with
