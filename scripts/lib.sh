@@ -45,9 +45,52 @@ build() {
   ninja -C "$BUILD_DIR" -j "$(nproc)"
 }
 
-# A TCP port on 127.0.0.1 that nobody listens on right now.
+# A TCP port on 127.0.0.1 that nobody listens on right now, and that no
+# other free_port call handed out in the last 10 minutes (a port is only
+# bound later, by the service it is for: two calls must not return the same
+# one). Chosen below the kernel's ephemeral range, so services that bind
+# port 0 and outgoing connections never take it meanwhile.
 free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+  python3 - <<'PY'
+import fcntl, random, socket, time
+low, high = 20000, 32000
+try:
+    eph_low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    high = min(high, eph_low - 1)
+except (OSError, ValueError, IndexError):
+    pass
+now = time.time()
+with open("/tmp/ping-free-ports", "a+") as f:
+    fcntl.flock(f, fcntl.LOCK_EX)
+    f.seek(0)
+    recent = {}
+    for line in f:
+        try:
+            port, when = line.split()
+            if now - float(when) < 600:
+                recent[int(port)] = float(when)
+        except ValueError:
+            pass
+    for _ in range(5000):
+        port = random.randint(low, high)
+        if port in recent:
+            continue
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            s.close()
+        break
+    else:
+        raise SystemExit("no free port found")
+    recent[port] = now
+    f.seek(0)
+    f.truncate()
+    f.writelines(f"{p} {w}\n" for p, w in recent.items())
+print(port)
+PY
 }
 
 as_postgres() {

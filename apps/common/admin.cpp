@@ -535,11 +535,13 @@ admin_server::admin_server(admin_options opts, telemetry::registry& reg,
     std::move(routes));
 }
 
-admin_server::~admin_server() = default;
+admin_server::~admin_server() {
+  sampler_->stop(); // also when start() failed half-way: no joinable thread left behind
+}
 
 void admin_server::start() {
+  server_->start(); // throws when it cannot listen: then nothing else started
   sampler_->start();
-  server_->start();
 }
 
 uint16_t admin_server::port() const {
