@@ -325,7 +325,8 @@ if [ -f "$BUILD_LIST" ] && [ -f "$ROOT/scripts/lib.sh" ]; then
   mapfile -t build_pkgs < <(list_packages "$BUILD_LIST" install)
   declare -A in_build=()
   for p in "${build_pkgs[@]}"; do in_build[$p]=1; done
-  not_for_build=(postgresql-15 postgresql-contrib redis-server kcat curl tmux chromium)
+  not_for_build=(postgresql-15 postgresql-contrib redis-server kcat curl nghttp2-client wrk
+                 tmux chromium)
   absent=()
   for p in "${libsh[@]}"; do
     [[ " ${not_for_build[*]} " == *" $p "* ]] && continue
