@@ -8,7 +8,12 @@
 #     ../shared/k8s-schemas (core kinds strict; CRD schemas closed against
 #     unknown fields by validate.py) [schemas], plus our production rules
 #     (probes, resources, securityContext, grace period vs drain time, no
-#     inlined secrets) and pinned images.
+#     inlined secrets), pinned images (Dragonfly: the version of the operator
+#     release deploy/README.md installs) and the production hardening rules:
+#     namespaces, operator-generated NetworkPolicy names, synchronous
+#     PostgreSQL replication, PDB eviction policy, topology spreads honouring
+#     taints, Kafka nodes on distinct hosts, Prometheus with the read-only
+#     admin token.
 #  3. Negative samples: rendered objects with one misspelled field (a
 #     Deployment, every custom resource kind, CR metadata) must be rejected,
 #     for that field [schemas]; objects breaking one production rule must be
@@ -151,14 +156,46 @@ for out in "${RENDERED[@]}"; do
   fi
 done
 
+# The Dragonfly operator release we install (deploy/README.md, step 1): the
+# Dragonfly image must be the version that release supports.
+DF_OPERATOR=$(grep -o 'dragonfly-operator/v[0-9][0-9.]*/manifests' "$DEPLOY/README.md" 2>/dev/null \
+  | head -n1 | cut -d/ -f2)
+if [ -n "$DF_OPERATOR" ]; then
+  pass "Dragonfly operator release in deploy/README.md: $DF_OPERATOR"
+else
+  fail "no Dragonfly operator release (dragonfly-operator/vX.Y.Z/manifests) in deploy/README.md"
+fi
 for out in "${RENDERED[@]}"; do
   case $out in *overlays-*) ;; *) continue ;; esac
   name=$(basename "$out" .yaml)
-  if validate images "$out" >"$WORK/v.out" 2>&1; then
-    pass "images pinned in $name (tag or digest, never :latest)"
+  if validate images ${DF_OPERATOR:+--dragonfly-operator "$DF_OPERATOR"} "$out" >"$WORK/v.out" 2>&1; then
+    pass "images pinned in $name (tag or digest, never :latest; Dragonfly by tag, the version of operator ${DF_OPERATOR:-?})"
   else
     fail "images pinned in $name"; cat "$WORK/v.out"
   fi
+done
+
+# Production hardening, for every rendering: MODE of validate.py and what it
+# guarantees.
+HARDENING=(
+  "namespaces|every namespaced object carries the namespace"
+  "operator-names|no NetworkPolicy named like one an operator generates; one owner per Dragonfly policy"
+  "durability|replicated PostgreSQL commits synchronously (quorum, dataDurability required, failover quorum)"
+  "pdbs|every PodDisruptionBudget has unhealthyPodEvictionPolicy AlwaysAllow"
+  "spread-taints|every DoNotSchedule topology spread has nodeTaintsPolicy Honor"
+  "kafka-spread|no two Kafka nodes (KRaft voters) on one host"
+  "scrape-token|read-only admin token mounted apart from the command token; Prometheus scrapes with it"
+)
+for out in "${RENDERED[@]}"; do
+  name=$(basename "$out" .yaml)
+  for entry in "${HARDENING[@]}"; do
+    mode=${entry%%|*} what=${entry#*|}
+    if validate "$mode" "$out" >"$WORK/v.out" 2>&1; then
+      pass "$mode $name: $what"
+    else
+      fail "$mode $name: $what"; cat "$WORK/v.out"
+    fi
+  done
 done
 
 # The kinds the negative tests below cover must actually be rendered.
@@ -219,6 +256,17 @@ if [ -f "$PROD" ]; then
   expect_reject "rules: credential inlined in env" \
     Deployment spec.template.spec.containers.0.env.0.valueFrom value policy \
     "PING_POSTGRES_DSN is inlined"
+  expect_reject "namespaces: Service without metadata.namespace" \
+    Service metadata.namespace namespaceless namespaces "no namespace"
+  expect_reject "durability: Cluster without spec.postgresql.synchronous" \
+    Cluster spec.postgresql.synchronous asynchronous durability "without spec.postgresql.synchronous"
+  expect_reject "pdbs: PodDisruptionBudget without unhealthyPodEvictionPolicy" \
+    PodDisruptionBudget spec.unhealthyPodEvictionPolicy unhealthyPolicy pdbs "not AlwaysAllow"
+  expect_reject "spread-taints: DoNotSchedule spread without nodeTaintsPolicy" \
+    Deployment spec.template.spec.topologySpreadConstraints.0.nodeTaintsPolicy taintsPolicy \
+    spread-taints "not Honor"
+  expect_reject "images: Dragonfly without spec.image (operator default)" \
+    Dragonfly spec.image imageName images "no image"
 fi
 
 # -- 4. runtime libraries of the image -------------------------------------------
