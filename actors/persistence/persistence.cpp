@@ -60,9 +60,7 @@ auto guarded(worker_state& st, const settings& cfg, const char* what, F f)
     return caf::make_error(ping_errc::unavailable, "commit outcome unknown");
   } catch (const pqxx::sql_error& e) {
     auto state = e.sqlstate();
-    // 08xxx connection exceptions, 57xxx operator intervention (shutdown,
-    // statement timeout): the database is not usable right now.
-    if (state.rfind("08", 0) == 0 || state.rfind("57", 0) == 0) {
+    if (sql::connection_failure(e)) {
       st.conn.reset();
       st.stats->up = false;
       log::warn("persistence", "database unavailable",

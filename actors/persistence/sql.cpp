@@ -40,6 +40,16 @@ std::string join(const std::vector<T>& xs, F f) {
 
 } // namespace
 
+bool connection_failure(const std::exception& e) {
+  if (dynamic_cast<const pqxx::broken_connection*>(&e) || dynamic_cast<const pqxx::in_doubt_error*>(&e))
+    return true;
+  if (auto* sql = dynamic_cast<const pqxx::sql_error*>(&e)) {
+    auto state = sql->sqlstate();
+    return state.rfind("08", 0) == 0 || state.rfind("57", 0) == 0;
+  }
+  return false;
+}
+
 std::string array_literal(const std::vector<std::string>& values) {
   return join(values, [](const std::string& s) { return s; });
 }

@@ -9,6 +9,7 @@
 
 #include "actors/common/dsn.hpp"
 #include "actors/common/log.hpp"
+#include "actors/persistence/sql.hpp"
 #include "ping/v1/event.pb.h"
 
 namespace ping::publisher {
@@ -312,8 +313,7 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
       lost_db();
       throw;
     } catch (const pqxx::sql_error& e) {
-      auto state = e.sqlstate();
-      if (state.rfind("08", 0) == 0 || state.rfind("57", 0) == 0)
+      if (persistence::sql::connection_failure(e))
         lost_db();
       throw;
     }
