@@ -56,13 +56,25 @@ using rebuilder_actor = caf::typed_actor<
   // `from_seq` (its `next_offset` is for the caller to set).
   caf::replies_to<fill_atom, int32_t, int64_t>::with<write_request>>;
 
+/// The window's answer to a batch of records: room for another batch (a
+/// credit), and how many records it holds unflushed.
+struct window_credit {
+  int64_t held = 0;
+  friend bool operator==(const window_credit&, const window_credit&) = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, window_credit& x) {
+  return f(caf::meta::type_name("window_credit"), x.held);
+}
+
 /// The window actor: aggregates and flushes (cooperative).
 using window_actor = caf::typed_actor<
-  // Consumed records, one batch per partition; the reply (unflushed
-  // records held) comes once the window has room again, which is how the
-  // consumer is paced. Records at or below a partition's counted sequence
-  // are skipped, so handing the same records over twice is harmless.
-  caf::replies_to<records_atom, std::vector<record_batch>>::with<int64_t>,
+  // Consumed records, one batch per partition; the reply comes once the
+  // window has room again, which is how the consumer is paced. Records at
+  // or below a partition's counted sequence are skipped, so handing the
+  // same records over twice is harmless.
+  caf::replies_to<records_atom, std::vector<record_batch>>::with<window_credit>,
   // Partitions assigned; the reply is where to start consuming each one.
   caf::replies_to<assign_atom, std::vector<int32_t>>::with<std::vector<partition_state>>,
   // A partition without state in the cache starts at this offset: count it
@@ -78,5 +90,13 @@ using window_actor = caf::typed_actor<
   // partitions from PostgreSQL (admin); replies with the number of
   // partitions recounted once all of them are.
   caf::replies_to<reset_atom>::with<int32_t>>;
+
+/// The consumer (detached; drives the Kafka source).
+using consumer_actor = caf::typed_actor<
+  // Stop fetching every assigned partition (and the ones assigned later);
+  // replies with the number assigned.
+  caf::replies_to<pause_atom>::with<int32_t>,
+  // Fetch again.
+  caf::replies_to<resume_atom>::with<int32_t>>;
 
 } // namespace ping::windowing

@@ -53,7 +53,7 @@ struct partition {
 
 struct held_batch {
   std::vector<record_batch> batches;
-  caf::typed_response_promise<int64_t> rp;
+  caf::typed_response_promise<window_credit> rp;
 };
 
 struct waiter {
@@ -263,7 +263,7 @@ void settle(self_ptr self) {
       break;
     for (auto& b : h.batches)
       count_batch(self, b, now);
-    h.rp.deliver(static_cast<int64_t>(st.unflushed()));
+    h.rp.deliver(window_credit{static_cast<int64_t>(st.unflushed())});
     st.held.pop_front();
   }
   for (auto it = st.waiters.begin(); it != st.waiters.end();) {
@@ -414,9 +414,9 @@ window_impl::behavior_type window(self_ptr self, window_settings cfg,
     self->state.stats->mailbox = static_cast<int64_t>(self->mailbox().size());
   };
   return {
-    [=](records_atom, std::vector<record_batch>& batches) -> caf::result<int64_t> {
+    [=](records_atom, std::vector<record_batch>& batches) -> caf::result<window_credit> {
       note();
-      auto rp = self->make_response_promise<int64_t>();
+      auto rp = self->make_response_promise<window_credit>();
       self->state.held.push_back({std::move(batches), rp});
       settle(self);
       return rp;

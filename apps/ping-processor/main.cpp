@@ -27,7 +27,7 @@ namespace {
 // The admin endpoint's view of the processor: its pipeline stages and the
 // commands, each a message to the actor concerned.
 apps::admin_hooks admin_hooks(caf::actor_system& sys, const apps::processor_config& cfg,
-                              windowing::window_actor window, caf::actor consumer,
+                              windowing::window_actor window, windowing::consumer_actor consumer,
                               cache::reader_actor counts, std::function<bool()> ready) {
   namespace v1 = ping::admin::v1;
   apps::admin_hooks h;

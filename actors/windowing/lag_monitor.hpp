@@ -1,0 +1,34 @@
+#pragma once
+// Consumer lag per partition, for the console and Prometheus: the broker's
+// end offset, the position and their difference, as the gauge families
+// processor_partition_end_offset, processor_partition_position and
+// processor_consumer_lag, and their total processor_consumer_lag_total.
+// Ends come from the last fetch responses; while paused nothing is
+// fetched, so they are asked from the broker (bounded wait; a broker that
+// does not answer leaves the last known end).
+
+#include <chrono>
+#include <map>
+
+#include "actors/common/telemetry.hpp"
+#include "actors/windowing/kafka_source.hpp"
+
+namespace ping::windowing {
+
+class lag_monitor {
+public:
+  explicit lag_monitor(telemetry::registry& reg,
+                       std::chrono::milliseconds ask_timeout = std::chrono::milliseconds(500))
+    : reg_(reg), ask_timeout_(ask_timeout) {
+  }
+
+  /// Publishes the families for the source's assigned partitions.
+  void publish(kafka_source& source);
+
+private:
+  telemetry::registry& reg_;
+  std::chrono::milliseconds ask_timeout_;
+  std::map<int32_t, int64_t> ends_; // last known end per partition
+};
+
+} // namespace ping::windowing
