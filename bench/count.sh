@@ -18,25 +18,8 @@ command -v wrk >/dev/null || PACKAGES+=(wrk)
 ensure_packages
 build >/dev/null
 
-RUN=$(mktemp -d /tmp/ping-bench.XXXXXX)
-chmod 755 "$RUN"
-cleanup() {
-  set +e
-  stop_process processor "$RUN"
-  stop_process gateway "$RUN"
-  stop_process devbroker "$RUN"
-  redis_stop "$RUN/redis"
-  pg_stop "$RUN/pg"
-  rm -rf "$RUN"
-}
-trap cleanup EXIT
-
-PG_PORT=$(free_port)
-REDIS_PORT=$(free_port)
-DSN="host=127.0.0.1 port=$PG_PORT dbname=ping user=ping"
-pg_start "$RUN/pg" "$PG_PORT"
-redis_start "$RUN/redis" "$REDIS_PORT"
-devbroker_start "$RUN"
+trap throwaway_stack_stop EXIT
+throwaway_stack_start
 CPORT=$(free_port)
 GPORT=$(free_port)
 PING_GATEWAY_ADMIN_PORT=$(free_port)

@@ -19,26 +19,9 @@ command -v wrk >/dev/null || PACKAGES+=(wrk)
 ensure_packages
 build >/dev/null
 
-RUN=$(mktemp -d /tmp/ping-bench.XXXXXX)
-chmod 755 "$RUN"
-cleanup() {
-  set +e
-  [ -n "${WRK_PID:-}" ] && kill "$WRK_PID" 2>/dev/null
-  stop_process processor "$RUN"
-  stop_process gateway "$RUN"
-  stop_process devbroker "$RUN"
-  redis_stop "$RUN/redis"
-  pg_stop "$RUN/pg"
-  rm -rf "$RUN"
-}
-trap cleanup EXIT
-
-PG_PORT=$(free_port)
-REDIS_PORT=$(free_port)
-DSN="host=127.0.0.1 port=$PG_PORT dbname=ping user=ping"
-pg_start "$RUN/pg" "$PG_PORT"
-redis_start "$RUN/redis" "$REDIS_PORT"
-devbroker_start "$RUN"
+stop_wrk() { [ -n "${WRK_PID:-}" ] && kill "$WRK_PID" 2>/dev/null; return 0; }
+trap 'stop_wrk; throwaway_stack_stop' EXIT
+throwaway_stack_start
 CPORT=$(free_port)
 GPORT=$(free_port)
 gateway_start "$RUN" "$CPORT" "$GPORT" "$DSN" "$REDIS_PORT"

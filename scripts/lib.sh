@@ -242,3 +242,29 @@ processor_start() {
     --ports-file="$dir/processor.ports"
   wait_for "ping-processor (see $dir/processor.log)" ready_or_dead "$dir/processor.pid" "$dir/processor.ports"
 }
+
+# throwaway_stack_start: a run directory RUN (exported, mode 755) with
+# PostgreSQL, redis-server and the dev broker on free ports; sets PG_PORT,
+# REDIS_PORT and DSN. Pair with `trap throwaway_stack_stop EXIT`.
+throwaway_stack_start() {
+  RUN=$(mktemp -d /tmp/ping-bench.XXXXXX)
+  chmod 755 "$RUN"
+  PG_PORT=$(free_port)
+  REDIS_PORT=$(free_port)
+  DSN="host=127.0.0.1 port=$PG_PORT dbname=ping user=ping"
+  pg_start "$RUN/pg" "$PG_PORT"
+  redis_start "$RUN/redis" "$REDIS_PORT"
+  devbroker_start "$RUN"
+}
+
+# throwaway_stack_stop: stops whatever ran under RUN and removes it.
+throwaway_stack_stop() {
+  set +e
+  [ -n "${RUN:-}" ] && [ -d "$RUN" ] || return 0
+  stop_process processor "$RUN"
+  stop_process gateway "$RUN"
+  stop_process devbroker "$RUN"
+  redis_stop "$RUN/redis"
+  pg_stop "$RUN/pg"
+  rm -rf "$RUN"
+}
