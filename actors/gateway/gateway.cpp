@@ -127,11 +127,9 @@ gateway(gateway_actor::stateful_pointer<state> self, settings cfg,
       auto& st = self->state;
       if (auto err = validate_range(range))
         return err;
-      auto rp = self->make_response_promise<count_result>();
-      self->request(st.counts, st.cfg.count_timeout, count_atom::value, range)
-        .then([rp](count_result& r) mutable { rp.deliver(std::move(r)); },
-              [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
-      return rp;
+      // The count reader answers the front-end directly (one hop less);
+      // the front-end's request carries the deadline.
+      return self->delegate(st.counts, count_atom::value, range);
     },
     [=](drain_atom) {
       note();

@@ -336,13 +336,9 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
       auto& reader = st.slots.back();
       if (!st.healthy || !reader.child.running())
         return unavailable_error();
-      auto rp = self->make_response_promise<tail_counts>();
-      self
-        ->request(reader.child.get(), st.cfg.statement_timeout + st.cfg.connect_timeout,
-                  tail_atom::value, std::move(seqs), per_minute)
-        .then([rp](tail_counts& t) mutable { rp.deliver(std::move(t)); },
-              [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
-      return rp;
+      // The reader answers the caller directly (one hop less); the caller's
+      // request carries the deadline.
+      return self->delegate(reader.child.get(), tail_atom::value, std::move(seqs), per_minute);
     },
     [=](minutes_atom, int64_t first_minute, int32_t n)
       -> caf::result<std::vector<int64_t>> {
