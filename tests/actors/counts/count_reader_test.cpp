@@ -8,10 +8,10 @@
 #include <optional>
 
 #include <caf/all.hpp>
-#include <caf/scheduler/test_coordinator.hpp>
 
 #include "actors/common/errors.hpp"
 #include "actors/counts/count_reader.hpp"
+#include "tests/support/coordinator.hpp"
 
 using namespace ping;
 using namespace std::chrono_literals;
@@ -93,22 +93,13 @@ persistence::persistence_actor::behavior_type fake_store(std::shared_ptr<world> 
   };
 }
 
-struct fixture {
-  caf::actor_system_config cfg;
-  std::unique_ptr<caf::actor_system> sys;
-  caf::scheduler::test_coordinator* sched = nullptr;
+struct fixture : test::coordinator_fixture {
   telemetry::registry reg;
   std::shared_ptr<world> w = std::make_shared<world>();
   caf::actor cache;
   counts::counts_actor counts;
-  std::optional<caf::scoped_actor> self;
 
   fixture() {
-    cfg.set("scheduler.policy", caf::atom("testing"));
-    cfg.set("logger.verbosity", caf::atom("quiet"));
-    sys = std::make_unique<caf::actor_system>(cfg);
-    sched = &dynamic_cast<caf::scheduler::test_coordinator&>(sys->scheduler());
-    self.emplace(*sys);
     auto c = sys->spawn(fake_cache, w);
     cache = caf::actor_cast<caf::actor>(c);
     auto store = sys->spawn(fake_store, w);
@@ -126,11 +117,6 @@ struct fixture {
   ~fixture() {
     caf::anon_send_exit(counts, caf::exit_reason::user_shutdown);
     drain();
-  }
-
-  void drain() {
-    while (sched->try_run_once()) {
-    }
   }
 
   using count_handle = decltype(std::declval<caf::scoped_actor&>()->request(

@@ -14,10 +14,10 @@
 #include <optional>
 
 #include <caf/all.hpp>
-#include <caf/scheduler/test_coordinator.hpp>
 
 #include "actors/cache/schema.hpp"
 #include "actors/windowing/window.hpp"
+#include "tests/support/coordinator.hpp"
 
 using namespace ping;
 using namespace ping::windowing;
@@ -188,22 +188,13 @@ fake_rebuilder_actor::behavior_type fake_rebuilder(fake_rebuilder_actor::pointer
   };
 }
 
-struct fixture {
-  caf::actor_system_config cfg;
-  std::unique_ptr<caf::actor_system> sys;
-  caf::scheduler::test_coordinator* sched = nullptr;
+struct fixture : test::coordinator_fixture {
   telemetry::registry reg;
   std::shared_ptr<world> w = std::make_shared<world>();
   window_actor window;
   caf::actor rebuilder; // the current fake
-  std::optional<caf::scoped_actor> self;
 
   fixture() {
-    cfg.set("scheduler.policy", caf::atom("testing"));
-    cfg.set("logger.verbosity", caf::atom("quiet"));
-    sys = std::make_unique<caf::actor_system>(cfg);
-    sched = &dynamic_cast<caf::scheduler::test_coordinator&>(sys->scheduler());
-    self.emplace(*sys);
     window_settings s;
     s.max_records = 1000;
     s.max_delay = 0s;        // every batch is due at once
@@ -231,19 +222,6 @@ struct fixture {
   }
 
   // Runs every runnable job (no timers).
-  void drain() {
-    while (sched->try_run_once()) {
-    }
-  }
-
-  // Lets `d` of simulated time pass: timers fire (ticks, request timeouts).
-  void advance(caf::timespan d) {
-    for (auto step = 0ns; step < d; step += 50ms) {
-      sched->advance_time(50ms);
-      drain();
-    }
-  }
-
   // Assigns partitions as the consumer does; returns the states.
   std::vector<partition_state> assign(std::vector<int32_t> ps) {
     auto rh = (*self)->request(window, caf::infinite, assign_atom::value, ps);
