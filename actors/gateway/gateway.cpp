@@ -1,6 +1,10 @@
 #include "actors/gateway/gateway.hpp"
 
+#include <algorithm>
 #include <atomic>
+#include <queue>
+#include <unordered_map>
+#include <vector>
 
 #include <caf/all.hpp>
 
@@ -39,27 +43,150 @@ caf::error validate_range(const time_range& range) {
 
 namespace {
 
+using clock = std::chrono::steady_clock;
+
+// The gateway's own timers, beside its public protocol.
+using impl_actor = gateway_actor::extend<
+  caf::reacts_to<tick_atom>,     // deadline sweep
+  caf::reacts_to<publish_atom>>; // a nudge held back by nudge_interval
+
+struct pending_ping {
+  ping_reply reply;
+  ping_ack ack;
+  clock::time_point started;
+};
+
+// A call's deadline; calls already answered are skipped when they come up.
+struct deadline_entry {
+  clock::time_point at;
+  uint64_t call;
+  friend bool operator>(const deadline_entry& x, const deadline_entry& y) {
+    return x.at > y.at;
+  }
+};
+
 struct state {
   settings cfg;
   persistence::persistence_actor persistence;
   publisher::publisher_actor publisher;
   counts::counts_actor counts;
   std::shared_ptr<telemetry::actor_stats> stats;
-  size_t in_flight = 0;
   bool draining = false;
+  // Calls waiting for persistence (pings) or the count reader (counts), by
+  // call number. pings.size() is the in-flight count.
+  uint64_t next_call = 1;
+  std::unordered_map<uint64_t, pending_ping> pings;
+  std::unordered_map<uint64_t, count_reply> counts_waiting;
+  std::priority_queue<deadline_entry, std::vector<deadline_entry>, std::greater<>> deadlines;
+  bool sweep_armed = false;
+  clock::time_point last_nudge;
+  bool nudge_armed = false;
   std::atomic<uint64_t>* accepted = nullptr;
   std::atomic<uint64_t>* rejected_invalid = nullptr;
   std::atomic<uint64_t>* rejected_busy = nullptr;
   std::atomic<uint64_t>* failed = nullptr;
+  std::atomic<uint64_t>* expired = nullptr;
   telemetry::histogram* latency = nullptr;
   static inline const char* name = "gateway";
 };
 
-gateway_actor::behavior_type
-gateway(gateway_actor::stateful_pointer<state> self, settings cfg,
-        persistence::persistence_actor persistence,
-        publisher::publisher_actor publisher, counts::counts_actor counts,
-        telemetry::registry* reg) {
+using self_ptr = impl_actor::stateful_pointer<state>;
+
+caf::error deadline_error() {
+  return caf::make_error(ping_errc::deadline_exceeded, "deadline exceeded");
+}
+
+bool waiting(const state& st, uint64_t call) {
+  return st.pings.count(call) > 0 || st.counts_waiting.count(call) > 0;
+}
+
+void arm_sweep(self_ptr self) {
+  auto& st = self->state;
+  while (!st.deadlines.empty() && !waiting(st, st.deadlines.top().call))
+    st.deadlines.pop();
+  if (st.sweep_armed || st.deadlines.empty())
+    return;
+  st.sweep_armed = true;
+  auto delay = std::max<caf::timespan>(st.deadlines.top().at - clock::now(),
+                                       st.cfg.deadline_granularity);
+  self->delayed_send(self, delay, tick_atom::value);
+}
+
+// Registers a call's deadline. Entries of answered calls stay in the heap
+// until they come up; when they outnumber the waiting calls, the heap is
+// rebuilt from the waiting calls (amortized O(1) per call, bounded memory).
+void track(self_ptr self, uint64_t call, clock::time_point at) {
+  auto& st = self->state;
+  st.deadlines.push({at, call});
+  auto live = st.pings.size() + st.counts_waiting.size();
+  if (st.deadlines.size() > 2 * live + 1024) {
+    std::vector<deadline_entry> keep;
+    keep.reserve(live);
+    for (auto& [id, p] : st.pings)
+      keep.push_back({p.reply.deadline(), id});
+    for (auto& [id, r] : st.counts_waiting)
+      keep.push_back({r.deadline(), id});
+    st.deadlines = decltype(st.deadlines){std::greater<>{}, std::move(keep)};
+  }
+  arm_sweep(self);
+}
+
+void note_in_flight(state& st) {
+  st.stats->backlog = static_cast<int64_t>(st.pings.size());
+}
+
+// The publisher learns of new outbox rows at most once per nudge_interval;
+// a nudge held back is sent when the interval ends.
+void nudge(self_ptr self) {
+  auto& st = self->state;
+  auto now = clock::now();
+  if (now - st.last_nudge >= st.cfg.nudge_interval) {
+    st.last_nudge = now;
+    self->send(st.publisher, publish_atom::value);
+  } else if (!st.nudge_armed) {
+    st.nudge_armed = true;
+    self->delayed_send(self, st.cfg.nudge_interval, publish_atom::value);
+  }
+}
+
+void finish_ping(self_ptr self, uint64_t call, caf::error err) {
+  auto& st = self->state;
+  auto i = st.pings.find(call);
+  if (i == st.pings.end())
+    return; // answered at its deadline
+  auto p = std::move(i->second);
+  st.pings.erase(i);
+  note_in_flight(st);
+  if (err) {
+    (*st.failed)++;
+    p.reply.deliver(std::move(err));
+    return;
+  }
+  (*st.accepted)++;
+  std::chrono::duration<double> took = clock::now() - p.started;
+  st.latency->observe(took.count());
+  p.reply.deliver(std::move(p.ack));
+  nudge(self);
+}
+
+void finish_count(self_ptr self, uint64_t call, caf::expected<count_result> res) {
+  auto& st = self->state;
+  auto i = st.counts_waiting.find(call);
+  if (i == st.counts_waiting.end())
+    return;
+  auto r = std::move(i->second);
+  st.counts_waiting.erase(i);
+  if (res)
+    r.deliver(std::move(*res));
+  else
+    r.deliver(std::move(res.error()));
+}
+
+impl_actor::behavior_type gateway(self_ptr self, settings cfg,
+                                  persistence::persistence_actor persistence,
+                                  publisher::publisher_actor publisher,
+                                  counts::counts_actor counts,
+                                  telemetry::registry* reg) {
   auto& st = self->state;
   st.cfg = cfg;
   st.persistence = std::move(persistence);
@@ -70,70 +197,93 @@ gateway(gateway_actor::stateful_pointer<state> self, settings cfg,
   st.rejected_invalid = &reg->counter("gateway_pings_rejected_invalid_total");
   st.rejected_busy = &reg->counter("gateway_pings_rejected_busy_total");
   st.failed = &reg->counter("gateway_pings_failed_total");
+  st.expired = &reg->counter("gateway_calls_deadline_exceeded_total");
   st.latency = &reg->latency("gateway_ping_seconds");
   auto note = [self] {
     self->state.stats->handled++;
     self->state.stats->mailbox = static_cast<int64_t>(self->mailbox().size());
   };
   return {
-    [=](ping_atom, int64_t timestamp_ms) -> caf::result<ping_ack> {
+    [=](ping_atom, int64_t timestamp_ms, ping_reply& reply) {
       note();
       auto& st = self->state;
-      if (st.draining)
-        return caf::make_error(ping_errc::shutting_down, "server is shutting down");
+      if (st.draining) {
+        reply.deliver(caf::make_error(ping_errc::shutting_down, "server is shutting down"));
+        return;
+      }
       auto now = now_ms();
       auto ts = resolve_timestamp(timestamp_ms, now);
       if (!ts) {
         (*st.rejected_invalid)++;
-        return std::move(ts.error());
+        reply.deliver(std::move(ts.error()));
+        return;
       }
-      if (st.in_flight >= st.cfg.max_in_flight) {
+      if (st.pings.size() >= st.cfg.max_in_flight) {
         (*st.rejected_busy)++;
-        return caf::make_error(ping_errc::resource_exhausted,
-                               "too many pings in flight; retry later");
+        reply.deliver(caf::make_error(ping_errc::resource_exhausted,
+                                      "too many pings in flight; retry later"));
+        return;
       }
+      auto started = clock::now();
+      auto deadline = std::min(reply.deadline(), started + st.cfg.store_timeout);
       ping_row row{make_uuid_v7(now), *ts, now, 0};
       row.partition = partition_of(row.id, st.cfg.partitions);
-      ping_ack ack{row.id, row.pinged_at_ms};
-      auto rp = self->make_response_promise<ping_ack>();
-      ++st.in_flight;
-      st.stats->backlog = static_cast<int64_t>(st.in_flight);
-      auto started = std::chrono::steady_clock::now();
-      self->request(st.persistence, st.cfg.store_timeout, store_atom::value,
-                    std::move(row))
-        .then(
-          [self, rp, ack, started](int64_t) mutable {
-            auto& st = self->state;
-            --st.in_flight;
-            st.stats->backlog = static_cast<int64_t>(st.in_flight);
-            (*st.accepted)++;
-            std::chrono::duration<double> took
-              = std::chrono::steady_clock::now() - started;
-            st.latency->observe(took.count());
-            rp.deliver(std::move(ack));
-            self->send(st.publisher, publish_atom::value);
-          },
-          [self, rp](caf::error& err) mutable {
-            auto& st = self->state;
-            --st.in_flight;
-            st.stats->backlog = static_cast<int64_t>(st.in_flight);
-            (*st.failed)++;
-            rp.deliver(std::move(err));
-          });
-      return rp;
+      auto call = st.next_call++;
+      st.pings.emplace(call, pending_ping{std::move(reply), ping_ack{row.id, row.pinged_at_ms},
+                                          started});
+      note_in_flight(st);
+      track(self, call, deadline);
+      // No per-call timer: the sweep answers at the deadline, and a late
+      // commit then finds no call waiting.
+      self->request(st.persistence, caf::infinite, store_atom::value, std::move(row))
+        .then([self, call](int64_t) { finish_ping(self, call, caf::none); },
+              [self, call](caf::error& err) { finish_ping(self, call, std::move(err)); });
     },
-    [=](count_atom, time_range range) -> caf::result<count_result> {
+    [=](count_atom, time_range range, count_reply& reply) {
       note();
       auto& st = self->state;
-      if (auto err = validate_range(range))
-        return err;
-      // The count reader answers the front-end directly (one hop less);
-      // the front-end's request carries the deadline.
-      return self->delegate(st.counts, count_atom::value, range);
+      if (auto err = validate_range(range)) {
+        reply.deliver(std::move(err));
+        return;
+      }
+      auto deadline = std::min(reply.deadline(), clock::now() + st.cfg.count_timeout);
+      auto call = st.next_call++;
+      st.counts_waiting.emplace(call, std::move(reply));
+      track(self, call, deadline);
+      self->request(st.counts, caf::infinite, count_atom::value, range)
+        .then([self, call](count_result& r) { finish_count(self, call, std::move(r)); },
+              [self, call](caf::error& err) { finish_count(self, call, std::move(err)); });
     },
     [=](drain_atom) {
       note();
       self->state.draining = true;
+    },
+    [=](tick_atom) {
+      auto& st = self->state;
+      st.sweep_armed = false;
+      auto now = clock::now();
+      while (!st.deadlines.empty() && st.deadlines.top().at <= now) {
+        auto call = st.deadlines.top().call;
+        st.deadlines.pop();
+        if (auto i = st.pings.find(call); i != st.pings.end()) {
+          (*st.failed)++;
+          (*st.expired)++;
+          i->second.reply.deliver(deadline_error());
+          st.pings.erase(i);
+        } else if (auto j = st.counts_waiting.find(call); j != st.counts_waiting.end()) {
+          (*st.expired)++;
+          j->second.deliver(deadline_error());
+          st.counts_waiting.erase(j);
+        }
+      }
+      note_in_flight(st);
+      arm_sweep(self);
+    },
+    [=](publish_atom) {
+      auto& st = self->state;
+      st.nudge_armed = false;
+      st.last_nudge = clock::now();
+      self->send(st.publisher, publish_atom::value);
     },
   };
 }
@@ -144,8 +294,9 @@ gateway_actor spawn_gateway(caf::actor_system& sys, settings cfg,
                             persistence::persistence_actor persistence,
                             publisher::publisher_actor publisher,
                             counts::counts_actor counts, telemetry::registry& reg) {
-  return sys.spawn(gateway, std::move(cfg), std::move(persistence),
-                   std::move(publisher), std::move(counts), &reg);
+  auto impl = sys.spawn(gateway, std::move(cfg), std::move(persistence),
+                        std::move(publisher), std::move(counts), &reg);
+  return caf::actor_cast<gateway_actor>(impl);
 }
 
 } // namespace ping::gateway

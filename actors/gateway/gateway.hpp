@@ -3,10 +3,17 @@
 //
 // Runs on the cooperative pool and never blocks. It validates input,
 // resolves "now", assigns the ping's id and partition, asks persistence to
-// store it (deadline `store_timeout`), answers the front-end only after the
-// commit, and then nudges the publisher. At most `max_in_flight` pings wait
-// for persistence at once; beyond that new pings get resource_exhausted at
-// once instead of queueing.
+// store it, answers the front-end only after the commit, and then nudges
+// the publisher (at most once per `nudge_interval`). At most
+// `max_in_flight` pings wait for persistence at once; beyond that new pings
+// get resource_exhausted at once instead of queueing.
+//
+// Every call is answered exactly once through its reply, at the latest at
+// its deadline: the caller's, capped at `store_timeout` (pings) or
+// `count_timeout` (counts). One timer sweeps all deadlines, so a deadline
+// is noticed up to `deadline_granularity` late; a commit that lands after
+// its ping was answered deadline_exceeded is stored all the same (as with
+// any failed call, the client cannot tell).
 //
 // Counts are the count reader's (actors/counts): exact and read-your-writes,
 // from the cache plus the stream's tail, else from PostgreSQL.
@@ -28,6 +35,8 @@ struct settings {
   size_t max_in_flight = 20000; // pings waiting for their commit
   caf::timespan store_timeout = std::chrono::seconds(5);
   caf::timespan count_timeout = std::chrono::seconds(5);
+  caf::timespan deadline_granularity = std::chrono::milliseconds(10);
+  caf::timespan nudge_interval = std::chrono::milliseconds(1);
 };
 
 /// Validation of a ping timestamp; returns the stored timestamp ("now" for

@@ -27,6 +27,9 @@ gateway_config::gateway_config()
   add("gateway", request_timeout, "request-timeout", "deadline for calls that carry none");
   add("gateway", gateway.max_in_flight, "max-in-flight", "pings waiting for their commit before resource_exhausted");
   add("gateway", gateway.store_timeout, "store-timeout", "deadline for one ping's commit");
+  add("gateway", gateway.count_timeout, "count-timeout", "deadline for one count");
+  add("gateway", gateway.deadline_granularity, "deadline-granularity", "how late a passed deadline may be noticed");
+  add("gateway", gateway.nudge_interval, "nudge-interval", "least time between two nudges of the outbox relay");
   add("postgres", postgres.dsn, "dsn", "libpq connection string", true);
   add("postgres", postgres.writers, "writers", "concurrent write transactions (connections)");
   add("postgres", postgres.max_batch, "max-batch", "pings per group commit");

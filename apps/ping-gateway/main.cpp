@@ -64,8 +64,8 @@ int run(caf::actor_system& sys, const apps::gateway_config& cfg,
     caf::anon_send_exit(relay, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(store, caf::exit_reason::user_shutdown);
   };
-  gateways::connect_frontend connect{sys, gw, cfg.connect()};
-  gateways::grpc_frontend grpc{sys, gw, cfg.grpc()};
+  gateways::connect_frontend connect{gw, cfg.connect()};
+  gateways::grpc_frontend grpc{gw, cfg.grpc()};
   std::atomic<bool> draining{false};
   std::unique_ptr<apps::admin_server> admin;
   try {

@@ -1,7 +1,10 @@
 #pragma once
 // Bridges a front-end's I/O thread to an actor: sends one request with a
 // deadline from a short-lived event-based actor and calls back (on a CAF
-// thread) with the reply or the error. Never blocks the caller.
+// thread) with the reply or the error. Never blocks the caller. It costs a
+// proxy actor and a timer per call: for occasional calls (the admin
+// endpoint). The front-ends' hot paths hand the gateway actor a reply
+// instead (actors/common/reply.hpp).
 
 #include <chrono>
 #include <functional>

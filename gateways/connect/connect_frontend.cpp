@@ -2,7 +2,8 @@
 
 #include <algorithm>
 
-#include "gateways/common/ask.hpp"
+#include <caf/send.hpp>
+
 #include "gateways/common/status.hpp"
 #include "ping/v1/ping.pb.h"
 
@@ -24,27 +25,27 @@ caf::timespan budget(const connectrpc::call_context& ctx, caf::timespan fallback
 
 } // namespace
 
-connect_frontend::connect_frontend(caf::actor_system& sys,
-                                   gateway::gateway_actor gw,
+connect_frontend::connect_frontend(gateway::gateway_actor gw,
                                    connect_options opts) {
   using connectrpc::typed_handler;
   auto fallback = opts.default_timeout;
   std::map<std::string, connectrpc::handler> handlers;
   handlers["Ping"] = typed_handler<v1::PingRequest>(
-    [&sys, gw, fallback](std::unique_ptr<v1::PingRequest> req,
+    [gw, fallback](std::unique_ptr<v1::PingRequest> req,
                          connectrpc::call_context ctx, connectrpc::responder done) {
       auto left = budget(ctx, fallback);
       if (left <= caf::timespan{0}) {
         done.fail(connectrpc::code::deadline_exceeded, "deadline exceeded");
         return;
       }
-      ask<gateway::ping_ack>(
-        sys, gw, left, [done](gateway::ping_ack&) { done.ok(v1::PingResponse{}); },
-        [done](caf::error& err) { done.fail(to_connect(err)); }, ping_atom::value,
-        static_cast<int64_t>(req->timestamp_ms()));
+      caf::anon_send(gw, ping_atom::value, static_cast<int64_t>(req->timestamp_ms()),
+                     gateway::ping_reply{
+                       [done](gateway::ping_ack&) mutable { done.ok(v1::PingResponse{}); },
+                       [done](caf::error& err) mutable { done.fail(to_connect(err)); },
+                       std::chrono::steady_clock::now() + left});
     });
   handlers["PingCount"] = typed_handler<v1::PingCountRequest>(
-    [&sys, gw, fallback](std::unique_ptr<v1::PingCountRequest> req,
+    [gw, fallback](std::unique_ptr<v1::PingCountRequest> req,
                          connectrpc::call_context ctx, connectrpc::responder done) {
       auto left = budget(ctx, fallback);
       if (left <= caf::timespan{0}) {
@@ -54,15 +55,15 @@ connect_frontend::connect_frontend(caf::actor_system& sys,
       time_range range;
       if (req->has_time_range())
         range = {true, req->time_range().start(), req->time_range().end()};
-      ask<count_result>(
-        sys, gw, left,
-        [done](count_result& r) {
-          v1::PingCountResponse resp;
-          resp.set_ping_count(r.count);
-          done.ok(resp);
-        },
-        [done](caf::error& err) { done.fail(to_connect(err)); }, count_atom::value,
-        range);
+      caf::anon_send(gw, count_atom::value, range,
+                     gateway::count_reply{
+                       [done](count_result& r) mutable {
+                         v1::PingCountResponse resp;
+                         resp.set_ping_count(r.count);
+                         done.ok(resp);
+                       },
+                       [done](caf::error& err) mutable { done.fail(to_connect(err)); },
+                       std::chrono::steady_clock::now() + left});
     });
   server_ = std::make_unique<connectrpc::server>(
     opts.server,

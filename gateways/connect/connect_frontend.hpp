@@ -1,14 +1,14 @@
 #pragma once
 // The Connect front-end of ping.v1.PingService: a connectrpc::server whose
-// handlers translate each call into a request to the gateway actor (with the
-// client's deadline) and complete asynchronously when it replies. No
+// handlers translate each call into one message to the gateway actor that
+// carries the call's reply and deadline (the client's, capped at
+// default_timeout), and complete asynchronously when it answers. No
 // business logic lives here.
 
 #include <chrono>
 #include <cstdint>
 #include <memory>
 
-#include <caf/actor_system.hpp>
 #include <connectrpc/server.hpp>
 
 #include "actors/gateway/protocol.hpp"
@@ -23,8 +23,7 @@ struct connect_options {
 
 class connect_frontend {
 public:
-  connect_frontend(caf::actor_system& sys, gateway::gateway_actor gw,
-                   connect_options opts);
+  connect_frontend(gateway::gateway_actor gw, connect_options opts);
   ~connect_frontend();
 
   void start();

@@ -10,7 +10,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
-#include "gateways/common/ask.hpp"
+#include <caf/send.hpp>
 #include "gateways/common/status.hpp"
 #include "gateways/grpc/reflection_v1.hpp"
 #include "grpc/health/v1/health.pb.h"
@@ -51,13 +51,13 @@ std::string listen_uri(const std::string& address, uint16_t port) {
   return host + ":" + std::to_string(port);
 }
 
-// ping.v1.PingService: each call becomes one ask to the gateway actor; the
-// reply or error finishes the call from a CAF thread.
+// ping.v1.PingService: each call becomes one message to the gateway actor,
+// carrying a reply that finishes the call from a CAF thread.
 class ping_service final : public ping::v1::PingService::CallbackService {
 public:
-  ping_service(caf::actor_system& sys, gateway::gateway_actor gw,
+  ping_service(gateway::gateway_actor gw,
                caf::timespan default_timeout)
-    : sys_(sys), gw_(std::move(gw)), default_timeout_(default_timeout) {
+    : gw_(std::move(gw)), default_timeout_(default_timeout) {
   }
 
   grpc::ServerUnaryReactor* Ping(grpc::CallbackServerContext* ctx,
@@ -69,11 +69,11 @@ public:
       reactor->Finish(deadline_exceeded());
       return reactor;
     }
-    ask<gateway::ping_ack>(
-      sys_, gw_, *timeout,
-      [reactor](gateway::ping_ack&) { reactor->Finish(grpc::Status::OK); },
-      [reactor](caf::error& err) { reactor->Finish(to_grpc_status(err)); },
-      ping_atom::value, int64_t{req->timestamp_ms()});
+    caf::anon_send(gw_, ping_atom::value, int64_t{req->timestamp_ms()},
+                   gateway::ping_reply{
+                     [reactor](gateway::ping_ack&) { reactor->Finish(grpc::Status::OK); },
+                     [reactor](caf::error& err) { reactor->Finish(to_grpc_status(err)); },
+                     std::chrono::steady_clock::now() + *timeout});
     return reactor;
   }
 
@@ -90,14 +90,14 @@ public:
     if (req->has_time_range())
       range = time_range{true, req->time_range().start(), req->time_range().end()};
     // `resp` lives until the reactor's OnDone, i.e. after Finish.
-    ask<count_result>(
-      sys_, gw_, *timeout,
-      [reactor, resp](count_result& res) {
-        resp->set_ping_count(res.count);
-        reactor->Finish(grpc::Status::OK);
-      },
-      [reactor](caf::error& err) { reactor->Finish(to_grpc_status(err)); },
-      count_atom::value, range);
+    caf::anon_send(gw_, count_atom::value, range,
+                   gateway::count_reply{
+                     [reactor, resp](count_result& res) {
+                       resp->set_ping_count(res.count);
+                       reactor->Finish(grpc::Status::OK);
+                     },
+                     [reactor](caf::error& err) { reactor->Finish(to_grpc_status(err)); },
+                     std::chrono::steady_clock::now() + *timeout});
     return reactor;
   }
 
@@ -106,7 +106,6 @@ private:
     return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline exceeded");
   }
 
-  caf::actor_system& sys_;
   gateway::gateway_actor gw_;
   caf::timespan default_timeout_;
 };
@@ -114,8 +113,8 @@ private:
 } // namespace
 
 struct grpc_frontend::impl {
-  impl(caf::actor_system& sys, gateway::gateway_actor gw, grpc_options opts)
-    : opts(std::move(opts)), service(sys, std::move(gw), this->opts.default_timeout) {
+  impl(gateway::gateway_actor gw, grpc_options opts)
+    : opts(std::move(opts)), service(std::move(gw), this->opts.default_timeout) {
   }
 
   // Applies `serving` to the health service; requires `mtx` and a server.
@@ -136,9 +135,9 @@ struct grpc_frontend::impl {
   std::unique_ptr<grpc::Server> server;
 };
 
-grpc_frontend::grpc_frontend(caf::actor_system& sys, gateway::gateway_actor gw,
+grpc_frontend::grpc_frontend(gateway::gateway_actor gw,
                              grpc_options opts)
-  : impl_(std::make_unique<impl>(sys, std::move(gw), std::move(opts))) {
+  : impl_(std::make_unique<impl>(std::move(gw), std::move(opts))) {
 }
 
 grpc_frontend::~grpc_frontend() {

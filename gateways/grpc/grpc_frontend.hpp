@@ -38,17 +38,17 @@ struct grpc_options {
 /// grpc.health.v1.Health and server reflection (v1 and v1alpha).
 ///
 /// Owns: the grpc::Server and the services registered on it. It does not own
-/// the actor system or the gateway actor; both must outlive stop().
+/// the gateway actor; it must outlive stop().
 ///
 /// Threads: handlers run on gRPC's callback threads (gRPC's own pool, not
-/// CAF's) and never block: each unary call spawns one short-lived CAF actor
-/// (gateways::ask) whose reply or error finishes the call from a CAF worker
-/// thread. Reflection streams are answered inline on gRPC's callback threads
+/// CAF's) and never block: each unary call is one message to the gateway
+/// actor carrying a reply (actors/common/reply.hpp) that finishes the call
+/// from a CAF worker thread. Reflection streams are answered inline on gRPC's callback threads
 /// (descriptor look-ups only, no I/O).
 ///
 /// Bounds: messages are limited to max_message_bytes in both directions;
 /// every call waits at most min(client deadline, default_timeout) for the
-/// gateway actor, so every call finishes within that time. The number of
+/// gateway actor, which answers every call by that deadline. The number of
 /// calls in flight is bounded by the gateway actor, which answers
 /// resource_exhausted when it is overloaded.
 ///
@@ -58,7 +58,7 @@ struct grpc_options {
 /// or stop().
 class grpc_frontend {
 public:
-  grpc_frontend(caf::actor_system& sys, gateway::gateway_actor gw,
+  grpc_frontend(gateway::gateway_actor gw,
                 grpc_options opts);
   ~grpc_frontend();
 

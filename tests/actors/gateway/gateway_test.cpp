@@ -5,7 +5,9 @@
 
 #include <atomic>
 #include <limits>
+#include <future>
 #include <mutex>
+#include <thread>
 
 #include <caf/all.hpp>
 
@@ -99,10 +101,11 @@ struct fixture {
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
   }
 
-  gateway::gateway_actor make(mode m, size_t max_in_flight = 100) {
+  gateway::gateway_actor make(mode m, size_t max_in_flight = 100,
+                              caf::timespan store_timeout = 2s) {
     gateway::settings s;
     s.max_in_flight = max_in_flight;
-    s.store_timeout = 2s;
+    s.store_timeout = store_timeout;
     auto store = sys.spawn(fake_store, m, obs);
     auto pub = sys.spawn(fake_publisher, obs);
     auto counts = sys.spawn(fake_counts, obs);
@@ -113,14 +116,48 @@ struct fixture {
     return gw;
   }
 
-  // Sends a ping; returns the ack or the error.
+  // Sends a call with a reply and waits for its one answer (the test's own
+  // wait is longer than the call's deadline: the gateway must answer).
+  template <class T, class... Ts>
+  caf::expected<T> call(const gateway::gateway_actor& gw, caf::timespan deadline, Ts... xs) {
+    auto answers = std::make_shared<std::atomic<int>>(0);
+    auto out = std::make_shared<std::promise<caf::expected<T>>>();
+    auto fut = out->get_future();
+    caf::anon_send(gw, xs...,
+                   reply<T>{[=](T& v) { if (answers->fetch_add(1) == 0) out->set_value(std::move(v)); },
+                            [=](caf::error& e) { if (answers->fetch_add(1) == 0) out->set_value(std::move(e)); },
+                            std::chrono::steady_clock::now() + deadline});
+    BOOST_REQUIRE(fut.wait_for(deadline + 5s) == std::future_status::ready);
+    return fut.get();
+  }
+
   caf::expected<gateway::ping_ack> ping(const gateway::gateway_actor& gw, int64_t ts,
-                                        caf::timespan timeout = 3s) {
-    caf::expected<gateway::ping_ack> out{caf::make_error(caf::sec::request_timeout)};
-    self->request(gw, timeout, ping_atom::value, ts)
-      .receive([&](gateway::ping_ack& ack) { out = std::move(ack); },
-               [&](caf::error& err) { out = std::move(err); });
-    return out;
+                                        caf::timespan deadline = 3s) {
+    return call<gateway::ping_ack>(gw, deadline, ping_atom::value, ts);
+  }
+
+  caf::expected<count_result> count(const gateway::gateway_actor& gw, time_range r,
+                                    caf::timespan deadline = 2s) {
+    return call<count_result>(gw, deadline, count_atom::value, r);
+  }
+
+  // A ping whose answer nobody waits for.
+  void send_ping(const gateway::gateway_actor& gw, caf::timespan deadline = 10s) {
+    caf::anon_send(gw, ping_atom::value, int64_t{0},
+                   gateway::ping_reply{[](gateway::ping_ack&) {}, [](caf::error&) {},
+                                       std::chrono::steady_clock::now() + deadline});
+  }
+
+  bool rows_reach(size_t n) {
+    for (int i = 0; i < 300; ++i) {
+      {
+        std::lock_guard<std::mutex> guard{obs->mtx};
+        if (obs->rows.size() >= n)
+          return true;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    return false;
   }
 };
 
@@ -172,19 +209,8 @@ BOOST_AUTO_TEST_CASE(in_flight_work_is_bounded) {
   auto gw = make(mode::hold, 3);
   // Three pings wait for a commit that never comes...
   for (int i = 0; i < 3; ++i)
-    self->send(gw, ping_atom::value, int64_t{0});
-  BOOST_REQUIRE(
-    [&] {
-      for (int i = 0; i < 200; ++i) {
-        {
-          std::lock_guard<std::mutex> guard{obs->mtx};
-          if (obs->rows.size() == 3u)
-            return true;
-        }
-        std::this_thread::sleep_for(10ms);
-      }
-      return false;
-    }());
+    send_ping(gw);
+  BOOST_REQUIRE(rows_reach(3));
   // ...so the fourth is refused at once instead of queueing.
   auto start = std::chrono::steady_clock::now();
   auto res = ping(gw, 0, 1s);
@@ -203,16 +229,13 @@ BOOST_AUTO_TEST_CASE(draining_refuses_new_pings) {
 
 BOOST_AUTO_TEST_CASE(counts_validate_and_forward_the_range) {
   auto gw = make(mode::answer);
-  self->request(gw, 2s, count_atom::value, time_range{true, 60'000, 120'000})
-    .receive(
-      [](count_result& r) {
-        BOOST_TEST(r.count == 7);
-        BOOST_TEST(r.source == "cache");
-      },
-      [](caf::error& err) { BOOST_FAIL(caf::to_string(err)); });
-  self->request(gw, 2s, count_atom::value, time_range{true, 5, 1})
-    .receive([](count_result&) { BOOST_FAIL("bad range accepted"); },
-             [](caf::error& err) { BOOST_TEST((err == ping_errc::invalid_argument)); });
+  auto r = count(gw, time_range{true, 60'000, 120'000});
+  BOOST_REQUIRE(r);
+  BOOST_TEST(r->count == 7);
+  BOOST_TEST(r->source == "cache");
+  auto bad = count(gw, time_range{true, 5, 1});
+  BOOST_REQUIRE(!bad);
+  BOOST_TEST((bad.error() == ping_errc::invalid_argument));
   std::lock_guard<std::mutex> guard{obs->mtx};
   BOOST_REQUIRE(obs->ranges.size() == 1u);
   BOOST_TEST((obs->ranges[0] == time_range{true, 60'000, 120'000}));
@@ -224,16 +247,63 @@ BOOST_AUTO_TEST_CASE(ranges_past_year_9999_are_invalid_arguments) {
   auto gw = make(mode::answer);
   for (auto r : {time_range{true, 0, max_timestamp_ms + 2},
                  time_range{true, max_timestamp_ms + 2, max_timestamp_ms + 3},
-                 time_range{true, 0, std::numeric_limits<int64_t>::max()}})
-    self->request(gw, 2s, count_atom::value, r)
-      .receive([](count_result&) { BOOST_FAIL("range past 9999 accepted"); },
-               [](caf::error& err) { BOOST_TEST((err == ping_errc::invalid_argument)); });
+                 time_range{true, 0, std::numeric_limits<int64_t>::max()}}) {
+    auto res = count(gw, r);
+    BOOST_REQUIRE(!res);
+    BOOST_TEST((res.error() == ping_errc::invalid_argument));
+  }
   // The last millisecond of 9999 is still countable (end is exclusive).
-  self->request(gw, 2s, count_atom::value, time_range{true, 0, max_timestamp_ms + 1})
-    .receive([](count_result& r) { BOOST_TEST(r.count == 7); },
-             [](caf::error& err) { BOOST_FAIL(caf::to_string(err)); });
+  auto last = count(gw, time_range{true, 0, max_timestamp_ms + 1});
+  BOOST_REQUIRE(last);
+  BOOST_TEST(last->count == 7);
   std::lock_guard<std::mutex> guard{obs->mtx};
   BOOST_TEST(obs->ranges.size() == 1u);
+}
+
+// Persistence never answers: the gateway answers deadline_exceeded at the
+// caller's deadline, frees the in-flight slot, and ignores the late commit.
+BOOST_AUTO_TEST_CASE(a_call_is_answered_at_its_deadline) {
+  auto gw = make(mode::hold, 1);
+  auto t0 = std::chrono::steady_clock::now();
+  auto res = ping(gw, 0, 300ms);
+  auto took = std::chrono::steady_clock::now() - t0;
+  BOOST_REQUIRE(!res);
+  BOOST_TEST((res.error() == ping_errc::deadline_exceeded));
+  BOOST_TEST((took >= 300ms));
+  BOOST_TEST((took < 2s));
+  // The slot is free again: the next ping reaches persistence (and times
+  // out too) instead of resource_exhausted.
+  auto again = ping(gw, 0, 100ms);
+  BOOST_REQUIRE(!again);
+  BOOST_TEST((again.error() == ping_errc::deadline_exceeded));
+  BOOST_TEST(reg.counter("gateway_calls_deadline_exceeded_total").load() == 2u);
+}
+
+// The gateway's store_timeout caps a caller's longer deadline.
+BOOST_AUTO_TEST_CASE(store_timeout_caps_the_callers_deadline) {
+  auto gw = make(mode::hold, 10, 200ms);
+  auto t0 = std::chrono::steady_clock::now();
+  auto res = ping(gw, 0, 10s);
+  BOOST_REQUIRE(!res);
+  BOOST_TEST((res.error() == ping_errc::deadline_exceeded));
+  BOOST_TEST((std::chrono::steady_clock::now() - t0 < 3s));
+}
+
+// A burst of acks nudges the publisher at most once per nudge_interval,
+// and the last ack of the burst is always followed by a nudge.
+BOOST_AUTO_TEST_CASE(nudges_are_coalesced_but_never_lost) {
+  auto gw = make(mode::answer);
+  for (int i = 0; i < 200; ++i)
+    BOOST_REQUIRE(ping(gw, 0));
+  auto after_burst = obs->nudges.load();
+  BOOST_TEST(after_burst >= 1);
+  // One more ack right after the burst: its nudge may be held back, but it
+  // arrives within the interval (1 ms) plus scheduling.
+  BOOST_REQUIRE(ping(gw, 0));
+  auto deadline = std::chrono::steady_clock::now() + 2s;
+  while (obs->nudges.load() == after_burst && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(1ms);
+  BOOST_TEST(obs->nudges.load() > after_burst);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
