@@ -11,6 +11,7 @@
 #include "actors/common/backoff.hpp"
 #include "actors/common/log.hpp"
 #include "actors/persistence/migrations.hpp"
+#include "admin/server.hpp"
 #include "apps/common/admin_actions.hpp"
 #include "apps/common/files.hpp"
 #include "apps/common/signals.hpp"
@@ -67,9 +68,9 @@ int run(caf::actor_system& sys, const apps::gateway_config& cfg,
   gateways::connect_frontend connect{sys, gw, cfg.connect()};
   gateways::grpc_frontend grpc{sys, gw, cfg.grpc()};
   std::atomic<bool> draining{false};
-  std::unique_ptr<apps::admin_server> admin;
+  std::unique_ptr<admin::server> admin;
   try {
-    apps::admin_hooks hooks;
+    admin::hooks hooks;
     hooks.ready = [&draining, &reg] {
       auto store = reg.find_actor("persistence");
       return !draining && store && store->up.load();
@@ -94,8 +95,8 @@ int run(caf::actor_system& sys, const apps::gateway_config& cfg,
     hooks.minute_counts = [exact](int32_t minutes, connectrpc::responder done) {
       apps::minute_counts(exact, minutes, std::move(done));
     };
-    admin = std::make_unique<apps::admin_server>(
-      cfg.admin, reg, apps::node_info{"ping-gateway", PING_VERSION, cfg.describe()},
+    admin = std::make_unique<admin::server>(
+      cfg.admin, reg, admin::node_info{"ping-gateway", PING_VERSION, cfg.describe()},
       std::move(hooks));
     admin->start();
     connect.start();

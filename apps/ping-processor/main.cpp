@@ -13,6 +13,7 @@
 #include "actors/cache/cache_reader.hpp"
 #include "actors/common/errors.hpp"
 #include "actors/common/log.hpp"
+#include "admin/server.hpp"
 #include "apps/common/admin_actions.hpp"
 #include "apps/common/files.hpp"
 #include "apps/common/signals.hpp"
@@ -26,11 +27,11 @@ namespace {
 
 // The admin endpoint's view of the processor: its pipeline stages and the
 // commands, each a message to the actor concerned.
-apps::admin_hooks admin_hooks(caf::actor_system& sys, const apps::processor_config& cfg,
+admin::hooks admin_hooks(caf::actor_system& sys, const apps::processor_config& cfg,
                               windowing::window_actor window, windowing::consumer_actor consumer,
                               cache::reader_actor counts, std::function<bool()> ready) {
   namespace v1 = ping::admin::v1;
-  apps::admin_hooks h;
+  admin::hooks h;
   h.ready = std::move(ready);
   h.stages = {
     {"consume", "records fetched from ping-events", "processor_records_consumed_total", "",
@@ -121,10 +122,10 @@ int run(caf::actor_system& sys, const apps::processor_config& cfg,
   auto counts = cache::spawn_cache_reader(sys, cfg.reader(), reg);
   std::atomic<bool> draining{false};
   auto& assigned = reg.gauge("processor_assigned_partitions");
-  std::unique_ptr<apps::admin_server> admin;
+  std::unique_ptr<admin::server> admin;
   try {
-    admin = std::make_unique<apps::admin_server>(
-      cfg.admin, reg, apps::node_info{"ping-processor", PING_VERSION, cfg.describe()},
+    admin = std::make_unique<admin::server>(
+      cfg.admin, reg, admin::node_info{"ping-processor", PING_VERSION, cfg.describe()},
       admin_hooks(sys, cfg, window, consumer, counts,
                   // Ready: partitions assigned, the cache reachable, not draining.
                   [&draining, &assigned, &reg] {

@@ -1,0 +1,37 @@
+// ListActors: every registered actor with its stats and recent message rate.
+#include "admin/rpc/rpc.hpp"
+
+#include "ping/admin/v1/admin.pb.h"
+
+namespace ping::admin::rpc {
+
+connectrpc::handler list_actors(context_ptr ctx) {
+  namespace v1 = ping::admin::v1;
+  return connectrpc::typed_handler<v1::ListActorsRequest>(
+    [ctx](std::unique_ptr<v1::ListActorsRequest>, connectrpc::call_context,
+          connectrpc::responder done) {
+      auto [older, newer] = ctx->samples->window();
+      auto secs = seconds_between(older, newer);
+      auto handled = [](const sampler::sample& s, const std::string& name) {
+        auto it = s.handled.find(name);
+        return it == s.handled.end() ? uint64_t{0} : it->second;
+      };
+      v1::ListActorsResponse resp;
+      for (auto& a : ctx->reg.actors()) {
+        auto* out = resp.add_actors();
+        out->set_name(a->name);
+        out->set_kind(a->kind);
+        out->set_parent(a->parent);
+        out->set_mailbox_depth(a->mailbox.load());
+        out->set_messages_handled(a->handled.load());
+        out->set_restarts(a->restarts.load());
+        out->set_backlog(a->backlog.load());
+        out->set_up(a->up.load());
+        out->set_messages_per_second(
+          rate(handled(older, a->name), handled(newer, a->name), secs));
+      }
+      done.ok(resp);
+    });
+}
+
+} // namespace ping::admin::rpc
