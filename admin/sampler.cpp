@@ -2,7 +2,23 @@
 
 namespace ping::admin {
 
-sampler::sampler(const telemetry::registry& reg) : reg_(reg) {
+uint64_t sampler::sample::counter(counter_ref c) const {
+  auto it = counters.find(c);
+  return it == counters.end() ? 0 : it->second;
+}
+
+uint64_t sampler::sample::handled_by(const std::string& actor) const {
+  auto it = handled.find(actor);
+  return it == handled.end() ? 0 : it->second;
+}
+
+sampler::sampler(const telemetry::registry& reg, const std::vector<stage>& stages) : reg_(reg) {
+  for (auto& s : stages) {
+    if (s.items)
+      counters_.push_back(s.items);
+    if (s.latency)
+      histograms_.push_back(s.latency);
+  }
   ring_.push_back(take());
 }
 
@@ -13,12 +29,12 @@ sampler::~sampler() {
 sampler::sample sampler::take() const {
   sample s;
   s.at = clock::now();
-  for (auto& [name, value] : reg_.counters())
-    s.counters[name] = value;
+  for (auto* c : counters_)
+    s.counters[c] = c->load(std::memory_order_relaxed);
+  for (auto* h : histograms_)
+    s.histograms[h] = h->snapshot();
   for (auto& a : reg_.actors())
     s.handled[a->name] = a->handled.load();
-  for (auto& [name, h] : reg_.histograms())
-    s.histograms[name] = h->snapshot();
   return s;
 }
 

@@ -34,10 +34,8 @@ std::vector<connectrpc::procedure> procedures(rpc::context_ptr ctx) {
   handlers["GetPipeline"] = rpc::get_pipeline(ctx);
   handlers["GetLag"] = rpc::get_lag(ctx);
   handlers["GetMinuteCounts"] = rpc::get_minute_counts(ctx);
-  handlers["Flush"] = rpc::flush(ctx);
-  handlers["PauseConsumption"] = rpc::pause_consumption(ctx);
-  handlers["ResumeConsumption"] = rpc::resume_consumption(ctx);
-  handlers["RebuildCache"] = rpc::rebuild_cache(ctx);
+  for (auto c : {command::flush, command::pause, command::resume, command::rebuild_cache})
+    handlers[std::string{method_of(c)}] = rpc::run_command(ctx, c);
   handlers["SetLogLevel"] = rpc::set_log_level(ctx);
   return connectrpc::procedures_for(
     *v1::GetStatusRequest::descriptor()->file()->FindServiceByName("AdminService"),
@@ -52,7 +50,7 @@ std::vector<connectrpc::static_file> routes(rpc::context_ptr ctx) {
   healthz.open = true;
   out.push_back(healthz);
   connectrpc::static_file readyz{"/readyz", "", "", [ctx](const connectrpc::call_context&) {
-                                   return ctx->hooks.ready && ctx->hooks.ready()
+                                   return ctx->self.ready()
                                             ? connectrpc::http_answer{200, text, "ready\n"}
                                             : connectrpc::http_answer{503, text, "not ready\n"};
                                  }};
@@ -71,17 +69,19 @@ std::vector<connectrpc::static_file> routes(rpc::context_ptr ctx) {
 
 } // namespace
 
-server::server(options opts, telemetry::registry& reg, node_info info, hooks h)
-  : sampler_(std::make_shared<sampler>(reg)) {
+server::server(const options& opts, const telemetry::registry& reg, node& n) {
   auto auth = credentials::load(opts);
   auto so = server_options(opts, auth);
+  auto stages = n.pipeline();
+  sampler_ = std::make_shared<sampler>(reg, stages);
   auto ctx = std::make_shared<const rpc::context>(
-    rpc::context{reg, sampler_, std::move(info), std::move(h), std::move(auth)});
+    rpc::context{reg, n, std::move(stages), sampler_, std::move(auth)});
   server_ = std::make_unique<connectrpc::server>(std::move(so), procedures(ctx), routes(ctx));
 }
 
 server::~server() {
-  sampler_->stop();
+  if (sampler_)
+    sampler_->stop();
 }
 
 void server::start() {

@@ -1,12 +1,15 @@
-// GetMinuteCounts: pings per minute for the last N minutes, from the node.
+// GetMinuteCounts: pings per minute for the last N epoch minutes (current
+// one included), as the node counts them.
 #include "admin/rpc/rpc.hpp"
 
+
+#include "actors/common/ids.hpp"
+#include "actors/common/types.hpp"
 #include "ping/admin/v1/admin.pb.h"
 
 namespace ping::admin::rpc {
 
 connectrpc::handler get_minute_counts(context_ptr ctx) {
-  namespace v1 = ping::admin::v1;
   return connectrpc::typed_handler<v1::GetMinuteCountsRequest>(
     [ctx](std::unique_ptr<v1::GetMinuteCountsRequest> req, connectrpc::call_context,
           connectrpc::responder done) {
@@ -15,12 +18,20 @@ connectrpc::handler get_minute_counts(context_ptr ctx) {
         done.fail(connectrpc::code::invalid_argument, "minutes must be within 1..1440");
         return;
       }
-      if (!ctx->hooks.minute_counts) {
-        done.fail(connectrpc::code::unimplemented,
-                  "GetMinuteCounts is not available on " + ctx->info.binary);
-        return;
-      }
-      ctx->hooks.minute_counts(minutes, std::move(done));
+      auto first = minute_of(now_ms()) - minutes + 1;
+      ctx->self.minute_counts(first, minutes, [done, first](outcome<minute_series> r) {
+        if (auto* f = std::get_if<failure>(&r))
+          return fail(done, *f);
+        auto& series = std::get<minute_series>(r);
+        v1::GetMinuteCountsResponse resp;
+        resp.set_source(series.source);
+        for (size_t i = 0; i < series.counts.size(); ++i) {
+          auto* m = resp.add_minutes();
+          m->set_minute(first + static_cast<int64_t>(i));
+          m->set_count(series.counts[i]);
+        }
+        done.ok(resp);
+      });
     });
 }
 

@@ -6,16 +6,11 @@
 namespace ping::admin::rpc {
 
 connectrpc::handler list_actors(context_ptr ctx) {
-  namespace v1 = ping::admin::v1;
   return connectrpc::typed_handler<v1::ListActorsRequest>(
     [ctx](std::unique_ptr<v1::ListActorsRequest>, connectrpc::call_context,
           connectrpc::responder done) {
       auto [older, newer] = ctx->samples->window();
       auto secs = seconds_between(older, newer);
-      auto handled = [](const sampler::sample& s, const std::string& name) {
-        auto it = s.handled.find(name);
-        return it == s.handled.end() ? uint64_t{0} : it->second;
-      };
       v1::ListActorsResponse resp;
       for (auto& a : ctx->reg.actors()) {
         auto* out = resp.add_actors();
@@ -28,7 +23,7 @@ connectrpc::handler list_actors(context_ptr ctx) {
         out->set_backlog(a->backlog.load());
         out->set_up(a->up.load());
         out->set_messages_per_second(
-          rate(handled(older, a->name), handled(newer, a->name), secs));
+          rate(older.handled_by(a->name), newer.handled_by(a->name), secs));
       }
       done.ok(resp);
     });

@@ -1,30 +1,31 @@
 #pragma once
 // The handlers of ping.admin.v1.AdminService (proto/ping/admin/v1/admin.proto),
-// one file per RPC. Each runs on the admin server's I/O thread and never
-// blocks: reads answer from the registry's atomics and the sampler's
-// snapshots; commands hand off to the node and answer when it replies.
-// Commands are logged (an audit line without secrets) and refused with the
-// read-only token.
+// one file per RPC, put together by server.cpp. Each runs on the admin
+// server's I/O thread and never blocks: reads answer from atomics (the
+// registry, the node's typed metrics) and the sampler's snapshots; commands
+// hand off to the node and answer when it replies. Commands are refused
+// with the read-only token and logged (an audit line, no secrets).
 
 #include <memory>
-#include <string>
+#include <vector>
 
 #include <connectrpc/server.hpp>
 
 #include "actors/common/telemetry.hpp"
 #include "admin/auth.hpp"
+#include "admin/node.hpp"
 #include "admin/sampler.hpp"
-#include "admin/server.hpp"
 
 namespace ping::admin::rpc {
 
-/// What every handler may use; shared by the handlers, immutable, and kept
-/// alive by them as long as the server holds them.
+/// What every handler may use; shared by the handlers and kept alive by
+/// them as long as the server holds them. The registry and the node
+/// outlive the server.
 struct context {
-  telemetry::registry& reg;
+  const telemetry::registry& reg;
+  node& self;
+  std::vector<stage> stages; // self.pipeline(), taken once
   std::shared_ptr<const sampler> samples;
-  node_info info;
-  admin::hooks hooks;
   credentials auth;
   sampler::clock::time_point started = sampler::clock::now();
 };
@@ -36,17 +37,11 @@ connectrpc::handler list_actors(context_ptr ctx);
 connectrpc::handler get_pipeline(context_ptr ctx);
 connectrpc::handler get_lag(context_ptr ctx);
 connectrpc::handler get_minute_counts(context_ptr ctx);
-connectrpc::handler flush(context_ptr ctx);
-connectrpc::handler pause_consumption(context_ptr ctx);
-connectrpc::handler resume_consumption(context_ptr ctx);
-connectrpc::handler rebuild_cache(context_ptr ctx);
+/// Flush, PauseConsumption, ResumeConsumption, RebuildCache.
+connectrpc::handler run_command(context_ptr ctx, command c);
 connectrpc::handler set_log_level(context_ptr ctx);
 
-/// Whether the node's consumption is paused (the processor's gauge; false
-/// on nodes without one).
-bool paused(const context& ctx);
-
-/// The method names this node accepts as commands, for consoles to offer.
-std::vector<std::string> offered_commands(const context& ctx);
+/// Completes `done` with a node's failure.
+void fail(const connectrpc::responder& done, const failure& f);
 
 } // namespace ping::admin::rpc

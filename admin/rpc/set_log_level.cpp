@@ -8,7 +8,6 @@
 namespace ping::admin::rpc {
 
 connectrpc::handler set_log_level(context_ptr ctx) {
-  namespace v1 = ping::admin::v1;
   return connectrpc::typed_handler<v1::SetLogLevelRequest>(
     [ctx](std::unique_ptr<v1::SetLogLevelRequest> req, connectrpc::call_context call,
           connectrpc::responder done) {

@@ -1,0 +1,154 @@
+#include "apps/ping-processor/processor_node.hpp"
+
+#include <map>
+#include <string_view>
+
+#include "actors/common/atoms.hpp"
+#include "actors/common/errors.hpp"
+#include "actors/common/ids.hpp"
+#include "gateways/common/ask.hpp"
+
+namespace ping::apps {
+
+namespace {
+
+// A command's answer: the number of partitions, or the actor's error.
+std::function<void(int32_t&)> partitions(admin::reply<int32_t> done) {
+  return [done](int32_t& n) { done(n); };
+}
+
+std::function<void(caf::error&)> failed(admin::reply<int32_t> done) {
+  return [done](caf::error& e) { done(admin::failure::of(e)); };
+}
+
+} // namespace
+
+processor_node::processor_node(caf::actor_system& sys, telemetry::registry& reg,
+                               deadlines limits, windowing::window_actor window,
+                               windowing::consumer_actor consumer, cache::reader_actor reader,
+                               admin::node_info info)
+  : sys_(sys),
+    reg_(reg),
+    limits_(limits),
+    window_(std::move(window)),
+    consumer_(std::move(consumer)),
+    reader_(std::move(reader)),
+    info_(std::move(info)) {
+}
+
+void processor_node::start_draining() {
+  draining_ = true;
+}
+
+const admin::node_info& processor_node::info() const {
+  return info_;
+}
+
+bool processor_node::ready() const {
+  // Partitions assigned, the cache reachable, not draining.
+  auto writer = reg_.find_actor("windowing.cache-writer");
+  return !draining_ && reg_.gauge("processor_assigned_partitions").load() > 0 && writer
+         && writer->up.load();
+}
+
+bool processor_node::paused() const {
+  return reg_.gauge("processor_paused").load() != 0;
+}
+
+std::vector<admin::stage> processor_node::pipeline() const {
+  return {
+    {"consume", "records fetched from ping-events",
+     &reg_.counter("processor_records_consumed_total"), nullptr,
+     &reg_.gauge("processor_consumer_lag_total")},
+    {"count", "re-sends skipped by relay_seq; the rest counted into minute deltas",
+     &reg_.counter("processor_records_counted_total"), nullptr,
+     &reg_.actor("windowing.window", "pool", "windowing")->backlog},
+    {"flush", "deltas written to ping:counters with their sequences, one Lua script each",
+     &reg_.counter("processor_records_flushed_total"), &reg_.latency("processor_flush_seconds"),
+     nullptr},
+  };
+}
+
+std::vector<admin::repair> processor_node::repairs() const {
+  // processor_repairs_<reason>_total, registered by the window; by reason.
+  constexpr std::string_view prefix = "processor_repairs_", suffix = "_total";
+  std::map<std::string, const std::atomic<uint64_t>*> by_reason;
+  for (auto& [name, value] : reg_.counters()) {
+    std::string_view n{name};
+    if (n.size() > prefix.size() + suffix.size() && n.substr(0, prefix.size()) == prefix
+        && n.substr(n.size() - suffix.size()) == suffix)
+      by_reason[std::string{n.substr(prefix.size(), n.size() - prefix.size() - suffix.size())}] =
+        &reg_.counter(name);
+  }
+  std::vector<admin::repair> out;
+  for (auto& [reason, counter] : by_reason)
+    out.push_back({reason, counter});
+  return out;
+}
+
+std::vector<admin::partition_lag> processor_node::lag() const {
+  // The families are replaced one after another: match them by partition,
+  // not by position in the list.
+  auto by_partition = [this](const char* family) {
+    std::map<int32_t, int64_t> out; // in partition order
+    for (auto& [label, value] : reg_.get_family(family).values)
+      out[std::stoi(label)] = value;
+    return out;
+  };
+  auto at = [](const std::map<int32_t, int64_t>& m, int32_t partition) {
+    auto it = m.find(partition);
+    return it == m.end() ? int64_t{0} : it->second;
+  };
+  auto ends = by_partition("processor_partition_end_offset");
+  auto positions = by_partition("processor_partition_position");
+  std::vector<admin::partition_lag> out;
+  for (auto& [partition, lag] : by_partition("processor_consumer_lag"))
+    out.push_back({partition, at(ends, partition), at(positions, partition), lag});
+  return out;
+}
+
+std::vector<admin::command> processor_node::commands() const {
+  return {admin::command::flush, admin::command::pause, admin::command::resume,
+          admin::command::rebuild_cache};
+}
+
+void processor_node::minute_counts(int64_t first_minute, int32_t n,
+                                   admin::reply<admin::minute_series> done) {
+  // The cache's buckets only: the processor has no PostgreSQL read path.
+  time_range range{true, first_minute * ms_per_minute, (first_minute + n) * ms_per_minute};
+  gateways::ask<cache::snapshot>(
+    sys_, reader_, limits_.minute_counts,
+    [done](cache::snapshot& s) {
+      if (s.usable && !s.ranges.empty() && s.ranges[0].covered)
+        done(admin::minute_series{std::move(s.ranges[0].buckets), "cache"});
+      else
+        done(admin::failure::of(caf::make_error(
+          ping_errc::unavailable,
+          "the cache cannot answer right now: "
+            + (s.why.empty() ? std::string{"range not retained"} : s.why))));
+    },
+    [done](caf::error& e) { done(admin::failure::of(e)); }, snapshot_atom::value,
+    std::vector<time_range>{range});
+}
+
+void processor_node::flush(admin::reply<int32_t> done) {
+  gateways::ask<int32_t>(sys_, window_, limits_.command, partitions(done), failed(done),
+                         flush_atom::value);
+}
+
+void processor_node::pause(admin::reply<int32_t> done) {
+  gateways::ask<int32_t>(sys_, consumer_, limits_.command, partitions(done), failed(done),
+                         pause_atom::value);
+}
+
+void processor_node::resume(admin::reply<int32_t> done) {
+  gateways::ask<int32_t>(sys_, consumer_, limits_.command, partitions(done), failed(done),
+                         resume_atom::value);
+}
+
+void processor_node::rebuild_cache(admin::reply<int32_t> done) {
+  gateways::ask<int32_t>(sys_, window_, limits_.rebuild, partitions(done), failed(done),
+                         reset_atom::value);
+}
+
+} // namespace ping::apps
