@@ -13,7 +13,6 @@
 // error reaches the caller through failure::of (the gateways' one table);
 // what the node does not do answers `unimplemented`.
 
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -57,15 +56,15 @@ using reply = std::function<void(outcome<T>)>;
 struct stage {
   std::string name;                               // "commit"
   std::string description;                        // one line
-  const std::atomic<uint64_t>* items = nullptr;   // items through the stage
+  const telemetry::counter* items = nullptr;      // items through the stage
   const telemetry::histogram* latency = nullptr;  // seconds; nullptr: none
-  const std::atomic<int64_t>* backlog = nullptr;  // a gauge or an actor's backlog; nullptr: none
+  const telemetry::gauge* backlog = nullptr;      // a gauge or an actor's backlog; nullptr: none
 };
 
 /// Counter repairs of one kind (the processor's resyncs from PostgreSQL).
 struct repair {
   std::string reason;
-  const std::atomic<uint64_t>* total = nullptr;
+  const telemetry::counter* total = nullptr;
 };
 
 /// Consumer lag of one partition.

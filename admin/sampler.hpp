@@ -9,7 +9,6 @@
 // `kept` snapshots of a fixed set of metrics. Never fails; stop() is
 // idempotent and joins.
 
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -29,7 +28,7 @@ namespace ping::admin {
 class sampler {
 public:
   using clock = std::chrono::steady_clock;
-  using counter_ref = const std::atomic<uint64_t>*;
+  using counter_ref = const telemetry::counter*;
 
   struct sample {
     clock::time_point at;

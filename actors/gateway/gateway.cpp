@@ -1,4 +1,5 @@
 #include "actors/gateway/gateway.hpp"
+#include "actors/gateway/metrics.hpp"
 
 #include <atomic>
 
@@ -65,12 +66,13 @@ gateway(gateway_actor::stateful_pointer<state> self, settings cfg,
   st.persistence = std::move(persistence);
   st.publisher = std::move(publisher);
   st.counts = std::move(counts);
-  st.stats = reg->actor("gateway", "pool");
-  st.accepted = &reg->counter("gateway_pings_accepted_total");
-  st.rejected_invalid = &reg->counter("gateway_pings_rejected_invalid_total");
-  st.rejected_busy = &reg->counter("gateway_pings_rejected_busy_total");
-  st.failed = &reg->counter("gateway_pings_failed_total");
-  st.latency = &reg->latency("gateway_ping_seconds");
+  auto m = metrics::registered_in(*reg);
+  st.stats = m.actor;
+  st.accepted = &m.accepted;
+  st.rejected_invalid = &m.rejected_invalid;
+  st.rejected_busy = &m.rejected_busy;
+  st.failed = &m.failed;
+  st.latency = &m.ping_seconds;
   auto note = [self] {
     self->state.stats->handled++;
     self->state.stats->mailbox = static_cast<int64_t>(self->mailbox().size());

@@ -9,7 +9,13 @@ namespace ping::apps {
 
 gateway_node::gateway_node(caf::actor_system& sys, telemetry::registry& reg,
                            counts::counts_actor counts, admin::node_info info)
-  : sys_(sys), reg_(reg), counts_(std::move(counts)), info_(std::move(info)) {
+  : sys_(sys),
+    counts_(std::move(counts)),
+    gateway_(gateway::metrics::registered_in(reg)),
+    persistence_(persistence::metrics::registered_in(reg)),
+    publisher_(publisher::metrics::registered_in(reg)),
+    counts_metrics_(counts::metrics::registered_in(reg)),
+    info_(std::move(info)) {
 }
 
 void gateway_node::start_draining() {
@@ -21,25 +27,20 @@ const admin::node_info& gateway_node::info() const {
 }
 
 bool gateway_node::ready() const {
-  auto store = reg_.find_actor("persistence");
-  return !draining_ && store && store->up.load();
+  // PostgreSQL reachable: persistence's facade says so.
+  return !draining_ && persistence_.facade->up.load();
 }
 
 std::vector<admin::stage> gateway_node::pipeline() const {
-  auto backlog = [this](const char* actor) { return &reg_.actor(actor, "pool")->backlog; };
   return {
     {"accept", "pings validated and handed to persistence; latency until the ack",
-     &reg_.counter("gateway_pings_accepted_total"), &reg_.latency("gateway_ping_seconds"),
-     backlog("gateway")},
-    {"commit", "pings written to PostgreSQL by group commit",
-     &reg_.counter("persistence_pings_committed_total"),
-     &reg_.latency("persistence_commit_seconds"), backlog("persistence")},
-    {"publish", "outbox events acknowledged by Kafka (ping-events)",
-     &reg_.counter("relay_events_acked_total"), &reg_.latency("relay_produce_seconds"),
-     &reg_.gauge("publisher_outbox_backlog")},
+     &gateway_.accepted, &gateway_.ping_seconds, &gateway_.actor->backlog},
+    {"commit", "pings written to PostgreSQL by group commit", &persistence_.pings_committed,
+     &persistence_.commit_seconds, &persistence_.facade->backlog},
+    {"publish", "outbox events acknowledged by Kafka (ping-events)", &publisher_.events_acked,
+     &publisher_.produce_seconds, &publisher_.outbox_backlog},
     {"count", "PingCounts answered from the cache plus the tail (else PostgreSQL)",
-     &reg_.counter("counts_from_cache_total"), &reg_.latency("counts_read_seconds"),
-     backlog("counts")},
+     &counts_metrics_.from_cache, &counts_metrics_.read_seconds, &counts_metrics_.actor->backlog},
   };
 }
 

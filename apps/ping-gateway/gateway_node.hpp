@@ -16,7 +16,11 @@
 #include <caf/actor_system.hpp>
 
 #include "actors/common/telemetry.hpp"
+#include "actors/counts/metrics.hpp"
 #include "actors/counts/protocol.hpp"
+#include "actors/gateway/metrics.hpp"
+#include "actors/persistence/metrics.hpp"
+#include "actors/publisher/metrics.hpp"
 #include "admin/node.hpp"
 
 namespace ping::apps {
@@ -37,8 +41,11 @@ public:
 
 private:
   caf::actor_system& sys_;
-  telemetry::registry& reg_;
   counts::counts_actor counts_;
+  gateway::metrics gateway_;
+  persistence::metrics persistence_;
+  publisher::metrics publisher_;
+  counts::metrics counts_metrics_;
   admin::node_info info_;
   std::atomic<bool> draining_{false};
 };

@@ -1,7 +1,6 @@
 #include "apps/ping-processor/processor_node.hpp"
 
 #include <map>
-#include <string_view>
 
 #include "actors/common/atoms.hpp"
 #include "actors/common/errors.hpp"
@@ -28,7 +27,8 @@ processor_node::processor_node(caf::actor_system& sys, telemetry::registry& reg,
                                windowing::consumer_actor consumer, cache::reader_actor reader,
                                admin::node_info info)
   : sys_(sys),
-    reg_(reg),
+    windowing_(windowing::metrics::registered_in(reg)),
+    writer_(cache::writer_metrics::registered_in(reg)),
     limits_(limits),
     window_(std::move(window)),
     consumer_(std::move(consumer)),
@@ -46,52 +46,37 @@ const admin::node_info& processor_node::info() const {
 
 bool processor_node::ready() const {
   // Partitions assigned, the cache reachable, not draining.
-  auto writer = reg_.find_actor("windowing.cache-writer");
-  return !draining_ && reg_.gauge("processor_assigned_partitions").load() > 0 && writer
-         && writer->up.load();
+  return !draining_ && windowing_.assigned.load() > 0 && windowing_.cache_writer->up.load();
 }
 
 bool processor_node::paused() const {
-  return reg_.gauge("processor_paused").load() != 0;
+  return windowing_.paused.load() != 0;
 }
 
 std::vector<admin::stage> processor_node::pipeline() const {
   return {
-    {"consume", "records fetched from ping-events",
-     &reg_.counter("processor_records_consumed_total"), nullptr,
-     &reg_.gauge("processor_consumer_lag_total")},
+    {"consume", "records fetched from ping-events", &windowing_.consumed, nullptr,
+     &windowing_.lag_total},
     {"count", "re-sends skipped by relay_seq; the rest counted into minute deltas",
-     &reg_.counter("processor_records_counted_total"), nullptr,
-     &reg_.actor("windowing.window", "pool", "windowing")->backlog},
+     &windowing_.counted, nullptr, &windowing_.window->backlog},
     {"flush", "deltas written to ping:counters with their sequences, one Lua script each",
-     &reg_.counter("processor_records_flushed_total"), &reg_.latency("processor_flush_seconds"),
-     nullptr},
+     &writer_.records_flushed, &writer_.flush_seconds, nullptr},
   };
 }
 
 std::vector<admin::repair> processor_node::repairs() const {
-  // processor_repairs_<reason>_total, registered by the window; by reason.
-  constexpr std::string_view prefix = "processor_repairs_", suffix = "_total";
-  std::map<std::string, const std::atomic<uint64_t>*> by_reason;
-  for (auto& [name, value] : reg_.counters()) {
-    std::string_view n{name};
-    if (n.size() > prefix.size() + suffix.size() && n.substr(0, prefix.size()) == prefix
-        && n.substr(n.size() - suffix.size()) == suffix)
-      by_reason[std::string{n.substr(prefix.size(), n.size() - prefix.size() - suffix.size())}] =
-        &reg_.counter(name);
-  }
-  std::vector<admin::repair> out;
-  for (auto& [reason, counter] : by_reason)
-    out.push_back({reason, counter});
+  std::vector<admin::repair> out; // by reason
+  for (auto& [reason, total] : windowing_.repairs)
+    out.push_back({reason, total});
   return out;
 }
 
 std::vector<admin::partition_lag> processor_node::lag() const {
   // The families are replaced one after another: match them by partition,
   // not by position in the list.
-  auto by_partition = [this](const char* family) {
+  auto by_partition = [](const telemetry::gauge_family& family) {
     std::map<int32_t, int64_t> out; // in partition order
-    for (auto& [label, value] : reg_.get_family(family).values)
+    for (auto& [label, value] : family.values())
       out[std::stoi(label)] = value;
     return out;
   };
@@ -99,10 +84,10 @@ std::vector<admin::partition_lag> processor_node::lag() const {
     auto it = m.find(partition);
     return it == m.end() ? int64_t{0} : it->second;
   };
-  auto ends = by_partition("processor_partition_end_offset");
-  auto positions = by_partition("processor_partition_position");
+  auto ends = by_partition(windowing_.end_offsets);
+  auto positions = by_partition(windowing_.positions);
   std::vector<admin::partition_lag> out;
-  for (auto& [partition, lag] : by_partition("processor_consumer_lag"))
+  for (auto& [partition, lag] : by_partition(windowing_.lag))
     out.push_back({partition, at(ends, partition), at(positions, partition), lag});
   return out;
 }

@@ -17,8 +17,10 @@
 #include <caf/actor_system.hpp>
 #include <caf/timespan.hpp>
 
+#include "actors/cache/metrics.hpp"
 #include "actors/cache/protocol.hpp"
 #include "actors/common/telemetry.hpp"
+#include "actors/windowing/metrics.hpp"
 #include "actors/windowing/protocol.hpp"
 #include "admin/node.hpp"
 
@@ -55,7 +57,8 @@ public:
 
 private:
   caf::actor_system& sys_;
-  telemetry::registry& reg_;
+  windowing::metrics windowing_;
+  cache::writer_metrics writer_;
   deadlines limits_;
   windowing::window_actor window_;
   windowing::consumer_actor consumer_;

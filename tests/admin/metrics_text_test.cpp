@@ -29,8 +29,8 @@ BOOST_AUTO_TEST_CASE(an_empty_registry_exports_no_samples) {
 
 BOOST_AUTO_TEST_CASE(counters_and_gauges_carry_the_prefix_and_their_values) {
   telemetry::registry reg;
-  reg.counter("gateway_pings_accepted_total") += 42;
-  reg.gauge("publisher_outbox_backlog") = -3;
+  reg.add_counter("gateway_pings_accepted_total") += 42;
+  reg.add_gauge("publisher_outbox_backlog") = -3;
   auto text = admin::render_metrics(reg);
   BOOST_TEST(has_line(text, "# TYPE ping_gateway_pings_accepted_total counter"));
   BOOST_TEST(has_line(text, "ping_gateway_pings_accepted_total 42"));
@@ -40,7 +40,7 @@ BOOST_AUTO_TEST_CASE(counters_and_gauges_carry_the_prefix_and_their_values) {
 
 BOOST_AUTO_TEST_CASE(families_are_labelled_gauges) {
   telemetry::registry reg;
-  reg.set_family("processor_consumer_lag", {"partition", {{"0", 5}, {"3", 7}}});
+  reg.add_family("processor_consumer_lag", "partition").set({{"0", 5}, {"3", 7}});
   auto text = admin::render_metrics(reg);
   BOOST_TEST(has_line(text, "ping_processor_consumer_lag{partition=\"0\"} 5"));
   BOOST_TEST(has_line(text, "ping_processor_consumer_lag{partition=\"3\"} 7"));
@@ -48,7 +48,7 @@ BOOST_AUTO_TEST_CASE(families_are_labelled_gauges) {
 
 BOOST_AUTO_TEST_CASE(histograms_export_cumulative_buckets_sum_and_count) {
   telemetry::registry reg;
-  auto& h = reg.latency("persistence_commit_seconds");
+  auto& h = reg.add_latency("persistence_commit_seconds");
   h.observe(0.0004); // first bucket (0.0005)
   h.observe(0.003);  // 0.005
   h.observe(20);     // +Inf
