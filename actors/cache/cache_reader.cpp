@@ -1,4 +1,5 @@
 #include "actors/cache/cache_reader.hpp"
+#include "actors/cache/metrics.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -287,11 +288,12 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
   auto& st = self->state;
   cfg.max_in_flight = std::max<size_t>(1, cfg.max_in_flight);
   st.cfg = cfg;
-  st.stats = reg->actor("cache", "pool");
-  st.worker_stats = reg->actor("cache.reader", "detached", "cache");
-  st.hits = &reg->counter("cache_hits_total");
-  st.misses = &reg->counter("cache_misses_total");
-  st.latency = &reg->latency("cache_read_seconds");
+  auto m = reader_metrics::registered_in(*reg);
+  st.stats = m.facade;
+  st.worker_stats = m.worker;
+  st.hits = &m.hits;
+  st.misses = &m.misses;
+  st.latency = &m.read_seconds;
   st.worker.emplace("cache.reader", st.worker_stats, cfg.backoff_min, cfg.backoff_max);
   spawn_worker(self);
   // Supervision (actors/common/supervision.hpp): a worker that exits is
@@ -358,10 +360,7 @@ reader_actor spawn_cache_reader(caf::actor_system& sys, settings cfg,
                                telemetry::registry& reg) {
   // Register the stats now, so they are visible as soon as this returns (the
   // facade initializes later, on the pool).
-  reg.actor("cache", "pool");
-  reg.actor("cache.reader", "detached", "cache");
-  reg.counter("cache_hits_total");
-  reg.counter("cache_misses_total");
+  reader_metrics::registered_in(reg);
   auto impl = sys.spawn(facade, std::move(cfg), &reg);
   return caf::actor_cast<reader_actor>(impl);
 }

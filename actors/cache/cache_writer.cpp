@@ -1,4 +1,5 @@
 #include "actors/cache/cache_writer.hpp"
+#include "actors/cache/metrics.hpp"
 
 #include <caf/all.hpp>
 #include <hiredis/hiredis.h>
@@ -58,9 +59,10 @@ writer_actor::behavior_type writer(self_ptr self, writer_settings cfg,
   st.conn = std::make_unique<connection>(cfg.address, cfg.password, cfg.timeout);
   st.cfg = std::move(cfg);
   st.stats = reg->actor(st.cfg.actor_name, "detached", st.cfg.actor_parent);
-  st.latency = &reg->latency("processor_flush_seconds");
-  st.sizes = &reg->sizes("processor_flush_records");
-  st.flushed = &reg->counter("processor_records_flushed_total");
+  auto m = writer_metrics::registered_in(*reg);
+  st.latency = &m.flush_seconds;
+  st.sizes = &m.flush_records;
+  st.flushed = &m.records_flushed;
   auto note = [self] {
     self->state.stats->handled++;
     self->state.stats->mailbox = static_cast<int64_t>(self->mailbox().size());

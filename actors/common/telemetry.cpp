@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
+#include <string_view>
 
 namespace ping::telemetry {
 
@@ -52,55 +54,14 @@ double histogram::quantile(double q, const snapshot_t& older,
   return bounds_.back();
 }
 
-std::shared_ptr<actor_stats> registry::actor(const std::string& name,
-                                             const std::string& kind,
-                                             const std::string& parent) {
+void gauge_family::set(values_t values) {
   std::lock_guard<std::mutex> guard{mtx_};
-  for (auto& a : actors_)
-    if (a->name == name)
-      return a; // a restarted actor keeps its stats (and restart count)
-  auto a = std::make_shared<actor_stats>(name, kind, parent);
-  actors_.push_back(a);
-  return a;
+  values_ = std::move(values);
 }
 
-std::shared_ptr<actor_stats> registry::find_actor(const std::string& name) const {
+gauge_family::values_t gauge_family::values() const {
   std::lock_guard<std::mutex> guard{mtx_};
-  for (auto& a : actors_)
-    if (a->name == name)
-      return a;
-  return nullptr;
-}
-
-std::vector<std::shared_ptr<actor_stats>> registry::actors() const {
-  std::lock_guard<std::mutex> guard{mtx_};
-  return actors_;
-}
-
-std::atomic<uint64_t>& registry::counter(const std::string& name) {
-  std::lock_guard<std::mutex> guard{mtx_};
-  for (auto& [n, c] : counters_)
-    if (n == name)
-      return *c;
-  counters_.emplace_back(name, std::make_unique<std::atomic<uint64_t>>(0));
-  return *counters_.back().second;
-}
-
-std::atomic<int64_t>& registry::gauge(const std::string& name) {
-  std::lock_guard<std::mutex> guard{mtx_};
-  for (auto& [n, g] : gauges_)
-    if (n == name)
-      return *g;
-  gauges_.emplace_back(name, std::make_unique<std::atomic<int64_t>>(0));
-  return *gauges_.back().second;
-}
-
-std::vector<std::pair<std::string, int64_t>> registry::gauges() const {
-  std::lock_guard<std::mutex> guard{mtx_};
-  std::vector<std::pair<std::string, int64_t>> out;
-  for (auto& [n, g] : gauges_)
-    out.emplace_back(n, g->load(std::memory_order_relaxed));
-  return out;
+  return values_;
 }
 
 namespace {
@@ -114,24 +75,139 @@ std::vector<double> size_bounds() {
   return {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
 }
 
+template <class Entries>
+auto* find(Entries& entries, const std::string& name) {
+  for (auto& [n, x] : entries)
+    if (n == name)
+      return x.get();
+  return static_cast<decltype(entries.front().second.get())>(nullptr);
+}
+
+[[noreturn]] void unknown(const char* kind, const std::string& name) {
+  throw std::logic_error("telemetry: no " + std::string{kind} + " named '" + name
+                         + "' was registered (a subsystem's metrics.hpp registers each name)");
+}
+
 } // namespace
 
-histogram& registry::latency(const std::string& name) {
+void registry::check_kind(const std::string& name, const char* kind) const {
+  const char* found = nullptr;
+  if (find(counters_, name))
+    found = "counter";
+  else if (find(gauges_, name))
+    found = "gauge";
+  else if (find(histograms_, name))
+    found = "histogram";
+  else if (find(families_, name))
+    found = "gauge family";
+  if (found && std::string_view{found} != kind)
+    throw std::logic_error("telemetry: '" + name + "' is registered as a " + found
+                           + ", not as a " + kind);
+}
+
+std::shared_ptr<actor_stats> registry::actor(const std::string& name,
+                                             const std::string& kind,
+                                             const std::string& parent) {
   std::lock_guard<std::mutex> guard{mtx_};
-  for (auto& [n, h] : histograms_)
-    if (n == name)
-      return *h;
-  histograms_.emplace_back(name, std::make_unique<histogram>(latency_bounds()));
+  for (auto& a : actors_)
+    if (a->name == name)
+      return a; // a restarted actor keeps its stats (and restart count)
+  auto a = std::make_shared<actor_stats>(name, kind, parent);
+  actors_.push_back(a);
+  return a;
+}
+
+std::vector<std::shared_ptr<actor_stats>> registry::actors() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return actors_;
+}
+
+counter& registry::add_counter(const std::string& name) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  check_kind(name, "counter");
+  if (auto* c = find(counters_, name))
+    return *c;
+  counters_.emplace_back(name, std::make_unique<counter>(0));
+  return *counters_.back().second;
+}
+
+gauge& registry::add_gauge(const std::string& name) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  check_kind(name, "gauge");
+  if (auto* g = find(gauges_, name))
+    return *g;
+  gauges_.emplace_back(name, std::make_unique<gauge>(0));
+  return *gauges_.back().second;
+}
+
+histogram& registry::add_histogram(const std::string& name, std::vector<double> bounds) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  check_kind(name, "histogram");
+  if (auto* h = find(histograms_, name)) {
+    if (h->bounds() != bounds)
+      throw std::logic_error("telemetry: histogram '" + name
+                             + "' is registered with other buckets");
+    return *h;
+  }
+  histograms_.emplace_back(name, std::make_unique<histogram>(std::move(bounds)));
   return *histograms_.back().second;
 }
 
-histogram& registry::sizes(const std::string& name) {
+histogram& registry::add_latency(const std::string& name) {
+  return add_histogram(name, latency_bounds());
+}
+
+histogram& registry::add_sizes(const std::string& name) {
+  return add_histogram(name, size_bounds());
+}
+
+gauge_family& registry::add_family(const std::string& name, const std::string& label) {
   std::lock_guard<std::mutex> guard{mtx_};
-  for (auto& [n, h] : histograms_)
-    if (n == name)
-      return *h;
-  histograms_.emplace_back(name, std::make_unique<histogram>(size_bounds()));
-  return *histograms_.back().second;
+  check_kind(name, "gauge family");
+  if (auto* f = find(families_, name)) {
+    if (f->label() != label)
+      throw std::logic_error("telemetry: gauge family '" + name
+                             + "' is registered with another label");
+    return *f;
+  }
+  families_.emplace_back(name, std::make_unique<gauge_family>(label));
+  return *families_.back().second;
+}
+
+const counter& registry::counter_at(const std::string& name) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (auto* c = find(counters_, name))
+    return *c;
+  unknown("counter", name);
+}
+
+const gauge& registry::gauge_at(const std::string& name) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (auto* g = find(gauges_, name))
+    return *g;
+  unknown("gauge", name);
+}
+
+const histogram& registry::histogram_at(const std::string& name) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (auto* h = find(histograms_, name))
+    return *h;
+  unknown("histogram", name);
+}
+
+const gauge_family& registry::family_at(const std::string& name) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (auto* f = find(families_, name))
+    return *f;
+  unknown("gauge family", name);
+}
+
+const actor_stats& registry::actor_at(const std::string& name) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  for (auto& a : actors_)
+    if (a->name == name)
+      return *a;
+  unknown("actor", name);
 }
 
 std::vector<std::pair<std::string, uint64_t>> registry::counters() const {
@@ -142,8 +218,15 @@ std::vector<std::pair<std::string, uint64_t>> registry::counters() const {
   return out;
 }
 
-std::vector<std::pair<std::string, const histogram*>>
-registry::histograms() const {
+std::vector<std::pair<std::string, int64_t>> registry::gauges() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  std::vector<std::pair<std::string, int64_t>> out;
+  for (auto& [n, g] : gauges_)
+    out.emplace_back(n, g->load(std::memory_order_relaxed));
+  return out;
+}
+
+std::vector<std::pair<std::string, const histogram*>> registry::histograms() const {
   std::lock_guard<std::mutex> guard{mtx_};
   std::vector<std::pair<std::string, const histogram*>> out;
   for (auto& [n, h] : histograms_)
@@ -151,27 +234,12 @@ registry::histograms() const {
   return out;
 }
 
-void registry::set_family(const std::string& name, family values) {
-  std::lock_guard<std::mutex> guard{mtx_};
-  for (auto& [n, f] : families_)
-    if (n == name) {
-      f = std::move(values);
-      return;
-    }
-  families_.emplace_back(name, std::move(values));
-}
-
-registry::family registry::get_family(const std::string& name) const {
-  std::lock_guard<std::mutex> guard{mtx_};
-  for (auto& [n, f] : families_)
-    if (n == name)
-      return f;
-  return {};
-}
-
 std::vector<std::pair<std::string, registry::family>> registry::families() const {
   std::lock_guard<std::mutex> guard{mtx_};
-  return families_;
+  std::vector<std::pair<std::string, family>> out;
+  for (auto& [n, f] : families_)
+    out.emplace_back(n, family{f->label(), f->values()});
+  return out;
 }
 
 } // namespace ping::telemetry

@@ -2,16 +2,28 @@
 // Counters every actor keeps, readable from any thread (admin console,
 // Prometheus exporter). Writers are the owning actors; values are relaxed
 // atomics, so reading never blocks an actor.
+//
+// Each subsystem names its metrics once, in its `metrics.hpp`
+// (`metrics::registered_in(reg)`), and hands out typed references: the
+// actors update them, the admin endpoint's node reads them. Registration
+// (`add_*`, `actor`) is idempotent, as respawned actors register again; a
+// name registered as another kind (or a histogram with other buckets) is a
+// programming error (std::logic_error). Lookups by name (`*_at`, for tests
+// and tools) never create anything: an unknown name is a programming error
+// too (std::logic_error), never a silently created gauge.
 
-#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ping::telemetry {
+
+using counter = std::atomic<uint64_t>; // only goes up
+using gauge = std::atomic<int64_t>;
 
 /// A fixed-bucket histogram (bucket upper bounds given at construction).
 class histogram {
@@ -39,6 +51,25 @@ private:
   std::atomic<double> sum_{0};
 };
 
+/// A family of gauges told apart by one label (e.g. lag per partition).
+/// The owner replaces the whole family at once, so members that went away
+/// (revoked partitions) disappear. Thread-safe.
+class gauge_family {
+public:
+  using values_t = std::vector<std::pair<std::string, int64_t>>; // label value, gauge
+
+  explicit gauge_family(std::string label) : label_(std::move(label)) {
+  }
+  const std::string& label() const { return label_; }
+  void set(values_t values);
+  values_t values() const;
+
+private:
+  const std::string label_;
+  mutable std::mutex mtx_;
+  values_t values_;
+};
+
 /// Per-actor counters.
 struct actor_stats {
   actor_stats(std::string name, std::string kind, std::string parent)
@@ -54,46 +85,54 @@ struct actor_stats {
   std::atomic<bool> up{true};        // false while down / reconnecting
 };
 
-/// The process-wide set of actor stats and stage histograms.
+/// The process-wide set of actor stats and metrics. Entries are never
+/// removed: references stay valid for the registry's life.
 class registry {
 public:
+  /// Registers an actor's stats; a restarted actor keeps its stats (and
+  /// restart count).
   std::shared_ptr<actor_stats> actor(const std::string& name,
                                      const std::string& kind,
                                      const std::string& parent = "");
   std::vector<std::shared_ptr<actor_stats>> actors() const;
-  /// The stats of an actor that registered itself; nullptr if none did (a
-  /// lookup never creates an entry, so a misspelt name is never "up").
-  std::shared_ptr<actor_stats> find_actor(const std::string& name) const;
 
-  /// Named counter / histogram, created on first use.
-  std::atomic<uint64_t>& counter(const std::string& name);
-  std::atomic<int64_t>& gauge(const std::string& name);
-  histogram& latency(const std::string& name); // seconds
-  histogram& sizes(const std::string& name);   // counts (batch sizes)
+  // Registration, in a subsystem's metrics.hpp.
+  counter& add_counter(const std::string& name);
+  gauge& add_gauge(const std::string& name);
+  histogram& add_latency(const std::string& name); // seconds
+  histogram& add_sizes(const std::string& name);   // counts (batch sizes)
+  gauge_family& add_family(const std::string& name, const std::string& label);
 
-  /// A family of gauges told apart by one label (e.g. lag per partition).
-  /// The owner replaces the whole family at once, so members that went away
-  /// (revoked partitions) disappear.
+  // Lookups by name: std::logic_error when nothing of that kind was registered.
+  const counter& counter_at(const std::string& name) const;
+  const gauge& gauge_at(const std::string& name) const;
+  const histogram& histogram_at(const std::string& name) const;
+  const gauge_family& family_at(const std::string& name) const;
+  const actor_stats& actor_at(const std::string& name) const;
+
+  /// A family's values at one moment.
   struct family {
     std::string label;
-    std::vector<std::pair<std::string, int64_t>> values; // label value, gauge
+    gauge_family::values_t values;
   };
-  void set_family(const std::string& name, family values);
-  family get_family(const std::string& name) const;
 
+  // Everything, for exporters.
   std::vector<std::pair<std::string, uint64_t>> counters() const;
   std::vector<std::pair<std::string, int64_t>> gauges() const;
   std::vector<std::pair<std::string, const histogram*>> histograms() const;
   std::vector<std::pair<std::string, family>> families() const;
 
 private:
+  histogram& add_histogram(const std::string& name, std::vector<double> bounds);
+  // Throws when `name` is registered as a kind other than `kind`.
+  void check_kind(const std::string& name, const char* kind) const;
+
   mutable std::mutex mtx_;
   std::vector<std::shared_ptr<actor_stats>> actors_;
-  std::vector<std::pair<std::string, std::unique_ptr<std::atomic<uint64_t>>>>
-    counters_;
-  std::vector<std::pair<std::string, std::unique_ptr<std::atomic<int64_t>>>> gauges_;
+  std::vector<std::pair<std::string, std::unique_ptr<counter>>> counters_;
+  std::vector<std::pair<std::string, std::unique_ptr<gauge>>> gauges_;
   std::vector<std::pair<std::string, std::unique_ptr<histogram>>> histograms_;
-  std::vector<std::pair<std::string, family>> families_;
+  std::vector<std::pair<std::string, std::unique_ptr<gauge_family>>> families_;
 };
 
 } // namespace ping::telemetry

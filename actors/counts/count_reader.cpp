@@ -1,4 +1,5 @@
 #include "actors/counts/count_reader.hpp"
+#include "actors/counts/metrics.hpp"
 
 #include <algorithm>
 #include <map>
@@ -237,11 +238,12 @@ counts_actor::behavior_type count_reader(self_ptr self, settings cfg,
   st.cfg = cfg;
   st.cache = std::move(cache);
   st.store = std::move(store);
-  st.stats = reg->actor("counts", "pool");
-  st.from_cache = &reg->counter("counts_from_cache_total");
-  st.from_postgres = &reg->counter("counts_from_postgres_total");
-  st.read_latency = &reg->latency("counts_read_seconds");
-  st.read_size = &reg->sizes("counts_read_requests");
+  auto m = metrics::registered_in(*reg);
+  st.stats = m.actor;
+  st.from_cache = &m.from_cache;
+  st.from_postgres = &m.from_postgres;
+  st.read_latency = &m.read_seconds;
+  st.read_size = &m.read_requests;
   return {
     [=](count_atom, const time_range& range) -> caf::result<count_result> {
       if (!admit(self))
@@ -276,7 +278,7 @@ counts_actor spawn_count_reader(caf::actor_system& sys, settings cfg,
                                 cache::reader_actor cache,
                                 persistence::persistence_actor persistence,
                                 telemetry::registry& reg) {
-  reg.actor("counts", "pool");
+  metrics::registered_in(reg);
   return sys.spawn(count_reader, std::move(cfg), std::move(cache), std::move(persistence),
                    &reg);
 }

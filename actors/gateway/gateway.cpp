@@ -1,4 +1,5 @@
 #include "actors/gateway/gateway.hpp"
+#include "actors/gateway/metrics.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -192,13 +193,14 @@ impl_actor::behavior_type gateway(self_ptr self, settings cfg,
   st.persistence = std::move(persistence);
   st.publisher = std::move(publisher);
   st.counts = std::move(counts);
-  st.stats = reg->actor("gateway", "pool");
-  st.accepted = &reg->counter("gateway_pings_accepted_total");
-  st.rejected_invalid = &reg->counter("gateway_pings_rejected_invalid_total");
-  st.rejected_busy = &reg->counter("gateway_pings_rejected_busy_total");
-  st.failed = &reg->counter("gateway_pings_failed_total");
-  st.expired = &reg->counter("gateway_calls_deadline_exceeded_total");
-  st.latency = &reg->latency("gateway_ping_seconds");
+  auto m = metrics::registered_in(*reg);
+  st.stats = m.actor;
+  st.accepted = &m.accepted;
+  st.rejected_invalid = &m.rejected_invalid;
+  st.rejected_busy = &m.rejected_busy;
+  st.failed = &m.failed;
+  st.expired = &m.deadline_exceeded;
+  st.latency = &m.ping_seconds;
   auto note = [self] {
     self->state.stats->handled++;
     self->state.stats->mailbox = static_cast<int64_t>(self->mailbox().size());

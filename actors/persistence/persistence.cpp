@@ -1,4 +1,5 @@
 #include "actors/persistence/persistence.hpp"
+#include "actors/persistence/metrics.hpp"
 
 #include <deque>
 #include <memory>
@@ -82,9 +83,10 @@ worker(worker_actor::stateful_pointer<worker_state> self, settings cfg,
        std::shared_ptr<telemetry::actor_stats> stats,
        telemetry::registry* reg) {
   self->state.stats = std::move(stats);
-  auto& commit_latency = reg->latency("persistence_commit_seconds");
-  auto& batch_sizes = reg->sizes("persistence_commit_batch_size");
-  auto& committed = reg->counter("persistence_pings_committed_total");
+  auto m = metrics::registered_in(*reg);
+  auto& commit_latency = m.commit_seconds;
+  auto& batch_sizes = m.commit_batch_size;
+  auto& committed = m.pings_committed;
   auto note = [self] {
     self->state.stats->handled++;
     self->state.stats->mailbox = static_cast<int64_t>(self->mailbox().size());
@@ -267,7 +269,7 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
   auto& st = self->state;
   st.cfg = cfg;
   st.reg = reg;
-  st.stats = reg->actor("persistence", "pool");
+  st.stats = metrics::registered_in(*reg).facade;
   auto writers = std::max(1, cfg.writers);
   auto add_slot = [&](const std::string& name) {
     auto stats = reg->actor(name, "detached", "persistence");
@@ -395,7 +397,7 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
 
 persistence_actor spawn_persistence(caf::actor_system& sys, settings cfg,
                                     telemetry::registry& reg) {
-  reg.actor("persistence", "pool"); // visible (readiness, console) as soon as this returns
+  metrics::registered_in(reg); // visible (readiness, console) as soon as this returns
   auto impl = sys.spawn(facade, std::move(cfg), &reg);
   return caf::actor_cast<persistence_actor>(impl);
 }

@@ -1,4 +1,5 @@
 #include "actors/publisher/publisher.hpp"
+#include "actors/publisher/metrics.hpp"
 
 #include <caf/all.hpp>
 
@@ -24,9 +25,10 @@ struct worker_state {
 
 relay_actor::behavior_type worker(relay_actor::stateful_pointer<worker_state> self,
                                   settings cfg, telemetry::registry* reg) {
-  self->state.stats = reg->actor("publisher.relay", "detached", "publisher");
+  auto m = metrics::registered_in(*reg);
+  self->state.stats = m.relay;
   self->state.core = std::make_unique<relay>(cfg, *reg);
-  self->state.outbox_backlog = &reg->gauge("publisher_outbox_backlog");
+  self->state.outbox_backlog = &m.outbox_backlog;
   return {
     [self](relay_atom) -> caf::result<relay_report> {
       auto& st = self->state;
@@ -138,8 +140,9 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
   auto& st = self->state;
   st.cfg = std::move(cfg);
   st.reg = reg;
-  st.stats = reg->actor("publisher", "pool");
-  st.worker.emplace("publisher.relay", reg->actor("publisher.relay", "detached", "publisher"),
+  auto m = metrics::registered_in(*reg);
+  st.stats = m.facade;
+  st.worker.emplace("publisher.relay", m.relay,
                     st.cfg.backoff_min, st.cfg.backoff_max);
   spawn_worker(self);
   // Supervision (actors/common/supervision.hpp): a relay that exits is

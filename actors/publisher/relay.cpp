@@ -1,4 +1,5 @@
 #include "actors/publisher/relay.hpp"
+#include "actors/publisher/metrics.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -62,9 +63,9 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
   impl(settings c, telemetry::registry& r)
     : cfg(std::move(c)),
       reg(r),
-      produce_latency(r.latency("relay_produce_seconds")),
-      sent_total(r.counter("relay_events_sent_total")),
-      acked_total(r.counter("relay_events_acked_total")),
+      produce_latency(metrics::registered_in(r).produce_seconds),
+      sent_total(metrics::registered_in(r).events_sent),
+      acked_total(metrics::registered_in(r).events_acked),
       held(static_cast<size_t>(cfg.partitions), false),
       sent_upto(static_cast<size_t>(cfg.partitions), 0),
       in_flight(static_cast<size_t>(cfg.partitions), 0),

@@ -1,4 +1,5 @@
 #include "actors/windowing/consumer.hpp"
+#include "actors/windowing/metrics.hpp"
 
 #include <map>
 
@@ -46,11 +47,12 @@ rebalance_hooks window_hooks(caf::blocking_actor* self, const window_actor& wind
 
 void consumer_loop(caf::blocking_actor* self, consumer_settings cfg, window_actor window,
                    telemetry::registry* reg) {
-  auto stats = reg->actor("windowing.consumer", "detached", "windowing");
-  auto& consumed = reg->counter("processor_records_consumed_total");
-  auto& backpressure = reg->counter("processor_consumer_backpressure_total");
-  auto& assigned = reg->gauge("processor_assigned_partitions");
-  auto& paused_gauge = reg->gauge("processor_paused");
+  auto m = metrics::registered_in(*reg);
+  auto stats = m.consumer;
+  auto& consumed = m.consumed;
+  auto& backpressure = m.backpressure;
+  auto& assigned = m.assigned;
+  auto& paused_gauge = m.paused;
   paused_gauge = 0;
   std::unique_ptr<kafka_source> source;
   try {
@@ -59,7 +61,7 @@ void consumer_loop(caf::blocking_actor* self, consumer_settings cfg, window_acto
     log::error("consumer", "cannot start consuming", {{"error", e.what()}});
     return;
   }
-  lag_monitor lag{*reg};
+  lag_monitor lag{m};
   auto window_handle = caf::actor_cast<caf::actor>(window);
   auto idle = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.idle_wait);
   auto last_lag = steady::time_point{};

@@ -5,8 +5,7 @@
 namespace ping::windowing {
 
 void lag_monitor::publish(kafka_source& source) {
-  telemetry::registry::family end_f{"partition", {}}, pos_f{"partition", {}},
-    lag_f{"partition", {}};
+  telemetry::gauge_family::values_t end_f, pos_f, lag_f;
   int64_t total = 0;
   bool broker_answers = true;
   const auto& positions = source.positions();
@@ -24,16 +23,16 @@ void lag_monitor::publish(kafka_source& source) {
     auto lag = std::max<int64_t>(0, known - position);
     total += lag;
     auto key = std::to_string(p);
-    end_f.values.emplace_back(key, known);
-    pos_f.values.emplace_back(key, position);
-    lag_f.values.emplace_back(key, lag);
+    end_f.emplace_back(key, known);
+    pos_f.emplace_back(key, position);
+    lag_f.emplace_back(key, lag);
   }
   for (auto it = ends_.begin(); it != ends_.end();)
     it = positions.count(it->first) ? std::next(it) : ends_.erase(it);
-  reg_.set_family("processor_partition_end_offset", std::move(end_f));
-  reg_.set_family("processor_partition_position", std::move(pos_f));
-  reg_.set_family("processor_consumer_lag", std::move(lag_f));
-  reg_.gauge("processor_consumer_lag_total") = total;
+  m_.end_offsets.set(std::move(end_f));
+  m_.positions.set(std::move(pos_f));
+  m_.lag.set(std::move(lag_f));
+  m_.lag_total = total;
 }
 
 } // namespace ping::windowing

@@ -10,23 +10,23 @@
 #include <chrono>
 #include <map>
 
-#include "actors/common/telemetry.hpp"
 #include "actors/windowing/kafka_source.hpp"
+#include "actors/windowing/metrics.hpp"
 
 namespace ping::windowing {
 
 class lag_monitor {
 public:
-  explicit lag_monitor(telemetry::registry& reg,
+  explicit lag_monitor(const metrics& m,
                        std::chrono::milliseconds ask_timeout = std::chrono::milliseconds(500))
-    : reg_(reg), ask_timeout_(ask_timeout) {
+    : m_(m), ask_timeout_(ask_timeout) {
   }
 
   /// Publishes the families for the source's assigned partitions.
   void publish(kafka_source& source);
 
 private:
-  telemetry::registry& reg_;
+  const metrics& m_;
   std::chrono::milliseconds ask_timeout_;
   std::map<int32_t, int64_t> ends_; // last known end per partition
 };

@@ -1,4 +1,5 @@
 #include "actors/windowing/rebuilder.hpp"
+#include "actors/windowing/metrics.hpp"
 
 #include <caf/all.hpp>
 #include <pqxx/pqxx>
@@ -23,7 +24,7 @@ struct rebuilder_state {
 rebuilder_actor::behavior_type
 rebuilder(rebuilder_actor::stateful_pointer<rebuilder_state> self, rebuild_settings cfg,
           telemetry::registry* reg) {
-  self->state.stats = reg->actor("windowing.rebuilder", "detached", "windowing");
+  self->state.stats = metrics::registered_in(*reg).rebuilder;
   return {
     [=](fill_atom, int32_t partition, int64_t from_seq) -> caf::result<write_request> {
       auto& st = self->state;

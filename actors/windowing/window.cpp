@@ -1,4 +1,5 @@
 #include "actors/windowing/window.hpp"
+#include "actors/windowing/metrics.hpp"
 
 #include <deque>
 #include <functional>
@@ -386,12 +387,9 @@ window_impl::behavior_type window(self_ptr self, window_settings cfg,
   auto& st = self->state;
   st.cfg = cfg;
   st.make = std::move(children);
-  st.writer.emplace("windowing.cache-writer",
-                    reg->actor("windowing.cache-writer", "detached", "windowing"), cfg.backoff,
-                    cfg.backoff_max);
-  st.rebuilder.emplace("windowing.rebuilder",
-                       reg->actor("windowing.rebuilder", "detached", "windowing"),
-                       cfg.backoff, cfg.backoff_max);
+  auto m = metrics::registered_in(*reg);
+  st.writer.emplace("windowing.cache-writer", m.cache_writer, cfg.backoff, cfg.backoff_max);
+  st.rebuilder.emplace("windowing.rebuilder", m.rebuilder, cfg.backoff, cfg.backoff_max);
   start_child(self, 0);
   start_child(self, 1);
   self->set_exit_handler([self](caf::exit_msg& msg) {
@@ -403,11 +401,11 @@ window_impl::behavior_type window(self_ptr self, window_settings cfg,
     else
       self->quit(msg.reason);
   });
-  st.stats = reg->actor("windowing.window", "pool", "windowing");
-  st.counted = &reg->counter("processor_records_counted_total");
-  st.skipped = &reg->counter("processor_records_skipped_total");
+  st.stats = m.window;
+  st.counted = &m.counted;
+  st.skipped = &m.skipped;
   for (auto r : all_repairs)
-    st.repairs[r] = &reg->counter(std::string{"processor_repairs_"} + to_string(r) + "_total");
+    st.repairs[r] = m.repairs.at(to_string(r));
   self->delayed_send(self, cfg.tick, tick_atom::value);
   auto note = [self] {
     self->state.stats->handled++;

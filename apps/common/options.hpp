@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include "apps/common/admin.hpp"
+#include "admin/options.hpp"
 
 #include <caf/actor_system_config.hpp>
 #include <caf/config_option_adder.hpp>
@@ -26,7 +26,7 @@ namespace ping::apps {
 class options : public caf::actor_system_config {
 public:
   // Settings every binary has (see add_common).
-  admin_options admin;
+  admin::options admin;
   std::string log_level = "info";
   std::string bootstrap_file;
 

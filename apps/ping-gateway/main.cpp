@@ -1,7 +1,6 @@
 // ping-gateway: wiring only. Spawns the actors in dependency order, starts
 // the front-ends, waits for SIGTERM, and stops in reverse order.
 
-#include <atomic>
 #include <chrono>
 #include <memory>
 #include <thread>
@@ -11,11 +10,11 @@
 #include "actors/common/backoff.hpp"
 #include "actors/common/log.hpp"
 #include "actors/persistence/migrations.hpp"
-#include "apps/common/admin_actions.hpp"
+#include "admin/server.hpp"
 #include "apps/common/files.hpp"
 #include "apps/common/signals.hpp"
 #include "apps/ping-gateway/config.hpp"
-#include "gateways/common/ask.hpp"
+#include "apps/ping-gateway/gateway_node.hpp"
 
 using namespace ping;
 using namespace std::chrono_literals;
@@ -66,38 +65,11 @@ int run(caf::actor_system& sys, const apps::gateway_config& cfg,
   };
   gateways::connect_frontend connect{gw, cfg.connect()};
   gateways::grpc_frontend grpc{gw, cfg.grpc()};
-  std::atomic<bool> draining{false};
-  std::unique_ptr<apps::admin_server> admin;
+  apps::gateway_node node{sys, reg, counts, {"ping-gateway", PING_VERSION, cfg.describe()}};
+  std::unique_ptr<admin::server> endpoint;
   try {
-    apps::admin_hooks hooks;
-    hooks.ready = [&draining, &reg] {
-      auto store = reg.find_actor("persistence");
-      return !draining && store && store->up.load();
-    };
-    hooks.stages = {
-      {"accept", "pings validated and handed to persistence; latency until the ack",
-       "gateway_pings_accepted_total", "gateway_ping_seconds", "actor:gateway"},
-      {"commit", "pings written to PostgreSQL by group commit",
-       "persistence_pings_committed_total", "persistence_commit_seconds", "actor:persistence"},
-      {"publish", "outbox events acknowledged by Kafka (ping-events)",
-       "relay_events_acked_total", "relay_produce_seconds", "publisher_outbox_backlog"},
-      {"count", "PingCounts answered from the cache plus the tail (else PostgreSQL)",
-       "counts_from_cache_total", "counts_read_seconds", "actor:counts"},
-    };
-    // Exact, like PingCount: the cache's buckets plus the tail, else PostgreSQL.
-    apps::minutes_source exact = [&sys, counts](int64_t first, int32_t n, auto ok, auto fail) {
-      gateways::ask<counts::minute_counts>(
-        sys, counts, std::chrono::seconds(5),
-        [ok](counts::minute_counts& m) { ok(std::move(m.counts), std::move(m.source)); },
-        [fail](caf::error& e) { fail(e); }, minutes_atom::value, first, n);
-    };
-    hooks.minute_counts = [exact](int32_t minutes, connectrpc::responder done) {
-      apps::minute_counts(exact, minutes, std::move(done));
-    };
-    admin = std::make_unique<apps::admin_server>(
-      cfg.admin, reg, apps::node_info{"ping-gateway", PING_VERSION, cfg.describe()},
-      std::move(hooks));
-    admin->start();
+    endpoint = std::make_unique<admin::server>(cfg.admin, reg, node);
+    endpoint->start();
     connect.start();
     grpc.start();
   } catch (const std::exception& e) {
@@ -108,18 +80,18 @@ int run(caf::actor_system& sys, const apps::gateway_config& cfg,
   log::info("gateway", "listening",
             {{"connect", cfg.connect_address + ":" + std::to_string(connect.port())},
              {"grpc", cfg.grpc_address + ":" + std::to_string(grpc.port())},
-             {"admin", cfg.admin.address + ":" + std::to_string(admin->port())}});
+             {"admin", cfg.admin.address + ":" + std::to_string(endpoint->port())}});
   if (!cfg.ports_file.empty())
     apps::write_file_atomically(cfg.ports_file,
                                 {"connect=" + std::to_string(connect.port()),
                                  "grpc=" + std::to_string(grpc.port()),
-                                 "admin=" + std::to_string(admin->port())});
+                                 "admin=" + std::to_string(endpoint->port())});
 
   auto sig = apps::wait_for_shutdown_signal();
   auto started = std::chrono::steady_clock::now();
   log::info("gateway", "draining", {{"signal", std::to_string(sig)}});
   // 1. Stop taking pings; let calls in flight finish.
-  draining = true;
+  node.start_draining();
   grpc.set_serving(false);
   caf::anon_send(gw, drain_atom::value);
   auto front_budget = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.drain_timeout / 2);
@@ -141,7 +113,7 @@ int run(caf::actor_system& sys, const apps::gateway_config& cfg,
   }
   // 3. Stop the actors in reverse order.
   stop_actors();
-  admin->stop();
+  endpoint->stop();
   log::info("gateway", "stopped");
   return 0;
 }

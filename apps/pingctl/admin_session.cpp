@@ -5,11 +5,18 @@
 #include <fstream>
 #include <sstream>
 
-#include "apps/pingctl/admin_format.hpp"
-#include "apps/pingctl/connect_unary.hpp"
-#include "apps/pingctl/http_connection.hpp"
+#include "admin/text/format.hpp"
+#include <connectrpc/client.hpp>
+
+#ifndef PINGCTL_VERSION
+#define PINGCTL_VERSION "dev"
+#endif
 
 namespace ping::pingctl {
+
+using namespace ping::admin::text;
+
+namespace admin_v1 = ping::admin::v1;
 
 namespace {
 
@@ -20,7 +27,7 @@ constexpr const char* service_path = "/ping.admin.v1.AdminService/";
 struct admin_session::impl {
   admin_invocation inv;
   std::string token;
-  http_connection conn;
+  connectrpc::http_connection conn;
   std::string binary; // known after a successful GetStatus
 
   impl(const admin_invocation& i, std::string t)
@@ -30,19 +37,20 @@ struct admin_session::impl {
   // One call; on failure `failed` gets the operator's error line.
   bool call(const char* method, admin_verb verb, const google::protobuf::Message& req,
             google::protobuf::Message& resp, command_result& failed) {
-    unary_call c;
+    connectrpc::unary_call c;
     c.path = std::string{service_path} + method;
     c.address = inv.node;
-    c.encoding = wire_encoding::json;
+    c.encoding = connectrpc::encoding::json;
     c.timeout = admin_timeout(inv, verb);
+    c.user_agent = "pingctl/" PINGCTL_VERSION;
     if (!token.empty())
       c.headers.emplace_back("Authorization", "Bearer " + token);
-    auto outcome = connect_unary(conn, c, req, resp);
-    if (outcome.status.ok())
+    auto outcome = connectrpc::call_unary(conn, c, req, resp);
+    if (outcome.status.is_ok())
       return true;
     admin_failure f;
     f.method = method;
-    f.code = outcome.status.code;
+    f.code = std::string{connectrpc::to_string(outcome.status.c)};
     f.message = outcome.status.message;
     f.transport = outcome.transport;
     f.transport_detail = outcome.transport_detail;

@@ -2,7 +2,7 @@
 // One node's admin API as pingctl's commands see it: a Connect client of
 // ping.admin.v1.AdminService (JSON on the wire, one keep-alive connection,
 // the bearer token on every call) that runs a command and renders the
-// answer with admin_format.hpp. Used by the one-shot commands, the console
+// answer with admin/text/format.hpp. Used by the one-shot commands, the console
 // and watch; one thread at a time.
 
 #include <functional>

@@ -13,10 +13,12 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "apps/pingctl/admin_format.hpp"
+#include "admin/text/format.hpp"
 #include "apps/pingctl/interrupt.hpp"
 
 namespace ping::pingctl {
+
+using namespace ping::admin::text;
 
 namespace {
 

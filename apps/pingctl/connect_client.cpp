@@ -1,8 +1,12 @@
-// The ping.v1.PingService client over Connect (see connect_unary.hpp).
+// The ping.v1.PingService client over Connect (connectrpc/client.hpp).
 
-#include "apps/pingctl/connect_unary.hpp"
-#include "apps/pingctl/http_connection.hpp"
+#include <connectrpc/client.hpp>
+
 #include "apps/pingctl/rpc.hpp"
+
+#ifndef PINGCTL_VERSION
+#define PINGCTL_VERSION "dev"
+#endif
 
 namespace ping::pingctl {
 
@@ -30,16 +34,21 @@ public:
 private:
   call_status unary(const char* path, const google::protobuf::Message& req,
                     google::protobuf::Message& resp) {
-    unary_call call;
+    connectrpc::unary_call call;
     call.path = path;
     call.address = cfg_.address;
-    call.encoding = cfg_.encoding;
+    call.encoding = cfg_.encoding == wire_encoding::json ? connectrpc::encoding::json
+                                                         : connectrpc::encoding::proto;
     call.timeout = cfg_.timeout;
-    return connect_unary(conn_, call, req, resp).status;
+    call.user_agent = "pingctl/" PINGCTL_VERSION;
+    auto st = connectrpc::call_unary(conn_, call, req, resp).status;
+    if (st.is_ok())
+      return call_status::success();
+    return call_status::error(std::string{connectrpc::to_string(st.c)}, st.message);
   }
 
   client_settings cfg_;
-  http_connection conn_;
+  connectrpc::http_connection conn_;
 };
 
 } // namespace

@@ -2,6 +2,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <connectrpc/status.hpp>
+
 #include "apps/pingctl/rpc.hpp"
 #include "ping/v1/ping.grpc.pb.h"
 
@@ -66,8 +68,10 @@ private:
                                 "no response within "
                                   + std::to_string(cfg_.timeout.count())
                                   + " ms");
-    return call_status::error(code_name_of_grpc(st.error_code()),
-                              st.error_message());
+    // gRPC numbers its codes as Connect does; Connect's names.
+    return call_status::error(
+      std::string{connectrpc::to_string(static_cast<connectrpc::code>(st.error_code()))},
+      st.error_message());
   }
 
   client_settings cfg_;

@@ -1,7 +1,7 @@
 #pragma once
 // What pingctl's commands see of the wire: one client interface for both
-// protocols, statuses named as Connect names them, and the tables that map
-// HTTP statuses and gRPC status codes onto those names.
+// protocols, statuses named as Connect names them (connectrpc/status.hpp
+// holds the tables from HTTP statuses and gRPC codes to those names).
 //
 // A client owns its connection (Connect) or shares a channel (gRPC) and is
 // used by one thread at a time; the load generator makes one per worker.
@@ -32,17 +32,6 @@ struct call_status {
     return {std::move(code), std::move(message)};
   }
 };
-
-/// Connect code name of a gRPC status code (0..16); "unknown" otherwise.
-/// Code 0 gives "" (success).
-std::string code_name_of_grpc(int grpc_code);
-
-/// Whether `name` is one of the 16 Connect error code names.
-bool is_known_code(std::string_view name);
-
-/// The code a Connect client infers from an HTTP status when the response
-/// carries no Connect JSON error body.
-std::string code_from_http_status(unsigned http_status);
 
 /// One unary client of ping.v1.PingService. Not thread-safe.
 class rpc_client {

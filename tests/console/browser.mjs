@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Real-browser test of the admin console (apps/common/console/index.html)
+// Real-browser test of the admin console (admin/console/index.html)
 // against a running node's admin port, driven by playwright-core and
 // Debian's chromium.
 //

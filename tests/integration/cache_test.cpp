@@ -350,7 +350,7 @@ BOOST_AUTO_TEST_CASE(cold_cache_is_not_usable) {
   BOOST_TEST(!t.snap.usable);
   BOOST_TEST(t.snap.ranges.size() == 1u);
   BOOST_TEST(!t.snap.ranges[0].covered);
-  BOOST_TEST(reg.counter("cache_misses_total").load() == 1u);
+  BOOST_TEST(reg.counter_at("cache_misses_total").load() == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(a_partition_without_state_makes_it_unusable) {
@@ -371,7 +371,7 @@ BOOST_AUTO_TEST_CASE(a_consistent_cache_gives_its_sequences_and_total) {
   BOOST_REQUIRE(t.snap.usable);
   BOOST_TEST(t.snap.total == 42);
   BOOST_TEST((t.snap.seqs == std::vector<int64_t>{1, 2, 3}));
-  BOOST_TEST(reg.counter("cache_hits_total").load() == 1u);
+  BOOST_TEST(reg.counter_at("cache_hits_total").load() == 1u);
 }
 
 // The checksum: total == sum of the partitions' counts. A cache that fails

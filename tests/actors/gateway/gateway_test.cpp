@@ -276,7 +276,7 @@ BOOST_AUTO_TEST_CASE(a_call_is_answered_at_its_deadline) {
   auto again = ping(gw, 0, 100ms);
   BOOST_REQUIRE(!again);
   BOOST_TEST((again.error() == ping_errc::deadline_exceeded));
-  BOOST_TEST(reg.counter("gateway_calls_deadline_exceeded_total").load() == 2u);
+  BOOST_TEST(reg.counter_at("gateway_calls_deadline_exceeded_total").load() == 2u);
 }
 
 // The gateway's store_timeout caps a caller's longer deadline.

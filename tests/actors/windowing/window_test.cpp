@@ -275,7 +275,7 @@ struct fixture : test::coordinator_fixture {
   }
 
   uint64_t repairs(const std::string& why) {
-    return reg.counter("processor_repairs_" + why + "_total").load();
+    return reg.counter_at("processor_repairs_" + why + "_total").load();
   }
 };
 

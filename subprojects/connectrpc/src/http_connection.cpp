@@ -1,4 +1,4 @@
-#include "apps/pingctl/http_connection.hpp"
+#include <connectrpc/client.hpp>
 
 // Boost 1.74's asio misses <utility> (std::exchange) under C++20.
 #include <utility>
@@ -11,7 +11,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
-namespace ping::pingctl {
+namespace connectrpc {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -187,4 +187,4 @@ http_result http_connection::post(const http_request& req,
   return impl_->post(req, deadline);
 }
 
-} // namespace ping::pingctl
+}  // namespace connectrpc

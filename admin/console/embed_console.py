@@ -13,11 +13,11 @@ def main() -> None:
     if ")__html__" in html:
         sys.exit(f"{path}: contains the raw-string delimiter")
     with open(out, "w", encoding="utf-8") as f:
-        f.write('#include "apps/common/console.hpp"\n\n')
-        f.write("namespace ping::apps {\n\n")
+        f.write('#include "admin/console/console.hpp"\n\n')
+        f.write("namespace ping::admin {\n\n")
         f.write("std::string_view console_page() {\n")
         f.write(f'  static constexpr std::string_view page = R"__html__({html})__html__";\n')
-        f.write("  return page;\n}\n\n} // namespace ping::apps\n")
+        f.write("  return page;\n}\n\n} // namespace ping::admin\n")
 
 
 if __name__ == "__main__":

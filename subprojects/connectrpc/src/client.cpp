@@ -1,18 +1,15 @@
-#include "apps/pingctl/connect_unary.hpp"
+#include <connectrpc/client.hpp>
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
 #include <string_view>
 
 #include <google/protobuf/message.h>
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 
-#ifndef PINGCTL_VERSION
-#define PINGCTL_VERSION "dev"
-#endif
-
-namespace ping::pingctl {
+namespace connectrpc {
 
 namespace {
 
@@ -47,7 +44,7 @@ std::string excerpt(const std::string& body) {
 
 // A non-200 response: the Connect JSON error body when there is a valid
 // one, else the code inferred from the HTTP status.
-call_status decode_error(const http_response& res) {
+status decode_error(const http_response& res) {
   if (media_type(res.content_type) == "application/json") {
     pb::Struct obj;
     pb::util::JsonParseOptions opts;
@@ -55,13 +52,15 @@ call_status decode_error(const http_response& res) {
     if (pb::util::JsonStringToMessage(res.body, &obj, opts).ok()) {
       const auto& fields = obj.fields();
       auto code = fields.find("code");
-      if (code != fields.end() && code->second.has_string_value()
-          && is_known_code(code->second.string_value())) {
+      std::optional<connectrpc::code> known;
+      if (code != fields.end() && code->second.has_string_value())
+        known = code_from_string(code->second.string_value());
+      if (known && *known != connectrpc::code::ok) {
         std::string message;
         if (auto msg = fields.find("message");
             msg != fields.end() && msg->second.has_string_value())
           message = msg->second.string_value();
-        return call_status::error(code->second.string_value(), message);
+        return status::error(*known, message);
       }
     }
   }
@@ -70,33 +69,33 @@ call_status decode_error(const http_response& res) {
     message += " " + res.reason;
   if (auto text = excerpt(res.body); !text.empty())
     message += ": " + text;
-  return call_status::error(code_from_http_status(res.status), message);
+  return status::error(code_from_http_status(static_cast<int>(res.status)), message);
 }
 
 } // namespace
 
-unary_outcome connect_unary(http_connection& conn, const unary_call& call,
-                            const pb::Message& req, pb::Message& resp) {
+unary_outcome call_unary(http_connection& conn, const unary_call& call,
+                         const pb::Message& req, pb::Message& resp) {
   unary_outcome out;
-  auto fail = [&out](std::string code, std::string message) {
-    out.status = call_status::error(std::move(code), std::move(message));
+  auto fail = [&out](code c, std::string message) {
+    out.status = status::error(c, std::move(message));
     return out;
   };
-  bool json = call.encoding == wire_encoding::json;
+  bool json = call.encoding == encoding::json;
   http_request hreq;
   hreq.target = call.path;
   hreq.content_type = json ? "application/json" : "application/proto";
   hreq.headers = {
     {"Connect-Protocol-Version", "1"},
     {"Connect-Timeout-Ms", std::to_string(call.timeout.count())},
-    {"User-Agent", "pingctl/" PINGCTL_VERSION},
+    {"User-Agent", call.user_agent},
   };
   hreq.headers.insert(hreq.headers.end(), call.headers.begin(), call.headers.end());
   if (json) {
     if (auto st = pb::util::MessageToJsonString(req, &hreq.body); !st.ok())
-      return fail("internal", "cannot encode request: " + st.ToString());
+      return fail(code::internal, "cannot encode request: " + st.ToString());
   } else if (!req.SerializeToString(&hreq.body)) {
-    return fail("internal", "cannot encode request");
+    return fail(code::internal, "cannot encode request");
   }
 
   auto deadline = std::chrono::steady_clock::now() + call.timeout;
@@ -107,15 +106,15 @@ unary_outcome connect_unary(http_connection& conn, const unary_call& call,
     case http_failure::none:
       break;
     case http_failure::connect_failed:
-      return fail("unavailable",
+      return fail(code::unavailable,
                   "cannot connect to " + call.address + " (" + result.detail + ")");
     case http_failure::timed_out:
-      return fail("deadline_exceeded", "no response within "
+      return fail(code::deadline_exceeded, "no response within "
                                          + std::to_string(call.timeout.count()) + " ms");
     case http_failure::io_error:
-      return fail("unavailable", call.address + ": " + result.detail);
+      return fail(code::unavailable, call.address + ": " + result.detail);
     case http_failure::interrupted:
-      return fail("canceled", "interrupted");
+      return fail(code::canceled, "interrupted");
   }
 
   const auto& res = result.response;
@@ -124,20 +123,20 @@ unary_outcome connect_unary(http_connection& conn, const unary_call& call,
     return out;
   }
   if (media_type(res.content_type) != media_type(hreq.content_type))
-    return fail("internal",
+    return fail(code::internal,
                 "unexpected response content-type \"" + res.content_type + "\"");
   if (!res.content_encoding.empty() && res.content_encoding != "identity")
-    return fail("internal", "unexpected response content-encoding \""
+    return fail(code::internal, "unexpected response content-encoding \""
                               + res.content_encoding + "\"");
   if (json) {
     pb::util::JsonParseOptions opts;
     opts.ignore_unknown_fields = true;
     if (auto st = pb::util::JsonStringToMessage(res.body, &resp, opts); !st.ok())
-      return fail("internal", "cannot decode response: " + st.ToString());
+      return fail(code::internal, "cannot decode response: " + st.ToString());
   } else if (!resp.ParseFromString(res.body)) {
-    return fail("internal", "cannot decode response");
+    return fail(code::internal, "cannot decode response");
   }
   return out;
 }
 
-} // namespace ping::pingctl
+}  // namespace connectrpc

@@ -1,4 +1,4 @@
-#include "apps/pingctl/admin_format.hpp"
+#include "admin/text/format.hpp"
 
 #include <algorithm>
 #include <cassert>
@@ -8,7 +8,9 @@
 #include <map>
 #include <set>
 
-namespace ping::pingctl {
+namespace ping::admin::text {
+
+using connectrpc::http_failure;
 
 namespace {
 
@@ -121,7 +123,7 @@ std::string format_duration_ms(std::int64_t ms) {
   return buf;
 }
 
-std::string format_status(const admin_v1::GetStatusResponse& resp, bool with_config) {
+std::string format_status(const v1::GetStatusResponse& resp, bool with_config) {
   std::vector<std::pair<std::string, std::vector<std::string>>> fields = {
     {"binary", {resp.binary()}},
     {"version", {resp.version()}},
@@ -156,7 +158,7 @@ std::string format_status(const admin_v1::GetStatusResponse& resp, bool with_con
   return out;
 }
 
-std::string format_actors(const admin_v1::ListActorsResponse& resp) {
+std::string format_actors(const v1::ListActorsResponse& resp) {
   using col = text_table::column;
   constexpr auto right = text_table::align::right;
   text_table table{{col{"NAME"}, col{"KIND"}, col{"MAILBOX", right}, col{"MSG/S", right},
@@ -231,7 +233,7 @@ std::string format_actors(const admin_v1::ListActorsResponse& resp) {
   return table.render() + summary + "\n";
 }
 
-std::string format_pipeline(const admin_v1::GetPipelineResponse& resp) {
+std::string format_pipeline(const v1::GetPipelineResponse& resp) {
   if (resp.stages().empty())
     return "no pipeline stages reported\n";
   using col = text_table::column;
@@ -257,7 +259,7 @@ std::string format_pipeline(const admin_v1::GetPipelineResponse& resp) {
   return out;
 }
 
-std::string format_lag(const admin_v1::GetLagResponse& resp) {
+std::string format_lag(const v1::GetLagResponse& resp) {
   std::string state = std::string{"consumption "} + (resp.paused() ? "paused" : "running");
   if (resp.partitions().empty())
     return "no partitions assigned; " + state + "\n";
@@ -265,7 +267,7 @@ std::string format_lag(const admin_v1::GetLagResponse& resp) {
   constexpr auto right = text_table::align::right;
   text_table table{{col{"PARTITION"}, col{"END OFFSET", right}, col{"POSITION", right},
                     col{"LAG", right}}};
-  std::vector<const admin_v1::PartitionLag*> parts;
+  std::vector<const v1::PartitionLag*> parts;
   for (const auto& p : resp.partitions())
     parts.push_back(&p);
   std::stable_sort(parts.begin(), parts.end(),
@@ -277,7 +279,7 @@ std::string format_lag(const admin_v1::GetLagResponse& resp) {
   return table.render() + state + "\n";
 }
 
-std::string format_minutes(const admin_v1::GetMinuteCountsResponse& resp, int bar_width) {
+std::string format_minutes(const v1::GetMinuteCountsResponse& resp, int bar_width) {
   if (resp.minutes().empty())
     return "no minutes reported\n";
   using col = text_table::column;
@@ -306,7 +308,7 @@ std::string format_minutes(const admin_v1::GetMinuteCountsResponse& resp, int ba
   return out + "\n";
 }
 
-std::string format_flush(const admin_v1::FlushResponse& resp) {
+std::string format_flush(const v1::FlushResponse& resp) {
   if (!resp.complete())
     return "flush incomplete: the cache did not take every delta within the deadline ("
            + plural(resp.partitions(), "partition", "partitions") + " done)\n";
@@ -314,7 +316,7 @@ std::string format_flush(const admin_v1::FlushResponse& resp) {
          + " are in the cache\n";
 }
 
-std::string format_pause(const admin_v1::PauseConsumptionResponse& resp) {
+std::string format_pause(const v1::PauseConsumptionResponse& resp) {
   if (!resp.paused())
     return "consumption is running (" + plural(resp.partitions(), "partition", "partitions")
            + ")\n";
@@ -322,19 +324,19 @@ std::string format_pause(const admin_v1::PauseConsumptionResponse& resp) {
          + "; lag grows until resume\n";
 }
 
-std::string format_resume(const admin_v1::ResumeConsumptionResponse& resp) {
+std::string format_resume(const v1::ResumeConsumptionResponse& resp) {
   if (resp.paused())
     return "consumption is still paused (" + plural(resp.partitions(), "partition", "partitions")
            + ")\n";
   return "consumption resumed on " + plural(resp.partitions(), "partition", "partitions") + "\n";
 }
 
-std::string format_rebuild(const admin_v1::RebuildCacheResponse& resp) {
+std::string format_rebuild(const v1::RebuildCacheResponse& resp) {
   return "cache rebuilt: " + plural(resp.partitions(), "partition", "partitions")
          + " recounted from PostgreSQL in " + format_duration_ms(resp.duration_ms()) + "\n";
 }
 
-std::string format_log_level(const admin_v1::SetLogLevelResponse& resp) {
+std::string format_log_level(const v1::SetLogLevelResponse& resp) {
   return "log level is now " + resp.level() + "\n";
 }
 
@@ -404,4 +406,4 @@ std::vector<std::string> fit_to_screen(const std::string& text, int rows, int co
   return lines;
 }
 
-} // namespace ping::pingctl
+} // namespace ping::admin::text

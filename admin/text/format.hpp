@@ -1,8 +1,10 @@
 #pragma once
-// What `pingctl admin` prints: the admin API's answers as compact aligned
-// tables and one-line results, the wording of failures, and the frame of
-// `watch`. Pure functions of their arguments (no clock, no terminal), so
-// tests can pin the output.
+// The admin API's answers as a terminal shows them (`pingctl admin`, its
+// console and watch): compact aligned tables and one-line results, the
+// wording of failed calls, and the frame of a redrawn read. Pure functions
+// of their arguments (no clock, no terminal, no I/O), so tests can pin the
+// output. The web console (admin/console/) renders the same answers in
+// the browser.
 
 #include <chrono>
 #include <cstdint>
@@ -10,12 +12,11 @@
 #include <string_view>
 #include <vector>
 
-#include "apps/pingctl/http_connection.hpp"
+#include <connectrpc/client.hpp>
+
 #include "ping/admin/v1/admin.pb.h"
 
-namespace ping::pingctl {
-
-namespace admin_v1 = ping::admin::v1;
+namespace ping::admin::text {
 
 /// Rows under a header, each column as wide as its widest cell, two blanks
 /// apart, numbers right-aligned; no trailing blanks.
@@ -44,35 +45,35 @@ private:
 std::string format_duration_ms(std::int64_t ms);
 
 /// Key: value lines; the configuration only `with_config`.
-std::string format_status(const admin_v1::GetStatusResponse& resp, bool with_config);
+std::string format_status(const v1::GetStatusResponse& resp, bool with_config);
 
 /// Actors in a tree: top-level actors (and the groups named as parents)
 /// by name, each followed by its children by name, indented. Ends with a
 /// summary line.
-std::string format_actors(const admin_v1::ListActorsResponse& resp);
+std::string format_actors(const v1::ListActorsResponse& resp);
 
-std::string format_pipeline(const admin_v1::GetPipelineResponse& resp);
+std::string format_pipeline(const v1::GetPipelineResponse& resp);
 
 /// Partitions by number, then a TOTAL line and whether consumption is paused.
-std::string format_lag(const admin_v1::GetLagResponse& resp);
+std::string format_lag(const v1::GetLagResponse& resp);
 
 /// One row per minute (UTC) with a bar of up to `bar_width` '#'.
-std::string format_minutes(const admin_v1::GetMinuteCountsResponse& resp,
+std::string format_minutes(const v1::GetMinuteCountsResponse& resp,
                            int bar_width = 40);
 
 // The one-line results of the commands.
-std::string format_flush(const admin_v1::FlushResponse& resp);
-std::string format_pause(const admin_v1::PauseConsumptionResponse& resp);
-std::string format_resume(const admin_v1::ResumeConsumptionResponse& resp);
-std::string format_rebuild(const admin_v1::RebuildCacheResponse& resp);
-std::string format_log_level(const admin_v1::SetLogLevelResponse& resp);
+std::string format_flush(const v1::FlushResponse& resp);
+std::string format_pause(const v1::PauseConsumptionResponse& resp);
+std::string format_resume(const v1::ResumeConsumptionResponse& resp);
+std::string format_rebuild(const v1::RebuildCacheResponse& resp);
+std::string format_log_level(const v1::SetLogLevelResponse& resp);
 
 /// A failed admin call as the operator should read it.
 struct admin_failure {
   std::string method;   // "GetStatus"
   std::string code;     // Connect code name
   std::string message;  // the server's message (or the client's)
-  http_failure transport = http_failure::none;
+  connectrpc::http_failure transport = connectrpc::http_failure::none;
   std::string transport_detail;
   std::string node;     // HOST:PORT
   bool token_sent = false;
@@ -93,4 +94,4 @@ std::string watch_header(std::string_view node_label, std::string_view what,
 /// frame never scrolls; the last kept line says how many were left out.
 std::vector<std::string> fit_to_screen(const std::string& text, int rows, int cols);
 
-} // namespace ping::pingctl
+} // namespace ping::admin::text

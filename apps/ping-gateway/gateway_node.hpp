@@ -1,0 +1,53 @@
+#pragma once
+// ping-gateway as the admin endpoint sees it (admin/node.hpp): its four
+// pipeline stages (accept, commit, publish, count), readiness (PostgreSQL
+// reachable through persistence, not draining) and the per-minute counts,
+// exact like PingCount (the count reader: the cache's buckets plus the
+// tail, else PostgreSQL). It runs none of the commands (they act on the
+// processor's consumer and cache).
+//
+// Owner: run() in main.cpp, which keeps it alive until the admin server
+// stopped. Threads: any (reads atomics; minute_counts asks the count
+// reader from a short-lived actor with a deadline and never blocks).
+
+#include <atomic>
+#include <memory>
+
+#include <caf/actor_system.hpp>
+
+#include "actors/common/telemetry.hpp"
+#include "actors/counts/metrics.hpp"
+#include "actors/counts/protocol.hpp"
+#include "actors/gateway/metrics.hpp"
+#include "actors/persistence/metrics.hpp"
+#include "actors/publisher/metrics.hpp"
+#include "admin/node.hpp"
+
+namespace ping::apps {
+
+class gateway_node final : public admin::node {
+public:
+  gateway_node(caf::actor_system& sys, telemetry::registry& reg, counts::counts_actor counts,
+               admin::node_info info);
+
+  /// Not ready from now on (SIGTERM): load balancers stop sending.
+  void start_draining();
+
+  const admin::node_info& info() const override;
+  bool ready() const override;
+  std::vector<admin::stage> pipeline() const override;
+  void minute_counts(int64_t first_minute, int32_t n,
+                     admin::reply<admin::minute_series> done) override;
+
+private:
+  caf::actor_system& sys_;
+  counts::counts_actor counts_;
+  gateway::metrics gateway_;
+  persistence::metrics persistence_;
+  publisher::metrics publisher_;
+  counts::metrics counts_metrics_;
+  admin::node_info info_;
+  std::atomic<bool> draining_{false};
+};
+
+} // namespace ping::apps
