@@ -25,6 +25,7 @@ SECS=${BENCH_SECONDS:-8}
 CONNS=${BENCH_CONNECTIONS:-32}
 command -v h2load >/dev/null || PACKAGES+=(nghttp2-client)
 command -v nginx >/dev/null || PACKAGES+=(nginx-light)
+[ -x /usr/bin/time ] || PACKAGES+=(time)
 ensure_packages
 build >/dev/null
 
@@ -47,7 +48,8 @@ CONNECT="http://127.0.0.1:$CPORT/ping.v1.PingService"
 run() {
   local name=$1; shift
   local log="$RUN/$name.log"
-  h2load -t1 --warm-up-time=1 -D "$SECS" --log-file="$log" "$@" > "$RUN/$name.out" 2>&1 || true
+  /usr/bin/time -f '%U %S' -o "$RUN/$name.time" \
+    h2load -t1 --warm-up-time=1 -D "$SECS" --log-file="$log" "$@" > "$RUN/$name.out" 2>&1 || true
   local rps
   rps=$(awk '/finished in/ { gsub(",", "", $4); printf "%.0f", $4 }' "$RUN/$name.out")
   # start (us since epoch), status, duration (us): keep what started after
@@ -65,14 +67,43 @@ run() {
 h1=(--h1 -c"$CONNS" -H 'content-type: application/json' -d "$RUN/empty.json")
 grpc=(-c"$CONNS" -m4 -H 'content-type: application/grpc' -H 'te: trailers' -d "$RUN/grpc-ping.bin")
 
+# CPU accounting around a run: clock ticks of each component and the
+# machine's idle share, to see where a call's CPU goes and whether the
+# machine was saturated.
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+ticks() { local t=0 p; for p in "$@"; do [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat"))); done; echo "$t"; }
+pg_pids() { local m; m=$(head -1 "$RUN/pg/data/postmaster.pid"); echo "$m $(pgrep -P "$m" | tr '\n' ' ')"; }
+idle_total() { awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
+cpu_begin() {
+  CPU0=("$(ticks "$GW_PID")" "$(ticks $(pg_pids))" "$(ticks "$(cat "$RUN/processor.pid")")" "$(ticks "$(cat "$RUN/devbroker.pid")")")
+  read -r IDLE0 TOTAL0 < <(idle_total)
+}
+# cpu_end NAME CALLS CLIENT_SECONDS: prints microseconds of CPU per call
+cpu_end() {
+  local name=$1 calls=$2 client=$3 idle total
+  local now=("$(ticks "$GW_PID")" "$(ticks $(pg_pids))" "$(ticks "$(cat "$RUN/processor.pid")")" "$(ticks "$(cat "$RUN/devbroker.pid")")")
+  read -r idle total < <(idle_total)
+  awk -v n="$calls" -v t="$TICK_US" -v g=$((now[0] - CPU0[0])) -v pg=$((now[1] - CPU0[1])) \
+      -v pr=$((now[2] - CPU0[2])) -v b=$((now[3] - CPU0[3])) -v c="$client" \
+      -v idle=$((idle - IDLE0)) -v total=$((total - TOTAL0)) -v name="$name" 'BEGIN {
+    if (n == 0) n = 1
+    printf "%s CPU per call: gateway %.0f us, PostgreSQL %.0f us, processor %.0f us, broker %.0f us, h2load %.0f us; machine idle %.0f %%\n",
+      name, g * t / n, pg * t / n, pr * t / n, b * t / n, c * 1e6 / n, 100 * idle / total }' >> "$RUN/cpu.txt"
+}
+
 rss_mib() { awk '/VmHWM/ { printf "%d", $2 / 1024 }' "/proc/$GW_PID/status"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }'; }
 
 echo "== warm-up"
 h2load "${h1[@]}" -D 2 "$CONNECT/Ping" >/dev/null 2>&1 || true
 
+client_seconds() { awk '{ print $1 + $2 }' "$RUN/$1.time"; }
+calls() { awk 'END { print NR }' "$RUN/$1.log"; }
+
 echo "== Connect Ping"
+cpu_begin
 read -r ping_rps ping_p50 ping_p99 ping_max ping_ok < <(run ping "${h1[@]}" "$CONNECT/Ping")
+cpu_end "Connect Ping" "$(calls ping)" "$(client_seconds ping)"
 echo "   $ping_rps/s p50 $ping_p50 ms p99 $ping_p99 ms max $ping_max ms"
 
 echo "== gRPC Ping"
@@ -86,7 +117,9 @@ echo "   $grpc_rps/s p50 $grpc_p50 ms p99 $grpc_p99 ms max $grpc_max ms (gateway
 sleep 2
 echo "== Connect PingCount"
 pg0=$(metric counts_from_postgres_total)
+cpu_begin
 read -r count_rps count_p50 count_p99 count_max count_ok < <(run count "${h1[@]}" "$CONNECT/PingCount")
+cpu_end "Connect PingCount" "$(calls count)" "$(client_seconds count)"
 pg1=$(metric counts_from_postgres_total)
 echo "   $count_rps/s p50 $count_p50 ms p99 $count_p99 ms max $count_max ms (from PostgreSQL: $((pg1 - pg0)))"
 
@@ -163,4 +196,5 @@ gateway peak RSS        $rss MiB                                                
 PingCounts answered by PostgreSQL count(*) in the PingCount run: $((pg1 - pg0))   (goal 0)
 non-2xx: Ping $(awk '$2 < 200 || $2 >= 300 { n++ } END { printf "%d", n }' "$RUN/ping.log"), PingCount $(awk '$2 < 200 || $2 >= 300 { n++ } END { printf "%d", n }' "$RUN/count.log"), mixed $(awk '$2 < 200 || $2 >= 300 { n++ } END { printf "%d", n }' "$RUN/mixed.log"); gRPC acked by the gateway $((acked1 - acked0))
 pings stored            $rows
+$(cat "$RUN/cpu.txt")
 SUMMARY
