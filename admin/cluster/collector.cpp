@@ -150,22 +150,6 @@ void collector::view(view_reply done) {
   cv_.notify_all();
 }
 
-bool collector::known(const std::string& node) const {
-  {
-    std::lock_guard<std::mutex> guard{mtx_};
-    if (node == self_.label)
-      return true;
-    if (have_view_)
-      for (auto& n : last_.nodes())
-        if (n.self() && n.address() == node)
-          return true; // this node under its discovered address
-  }
-  for (auto& t : peers_.targets())
-    if (t.label == node)
-      return true;
-  return false;
-}
-
 void collector::run_rounds() {
   std::unique_lock<std::mutex> lock{mtx_};
   while (!stopping_) {

@@ -77,9 +77,6 @@ public:
   /// completes `done` once. Refuses (permission_denied) any other address.
   void forward(const std::string& node, command c, command_reply done);
 
-  /// Whether `node` is this node or a current target.
-  bool known(const std::string& node) const;
-
 private:
   struct peer;
   struct job {
