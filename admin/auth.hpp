@@ -8,7 +8,8 @@
 //
 // Pure functions and one immutable value (`credentials`): safe on any
 // thread; the server calls them on its I/O threads. Tokens are secrets:
-// nothing here logs or returns them in messages.
+// nothing here logs or returns them in messages; peer_token() hands the
+// admin token to the cluster view's calls, nowhere else.
 
 #include <functional>
 #include <string>
@@ -53,6 +54,10 @@ public:
 
   /// True when the call came with the read-only token: commands refuse it.
   bool read_only(const connectrpc::call_context& ctx) const;
+
+  /// The admin token, for this node's calls to its peers (the cluster view:
+  /// one token per deployment); empty without one. Never log it.
+  const std::string& peer_token() const { return token_; }
 
 private:
   std::string token_;      // empty: loopback only, no token

@@ -31,6 +31,16 @@ std::vector<partition_lag> node::lag() const {
   return {};
 }
 
+std::vector<rebalance> node::rebalances() const {
+  return {};
+}
+
+void node::exactness(reply<exactness_report> done) {
+  done(failure{connectrpc::code::unimplemented,
+               "GetExactness is not available on " + info().binary
+                 + " (it reads PostgreSQL and the cache: ask a ping-gateway)"});
+}
+
 std::vector<command> node::commands() const {
   return {};
 }

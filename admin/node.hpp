@@ -75,6 +75,27 @@ struct partition_lag {
   int64_t lag = 0;
 };
 
+/// One change of the consumer's partition assignment (processor).
+struct rebalance {
+  int64_t time_ms = 0; // wall clock, epoch milliseconds
+  std::vector<int32_t> assigned;
+  std::vector<int32_t> revoked;
+};
+
+/// One partition of the live exactness check (gateway): PostgreSQL's
+/// committed head against the cache's applied relay sequence.
+struct exactness_row {
+  int32_t partition = 0;
+  int64_t head = 0;       // outbox_head.next_seq - 1
+  int64_t cache_seq = -1; // ping:offsets seq:<p>; -1 unknown
+  int64_t relay_acked = 0; // outbox_cursor.acked_seq
+};
+
+struct exactness_report {
+  std::vector<exactness_row> rows; // by partition
+  std::string cache_note;          // why cache_seq is unknown, if it is
+};
+
 /// Pings per minute, oldest first, and where they came from ("cache",
 /// "postgres").
 struct minute_series {
@@ -109,11 +130,19 @@ public:
   /// Consumer lag by partition, in partition order (processor); none elsewhere.
   virtual std::vector<partition_lag> lag() const;
 
+  /// The consumer's last assignment changes, newest first (processor);
+  /// none elsewhere.
+  virtual std::vector<rebalance> rebalances() const;
+
   /// The commands this node carries out; the others answer unimplemented.
   virtual std::vector<command> commands() const;
 
   /// Pings per minute of `n` epoch minutes from `first_minute` on.
   virtual void minute_counts(int64_t first_minute, int32_t n, reply<minute_series> done);
+
+  /// The live exactness check, per partition (gateway); unimplemented
+  /// elsewhere.
+  virtual void exactness(reply<exactness_report> done);
 
   /// The commands; each answers the number of partitions it acted on.
   virtual void flush(reply<int32_t> done);

@@ -24,6 +24,16 @@ struct options {
   size_t max_header_bytes = 8 << 10;
   caf::timespan header_timeout = std::chrono::seconds(5);
   caf::timespan body_timeout = std::chrono::seconds(5);
+  // The cluster view (GetCluster): admin endpoints of the other nodes,
+  // "host:port,host:port", and DNS names that resolve to all of them,
+  // "name:port,name:port" (headless Services), re-resolved every
+  // `peers_refresh`. Called with this node's token, each within
+  // `peer_timeout`; at most `max_peers` of them.
+  std::string peers;
+  std::string peers_dns;
+  caf::timespan peers_refresh = std::chrono::seconds(10);
+  caf::timespan peer_timeout = std::chrono::seconds(1);
+  size_t max_peers = 64;
 };
 
 } // namespace ping::admin

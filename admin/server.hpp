@@ -5,7 +5,9 @@
 //   /readyz    200 when the node is ready, else 503 (open)
 //   /metrics   Prometheus text of the registry (metrics_text.hpp)
 //   /          the web console (console/index.html; open, the page holds no data)
-//   ping.admin.v1.AdminService, one handler per RPC in admin/rpc/.
+//   ping.admin.v1.AdminService, one handler per RPC in admin/rpc/, the
+//   cluster view's among them (discovery and calls to the peers in
+//   admin/cluster/).
 // Who may call is auth.hpp's business; what the binary is, node.hpp's.
 //
 // Owner: the binary's run(), which constructs it after spawning the actors,
@@ -15,8 +17,12 @@
 // commands hand off to the node) and the sampler's thread. Bounds:
 // admin::options (connections, header and body sizes and times); at the
 // connection cap the longest-idle connection makes room, so probes get in.
+// The cluster view adds a discovery thread, a collector thread (fanning out
+// on a bounded number of threads per round) and command threads, all
+// started by start() and joined by stop().
 // Failure: the constructor throws std::runtime_error on unsafe options or
-// an unreadable token file; start() throws when it cannot listen.
+// an unreadable token file or an invalid peer list; start() throws when
+// it cannot listen.
 
 #include <cstdint>
 #include <memory>
@@ -30,6 +36,10 @@
 namespace ping::admin {
 
 class sampler;
+namespace cluster {
+class discovery;
+class collector;
+} // namespace cluster
 
 class server {
 public:
@@ -43,7 +53,10 @@ public:
   void stop();
 
 private:
+  options opts_;
   std::shared_ptr<sampler> sampler_;
+  std::unique_ptr<cluster::discovery> discovery_;
+  std::shared_ptr<cluster::collector> collector_;
   std::unique_ptr<connectrpc::server> server_;
 };
 

@@ -15,6 +15,8 @@ RUN=$(mktemp -d /tmp/ping-test.XXXXXX)
 chmod 755 "$RUN"
 cleanup() {
   set +e
+  stop_process processor "$RUN/second"
+  stop_process gateway "$RUN/second"
   stop_process processor "$RUN"
   stop_process gateway "$RUN"
   stop_process devbroker "$RUN"
@@ -59,19 +61,35 @@ check "proto: buf lint and breaking" "$PING_ROOT/tests/e2e/buf.sh"
 check "deploy: kustomize, offline schemas, image libraries" \
   "$PING_ROOT/tests/deploy/run.sh" "$BUILD_DIR"
 
+# The nodes of the consoles' cluster view: two gateways and two
+# processors, each given the four admin addresses as peers (the second
+# pair starts just before the consoles).
+ADMIN_PORTS=($(free_port) $(free_port) $(free_port) $(free_port))
+PEERS=$(printf '127.0.0.1:%s,' "${ADMIN_PORTS[@]}")
+PEERS=${PEERS%,}
+
 # End to end with independent clients against a running gateway.
 CONNECT_PORT=$(free_port)
 GRPC_PORT=$(free_port)
-gateway_start "$RUN" "$CONNECT_PORT" "$GRPC_PORT" "$PING_TEST_PG_DSN" "$REDIS_PORT"
+PING_ADMIN_PEERS=$PEERS PING_GATEWAY_ADMIN_PORT=${ADMIN_PORTS[0]} \
+  gateway_start "$RUN" "$CONNECT_PORT" "$GRPC_PORT" "$PING_TEST_PG_DSN" "$REDIS_PORT"
 check "end-to-end clients (curl, buf curl, connect-node)" \
   "$PING_ROOT/tests/e2e/run.sh" "$CONNECT_PORT" "$GRPC_PORT"
 
 # The admin consoles (web page in chromium, pingctl admin in tmux) against
-# a processor counting what that gateway takes.
-processor_start "$RUN" "$REDIS_PORT" "$PING_TEST_PG_DSN"
+# a processor counting what that gateway takes, with a second gateway and
+# processor in the cluster view.
+PING_ADMIN_PEERS=$PEERS PING_PROCESSOR_ADMIN_PORT=${ADMIN_PORTS[2]} \
+  processor_start "$RUN" "$REDIS_PORT" "$PING_TEST_PG_DSN"
+mkdir -p "$RUN/second"
+ln -sf "$RUN/devbroker.info" "$RUN/second/devbroker.info"
+PING_ADMIN_PEERS=$PEERS PING_GATEWAY_ADMIN_PORT=${ADMIN_PORTS[1]} \
+  gateway_start "$RUN/second" "$(free_port)" "$(free_port)" "$PING_TEST_PG_DSN" "$REDIS_PORT"
+PING_ADMIN_PEERS=$PEERS PING_PROCESSOR_ADMIN_PORT=${ADMIN_PORTS[3]} \
+  processor_start "$RUN/second" "$REDIS_PORT" "$PING_TEST_PG_DSN"
 PROCESSOR_ADMIN=$(sed -n 's/^admin=//p' "$RUN/processor.ports")
-check "admin consoles (chromium, tmux)" \
-  "$PING_ROOT/tests/console/run.sh" "$BUILD_DIR" "$CONNECT_PORT" "$PROCESSOR_ADMIN"
+check "admin consoles (chromium, tmux; cluster of four)" \
+  "$PING_ROOT/tests/console/run.sh" "$BUILD_DIR" "$CONNECT_PORT" "$PROCESSOR_ADMIN" 4
 
 echo "test suites: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -31,5 +31,6 @@ using verify_atom = caf::atom_constant<caf::atom("verify")>;   // check the cach
 using tail_atom = caf::atom_constant<caf::atom("tail")>;       // count what the cache lacks
 using heal_atom = caf::atom_constant<caf::atom("heal")>;       // resync a partition
 using fill_atom = caf::atom_constant<caf::atom("fill")>;       // count a sequence range
+using heads_atom = caf::atom_constant<caf::atom("heads")>;     // outbox heads and cursors
 
 } // namespace ping

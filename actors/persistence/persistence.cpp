@@ -131,6 +131,13 @@ worker(worker_actor::stateful_pointer<worker_state> self, settings cfg,
         return sql::per_minute(txn, first_minute, n);
       });
     },
+    [=](heads_atom) -> caf::result<std::vector<outbox_position>> {
+      note();
+      return guarded(self->state, cfg, "heads", [&](pqxx::connection& c) {
+        pqxx::nontransaction txn{c}; // one statement: one snapshot
+        return sql::outbox_positions(txn);
+      });
+    },
     [=](probe_atom) -> caf::result<bool> {
       note();
       auto res = guarded(self->state, cfg, "probe", [&](pqxx::connection& c) {
@@ -356,6 +363,16 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
         .then([rp](std::vector<int64_t>& xs) mutable { rp.deliver(std::move(xs)); },
               [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
       return rp;
+    },
+    [=](heads_atom) -> caf::result<std::vector<outbox_position>> {
+      note();
+      auto& st = self->state;
+      auto& reader = st.slots.back();
+      if (!st.healthy || !reader.child.running())
+        return unavailable_error();
+      // The reader answers the caller directly; the caller's request
+      // carries the deadline.
+      return self->delegate(reader.child.get(), heads_atom::value);
     },
     [=](probe_atom) {
       note();

@@ -33,6 +33,20 @@ typename Inspector::result_type inspect(Inspector& f, tail_counts& x) {
   return f(caf::meta::type_name("tail_counts"), x.consistent, x.total, x.minutes);
 }
 
+/// Where one partition's outbox stands (the admin's exactness check).
+struct outbox_position {
+  int32_t partition = 0;
+  int64_t head = 0;  // outbox_head.next_seq - 1: the highest committed relay_seq
+  int64_t acked = 0; // outbox_cursor.acked_seq: relayed and acknowledged by Kafka
+
+  friend bool operator==(const outbox_position&, const outbox_position&) = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, outbox_position& x) {
+  return f(caf::meta::type_name("outbox_position"), x.partition, x.head, x.acked);
+}
+
 /// The persistence facade: the stable handle other subsystems hold.
 using persistence_actor = caf::typed_actor<
   // Stores one ping. The reply (the size of the group commit that held it)
@@ -45,7 +59,10 @@ using persistence_actor = caf::typed_actor<
   // when the processor is caught up), per minute when asked.
   caf::replies_to<tail_atom, std::vector<int64_t>, bool>::with<tail_counts>,
   // Pings per epoch minute for n minutes from the first (admin console).
-  caf::replies_to<minutes_atom, int64_t, int32_t>::with<std::vector<int64_t>>>;
+  caf::replies_to<minutes_atom, int64_t, int32_t>::with<std::vector<int64_t>>,
+  // Every partition's committed head and relay cursor, in partition order
+  // (admin: the exactness check).
+  caf::replies_to<heads_atom>::with<std::vector<outbox_position>>>;
 
 /// A worker owning one PostgreSQL connection (detached: libpqxx blocks).
 using worker_actor = caf::typed_actor<
@@ -57,6 +74,8 @@ using worker_actor = caf::typed_actor<
   caf::replies_to<tail_atom, std::vector<int64_t>, bool>::with<tail_counts>,
   // Pings per epoch minute for n minutes from the first.
   caf::replies_to<minutes_atom, int64_t, int32_t>::with<std::vector<int64_t>>,
+  // Every partition's committed head and relay cursor.
+  caf::replies_to<heads_atom>::with<std::vector<outbox_position>>,
   // Connects if needed and runs `SELECT 1`; true when PostgreSQL answers.
   caf::replies_to<probe_atom>::with<bool>>;
 

@@ -159,6 +159,15 @@ sequence_counts count_sequences(pqxx::transaction_base& txn, int32_t partition,
   return out;
 }
 
+std::vector<outbox_position> outbox_positions(pqxx::transaction_base& txn) {
+  std::vector<outbox_position> out;
+  for (const auto& row : txn.exec("SELECT h.kafka_partition, h.next_seq - 1, coalesce(c.acked_seq, 0) "
+                                  "FROM outbox_head h LEFT JOIN outbox_cursor c USING (kafka_partition) "
+                                  "ORDER BY h.kafka_partition"))
+    out.push_back({row[0].as<int32_t>(), row[1].as<int64_t>(), row[2].as<int64_t>()});
+  return out;
+}
+
 std::vector<int64_t> per_minute(pqxx::transaction_base& txn, int64_t first_minute,
                                 int32_t n) {
   std::vector<int64_t> out(static_cast<size_t>(std::max(0, n)), 0);

@@ -42,6 +42,10 @@ sequence_counts count_sequences(pqxx::transaction_base& txn, int32_t partition,
 /// zeros included, oldest first.
 std::vector<int64_t> per_minute(pqxx::transaction_base& txn, int64_t first_minute, int32_t n);
 
+/// Every partition's committed head (outbox_head.next_seq - 1) and relay
+/// cursor (outbox_cursor.acked_seq), in partition order: one statement.
+std::vector<outbox_position> outbox_positions(pqxx::transaction_base& txn);
+
 /// The one classification of database failures: true when the connection
 /// is unusable (lost, a commit in doubt, SQLSTATE class 08 connection
 /// exception or 57 operator intervention: shutdown, statement timeout), so

@@ -17,10 +17,13 @@ using steady = std::chrono::steady_clock;
 
 // The rebalance decisions, as requests to the window (blocking: this actor
 // is detached).
+// Each assignment change goes to `history` (when given).
 rebalance_hooks window_hooks(caf::blocking_actor* self, const window_actor& window,
-                             const consumer_settings& cfg) {
+                             const consumer_settings& cfg,
+                             std::shared_ptr<rebalance_log> history) {
   rebalance_hooks h;
-  h.assign = [self, window, timeout = cfg.window_timeout](const std::vector<int32_t>& ids)
+  h.assign = [self, window, timeout = cfg.window_timeout,
+              history](const std::vector<int32_t>& ids)
     -> std::optional<std::vector<partition_state>> {
     std::optional<std::vector<partition_state>> out;
     self->request(window, timeout, assign_atom::value, ids)
@@ -29,13 +32,18 @@ rebalance_hooks window_hooks(caf::blocking_actor* self, const window_actor& wind
                  log::warn("consumer", "the window cannot say where partitions stand",
                            {{"error", to_string(e)}});
                });
+    if (out && history) // asked again until answered: recorded once
+      history->record(ids, {});
     return out;
   };
   h.cold = [self, window, timeout = cfg.window_timeout](int32_t p, int64_t start) {
     self->request(window, timeout, rebuild_atom::value, p, start)
       .receive([](bool) {}, [](caf::error&) {});
   };
-  h.revoke = [self, window, timeout = cfg.window_timeout](const std::vector<int32_t>& ids) {
+  h.revoke = [self, window, timeout = cfg.window_timeout,
+              history](const std::vector<int32_t>& ids) {
+    if (history)
+      history->record({}, ids);
     bool flushed = false;
     self->request(window, timeout, revoke_atom::value, ids)
       .receive([&](bool ok) { flushed = ok; }, [](caf::error&) {});
@@ -46,7 +54,7 @@ rebalance_hooks window_hooks(caf::blocking_actor* self, const window_actor& wind
 }
 
 void consumer_loop(caf::blocking_actor* self, consumer_settings cfg, window_actor window,
-                   telemetry::registry* reg) {
+                   telemetry::registry* reg, std::shared_ptr<rebalance_log> history) {
   auto m = metrics::registered_in(*reg);
   auto stats = m.consumer;
   auto& consumed = m.consumed;
@@ -56,7 +64,7 @@ void consumer_loop(caf::blocking_actor* self, consumer_settings cfg, window_acto
   paused_gauge = 0;
   std::unique_ptr<kafka_source> source;
   try {
-    source = std::make_unique<kafka_source>(cfg, window_hooks(self, window, cfg));
+    source = std::make_unique<kafka_source>(cfg, window_hooks(self, window, cfg, std::move(history)));
   } catch (const std::exception& e) {
     log::error("consumer", "cannot start consuming", {{"error", e.what()}});
     return;
@@ -140,9 +148,10 @@ void consumer_loop(caf::blocking_actor* self, consumer_settings cfg, window_acto
 } // namespace
 
 consumer_actor spawn_consumer(caf::actor_system& sys, consumer_settings cfg,
-                              window_actor window, telemetry::registry& reg) {
-  return caf::actor_cast<consumer_actor>(
-    sys.spawn<caf::detached>(consumer_loop, std::move(cfg), std::move(window), &reg));
+                              window_actor window, telemetry::registry& reg,
+                              std::shared_ptr<rebalance_log> history) {
+  return caf::actor_cast<consumer_actor>(sys.spawn<caf::detached>(
+    consumer_loop, std::move(cfg), std::move(window), &reg, std::move(history)));
 }
 
 } // namespace ping::windowing

@@ -15,18 +15,23 @@
 // memory stays bounded at any input rate while the consumer polls ahead.
 // Rebalances ask the window where each partition stands (and seek there),
 // let it count a partition that has no stored position from PostgreSQL,
-// and wait until it flushed partitions before they are revoked. An exit
+// and wait until it flushed partitions before they are revoked; each
+// assignment change is recorded in the rebalance log, when given. An exit
 // message ends the loop; closing the source flushes first.
+
+#include <memory>
 
 #include <caf/actor_system.hpp>
 
 #include "actors/common/telemetry.hpp"
 #include "actors/windowing/consumer_settings.hpp"
 #include "actors/windowing/protocol.hpp"
+#include "actors/windowing/rebalance_log.hpp"
 
 namespace ping::windowing {
 
 consumer_actor spawn_consumer(caf::actor_system& sys, consumer_settings cfg,
-                              window_actor window, telemetry::registry& reg);
+                              window_actor window, telemetry::registry& reg,
+                              std::shared_ptr<rebalance_log> history = nullptr);
 
 } // namespace ping::windowing

@@ -1,5 +1,5 @@
-// GetLag: consumer lag per partition and in total (ping-processor; other
-// nodes have no partitions).
+// GetLag: consumer lag per partition and in total, and the consumer's
+// rebalance history (ping-processor; other nodes have no partitions).
 #include "admin/rpc/rpc.hpp"
 
 #include "ping/admin/v1/admin.pb.h"
@@ -22,6 +22,14 @@ connectrpc::handler get_lag(context_ptr ctx) {
       }
       resp.set_total_lag(total);
       resp.set_paused(ctx->self.paused());
+      for (auto& r : ctx->self.rebalances()) {
+        auto* out = resp.add_rebalances();
+        out->set_time_ms(r.time_ms);
+        for (auto p : r.assigned)
+          out->add_assigned(p);
+        for (auto p : r.revoked)
+          out->add_revoked(p);
+      }
       done.ok(resp);
     });
 }

@@ -1,5 +1,5 @@
 // GetStatus: binary, version, uptime, configuration (secrets redacted),
-// log level, the commands offered, readiness, paused.
+// log level, the commands offered, readiness, paused, the instance id.
 #include "admin/rpc/rpc.hpp"
 
 #include "actors/common/log.hpp"
@@ -40,6 +40,7 @@ connectrpc::handler get_status(context_ptr ctx) {
       resp.add_commands("SetLogLevel");
       resp.set_ready(ctx->self.ready());
       resp.set_paused(ctx->self.paused());
+      resp.set_instance_id(ctx->instance_id);
       done.ok(resp);
     });
 }

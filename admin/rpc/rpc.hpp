@@ -11,8 +11,11 @@
 
 #include <connectrpc/server.hpp>
 
+#include "ping/admin/v1/admin.pb.h"
+
 #include "actors/common/telemetry.hpp"
 #include "admin/auth.hpp"
+#include "admin/cluster/collector.hpp"
 #include "admin/node.hpp"
 #include "admin/sampler.hpp"
 
@@ -27,6 +30,8 @@ struct context {
   std::vector<stage> stages; // self.pipeline(), taken once
   std::shared_ptr<const sampler> samples;
   credentials auth;
+  std::shared_ptr<cluster::collector> cluster; // the cluster view's calls
+  std::string instance_id;                     // random per start (GetStatus)
   sampler::clock::time_point started = sampler::clock::now();
 };
 
@@ -40,6 +45,12 @@ connectrpc::handler get_minute_counts(context_ptr ctx);
 /// Flush, PauseConsumption, ResumeConsumption, RebuildCache.
 connectrpc::handler run_command(context_ptr ctx, command c);
 connectrpc::handler set_log_level(context_ptr ctx);
+connectrpc::handler get_cluster(context_ptr ctx);
+connectrpc::handler get_exactness(context_ptr ctx);
+connectrpc::handler run_node_command(context_ptr ctx);
+
+/// A node's exactness row as the API sends it (gap from head and cache).
+void fill(v1::ExactnessRow& out, const exactness_row& row);
 
 /// Completes `done` with a node's failure.
 void fail(const connectrpc::responder& done, const failure& f);

@@ -308,6 +308,135 @@ std::string format_minutes(const v1::GetMinuteCountsResponse& resp, int bar_widt
   return out + "\n";
 }
 
+namespace {
+
+// Epoch milliseconds to "03:58:07" (UTC).
+std::string clock_text(std::int64_t epoch_ms) {
+  std::time_t t = static_cast<std::time_t>(epoch_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[16];
+  std::strftime(buf, sizeof buf, "%H:%M:%S", &tm);
+  return buf;
+}
+
+template <class Ints>
+std::string int_list(const Ints& xs) {
+  std::string out;
+  for (auto x : xs) {
+    if (!out.empty())
+      out += ',';
+    out += std::to_string(x);
+  }
+  return out.empty() ? "-" : out;
+}
+
+} // namespace
+
+std::string format_cluster(const v1::GetClusterResponse& resp, int rebalances) {
+  using col = text_table::column;
+  constexpr auto right = text_table::align::right;
+  std::string out;
+  int up = 0;
+  text_table nodes{{col{"NODE"}, col{"BINARY"}, col{"UP"}, col{"READY"}, col{"PARTITIONS"},
+                    col{"LAG", right}, col{"UPTIME", right}, col{"NOTE"}}};
+  for (const auto& n : resp.nodes()) {
+    up += n.up() ? 1 : 0;
+    auto name = n.address() + (n.self() ? " (this)" : "");
+    if (!n.up()) {
+      nodes.add_row({name, "?", "DOWN", "", "", "", "", n.error()});
+      continue;
+    }
+    bool processor = n.binary() == "ping-processor";
+    auto note = n.paused() ? std::string{"paused"} : std::string{};
+    if (!n.error().empty()) {
+      if (!note.empty())
+        note += "; ";
+      note += n.error();
+    }
+    nodes.add_row({name, n.binary(), "yes", n.ready() ? "yes" : "NO",
+                   processor ? int_list(n.partitions()) : "", processor ? std::to_string(n.lag()) : "",
+                   format_duration_ms(n.uptime_ms()), note});
+  }
+  out += "nodes: " + std::to_string(up) + " of " + std::to_string(resp.nodes_size()) + " up\n";
+  out += nodes.render();
+
+  text_table hops{{col{"HOP"}, col{"PER S", right}, col{"P50 MS", right}, col{"P99 MS", right},
+                   col{"BACKLOG", right}, col{"NODES", right}, col{"DESCRIPTION"}}};
+  for (const auto& h : resp.pipeline())
+    hops.add_row({h.name(), format_rate(h.per_second()), format_latency(h.latency_p50_ms()),
+                  format_latency(h.latency_p99_ms()), std::to_string(h.backlog()),
+                  std::to_string(h.nodes()), h.description()});
+  out += "\npipeline (accept -> cache, summed over the nodes)\n" + hops.render();
+
+  std::map<std::int32_t, const v1::ExactnessRow*> exact;
+  for (const auto& r : resp.exactness())
+    exact[r.partition()] = &r;
+  text_table parts{{col{"PARTITION", right}, col{"OWNER"}, col{"LAG", right}, col{"HEAD", right},
+                    col{"CACHE SEQ", right}, col{"GAP", right}, col{"RELAY ACKED", right}}};
+  for (const auto& p : resp.partitions()) {
+    std::string owner = p.owners_size() == 0 ? "NONE" : p.owner();
+    if (p.owners_size() > 1) {
+      owner.clear();
+      for (const auto& o : p.owners()) {
+        if (!owner.empty())
+          owner += '+';
+        owner += o;
+      }
+      owner += " OVERLAP";
+    }
+    std::vector<std::string> row{std::to_string(p.partition()), owner,
+                                 p.owners_size() ? std::to_string(p.lag()) : "-"};
+    if (auto it = exact.find(p.partition()); it != exact.end()) {
+      auto* r = it->second;
+      row.push_back(std::to_string(r->head()));
+      row.push_back(r->cache_seq() < 0 ? "?" : std::to_string(r->cache_seq()));
+      row.push_back(r->gap() < 0 ? "?" : std::to_string(r->gap()));
+      row.push_back(std::to_string(r->relay_acked()));
+    }
+    parts.add_row(std::move(row));
+  }
+  out += "\npartitions";
+  if (!resp.exactness_source().empty())
+    out += " (exactness from " + resp.exactness_source() + ")";
+  out += "\n" + (resp.partitions().empty() ? std::string{"no partitions reported\n"} : parts.render());
+  if (!resp.exactness_error().empty())
+    out += "exactness: " + resp.exactness_error() + "\n";
+
+  if (rebalances > 0 && !resp.rebalances().empty()) {
+    text_table events{{col{"TIME (UTC)"}, col{"NODE"}, col{"ASSIGNED"}, col{"REVOKED"}}};
+    int shown = 0;
+    for (const auto& e : resp.rebalances()) {
+      if (shown++ == rebalances)
+        break;
+      events.add_row({clock_text(e.time_ms()), e.node(), int_list(e.assigned()), int_list(e.revoked())});
+    }
+    out += "\nrebalances (newest first, " + std::to_string(std::min(shown, rebalances)) + " of "
+           + std::to_string(resp.rebalances_size()) + ")\n" + events.render();
+  }
+  out += "view " + std::to_string(resp.age_ms()) + " ms old; peer deadline "
+         + std::to_string(resp.peer_timeout_ms()) + " ms\n";
+  return out;
+}
+
+std::string format_node_command(const v1::RunNodeCommandResponse& resp) {
+  auto where = " on " + resp.node();
+  auto parts = plural(resp.partitions(), "partition", "partitions");
+  if (resp.method() == "Flush")
+    return resp.complete() ? "flushed" + where + ": the deltas of " + parts + " are in the cache\n"
+                           : "flush incomplete" + where + " (" + parts + " done)\n";
+  if (resp.method() == "PauseConsumption")
+    return (resp.paused() ? "consumption paused" : "consumption still running") + where + " ("
+           + parts + ")\n";
+  if (resp.method() == "ResumeConsumption")
+    return (resp.paused() ? "consumption still paused" : "consumption resumed") + where + " ("
+           + parts + ")\n";
+  if (resp.method() == "RebuildCache")
+    return "cache rebuilt" + where + ": " + parts + " recounted in "
+           + format_duration_ms(resp.duration_ms()) + "\n";
+  return resp.method() + " done" + where + "\n";
+}
+
 std::string format_flush(const v1::FlushResponse& resp) {
   if (!resp.complete())
     return "flush incomplete: the cache did not take every delta within the deadline ("

@@ -61,6 +61,14 @@ std::string format_lag(const v1::GetLagResponse& resp);
 std::string format_minutes(const v1::GetMinuteCountsResponse& resp,
                            int bar_width = 40);
 
+/// The cluster view (GetCluster): the nodes (this one marked), the
+/// pipeline end to end, partitions with owner, lag and exactness, and the
+/// last `rebalances` assignment changes.
+std::string format_cluster(const v1::GetClusterResponse& resp, int rebalances = 8);
+
+/// The one-line result of a command run on a node of the cluster view.
+std::string format_node_command(const v1::RunNodeCommandResponse& resp);
+
 // The one-line results of the commands.
 std::string format_flush(const v1::FlushResponse& resp);
 std::string format_pause(const v1::PauseConsumptionResponse& resp);

@@ -33,6 +33,13 @@ void options::add_common(std::string& kafka_bootstrap) {
   add("admin", admin.max_connections, "max-connections", "admin connections open at once");
   add("admin", admin.header_timeout, "header-timeout", "time to receive an admin request head");
   add("admin", admin.body_timeout, "body-timeout", "time to receive an admin request body");
+  add("admin", admin.peers, "peers",
+      "cluster view: admin endpoints of the other nodes, host:port,host:port");
+  add("admin", admin.peers_dns, "peers-dns",
+      "cluster view: DNS names resolving to every node's admin endpoint, name:port,...");
+  add("admin", admin.peers_refresh, "peers-refresh", "how often peers-dns is resolved again");
+  add("admin", admin.peer_timeout, "peer-timeout", "deadline of a peer's answers in the cluster view");
+  add("admin", admin.max_peers, "max-peers", "most peers the cluster view calls");
   add("global", log_level, "log-level", "debug, info, warn or error");
 }
 

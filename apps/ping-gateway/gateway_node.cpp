@@ -7,10 +7,10 @@
 
 namespace ping::apps {
 
-gateway_node::gateway_node(caf::actor_system& sys, telemetry::registry& reg,
-                           counts::counts_actor counts, admin::node_info info)
+gateway_node::gateway_node(caf::actor_system& sys, telemetry::registry& reg, handles actors,
+                           admin::node_info info)
   : sys_(sys),
-    counts_(std::move(counts)),
+    actors_(std::move(actors)),
     gateway_(gateway::metrics::registered_in(reg)),
     persistence_(persistence::metrics::registered_in(reg)),
     publisher_(publisher::metrics::registered_in(reg)),
@@ -47,11 +47,39 @@ std::vector<admin::stage> gateway_node::pipeline() const {
 void gateway_node::minute_counts(int64_t first_minute, int32_t n,
                                  admin::reply<admin::minute_series> done) {
   gateways::ask<counts::minute_counts>(
-    sys_, counts_, std::chrono::seconds(5),
+    sys_, actors_.counts, std::chrono::seconds(5),
     [done](counts::minute_counts& m) {
       done(admin::minute_series{std::move(m.counts), std::move(m.source)});
     },
     [done](caf::error& e) { done(admin::failure::of(e)); }, minutes_atom::value, first_minute, n);
+}
+
+void gateway_node::exactness(admin::reply<admin::exactness_report> done) {
+  // The cache first, then PostgreSQL: the cache never runs ahead of the
+  // committed head, so a gap read this way is never negative.
+  auto store = actors_.store;
+  auto* sys = &sys_; // the actor system outlives every reply
+  gateways::ask<cache::snapshot>(
+    sys_, actors_.cache, exactness_deadline,
+    [sys, store, done](cache::snapshot& snap) {
+      auto seqs = snap.usable ? snap.seqs : std::vector<int64_t>{};
+      auto note = snap.usable ? std::string{} : snap.why;
+      gateways::ask<std::vector<persistence::outbox_position>>(
+        *sys, store, exactness_deadline,
+        [seqs, note, done](std::vector<persistence::outbox_position>& heads) {
+          admin::exactness_report out;
+          out.cache_note = note;
+          for (auto& h : heads) {
+            auto p = static_cast<size_t>(h.partition);
+            out.rows.push_back(
+              {h.partition, h.head, p < seqs.size() ? seqs[p] : int64_t{-1}, h.acked});
+          }
+          done(std::move(out));
+        },
+        [done](caf::error& e) { done(admin::failure::of(e)); }, heads_atom::value);
+    },
+    [done](caf::error& e) { done(admin::failure::of(e)); }, snapshot_atom::value,
+    std::vector<time_range>{});
 }
 
 } // namespace ping::apps

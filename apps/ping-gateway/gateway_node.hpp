@@ -3,23 +3,28 @@
 // pipeline stages (accept, commit, publish, count), readiness (PostgreSQL
 // reachable through persistence, not draining) and the per-minute counts,
 // exact like PingCount (the count reader: the cache's buckets plus the
-// tail, else PostgreSQL). It runs none of the commands (they act on the
-// processor's consumer and cache).
+// tail, else PostgreSQL), and the live exactness check (the cache reader's
+// applied sequences, then persistence's committed heads and relay cursors).
+// It runs none of the commands (they act on the processor's consumer and
+// cache).
 //
 // Owner: run() in main.cpp, which keeps it alive until the admin server
-// stopped. Threads: any (reads atomics; minute_counts asks the count
-// reader from a short-lived actor with a deadline and never blocks).
+// stopped. Threads: any (reads atomics; minute_counts and exactness ask
+// actors from short-lived actors with a deadline and never block).
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 
 #include <caf/actor_system.hpp>
 
 #include "actors/common/telemetry.hpp"
 #include "actors/counts/metrics.hpp"
+#include "actors/cache/protocol.hpp"
 #include "actors/counts/protocol.hpp"
 #include "actors/gateway/metrics.hpp"
 #include "actors/persistence/metrics.hpp"
+#include "actors/persistence/protocol.hpp"
 #include "actors/publisher/metrics.hpp"
 #include "admin/node.hpp"
 
@@ -27,7 +32,13 @@ namespace ping::apps {
 
 class gateway_node final : public admin::node {
 public:
-  gateway_node(caf::actor_system& sys, telemetry::registry& reg, counts::counts_actor counts,
+  struct handles {
+    counts::counts_actor counts;
+    cache::reader_actor cache;
+    persistence::persistence_actor store;
+  };
+
+  gateway_node(caf::actor_system& sys, telemetry::registry& reg, handles actors,
                admin::node_info info);
 
   /// Not ready from now on (SIGTERM): load balancers stop sending.
@@ -38,10 +49,14 @@ public:
   std::vector<admin::stage> pipeline() const override;
   void minute_counts(int64_t first_minute, int32_t n,
                      admin::reply<admin::minute_series> done) override;
+  void exactness(admin::reply<admin::exactness_report> done) override;
+
+  /// Deadline of each of the exactness check's two reads.
+  static constexpr auto exactness_deadline = std::chrono::seconds(2);
 
 private:
   caf::actor_system& sys_;
-  counts::counts_actor counts_;
+  handles actors_;
   gateway::metrics gateway_;
   persistence::metrics persistence_;
   publisher::metrics publisher_;

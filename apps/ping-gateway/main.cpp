@@ -65,7 +65,7 @@ int run(caf::actor_system& sys, const apps::gateway_config& cfg,
   };
   gateways::connect_frontend connect{gw, cfg.connect()};
   gateways::grpc_frontend grpc{gw, cfg.grpc()};
-  apps::gateway_node node{sys, reg, counts, {"ping-gateway", PING_VERSION, cfg.describe()}};
+  apps::gateway_node node{sys, reg, {counts, cache, store}, {"ping-gateway", PING_VERSION, cfg.describe()}};
   std::unique_ptr<admin::server> endpoint;
   try {
     endpoint = std::make_unique<admin::server>(cfg.admin, reg, node);

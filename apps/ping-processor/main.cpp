@@ -23,12 +23,13 @@ namespace {
 int run(caf::actor_system& sys, const apps::processor_config& cfg,
         telemetry::registry& reg) {
   auto window = windowing::spawn_window(sys, cfg.window, cfg.cache, cfg.rebuild(), reg);
-  auto consumer = windowing::spawn_consumer(sys, cfg.kafka, window, reg);
+  auto history = std::make_shared<windowing::rebalance_log>();
+  auto consumer = windowing::spawn_consumer(sys, cfg.kafka, window, reg, history);
   auto counts = cache::spawn_cache_reader(sys, cfg.reader(), reg);
   apps::processor_node::deadlines limits;
   limits.command = cfg.window.writer_timeout + std::chrono::seconds(1);
   limits.rebuild = cfg.window.rebuild_timeout + std::chrono::seconds(5);
-  apps::processor_node node{sys, reg, limits, window, consumer, counts,
+  apps::processor_node node{sys, reg, limits, window, consumer, counts, history,
                             {"ping-processor", PING_VERSION, cfg.describe()}};
   std::unique_ptr<admin::server> endpoint;
   try {

@@ -25,6 +25,7 @@ std::function<void(caf::error&)> failed(admin::reply<int32_t> done) {
 processor_node::processor_node(caf::actor_system& sys, telemetry::registry& reg,
                                deadlines limits, windowing::window_actor window,
                                windowing::consumer_actor consumer, cache::reader_actor reader,
+                               std::shared_ptr<const windowing::rebalance_log> history,
                                admin::node_info info)
   : sys_(sys),
     windowing_(windowing::metrics::registered_in(reg)),
@@ -33,6 +34,7 @@ processor_node::processor_node(caf::actor_system& sys, telemetry::registry& reg,
     window_(std::move(window)),
     consumer_(std::move(consumer)),
     reader_(std::move(reader)),
+    history_(std::move(history)),
     info_(std::move(info)) {
 }
 
@@ -89,6 +91,14 @@ std::vector<admin::partition_lag> processor_node::lag() const {
   std::vector<admin::partition_lag> out;
   for (auto& [partition, lag] : by_partition(windowing_.lag))
     out.push_back({partition, at(ends, partition), at(positions, partition), lag});
+  return out;
+}
+
+std::vector<admin::rebalance> processor_node::rebalances() const {
+  std::vector<admin::rebalance> out;
+  if (history_)
+    for (auto& e : history_->recent())
+      out.push_back({e.time_ms, e.assigned, e.revoked});
   return out;
 }
 

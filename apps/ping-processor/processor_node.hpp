@@ -2,7 +2,7 @@
 // ping-processor as the admin endpoint sees it (admin/node.hpp): its three
 // pipeline stages (consume, count, flush), consumer lag and the counter
 // repairs, readiness (partitions assigned, the cache writer up, not
-// draining), the per-minute counts from the cache (the processor has no
+// draining), the rebalance history (the consumer's log), the per-minute counts from the cache (the processor has no
 // PostgreSQL read path), and the commands, each a message to the actor
 // concerned: Flush and RebuildCache to the window, PauseConsumption and
 // ResumeConsumption to the consumer.
@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 
 #include <caf/actor_system.hpp>
 #include <caf/timespan.hpp>
@@ -22,6 +23,7 @@
 #include "actors/common/telemetry.hpp"
 #include "actors/windowing/metrics.hpp"
 #include "actors/windowing/protocol.hpp"
+#include "actors/windowing/rebalance_log.hpp"
 #include "admin/node.hpp"
 
 namespace ping::apps {
@@ -36,7 +38,8 @@ public:
 
   processor_node(caf::actor_system& sys, telemetry::registry& reg, deadlines limits,
                  windowing::window_actor window, windowing::consumer_actor consumer,
-                 cache::reader_actor reader, admin::node_info info);
+                 cache::reader_actor reader, std::shared_ptr<const windowing::rebalance_log> history,
+                 admin::node_info info);
 
   /// Not ready from now on (SIGTERM).
   void start_draining();
@@ -47,6 +50,7 @@ public:
   std::vector<admin::stage> pipeline() const override;
   std::vector<admin::repair> repairs() const override;
   std::vector<admin::partition_lag> lag() const override;
+  std::vector<admin::rebalance> rebalances() const override;
   std::vector<admin::command> commands() const override;
   void minute_counts(int64_t first_minute, int32_t n,
                      admin::reply<admin::minute_series> done) override;
@@ -63,6 +67,7 @@ private:
   windowing::window_actor window_;
   windowing::consumer_actor consumer_;
   cache::reader_actor reader_;
+  std::shared_ptr<const windowing::rebalance_log> history_;
   admin::node_info info_;
   std::atomic<bool> draining_{false};
 };

@@ -28,6 +28,7 @@ constexpr verb_entry verb_table[] = {
   {admin_verb::resume, "resume", false},
   {admin_verb::rebuild_cache, "rebuild-cache", false},
   {admin_verb::log_level, "log-level", false},
+  {admin_verb::cluster, "cluster", false},
   {admin_verb::watch, "watch", false},
   {admin_verb::help, "help", false},
   {admin_verb::history, "history", true},
@@ -36,7 +37,11 @@ constexpr verb_entry verb_table[] = {
 };
 
 constexpr admin_verb watch_targets[] = {admin_verb::actors, admin_verb::pipeline,
-                                        admin_verb::lag, admin_verb::status};
+                                        admin_verb::lag, admin_verb::status,
+                                        admin_verb::cluster};
+
+constexpr admin_verb cluster_actions[] = {admin_verb::flush, admin_verb::pause,
+                                          admin_verb::resume, admin_verb::rebuild_cache};
 
 const verb_entry* find_verb(std::string_view word, bool console) {
   for (const auto& e : verb_table)
@@ -132,6 +137,19 @@ command_parse parse_admin_command(const std::vector<std::string>& words,
         return fail("minutes needs N from 1 to " + std::to_string(max_minutes)
                     + ", got '" + args[0] + "'");
       return result;
+    case admin_verb::cluster: {
+      if (args.empty())
+        return result;
+      const auto* action = find_verb(args[0], false);
+      if (!action
+          || std::find(std::begin(cluster_actions), std::end(cluster_actions), action->verb)
+               == std::end(cluster_actions)
+          || args.size() != 2)
+        return fail("cluster takes nothing, or flush|pause|resume|rebuild-cache NODE");
+      cmd.cluster_action = action->verb;
+      cmd.cluster_node = args[1];
+      return result;
+    }
     case admin_verb::log_level:
       if (args.size() != 1)
         return fail("log-level needs one LEVEL: debug, info, warn or error");
@@ -146,7 +164,7 @@ command_parse parse_admin_command(const std::vector<std::string>& words,
             && std::find(std::begin(watch_targets), std::end(watch_targets), target->verb)
                  != std::end(watch_targets)) {
           if (target_given)
-            return fail("watch takes one of actors, pipeline, lag or status");
+            return fail("watch takes one of actors, pipeline, lag, status or cluster");
           cmd.watch_target = target->verb;
           target_given = true;
         } else if (parse_seconds(arg, cmd.watch_interval)) {
@@ -157,7 +175,7 @@ command_parse parse_admin_command(const std::vector<std::string>& words,
             return fail("watch needs SECONDS from 0.2 to 3600, got '" + arg + "'");
           interval_given = true;
         } else {
-          return fail("watch [actors|pipeline|lag|status] [SECONDS], got '" + arg + "'");
+          return fail("watch [actors|pipeline|lag|status|cluster] [SECONDS], got '" + arg + "'");
         }
       }
       return result;
@@ -249,11 +267,17 @@ std::chrono::milliseconds admin_timeout(const admin_invocation& inv,
                                            : default_admin_timeout;
 }
 
+std::chrono::milliseconds admin_timeout(const admin_invocation& inv, const admin_command& cmd) {
+  if (cmd.verb == admin_verb::cluster && cmd.cluster_action)
+    return admin_timeout(inv, *cmd.cluster_action);
+  return admin_timeout(inv, cmd.verb);
+}
+
 std::string admin_short_usage_text() {
   return R"(Usage: pingctl admin [--node HOST:PORT] [--token-file F] [--timeout-ms N] <command> [ARGS]
        pingctl admin [--node HOST:PORT] [--token-file F]     (interactive console)
 Commands: status, actors, pipeline, lag, minutes [N], flush, pause, resume,
-rebuild-cache, log-level LEVEL, watch [WHAT] [SECONDS].
+rebuild-cache, log-level LEVEL, cluster [ACTION NODE], watch [WHAT] [SECONDS].
 Run 'pingctl admin --help' for details.
 )";
 }
@@ -283,9 +307,21 @@ Commands:
   resume                    Consume again from where it stopped.
   rebuild-cache             Recount the cached counters from PostgreSQL.
   log-level LEVEL           Set the log level: debug, info, warn or error.
-  watch [WHAT] [SECONDS]    Redraw actors (default), pipeline, lag or status
-                            in place every SECONDS (0.2..3600, default 1)
-                            until Enter or Ctrl-C; needs a terminal.
+  cluster                   The whole deployment as the node sees it (its
+                            --admin.peers / --admin.peers-dns): every
+                            gateway and processor (up or down), the pipeline
+                            end to end (accept, commit, relay, kafka,
+                            consume, flush, cache), which processor owns
+                            which partition, the exactness check per
+                            partition (PostgreSQL head, cache sequence, gap,
+                            relay cursor) and the last rebalances.
+  cluster ACTION NODE       Run flush, pause, resume or rebuild-cache on the
+                            node at NODE (an address 'cluster' lists),
+                            forwarded by the node asked.
+  watch [WHAT] [SECONDS]    Redraw actors (default), pipeline, lag, status
+                            or cluster in place every SECONDS (0.2..3600,
+                            default 1) until Enter or Ctrl-C; needs a
+                            terminal.
   help                      Print this help.
 flush, pause, resume and rebuild-cache are ping-processor commands; other
 nodes answer "unimplemented". Commands print one line.
@@ -327,7 +363,10 @@ std::string console_help_text() {
   pause | resume           stop / restart consuming from Kafka
   rebuild-cache            recount the cache from PostgreSQL
   log-level LEVEL          debug, info, warn or error
-  watch [WHAT] [SECONDS]   redraw actors|pipeline|lag|status every SECONDS
+  cluster                  every node, the pipeline end to end, partition
+                           owners, exactness, rebalances
+  cluster ACTION NODE      flush|pause|resume|rebuild-cache on NODE
+  watch [WHAT] [SECONDS]   redraw actors|pipeline|lag|status|cluster every SECONDS
                            (default: actors, 1); Enter or Ctrl-C stops
   history                  the lines entered in this session
   help                     this list

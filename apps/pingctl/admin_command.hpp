@@ -36,6 +36,7 @@ enum class admin_verb {
   resume,        // ResumeConsumption
   rebuild_cache, // RebuildCache
   log_level,     // SetLogLevel
+  cluster,       // GetCluster, or RunNodeCommand with an action and a node
   // Local.
   watch,   // redraw a read every interval until Enter or Ctrl-C
   help,    // print the commands
@@ -47,7 +48,11 @@ struct admin_command {
   admin_verb verb = admin_verb::help;
   int minutes = default_minutes;  // minutes
   std::string level;              // log-level
-  admin_verb watch_target = admin_verb::actors; // watch: status, actors, pipeline or lag
+  admin_verb watch_target = admin_verb::actors; // watch: status, actors, pipeline, lag or cluster
+  // cluster ACTION NODE: flush, pause, resume or rebuild-cache on the node
+  // at NODE (an address the cluster view lists); unset: the view.
+  std::optional<admin_verb> cluster_action;
+  std::string cluster_node;
   std::chrono::milliseconds watch_interval = default_watch_interval;
 };
 
@@ -97,6 +102,9 @@ admin_parse_result parse_admin_args(const std::vector<std::string>& args,
 /// The call deadline of a command: --timeout-ms, else its default.
 std::chrono::milliseconds admin_timeout(const admin_invocation& inv,
                                         admin_verb verb);
+
+/// The call deadline of a command, the action's for `cluster ACTION NODE`.
+std::chrono::milliseconds admin_timeout(const admin_invocation& inv, const admin_command& cmd);
 
 /// `pingctl admin --help`.
 std::string admin_usage_text();

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "admin/text/format.hpp"
@@ -36,12 +37,13 @@ struct admin_session::impl {
 
   // One call; on failure `failed` gets the operator's error line.
   bool call(const char* method, admin_verb verb, const google::protobuf::Message& req,
-            google::protobuf::Message& resp, command_result& failed) {
+            google::protobuf::Message& resp, command_result& failed,
+            std::optional<std::chrono::milliseconds> timeout = std::nullopt) {
     connectrpc::unary_call c;
     c.path = std::string{service_path} + method;
     c.address = inv.node;
     c.encoding = connectrpc::encoding::json;
-    c.timeout = admin_timeout(inv, verb);
+    c.timeout = timeout.value_or(admin_timeout(inv, verb));
     c.user_agent = "pingctl/" PINGCTL_VERSION;
     if (!token.empty())
       c.headers.emplace_back("Authorization", "Bearer " + token);
@@ -151,6 +153,26 @@ command_result admin_session::execute(const admin_command& cmd, bool compact) {
       req.set_level(cmd.level);
       return s.simple<SetLogLevelRequest, SetLogLevelResponse>(
         "SetLogLevel", cmd.verb, [](const auto& r) { return format_log_level(r); }, req);
+    }
+    case admin_verb::cluster: {
+      if (!cmd.cluster_action)
+        return s.simple<GetClusterRequest, GetClusterResponse>(
+          "GetCluster", cmd.verb, [](const auto& r) { return format_cluster(r); });
+      RunNodeCommandRequest req;
+      req.set_node(cmd.cluster_node);
+      switch (*cmd.cluster_action) {
+        case admin_verb::flush: req.set_method("Flush"); break;
+        case admin_verb::pause: req.set_method("PauseConsumption"); break;
+        case admin_verb::resume: req.set_method("ResumeConsumption"); break;
+        default: req.set_method("RebuildCache"); break;
+      }
+      RunNodeCommandResponse resp;
+      command_result out;
+      if (!s.call("RunNodeCommand", cmd.verb, req, resp, out, admin_timeout(s.inv, cmd)))
+        return out;
+      out.text = format_node_command(resp);
+      out.exit_status = req.method() == "Flush" && !resp.complete() ? 1 : 0;
+      return out;
     }
     case admin_verb::watch:
     case admin_verb::help:

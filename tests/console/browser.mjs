@@ -6,14 +6,19 @@
 //   node browser.mjs --url http://127.0.0.1:PORT/ --screenshot PATH
 //                    [--expect-binary ping-processor] [--token T]
 //                    [--expect-actor windowing.window] [--chromium /usr/bin/chromium]
+//                    [--expect-cluster-nodes N]
 //
 // The caller sends pings for the current minute before starting, so the
 // minute chart has live data. The checks: the header shows the binary; the
 // actor table lists actors, --expect-actor among them; the pipeline shows
 // stages; the minute chart has a count in its current minute; no error banner; Flush
 // asks for confirmation in the page's modal and the toast reports success;
-// no console error, page error or request off the node's origin. Ends with
-// a 1280x800 screenshot. Every wait polls against a deadline; the whole run
+// no console error, page error or request off the node's origin. With
+// --expect-cluster-nodes N: the Cluster tab lists N nodes, all up, two or
+// more of each binary's hops, every partition owned by one processor, and
+// Flush on another processor, forwarded through the cluster view, reports
+// success (screenshot: the same path with "-cluster" before ".png").
+// Ends with a 1280x800 screenshot. Every wait polls against a deadline; the whole run
 // is bounded by SCRIPT_TIMEOUT_MS.
 //
 // Prints one PASS/FAIL line per check; exits 1 if any check failed.
@@ -41,6 +46,7 @@ const { values: opt } = parseArgs({
     "expect-actor": { type: "string", default: "windowing.window" },
     token: { type: "string" },
     chromium: { type: "string", default: "/usr/bin/chromium" },
+    "expect-cluster-nodes": { type: "string" },
   },
 });
 if (!opt.url || !opt.screenshot) {
@@ -86,6 +92,62 @@ async function check(name, probe, accept, describe, ms) {
   if (r.ok) pass(name);
   else fail(name, describe(r.value));
   return r.ok;
+}
+
+// The Cluster tab: every node up, partitions owned once, a command
+// forwarded to another processor.
+async function clusterChecks(page, want, screenshotPath) {
+  await page.getByTestId("tab-cluster").click();
+  const rows = page.getByTestId("cluster-nodes").getByTestId("cluster-node-row");
+  await check(
+    `cluster tab lists ${want} nodes, all up`,
+    () => rows.evaluateAll((rs) => rs.map((r) => `${r.dataset.binary}@${r.dataset.address}:${r.dataset.up}`)),
+    (xs) => Array.isArray(xs) && xs.length === want && xs.every((x) => x.endsWith(":true")),
+    (xs) => `rows: ${JSON.stringify(xs)}`,
+  );
+  await check(
+    "cluster pipeline shows every hop",
+    () => page.getByTestId("cluster-pipeline").getByTestId("cluster-hop").evaluateAll((hs) => hs.map((h) => h.dataset.name)),
+    (names) => JSON.stringify(names) === JSON.stringify(["accept", "commit", "relay", "kafka", "consume", "flush", "cache"]),
+    (names) => `hops: ${JSON.stringify(names)}`,
+  );
+  await check(
+    "every partition has exactly one owner",
+    () => page.getByTestId("cluster-partitions").getByTestId("cluster-partition-row")
+      .evaluateAll((rs) => rs.map((r) => Number(r.dataset.owners))),
+    (owners) => Array.isArray(owners) && owners.length > 0 && owners.every((k) => k === 1),
+    (owners) => `owners per partition: ${JSON.stringify(owners)}`,
+  );
+  // Flush on a processor other than the one serving the page.
+  const self = new URL(opt.url).host;
+  const flush = page.locator(`[data-testid="cluster-cmd"][data-method="Flush"]:not([data-node="${self}"])`).first();
+  const shown = await check(
+    "cluster view offers Flush on another processor",
+    async () => (await flush.count()) > 0 && (await flush.isEnabled()),
+    Boolean,
+    () => "no enabled Flush button for another node",
+  );
+  if (shown) {
+    const node = await flush.getAttribute("data-node");
+    await flush.click();
+    await page.getByTestId("confirm-ok").click();
+    const toast = page.getByTestId("toast");
+    const r = await until(
+      async () =>
+        (await toast.isVisible())
+          ? { state: await toast.getAttribute("data-state"),
+              text: (await page.locator("#toast-text").textContent()).trim() }
+          : { state: "hidden", text: "" },
+      (t) => t.state === "ok" || t.state === "error" || t.state === "warn",
+      COMMAND_TIMEOUT_MS,
+    );
+    if (r.ok && r.value.state === "ok" && r.value.text.includes(node)) pass(`forwarded Flush on ${node} reports success`);
+    else fail(`forwarded Flush on ${node} reports success`, `toast ${r.value.state}: ${JSON.stringify(r.value.text)}`);
+  }
+  await page.mouse.move(0, 0);
+  const path = screenshotPath.replace(/\.png$/, "") + "-cluster.png";
+  await page.screenshot({ path, fullPage: false });
+  pass(`screenshot ${path}`);
 }
 
 const watchdog = setTimeout(() => {
@@ -223,6 +285,8 @@ try {
   mkdirSync(dirname(path), { recursive: true });
   await page.screenshot({ path, fullPage: false });
   pass(`screenshot ${path}`);
+
+  if (opt["expect-cluster-nodes"]) await clusterChecks(page, Number(opt["expect-cluster-nodes"]), path);
 
   if (consoleErrors.length === 0) pass("no console or page errors");
   else {

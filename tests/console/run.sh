@@ -3,19 +3,25 @@
 # chromium (browser.mjs, playwright-core) and `pingctl admin` in tmux
 # (tmux.sh), both against the processor's admin port.
 #
-#   tests/console/run.sh BUILD_DIR CONNECT_PORT PROCESSOR_ADMIN_PORT
+#   tests/console/run.sh BUILD_DIR CONNECT_PORT PROCESSOR_ADMIN_PORT [CLUSTER_NODES]
+#
+# With CLUSTER_NODES (the processor's peers make a cluster of that many
+# nodes, scripts/test.sh starts them): waits until the processor's
+# GetCluster lists them all up with every partition owned once, then both
+# consoles check their cluster view too.
 #
 # Sends a few pings through the gateway first, so the console's per-minute
 # chart has data for the current minute. The screenshot lands in
 # BUILD_DIR/console/processor.png. Exits non-zero when a check failed.
 set -euo pipefail
-if [ $# -ne 3 ]; then
-  echo "usage: $0 BUILD_DIR CONNECT_PORT PROCESSOR_ADMIN_PORT" >&2
+if [ $# -ne 3 ] && [ $# -ne 4 ]; then
+  echo "usage: $0 BUILD_DIR CONNECT_PORT PROCESSOR_ADMIN_PORT [CLUSTER_NODES]" >&2
   exit 2
 fi
 BUILD_DIR=$(cd "$1" && pwd)
 CONNECT_PORT=$2
 ADMIN_PORT=$3
+CLUSTER_NODES=${4:-}
 DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 log() { printf '[console] %s\n' "$*" >&2; }
 
@@ -44,11 +50,33 @@ until admin GetMinuteCounts '{"minutes":2}' | grep -q '"count"'; do
   sleep 0.2
 done
 
+cluster_args=()
+if [ -n "$CLUSTER_NODES" ]; then
+  # Every node up, each partition held by one processor (the second one
+  # joined the group: one rebalance).
+  settled() {
+    admin GetCluster | python3 -c '
+import json, sys
+v = json.load(sys.stdin)
+nodes, parts = v.get("nodes", []), v.get("partitions", [])
+ok = len(nodes) == int(sys.argv[1]) and all(n.get("up") for n in nodes) \
+     and parts and all(len(p.get("owners", [])) == 1 for p in parts)
+sys.exit(0 if ok else 1)' "$CLUSTER_NODES"
+  }
+  until settled; do
+    ((SECONDS < deadline)) || { log "cluster of $CLUSTER_NODES nodes not settled in time"; exit 1; }
+    sleep 0.3
+  done
+  cluster_args=(--expect-cluster-nodes "$CLUSTER_NODES")
+fi
+
 failed=0
 mkdir -p "$BUILD_DIR/console"
 log "web console in chromium"
 node "$DIR/browser.mjs" --url "http://127.0.0.1:$ADMIN_PORT/" \
-  --screenshot "$BUILD_DIR/console/processor.png" --expect-binary ping-processor || failed=1
+  --screenshot "$BUILD_DIR/console/processor.png" --expect-binary ping-processor \
+  "${cluster_args[@]}" || failed=1
 log "terminal console in tmux"
-"$DIR/tmux.sh" "$BUILD_DIR/apps/pingctl/pingctl" "$ADMIN_PORT" || failed=1
+PINGCTL_TEST_CLUSTER_NODES=$CLUSTER_NODES \
+  "$DIR/tmux.sh" "$BUILD_DIR/apps/pingctl/pingctl" "$ADMIN_PORT" || failed=1
 [ "$failed" = 0 ]

@@ -7,7 +7,9 @@
 # Checks: the prompt names the node; status, actors and a typo answer and
 # the prompt continues; history lists the lines; `watch actors` redraws
 # (refresh #1, then #2) until Enter and the prompt comes back; quit ends
-# the process with status 0. Without tmux: an admin port nobody listens on
+# the process with status 0. With PINGCTL_TEST_CLUSTER_NODES=N, `cluster`
+# shows "nodes: N of N up", the pipeline's hops and partition owners.
+# Without tmux: an admin port nobody listens on
 # gives exit status 1 and "cannot reach", and, when PINGCTL_TEST_TOKEN_PORT
 # names the admin port of a token-protected node on 127.0.0.1, a wrong token
 # gives exit status 1 and "refused the token".
@@ -128,6 +130,18 @@ if run_line history && grep -Eq '^ +1  status$' "$WORK/last" \
   pass "history lists the lines entered"
 else
   fail "history lists the lines entered" pane
+fi
+
+if [[ -n ${PINGCTL_TEST_CLUSTER_NODES:-} ]]; then
+  want=$PINGCTL_TEST_CLUSTER_NODES
+  if run_line cluster && grep -Eq "^nodes: $want of $want up$" "$WORK/last" \
+      && grep -Eq '^cache +' "$WORK/last" && grep -Eq '^ +0  127\.0\.0\.1:[0-9]+ ' "$WORK/last"; then
+    pass "cluster shows $want nodes up, the pipeline and the partition owners"
+  else
+    fail "cluster shows $want nodes up, the pipeline and the partition owners" pane
+  fi
+else
+  echo "SKIP cluster (set PINGCTL_TEST_CLUSTER_NODES)"
 fi
 
 before=$(prompts)

@@ -90,6 +90,9 @@ persistence::persistence_actor::behavior_type fake_store(std::shared_ptr<world> 
       w->pg_minutes++;
       return std::vector<int64_t>(static_cast<size_t>(n), 1);
     },
+    [](heads_atom) { // not used by the count reader
+      return std::vector<persistence::outbox_position>{};
+    },
   };
 }
 

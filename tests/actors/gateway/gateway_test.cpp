@@ -63,6 +63,9 @@ fake_store(persistence::persistence_actor::stateful_pointer<fake_store_state> se
     [](tail_atom, std::vector<int64_t>, bool) { // not used by the gateway actor
       return persistence::tail_counts{};
     },
+    [](heads_atom) { // not used by the gateway actor
+      return std::vector<persistence::outbox_position>{};
+    },
   };
 }
 

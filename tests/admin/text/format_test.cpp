@@ -217,3 +217,76 @@ BOOST_AUTO_TEST_CASE(watch_frames_fit_the_screen) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_CASE(cluster_view_lists_nodes_hops_partitions_and_rebalances) {
+  ping::admin::v1::GetClusterResponse r;
+  auto* self = r.add_nodes();
+  self->set_address("10.0.0.1:9464");
+  self->set_self(true);
+  self->set_up(true);
+  self->set_binary("ping-gateway");
+  self->set_ready(true);
+  self->set_uptime_ms(65000);
+  auto* proc = r.add_nodes();
+  proc->set_address("10.0.0.2:9464");
+  proc->set_up(true);
+  proc->set_binary("ping-processor");
+  proc->set_ready(true);
+  proc->set_paused(true);
+  proc->add_partitions(0);
+  proc->add_partitions(1);
+  proc->set_lag(7);
+  auto* down = r.add_nodes();
+  down->set_address("10.0.0.3:9464");
+  down->set_error("no answer within 1000 ms");
+  auto* hop = r.add_pipeline();
+  hop->set_name("accept");
+  hop->set_per_second(12.5);
+  hop->set_latency_p50_ms(1.5);
+  hop->set_nodes(1);
+  auto* p0 = r.add_partitions();
+  p0->set_partition(0);
+  p0->set_owner("10.0.0.2:9464");
+  p0->add_owners("10.0.0.2:9464");
+  p0->set_lag(7);
+  auto* p2 = r.add_partitions();
+  p2->set_partition(2);
+  auto* e0 = r.add_exactness();
+  e0->set_partition(0);
+  e0->set_head(10);
+  e0->set_cache_seq(8);
+  e0->set_gap(2);
+  e0->set_relay_acked(10);
+  auto* e2 = r.add_exactness();
+  e2->set_partition(2);
+  e2->set_head(3);
+  e2->set_cache_seq(-1);
+  e2->set_gap(-1);
+  r.set_exactness_source("10.0.0.1:9464");
+  auto* ev = r.add_rebalances();
+  ev->set_time_ms(3723000); // 01:02:03 UTC
+  ev->set_node("10.0.0.2:9464");
+  ev->add_assigned(0);
+  ev->add_assigned(1);
+  r.set_peer_timeout_ms(1000);
+  auto text = format_cluster(r);
+  BOOST_TEST(text.find("nodes: 2 of 3 up\n") == 0u, text);
+  BOOST_TEST(text.find("10.0.0.1:9464 (this)  ping-gateway    yes   yes") != std::string::npos, text);
+  BOOST_TEST(text.find("0,1") != std::string::npos, text);
+  BOOST_TEST(text.find("paused") != std::string::npos, text);
+  BOOST_TEST(text.find("DOWN") != std::string::npos, text);
+  BOOST_TEST(text.find("no answer within 1000 ms") != std::string::npos, text);
+  BOOST_TEST(text.find("accept   12.5    1.50") != std::string::npos, text);
+  BOOST_TEST(text.find("partitions (exactness from 10.0.0.1:9464)") != std::string::npos, text);
+  BOOST_TEST(text.find("0  10.0.0.2:9464    7    10          8    2           10") != std::string::npos, text);
+  BOOST_TEST(text.find("2  NONE             -     3          ?    ?            0") != std::string::npos, text);
+  BOOST_TEST(text.find("01:02:03    10.0.0.2:9464  0,1       -") != std::string::npos, text);
+  BOOST_TEST(text.find("peer deadline 1000 ms") != std::string::npos, text);
+
+  ping::admin::v1::RunNodeCommandResponse c;
+  c.set_node("10.0.0.2:9464");
+  c.set_method("PauseConsumption");
+  c.set_paused(true);
+  c.set_partitions(2);
+  BOOST_TEST(format_node_command(c) == "consumption paused on 10.0.0.2:9464 (2 partitions)\n");
+}

@@ -133,3 +133,24 @@ BOOST_AUTO_TEST_CASE(watch_takes_a_target_and_seconds_in_any_order) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_CASE(cluster_views_and_forwards_commands) {
+  auto view = parse({"cluster"});
+  BOOST_TEST(view.error == "");
+  BOOST_REQUIRE(view.inv.cmd);
+  BOOST_TEST((view.inv.cmd->verb == admin_verb::cluster));
+  BOOST_TEST(!view.inv.cmd->cluster_action);
+  auto pause = parse({"cluster", "pause", "10.0.0.7:9464"});
+  BOOST_TEST(pause.error == "");
+  BOOST_TEST((*pause.inv.cmd->cluster_action == admin_verb::pause));
+  BOOST_TEST(pause.inv.cmd->cluster_node == "10.0.0.7:9464");
+  auto rebuild = parse({"cluster", "rebuild-cache", "10.0.0.7:9464"});
+  BOOST_TEST((admin_timeout(rebuild.inv, *rebuild.inv.cmd) == default_rebuild_timeout));
+  BOOST_TEST((admin_timeout(pause.inv, *pause.inv.cmd) == default_admin_timeout));
+  for (auto bad : std::vector<std::vector<std::string>>{
+         {"cluster", "pause"}, {"cluster", "status", "a:1"}, {"cluster", "pause", "a:1", "b:2"}})
+    BOOST_TEST(parse(bad).error == "cluster takes nothing, or flush|pause|resume|rebuild-cache NODE");
+  auto watch = console("watch cluster 2");
+  BOOST_TEST(watch.error == "");
+  BOOST_TEST((watch.cmd.watch_target == admin_verb::cluster));
+}
