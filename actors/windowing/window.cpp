@@ -9,6 +9,7 @@
 #include <caf/all.hpp>
 
 #include "actors/cache/schema.hpp"
+#include "actors/common/backoff.hpp"
 #include "actors/common/errors.hpp"
 #include "actors/common/log.hpp"
 #include "actors/common/supervision.hpp"
@@ -48,6 +49,10 @@ struct partition {
   window_state w;
   uint64_t gen = 0;        // replies of another generation are ignored
   bool resyncing = false;
+  // Delay before the next resync round after a conflicting one: 0 for the
+  // first conflict (usually a race with a finishing owner), then
+  // exponential up to backoff_max; back to 0 once a resync is applied.
+  caf::timespan conflict_backoff{0};
   clock::time_point last_write{};
   clock::time_point retry_after{};
 };
@@ -211,12 +216,19 @@ void run_resync(self_ptr self, int32_t p, uint64_t gen) {
                     if (outcome != write_outcome::applied
                         && outcome != write_outcome::duplicate) {
                       // The cache moved meanwhile (another processor, a
-                      // restart): start over from where it stands now.
-                      self->send(self, heal_atom::value, p, gen);
+                      // restart): start over from where it stands now, at
+                      // once the first time, then with backoff.
+                      auto delay = x->conflict_backoff;
+                      x->conflict_backoff = next_backoff(delay, st.cfg.backoff, st.cfg.backoff_max);
+                      if (delay.count() == 0)
+                        self->send(self, heal_atom::value, p, gen);
+                      else
+                        self->delayed_send(self, delay, heal_atom::value, p, gen);
                       return;
                     }
                     x->w.reset(req.next_offset, req.to_seq);
                     x->resyncing = false;
+                    x->conflict_backoff = caf::timespan{0};
                     x->gen = ++st.next_gen;
                     log::info("window", "partition resynced",
                               {{"partition", std::to_string(p)},

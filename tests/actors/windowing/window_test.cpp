@@ -105,6 +105,7 @@ struct world {
   cache_model cache;
   std::vector<write_request> writes;  // every write the cache received
   int fills = 0;                      // fill requests the rebuilder received
+  int racing_fills = 0;               // fills during which another owner moves the partition on
   bool hold_writes = false;           // apply, but keep the reply back
   bool hold_fills = false;            // keep fill replies back
   std::vector<caf::typed_response_promise<cache::write_result>> held_writes;
@@ -177,6 +178,13 @@ fake_rebuilder_actor::behavior_type fake_rebuilder(fake_rebuilder_actor::pointer
         ++req.count;
       }
       req.minutes.assign(minutes.begin(), minutes.end());
+      if (w->racing_fills > 0 && req.to_seq > from) {
+        // Another owner counts the next ping meanwhile: the write of this
+        // fill will conflict.
+        --w->racing_fills;
+        auto ts = w->db.pings[p][static_cast<size_t>(from)];
+        w->cache.write(write_request{p, from, from + 1, 0, 1, {{cache::schema::minute_of(ts), 1}}});
+      }
       if (w->hold_fills) {
         auto rp = self->make_response_promise<write_request>();
         w->held_fills.push_back(rp);
@@ -439,6 +447,33 @@ BOOST_AUTO_TEST_CASE(a_cache_restored_from_an_older_snapshot_heals) {
   advance(200ms); // heartbeats find both partitions behind
   require_exact();
   BOOST_TEST(repairs("conflict") == 2u);
+}
+
+// A resync whose write conflicts (the cache moved meanwhile) starts over at
+// once the first time, then with exponential backoff, and still ends exact.
+BOOST_AUTO_TEST_CASE(repeated_resync_conflicts_back_off) {
+  assign({0});
+  advance(200ms);
+  produce(0, 0, 10);
+  advance(100ms);
+  require_exact();
+  for (int i = 0; i < 5; ++i)
+    w->db.add(0, 10 + i, 180'000); // committed, never delivered
+  w->racing_fills = 3;
+  auto fills = w->fills;
+  consume(0, {w->db.add(0, 40, 240'000)}); // a gap: resync
+  BOOST_TEST(w->fills == fills + 2); // the first conflict retries at once
+  advance(50ms);
+  BOOST_TEST(w->fills == fills + 2); // the second waits the backoff (100 ms)
+  advance(50ms);
+  BOOST_TEST(w->fills == fills + 3);
+  advance(150ms);
+  BOOST_TEST(w->fills == fills + 3); // the third waits 200 ms
+  advance(100ms);
+  BOOST_TEST(w->fills == fills + 4); // no race: applied
+  advance(200ms);
+  require_exact();
+  BOOST_TEST(repairs("gap") == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(a_lost_cache_is_recounted) {
