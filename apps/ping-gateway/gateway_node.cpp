@@ -47,7 +47,7 @@ std::vector<admin::stage> gateway_node::pipeline() const {
 void gateway_node::minute_counts(int64_t first_minute, int32_t n,
                                  admin::reply<admin::minute_series> done) {
   gateways::ask<counts::minute_counts>(
-    sys_, actors_.counts, std::chrono::seconds(5),
+    sys_, actors_.counts, minute_counts_deadline,
     [done](counts::minute_counts& m) {
       done(admin::minute_series{std::move(m.counts), std::move(m.source)});
     },

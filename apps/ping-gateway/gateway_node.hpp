@@ -53,6 +53,9 @@ public:
 
   /// Deadline of each of the exactness check's two reads.
   static constexpr auto exactness_deadline = std::chrono::seconds(2);
+  // GetMinuteCounts: as long as a PingCount may take (count reader's tail
+  // and fallback deadlines).
+  static constexpr auto minute_counts_deadline = std::chrono::seconds(5);
 
 private:
   caf::actor_system& sys_;
