@@ -11,7 +11,9 @@
 //
 // Completing twice is harmless: the first answer wins and later ones return
 // false, so a deadline sweep and a late result may race. Copies share one
-// state. Not an actor message between processes (no serialization).
+// state; when the last copy goes away unanswered (the actor holding it
+// stopped), the caller gets `unavailable`, so no call waits forever. Not an
+// actor message between processes (no serialization).
 
 #include <atomic>
 #include <chrono>
@@ -20,6 +22,8 @@
 #include <utility>
 
 #include <caf/error.hpp>
+
+#include "actors/common/errors.hpp"
 
 namespace ping {
 
@@ -65,6 +69,14 @@ private:
     state(std::function<void(T&)> v, std::function<void(caf::error&)> e,
           clock::time_point d)
       : on_value(std::move(v)), on_error(std::move(e)), deadline(d) {
+    }
+    state(const state&) = delete;
+    state& operator=(const state&) = delete;
+    ~state() {
+      if (!done.exchange(true) && on_error) {
+        auto err = caf::make_error(ping_errc::unavailable, "the call was dropped unanswered");
+        on_error(err);
+      }
     }
     std::function<void(T&)> on_value;
     std::function<void(caf::error&)> on_error;

@@ -282,6 +282,22 @@ BOOST_AUTO_TEST_CASE(a_call_is_answered_at_its_deadline) {
   BOOST_TEST(reg.counter_at("gateway_calls_deadline_exceeded_total").load() == 2u);
 }
 
+// A gateway that stops with calls in flight still answers them (the reply
+// left unanswered says so when it goes away): no caller waits forever.
+BOOST_AUTO_TEST_CASE(calls_in_flight_are_answered_when_the_gateway_stops) {
+  auto gw = make(mode::hold, 10);
+  auto answer = std::make_shared<std::promise<caf::error>>();
+  auto fut = answer->get_future();
+  caf::anon_send(gw, ping_atom::value, int64_t{0},
+                 gateway::ping_reply{[=](gateway::ping_ack&) { answer->set_value(caf::error{}); },
+                                     [=](caf::error& e) { answer->set_value(e); },
+                                     std::chrono::steady_clock::now() + 30s});
+  BOOST_REQUIRE(rows_reach(1)); // it waits for a commit that never comes
+  caf::anon_send_exit(gw, caf::exit_reason::user_shutdown);
+  BOOST_REQUIRE(fut.wait_for(5s) == std::future_status::ready);
+  BOOST_TEST((fut.get() == ping_errc::unavailable));
+}
+
 // The gateway's store_timeout caps a caller's longer deadline.
 BOOST_AUTO_TEST_CASE(store_timeout_caps_the_callers_deadline) {
   auto gw = make(mode::hold, 10, 200ms);
