@@ -51,10 +51,18 @@ using impl_actor = gateway_actor::extend<
   caf::reacts_to<tick_atom>,     // deadline sweep
   caf::reacts_to<publish_atom>>; // a nudge held back by nudge_interval
 
+// A call waiting for persistence or the count reader, with its effective
+// deadline (the caller's, capped by the gateway's own timeout).
 struct pending_ping {
   ping_reply reply;
+  clock::time_point deadline;
   ping_ack ack;
   clock::time_point started;
+};
+
+struct pending_count {
+  count_reply reply;
+  clock::time_point deadline;
 };
 
 // A call's deadline; calls already answered are skipped when they come up.
@@ -77,7 +85,7 @@ struct state {
   // call number. pings.size() is the in-flight count.
   uint64_t next_call = 1;
   std::unordered_map<uint64_t, pending_ping> pings;
-  std::unordered_map<uint64_t, count_reply> counts_waiting;
+  std::unordered_map<uint64_t, pending_count> counts_waiting;
   std::priority_queue<deadline_entry, std::vector<deadline_entry>, std::greater<>> deadlines;
   bool sweep_armed = false;
   clock::time_point last_nudge;
@@ -119,14 +127,15 @@ void arm_sweep(self_ptr self) {
 void track(self_ptr self, uint64_t call, clock::time_point at) {
   auto& st = self->state;
   st.deadlines.push({at, call});
+  // (`at` is also in the call's pending entry, for the rebuild below.)
   auto live = st.pings.size() + st.counts_waiting.size();
   if (st.deadlines.size() > 2 * live + 1024) {
     std::vector<deadline_entry> keep;
     keep.reserve(live);
     for (auto& [id, p] : st.pings)
-      keep.push_back({p.reply.deadline(), id});
-    for (auto& [id, r] : st.counts_waiting)
-      keep.push_back({r.deadline(), id});
+      keep.push_back({p.deadline, id});
+    for (auto& [id, c] : st.counts_waiting)
+      keep.push_back({c.deadline, id});
     st.deadlines = decltype(st.deadlines){std::greater<>{}, std::move(keep)};
   }
   arm_sweep(self);
@@ -175,7 +184,7 @@ void finish_count(self_ptr self, uint64_t call, caf::expected<count_result> res)
   auto i = st.counts_waiting.find(call);
   if (i == st.counts_waiting.end())
     return;
-  auto r = std::move(i->second);
+  auto r = std::move(i->second.reply);
   st.counts_waiting.erase(i);
   if (res)
     r.deliver(std::move(*res));
@@ -231,8 +240,8 @@ impl_actor::behavior_type gateway(self_ptr self, settings cfg,
       ping_row row{make_uuid_v7(now), *ts, now, 0};
       row.partition = partition_of(row.id, st.cfg.partitions);
       auto call = st.next_call++;
-      st.pings.emplace(call, pending_ping{std::move(reply), ping_ack{row.id, row.pinged_at_ms},
-                                          started});
+      st.pings.emplace(call, pending_ping{std::move(reply), deadline,
+                                          ping_ack{row.id, row.pinged_at_ms}, started});
       note_in_flight(st);
       track(self, call, deadline);
       // No per-call timer: the sweep answers at the deadline, and a late
@@ -250,7 +259,7 @@ impl_actor::behavior_type gateway(self_ptr self, settings cfg,
       }
       auto deadline = std::min(reply.deadline(), clock::now() + st.cfg.count_timeout);
       auto call = st.next_call++;
-      st.counts_waiting.emplace(call, std::move(reply));
+      st.counts_waiting.emplace(call, pending_count{std::move(reply), deadline});
       track(self, call, deadline);
       self->request(st.counts, caf::infinite, count_atom::value, range)
         .then([self, call](count_result& r) { finish_count(self, call, std::move(r)); },
@@ -274,7 +283,7 @@ impl_actor::behavior_type gateway(self_ptr self, settings cfg,
           st.pings.erase(i);
         } else if (auto j = st.counts_waiting.find(call); j != st.counts_waiting.end()) {
           (*st.expired)++;
-          j->second.deliver(deadline_error());
+          j->second.reply.deliver(deadline_error());
           st.counts_waiting.erase(j);
         }
       }

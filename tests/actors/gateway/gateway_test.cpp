@@ -308,6 +308,26 @@ BOOST_AUTO_TEST_CASE(store_timeout_caps_the_callers_deadline) {
   BOOST_TEST((std::chrono::steady_clock::now() - t0 < 3s));
 }
 
+// The deadline heap is rebuilt when answered calls pile up behind a waiting
+// one; the rebuilt entry keeps the gateway's cap, not the caller's deadline.
+BOOST_AUTO_TEST_CASE(a_capped_deadline_survives_the_heap_rebuild) {
+  auto gw = make(mode::hold, 10, 2s);
+  auto answer = std::make_shared<std::promise<caf::error>>();
+  auto fut = answer->get_future();
+  auto t0 = std::chrono::steady_clock::now();
+  caf::anon_send(gw, ping_atom::value, int64_t{0},
+                 gateway::ping_reply{[=](gateway::ping_ack&) { answer->set_value(caf::error{}); },
+                                     [=](caf::error& e) { answer->set_value(e); },
+                                     t0 + 60s});
+  // Counts answered one after the other leave their (later) deadlines
+  // behind the held ping's until the heap is rebuilt.
+  for (int i = 0; i < 1100; ++i)
+    BOOST_REQUIRE(count(gw, time_range{}, 10s));
+  BOOST_REQUIRE(fut.wait_for(10s) == std::future_status::ready);
+  BOOST_TEST((fut.get() == ping_errc::deadline_exceeded));
+  BOOST_TEST((std::chrono::steady_clock::now() - t0 < 5s)); // the 2 s cap, not 60 s
+}
+
 // A burst of acks nudges the publisher at most once per nudge_interval,
 // and the last ack of the burst is always followed by a nudge.
 BOOST_AUTO_TEST_CASE(nudges_are_coalesced_but_never_lost) {
