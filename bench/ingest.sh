@@ -142,7 +142,7 @@ over_conns=$((CONNS * 8))
 over_rps=$(( (2 * ping_rps + over_conns - 1) / over_conns ))
 read -r ov_rps ov_p50 ov_p99 ov_max ov_ok < <(run overload --h1 -c"$over_conns" -H 'content-type: application/json' \
   -d "$RUN/empty.json" --rps="$over_rps" "$CONNECT/Ping")
-ov_total=$(awk 'NR > 0 { n++ } END { print n + 0 }' "$RUN/overload.log")
+ov_total=$(wc -l < "$RUN/overload.log")
 ov_busy=$(awk '$2 == 429 || $2 == 503 { n++ } END { print n + 0 }' "$RUN/overload.log")
 echo "   offered $((over_rps * over_conns))/s, answered $ov_rps/s ($ov_ok ok, $ov_busy refused), p99 $ov_p99 ms"
 rss=$(rss_mib)

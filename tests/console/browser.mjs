@@ -96,6 +96,21 @@ async function check(name, probe, accept, describe, ms) {
 
 // The Cluster tab: every node up, partitions owned once, a command
 // forwarded to another processor.
+// Waits for a command's toast to settle (ok, error or warn); returns
+// until()'s result with { state, text }.
+function settledToast(page) {
+  const toast = page.getByTestId("toast");
+  return until(
+    async () =>
+      (await toast.isVisible())
+        ? { state: await toast.getAttribute("data-state"),
+            text: (await page.locator("#toast-text").textContent()).trim() }
+        : { state: "hidden", text: "" },
+    (t) => t.state === "ok" || t.state === "error" || t.state === "warn",
+    COMMAND_TIMEOUT_MS,
+  );
+}
+
 async function clusterChecks(page, want, screenshotPath) {
   await page.getByTestId("tab-cluster").click();
   const rows = page.getByTestId("cluster-nodes").getByTestId("cluster-node-row");
@@ -131,16 +146,7 @@ async function clusterChecks(page, want, screenshotPath) {
     const node = await flush.getAttribute("data-node");
     await flush.click();
     await page.getByTestId("confirm-ok").click();
-    const toast = page.getByTestId("toast");
-    const r = await until(
-      async () =>
-        (await toast.isVisible())
-          ? { state: await toast.getAttribute("data-state"),
-              text: (await page.locator("#toast-text").textContent()).trim() }
-          : { state: "hidden", text: "" },
-      (t) => t.state === "ok" || t.state === "error" || t.state === "warn",
-      COMMAND_TIMEOUT_MS,
-    );
+    const r = await settledToast(page);
     if (r.ok && r.value.state === "ok" && r.value.text.includes(node)) pass(`forwarded Flush on ${node} reports success`);
     else fail(`forwarded Flush on ${node} reports success`, `toast ${r.value.state}: ${JSON.stringify(r.value.text)}`);
   }
@@ -264,16 +270,7 @@ try {
     if (asked) {
       await ok.click();
       // The toast first says the command is pending, then settles.
-      const toast = page.getByTestId("toast");
-      const r = await until(
-        async () =>
-          (await toast.isVisible())
-            ? { state: await toast.getAttribute("data-state"),
-                text: (await page.locator("#toast-text").textContent()).trim() }
-            : { state: "hidden", text: "" },
-        (t) => t.state === "ok" || t.state === "error" || t.state === "warn",
-        COMMAND_TIMEOUT_MS,
-      );
+      const r = await settledToast(page);
       if (r.ok && r.value.state === "ok" && /flush/i.test(r.value.text)) pass("flush reports success");
       else fail("flush reports success", `toast ${r.value.state}: ${JSON.stringify(r.value.text)}`);
       if (await ok.isVisible()) fail("confirmation dialog closes after Confirm");
