@@ -60,8 +60,6 @@ public:
     return true;
   }
 
-  bool pending() const { return st_ && !st_->done.load(std::memory_order_acquire); }
-
   friend bool operator==(const reply& x, const reply& y) { return x.st_ == y.st_; }
 
 private:
