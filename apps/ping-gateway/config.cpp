@@ -31,6 +31,9 @@ gateway_config::gateway_config()
   add("grpc", grpc_max_streams, "max-concurrent-streams", "HTTP/2 streams per connection");
   add("grpc", grpc_max_metadata, "max-metadata-bytes", "request header size limit");
   add("grpc", grpc_memory_quota, "memory-quota-bytes", "gRPC's buffer memory for all connections");
+  add("grpc", grpc_resets_per_second, "resets-per-second", "RST_STREAM frames one client address may send per second, sustained (beyond: its connection is closed)");
+  add("grpc", grpc_reset_burst, "reset-burst", "RST_STREAM frames one client address may send in a burst");
+  add("grpc", grpc_max_connections, "max-connections", "open connections limit");
   add("gateway", request_timeout, "request-timeout", "deadline for calls that carry none");
   add("gateway", gateway.max_in_flight, "max-in-flight", "pings waiting for their commit before resource_exhausted");
   add("gateway", gateway.store_timeout, "store-timeout", "deadline for one ping's commit");
@@ -95,6 +98,9 @@ gateways::grpc_options gateway_config::grpc() const {
   o.max_concurrent_streams = grpc_max_streams;
   o.max_metadata_bytes = static_cast<int>(grpc_max_metadata);
   o.memory_quota_bytes = grpc_memory_quota;
+  o.resets_per_second = grpc_resets_per_second;
+  o.reset_burst = grpc_reset_burst;
+  o.max_connections = static_cast<int>(grpc_max_connections);
   return o;
 }
 

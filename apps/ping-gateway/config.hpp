@@ -35,6 +35,9 @@ struct gateway_config : options {
   int grpc_max_streams = 100;
   size_t grpc_max_metadata = 8 << 10;
   size_t grpc_memory_quota = 32 << 20;
+  int grpc_resets_per_second = 100;
+  int grpc_reset_burst = 200;
+  size_t grpc_max_connections = 1024;
   caf::timespan request_timeout = std::chrono::seconds(10);
 
   // Actors.
