@@ -289,11 +289,13 @@ BOOST_AUTO_TEST_CASE(sigterm_answers_every_call_in_flight) {
   for (int t = 0; t < 4; ++t)
     load.emplace_back([&] {
       while (!stop) {
-        auto out = shell_output("curl -s -m 20 -o /dev/null -w '%{http_code}' -H "
+        std::string out = shell_output("curl -s -m 20 -o /dev/null -w '%{http_code}' -H "
                                 "'Content-Type: application/json' -d '{}' http://127.0.0.1:"
                                 + std::to_string(gw.connect_port())
                                 + "/ping.v1.PingService/Ping; echo \" exit=$?\"",
                                 30s);
+        while (!out.empty() && (out.back() == '\n' || out.back() == ' '))
+          out.pop_back();
         bool cut = out.find("exit=52") != std::string::npos
                    || out.find("exit=56") != std::string::npos
                    || out.find("exit=28") != std::string::npos;
