@@ -68,6 +68,11 @@ auto guarded(worker_state& st, const settings& cfg, const char* what, F f)
                 {{"op", what}, {"sqlstate", state}});
       return caf::make_error(ping_errc::unavailable, "PostgreSQL is unavailable");
     }
+    if (sql::retryable_sqlstate(state)) {
+      // A fault of the database, not of the statement: retryable.
+      log::warn("persistence", "transient database error", {{"op", what}, {"sqlstate", state}});
+      return caf::make_error(ping_errc::unavailable, "PostgreSQL is unavailable (" + state + ")");
+    }
     log::error("persistence", "sql error",
                {{"op", what}, {"sqlstate", state}, {"error", e.what()}});
     return caf::make_error(ping_errc::internal, "database error " + state);

@@ -19,6 +19,19 @@ void prepare_writer_statements(pqxx::connection& c, int32_t partitions);
 /// partitions: one statement, one round trip. Returns the rows inserted.
 int64_t insert_batch(pqxx::connection& c, const std::vector<ping_row>& rows);
 
+/// insert_batch() for a batch where some pings carry an idempotency key
+/// (insert_batch() hands such batches here): one statement, one
+/// transaction; a ping whose key an unexpired earlier ping holds (or an
+/// earlier ping of the batch claims) is not stored. Returns the rows stored.
+int64_t insert_keyed_batch(pqxx::connection& c, const std::vector<ping_row>& rows);
+
+/// An SQLSTATE of a transient fault of the database, not of the statement:
+/// serialization failure or deadlock (class 40), insufficient resources
+/// (53), lock not available (55P03), read-only transaction (25006: a
+/// demoted primary), system error (58). The caller answers `unavailable`
+/// (retryable), not `internal` (issue 19 item 10).
+bool retryable_sqlstate(const std::string& sqlstate);
+
 /// Exact count of pings in the range (all pings when unbounded).
 int64_t count(pqxx::transaction_base& txn, const time_range& range);
 

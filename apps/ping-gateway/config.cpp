@@ -1,5 +1,7 @@
 #include "apps/ping-gateway/config.hpp"
 
+#include <algorithm>
+
 namespace ping::apps {
 
 gateway_config::gateway_config()
@@ -25,6 +27,8 @@ gateway_config::gateway_config()
   add("connect", connect_max_connections, "max-connections", "open connections limit");
   add("connect", connect_header_timeout, "header-timeout", "time to receive a request head");
   add("connect", connect_body_timeout, "body-timeout", "time to receive a request body");
+  add("connect", connect_body_read_timeout, "body-read-timeout", "longest silence while a body arrives (nginx's client_body_timeout)");
+  add("connect", connect_min_body_rate, "min-body-rate", "bytes/s a body must keep up once body-read-timeout has passed (0 = none)");
   add("connect", connect_idle_timeout, "idle-timeout", "keep-alive idle time");
   add("grpc", grpc_address, "address", "gRPC listen address");
   add("grpc", grpc_port, "port", "gRPC listen port (0 = any free port)");
@@ -40,6 +44,7 @@ gateway_config::gateway_config()
   add("gateway", gateway.count_timeout, "count-timeout", "deadline for one count");
   add("gateway", gateway.deadline_granularity, "deadline-granularity", "how late a passed deadline may be noticed");
   add("gateway", gateway.nudge_interval, "nudge-interval", "least time between two nudges of the outbox relay");
+  add("gateway", gateway.idempotency_ttl, "idempotency-ttl", "how long PostgreSQL remembers a Ping's idempotency key (a retry within it is stored once)");
   add("postgres", postgres.dsn, "dsn", "libpq connection string", true);
   add("postgres", postgres.writers, "writers", "concurrent write transactions (connections)");
   add("postgres", postgres.max_batch, "max-batch", "pings per group commit");
@@ -69,7 +74,8 @@ gateway_config::gateway_config()
   add("counts", counts.max_fallbacks, "max-fallbacks", "PostgreSQL counts outstanding when the cache cannot answer");
   add("counts", counts.tail_timeout, "tail-timeout", "deadline of the tail query");
   add("global", ports_file, "ports-file", "write the bound ports here once listening (connect=N, grpc=N)");
-  add("global", drain_timeout, "drain-timeout", "time SIGTERM allows for draining before exit");
+  add("global", drain_timeout, "drain-timeout", "time SIGTERM allows for draining before exit (front-ends, then the outbox relay)");
+  add("global", drain_margin, "drain-margin", "front-ends drain this much longer than the longest call deadline (store/count timeout)");
 }
 
 gateways::connect_options gateway_config::connect() const {
@@ -84,6 +90,8 @@ gateways::connect_options gateway_config::connect() const {
   o.server.max_connections = connect_max_connections;
   o.server.header_timeout = duration_cast<milliseconds>(connect_header_timeout);
   o.server.body_timeout = duration_cast<milliseconds>(connect_body_timeout);
+  o.server.body_read_timeout = duration_cast<milliseconds>(connect_body_read_timeout);
+  o.server.min_body_rate = connect_min_body_rate;
   o.server.idle_timeout = duration_cast<milliseconds>(connect_idle_timeout);
   o.default_timeout = request_timeout;
   return o;
@@ -126,6 +134,11 @@ gateway::settings gateway_config::gateway_settings() const {
   auto s = gateway;
   s.partitions = kafka.partitions;
   return s;
+}
+
+caf::timespan gateway_config::front_drain() const {
+  auto longest = std::max(gateway.store_timeout, gateway.count_timeout) + drain_margin;
+  return std::min(longest, drain_timeout);
 }
 
 } // namespace ping::apps

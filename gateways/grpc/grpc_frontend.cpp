@@ -63,7 +63,16 @@ public:
       reactor->Finish(deadline_exceeded());
       return reactor;
     }
-    caf::anon_send(gw_, ping_atom::value, int64_t{req->timestamp_ms()},
+    // Issue 19 item 13: the idempotency key, from the field or metadata.
+    std::optional<std::string> header;
+    if (auto m = ctx->client_metadata().find("idempotency-key"); m != ctx->client_metadata().end())
+      header.emplace(m->second.data(), m->second.size());
+    auto key = gateway::idempotency_key(req->idempotency_key(), header ? &*header : nullptr);
+    if (!key) {
+      reactor->Finish(to_grpc_status(key.error()));
+      return reactor;
+    }
+    caf::anon_send(gw_, ping_atom::value, int64_t{req->timestamp_ms()}, std::move(*key),
                    gateway::ping_reply{
                      [reactor](gateway::ping_ack&) { reactor->Finish(grpc::Status::OK); },
                      [reactor](caf::error& err) { reactor->Finish(to_grpc_status(err)); },

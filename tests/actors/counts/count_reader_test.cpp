@@ -26,6 +26,10 @@ struct world {
   persistence::tail_counts tail; // what the tail query answers
   int64_t pg_count = 0;          // what count(*) answers
   bool hold_snapshots = false;
+  // When set, read n's tail (the n-th tail query) holds n pings in minute
+  // 100 and 100 * n pings in all: every read answers its own value, so a
+  // test can tell which read answered a request.
+  bool tail_per_read = false;
   int snapshots = 0, tails = 0, pg_counts = 0, pg_minutes = 0;
   std::vector<std::vector<time_range>> asked;
   std::vector<std::vector<int64_t>> tail_seqs;
@@ -84,6 +88,13 @@ persistence::persistence_actor::behavior_type fake_store(std::shared_ptr<world> 
     [=](tail_atom, std::vector<int64_t> seqs, bool) {
       w->tails++;
       w->tail_seqs.push_back(seqs);
+      if (w->tail_per_read) {
+        persistence::tail_counts t;
+        int64_t n = w->tails;
+        t.total = 100 * n;
+        t.minutes = {{100, n}, {5000, 100 * n - n}};
+        return t;
+      }
       return w->tail;
     },
     [=](minutes_atom, int64_t, int32_t n) {
@@ -225,7 +236,11 @@ BOOST_AUTO_TEST_CASE(empty_ranges_need_no_read) {
 
 // Concurrent requests share the work: while one read is in flight, every
 // request that arrives waits for the next read, which answers all of them.
+// Each read answers its own value (read n: a tail of 100 * n pings, n of
+// them in minute 100), so the answers say which read they came from: a
+// request that arrived during read 1 must not get read 1's (older) answer.
 BOOST_AUTO_TEST_CASE(concurrent_counts_share_one_read) {
+  w->tail_per_read = true;
   w->hold_snapshots = true;
   auto first = ask({});
   drain(); // the first read is in flight, its snapshot held
@@ -238,9 +253,17 @@ BOOST_AUTO_TEST_CASE(concurrent_counts_share_one_read) {
   w->hold_snapshots = false;
   (*self)->send(cache, resume_atom::value);
   drain();
-  BOOST_TEST(result(first)->count == 60);
-  for (auto& h : later)
-    BOOST_TEST(static_cast<bool>(result(h)));
+  auto first_answer = result(first);
+  BOOST_REQUIRE(first_answer);
+  BOOST_TEST(first_answer->count == 60 + 100); // read 1
+  for (int i = 0; i < 10; ++i) {
+    auto r = result(later[static_cast<size_t>(i)]);
+    BOOST_REQUIRE(r);
+    if (i % 2)
+      BOOST_TEST(r->count == 60 + 200, "request " << i << " total"); // read 2's total
+    else
+      BOOST_TEST(r->count == 0 + 2, "request " << i << " minute 100"); // read 2's minute 100
+  }
   BOOST_TEST(w->snapshots == 2); // one more read for all ten
   BOOST_TEST(w->tails == 2);
   BOOST_TEST(w->asked[1].size() == 1u); // the range, asked once
@@ -248,6 +271,7 @@ BOOST_AUTO_TEST_CASE(concurrent_counts_share_one_read) {
 }
 
 BOOST_AUTO_TEST_CASE(waiting_requests_are_bounded) {
+  w->tail_per_read = true;
   w->hold_snapshots = true;
   auto first = ask({});
   drain();
@@ -261,9 +285,16 @@ BOOST_AUTO_TEST_CASE(waiting_requests_are_bounded) {
   w->hold_snapshots = false;
   (*self)->send(cache, resume_atom::value);
   drain();
-  BOOST_TEST(static_cast<bool>(result(first)));
-  for (auto& h : later)
-    BOOST_TEST(static_cast<bool>(result(h)));
+  auto first_answer = result(first);
+  BOOST_REQUIRE(first_answer);
+  BOOST_TEST(first_answer->count == 60 + 100); // read 1
+  for (auto& h : later) {
+    auto r = result(h);
+    BOOST_REQUIRE(r);
+    BOOST_TEST(r->count == 60 + 200); // all sixteen from read 2
+  }
+  BOOST_TEST(w->snapshots == 2);
+  BOOST_TEST(w->tails == 2);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
