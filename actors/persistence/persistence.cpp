@@ -315,11 +315,30 @@ void replace_worker(facade_ptr self, size_t index, const std::string& why) {
   self->delayed_send(self, delay, respawn_atom::value, static_cast<int32_t>(index));
 }
 
+// A worker got no answer: the server it reached went silent, and so, most
+// likely, did every connection opened to it. The idle workers reconnect
+// now rather than each losing a request to the same silence later (busy
+// ones are replaced when their own deadline passes).
+void replace_silent(facade_ptr self, size_t index, const std::string& why) {
+  replace_worker(self, index, why);
+  auto& slots = self->state.slots;
+  for (size_t i = 0; i < slots.size(); ++i)
+    if (i != index && !slots[i].busy)
+      replace_worker(self, i, "another connection went silent; reconnecting");
+}
+
+// The probe runs every `health_interval` while PostgreSQL is healthy (so
+// readiness follows a server that went away or turned read-only even with
+// no traffic), and with backoff while it is not.
 void schedule_probe(facade_ptr self) {
   auto& st = self->state;
   if (st.probe_scheduled || st.probing)
     return;
   st.probe_scheduled = true;
+  if (st.healthy) {
+    self->delayed_send(self, st.cfg.health_interval, probe_atom::value);
+    return;
+  }
   st.probe_backoff = next_backoff(st.probe_backoff, st.cfg.backoff_min, st.cfg.backoff_max);
   self->delayed_send(self, st.probe_backoff, probe_atom::value);
 }
@@ -396,7 +415,7 @@ void dispatch_lane(facade_ptr self, lane& l) {
       return; // replaced meanwhile: the new worker is not busy
     slot.busy = false;
     if (timed_out)
-      replace_worker(self, index, "a read got no answer within its deadline");
+      replace_silent(self, index, "a read got no answer within its deadline");
     else
       slot.child.healthy();
     dispatch_lane(self, *lp);
@@ -462,7 +481,7 @@ void dispatch(facade_ptr self) {
             // synchronous standby that is gone); it is replaced, never
             // reused, so no later batch queues behind it.
             if (timed_out)
-              replace_worker(self, i, "a write got no answer within its deadline");
+              replace_silent(self, i, "a write got no answer within its deadline");
           }
           auto reply = err.category() == caf::atom("ping")
                            && err.code() != static_cast<uint8_t>(ping_errc::unavailable)
@@ -500,6 +519,7 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
   st.tails.max_waiting = std::max<size_t>(1, cfg.max_reads_waiting);
   for (int32_t i = 0; i < static_cast<int32_t>(st.slots.size()); ++i)
     spawn_worker(self, i);
+  schedule_probe(self); // health checks while healthy
   // Supervision (actors/common/supervision.hpp): a worker that exits is
   // started again with backoff. Any other exit (shutdown) ends the facade
   // and, through the links, its workers.
@@ -585,6 +605,8 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
             if (slot.child.generation() == generation)
               slot.busy = false;
             if (!ok) {
+              if (st.healthy)
+                mark_unhealthy(self); // unreachable or read-only, with no traffic
               schedule_probe(self);
               dispatch_lane(self, st.tails);
               return;
@@ -594,6 +616,7 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
             st.healthy = true;
             st.stats->up = true;
             st.probe_backoff = caf::timespan{0};
+            schedule_probe(self);
             dispatch(self);
             dispatch_lane(self, st.tails);
             dispatch_lane(self, st.counts);
@@ -603,8 +626,11 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
             st.probing = false;
             if (st.slots[index].child.generation() == generation) {
               st.slots[index].busy = false;
-              if (err == caf::sec::request_timeout)
-                replace_worker(self, index, "a probe got no answer within its deadline");
+              if (err == caf::sec::request_timeout) {
+                replace_silent(self, index, "a probe got no answer within its deadline");
+                if (st.healthy)
+                  mark_unhealthy(self);
+              }
             }
             schedule_probe(self);
           });

@@ -25,14 +25,16 @@
 // may have been answered. A read waits at most `statement_timeout` for its
 // reader. A statement timeout (57014) answers deadline_exceeded and keeps
 // the connection.
+// The facade probes PostgreSQL (reachable and writable) every
+// `health_interval` while healthy, so readiness follows it without traffic.
 // When PostgreSQL is unreachable, or answers read-only (25006: a standby,
 // a demoted primary), the facade fails stores fast with `unavailable` and
-// probes (reachable and writable) with exponential backoff until it answers
-// again. A worker that does not answer within its deadline (a primary that
+// probes with exponential backoff until it answers again. A worker that does not answer within its deadline (a primary that
 // vanished without a reset) is replaced, never reused: its socket is shut
 // down and a new worker with a new connection takes its slot. A worker that
 // dies is restarted with backoff; its batch was not acknowledged, so nothing
-// acknowledged is lost.
+// acknowledged is lost. A worker that got no answer makes the idle workers
+// reconnect too: their connections went to the same silent server.
 
 #include <chrono>
 #include <string>
@@ -54,6 +56,7 @@ struct settings {
   caf::timespan write_timeout = std::chrono::seconds(5);
   caf::timespan connect_timeout = std::chrono::seconds(2);
   caf::timespan statement_timeout = std::chrono::seconds(5);
+  caf::timespan health_interval = std::chrono::seconds(1); // probe while healthy
   caf::timespan backoff_min = std::chrono::milliseconds(100);
   caf::timespan backoff_max = std::chrono::seconds(2);
 };
