@@ -396,7 +396,7 @@ int run_supervisor(int argc, char** argv, const broker_options& o) {
   auto backoff = 200ms;
   const auto parent = ::getpid();
   for (int starts = 0;; ++starts) {
-    std::vector<std::string> args{"/proc/self/exe"};
+    std::vector<std::string> args{argv[0]}; // run as /proc/self/exe, shown as we are
     args.insert(args.end(), base.begin(), base.end());
     // The control socket path must not depend on the child's pid.
     if (o.info_file.empty()) args.push_back(std::string{"--control-socket="}.append(o.control_socket));
