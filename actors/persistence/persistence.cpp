@@ -258,6 +258,7 @@ struct lane {
 
 struct facade_state {
   settings cfg;
+  worker_factory make; // empty: the real, detached workers
   telemetry::registry* reg = nullptr;
   std::shared_ptr<telemetry::actor_stats> stats;
   // One queue per writer: writer i stores the pings of partitions p with
@@ -293,9 +294,11 @@ void dispatch_lane(facade_ptr self, lane& l);
 void spawn_worker(facade_ptr self, int32_t index) {
   auto& slot = self->state.slots[static_cast<size_t>(index)];
   slot.socket = std::make_shared<socket_handle>(); // the old one may still be interrupted
-  slot.child.start(self, [self, &slot] {
-    return self->spawn<caf::detached>(worker, self->state.cfg, slot.stats, slot.socket,
-                                      self->state.reg);
+  slot.child.start(self, [self, &slot]() -> worker_actor {
+    auto& st = self->state;
+    if (st.make)
+      return st.make(self->home_system(), st.cfg, slot.socket);
+    return self->spawn<caf::detached>(worker, st.cfg, slot.stats, slot.socket, st.reg);
   });
   slot.busy = false;
 }
@@ -497,9 +500,10 @@ void dispatch(facade_ptr self) {
 }
 
 facade_actor::behavior_type facade(facade_ptr self, settings cfg,
-                                   telemetry::registry* reg) {
+                                   telemetry::registry* reg, worker_factory make) {
   auto& st = self->state;
   st.cfg = cfg;
+  st.make = std::move(make);
   st.reg = reg;
   st.stats = metrics::registered_in(*reg).facade;
   auto writers = std::max(1, cfg.writers);
@@ -648,9 +652,9 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
 } // namespace
 
 persistence_actor spawn_persistence(caf::actor_system& sys, settings cfg,
-                                    telemetry::registry& reg) {
+                                    telemetry::registry& reg, worker_factory make) {
   metrics::registered_in(reg); // visible (readiness, console) as soon as this returns
-  auto impl = sys.spawn(facade, std::move(cfg), &reg);
+  auto impl = sys.spawn(facade, std::move(cfg), &reg, std::move(make));
   return caf::actor_cast<persistence_actor>(impl);
 }
 

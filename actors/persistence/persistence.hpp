@@ -37,10 +37,12 @@
 // reconnect too: their connections went to the same silent server.
 
 #include <chrono>
+#include <functional>
 #include <string>
 
 #include <caf/actor_system.hpp>
 
+#include "actors/common/socket_handle.hpp"
 #include "actors/common/telemetry.hpp"
 #include "actors/persistence/protocol.hpp"
 
@@ -61,8 +63,16 @@ struct settings {
   caf::timespan backoff_max = std::chrono::seconds(2);
 };
 
+/// Spawns one worker for a slot; the seam in front of the blocking
+/// workers, so tests drive the facade's deadlines, replacements and lanes
+/// with fakes on the test coordinator. `socket` is the handle the facade
+/// interrupts when it replaces the worker.
+using worker_factory = std::function<worker_actor(caf::actor_system&, const settings&,
+                                                  socket_handle_ptr socket)>;
+
+/// `make` empty: the real workers (detached, one libpqxx connection each).
 persistence_actor spawn_persistence(caf::actor_system& sys, settings cfg,
-                                    telemetry::registry& reg);
+                                    telemetry::registry& reg, worker_factory make = {});
 
 /// libpq connection string with connect and statement timeouts, keepalives
 /// and a read-write target applied (actors/common/dsn.hpp).
