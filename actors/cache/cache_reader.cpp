@@ -87,7 +87,7 @@ snapshot read(worker_state& st, const settings& cfg, const std::vector<time_rang
   if (offsets->type != REDIS_REPLY_ARRAY || offsets->elements % 2 != 0)
     throw bad_reply{"unexpected HGETALL reply"};
   auto partitions = static_cast<size_t>(std::max(0, cfg.partitions));
-  std::vector<std::optional<int64_t>> seqs(partitions), counts(partitions);
+  std::vector<std::optional<int64_t>> seqs(partitions);
   std::optional<int64_t> floor, gap;
   int64_t count_sum = 0;
   for (size_t i = 0; i + 1 < offsets->elements; i += 2) {
@@ -109,10 +109,8 @@ snapshot read(worker_state& st, const settings& cfg, const std::vector<time_rang
       floor = *value;
     } else if (field == schema::gap_field) {
       gap = *value;
-    } else if (auto p = index("count:")) {
-      count_sum += *value;
-      if (*p < partitions)
-        counts[*p] = *value;
+    } else if (index("count:")) {
+      count_sum += *value; // a partition without one counts 0 (schema::has_state)
     } else if (auto q = index("seq:"); q && *q < partitions) {
       seqs[*q] = *value;
     }
@@ -121,7 +119,7 @@ snapshot read(worker_state& st, const settings& cfg, const std::vector<time_rang
   if (!total)
     throw bad_reply{"malformed total"};
   for (size_t p = 0; p < partitions; ++p)
-    if (!seqs[p] || !counts[p])
+    if (!schema::has_state(seqs[p].has_value()))
       return not_usable("partition " + std::to_string(p) + " has no state (cold or rebuilding)",
                         asked.size());
   if (*total != count_sum)

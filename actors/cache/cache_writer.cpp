@@ -118,9 +118,9 @@ writer_actor::behavior_type writer(self_ptr self, writer_settings cfg,
           ps.partition = partitions[i];
           auto off = as_int(r->element[2 * i]);
           auto seq = as_int(r->element[2 * i + 1]);
-          if (off && seq) {
+          if (schema::has_state(seq.has_value())) {
             ps.stored = true;
-            ps.next_offset = *off;
+            ps.next_offset = off.value_or(schema::unknown_offset);
             ps.seq = *seq;
           }
           out.push_back(ps);

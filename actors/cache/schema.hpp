@@ -53,6 +53,21 @@ inline std::string offset_field(int32_t p) {
   return "offset:" + std::to_string(p);
 }
 
+/// The one definition of "a partition has state in the cache", shared by
+/// the processor's loader (cache_writer load), the write script and the
+/// gateway's reader: `seq:<p>` is present. The fields beside it are
+/// auxiliary: a missing `count:<p>` reads as 0 (the checksum `total` ==
+/// sum of counts then decides whether the cache is usable), and a missing
+/// `offset:<p>` as `unknown_offset` (the consumer starts from the group's
+/// committed offset, else the earliest; records at or below `seq:<p>` are
+/// skipped, and a gap is recounted from PostgreSQL). So a partition is
+/// never both "cold" to one reader and "stored" to another, and a resync
+/// never starts from 0 under a sequence the write script keeps.
+inline bool has_state(bool seq_present) {
+  return seq_present;
+}
+inline constexpr int64_t unknown_offset = -1;
+
 /// What a write script answers (first element of its reply array).
 enum class write_outcome : int32_t {
   applied = 0,   // written; the partition now stands at the write's `to`

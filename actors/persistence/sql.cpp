@@ -51,7 +51,10 @@ bool connection_failure(const std::exception& e) {
     return true;
   if (auto* sql = dynamic_cast<const pqxx::sql_error*>(&e)) {
     auto state = sql->sqlstate();
-    return state.rfind("08", 0) == 0 || state.rfind("57", 0) == 0;
+    if (state == statement_timeout_state)
+      return false; // the server cancelled one statement; the session is fine
+    return state.rfind("08", 0) == 0 || state.rfind("57", 0) == 0
+           || state == read_only_state;
   }
   return false;
 }

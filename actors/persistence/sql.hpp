@@ -59,11 +59,19 @@ std::vector<int64_t> per_minute(pqxx::transaction_base& txn, int64_t first_minut
 /// cursor (outbox_cursor.acked_seq), in partition order: one statement.
 std::vector<outbox_position> outbox_positions(pqxx::transaction_base& txn);
 
+/// SQLSTATE of a statement cancelled by `statement_timeout`.
+inline constexpr const char* statement_timeout_state = "57014";
+/// SQLSTATE of a write on a read-only server (a standby, a demoted primary).
+inline constexpr const char* read_only_state = "25006";
+
 /// The one classification of database failures: true when the connection
 /// is unusable (lost, a commit in doubt, SQLSTATE class 08 connection
-/// exception or 57 operator intervention: shutdown, statement timeout), so
-/// the caller drops it and the database counts as unavailable; false for an
-/// error of the statement itself.
+/// exception or 57 operator intervention such as a shutdown) or points at
+/// the wrong server (25006: read-only, e.g. a reconnect that landed on a
+/// standby after a switchover), so the caller drops it, reconnects and the
+/// database counts as unavailable meanwhile; false for an error of the
+/// statement itself, and for 57014 (statement timeout: the server
+/// cancelled the statement, the session is fine).
 bool connection_failure(const std::exception& e);
 
 /// PostgreSQL array literals ("{a,b,c}") for the batch columns. The values

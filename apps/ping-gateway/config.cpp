@@ -49,6 +49,7 @@ gateway_config::gateway_config()
   add("postgres", postgres.writers, "writers", "concurrent write transactions (connections)");
   add("postgres", postgres.max_batch, "max-batch", "pings per group commit");
   add("postgres", postgres.max_pending, "max-pending", "pings queued for a commit before resource_exhausted");
+  add("postgres", postgres.max_reads_waiting, "max-reads-waiting", "reads queued per PostgreSQL reader before resource_exhausted");
   add("postgres", postgres.write_timeout, "write-timeout", "deadline of one group commit");
   add("postgres", postgres.connect_timeout, "connect-timeout", "deadline of a connection attempt");
   add("postgres", postgres.statement_timeout, "statement-timeout", "server-side statement timeout");
@@ -67,6 +68,8 @@ gateway_config::gateway_config()
   add("relay", kafka.max_in_flight, "max-in-flight", "unacknowledged events per partition");
   add("relay", kafka.interval, "interval", "period of relay passes without nudges");
   add("relay", kafka.ack_wait, "ack-wait", "time a pass waits for acknowledgements");
+  add("relay", kafka.pass_timeout, "pass-timeout", "deadline of one relay pass (then the relay is replaced)");
+  add("relay", kafka.kafka_stall, "kafka-stall", "no Kafka acknowledgement for this long: release the partitions");
   add("cache", cache.address, "address", "Dragonfly/Redis address host:port (PingCount reads)");
   add("cache", cache.password, "password", "Dragonfly/Redis password", true);
   add("cache", cache.timeout, "timeout", "deadline of a cache read before PostgreSQL answers instead");

@@ -56,7 +56,14 @@ int run(caf::actor_system& sys, const apps::gateway_config& cfg,
   auto cache = cache::spawn_cache_reader(sys, cfg.cache_settings(), reg);
   auto counts = counts::spawn_count_reader(sys, cfg.counts, cache, store, reg);
   auto gw = gateway::spawn_gateway(sys, cfg.gateway_settings(), store, relay, counts, reg);
+  apps::top_level_watch watch{sys};
+  watch.add("persistence", store);
+  watch.add("publisher", relay);
+  watch.add("cache.reader", cache);
+  watch.add("counts", counts);
+  watch.add("gateway", gw);
   auto stop_actors = [&] {
+    watch.shutting_down();
     caf::anon_send_exit(gw, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(counts, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(cache, caf::exit_reason::user_shutdown);
@@ -66,6 +73,7 @@ int run(caf::actor_system& sys, const apps::gateway_config& cfg,
   gateways::connect_frontend connect{gw, cfg.connect()};
   gateways::grpc_frontend grpc{gw, cfg.grpc()};
   apps::gateway_node node{sys, reg, {counts, cache, store}, {"ping-gateway", PING_VERSION, cfg.describe()}};
+  node.watch(&watch);
   std::unique_ptr<admin::server> endpoint;
   try {
     endpoint = std::make_unique<admin::server>(cfg.admin, reg, node);
@@ -94,6 +102,7 @@ int run(caf::actor_system& sys, const apps::gateway_config& cfg,
   // their GOAWAY while Connect drains), for longer than the gateway's own
   // deadlines, so every call in flight is answered before the cut.
   node.start_draining();
+  watch.shutting_down();
   grpc.set_serving(false);
   caf::anon_send(gw, drain_atom::value);
   auto front_budget = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.front_drain());

@@ -587,6 +587,38 @@ BOOST_AUTO_TEST_CASE(verify_resets_only_an_inconsistent_cache) {
   BOOST_TEST(!srv.exists("ping:offsets"));
 }
 
+// Issue 19, item 5: the loader counted a partition as having state only with
+// both `offset:p` and `seq:p`, the write script with `seq:p`. With the
+// offset missing, the window recounted the partition from 0, the script
+// refused that against `seq:p` (conflict), and the window reloaded 0 again,
+// forever. One definition now (schema::has_state): `seq:p`; the resync from
+// where the loader says the partition stands applies.
+BOOST_AUTO_TEST_CASE(a_sequence_without_an_offset_is_state_for_the_loader) {
+  redis_server srv;
+  auto w = writer(srv.address());
+  auto m = now_minute();
+  BOOST_REQUIRE(write(w, {0, 0, 5, 50, 5, {{m, 5}}}));
+  srv.cmd({"HDEL", "ping:offsets", "offset:0"});
+  std::vector<cache::partition_state> states;
+  self->request(w, 3s, load_atom::value, std::vector<int32_t>{0, 1})
+    .receive([&](std::vector<cache::partition_state>& xs) { states = xs; },
+             [](caf::error& e) { BOOST_FAIL(to_string(e)); });
+  BOOST_REQUIRE(states.size() == 2u);
+  BOOST_TEST(states[0].stored);
+  BOOST_TEST(states[0].seq == 5);
+  BOOST_TEST(states[0].next_offset == cache::schema::unknown_offset);
+  BOOST_TEST(!states[1].stored);
+  // The resync on top of what the loader said applies (it used to be a
+  // write from 0: a conflict, every round).
+  auto from = states[0].stored ? states[0].seq : 0;
+  auto r = write(w, {0, from, 7, 70, 7 - from, {{m, 7 - from}}});
+  BOOST_REQUIRE(r);
+  BOOST_TEST(r->outcome == code(outcome::applied));
+  BOOST_TEST(srv.hget("ping:offsets", "offset:0") == "70");
+  BOOST_TEST(srv.hget("ping:counters", "total") == "7");
+  BOOST_TEST(!verify(w));
+}
+
 // Defect 8: a script that fails halfway leaves `total` incremented without
 // its partition's state, so its retry counted twice, unnoticed. The failure
 // is real here: a bucket that is not an integer makes HINCRBY fail after
