@@ -38,6 +38,7 @@ struct parted_count {
 struct pg_part {
   time_range range;
   std::shared_ptr<parted_count> owner;
+  std::chrono::steady_clock::time_point queued;
 };
 
 struct state {
@@ -77,11 +78,19 @@ void fail(waiter& w, const caf::error& err) {
 }
 
 void pump_parts(self_ptr self);
+void count_in_parts(self_ptr self, caf::typed_response_promise<count_result> rp,
+                    int64_t cached, bool from_cache, std::vector<time_range> parts);
 
 // PostgreSQL counts the waiter's range itself (exact; it starts after the
-// request arrived).
+// request arrived). A count waits in the queue of PostgreSQL parts for a
+// free slot; minutes (the console) are asked at once, or refused when every
+// slot is taken.
 void fall_back(self_ptr self, waiter w) {
   auto& st = self->state;
+  if (w.count_rp) {
+    count_in_parts(self, *w.count_rp, 0, false, {w.range});
+    return;
+  }
   if (st.fallbacks >= st.cfg.max_fallbacks) {
     fail(w, caf::make_error(ping_errc::unavailable,
                             "the cache cannot answer and PostgreSQL is busy; retry later"));
@@ -93,33 +102,19 @@ void fall_back(self_ptr self, waiter w) {
     (*self->state.from_postgres)++;
     pump_parts(self);
   };
-  if (w.count_rp) {
-    auto rp = *w.count_rp;
-    self->request(st.store, st.cfg.fallback_timeout, count_atom::value, w.range)
-      .then(
-        [rp, settle](int64_t n) mutable {
-          settle();
-          rp.deliver(count_result{n, "postgres"});
-        },
-        [rp, settle](caf::error& err) mutable {
-          settle();
-          rp.deliver(std::move(err));
-        });
-  } else {
-    auto rp = *w.minutes_rp;
-    self
-      ->request(st.store, st.cfg.fallback_timeout, minutes_atom::value,
-                first_minute(w.range), minutes_in(w.range))
-      .then(
-        [rp, settle](std::vector<int64_t>& xs) mutable {
-          settle();
-          rp.deliver(minute_counts{std::move(xs), "postgres"});
-        },
-        [rp, settle](caf::error& err) mutable {
-          settle();
-          rp.deliver(std::move(err));
-        });
-  }
+  auto rp = *w.minutes_rp;
+  self
+    ->request(st.store, st.cfg.fallback_timeout, minutes_atom::value, first_minute(w.range),
+              minutes_in(w.range))
+    .then(
+      [rp, settle](std::vector<int64_t>& xs) mutable {
+        settle();
+        rp.deliver(minute_counts{std::move(xs), "postgres"});
+      },
+      [rp, settle](caf::error& err) mutable {
+        settle();
+        rp.deliver(std::move(err));
+      });
 }
 
 void note_reason(self_ptr self, const std::string& reason) {
@@ -169,6 +164,13 @@ void pump_parts(self_ptr self) {
     st.parts.pop_front();
     if (part.owner->done)
       continue; // failed already
+    if (std::chrono::steady_clock::now() - part.queued > st.cfg.fallback_timeout) {
+      part.owner->done = true;
+      --st.parted;
+      part.owner->rp.deliver(caf::make_error(
+        ping_errc::unavailable, "PostgreSQL is too busy to count this range; retry later"));
+      continue;
+    }
     ++st.fallbacks;
     auto owner = part.owner;
     self->request(st.store, st.cfg.fallback_timeout, count_atom::value, part.range)
@@ -203,8 +205,9 @@ void count_in_parts(self_ptr self, caf::typed_response_promise<count_result> rp,
   c->from_cache = from_cache;
   c->parts_left = parts.size();
   ++st.parted;
+  auto now = std::chrono::steady_clock::now();
   for (auto& r : parts)
-    st.parts.push_back({r, c});
+    st.parts.push_back({r, c, now});
   settle_part(self, c);
   pump_parts(self);
 }
@@ -280,18 +283,29 @@ void start_read(self_ptr self) {
     return;
   st.reading = true;
   auto started = std::chrono::steady_clock::now();
-  auto batch = std::make_shared<std::vector<waiter>>(std::move(st.waiting));
-  st.waiting.clear();
-  st.stats->backlog = static_cast<int64_t>(st.parted);
-  st.read_size->observe(static_cast<double>(batch->size()));
+  // The waiters of this read, in arrival order, until it holds
+  // `max_ranges_per_read` distinct ranges (so one read, and the buckets it
+  // fetches, stays small); the others wait for the next read.
+  auto batch = std::make_shared<std::vector<waiter>>();
   auto asked = std::make_shared<batch_ranges>();
-  asked->slot.assign(batch->size(), -1);
-  for (size_t i = 0; i < batch->size(); ++i) {
-    auto& w = (*batch)[i];
-    if (!w.range.bounded)
-      continue;
-    asked->slot[i] = index_of(w.count_rp ? asked->summed : asked->per_minute, w.range);
+  size_t taken = 0;
+  for (; taken < st.waiting.size(); ++taken) {
+    auto& w = st.waiting[taken];
+    int slot = -1;
+    if (w.range.bounded) {
+      auto& xs = w.count_rp ? asked->summed : asked->per_minute;
+      auto known = std::find(xs.begin(), xs.end(), w.range) != xs.end();
+      if (!known && taken > 0
+          && asked->summed.size() + asked->per_minute.size() >= st.cfg.max_ranges_per_read)
+        break;
+      slot = index_of(xs, w.range);
+    }
+    asked->slot.push_back(slot);
+    batch->push_back(std::move(w));
   }
+  st.waiting.erase(st.waiting.begin(), st.waiting.begin() + static_cast<ptrdiff_t>(taken));
+  st.stats->backlog = static_cast<int64_t>(st.waiting.size() + st.parted);
+  st.read_size->observe(static_cast<double>(batch->size()));
   self
     ->request(st.cache, st.cfg.snapshot_timeout, snapshot_atom::value, asked->per_minute,
               asked->summed)
