@@ -71,6 +71,7 @@ async def main():
     ap.add_argument("--requests", type=int, default=1000)
     ap.add_argument("--pings", type=int, default=3000)
     ap.add_argument("--limit-mib", type=float, default=128)
+    ap.add_argument("--aligned", action="store_true", help="minute-aligned ranges only")
     args = ap.parse_args()
     now = int(time.time() * 1000)
 
@@ -91,9 +92,9 @@ async def main():
     for i in range(args.requests):
         # all different, inside the cache's window (7 days back, 7 ahead)
         start = now - 7 * DAY + 60 * MINUTE + i * 10 * MINUTE
-        if i % 2:
+        if i % 2 and not args.aligned:
             start += rng.randrange(1, MINUTE)  # unaligned
-        end = start + 7 * DAY + (rng.randrange(1, MINUTE) if i % 4 == 1 else 0)
+        end = start + 7 * DAY + (rng.randrange(1, MINUTE) if i % 4 == 1 and not args.aligned else 0)
         ranges.append((start, end))
 
     async def count(r):
