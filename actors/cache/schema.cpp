@@ -119,9 +119,12 @@ for i = 8, #ARGV, 2 do
     -- Too far ahead for a bucket: held per minute in ping:future (bounded)
     -- until the ceiling reaches it; with no room left, buckets from this
     -- minute on are incomplete (the gap).
+    waiting = tonumber(redis.call('HGET', offsets, 'future_minute'))
+    -- ping:future holds pings only while `future_minute` says so: entries
+    -- without it outlived their counters (deleted apart) and must go.
+    if not waiting then redis.call('DEL', future) end
     if redis.call('HEXISTS', future, ARGV[i]) == 1 or redis.call('HLEN', future) < 1024 then
       redis.call('HINCRBY', future, ARGV[i], ARGV[i + 1])
-      waiting = tonumber(redis.call('HGET', offsets, 'future_minute'))
       if not waiting or m < waiting then redis.call('HSET', offsets, 'future_minute', ARGV[i]) end
     elseif not gap or m < gap then
       gap = m

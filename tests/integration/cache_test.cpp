@@ -713,6 +713,23 @@ BOOST_AUTO_TEST_CASE(a_far_future_ping_reaches_its_bucket_when_the_ceiling_does)
   BOOST_TEST(!verify(w)); // the checksum holds
 }
 
+// Far-future pings held without their counters (ping:offsets deleted apart,
+// say by an older processor's reset) are dropped, never moved into buckets
+// of a fresh cache that recounted them.
+BOOST_AUTO_TEST_CASE(far_pings_without_their_counters_are_dropped) {
+  redis_server srv;
+  auto w = writer(srv.address(), 24h, 2min);
+  auto m = now_minute();
+  srv.cmd({"HSET", "ping:future", std::to_string(m + 10), "5"}); // stale
+  BOOST_REQUIRE(write(w, {0, 0, 1, 1, 1, {{m + 20, 1}}}));
+  BOOST_TEST(srv.hget("ping:future", std::to_string(m + 10)) == "");
+  BOOST_TEST(srv.hget("ping:future", std::to_string(m + 20)) == "1");
+  auto later = writer(srv.address(), 24h, 30min);
+  BOOST_REQUIRE(write(later, {0, 1, 1, 1, 0, {}}));
+  BOOST_TEST(srv.hget("ping:counters", "minute:" + std::to_string(m + 10)) == "");
+  BOOST_TEST(srv.hget("ping:counters", "minute:" + std::to_string(m + 20)) == "1");
+}
+
 // Hour and day buckets are written by the same script as the minutes, only
 // for hours and days that start at or above the floor, and deleted with it.
 BOOST_AUTO_TEST_CASE(coarse_buckets_are_kept_beside_the_minutes) {
