@@ -45,6 +45,44 @@ async def post(port, path, body, timeout=30):
     return status, payload
 
 
+async def latencies(port, now, calls=40):
+    """p50/p99/max of single PingCounts per kind of range, one keep-alive
+    connection, one call at a time."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    aligned = now // MINUTE * MINUTE
+    kinds = [
+        ("1 minute, aligned", aligned - 5 * MINUTE, aligned - 4 * MINUTE),
+        ("1 hour, unaligned", now - 3_600_000 - 1234, now - 17),
+        ("7 days, aligned", aligned - 7 * DAY + MINUTE, aligned + MINUTE),
+        ("7 days, unaligned", now - 7 * DAY + 4321, now - 17),
+        ("30 days, unaligned", now - 30 * DAY + 999, now - 17),
+        ("400 days, unaligned", now - 400 * DAY + 999, now - 17),
+    ]
+    out = []
+    for name, a, b in kinds:
+        took = []
+        for _ in range(calls):
+            data = json.dumps({"timeRange": {"start": a, "end": b}}).encode()
+            t = time.monotonic()
+            writer.write(b"POST /ping.v1.PingService/PingCount HTTP/1.1\r\nHost: x\r\n"
+                         b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                         % (len(data), data))
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            await reader.readexactly(length)
+            took.append((time.monotonic() - t) * 1000)
+            if not head.startswith(b"HTTP/1.1 200"):
+                raise RuntimeError("%s: %s" % (name, head.split(b"\r\n")[0]))
+        took.sort()
+        out.append("  %-20s p50 %6.2f ms  p99 %6.2f ms  max %6.2f ms"
+                   % (name, took[len(took) // 2], took[int(len(took) * 0.99) - 1], took[-1]))
+    writer.close()
+    return out
+
+
 def sql(dsn, query):
     out = subprocess.run(["psql", dsn, "-Atc", query], capture_output=True, text=True, check=True)
     return out.stdout.strip()
@@ -135,6 +173,9 @@ async def main():
             wrong += 1
             print("wrong: range %s answered %d, PostgreSQL %d" % (r, got, want))
     print("%d answers checked against PostgreSQL, %d wrong" % (len(sample), wrong))
+    print("single PingCounts, one at a time (%d pings stored):" % args.pings)
+    for line in await latencies(args.port, int(time.time() * 1000)):
+        print(line)
     failed = codes.get(200, 0) != len(results)
     if failed or wrong or peak / 1024 > args.limit_mib:
         print("FAIL: %s" % ", ".join(
