@@ -72,8 +72,8 @@ writer_actor::behavior_type writer(self_ptr self, writer_settings cfg,
       note();
       auto& st = self->state;
       auto started = std::chrono::steady_clock::now();
-      command_args args{"EVAL", schema::write_lua, "2", schema::counters_key,
-                        schema::offsets_key, std::to_string(req.partition),
+      command_args args{"EVAL", schema::write_lua, "3", schema::counters_key,
+                        schema::offsets_key, schema::future_key, std::to_string(req.partition),
                         std::to_string(req.from_seq), std::to_string(req.to_seq),
                         std::to_string(req.next_offset), std::to_string(req.count),
                         std::to_string(st.cutoff_minute()),
@@ -133,8 +133,8 @@ writer_actor::behavior_type writer(self_ptr self, writer_settings cfg,
     [=](verify_atom) -> caf::result<bool> {
       note();
       try {
-        auto r = self->state.run({"EVAL", schema::verify_lua, "2", schema::counters_key,
-                                  schema::offsets_key});
+        auto r = self->state.run({"EVAL", schema::verify_lua, "3", schema::counters_key,
+                                  schema::offsets_key, schema::future_key});
         return r->integer == 1;
       } catch (const std::exception& e) {
         return unavailable("verify failed", e);
@@ -145,7 +145,8 @@ writer_actor::behavior_type writer(self_ptr self, writer_settings cfg,
       // One command, so readers see the counters and the partitions' state
       // either both there or both gone.
       try {
-        self->state.run({"DEL", schema::counters_key, schema::offsets_key});
+        self->state.run(
+          {"DEL", schema::counters_key, schema::offsets_key, schema::future_key});
         return true;
       } catch (const std::exception& e) {
         return unavailable("reset failed", e);

@@ -1166,6 +1166,25 @@ def final_checks(args, services, redis, psql, record, ranges, fig, report, edge=
                 m, cache_min.get(m, "missing"), sql_min.get(m, 0)))
     fig["minute_bucket_mismatches"] = mism
 
+    # Hour and day buckets (issue 17) vs the same rows: every hour and day
+    # that starts inside the retention and ends before the cache's ceiling.
+    ceiling = int(offsets.get("ceiling_minute", 0))
+    mism = 0
+    for name, size in (("hour", 60), ("day", 1440)):
+        sql_coarse = collections.Counter()
+        for m, c in sql_min.items():
+            sql_coarse[m // size] += c
+        cache_coarse = {int(k.split(":", 1)[1]): int(v) for k, v in counters.items()
+                        if k.startswith(name + ":")}
+        for b in sorted(set(sql_coarse) | set(cache_coarse)):
+            if b * size < oldest or (b + 1) * size > ceiling + 1:
+                continue
+            if cache_coarse.get(b, 0) != sql_coarse.get(b, 0):
+                mism += 1
+                report.append("%s %d: cache=%s sql=%d" % (
+                    name, b, cache_coarse.get(b, "missing"), sql_coarse.get(b, 0)))
+    fig["coarse_bucket_mismatches"] = mism
+
     # PingCount vs SQL for every range tried, through every gateway.
     mism = 0
     for r in ranges:
@@ -1494,7 +1513,8 @@ def main(argv):
     # The issue's figures first, in its order; then the ones explaining them.
     main_figures = ["seed", "duration_s", "pings_acked", "pings_failed", "counts_checked",
                     "ryw_violations", "over_count_violations", "faults_injected",
-                    "cache_total_diff", "minute_bucket_mismatches", "pingcount_mismatches",
+                    "cache_total_diff", "minute_bucket_mismatches", "coarse_bucket_mismatches",
+                    "pingcount_mismatches",
                     "acked_missing", "duplicate_rows", "relay_seq_gaps"]
     for k in main_figures:
         fig.setdefault(k, "n/a")
@@ -1508,9 +1528,9 @@ def main(argv):
             f.write(text)
 
     failing = ["ryw_violations", "over_count_violations", "cache_total_diff",
-               "minute_bucket_mismatches", "pingcount_mismatches", "acked_missing",
-               "duplicate_rows", "relay_seq_gaps", "faults_failed", "non_retryable_answers",
-               "edge_acked_missing", "edge_duplicate_rows"]
+               "minute_bucket_mismatches", "coarse_bucket_mismatches", "pingcount_mismatches",
+               "acked_missing", "duplicate_rows", "relay_seq_gaps", "faults_failed",
+               "non_retryable_answers", "edge_acked_missing", "edge_duplicate_rows"]
     bad = [k for k in failing if fig[k] != 0]
     if incomplete:
         out.write("== verdict: ERROR (final checks incomplete: %s)\n" % incomplete)
