@@ -28,5 +28,5 @@ SELECT :day = -1 AS setup, :day = -2 AS finish, :day >= 0 AS one_day \gset
   UPDATE outbox_cursor c SET acked_seq = h.next_seq - 1
     FROM outbox_head h WHERE h.kafka_partition = c.kafka_partition;
   DROP TABLE bench_history;
-  VACUUM ANALYZE;
+  VACUUM ANALYZE pings, ping_buckets, outbox_head, outbox_cursor;
 \endif

@@ -132,6 +132,11 @@ const std::vector<statement>& count_statements() {
 }
 
 void prepare_count_statements(pqxx::connection& c) {
+  // No JIT: these statements take a millisecond, and a generic plan's
+  // estimates on an empty or unanalyzed table can pass jit_above_cost,
+  // which made a count compile ~40 functions for 60-300 ms. set_variable
+  // is kept across libpqxx's reconnects.
+  c.set_variable("jit", "off");
   for (auto& s : count_statements())
     c.prepare(s.name, s.sql);
 }
