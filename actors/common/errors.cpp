@@ -11,6 +11,7 @@ std::string to_string(ping_errc x) {
     case ping_errc::deadline_exceeded: return "deadline_exceeded";
     case ping_errc::shutting_down: return "shutting_down";
     case ping_errc::internal: return "internal";
+    case ping_errc::failed_precondition: return "failed_precondition";
   }
   return "unknown";
 }

@@ -19,6 +19,7 @@ enum class ping_errc : uint8_t {
   deadline_exceeded,  // the request's deadline passed inside Ping
   shutting_down,      // draining: no new work accepted
   internal,           // a broken invariant; should never happen
+  failed_precondition, // cannot be answered in the system's state (a range edge inside raw rows retention dropped)
 };
 
 std::string to_string(ping_errc x);

@@ -3,6 +3,7 @@
 
 #include <deque>
 #include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "actors/common/errors.hpp"
 #include "actors/common/log.hpp"
 #include "actors/common/socket_handle.hpp"
+#include "actors/persistence/retention.hpp"
 #include "actors/persistence/sql.hpp"
 
 namespace ping::persistence {
@@ -175,10 +177,19 @@ worker(worker_actor::stateful_pointer<worker_state> self, settings cfg,
     },
     [=](count_atom, const time_range& range) -> caf::result<int64_t> {
       note();
-      return guarded(self->state, cfg, "count", [&](pqxx::connection& c) {
+      std::optional<int64_t> n;
+      auto res = guarded(self->state, cfg, "count", [&](pqxx::connection& c) {
         pqxx::read_transaction txn{c};
-        return sql::count(txn, range);
+        n = sql::count(txn, range);
+        return int64_t{0};
       });
+      if (res.flag != caf::rt_value)
+        return res;
+      if (!n)
+        return caf::make_error(ping_errc::failed_precondition,
+                               "the range starts or ends inside a minute whose raw pings "
+                               "retention dropped; only whole minutes can be counted there");
+      return *n;
     },
     [=](tail_atom, const std::vector<int64_t>& seqs, bool per_minute)
       -> caf::result<tail_counts> {
@@ -659,7 +670,12 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
 persistence_actor spawn_persistence(caf::actor_system& sys, settings cfg,
                                     telemetry::registry& reg, worker_factory make) {
   metrics::registered_in(reg); // visible (readiness, console) as soon as this returns
+  std::optional<retention_actor> retention;
+  if (cfg.retention_days > 0)
+    retention = spawn_retention(sys, cfg);
   auto impl = sys.spawn(facade, std::move(cfg), &reg, std::move(make));
+  if (retention) // it stops with the facade
+    impl->attach_functor([r = *retention] { caf::anon_send_exit(r, caf::exit_reason::user_shutdown); });
   return caf::actor_cast<persistence_actor>(impl);
 }
 

@@ -61,6 +61,11 @@ struct settings {
   caf::timespan health_interval = std::chrono::seconds(1); // probe while healthy
   caf::timespan backoff_min = std::chrono::milliseconds(100);
   caf::timespan backoff_max = std::chrono::seconds(2);
+  // Raw-row retention (actors/persistence/retention.hpp): raw ranges whose
+  // last ping arrived more than this many days ago are dropped; 0 keeps
+  // every raw row. Counts never change.
+  int32_t retention_days = 0;
+  caf::timespan retention_interval = std::chrono::minutes(10);
 };
 
 /// Spawns one worker for a slot; the seam in front of the blocking

@@ -1,6 +1,7 @@
 #include "actors/persistence/sql.hpp"
 
 #include <algorithm>
+#include <optional>
 
 #include <stdexcept>
 
@@ -22,16 +23,6 @@ constexpr const char* insert_keyed_batch_sql
   = "SELECT insert_keyed_pings($1::uuid[], $2::int8[], $3::int8[], $4::int2[], $5::text[],"
     " $6::int8[])";
 
-// The tail of a cache snapshot: $1 partitions, $2 their applied sequences.
-// `ok` is false when the snapshot claims a sequence above a partition's
-// committed head, or PostgreSQL has pings in a partition it does not list.
-constexpr const char* tail_prefix
-  = "WITH w AS (SELECT * FROM unnest($1::int2[], $2::int8[]) AS w(part, seq)),"
-    " ok AS (SELECT coalesce(bool_and(coalesce(h.next_seq - 1, 0) >= w.seq), true)"
-    "   AND NOT EXISTS (SELECT 1 FROM outbox_head h2 WHERE h2.next_seq > 1"
-    "                   AND h2.kafka_partition NOT IN (SELECT part FROM w)) AS ok"
-    "   FROM w LEFT JOIN outbox_head h ON h.kafka_partition = w.part) ";
-
 template <class T, class F>
 std::string join(const std::vector<T>& xs, F f) {
   std::string out = "{";
@@ -45,6 +36,116 @@ std::string join(const std::vector<T>& xs, F f) {
 }
 
 } // namespace
+
+// The partitions' heads: every partition that has an outbox head row.
+// Every statement below is one index range (or one index lookup) per
+// partition: a LATERAL over the partition list, so no plan, custom or
+// generic, can turn it into a scan of the history.
+const std::vector<statement>& count_statements() {
+  static const std::vector<statement> all = {
+    // Every stored ping: sequences are gapless, so a partition holds
+    // exactly its head's number of pings (O(partitions)).
+    {"count_all", "SELECT coalesce(sum(next_seq - 1), 0)::int8, true FROM outbox_head", {}},
+    // A range: the fewest buckets covering its whole minutes ($1 grains,
+    // $2 first minutes, $3 end minutes: one index range per partition and
+    // grain) plus its partial edge minutes counted by pinged_at ($4 edge
+    // minutes, $5 and $6 the edge's [lo, hi) in ms). The second column is
+    // false when an edge minute's raw rows are incomplete (retention dropped
+    // some): the buckets know more than the rows.
+    {"count_range",
+     "WITH parts AS (SELECT kafka_partition AS part FROM outbox_head),"
+     " whole AS (SELECT coalesce(sum(b.n), 0)::int8 AS n"
+     "   FROM parts CROSS JOIN unnest($1::int4[], $2::int8[], $3::int8[]) AS r(grain, lo, hi)"
+     "   CROSS JOIN LATERAL (SELECT sum(x.n) AS n FROM ping_buckets x"
+     "     WHERE x.kafka_partition = parts.part AND x.grain = r.grain"
+     "       AND x.first_minute >= r.lo AND x.first_minute < r.hi) b),"
+     " edges AS (SELECT e.minute, c.inside, c.raw,"
+     "     (SELECT coalesce(sum(x.n), 0) FROM parts JOIN ping_buckets x"
+     "        ON x.kafka_partition = parts.part AND x.grain = 1 AND x.first_minute = e.minute)"
+     "       AS rolled"
+     "   FROM unnest($4::int8[], $5::int8[], $6::int8[]) AS e(minute, lo, hi)"
+     "   CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE p.pinged_at >= ms_to_timestamptz(e.lo)"
+     "                                          AND p.pinged_at < ms_to_timestamptz(e.hi)) AS inside,"
+     "                              count(*) AS raw"
+     "     FROM pings p WHERE p.pinged_at >= ms_to_timestamptz(e.minute * 60000)"
+     "                    AND p.pinged_at < ms_to_timestamptz(e.minute * 60000 + 60000)) c)"
+     " SELECT (SELECT n FROM whole) + coalesce((SELECT sum(inside) FROM edges), 0)::int8,"
+     "        coalesce((SELECT bool_and(raw = rolled) FROM edges), true)",
+     {"'{1440,60,1}'", "'{28333440,28333380,28333370}'", "'{28334880,28333440,28333380}'",
+      "'{28333369,28334880}'", "'{1700002150000,1700092800000}'",
+      "'{1700002200000,1700092830000}'"}},
+    // The tail of a cache snapshot without minutes: $1 partitions, $2 their
+    // applied sequences. Gapless sequences make it head - seq per partition
+    // (O(partitions)). `ok` is false when the snapshot claims a sequence
+    // above a partition's committed head, or PostgreSQL has pings in a
+    // partition it does not list.
+    {"tail_total",
+     "WITH w AS (SELECT w.part, w.seq, coalesce(h.next_seq - 1, 0) AS head"
+     "   FROM unnest($1::int2[], $2::int8[]) AS w(part, seq)"
+     "   LEFT JOIN outbox_head h ON h.kafka_partition = w.part)"
+     " SELECT coalesce(bool_and(w.head >= w.seq), true)"
+     "   AND NOT EXISTS (SELECT 1 FROM outbox_head h2 WHERE h2.next_seq > 1"
+     "                   AND h2.kafka_partition NOT IN (SELECT part FROM w)),"
+     "   NULL::int8, coalesce(sum(greatest(w.head - w.seq, 0)), 0)::int8 FROM w",
+     {"'{0,1,2}'", "'{100,100,100}'"}},
+    // The same tail per minute of event time: its rows, one index range
+    // (seq, head] per partition. `ok` is also false when retention dropped
+    // raw rows of the tail (a cache older than the raw rows kept).
+    {"tail_minutes",
+     "WITH w AS (SELECT w.part, w.seq, coalesce(h.next_seq - 1, 0) AS head,"
+     "          coalesce(h.raw_from, 1) AS raw_from"
+     "   FROM unnest($1::int2[], $2::int8[]) AS w(part, seq)"
+     "   LEFT JOIN outbox_head h ON h.kafka_partition = w.part),"
+     " ok AS (SELECT coalesce(bool_and(w.head >= w.seq AND w.raw_from <= w.seq + 1), true)"
+     "   AND NOT EXISTS (SELECT 1 FROM outbox_head h2 WHERE h2.next_seq > 1"
+     "                   AND h2.kafka_partition NOT IN (SELECT part FROM w)) AS ok FROM w)"
+     " SELECT ok.ok, t.m, t.n FROM ok LEFT JOIN ("
+     "   SELECT p.m, sum(p.n)::int8 AS n"
+     "   FROM w CROSS JOIN LATERAL (SELECT ms_to_minute(timestamptz_to_ms(x.pinged_at)) AS m,"
+     "                                     count(*) AS n FROM pings x"
+     "     WHERE x.kafka_partition = w.part AND x.relay_seq > w.seq AND x.relay_seq <= w.head"
+     "     GROUP BY 1) p"
+     "   GROUP BY 1) t ON true",
+     {"'{0,1,2}'", "'{100,100,100}'"}},
+    // Pings per minute for the minutes [$1, $2): the minute buckets, one
+    // index range per partition (O(minutes x partitions)).
+    {"per_minute",
+     "SELECT b.first_minute, sum(b.n)::int8 FROM outbox_head h"
+     " CROSS JOIN LATERAL (SELECT x.first_minute, x.n FROM ping_buckets x"
+     "   WHERE x.kafka_partition = h.kafka_partition AND x.grain = 1"
+     "     AND x.first_minute >= $1 AND x.first_minute < $2) b GROUP BY 1",
+     {"28333333", "28333393"}},
+    // A resync (the rebuilder), in its REPEATABLE READ snapshot: the
+    // partition's committed head and the lowest sequence whose raw row is
+    // kept.
+    {"seq_head",
+     "SELECT next_seq - 1, raw_from FROM outbox_head WHERE kafka_partition = $1", {"0"}},
+    // ... from sequence 0: its minute buckets from minute $2 on
+    // (O(minutes retained)).
+    {"seq_buckets",
+     "SELECT first_minute, n FROM ping_buckets"
+     " WHERE kafka_partition = $1 AND grain = 1 AND first_minute >= $2",
+     {"0", "28333333"}},
+    // ... from a sequence above 0: the rows (from, head] per minute from
+    // minute $4 on, one index range (O(pings since the cache's sequence)).
+    {"seq_minutes",
+     "SELECT ms_to_minute(timestamptz_to_ms(pinged_at)), count(*)::int8 FROM pings"
+     " WHERE kafka_partition = $1 AND relay_seq > $2 AND relay_seq <= $3"
+     " AND pinged_at >= ms_to_timestamptz($4::int8 * 60000) GROUP BY 1",
+     {"0", "100", "200", "28333333"}},
+  };
+  return all;
+}
+
+void prepare_count_statements(pqxx::connection& c) {
+  // No JIT: these statements take a millisecond, and a generic plan's
+  // estimates on an empty or unanalyzed table can pass jit_above_cost,
+  // which made a count compile ~40 functions for 60-300 ms. set_variable
+  // is kept across libpqxx's reconnects.
+  c.set_variable("jit", "off");
+  for (auto& s : count_statements())
+    c.prepare(s.name, s.sql);
+}
 
 bool connection_failure(const std::exception& e) {
   if (dynamic_cast<const pqxx::broken_connection*>(&e) || dynamic_cast<const pqxx::in_doubt_error*>(&e))
@@ -69,33 +170,15 @@ std::string array_literal(const std::vector<int64_t>& values) {
 
 void prepare_writer_statements(pqxx::connection& c, int32_t partitions) {
   {
-    // Every partition needs its sequence row before the first insert.
+    // Every partition needs its sequence rows and raw ranges before the
+    // first insert (migrations/0003_history.sql).
     pqxx::work txn{c};
-    auto parts = "SELECT generate_series(0, " + std::to_string(partitions - 1) + ")";
-    txn.exec("INSERT INTO outbox_head (kafka_partition) " + parts
-             + " ON CONFLICT DO NOTHING");
-    txn.exec("INSERT INTO outbox_cursor (kafka_partition) " + parts
-             + " ON CONFLICT DO NOTHING");
+    txn.exec("SELECT add_kafka_partitions(" + std::to_string(partitions) + ")");
     txn.commit();
   }
   c.prepare("insert_batch", insert_batch_sql);
-  c.prepare("count_all", "SELECT count(*) FROM pings");
-  c.prepare("count_range",
-            "SELECT count(*) FROM pings WHERE pinged_at >= ms_to_timestamptz($1) "
-            "AND pinged_at < ms_to_timestamptz($2)");
-  c.prepare("tail_total", std::string{tail_prefix}
-            + "SELECT ok.ok, NULL::int8, (SELECT count(*) FROM w JOIN pings p"
-              " ON p.kafka_partition = w.part AND p.relay_seq > w.seq) FROM ok");
-  c.prepare("tail_minutes", std::string{tail_prefix}
-            + "SELECT ok.ok, t.m, t.n FROM ok LEFT JOIN ("
-              "SELECT div(timestamptz_to_ms(p.pinged_at), 60000) AS m, count(*) AS n"
-              " FROM w JOIN pings p ON p.kafka_partition = w.part AND p.relay_seq > w.seq"
-              " GROUP BY 1) t ON true");
   c.prepare("insert_keyed_batch", insert_keyed_batch_sql);
-  c.prepare("per_minute",
-            "SELECT div(timestamptz_to_ms(pinged_at), 60000), count(*) FROM pings "
-            "WHERE pinged_at >= ms_to_timestamptz($1) AND pinged_at < ms_to_timestamptz($2) "
-            "GROUP BY 1");
+  prepare_count_statements(c);
 }
 
 int64_t insert_batch(pqxx::connection& c, const std::vector<ping_row>& rows) {
@@ -119,10 +202,83 @@ int64_t insert_batch(pqxx::connection& c, const std::vector<ping_row>& rows) {
   return res[0][0].as<int64_t>();
 }
 
-int64_t count(pqxx::transaction_base& txn, const time_range& range) {
-  auto res = range.bounded
-               ? txn.exec_prepared("count_range", range.start_ms, range.end_ms)
-               : txn.exec_prepared("count_all");
+namespace {
+
+constexpr int64_t floor_div(int64_t a, int64_t b) {
+  auto q = a / b;
+  return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+constexpr int64_t ceil_div(int64_t a, int64_t b) {
+  return -floor_div(-a, b);
+}
+
+// Covers the whole minutes [lo, hi) with the fewest buckets: the largest
+// grain first, the smaller ones for what is left on either side.
+void cover(int64_t lo, int64_t hi, size_t level, range_cover& out) {
+  static constexpr int32_t grains[] = {1440, 60, 1};
+  if (lo >= hi)
+    return;
+  auto g = grains[level];
+  if (g == 1) {
+    out.grains.push_back(1);
+    out.lo.push_back(lo);
+    out.hi.push_back(hi);
+    return;
+  }
+  auto a = ceil_div(lo, g) * g;
+  auto b = floor_div(hi, g) * g;
+  if (a >= b) {
+    cover(lo, hi, level + 1, out);
+    return;
+  }
+  out.grains.push_back(g);
+  out.lo.push_back(a);
+  out.hi.push_back(b);
+  cover(lo, a, level + 1, out);
+  cover(b, hi, level + 1, out);
+}
+
+} // namespace
+
+range_cover cover_range(int64_t start_ms, int64_t end_ms) {
+  range_cover out;
+  if (start_ms >= end_ms)
+    return out;
+  auto first = ceil_div(start_ms, ms_per_minute); // first whole minute
+  auto last = floor_div(end_ms, ms_per_minute);   // end of the whole minutes
+  if (first > last) { // inside one minute
+    out.edge_minute.push_back(last);
+    out.edge_lo.push_back(start_ms);
+    out.edge_hi.push_back(end_ms);
+    return out;
+  }
+  cover(first, last, 0, out);
+  if (start_ms < first * ms_per_minute) {
+    out.edge_minute.push_back(first - 1);
+    out.edge_lo.push_back(start_ms);
+    out.edge_hi.push_back(first * ms_per_minute);
+  }
+  if (end_ms > last * ms_per_minute) {
+    out.edge_minute.push_back(last);
+    out.edge_lo.push_back(last * ms_per_minute);
+    out.edge_hi.push_back(end_ms);
+  }
+  return out;
+}
+
+std::optional<int64_t> count(pqxx::transaction_base& txn, const time_range& range) {
+  if (!range.bounded) {
+    auto res = txn.exec_prepared("count_all");
+    return res[0][0].as<int64_t>();
+  }
+  auto c = cover_range(range.start_ms, range.end_ms);
+  std::vector<int64_t> grains(c.grains.begin(), c.grains.end());
+  auto res = txn.exec_prepared("count_range", array_literal(grains), array_literal(c.lo),
+                               array_literal(c.hi), array_literal(c.edge_minute),
+                               array_literal(c.edge_lo), array_literal(c.edge_hi));
+  if (!res[0][1].as<bool>())
+    return std::nullopt;
   return res[0][0].as<int64_t>();
 }
 
@@ -152,21 +308,32 @@ tail_counts tail(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs,
 sequence_counts count_sequences(pqxx::transaction_base& txn, int32_t partition,
                                 int64_t from_seq, int64_t min_minute) {
   sequence_counts out;
-  auto p = std::to_string(partition);
-  out.head = txn.exec("SELECT coalesce(max(relay_seq), 0) FROM pings WHERE kafka_partition = "
-                      + p)[0][0]
-               .as<int64_t>();
+  auto head = txn.exec_prepared("seq_head", partition);
+  if (head.empty()) {
+    out.head = from_seq; // no such partition yet: nothing to add
+    return out;
+  }
+  out.head = head[0][0].as<int64_t>();
+  auto raw_from = head[0][1].as<int64_t>();
   if (out.head <= from_seq) {
     out.head = from_seq; // nothing above it (or PostgreSQL holds less: nothing to add)
     return out;
   }
-  auto range = " FROM pings WHERE kafka_partition = " + p + " AND relay_seq > "
-               + std::to_string(from_seq) + " AND relay_seq <= " + std::to_string(out.head);
-  out.count = txn.exec("SELECT count(*)" + range)[0][0].as<int64_t>();
+  out.count = out.head - from_seq; // gapless sequences
+  if (from_seq == 0) {
+    // Everything: the partition's minute buckets, exact at the head of
+    // this snapshot.
+    for (const auto& row : txn.exec_prepared("seq_buckets", partition, min_minute))
+      out.minutes.emplace_back(row[0].as<int64_t>(), row[1].as<int64_t>());
+    return out;
+  }
+  if (raw_from > from_seq + 1)
+    throw raw_rows_dropped{"partition " + std::to_string(partition) + " keeps raw rows from sequence "
+                           + std::to_string(raw_from) + " on; the cache stands at "
+                           + std::to_string(from_seq)
+                           + ": rebuild the cache (RebuildCache) to recount it from the buckets"};
   for (const auto& row :
-       txn.exec("SELECT div(timestamptz_to_ms(pinged_at), 60000), count(*)" + range
-                + " AND pinged_at >= ms_to_timestamptz(" + std::to_string(min_minute * ms_per_minute)
-                + ") GROUP BY 1"))
+       txn.exec_prepared("seq_minutes", partition, from_seq, out.head, min_minute))
     out.minutes.emplace_back(row[0].as<int64_t>(), row[1].as<int64_t>());
   return out;
 }
@@ -183,8 +350,7 @@ std::vector<outbox_position> outbox_positions(pqxx::transaction_base& txn) {
 std::vector<int64_t> per_minute(pqxx::transaction_base& txn, int64_t first_minute,
                                 int32_t n) {
   std::vector<int64_t> out(static_cast<size_t>(std::max(0, n)), 0);
-  for (const auto& row : txn.exec_prepared("per_minute", first_minute * ms_per_minute,
-                                           (first_minute + n) * ms_per_minute)) {
+  for (const auto& row : txn.exec_prepared("per_minute", first_minute, first_minute + n)) {
     auto i = row[0].as<int64_t>() - first_minute;
     if (i >= 0 && i < n)
       out[static_cast<size_t>(i)] = row[1].as<int64_t>();

@@ -1,6 +1,8 @@
 #pragma once
 // The SQL of the persistence workers, kept apart from their actor logic.
 
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -15,9 +17,51 @@ namespace ping::persistence::sql {
 /// sure every partition has its outbox head and cursor rows.
 void prepare_writer_statements(pqxx::connection& c, int32_t partitions);
 
+/// One count statement: its prepared name, its text, and arguments for an
+/// example call (SQL literals). Every statement that counts pings, on the
+/// request path or in a repair, is in `count_statements()`, and only these
+/// count pings: tests/integration/history_test.cpp EXPLAINs each of them on
+/// a million rows under `plan_cache_mode = force_generic_plan` and fails on
+/// any sequential scan of the history.
+struct statement {
+  const char* name;
+  const char* sql;
+  std::vector<std::string> example_args;
+};
+const std::vector<statement>& count_statements();
+
+/// Prepares `count_statements()` on a connection (the workers and the
+/// rebuilder call it on every fresh connection).
+void prepare_count_statements(pqxx::connection& c);
+
 /// Inserts and commits the pings with the next outbox positions of their
 /// partitions: one statement, one round trip. Returns the rows inserted.
 int64_t insert_batch(pqxx::connection& c, const std::vector<ping_row>& rows);
+
+/// The buckets and edges that make up a bounded range [start_ms, end_ms):
+/// the fewest day, hour and minute buckets covering its whole minutes
+/// (grains[i] minutes per bucket, first minutes in [lo[i], hi[i])), and
+/// its partial edge minutes (edge_minute[j], counted by pinged_at in
+/// [edge_lo[j], edge_hi[j])). At most 3 + 2 + 2 bucket ranges, 2 edges.
+struct range_cover {
+  std::vector<int32_t> grains;
+  std::vector<int64_t> lo, hi;
+  std::vector<int64_t> edge_minute, edge_lo, edge_hi;
+};
+range_cover cover_range(int64_t start_ms, int64_t end_ms);
+
+/// Exact count of pings in the range (all pings when unbounded), from the
+/// partitions' heads (unbounded) or the buckets plus the two partial edge
+/// minutes (bounded): O(partitions x buckets + pings in the edge minutes),
+/// whatever the range and the history. Nullopt when an edge minute lies in
+/// raw rows that retention dropped (its exact share cannot be known).
+std::optional<int64_t> count(pqxx::transaction_base& txn, const time_range& range);
+
+/// Thrown by count_sequences when the raw rows it needs were dropped by
+/// retention.
+struct raw_rows_dropped : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 /// insert_batch() for a batch where some pings carry an idempotency key
 /// (insert_batch() hands such batches here): one statement, one
@@ -32,8 +76,6 @@ int64_t insert_keyed_batch(pqxx::connection& c, const std::vector<ping_row>& row
 /// (retryable), not `internal` (issue 19 item 10).
 bool retryable_sqlstate(const std::string& sqlstate);
 
-/// Exact count of pings in the range (all pings when unbounded).
-int64_t count(pqxx::transaction_base& txn, const time_range& range);
 
 /// The pings above `seqs[p]` in each partition p (the unapplied tail of a
 /// cache snapshot), per minute when `per_minute`.
@@ -42,7 +84,11 @@ tail_counts tail(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs,
 
 /// One partition's pings with relay_seq in (from_seq, head], where head is
 /// the partition's highest relay_seq in the caller's snapshot: their number
-/// and, for minutes at or above `min_minute`, their count per minute.
+/// (head - from_seq: sequences are gapless) and, for minutes at or above
+/// `min_minute`, their count per minute: from the minute buckets when
+/// from_seq is 0 (O(minutes retained)), else from the rows (from_seq, head]
+/// (one index range, O(head - from_seq)); throws raw_rows_dropped when
+/// retention dropped some of those rows.
 struct sequence_counts {
   int64_t head = 0;
   int64_t count = 0;

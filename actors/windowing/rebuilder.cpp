@@ -30,9 +30,12 @@ rebuilder(rebuilder_actor::stateful_pointer<rebuilder_state> self, rebuild_setti
       auto& st = self->state;
       st.stats->handled++;
       try {
-        if (!st.conn)
-          st.conn = std::make_unique<pqxx::connection>(
+        if (!st.conn) {
+          auto c = std::make_unique<pqxx::connection>(
             with_timeouts(cfg.dsn, cfg.connect_timeout, cfg.statement_timeout));
+          persistence::sql::prepare_count_statements(*c);
+          st.conn = std::move(c);
+        }
         pqxx::transaction<pqxx::isolation_level::repeatable_read,
                           pqxx::readwrite_policy::read_only>
           txn{*st.conn};
@@ -54,6 +57,10 @@ rebuilder(rebuilder_actor::stateful_pointer<rebuilder_state> self, rebuild_setti
                    {"to_seq", std::to_string(req.to_seq)},
                    {"count", std::to_string(req.count)}});
         return req;
+      } catch (const persistence::sql::raw_rows_dropped& e) {
+        log::error("rebuilder", "cannot recount: raw rows dropped",
+                   {{"partition", std::to_string(partition)}, {"error", e.what()}});
+        return caf::make_error(ping_errc::failed_precondition, e.what());
       } catch (const std::exception& e) {
         st.conn.reset();
         st.stats->up = false;

@@ -54,6 +54,8 @@ gateway_config::gateway_config()
   add("postgres", postgres.connect_timeout, "connect-timeout", "deadline of a connection attempt");
   add("postgres", postgres.statement_timeout, "statement-timeout", "server-side statement timeout");
   add("postgres", migrate, "migrate", "apply schema migrations at start");
+  add("persistence", postgres.retention_days, "retention-days", "drop raw pings that arrived more than this many days ago, whole ranges at a time (0 = keep everything; counts never change)");
+  add("persistence", postgres.retention_interval, "retention-interval", "period of retention passes");
   add("postgres", migrate_timeout, "migrate-timeout", "how long migrations wait for PostgreSQL to be reachable");
   add("global", migrate_only, "migrate-only", "apply schema migrations, then exit (Kubernetes Job)");
   add("kafka", kafka.bootstrap, "bootstrap", "Kafka bootstrap servers");

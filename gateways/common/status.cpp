@@ -38,6 +38,8 @@ rpc_status to_rpc_status(const caf::error& err) {
         return {rpc_code::unavailable, context_text(err, "server is shutting down")};
       case ping_errc::internal:
         return {rpc_code::internal, context_text(err, "internal error")};
+      case ping_errc::failed_precondition:
+        return {rpc_code::failed_precondition, context_text(err, "failed precondition")};
     }
     return {rpc_code::internal, "internal error"};
   }

@@ -1,0 +1,205 @@
+#!/usr/bin/env bash
+# History benchmark (issue 17): prints figures, asserts nothing.
+#
+# One run, one local stack, two databases: an empty one, then one holding
+# $BENCH_HISTORY_ROWS pings (20 M) received over $BENCH_HISTORY_DAYS days
+# (60), built by bench/history_generate.sql (INSERT ... SELECT
+# generate_series; the buckets derived by the same trigger as every insert;
+# heads and cursors as if relayed). For each database, with
+# plan_cache_mode = force_generic_plan set for the service's role and
+# auto_explain logging the plan of every statement slower than 5 ms:
+#   1. PingCount {} at $BENCH_CONNECTIONS (32) connections (h2load, Connect
+#      JSON): rate, p99, max; and again right after a 10 s Ping burst at full
+#      speed (pingctl, 64 in flight) that leaves the processor behind;
+#   2. every kind of time_range, one connection (wrk): p99 and max;
+#      then a random mix of them at 32 connections: rate;
+#   3. recovery: FLUSHALL, then the time until the cache is exact again
+#      (total and every partition's sequence equal to PostgreSQL's heads),
+#      with PingCount {} p99 on 4 connections meanwhile;
+#   4. EXPLAIN-based: the statements auto_explain logged as slower than
+#      5 ms, and how many of them scanned pings sequentially.
+set -euo pipefail
+source "$(dirname "$0")/../scripts/lib.sh"
+
+ROWS=${BENCH_HISTORY_ROWS:-20000000}
+DAYS=${BENCH_HISTORY_DAYS:-60}
+CONNS=${BENCH_CONNECTIONS:-32}
+SECS=${BENCH_SECONDS:-8}
+BENCH=$(cd "$(dirname "$0")" && pwd)
+command -v h2load >/dev/null || PACKAGES+=(nghttp2-client)
+ensure_packages
+build >/dev/null
+
+trap throwaway_stack_stop EXIT
+throwaway_stack_start
+SU=("$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qAt -v ON_ERROR_STOP=1)
+"${SU[@]}" -c "ALTER ROLE ping SET plan_cache_mode = force_generic_plan" \
+  -c "ALTER ROLE ping SET session_preload_libraries = 'auto_explain'" \
+  -c "ALTER ROLE ping SET auto_explain.log_min_duration = '5ms'" \
+  -c "CREATE DATABASE ping_history OWNER ping" >/dev/null
+PGLOG=$RUN/pg/postgres.log
+PLANS=${BENCH_HISTORY_PLANS:-/tmp/bench-history-plans} # .empty, .history: what auto_explain logged
+psql_db() { "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U ping -qAt -v ON_ERROR_STOP=1 -d "$1" "${@:2}"; }
+dsn_of() { echo "host=127.0.0.1 port=$PG_PORT dbname=$1 user=ping"; }
+ms() { date +%s%3N; }
+
+# -- the history --------------------------------------------------------------
+echo "== generating $ROWS pings over $DAYS days (database ping_history)"
+t0=$(ms)
+"$BUILD_DIR/apps/ping-gateway" --migrate-only --postgres.dsn="$(dsn_of ping_history)" >/dev/null
+psql_db ping_history -v rows="$ROWS" -v days="$DAYS" -v day=-1 -f "$BENCH/history_generate.sql" >/dev/null
+# Two days at a time (two cores).
+export -f psql_db
+export PG_BIN PG_PORT ROWS DAYS BENCH
+seq 0 $((DAYS - 1)) | xargs -P 2 -I{} bash -c \
+  'psql_db ping_history -v rows="$ROWS" -v days="$DAYS" -v day={} -f "$BENCH/history_generate.sql" >/dev/null'
+
+psql_db ping_history -v rows="$ROWS" -v days="$DAYS" -v day=-2 -f "$BENCH/history_generate.sql" >/dev/null
+gen_s=$(( ($(ms) - t0) / 1000 ))
+echo "   $(psql_db ping_history -c 'SELECT count(*) FROM pings') rows in ${gen_s} s," \
+  "$(psql_db ping_history -c "SELECT pg_size_pretty(pg_database_size('ping_history'))")"
+
+# -- figures --------------------------------------------------------------------
+
+# h2load PingCount {} for SECS at CONNS connections -> "rps p99_ms max_ms"
+h2_count() {
+  local log=$RUN/h2load.log secs=${2:-$SECS} conns=${1:-$CONNS}
+  echo '{}' >"$RUN/empty.json"
+  rm -f "$log"
+  h2load --h1 -c "$conns" -D "$secs" -d "$RUN/empty.json" \
+    -H 'Content-Type: application/json' --log-file="$log" \
+    "http://127.0.0.1:$CPORT/ping.v1.PingService/PingCount" >"$RUN/h2load.out" 2>&1 || true
+  local bad
+  bad=$(awk '$2 != 200' "$log" | wc -l)
+  awk '$2 == 200 { print $3 / 1000 }' "$log" | sort -n |
+    awk -v secs="$secs" -v bad="$bad" '{ d[++n] = $1 }
+      END { if (!n) { print "0 - - " bad; exit }
+            p = int(n * 0.99); if (p < 1) p = 1
+            printf "%.0f %.2f %.2f %d\n", n / secs, d[p], d[n], bad }' 
+}
+
+# wrk over RANGES (';'-separated bodies) -> "rps p99_ms max_ms"
+wrk_ranges() {
+  local conns=$1 secs=$2
+  wrk -t1 -c"$conns" -d"${secs}s" --latency -s "$BENCH/ranges.lua" "http://127.0.0.1:$CPORT" |
+    awk 'function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+      /Requests\/sec/ { rps = $2 } /^ +99%/ { p99 = ms($2) } /Non-2xx/ { bad = $NF }
+      /Latency/ && !lat { max = ms($4); lat = 1 }
+      END { printf "%.0f %.2f %.2f %d\n", rps, p99, max, bad + 0 }'
+}
+
+body() { printf '{"time_range":{"start":%s,"end":%s}}' "$1" "$2"; }
+
+exact() { # the cache equals PostgreSQL's heads
+  local db=$1 heads total
+  heads=$(psql_db "$db" -c "SELECT string_agg(kafka_partition || '=' || next_seq - 1, ' ' ORDER BY kafka_partition) FROM outbox_head")
+  total=$(psql_db "$db" -c "SELECT sum(next_seq - 1) FROM outbox_head")
+  [ "$(redis-cli -p "$REDIS_PORT" HGET ping:counters total)" = "$total" ] || return 1
+  local kv
+  for kv in $heads; do
+    [ "$(redis-cli -p "$REDIS_PORT" HGET ping:offsets "seq:${kv%%=*}")" = "${kv#*=}" ] || return 1
+  done
+}
+
+declare -A FIG
+measure() { # NAME DATABASE
+  local name=$1 db=$2 now minute hour day
+  log "== $name database"
+  redis-cli -p "$REDIS_PORT" FLUSHALL >/dev/null
+  stop_process devbroker "$RUN"
+  devbroker_start "$RUN"
+  CPORT=$(free_port)
+  PING_GATEWAY_ADMIN_PORT=0 gateway_start "$RUN" "$CPORT" "$(free_port)" "$(dsn_of "$db")" "$REDIS_PORT"
+  local t0=$(ms)
+  processor_start "$RUN" "$REDIS_PORT" "$(dsn_of "$db")"
+  WAIT_SECONDS=600 wait_for "the cache counts $db" exact "$db"
+  FIG[$name.cold]=$(( $(ms) - t0 ))
+  local pglines0=$(wc -l <"$PGLOG")
+
+  read -r FIG[$name.rps] FIG[$name.p99] FIG[$name.max] FIG[$name.bad] < <(h2_count)
+
+  # Ranges, relative to now (the history ends now).
+  now=$(ms); minute=$((now / 60000 * 60000)); hour=$((now / 3600000 * 3600000))
+  day=86400000
+  declare -A R=(
+    [aligned_1min]="$(body $((minute - 120000)) $((minute - 60000)))"
+    [aligned_1h]="$(body $((hour - 3600000)) "$hour")"
+    [aligned_7d]="$(body $((minute - 7 * day + 600000)) $((minute - 600000)))"
+    [unaligned_1h]="$(body $((now - 3600000 - 123)) $((now - 7)))"
+    [unaligned_1d]="$(body $((now - day - 4567)) $((now - 89)))"
+    [unaligned_30d]="$(body $((now - 30 * day - 777)) $((now - 3)))"
+    [before_cache_1d]="$(body $((hour - 30 * day)) $((hour - 29 * day)))"
+    [aligned_400d]="$(body $((hour - 400 * day)) "$hour")"
+    [unaligned_400d]="$(body $((now - 400 * day - 1)) $((now - 1)))"
+  )
+  local k mix=""
+  for k in aligned_1min aligned_1h aligned_7d unaligned_1h unaligned_1d unaligned_30d \
+           before_cache_1d aligned_400d unaligned_400d; do
+    read -r _ FIG[$name.$k.p99] FIG[$name.$k.max] FIG[$name.$k.bad] < <(RANGES=${R[$k]} wrk_ranges 1 3)
+    mix+="${R[$k]};"
+  done
+  read -r FIG[$name.mix.rps] FIG[$name.mix.p99] FIG[$name.mix.max] FIG[$name.mix.bad] \
+    < <(RANGES=$mix wrk_ranges "$CONNS" "$SECS")
+
+  # A 10 s burst of Pings at full speed, then PingCount {} at once.
+  timeout 10 "$BUILD_DIR/apps/pingctl/pingctl" --address "127.0.0.1:$CPORT" ping \
+    --requests 100000000 --concurrency 64 >/dev/null 2>&1 || true
+  FIG[$name.behind]=$(( $(psql_db "$db" -c "SELECT sum(next_seq - 1) FROM outbox_head") \
+                       - $(redis-cli -p "$REDIS_PORT" HGET ping:counters total) ))
+  read -r FIG[$name.burst.rps] FIG[$name.burst.p99] FIG[$name.burst.max] FIG[$name.burst.bad] < <(h2_count)
+  WAIT_SECONDS=120 wait_for "the processor caught up" exact "$db"
+
+  # Recovery: wipe the cache, count until exact, PingCount on 4 connections meanwhile.
+  redis-cli -p "$REDIS_PORT" FLUSHALL >/dev/null
+  local t1=$(ms)
+  h2_count 4 4 >"$RUN/heal.fig" &
+  local h2=$!
+  WAIT_SECONDS=120 wait_for "the cache healed" exact "$db"
+  FIG[$name.heal]=$(( $(ms) - t1 ))
+  wait "$h2" || true
+  read -r _ FIG[$name.heal.p99] FIG[$name.heal.max] FIG[$name.heal.bad] <"$RUN/heal.fig"
+
+  tail -n +"$pglines0" "$PGLOG" >"$PLANS.$name"
+  FIG[$name.slow]=$(tail -n +"$pglines0" "$PGLOG" | grep -c 'duration: .* plan:' || true)
+  # Sequential scans of pings' ranges that hold rows (the empty range kept
+  # ahead of each head is scanned, rightly, while it is empty).
+  local leaf n=0
+  for leaf in $(grep -oE 'Seq Scan on pings\w*' "$PLANS.$name" | awk '{ print $4 }' | sort -u); do
+    [ "$(psql_db "$db" -c "SELECT EXISTS (SELECT 1 FROM $leaf)")" = t ] &&
+      n=$((n + $(grep -c "Seq Scan on $leaf " "$PLANS.$name")))
+  done
+  FIG[$name.seqscans]=$n
+  FIG[$name.rows]=$(psql_db "$db" -c "SELECT count(*) FROM pings")
+  stop_process processor "$RUN"
+  stop_process gateway "$RUN"
+}
+
+measure empty ping
+measure history ping_history
+
+row() { printf '%-44s %22s %22s\n' "$1" "$2" "$3"; }
+echo
+echo "== summary ($(nproc) cores; force_generic_plan for role ping; generator ${gen_s} s)"
+row "" "empty" "history"
+row "rows in pings" "${FIG[empty.rows]}" "${FIG[history.rows]}"
+row "cold start until exact (ms)" "${FIG[empty.cold]}" "${FIG[history.cold]}"
+row "PingCount {} x$CONNS: req/s" "${FIG[empty.rps]}" "${FIG[history.rps]}"
+row "  p99 / max (ms)" "${FIG[empty.p99]} / ${FIG[empty.max]}" "${FIG[history.p99]} / ${FIG[history.max]}"
+row "after a 10 s burst: pings not yet counted" "${FIG[empty.behind]}" "${FIG[history.behind]}"
+row "  PingCount {} x$CONNS req/s" "${FIG[empty.burst.rps]}" "${FIG[history.burst.rps]}"
+row "  p99 / max (ms)" "${FIG[empty.burst.p99]} / ${FIG[empty.burst.max]}" "${FIG[history.burst.p99]} / ${FIG[history.burst.max]}"
+for k in aligned_1min aligned_1h aligned_7d unaligned_1h unaligned_1d unaligned_30d \
+         before_cache_1d aligned_400d unaligned_400d; do
+  row "range $k x1: p99 / max (ms)" "${FIG[empty.$k.p99]} / ${FIG[empty.$k.max]}" \
+    "${FIG[history.$k.p99]} / ${FIG[history.$k.max]}"
+done
+row "random mix of ranges x$CONNS: req/s" "${FIG[empty.mix.rps]}" "${FIG[history.mix.rps]}"
+row "  p99 / max (ms)" "${FIG[empty.mix.p99]} / ${FIG[empty.mix.max]}" "${FIG[history.mix.p99]} / ${FIG[history.mix.max]}"
+row "FLUSHALL until exact (ms)" "${FIG[empty.heal]}" "${FIG[history.heal]}"
+row "  PingCount {} x4 meanwhile p99 / max (ms)" "${FIG[empty.heal.p99]} / ${FIG[empty.heal.max]}" \
+  "${FIG[history.heal.p99]} / ${FIG[history.heal.max]}"
+row "statements > 5 ms (auto_explain)" "${FIG[empty.slow]}" "${FIG[history.slow]}"
+row "  of which Seq Scan of pings rows" "${FIG[empty.seqscans]}" "${FIG[history.seqscans]}"
+bad=0
+for k in "${!FIG[@]}"; do [[ $k == *.bad ]] && bad=$((bad + ${FIG[$k]:-0})); done
+row "non-200 answers (all steps)" "" "$bad"
