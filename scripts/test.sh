@@ -88,6 +88,8 @@ PING_ADMIN_PEERS=$PEERS PING_GATEWAY_ADMIN_PORT=${ADMIN_PORTS[1]} \
 PING_ADMIN_PEERS=$PEERS PING_PROCESSOR_ADMIN_PORT=${ADMIN_PORTS[3]} \
   processor_start "$RUN/second" "$REDIS_PORT" "$PING_TEST_PG_DSN"
 PROCESSOR_ADMIN=$(sed -n 's/^admin=//p' "$RUN/processor.ports")
+check "metrics: promtool check metrics; dashboard and alert names exported" \
+  "$PING_ROOT/tests/metrics/run.sh" "127.0.0.1:${ADMIN_PORTS[0]}" "127.0.0.1:$PROCESSOR_ADMIN"
 check "admin consoles (chromium, tmux; cluster of four)" \
   "$PING_ROOT/tests/console/run.sh" "$BUILD_DIR" "$CONNECT_PORT" "$PROCESSOR_ADMIN" 4
 

@@ -6,12 +6,10 @@
 #include <optional>
 #include <sstream>
 
+#include "actors/common/build_info.hpp"
 #include "admin/text/format.hpp"
 #include <connectrpc/client.hpp>
 
-#ifndef PINGCTL_VERSION
-#define PINGCTL_VERSION "dev"
-#endif
 
 namespace ping::pingctl {
 
@@ -44,7 +42,7 @@ struct admin_session::impl {
     c.address = inv.node;
     c.encoding = connectrpc::encoding::json;
     c.timeout = timeout.value_or(admin_timeout(inv, verb));
-    c.user_agent = "pingctl/" PINGCTL_VERSION;
+    c.user_agent = std::string{"pingctl/"} + ping::build::version();
     if (!token.empty())
       c.headers.emplace_back("Authorization", "Bearer " + token);
     auto outcome = connectrpc::call_unary(conn, c, req, resp);

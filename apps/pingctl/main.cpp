@@ -17,14 +17,12 @@
 #include <iostream>
 #include <string_view>
 
+#include "actors/common/build_info.hpp"
 #include "apps/pingctl/admin.hpp"
 #include "apps/pingctl/load.hpp"
 #include "apps/pingctl/options.hpp"
 #include "apps/pingctl/rpc.hpp"
 
-#ifndef PINGCTL_VERSION
-#define PINGCTL_VERSION "dev"
-#endif
 
 namespace ping::pingctl {
 namespace {
@@ -51,7 +49,7 @@ int run(int argc, char** argv) {
     return 0;
   }
   if (opts.version) {
-    std::cout << "pingctl " << PINGCTL_VERSION << std::endl;
+    std::cout << "pingctl " << ping::build::version() << std::endl;
     return 0;
   }
 

@@ -13,6 +13,7 @@
 #include <caf/send.hpp>
 #include "gateways/common/status.hpp"
 #include "gateways/grpc/reflection_v1.hpp"
+#include "gateways/grpc/rpc_interceptor.hpp"
 #include "grpc/health/v1/health.pb.h"
 #include "ping/v1/ping.grpc.pb.h"
 
@@ -182,6 +183,7 @@ void grpc_frontend::start() {
   builder.SetResourceQuota(quota);
   builder.RegisterService(&impl_->service);
   builder.SetOption(make_reflection_v1_option());
+  builder.experimental().SetInterceptorCreators(rpc_interceptors(o.metrics));
   auto server = builder.BuildAndStart();
   if (server == nullptr || selected_port == 0) {
     if (server != nullptr) {

@@ -141,7 +141,7 @@ BOOST_AUTO_TEST_CASE(read_your_writes_while_the_pipeline_stands_still) {
   // only the five unaligned ranges, which minute buckets cannot answer.
   auto metrics = shell_output("curl -s http://127.0.0.1:" + std::to_string(gw.admin_port())
                               + "/metrics");
-  BOOST_TEST(metrics.find("\nping_counts_from_postgres_total 5\n") != std::string::npos);
+  BOOST_TEST(metrics.find("\nping_counts_answered_total{source=\"postgres\"} 5\n") != std::string::npos);
   proc->proc().signal(SIGCONT);
   BOOST_TEST(broker.control("up all").rfind("ok", 0) == 0u);
   require_exact(60s);

@@ -298,6 +298,8 @@ class session : public std::enable_shared_from_this<session> {
   using response = http::response<http::string_body>;
 
   std::atomic<std::int64_t> waiting_since_{0};
+  std::string path_;                               // the request's path, for on_response
+  std::chrono::steady_clock::time_point started_;  // when the request was complete
 
   // ---- reading
 
@@ -410,6 +412,8 @@ class session : public std::enable_shared_from_this<session> {
     const std::string_view target = sv(req.target());
     const auto qpos = target.find('?');
     const std::string path(target.substr(0, qpos));
+    path_ = path;
+    started_ = std::chrono::steady_clock::now();
     const std::string_view query = qpos == std::string_view::npos ? std::string_view{} : target.substr(qpos + 1);
     const auto method = req.method();
 
@@ -618,7 +622,11 @@ class session : public std::enable_shared_from_this<session> {
     return res;
   }
 
-  void count(code c) { srv_.stats.responses_by_code[static_cast<std::size_t>(c)].fetch_add(1); }
+  void count(code c) {
+    srv_.stats.responses_by_code[static_cast<std::size_t>(c)].fetch_add(1);
+    if (srv_.opts.on_response) srv_.opts.on_response(path_, c, std::chrono::steady_clock::now() - started_);
+    path_.clear();
+  }
 
   void send_error(const status& s, std::optional<http::status> http_override = std::nullopt) {
     const code c = s.c == code::ok ? code::unknown : s.c;
