@@ -11,6 +11,7 @@
 
 #include "actors/common/errors.hpp"
 #include "actors/common/ids.hpp"
+#include "actors/common/note.hpp"
 
 namespace ping::gateway {
 
@@ -219,10 +220,7 @@ impl_actor::behavior_type gateway(self_ptr self, settings cfg,
   st.latency = &m.ping_seconds;
   st.count_from_cache = &m.count_from_cache_seconds;
   st.count_from_postgres = &m.count_from_postgres_seconds;
-  auto note = [self] {
-    self->state.stats->handled++;
-    self->state.stats->mailbox = static_cast<int64_t>(self->mailbox().size());
-  };
+  auto note = telemetry::noter(self);
   return {
     [=](ping_atom, int64_t timestamp_ms, ping_reply& reply) {
       note();

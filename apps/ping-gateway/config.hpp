@@ -30,6 +30,7 @@ struct gateway_config : options {
   caf::timespan connect_header_timeout = std::chrono::seconds(10);
   caf::timespan connect_body_timeout = std::chrono::seconds(30);
   caf::timespan connect_idle_timeout = std::chrono::seconds(60);
+  std::string connect_cors_origins; // comma-separated; empty: CORS off
   std::string grpc_address = "127.0.0.1";
   uint16_t grpc_port = 9090;
   int grpc_max_streams = 100;

@@ -5,6 +5,7 @@
 // including this header is cheap. See connect-protocol.md for the rules
 // implemented here (routing, 405/415, timeouts, compression, GET, errors).
 
+#include <connectrpc/cors.hpp>
 #include <connectrpc/status.hpp>
 
 #include <array>
@@ -160,6 +161,9 @@ struct server_options {
 
   /// Responses at least this large are gzip-compressed when the client accepts gzip.
   std::size_t compress_min_bytes = 1024;
+
+  /// CORS for browsers on other origins (off when no origin is listed).
+  cors_options cors;
 
   /// When set, called once per Connect answer (every code, ok included) with
   /// the request path ("" when the head was never complete), the code and the
