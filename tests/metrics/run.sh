@@ -30,6 +30,16 @@ if ! command -v promtool >/dev/null 2>&1; then
   exit 1
 fi
 
+# Ready first (a processor exports its per-partition gauges once its
+# partitions are assigned), each within a deadline.
+for node in "$@"; do
+  deadline=$((SECONDS + 60))
+  until curl -sf -m 2 -o /dev/null "http://$node/readyz"; do
+    if ((SECONDS >= deadline)); then fail "$node not ready within 60 s"; break; fi
+    sleep 0.2
+  done
+done
+
 all=$WORK/all.txt
 : >"$all"
 for node in "$@"; do
