@@ -7,21 +7,79 @@
 
 namespace ping::admin {
 
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size())
+    return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  return true;
+}
+
+// A dotted-quad IPv4 literal in 127.0.0.0/8: exactly four decimal parts of
+// 1 to 3 digits, each at most 255. Anything longer ("127.0.0.1.evil.example")
+// is a DNS name, which a rebinding attacker controls.
+bool is_loopback_ipv4(std::string_view s) {
+  int parts = 0;
+  size_t i = 0;
+  int first = -1;
+  while (parts < 4) {
+    size_t start = i;
+    int value = 0;
+    while (i < s.size() && i - start < 3 && std::isdigit(static_cast<unsigned char>(s[i])))
+      value = value * 10 + (s[i++] - '0');
+    if (i == start || value > 255)
+      return false;
+    if (parts == 0)
+      first = value;
+    ++parts;
+    if (parts < 4) {
+      if (i >= s.size() || s[i] != '.')
+        return false;
+      ++i;
+    }
+  }
+  return i == s.size() && first == 127;
+}
+
+// A port: 1 to 5 digits, at most 65535.
+bool is_port(std::string_view s) {
+  if (s.empty() || s.size() > 5)
+    return false;
+  unsigned value = 0;
+  for (char c : s) {
+    if (!std::isdigit(static_cast<unsigned char>(c)))
+      return false;
+    value = value * 10 + static_cast<unsigned>(c - '0');
+  }
+  return value <= 65535;
+}
+
+} // namespace
+
 bool is_loopback(const std::string& address) {
-  return address == "localhost" || address == "::1" || address == "[::1]"
-         || address.rfind("127.", 0) == 0;
+  return iequals(address, "localhost") || address == "::1" || address == "[::1]"
+         || is_loopback_ipv4(address);
 }
 
 bool is_loopback_host(std::string_view host) {
   std::string_view name = host;
+  std::string_view rest;
   if (!name.empty() && name.front() == '[') {
     auto close = name.find(']');
     if (close == std::string_view::npos)
       return false;
+    rest = name.substr(close + 1);
     name = name.substr(0, close + 1);
-  } else if (auto colon = name.rfind(':'); colon != std::string_view::npos) {
+  } else if (auto colon = name.find(':'); colon != std::string_view::npos) {
+    rest = name.substr(colon);
     name = name.substr(0, colon);
   }
+  // After the name: nothing, or ":" and a port (RFC 9110 Host = uri-host [":" port]).
+  if (!rest.empty() && (rest.front() != ':' || !is_port(rest.substr(1))))
+    return false;
   return is_loopback(std::string{name});
 }
 

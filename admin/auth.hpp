@@ -21,11 +21,13 @@
 
 namespace ping::admin {
 
-/// True for 127.0.0.0/8, ::1 and "localhost".
+/// True for the literals of 127.0.0.0/8 (dotted quad, nothing after it),
+/// ::1 and "localhost" (any case). A name that merely starts like one
+/// ("127.0.0.1.evil.example") is a DNS name: false.
 bool is_loopback(const std::string& address);
 
 /// A Host header naming this machine's loopback: "localhost", "127.x.y.z"
-/// or "[::1]", with or without a port.
+/// or "[::1]", with or without a port (":" and 1 to 5 digits, nothing else).
 bool is_loopback_host(std::string_view host);
 
 /// The token of an `Authorization: Bearer <token>` header; the scheme is

@@ -19,6 +19,10 @@ std::string_view method_of(command c) {
   return "?";
 }
 
+bool node::live() const {
+  return true;
+}
+
 bool node::paused() const {
   return false;
 }

@@ -118,6 +118,10 @@ public:
   /// /readyz and GetStatus: dependencies reachable and not draining.
   virtual bool ready() const = 0;
 
+  /// /healthz (liveness): false once the process cannot recover by itself
+  /// (a top-level actor ended), so the orchestrator restarts it.
+  virtual bool live() const;
+
   /// Whether consumption is paused (processor); false elsewhere.
   virtual bool paused() const;
 

@@ -53,7 +53,11 @@ std::vector<connectrpc::procedure> procedures(rpc::context_ptr ctx) {
 std::vector<connectrpc::static_file> routes(rpc::context_ptr ctx) {
   constexpr const char* text = "text/plain; charset=utf-8";
   std::vector<connectrpc::static_file> out;
-  connectrpc::static_file healthz{"/healthz", text, "ok\n"};
+  connectrpc::static_file healthz{"/healthz", "", "", [ctx](const connectrpc::call_context&) {
+                                    return ctx->self.live()
+                                             ? connectrpc::http_answer{200, text, "ok\n"}
+                                             : connectrpc::http_answer{503, text, "dead\n"};
+                                  }};
   healthz.open = true;
   out.push_back(healthz);
   connectrpc::static_file readyz{"/readyz", "", "", [ctx](const connectrpc::call_context&) {

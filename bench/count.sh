@@ -6,7 +6,7 @@
 #   1. at idle: one connection, one request at a time (wrk -c1): p50/p99/max;
 #   2. loaded: wrk -c$BENCH_CONNECTIONS (32): req/s, p50/p99/max;
 #   3. during both: how often PostgreSQL counted rows itself (fallbacks, from
-#      the gateway's counts_from_postgres_total; 0 expected) and how many
+#      the gateway's counts_answered_total{source="postgres"}; 0 expected) and how many
 #      reads (cache snapshot + tail query) answered how many requests.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"

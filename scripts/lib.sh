@@ -209,11 +209,13 @@ spawn() {
 stop_process() { stop_pidfile "$2/$1.pid"; }
 
 # devbroker_start DIR: the dev Kafka broker; its info file is DIR/devbroker.info.
+# It restarts its cluster on the same ports when librdkafka's mock aborts
+# (--restart-on-crash): gateways and processors reconnect by themselves.
 devbroker_start() {
   local dir=$1
   pid_alive "$dir/devbroker.pid" && return 0
   rm -f "$dir/devbroker.info"
-  spawn devbroker "$dir" "$BUILD_DIR/apps/ping-devbroker" \
+  spawn devbroker "$dir" "$BUILD_DIR/apps/ping-devbroker" --restart-on-crash \
     --info-file "$dir/devbroker.info" --control-socket "$dir/devbroker.sock"
   wait_for "ping-devbroker" test -s "$dir/devbroker.info"
 }

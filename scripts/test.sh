@@ -54,6 +54,8 @@ check "meson test (Boost.Test suites)" \
   meson test -C "$BUILD_DIR" --print-errorlogs --timeout-multiplier 2
 check "chaos: every fault under load, every count exact (seeded, short form)" \
   "$PING_ROOT/tests/chaos/run.sh" "$BUILD_DIR"
+check "1,000 concurrent week-long PingCounts: gateway under 128 MiB, all exact" \
+  "$PING_ROOT/bench/ranges_rss.sh"
 check "proto: buf lint and breaking" "$PING_ROOT/tests/e2e/buf.sh"
 check "command line: --version, bounds and log format exit 2 naming the option" \
   "$PING_ROOT/tests/apps/command_line.sh" "$BUILD_DIR"

@@ -5,7 +5,9 @@
 #include <cerrno>
 #include <charconv>
 #include <memory>
+#include <limits>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -15,6 +17,7 @@
 #include <hiredis/hiredis.h>
 
 #include "actors/cache/connection.hpp"
+#include "actors/cache/range_plan.hpp"
 #include "actors/cache/schema.hpp"
 
 #include "actors/common/backoff.hpp"
@@ -45,33 +48,92 @@ struct worker_state {
   std::chrono::steady_clock::time_point retry_at{};
   bool reachable = true; // last known; for logging transitions only
   bool reply_warned = false;
+  std::optional<bucket_bounds> hint; // of the last snapshot: where buckets are complete
   std::shared_ptr<telemetry::actor_stats> stats;
   static inline const char* name = "cache.reader";
 };
 
-snapshot not_usable(std::string why, size_t ranges) {
+snapshot not_usable(std::string why, size_t ranges, size_t sums = 0) {
   snapshot s;
   s.why = std::move(why);
   s.ranges.resize(ranges);
+  s.sums.resize(sums);
   return s;
 }
 
+// Which buckets one read fetches: chosen with the bounds of the previous
+// snapshot (the floor and ceiling move slowly), checked against the bounds
+// read in the same MULTI/EXEC, and read again when they no longer hold.
+struct read_plan {
+  std::vector<bucket_ref> fields;        // sorted, distinct: one HMGET
+  std::vector<minute_span> minute_spans; // per range asked per minute
+  std::vector<minute_span> sum_spans;    // per range asked summed
+  bool coarse = false;                   // hour or day buckets in `fields`
+};
+
+read_plan make_plan(const settings& cfg, const std::optional<bucket_bounds>& hint,
+                    const std::vector<time_range>& per_minute,
+                    const std::vector<time_range>& summed) {
+  read_plan plan;
+  plan.minute_spans.resize(per_minute.size());
+  plan.sum_spans.resize(summed.size());
+  if (!hint)
+    return plan; // nothing known yet: this read learns the bounds
+  std::set<bucket_ref> fields;
+  auto room = [&](size_t n) { return fields.size() + n <= cfg.max_fields; };
+  for (size_t i = 0; i < per_minute.size(); ++i) {
+    auto& r = per_minute[i];
+    if (!bucket_range(r, cfg.max_minutes))
+      continue;
+    auto span = interior(r);
+    if (!within(span, *hint) || !room(static_cast<size_t>(span.hi - span.lo)))
+      continue;
+    plan.minute_spans[i] = span;
+    for (auto m = span.lo; m < span.hi; ++m)
+      fields.insert({grain::minute, m});
+  }
+  for (size_t i = 0; i < summed.size(); ++i) {
+    auto span = cached_span(summed[i], *hint, cfg.max_span_minutes);
+    auto buckets = cover(span, hint->coarse);
+    if (span.empty() || !room(buckets.size()))
+      continue;
+    plan.sum_spans[i] = span;
+    plan.coarse = plan.coarse || hint->coarse;
+    fields.insert(buckets.begin(), buckets.end());
+  }
+  plan.fields.assign(fields.begin(), fields.end());
+  return plan;
+}
+
+// The plan still holds under the bounds read with its buckets.
+bool plan_holds(const read_plan& plan, const bucket_bounds& b) {
+  if (plan.coarse && !b.coarse)
+    return false;
+  auto ok = [&](const minute_span& s) { return within(s, b); };
+  return std::all_of(plan.minute_spans.begin(), plan.minute_spans.end(), ok)
+         && std::all_of(plan.sum_spans.begin(), plan.sum_spans.end(), ok);
+}
+
+struct raw_read {
+  std::optional<snapshot> unusable; // set when the snapshot cannot be used
+  snapshot snap;                    // usable: seqs, total, floor
+  bucket_bounds bounds;
+  std::vector<int64_t> values; // per plan.fields
+};
+
 // One MULTI/EXEC round trip: every partition's state, the total and the
-// asked buckets, from one atomic snapshot.
-snapshot read(worker_state& st, const settings& cfg, const std::vector<time_range>& asked) {
+// planned buckets, from one atomic snapshot.
+raw_read read_once(worker_state& st, const settings& cfg, const read_plan& plan,
+                   size_t ranges, size_t sums) {
   std::vector<command_args> cmds;
   cmds.push_back({"MULTI"});
   cmds.push_back({"HGETALL", schema::offsets_key});
   cmds.push_back({"HGET", schema::counters_key, schema::total_field});
-  std::vector<int> slot(asked.size(), -1); // EXEC element of each range's HMGET
-  for (size_t i = 0; i < asked.size(); ++i) {
-    auto& r = asked[i];
-    if (!bucket_range(r, cfg.max_minutes))
-      continue;
+  if (!plan.fields.empty()) {
     command_args hmget{"HMGET", schema::counters_key};
-    for (auto m = r.start_ms / ms_per_minute; m < r.end_ms / ms_per_minute; ++m)
-      hmget.push_back(schema::minute_field(m));
-    slot[i] = static_cast<int>(cmds.size()) - 1; // MULTI has no EXEC element
+    hmget.reserve(plan.fields.size() + 2);
+    for (auto& f : plan.fields)
+      hmget.push_back(f.field());
     cmds.push_back(std::move(hmget));
   }
   cmds.push_back({"EXEC"});
@@ -88,11 +150,17 @@ snapshot read(worker_state& st, const settings& cfg, const std::vector<time_rang
   if (offsets->type != REDIS_REPLY_ARRAY || offsets->elements % 2 != 0)
     throw bad_reply{"unexpected HGETALL reply"};
   auto partitions = static_cast<size_t>(std::max(0, cfg.partitions));
-  std::vector<std::optional<int64_t>> seqs(partitions), counts(partitions);
-  std::optional<int64_t> floor, gap;
+  std::vector<std::optional<int64_t>> seqs(partitions);
+  std::optional<int64_t> floor, gap, ceiling;
+  bool coarse = false;
   int64_t count_sum = 0;
   for (size_t i = 0; i + 1 < offsets->elements; i += 2) {
     std::string_view field{offsets->element[i]->str, offsets->element[i]->len};
+    if (field == schema::layout_field) {
+      coarse = std::string_view{offsets->element[i + 1]->str, offsets->element[i + 1]->len}
+               == schema::layout_version;
+      continue;
+    }
     auto value = as_int(offsets->element[i + 1]);
     if (!value)
       throw bad_reply{"malformed field in ping:offsets"};
@@ -110,51 +178,114 @@ snapshot read(worker_state& st, const settings& cfg, const std::vector<time_rang
       floor = *value;
     } else if (field == schema::gap_field) {
       gap = *value;
-    } else if (auto p = index("count:")) {
-      count_sum += *value;
-      if (*p < partitions)
-        counts[*p] = *value;
+    } else if (field == schema::ceiling_field) {
+      ceiling = *value;
+    } else if (index("count:")) {
+      count_sum += *value; // a partition without one counts 0 (schema::has_state)
     } else if (auto q = index("seq:"); q && *q < partitions) {
       seqs[*q] = *value;
     }
+  }
+  raw_read out;
+  // No floor: no bucket is trusted. Else [floor, min(ceiling + 1, gap)).
+  if (floor) {
+    out.bounds.floor = *floor;
+    out.bounds.limit = ceiling ? *ceiling + 1 : std::numeric_limits<int64_t>::max();
+    if (gap)
+      out.bounds.limit = std::min(out.bounds.limit, *gap);
+    out.bounds.coarse = coarse;
   }
   auto total = as_count(exec->element[1]);
   if (!total)
     throw bad_reply{"malformed total"};
   for (size_t p = 0; p < partitions; ++p)
-    if (!seqs[p] || !counts[p])
-      return not_usable("partition " + std::to_string(p) + " has no state (cold or rebuilding)",
-                        asked.size());
-  if (*total != count_sum)
-    return not_usable("checksum: total " + std::to_string(*total) + " != "
-                        + std::to_string(count_sum) + " applied",
-                      asked.size());
-  snapshot out;
-  out.usable = true;
-  out.total = *total;
-  out.floor_minute = floor.value_or(0);
+    if (!schema::has_state(seqs[p].has_value())) {
+      out.unusable = not_usable("partition " + std::to_string(p)
+                                  + " has no state (cold or rebuilding)",
+                                ranges, sums);
+      return out;
+    }
+  if (*total != count_sum) {
+    out.unusable = not_usable("checksum: total " + std::to_string(*total) + " != "
+                                + std::to_string(count_sum) + " applied",
+                              ranges, sums);
+    return out;
+  }
+  out.snap.usable = true;
+  out.snap.total = *total;
+  out.snap.floor_minute = floor.value_or(0);
   for (auto& s : seqs)
-    out.seqs.push_back(*s);
-  out.ranges.resize(asked.size());
-  for (size_t i = 0; i < asked.size(); ++i) {
-    if (slot[i] < 0 || !floor || asked[i].start_ms / ms_per_minute < *floor
-        || (gap && asked[i].end_ms / ms_per_minute > *gap))
-      continue; // not buckets, below the retention floor, or into the gap
-    auto* vals = exec->element[slot[i]];
-    auto expected = static_cast<size_t>((asked[i].end_ms - asked[i].start_ms) / ms_per_minute);
-    if (vals->type != REDIS_REPLY_ARRAY || vals->elements != expected)
+    out.snap.seqs.push_back(*s);
+  if (!plan.fields.empty()) {
+    auto* vals = exec->element[2];
+    if (vals->type != REDIS_REPLY_ARRAY || vals->elements != plan.fields.size())
       throw bad_reply{"unexpected HMGET reply"};
-    auto& view = out.ranges[i];
-    view.buckets.reserve(expected);
+    out.values.reserve(vals->elements);
     for (size_t j = 0; j < vals->elements; ++j) {
       auto v = as_count(vals->element[j]);
       if (!v)
-        throw bad_reply{"malformed minute bucket"};
-      view.buckets.push_back(*v);
+        throw bad_reply{"malformed bucket"};
+      out.values.push_back(*v);
     }
-    view.covered = true;
   }
   return out;
+}
+
+// A snapshot with the buckets of the ranges asked per minute and the sums of
+// the ranges asked summed. At most three round trips: the first read of a
+// worker learns the bounds, and a read whose bounds moved under its plan
+// (the floor and the ceiling rise once a minute) is planned again. A last
+// plan that still does not hold gives its ranges to PostgreSQL (empty
+// spans).
+snapshot read(worker_state& st, const settings& cfg, const std::vector<time_range>& per_minute,
+              const std::vector<time_range>& summed) {
+  constexpr int attempts = 3;
+  for (int attempt = 1;; ++attempt) {
+    auto planned_with = st.hint;
+    auto plan = make_plan(cfg, planned_with, per_minute, summed);
+    auto raw = read_once(st, cfg, plan, per_minute.size(), summed.size());
+    st.hint = raw.bounds;
+    if (raw.unusable)
+      return std::move(*raw.unusable);
+    // Planned with other bounds than these: plan again (the buckets may
+    // be incomplete, or more of the ranges may be in the cache).
+    auto asked = !per_minute.empty() || !summed.empty();
+    auto holds = plan_holds(plan, raw.bounds);
+    if (asked && planned_with != raw.bounds && attempt < attempts)
+      continue;
+    auto value = [&](const bucket_ref& b) {
+      auto it = std::lower_bound(plan.fields.begin(), plan.fields.end(), b);
+      return it != plan.fields.end() && *it == b
+               ? raw.values[static_cast<size_t>(it - plan.fields.begin())]
+               : int64_t{0};
+    };
+    auto& out = raw.snap;
+    out.ranges.resize(per_minute.size());
+    out.sums.resize(summed.size());
+    if (!holds)
+      return out; // nothing from buckets: every range goes to PostgreSQL
+    for (size_t i = 0; i < per_minute.size(); ++i) {
+      auto& span = plan.minute_spans[i];
+      if (span.empty())
+        continue;
+      auto& view = out.ranges[i];
+      view.covered = true;
+      view.buckets.reserve(static_cast<size_t>(span.hi - span.lo));
+      for (auto m = span.lo; m < span.hi; ++m)
+        view.buckets.push_back(value({grain::minute, m}));
+    }
+    for (size_t i = 0; i < summed.size(); ++i) {
+      auto& span = plan.sum_spans[i];
+      if (span.empty())
+        continue;
+      auto& sum = out.sums[i];
+      sum.first_minute = span.lo;
+      sum.end_minute = span.hi;
+      for (auto& b : cover(span, plan.coarse))
+        sum.count += value(b);
+    }
+    return out;
+  }
 }
 
 void on_io_failure(worker_state& st, const settings& cfg, const std::string& what) {
@@ -178,15 +309,15 @@ worker(reader_actor::stateful_pointer<worker_state> self, settings cfg,
        std::shared_ptr<telemetry::actor_stats> stats) {
   self->state.stats = std::move(stats);
   self->state.conn = std::make_unique<connection>(cfg.address, cfg.password, cfg.timeout);
-  return {
-    [=](snapshot_atom, const std::vector<time_range>& asked) -> snapshot {
+  auto serve = [=](const std::vector<time_range>& per_minute,
+                   const std::vector<time_range>& summed) -> snapshot {
       auto& st = self->state;
       st.stats->handled++;
       st.stats->mailbox = static_cast<int64_t>(self->mailbox().size());
       if (!st.conn->connected() && std::chrono::steady_clock::now() < st.retry_at)
-        return not_usable("cache unreachable (backing off)", asked.size());
+        return not_usable("cache unreachable (backing off)", per_minute.size(), summed.size());
       try {
-        auto snap = read(st, cfg, asked);
+        auto snap = read(st, cfg, per_minute, summed);
         st.backoff = caf::timespan{0};
         st.reply_warned = false;
         st.stats->up = true;
@@ -197,15 +328,25 @@ worker(reader_actor::stateful_pointer<worker_state> self, settings cfg,
         return snap;
       } catch (const io_failure& e) {
         on_io_failure(st, cfg, e.what());
-        return not_usable(std::string{"cache unreachable: "} + e.what(), asked.size());
+        return not_usable(std::string{"cache unreachable: "} + e.what(), per_minute.size(),
+                          summed.size());
       } catch (const bad_reply& e) {
         if (!st.reply_warned) {
           st.reply_warned = true;
           log::warn("cache", "unusable cache reply; counts fall back to PostgreSQL",
                     {{"error", e.what()}});
         }
-        return not_usable(std::string{"unusable reply: "} + e.what(), asked.size());
+        return not_usable(std::string{"unusable reply: "} + e.what(), per_minute.size(),
+                          summed.size());
       }
+  };
+  return {
+    [=](snapshot_atom, const std::vector<time_range>& per_minute,
+        const std::vector<time_range>& summed) -> snapshot {
+      return serve(per_minute, summed);
+    },
+    [=](snapshot_atom, const std::vector<time_range>& per_minute) -> snapshot {
+      return serve(per_minute, {});
     },
   };
 }
@@ -219,6 +360,7 @@ using facade_actor = reader_actor::extend<
 struct waiting_read {
   caf::typed_response_promise<snapshot> rp;
   size_t ranges = 0;
+  size_t sums = 0;
   std::chrono::steady_clock::time_point started;
 };
 
@@ -251,8 +393,8 @@ void finish(facade_ptr self, uint64_t id, snapshot s) {
     return;
   std::chrono::duration<double> took = std::chrono::steady_clock::now() - i->second.started;
   st.latency->observe(took.count());
-  if (s.ranges.size() != i->second.ranges)
-    s = not_usable(std::move(s.why), i->second.ranges);
+  if (s.ranges.size() != i->second.ranges || s.sums.size() != i->second.sums)
+    s = not_usable(std::move(s.why), i->second.ranges, i->second.sums);
   i->second.rp.deliver(record(st, std::move(s)));
   st.waiting.erase(i);
 }
@@ -307,38 +449,49 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
       self->quit(msg.reason);
   });
   auto note = telemetry::noter(self);
+  auto start = [self](std::vector<time_range> per_minute,
+                      std::vector<time_range> summed) -> caf::result<snapshot> {
+    auto& st = self->state;
+    auto ranges = per_minute.size(), sums = summed.size();
+    // The bound: never queue behind a busy (maybe stuck) worker.
+    if (!st.worker->running() || st.in_flight >= st.cfg.max_in_flight)
+      return record(st, not_usable("cache reader busy or restarting", ranges, sums));
+    auto id = st.next_id++;
+    auto gen = st.worker->generation();
+    auto rp = self->make_response_promise<snapshot>();
+    st.waiting.emplace(id, waiting_read{rp, ranges, sums, std::chrono::steady_clock::now()});
+    st.stats->backlog = static_cast<int64_t>(++st.in_flight);
+    // The caller's deadline; the worker's slot is freed only by its reply
+    // (or by replacing it when it is silent for `stuck_after`).
+    self->delayed_send(self, st.cfg.timeout + st.cfg.answer_slack, tick_atom::value, id);
+    self
+      ->request(st.worker->get(), st.cfg.stuck_after, snapshot_atom::value,
+                std::move(per_minute), std::move(summed))
+      .then(
+        [self, id, gen](snapshot& s) {
+          worker_done(self, gen);
+          self->state.worker->healthy();
+          finish(self, id, std::move(s));
+        },
+        [self, id, gen](caf::error& err) {
+          auto& st = self->state;
+          auto current = gen == st.worker->generation() && st.worker->running();
+          worker_done(self, gen);
+          if (current && err == caf::sec::request_timeout)
+            worker_gone(self, st.worker->replace(self, "no reply within stuck_after"));
+          finish(self, id, not_usable("cache reader failed: " + to_string(err), 0));
+        });
+    return rp;
+  };
   return {
-    [=](snapshot_atom, std::vector<time_range> asked) -> caf::result<snapshot> {
+    [=](snapshot_atom, std::vector<time_range> per_minute,
+        std::vector<time_range> summed) -> caf::result<snapshot> {
       note();
-      auto& st = self->state;
-      // The bound: never queue behind a busy (maybe stuck) worker.
-      if (!st.worker->running() || st.in_flight >= st.cfg.max_in_flight)
-        return record(st, not_usable("cache reader busy or restarting", asked.size()));
-      auto id = st.next_id++;
-      auto gen = st.worker->generation();
-      auto rp = self->make_response_promise<snapshot>();
-      st.waiting.emplace(id, waiting_read{rp, asked.size(), std::chrono::steady_clock::now()});
-      st.stats->backlog = static_cast<int64_t>(++st.in_flight);
-      // The caller's deadline; the worker's slot is freed only by its reply
-      // (or by replacing it when it is silent for `stuck_after`).
-      self->delayed_send(self, st.cfg.timeout + st.cfg.answer_slack,
-                         tick_atom::value, id);
-      self->request(st.worker->get(), st.cfg.stuck_after, snapshot_atom::value, std::move(asked))
-        .then(
-          [self, id, gen](snapshot& s) {
-            worker_done(self, gen);
-            self->state.worker->healthy();
-            finish(self, id, std::move(s));
-          },
-          [self, id, gen](caf::error& err) {
-            auto& st = self->state;
-            auto current = gen == st.worker->generation() && st.worker->running();
-            worker_done(self, gen);
-            if (current && err == caf::sec::request_timeout)
-              worker_gone(self, st.worker->replace(self, "no reply within stuck_after"));
-            finish(self, id, not_usable("cache reader failed: " + to_string(err), 0));
-          });
-      return rp;
+      return start(std::move(per_minute), std::move(summed));
+    },
+    [=](snapshot_atom, std::vector<time_range> per_minute) -> caf::result<snapshot> {
+      note();
+      return start(std::move(per_minute), {});
     },
     [=](tick_atom, uint64_t id) {
       note();

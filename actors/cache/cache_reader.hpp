@@ -10,9 +10,13 @@
 // pipelined MULTI/EXEC round trip.
 //
 // A snapshot is `usable` only when every partition has its state and the
-// checksum holds; a range is `covered` only when it is minute-aligned and at
-// or above the cache's retention floor (the floor comes from the cache, not
-// from this process's clock).
+// checksum holds. A range asked per minute is `covered` only when it is
+// minute-aligned and within the minutes whose buckets are complete
+// ([floor_minute, min(ceiling_minute + 1, gap_minute)), read from the cache
+// in the same snapshot, never from this process's clock). Of a range asked
+// summed, the reader counts the part in those minutes from the fewest day,
+// hour and minute buckets (range_plan.hpp): a bounded number of fields per
+// range and per read, whatever the range's length.
 //
 // Bounds and failure behaviour:
 // - Every caller gets an answer within `timeout + answer_slack`, never an
@@ -53,7 +57,15 @@ struct settings {
   caf::timespan stuck_after = std::chrono::seconds(1);
   caf::timespan backoff_min = std::chrono::milliseconds(100);
   caf::timespan backoff_max = std::chrono::seconds(2);
-  int64_t max_minutes = 7 * 24 * 60; // longest range read from buckets
+  int64_t max_minutes = 7 * 24 * 60; // longest range read per minute
+  // Of a range asked summed, the longest part counted from buckets (the
+  // rest goes to PostgreSQL): at most 2 x 59 minute, 2 x 23 hour and
+  // max_span_minutes / 1440 + 1 day buckets per range.
+  int64_t max_span_minutes = 32 * 24 * 60;
+  // Distinct buckets one read fetches, whatever the number of ranges
+  // (requests sharing a read mostly share buckets too); ranges beyond it
+  // go to PostgreSQL.
+  size_t max_fields = 65536;
   size_t max_in_flight = 1; // reads handed to the worker at once
 };
 

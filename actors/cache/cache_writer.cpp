@@ -70,8 +70,8 @@ writer_actor::behavior_type writer(self_ptr self, writer_settings cfg,
       note();
       auto& st = self->state;
       auto started = std::chrono::steady_clock::now();
-      command_args args{"EVAL", schema::write_lua, "2", schema::counters_key,
-                        schema::offsets_key, std::to_string(req.partition),
+      command_args args{"EVAL", schema::write_lua, "3", schema::counters_key,
+                        schema::offsets_key, schema::future_key, std::to_string(req.partition),
                         std::to_string(req.from_seq), std::to_string(req.to_seq),
                         std::to_string(req.next_offset), std::to_string(req.count),
                         std::to_string(st.cutoff_minute()),
@@ -116,9 +116,9 @@ writer_actor::behavior_type writer(self_ptr self, writer_settings cfg,
           ps.partition = partitions[i];
           auto off = as_int(r->element[2 * i]);
           auto seq = as_int(r->element[2 * i + 1]);
-          if (off && seq) {
+          if (schema::has_state(seq.has_value())) {
             ps.stored = true;
-            ps.next_offset = *off;
+            ps.next_offset = off.value_or(schema::unknown_offset);
             ps.seq = *seq;
           }
           out.push_back(ps);
@@ -131,8 +131,8 @@ writer_actor::behavior_type writer(self_ptr self, writer_settings cfg,
     [=](verify_atom) -> caf::result<bool> {
       note();
       try {
-        auto r = self->state.run({"EVAL", schema::verify_lua, "2", schema::counters_key,
-                                  schema::offsets_key});
+        auto r = self->state.run({"EVAL", schema::verify_lua, "3", schema::counters_key,
+                                  schema::offsets_key, schema::future_key});
         return r->integer == 1;
       } catch (const std::exception& e) {
         return unavailable("verify failed", e);
@@ -143,7 +143,8 @@ writer_actor::behavior_type writer(self_ptr self, writer_settings cfg,
       // One command, so readers see the counters and the partitions' state
       // either both there or both gone.
       try {
-        self->state.run({"DEL", schema::counters_key, schema::offsets_key});
+        self->state.run(
+          {"DEL", schema::counters_key, schema::offsets_key, schema::future_key});
         return true;
       } catch (const std::exception& e) {
         return unavailable("reset failed", e);

@@ -32,6 +32,23 @@ typename Inspector::result_type inspect(Inspector& f, range_view& x) {
   return f(caf::meta::type_name("range_view"), x.covered, x.buckets);
 }
 
+/// The part of one summed range the cache counted: the pings of the minutes
+/// [first_minute, end_minute) it holds (empty when equal), read from the
+/// fewest day, hour and minute buckets (range_plan.hpp). The rest of the
+/// range is for PostgreSQL.
+struct range_sum {
+  int64_t first_minute = 0;
+  int64_t end_minute = 0;
+  int64_t count = 0;
+
+  friend bool operator==(const range_sum&, const range_sum&) = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, range_sum& x) {
+  return f(caf::meta::type_name("range_sum"), x.first_minute, x.end_minute, x.count);
+}
+
 /// One atomic snapshot of the cache. `usable` is true only when every
 /// partition has its state and the checksum holds (`total` == sum of the
 /// partitions' counts); then the counters hold exactly the pings with
@@ -43,7 +60,8 @@ struct snapshot {
   std::vector<int64_t> seqs; // per partition: highest relay_seq applied
   int64_t total = 0;
   int64_t floor_minute = 0;
-  std::vector<range_view> ranges; // one per asked range
+  std::vector<range_view> ranges; // one per range asked per minute
+  std::vector<range_sum> sums;    // one per range asked summed
 
   friend bool operator==(const snapshot&, const snapshot&) = default;
 };
@@ -51,15 +69,20 @@ struct snapshot {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, snapshot& x) {
   return f(caf::meta::type_name("snapshot"), x.usable, x.why, x.seqs, x.total,
-           x.floor_minute, x.ranges);
+           x.floor_minute, x.ranges, x.sums);
 }
 
 /// The cache reader: the handle ping-gateway's count reader holds.
 using reader_actor = caf::typed_actor<
-  // One snapshot with the buckets of each minute-aligned range asked.
-  // Never replies with an error, and answers within the reader's `timeout`
-  // plus a small slack; anything that goes wrong is `usable == false`.
-  caf::replies_to<snapshot_atom, std::vector<time_range>>::with<snapshot>>;
+  // One snapshot with the minute buckets of each range asked (covered when
+  // it is minute-aligned and wholly in the cache). Never replies with an
+  // error, and answers within the reader's `timeout` plus a small slack;
+  // anything that goes wrong is `usable == false`.
+  caf::replies_to<snapshot_atom, std::vector<time_range>>::with<snapshot>,
+  // The same, with ranges asked per minute (first) and ranges asked summed
+  // (second: what the cache holds of each, a bounded number of buckets).
+  caf::replies_to<snapshot_atom, std::vector<time_range>, std::vector<time_range>>::with<
+    snapshot>>;
 
 // -- writes -----------------------------------------------------------------
 

@@ -6,10 +6,23 @@
 
 namespace ping {
 
-/// The libpq connection string with a connect timeout and a server-side
-/// statement timeout added, so no database call waits without a deadline.
-/// Works for key=value strings and postgresql:// URIs.
+/// The libpq connection string with deadlines on every wait added, so no
+/// database call waits without one. Works for key=value strings and
+/// postgresql:// URIs; keys the caller's string already sets are kept.
+///
+///  * `connect_timeout`: one connection attempt.
+///  * `options=-c statement_timeout=...`: the server cancels a statement
+///    (SQLSTATE 57014).
+///  * `keepalives*` and `tcp_user_timeout`: a server that vanishes without
+///    a reset (power loss, partition) is noticed in seconds, not after the
+///    kernel's ~15 minutes of retransmissions or 2 h of idle keepalives:
+///    unacknowledged data or unanswered keepalive probes end the connection
+///    after `connect_timeout + statement_timeout`.
+///  * `target_session_attrs=read-write` (when `read_write`): a connection
+///    that lands on a read-only server (a standby, a demoted primary after a
+///    switchover, `default_transaction_read_only=on`) is refused, so the
+///    caller reconnects until it reaches the primary.
 std::string with_timeouts(const std::string& dsn, caf::timespan connect_timeout,
-                          caf::timespan statement_timeout);
+                          caf::timespan statement_timeout, bool read_write = true);
 
 } // namespace ping

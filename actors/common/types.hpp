@@ -38,6 +38,10 @@ struct ping_row {
   int64_t pinged_at_ms;   // event time (never 0: "now" is resolved on accept)
   int64_t received_at_ms; // gateway clock when accepted
   int32_t partition;      // Kafka partition, fixed at accept time
+  // The client's idempotency key (empty: none) and how long PostgreSQL
+  // keeps it: a ping whose key is already held is not stored again.
+  std::string key = {};
+  int64_t key_ttl_ms = 0;
 
   friend bool operator==(const ping_row&, const ping_row&) = default;
 };
@@ -45,7 +49,7 @@ struct ping_row {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ping_row& x) {
   return f(caf::meta::type_name("ping_row"), x.id, x.pinged_at_ms,
-           x.received_at_ms, x.partition);
+           x.received_at_ms, x.partition, x.key, x.key_ttl_ms);
 }
 
 /// A count and where it came from ("postgres", "cache").

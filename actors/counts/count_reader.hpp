@@ -19,9 +19,16 @@
 // answer every request waiting at that moment, and PostgreSQL counts rows
 // only when the cache really cannot help.
 //
-// Bounds: at most `max_waiting` requests wait (beyond: resource_exhausted
-// at once); each step has its deadline; at most `max_fallbacks` PostgreSQL
-// counts are outstanding (beyond: unavailable at once).
+// A range is split (actors/cache/range_plan.hpp): the part the cache holds
+// comes from the fewest day/hour/minute buckets plus the tail in those
+// minutes; its partial edge minutes, and any part outside the cache's
+// buckets, are counted in PostgreSQL.
+//
+// Bounds: at most `max_waiting` requests wait, for the next read or for
+// their PostgreSQL parts (beyond: resource_exhausted at once); each step
+// has its deadline; at most `max_fallbacks` PostgreSQL counts are
+// outstanding, further ones wait in a queue (at most `fallback_timeout`,
+// then unavailable); per-minute fallbacks beyond it are unavailable at once.
 
 #include <chrono>
 
@@ -37,6 +44,9 @@ namespace ping::counts {
 struct settings {
   size_t max_waiting = 4096;
   size_t max_fallbacks = 64;
+  // Distinct ranges one read asks of the cache (its buckets are fetched in
+  // one HMGET); requests beyond them wait for the next read.
+  size_t max_ranges_per_read = 128;
   caf::timespan snapshot_timeout = std::chrono::milliseconds(200); // the reader answers sooner
   caf::timespan tail_timeout = std::chrono::seconds(5);
   caf::timespan fallback_timeout = std::chrono::seconds(5);

@@ -200,6 +200,52 @@ void finish_count(self_ptr self, uint64_t call, caf::expected<count_result> res)
   }
 }
 
+// Validates and stores one ping (its key, if any, travels with the row).
+void accept_ping(self_ptr self, int64_t timestamp_ms, std::string key, ping_reply reply) {
+  auto& st = self->state;
+  if (st.draining) {
+    reply.deliver(caf::make_error(ping_errc::shutting_down, "server is shutting down"));
+    return;
+  }
+  if (auto valid = idempotency_key(key, nullptr); !valid) {
+    (*st.rejected_invalid)++;
+    reply.deliver(std::move(valid.error()));
+    return;
+  }
+  auto now = now_ms();
+  auto ts = resolve_timestamp(timestamp_ms, now);
+  if (!ts) {
+    (*st.rejected_invalid)++;
+    reply.deliver(std::move(ts.error()));
+    return;
+  }
+  if (st.pings.size() >= st.cfg.max_in_flight) {
+    (*st.rejected_busy)++;
+    reply.deliver(caf::make_error(ping_errc::resource_exhausted,
+                                  "too many pings in flight; retry later"));
+    return;
+  }
+  auto started = clock::now();
+  auto deadline = std::min(reply.deadline(), started + st.cfg.store_timeout);
+  ping_row row{make_uuid_v7(now), *ts, now, 0};
+  if (!key.empty()) {
+    row.key = std::move(key);
+    row.key_ttl_ms
+      = std::chrono::duration_cast<std::chrono::milliseconds>(st.cfg.idempotency_ttl).count();
+  }
+  row.partition = partition_of(row.id, st.cfg.partitions);
+  auto call = st.next_call++;
+  st.pings.emplace(call, pending_ping{std::move(reply), deadline,
+                                      ping_ack{row.id, row.pinged_at_ms}, started});
+  note_in_flight(st);
+  track(self, call, deadline);
+  // No per-call timer: the sweep answers at the deadline, and a late
+  // commit then finds no call waiting.
+  self->request(st.persistence, caf::infinite, store_atom::value, std::move(row))
+    .then([self, call](int64_t) { finish_ping(self, call, caf::none); },
+          [self, call](caf::error& err) { finish_ping(self, call, std::move(err)); });
+}
+
 impl_actor::behavior_type gateway(self_ptr self, settings cfg,
                                   persistence::persistence_actor persistence,
                                   publisher::publisher_actor publisher,
@@ -207,6 +253,9 @@ impl_actor::behavior_type gateway(self_ptr self, settings cfg,
                                   telemetry::registry* reg) {
   auto& st = self->state;
   st.cfg = cfg;
+  // The first ack nudges at once (a default time_point would hold it back
+  // while the steady clock, which starts near boot, is below the interval).
+  st.last_nudge = clock::now() - cfg.nudge_interval;
   st.persistence = std::move(persistence);
   st.publisher = std::move(publisher);
   st.counts = std::move(counts);
@@ -224,38 +273,11 @@ impl_actor::behavior_type gateway(self_ptr self, settings cfg,
   return {
     [=](ping_atom, int64_t timestamp_ms, ping_reply& reply) {
       note();
-      auto& st = self->state;
-      if (st.draining) {
-        reply.deliver(caf::make_error(ping_errc::shutting_down, "server is shutting down"));
-        return;
-      }
-      auto now = now_ms();
-      auto ts = resolve_timestamp(timestamp_ms, now);
-      if (!ts) {
-        (*st.rejected_invalid)++;
-        reply.deliver(std::move(ts.error()));
-        return;
-      }
-      if (st.pings.size() >= st.cfg.max_in_flight) {
-        (*st.rejected_busy)++;
-        reply.deliver(caf::make_error(ping_errc::resource_exhausted,
-                                      "too many pings in flight; retry later"));
-        return;
-      }
-      auto started = clock::now();
-      auto deadline = std::min(reply.deadline(), started + st.cfg.store_timeout);
-      ping_row row{make_uuid_v7(now), *ts, now, 0};
-      row.partition = partition_of(row.id, st.cfg.partitions);
-      auto call = st.next_call++;
-      st.pings.emplace(call, pending_ping{std::move(reply), deadline,
-                                          ping_ack{row.id, row.pinged_at_ms}, started});
-      note_in_flight(st);
-      track(self, call, deadline);
-      // No per-call timer: the sweep answers at the deadline, and a late
-      // commit then finds no call waiting.
-      self->request(st.persistence, caf::infinite, store_atom::value, std::move(row))
-        .then([self, call](int64_t) { finish_ping(self, call, caf::none); },
-              [self, call](caf::error& err) { finish_ping(self, call, std::move(err)); });
+      accept_ping(self, timestamp_ms, std::string{}, std::move(reply));
+    },
+    [=](ping_atom, int64_t timestamp_ms, std::string& key, ping_reply& reply) {
+      note();
+      accept_ping(self, timestamp_ms, std::move(key), std::move(reply));
     },
     [=](count_atom, time_range range, count_reply& reply) {
       note();

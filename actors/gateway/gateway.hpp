@@ -15,6 +15,11 @@
 // its ping was answered deadline_exceeded is stored all the same (as with
 // any failed call, the client cannot tell).
 //
+// Pings may carry an idempotency key: PostgreSQL stores a keyed ping only
+// if no earlier ping holds its key (kept for `idempotency_ttl`), in the
+// same transaction as the ping, so a retry is counted once and answered as
+// the first attempt was.
+//
 // Counts are the count reader's (actors/counts): exact and read-your-writes,
 // from the cache plus the stream's tail, else from PostgreSQL.
 
@@ -37,7 +42,12 @@ struct settings {
   caf::timespan count_timeout = std::chrono::seconds(5);
   caf::timespan deadline_granularity = std::chrono::milliseconds(10);
   caf::timespan nudge_interval = std::chrono::milliseconds(1);
+  // How long PostgreSQL remembers an idempotency key: a retry within it is
+  // not stored again.
+  caf::timespan idempotency_ttl = std::chrono::hours(24);
 };
+
+
 
 /// Validation of a ping timestamp; returns the stored timestamp ("now" for
 /// 0) or an invalid_argument error.

@@ -1,8 +1,12 @@
 #pragma once
 // Typed protocol of the gateway actor: what the network front-ends may ask.
 
+#include <cctype>
 #include <cstdint>
 #include <string>
+#include <string_view>
+
+#include <caf/expected.hpp>
 
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/meta/type_name.hpp>
@@ -10,6 +14,7 @@
 #include <caf/typed_actor.hpp>
 
 #include "actors/common/atoms.hpp"
+#include "actors/common/errors.hpp"
 #include "actors/common/reply.hpp"
 #include "actors/common/types.hpp"
 
@@ -28,6 +33,31 @@ typename Inspector::result_type inspect(Inspector& f, ping_ack& x) {
   return f(caf::meta::type_name("ping_ack"), x.id, x.pinged_at_ms);
 }
 
+/// Longest idempotency key accepted.
+inline constexpr size_t max_key_length = 128;
+
+/// The call's idempotency key from the message field and the header
+/// (Connect `Idempotency-Key`, gRPC `idempotency-key` metadata; nullptr:
+/// absent): empty when neither is given. invalid_argument when both are
+/// given and differ, or the key is longer than max_key_length or holds
+/// characters other than letters, digits and - _ . : ~ + / =.
+inline caf::expected<std::string> idempotency_key(const std::string& field,
+                                                  const std::string* header) {
+  if (header && !header->empty() && !field.empty() && *header != field)
+    return caf::make_error(ping_errc::invalid_argument,
+                           "idempotency_key and the idempotency-key header differ");
+  const auto& key = field.empty() && header ? *header : field;
+  if (key.size() > max_key_length)
+    return caf::make_error(ping_errc::invalid_argument,
+                           "idempotency key longer than " + std::to_string(max_key_length)
+                             + " characters");
+  for (unsigned char c : key)
+    if (!std::isalnum(c) && std::string_view{"-_.:~+/="}.find(static_cast<char>(c)) == std::string_view::npos)
+      return caf::make_error(ping_errc::invalid_argument,
+                             "idempotency key may hold only letters, digits and - _ . : ~ + / =");
+  return key;
+}
+
 /// Where the answer to a front-end's call goes, and its deadline: the
 /// gateway answers every call exactly once, at the latest at the deadline
 /// (deadline_exceeded), on a CAF thread.
@@ -39,6 +69,10 @@ using gateway_actor = caf::typed_actor<
   // the ping is committed; errors: invalid_argument, unavailable,
   // resource_exhausted, shutting_down, deadline_exceeded.
   caf::reacts_to<ping_atom, int64_t, ping_reply>,
+  // The same with the client's idempotency key (validated with
+  // gateway::idempotency_key): a ping whose key an earlier ping holds is
+  // not stored again, and answers as that one did (issue 19 item 13).
+  caf::reacts_to<ping_atom, int64_t, std::string, ping_reply>,
   // Counts pings, in total or within a half-open range. Errors:
   // invalid_argument, unavailable, deadline_exceeded.
   caf::reacts_to<count_atom, time_range, count_reply>,

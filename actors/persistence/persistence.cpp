@@ -2,6 +2,7 @@
 #include "actors/persistence/metrics.hpp"
 
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "actors/common/errors.hpp"
 #include "actors/common/log.hpp"
 #include "actors/common/note.hpp"
+#include "actors/common/socket_handle.hpp"
 #include "actors/persistence/sql.hpp"
 
 namespace ping::persistence {
@@ -30,14 +32,48 @@ namespace {
 struct worker_state {
   std::unique_ptr<pqxx::connection> conn;
   std::shared_ptr<telemetry::actor_stats> stats;
+  socket_handle_ptr socket; // shared with the facade (replace: interrupt)
   static inline const char* name = "persistence.worker";
+
+  ~worker_state() { drop(); }
+
+  void drop() {
+    if (socket)
+      socket->clear();
+    conn.reset();
+  }
 };
+
+// Whether the session may write: false on a standby or a server that is
+// read-only by default (a switchover's demoted primary). Connecting checks
+// this too (target_session_attrs, actors/common/dsn.hpp); an open session
+// learns it here or through SQLSTATE 25006.
+bool writable(pqxx::connection& c) {
+  pqxx::nontransaction txn{c};
+  auto r = txn.exec("SELECT NOT pg_is_in_recovery() "
+                    "AND current_setting('transaction_read_only') = 'off'");
+  return r[0][0].as<bool>();
+}
 
 pqxx::connection& connection(worker_state& st, const settings& cfg) {
   if (!st.conn) {
     auto c = std::make_unique<pqxx::connection>(effective_dsn(cfg));
-    sql::prepare_writer_statements(*c, cfg.partitions);
+    // One socket for the connection's life: a reconnect is always ours
+    // (a new connection object), so the descriptor the facade may
+    // interrupt never changes underneath it.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    c->inhibit_reactivation(true);
+#pragma GCC diagnostic pop
+    if (st.socket)
+      st.socket->set(c->sock());
     st.conn = std::move(c);
+    try {
+      sql::prepare_writer_statements(*st.conn, cfg.partitions);
+    } catch (...) {
+      st.drop();
+      throw;
+    }
     st.stats->up = true;
   }
   return *st.conn;
@@ -45,45 +81,68 @@ pqxx::connection& connection(worker_state& st, const settings& cfg) {
 
 // Runs `f` against the worker's connection, turning database failures into
 // ping errors. Connection-level failures drop the connection; the next call
-// reconnects.
+// reconnects. The classes:
+//   * lost connection (broken, class 08, 57 but 57014, outcome in doubt):
+//     unavailable, reconnect;
+//   * 25006, a write on a read-only server (the session landed on a standby
+//     or the primary was demoted): unavailable, reconnect (the new
+//     connection insists on a read-write server);
+//   * 57014, the statement timeout: deadline_exceeded, the connection stays
+//     (the server cancelled the statement, the session is fine);
+//   * anything else from SQL: internal.
 template <class F>
 auto guarded(worker_state& st, const settings& cfg, const char* what, F f)
   -> caf::result<decltype(f(std::declval<pqxx::connection&>()))> {
   try {
     return f(connection(st, cfg));
   } catch (const pqxx::broken_connection& e) {
-    st.conn.reset();
+    st.drop();
     st.stats->up = false;
     log::warn("persistence", "connection lost", {{"op", what}, {"error", e.what()}});
     return caf::make_error(ping_errc::unavailable, "PostgreSQL is unreachable");
   } catch (const pqxx::in_doubt_error& e) {
-    st.conn.reset();
+    st.drop();
     log::warn("persistence", "commit outcome unknown", {{"op", what}});
     return caf::make_error(ping_errc::unavailable, "commit outcome unknown");
   } catch (const pqxx::sql_error& e) {
     auto state = e.sqlstate();
+    if (state == sql::statement_timeout_state) {
+      log::warn("persistence", "statement timed out", {{"op", what}});
+      return caf::make_error(ping_errc::deadline_exceeded,
+                             "PostgreSQL did not answer within the statement timeout");
+    }
     if (sql::connection_failure(e)) {
-      st.conn.reset();
+      st.drop();
       st.stats->up = false;
       log::warn("persistence", "database unavailable",
                 {{"op", what}, {"sqlstate", state}});
       return caf::make_error(ping_errc::unavailable, "PostgreSQL is unavailable");
     }
+    if (sql::retryable_sqlstate(state)) {
+      // A fault of the database, not of the statement: retryable.
+      log::warn("persistence", "transient database error", {{"op", what}, {"sqlstate", state}});
+      return caf::make_error(ping_errc::unavailable, "PostgreSQL is unavailable (" + state + ")");
+    }
     log::error("persistence", "sql error",
                {{"op", what}, {"sqlstate", state}, {"error", e.what()}});
     return caf::make_error(ping_errc::internal, "database error " + state);
   } catch (const std::exception& e) {
-    st.conn.reset();
+    st.drop();
     log::error("persistence", "unexpected error", {{"op", what}, {"error", e.what()}});
     return caf::make_error(ping_errc::unavailable, "database error");
   }
 }
 
+int64_t steady_ns(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
 worker_actor::behavior_type
 worker(worker_actor::stateful_pointer<worker_state> self, settings cfg,
-       std::shared_ptr<telemetry::actor_stats> stats,
+       std::shared_ptr<telemetry::actor_stats> stats, socket_handle_ptr socket,
        telemetry::registry* reg) {
   self->state.stats = std::move(stats);
+  self->state.socket = std::move(socket);
   auto m = metrics::registered_in(*reg);
   auto& commit_latency = m.commit_seconds;
   auto& batch_sizes = m.commit_batch_size;
@@ -91,10 +150,15 @@ worker(worker_actor::stateful_pointer<worker_state> self, settings cfg,
   auto note = telemetry::noter(self);
   return {
     [=, &commit_latency, &batch_sizes, &committed](write_atom,
-                                       const std::vector<ping_row>& rows)
+                                       const std::vector<ping_row>& rows, int64_t deadline)
       -> caf::result<int64_t> {
       note();
       auto start = std::chrono::steady_clock::now();
+      // Its callers were told the outcome already: sending it now could
+      // store pings whose clients were answered `unavailable`.
+      if (steady_ns(start) >= deadline)
+        return caf::make_error(ping_errc::deadline_exceeded,
+                               "the batch's deadline passed before it was sent");
       auto res = guarded(self->state, cfg, "write", [&](pqxx::connection& c) {
         return sql::insert_batch(c, rows);
       });
@@ -138,14 +202,19 @@ worker(worker_actor::stateful_pointer<worker_state> self, settings cfg,
     },
     [=](probe_atom) -> caf::result<bool> {
       note();
+      // Reachable and writable: a session on a server that turned
+      // read-only is dropped, so the next attempt connects anew.
       auto res = guarded(self->state, cfg, "probe", [&](pqxx::connection& c) {
-        pqxx::nontransaction txn{c};
-        txn.exec("SELECT 1");
-        return true;
+        return writable(c);
       });
-      if (res.flag == caf::rt_value)
-        return true;
-      return false;
+      if (res.flag != caf::rt_value)
+        return false;
+      if (!res.value.get_as<bool>(0)) {
+        log::warn("persistence", "PostgreSQL session is read-only; reconnecting");
+        self->state.drop();
+        return false;
+      }
+      return true;
     },
   };
 }
@@ -156,30 +225,64 @@ using facade_actor = persistence_actor::extend<
   caf::reacts_to<probe_atom>,            // timer: probe PostgreSQL again
   caf::reacts_to<respawn_atom, int32_t>>; // timer: restart worker slot i
 
+using steady = std::chrono::steady_clock;
+
 struct pending_store {
   ping_row row;
   caf::typed_response_promise<int64_t> rp;
+  steady::time_point deadline; // arrival + write_timeout: never sent later
+};
+
+// A read waiting for its lane: `run` sends it to the lane's worker (with
+// the time it may take) and calls `done(timed_out)` once the worker
+// answered or the request timed out; `fail` answers the caller without
+// asking PostgreSQL.
+struct read_job {
+  steady::time_point deadline; // still waiting then: dropped
+  std::function<void(const worker_actor&, caf::timespan, std::function<void(bool)>)> run;
+  std::function<void(caf::error)> fail;
 };
 
 struct worker_slot {
   supervised<worker_actor> child;
   std::shared_ptr<telemetry::actor_stats> stats;
+  socket_handle_ptr socket = std::make_shared<socket_handle>();
   bool busy = false;
+};
+
+// A reader worker and its queue: one request at a time, so a slot is
+// free again only when PostgreSQL answered (or the worker was replaced),
+// never merely because a caller gave up.
+struct lane {
+  size_t slot = 0;
+  size_t max_waiting = 0;
+  std::deque<read_job> queue;
 };
 
 struct facade_state {
   settings cfg;
+  worker_factory make; // empty: the real, detached workers
   telemetry::registry* reg = nullptr;
   std::shared_ptr<telemetry::actor_stats> stats;
   // One queue per writer: writer i stores the pings of partitions p with
   // p % writers == i, so writers never wait for each other's partition locks.
   std::vector<std::deque<pending_store>> queues;
   size_t pending = 0;
-  std::vector<worker_slot> slots; // writers first, the reader last
+  std::vector<worker_slot> slots; // writers, then the count reader, then the tail reader
+  lane counts;                    // count, minutes: may scan much
+  lane tails;                     // tail, heads, probe: index ranges, short
   bool healthy = true;
   bool probe_scheduled = false;
+  bool probing = false;
   caf::timespan probe_backoff{0};
   static inline const char* name = "persistence";
+
+  // How long a reader may take before its worker counts as stuck: the
+  // server cancels a statement after statement_timeout, so no answer by
+  // then means the connection is gone.
+  caf::timespan read_deadline() const {
+    return cfg.statement_timeout + cfg.connect_timeout + std::chrono::seconds(1);
+  }
 };
 
 using facade_ptr = facade_actor::stateful_pointer<facade_state>;
@@ -188,19 +291,60 @@ caf::error unavailable_error() {
   return caf::make_error(ping_errc::unavailable, "PostgreSQL is unavailable");
 }
 
+void dispatch(facade_ptr self);
+void dispatch_lane(facade_ptr self, lane& l);
+
 void spawn_worker(facade_ptr self, int32_t index) {
   auto& slot = self->state.slots[static_cast<size_t>(index)];
-  slot.child.start(self, [self, &slot] {
-    return self->spawn<caf::detached>(worker, self->state.cfg, slot.stats, self->state.reg);
+  slot.socket = std::make_shared<socket_handle>(); // the old one may still be interrupted
+  slot.child.start(self, [self, &slot]() -> worker_actor {
+    auto& st = self->state;
+    if (st.make)
+      return st.make(self->home_system(), st.cfg, slot.socket);
+    return self->spawn<caf::detached>(worker, st.cfg, slot.stats, slot.socket, st.reg);
   });
   slot.busy = false;
 }
 
+// A worker that did not answer within its deadline is stuck on a
+// connection that went silent (a primary that vanished without a reset):
+// it is never sent anything again. Its socket is shut down so its blocked
+// call fails now, it is told to exit, and a new worker (new connection)
+// takes the slot after the backoff.
+void replace_worker(facade_ptr self, size_t index, const std::string& why) {
+  auto& slot = self->state.slots[index];
+  if (!slot.child.running())
+    return;
+  slot.socket->interrupt();
+  auto delay = slot.child.replace(self, why);
+  slot.busy = false;
+  self->delayed_send(self, delay, respawn_atom::value, static_cast<int32_t>(index));
+}
+
+// A worker got no answer: the server it reached went silent, and so, most
+// likely, did every connection opened to it. The idle workers reconnect
+// now rather than each losing a request to the same silence later (busy
+// ones are replaced when their own deadline passes).
+void replace_silent(facade_ptr self, size_t index, const std::string& why) {
+  replace_worker(self, index, why);
+  auto& slots = self->state.slots;
+  for (size_t i = 0; i < slots.size(); ++i)
+    if (i != index && !slots[i].busy)
+      replace_worker(self, i, "another connection went silent; reconnecting");
+}
+
+// The probe runs every `health_interval` while PostgreSQL is healthy (so
+// readiness follows a server that went away or turned read-only even with
+// no traffic), and with backoff while it is not.
 void schedule_probe(facade_ptr self) {
   auto& st = self->state;
-  if (st.probe_scheduled)
+  if (st.probe_scheduled || st.probing)
     return;
   st.probe_scheduled = true;
+  if (st.healthy) {
+    self->delayed_send(self, st.cfg.health_interval, probe_atom::value);
+    return;
+  }
   st.probe_backoff = next_backoff(st.probe_backoff, st.cfg.backoff_min, st.cfg.backoff_max);
   self->delayed_send(self, st.probe_backoff, probe_atom::value);
 }
@@ -222,12 +366,83 @@ void mark_unhealthy(facade_ptr self) {
   schedule_probe(self);
 }
 
+// Queues a read on `l`; full: resource_exhausted at once.
+template <class T, class... Ts>
+caf::result<T> enqueue_read(facade_ptr self, lane& l, Ts... xs) {
+  auto& st = self->state;
+  if (!st.healthy)
+    return unavailable_error();
+  if (l.queue.size() >= l.max_waiting)
+    return caf::make_error(ping_errc::resource_exhausted,
+                           "too many reads waiting for PostgreSQL");
+  auto rp = self->make_response_promise<T>();
+  read_job job;
+  job.deadline = steady::now() + st.cfg.statement_timeout;
+  job.run = [self, rp, xs...](const worker_actor& w, caf::timespan timeout,
+                              std::function<void(bool)> done) mutable {
+    self->request(w, timeout, xs...)
+      .then(
+        [rp, done](T& x) mutable {
+          rp.deliver(std::move(x));
+          done(false);
+        },
+        [rp, done](caf::error& err) mutable {
+          auto timed_out = err == caf::sec::request_timeout;
+          rp.deliver(timed_out ? unavailable_error() : std::move(err));
+          done(timed_out);
+        });
+  };
+  job.fail = [rp](caf::error err) mutable { rp.deliver(std::move(err)); };
+  l.queue.push_back(std::move(job));
+  dispatch_lane(self, l);
+  return rp;
+}
+
+void dispatch_lane(facade_ptr self, lane& l) {
+  auto& st = self->state;
+  auto& slot = st.slots[l.slot];
+  auto now = steady::now();
+  while (!l.queue.empty() && l.queue.front().deadline <= now) {
+    l.queue.front().fail(caf::make_error(ping_errc::deadline_exceeded,
+                                         "waited too long for a PostgreSQL reader"));
+    l.queue.pop_front();
+  }
+  if (slot.busy || !slot.child.running() || l.queue.empty())
+    return;
+  auto job = std::move(l.queue.front());
+  l.queue.pop_front();
+  slot.busy = true;
+  auto index = l.slot;
+  auto generation = slot.child.generation();
+  auto* lp = &l; // lanes live in the state, as long as the actor
+  job.run(slot.child.get(), st.read_deadline(), [self, index, generation, lp](bool timed_out) {
+    auto& slot = self->state.slots[index];
+    if (slot.child.generation() != generation)
+      return; // replaced meanwhile: the new worker is not busy
+    slot.busy = false;
+    if (timed_out)
+      replace_silent(self, index, "a read got no answer within its deadline");
+    else
+      slot.child.healthy();
+    dispatch_lane(self, *lp);
+  });
+}
+
 void dispatch(facade_ptr self) {
   auto& st = self->state;
-  auto writers = st.slots.size() - 1;
+  auto writers = st.queues.size();
+  auto now = steady::now();
   for (size_t i = 0; i < writers && st.healthy; ++i) {
     auto& slot = st.slots[i];
     auto& queue = st.queues[i];
+    // Pings whose deadline passed in the queue are answered, never sent.
+    while (!queue.empty() && queue.front().deadline <= now) {
+      queue.front().rp.deliver(caf::make_error(ping_errc::deadline_exceeded,
+                                               "waited too long for PostgreSQL"));
+      queue.pop_front();
+      --st.pending;
+    }
+    st.stats->backlog = static_cast<int64_t>(st.pending);
     if (slot.busy || !slot.child.running() || queue.empty())
       continue;
     auto n = std::min(queue.size(), st.cfg.max_batch);
@@ -236,7 +451,11 @@ void dispatch(facade_ptr self) {
       = std::make_shared<std::vector<caf::typed_response_promise<int64_t>>>();
     rows.reserve(n);
     promises->reserve(n);
+    // The batch is due when its earliest ping is: nothing of it may reach
+    // PostgreSQL after a caller could have been told `unavailable`.
+    auto deadline = queue.front().deadline;
     for (size_t k = 0; k < n; ++k) {
+      deadline = std::min(deadline, queue.front().deadline);
       rows.push_back(std::move(queue.front().row));
       promises->push_back(std::move(queue.front().rp));
       queue.pop_front();
@@ -244,18 +463,32 @@ void dispatch(facade_ptr self) {
     st.pending -= n;
     st.stats->backlog = static_cast<int64_t>(st.pending);
     slot.busy = true;
-    self->request(slot.child.get(), st.cfg.write_timeout, write_atom::value,
-                  std::move(rows))
+    auto generation = slot.child.generation();
+    self->request(slot.child.get(), deadline - now, write_atom::value, std::move(rows),
+                  steady_ns(deadline))
       .then(
-        [self, i, promises](int64_t committed) {
-          self->state.slots[i].busy = false;
-          self->state.slots[i].child.healthy();
+        [self, i, generation, promises](int64_t committed) {
+          auto& slot = self->state.slots[i];
+          if (slot.child.generation() == generation) {
+            slot.busy = false;
+            slot.child.healthy();
+          }
           for (auto& rp : *promises)
             rp.deliver(committed);
           dispatch(self);
         },
-        [self, i, promises](caf::error& err) {
-          self->state.slots[i].busy = false;
+        [self, i, generation, promises](caf::error& err) {
+          auto& slot = self->state.slots[i];
+          auto timed_out = err == caf::sec::request_timeout;
+          if (slot.child.generation() == generation) {
+            slot.busy = false;
+            // A write that got no answer by its deadline: the worker is
+            // stuck (the primary vanished, or a COMMIT waits for a
+            // synchronous standby that is gone); it is replaced, never
+            // reused, so no later batch queues behind it.
+            if (timed_out)
+              replace_silent(self, i, "a write got no answer within its deadline");
+          }
           auto reply = err.category() == caf::atom("ping")
                            && err.code() != static_cast<uint8_t>(ping_errc::unavailable)
                          ? err
@@ -270,23 +503,30 @@ void dispatch(facade_ptr self) {
 }
 
 facade_actor::behavior_type facade(facade_ptr self, settings cfg,
-                                   telemetry::registry* reg) {
+                                   telemetry::registry* reg, worker_factory make) {
   auto& st = self->state;
   st.cfg = cfg;
+  st.make = std::move(make);
   st.reg = reg;
   st.stats = metrics::registered_in(*reg).facade;
   auto writers = std::max(1, cfg.writers);
   auto add_slot = [&](const std::string& name) {
     auto stats = reg->actor(name, "detached", "persistence");
     st.slots.push_back({supervised<worker_actor>{name, stats, cfg.backoff_min, cfg.backoff_max},
-                        stats, false});
+                        stats});
   };
   for (int i = 0; i < writers; ++i)
     add_slot("persistence.writer-" + std::to_string(i + 1));
   st.queues.resize(static_cast<size_t>(writers));
   add_slot("persistence.reader");
+  add_slot("persistence.tail-reader");
+  st.counts.slot = st.slots.size() - 2;
+  st.counts.max_waiting = std::max<size_t>(1, cfg.max_reads_waiting);
+  st.tails.slot = st.slots.size() - 1;
+  st.tails.max_waiting = std::max<size_t>(1, cfg.max_reads_waiting);
   for (int32_t i = 0; i < static_cast<int32_t>(st.slots.size()); ++i)
     spawn_worker(self, i);
+  schedule_probe(self); // health checks while healthy
   // Supervision (actors/common/supervision.hpp): a worker that exits is
   // started again with backoff. Any other exit (shutdown) ends the facade
   // and, through the links, its workers.
@@ -314,78 +554,65 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
                                "too many pings waiting for PostgreSQL");
       auto rp = self->make_response_promise<int64_t>();
       auto writer = static_cast<size_t>(row.partition) % st.queues.size();
-      st.queues[writer].push_back({std::move(row), rp});
+      st.queues[writer].push_back({std::move(row), rp, steady::now() + st.cfg.write_timeout});
       st.stats->backlog = static_cast<int64_t>(++st.pending);
       dispatch(self);
       return rp;
     },
+    // Counts that scan (unaligned ranges, the admin's minutes) have their
+    // own reader, so they never delay the tails every PingCount needs.
     [=](count_atom, time_range range) -> caf::result<int64_t> {
       note();
-      auto& st = self->state;
-      auto& reader = st.slots.back();
-      if (!st.healthy || !reader.child.running())
-        return unavailable_error();
-      auto rp = self->make_response_promise<int64_t>();
-      self
-        ->request(reader.child.get(), st.cfg.statement_timeout + st.cfg.connect_timeout,
-                  count_atom::value, range)
-        .then([rp](int64_t n) mutable { rp.deliver(n); },
-              [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
-      return rp;
+      return enqueue_read<int64_t>(self, self->state.counts, count_atom::value, range);
     },
-    [=](tail_atom, std::vector<int64_t>& seqs, bool per_minute)
-      -> caf::result<tail_counts> {
+    [=](tail_atom, std::vector<int64_t>& seqs, bool per_minute) -> caf::result<tail_counts> {
       note();
-      auto& st = self->state;
-      auto& reader = st.slots.back();
-      if (!st.healthy || !reader.child.running())
-        return unavailable_error();
-      // The reader answers the caller directly (one hop less); the caller's
-      // request carries the deadline.
-      return self->delegate(reader.child.get(), tail_atom::value, std::move(seqs), per_minute);
+      return enqueue_read<tail_counts>(self, self->state.tails, tail_atom::value,
+                                       std::move(seqs), per_minute);
     },
     [=](minutes_atom, int64_t first_minute, int32_t n)
       -> caf::result<std::vector<int64_t>> {
       note();
-      auto& st = self->state;
-      auto& reader = st.slots.back();
-      if (!st.healthy || !reader.child.running())
-        return unavailable_error();
-      auto rp = self->make_response_promise<std::vector<int64_t>>();
-      self
-        ->request(reader.child.get(), st.cfg.statement_timeout + st.cfg.connect_timeout,
-                  minutes_atom::value, first_minute, n)
-        .then([rp](std::vector<int64_t>& xs) mutable { rp.deliver(std::move(xs)); },
-              [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
-      return rp;
+      return enqueue_read<std::vector<int64_t>>(self, self->state.counts, minutes_atom::value,
+                                                first_minute, n);
     },
     [=](heads_atom) -> caf::result<std::vector<outbox_position>> {
       note();
-      auto& st = self->state;
-      auto& reader = st.slots.back();
-      if (!st.healthy || !reader.child.running())
-        return unavailable_error();
-      // The reader answers the caller directly; the caller's request
-      // carries the deadline.
-      return self->delegate(reader.child.get(), heads_atom::value);
+      return enqueue_read<std::vector<outbox_position>>(self, self->state.tails,
+                                                        heads_atom::value);
     },
     [=](probe_atom) {
       note();
       auto& st = self->state;
       st.probe_scheduled = false;
-      // Probe through the reader: it is never busy with a batch.
-      auto& reader = st.slots.back();
-      if (!reader.child.running()) {
+      // Probe through the tail reader: its requests are short. A probe
+      // that gets no answer replaces it (its connection may be the one
+      // that went silent).
+      auto& l = st.tails;
+      auto& slot = st.slots[l.slot];
+      if (slot.busy || !slot.child.running()) {
         schedule_probe(self);
         return;
       }
+      st.probing = true;
+      slot.busy = true;
+      auto index = l.slot;
+      auto generation = slot.child.generation();
       self
-        ->request(reader.child.get(), st.cfg.connect_timeout * 2, probe_atom::value)
+        ->request(slot.child.get(), st.cfg.connect_timeout + std::chrono::milliseconds(500),
+                  probe_atom::value)
         .then(
-          [self](bool ok) {
+          [self, index, generation](bool ok) {
             auto& st = self->state;
+            st.probing = false;
+            auto& slot = st.slots[index];
+            if (slot.child.generation() == generation)
+              slot.busy = false;
             if (!ok) {
+              if (st.healthy)
+                mark_unhealthy(self); // unreachable or read-only, with no traffic
               schedule_probe(self);
+              dispatch_lane(self, st.tails);
               return;
             }
             if (!st.healthy)
@@ -393,14 +620,31 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
             st.healthy = true;
             st.stats->up = true;
             st.probe_backoff = caf::timespan{0};
+            schedule_probe(self);
             dispatch(self);
+            dispatch_lane(self, st.tails);
+            dispatch_lane(self, st.counts);
           },
-          [self](caf::error&) { schedule_probe(self); });
+          [self, index, generation](caf::error& err) {
+            auto& st = self->state;
+            st.probing = false;
+            if (st.slots[index].child.generation() == generation) {
+              st.slots[index].busy = false;
+              if (err == caf::sec::request_timeout) {
+                replace_silent(self, index, "a probe got no answer within its deadline");
+                if (st.healthy)
+                  mark_unhealthy(self);
+              }
+            }
+            schedule_probe(self);
+          });
     },
     [=](respawn_atom, int32_t index) {
       note();
       spawn_worker(self, index);
       dispatch(self);
+      dispatch_lane(self, self->state.counts);
+      dispatch_lane(self, self->state.tails);
     },
   };
 }
@@ -408,9 +652,9 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
 } // namespace
 
 persistence_actor spawn_persistence(caf::actor_system& sys, settings cfg,
-                                    telemetry::registry& reg) {
+                                    telemetry::registry& reg, worker_factory make) {
   metrics::registered_in(reg); // visible (readiness, console) as soon as this returns
-  auto impl = sys.spawn(facade, std::move(cfg), &reg);
+  auto impl = sys.spawn(facade, std::move(cfg), &reg, std::move(make));
   return caf::actor_cast<persistence_actor>(impl);
 }
 

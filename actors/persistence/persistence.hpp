@@ -2,8 +2,11 @@
 // The persistence subsystem: group commit of pings into PostgreSQL.
 //
 // `spawn_persistence` starts a facade actor (cooperative pool, never blocks)
-// that supervises `writers` detached worker actors plus one detached reader.
-// Each worker owns its own libpqxx connection.
+// that supervises `writers` detached worker actors plus two detached
+// readers: one for counts that may scan (unaligned ranges, the admin's
+// minutes), one for the short index-range reads every PingCount needs
+// (tails, heads) and the health probe, so a storm of slow counts never
+// delays them. Each worker owns its own libpqxx connection.
 //
 // Group commit: stores queue in the facade, one queue per writer (writer i
 // owns the Kafka partitions p with p % writers == i, so writers never wait
@@ -12,17 +15,34 @@
 // arrive while a commit is under way share the next one. Each ping's promise
 // is delivered only after its transaction committed.
 //
-// Bounds: at most `max_pending` stores wait (beyond: resource_exhausted).
-// When PostgreSQL is unreachable the facade fails stores fast with
-// `unavailable` and probes with exponential backoff until it answers again.
-// A worker that dies is restarted with backoff; its batch was not
-// acknowledged, so nothing acknowledged is lost.
+// Bounds: at most `max_pending` stores wait (beyond: resource_exhausted);
+// each reader runs one request at a time, and at most `max_reads_waiting`
+// wait for it (beyond: resource_exhausted). A reader's slot is free again
+// when PostgreSQL answers, not when the caller gives up.
+// Deadlines: a ping is due `write_timeout` after it arrived; a batch is due
+// with its earliest ping, is sent with that deadline and is refused by the
+// worker once it passed, so no batch reaches PostgreSQL after its callers
+// may have been answered. A read waits at most `statement_timeout` for its
+// reader. A statement timeout (57014) answers deadline_exceeded and keeps
+// the connection.
+// The facade probes PostgreSQL (reachable and writable) every
+// `health_interval` while healthy, so readiness follows it without traffic.
+// When PostgreSQL is unreachable, or answers read-only (25006: a standby,
+// a demoted primary), the facade fails stores fast with `unavailable` and
+// probes with exponential backoff until it answers again. A worker that does not answer within its deadline (a primary that
+// vanished without a reset) is replaced, never reused: its socket is shut
+// down and a new worker with a new connection takes its slot. A worker that
+// dies is restarted with backoff; its batch was not acknowledged, so nothing
+// acknowledged is lost. A worker that got no answer makes the idle workers
+// reconnect too: their connections went to the same silent server.
 
 #include <chrono>
+#include <functional>
 #include <string>
 
 #include <caf/actor_system.hpp>
 
+#include "actors/common/socket_handle.hpp"
 #include "actors/common/telemetry.hpp"
 #include "actors/persistence/protocol.hpp"
 
@@ -34,17 +54,28 @@ struct settings {
   int writers = 1;                  // concurrent transactions (more = smaller batches)
   size_t max_batch = 2000;          // pings per transaction
   size_t max_pending = 20000;       // queued stores before rejecting
+  size_t max_reads_waiting = 32;    // per reader: queued reads before rejecting
   caf::timespan write_timeout = std::chrono::seconds(5);
   caf::timespan connect_timeout = std::chrono::seconds(2);
   caf::timespan statement_timeout = std::chrono::seconds(5);
+  caf::timespan health_interval = std::chrono::seconds(1); // probe while healthy
   caf::timespan backoff_min = std::chrono::milliseconds(100);
   caf::timespan backoff_max = std::chrono::seconds(2);
 };
 
-persistence_actor spawn_persistence(caf::actor_system& sys, settings cfg,
-                                    telemetry::registry& reg);
+/// Spawns one worker for a slot; the seam in front of the blocking
+/// workers, so tests drive the facade's deadlines, replacements and lanes
+/// with fakes on the test coordinator. `socket` is the handle the facade
+/// interrupts when it replaces the worker.
+using worker_factory = std::function<worker_actor(caf::actor_system&, const settings&,
+                                                  socket_handle_ptr socket)>;
 
-/// libpq connection string with connect and statement timeouts applied.
+/// `make` empty: the real workers (detached, one libpqxx connection each).
+persistence_actor spawn_persistence(caf::actor_system& sys, settings cfg,
+                                    telemetry::registry& reg, worker_factory make = {});
+
+/// libpq connection string with connect and statement timeouts, keepalives
+/// and a read-write target applied (actors/common/dsn.hpp).
 std::string effective_dsn(const settings& cfg);
 
 } // namespace ping::persistence

@@ -66,8 +66,11 @@ using persistence_actor = caf::typed_actor<
 
 /// A worker owning one PostgreSQL connection (detached: libpqxx blocks).
 using worker_actor = caf::typed_actor<
-  // Inserts the batch (pings and their outbox rows) in one transaction.
-  caf::replies_to<write_atom, std::vector<ping_row>>::with<int64_t>,
+  // Inserts the batch (pings and their outbox rows) in one transaction,
+  // unless its deadline (steady_clock nanoseconds since the clock's epoch)
+  // has passed when the worker gets to it: then nothing is sent to
+  // PostgreSQL and the answer is deadline_exceeded.
+  caf::replies_to<write_atom, std::vector<ping_row>, int64_t>::with<int64_t>,
   // Counts pings in the range.
   caf::replies_to<count_atom, time_range>::with<int64_t>,
   // The tail beyond a cache snapshot.

@@ -16,6 +16,12 @@ namespace {
 constexpr const char* insert_batch_sql
   = "SELECT insert_pings($1::uuid[], $2::int8[], $3::int8[], $4::int2[])";
 
+// A batch with idempotency keys: insert_keyed_pings() claims each key and
+// stores only the pings that claimed theirs (or carry none).
+constexpr const char* insert_keyed_batch_sql
+  = "SELECT insert_keyed_pings($1::uuid[], $2::int8[], $3::int8[], $4::int2[], $5::text[],"
+    " $6::int8[])";
+
 // The tail of a cache snapshot: $1 partitions, $2 their applied sequences.
 // `ok` is false when the snapshot claims a sequence above a partition's
 // committed head, or PostgreSQL has pings in a partition it does not list.
@@ -45,7 +51,10 @@ bool connection_failure(const std::exception& e) {
     return true;
   if (auto* sql = dynamic_cast<const pqxx::sql_error*>(&e)) {
     auto state = sql->sqlstate();
-    return state.rfind("08", 0) == 0 || state.rfind("57", 0) == 0;
+    if (state == statement_timeout_state)
+      return false; // the server cancelled one statement; the session is fine
+    return state.rfind("08", 0) == 0 || state.rfind("57", 0) == 0
+           || state == read_only_state;
   }
   return false;
 }
@@ -82,6 +91,7 @@ void prepare_writer_statements(pqxx::connection& c, int32_t partitions) {
               "SELECT div(timestamptz_to_ms(p.pinged_at), 60000) AS m, count(*) AS n"
               " FROM w JOIN pings p ON p.kafka_partition = w.part AND p.relay_seq > w.seq"
               " GROUP BY 1) t ON true");
+  c.prepare("insert_keyed_batch", insert_keyed_batch_sql);
   c.prepare("per_minute",
             "SELECT div(timestamptz_to_ms(pinged_at), 60000), count(*) FROM pings "
             "WHERE pinged_at >= ms_to_timestamptz($1) AND pinged_at < ms_to_timestamptz($2) "
@@ -89,6 +99,8 @@ void prepare_writer_statements(pqxx::connection& c, int32_t partitions) {
 }
 
 int64_t insert_batch(pqxx::connection& c, const std::vector<ping_row>& rows) {
+  if (std::any_of(rows.begin(), rows.end(), [](const ping_row& r) { return !r.key.empty(); }))
+    return insert_keyed_batch(c, rows);
   std::vector<std::string> ids;
   std::vector<int64_t> pinged, received, parts;
   ids.reserve(rows.size());
@@ -178,6 +190,33 @@ std::vector<int64_t> per_minute(pqxx::transaction_base& txn, int64_t first_minut
       out[static_cast<size_t>(i)] = row[1].as<int64_t>();
   }
   return out;
+}
+
+// Idempotency keys (issue 19 item 13; migrations/0010_ping_keys.sql).
+// Keys are validated by the gateway (gateway::idempotency_key: letters,
+// digits and - _ . : ~ + / =), so quoting each element is enough for the
+// array literal.
+int64_t insert_keyed_batch(pqxx::connection& c, const std::vector<ping_row>& rows) {
+  std::vector<std::string> ids, keys;
+  std::vector<int64_t> pinged, received, parts, keep;
+  for (auto& r : rows) {
+    ids.push_back(r.id);
+    pinged.push_back(r.pinged_at_ms);
+    received.push_back(r.received_at_ms);
+    parts.push_back(r.partition);
+    keys.push_back('"' + r.key + '"');
+    keep.push_back(r.key_ttl_ms);
+  }
+  pqxx::nontransaction txn{c}; // autocommit: the statement is the transaction
+  auto res = txn.exec_prepared("insert_keyed_batch", array_literal(ids), array_literal(pinged),
+                               array_literal(received), array_literal(parts),
+                               array_literal(keys), array_literal(keep));
+  return res[0][0].as<int64_t>();
+}
+
+bool retryable_sqlstate(const std::string& s) {
+  auto cls = s.substr(0, 2);
+  return cls == "40" || cls == "53" || cls == "58" || s == "55P03" || s == "25006";
 }
 
 } // namespace ping::persistence::sql

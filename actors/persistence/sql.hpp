@@ -19,6 +19,19 @@ void prepare_writer_statements(pqxx::connection& c, int32_t partitions);
 /// partitions: one statement, one round trip. Returns the rows inserted.
 int64_t insert_batch(pqxx::connection& c, const std::vector<ping_row>& rows);
 
+/// insert_batch() for a batch where some pings carry an idempotency key
+/// (insert_batch() hands such batches here): one statement, one
+/// transaction; a ping whose key an unexpired earlier ping holds (or an
+/// earlier ping of the batch claims) is not stored. Returns the rows stored.
+int64_t insert_keyed_batch(pqxx::connection& c, const std::vector<ping_row>& rows);
+
+/// An SQLSTATE of a transient fault of the database, not of the statement:
+/// serialization failure or deadlock (class 40), insufficient resources
+/// (53), lock not available (55P03), read-only transaction (25006: a
+/// demoted primary), system error (58). The caller answers `unavailable`
+/// (retryable), not `internal` (issue 19 item 10).
+bool retryable_sqlstate(const std::string& sqlstate);
+
 /// Exact count of pings in the range (all pings when unbounded).
 int64_t count(pqxx::transaction_base& txn, const time_range& range);
 
@@ -46,11 +59,19 @@ std::vector<int64_t> per_minute(pqxx::transaction_base& txn, int64_t first_minut
 /// cursor (outbox_cursor.acked_seq), in partition order: one statement.
 std::vector<outbox_position> outbox_positions(pqxx::transaction_base& txn);
 
+/// SQLSTATE of a statement cancelled by `statement_timeout`.
+inline constexpr const char* statement_timeout_state = "57014";
+/// SQLSTATE of a write on a read-only server (a standby, a demoted primary).
+inline constexpr const char* read_only_state = "25006";
+
 /// The one classification of database failures: true when the connection
 /// is unusable (lost, a commit in doubt, SQLSTATE class 08 connection
-/// exception or 57 operator intervention: shutdown, statement timeout), so
-/// the caller drops it and the database counts as unavailable; false for an
-/// error of the statement itself.
+/// exception or 57 operator intervention such as a shutdown) or points at
+/// the wrong server (25006: read-only, e.g. a reconnect that landed on a
+/// standby after a switchover), so the caller drops it, reconnects and the
+/// database counts as unavailable meanwhile; false for an error of the
+/// statement itself, and for 57014 (statement timeout: the server
+/// cancelled the statement, the session is fine).
 bool connection_failure(const std::exception& e);
 
 /// PostgreSQL array literals ("{a,b,c}") for the batch columns. The values

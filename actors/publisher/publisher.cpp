@@ -25,10 +25,11 @@ struct worker_state {
 };
 
 relay_actor::behavior_type worker(relay_actor::stateful_pointer<worker_state> self,
-                                  settings cfg, telemetry::registry* reg) {
+                                  settings cfg, socket_handle_ptr socket,
+                                  telemetry::registry* reg) {
   auto m = metrics::registered_in(*reg);
   self->state.stats = m.relay;
-  self->state.core = std::make_unique<relay>(cfg, *reg);
+  self->state.core = std::make_unique<relay>(cfg, *reg, std::move(socket));
   self->state.outbox_backlog = &m.outbox_backlog;
   return {
     [self](relay_atom) -> caf::result<relay_report> {
@@ -65,6 +66,7 @@ struct facade_state {
   telemetry::registry* reg = nullptr;
   std::shared_ptr<telemetry::actor_stats> stats;
   std::optional<supervised<relay_actor>> worker;
+  socket_handle_ptr socket; // the worker's PostgreSQL session
   bool busy = false;  // a pass is running
   bool dirty = false; // nudged while busy
   caf::timespan backoff{0};
@@ -74,6 +76,18 @@ struct facade_state {
 using facade_ptr = facade_actor::stateful_pointer<facade_state>;
 
 void run_pass(facade_ptr self);
+
+// A relay stuck in a pass (a silent PostgreSQL session) is never asked
+// again: its socket is shut down so the blocked call fails now, it is told
+// to exit, and a new relay starts after the backoff.
+void replace_worker(facade_ptr self, const std::string& why) {
+  auto& st = self->state;
+  if (!st.worker->running())
+    return;
+  st.socket->interrupt();
+  auto delay = st.worker->replace(self, why);
+  self->delayed_send(self, delay, respawn_atom::value);
+}
 
 void after_pass(facade_ptr self, bool ok, bool more) {
   auto& st = self->state;
@@ -97,12 +111,18 @@ void run_pass(facade_ptr self) {
   }
   st.busy = true;
   st.dirty = false;
+  auto generation = st.worker->generation();
   self->request(st.worker->get(), st.cfg.pass_timeout, relay_atom::value)
     .then([self](relay_report& rep) {
             self->state.worker->healthy();
             after_pass(self, true, rep.more);
           },
-          [self](caf::error&) { after_pass(self, false, false); });
+          [self, generation](caf::error& err) {
+            auto& st = self->state;
+            if (err == caf::sec::request_timeout && st.worker->generation() == generation)
+              replace_worker(self, "a relay pass got no answer within its deadline");
+            after_pass(self, false, false);
+          });
 }
 
 // Runs passes back to back until one finds nothing to send and nothing in
@@ -129,8 +149,10 @@ void drain_step(facade_ptr self, caf::typed_response_promise<bool> rp,
 
 void spawn_worker(facade_ptr self) {
   auto& st = self->state;
+  st.socket = std::make_shared<socket_handle>();
   st.worker->start(self, [self] {
-    return self->spawn<caf::detached>(worker, self->state.cfg, self->state.reg);
+    return self->spawn<caf::detached>(worker, self->state.cfg, self->state.socket,
+                                      self->state.reg);
   });
   st.busy = false;
   run_pass(self); // relay leftovers right away

@@ -19,6 +19,14 @@
 //
 // Passes run when nudged after a commit (coalesced), every `interval`
 // (leftovers after crashes, broker outages), and on drain.
+//
+// A pass that does not answer within `pass_timeout` (its PostgreSQL
+// session went silent: a primary that vanished without a reset) gets the
+// worker replaced, never reused: its socket is shut down, and a new worker
+// with a new session and producer takes over. A session that lands on a
+// read-only server (SQLSTATE 25006, or found read-only at a pass) is
+// dropped and reconnected. With events in flight and no acknowledgement
+// for `kafka_stall`, the relay releases its partitions (see relay.cpp).
 
 #include <chrono>
 #include <string>
@@ -44,6 +52,10 @@ struct settings {
   caf::timespan statement_timeout = std::chrono::seconds(10); // relay's statements
   caf::timespan backoff_min = std::chrono::milliseconds(100);
   caf::timespan backoff_max = std::chrono::seconds(5);
+  // Events in flight and no acknowledgement from Kafka for this long: the
+  // relay releases its partitions' locks (and takes none for as long), so
+  // a gateway that can reach Kafka relays them.
+  caf::timespan kafka_stall = std::chrono::seconds(30);
   std::string compression = "none";
   int linger_ms = 1;
 };

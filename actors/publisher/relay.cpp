@@ -10,6 +10,7 @@
 
 #include "actors/common/dsn.hpp"
 #include "actors/common/log.hpp"
+#include "actors/common/socket_handle.hpp"
 #include "actors/persistence/sql.hpp"
 #include "ping/v1/event.pb.h"
 
@@ -59,8 +60,13 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
   std::vector<int64_t> acked;      // highest acknowledged position (in order)
   std::vector<int64_t> stored;     // ... as stored in outbox_cursor
   bool failed = false;
+  socket_handle_ptr socket;        // shared with the facade (replace: interrupt)
+  using steady = std::chrono::steady_clock;
+  steady::time_point progress = steady::now(); // last ack, or nothing in flight
+  steady::time_point standoff_until{};        // no locks taken before this
+  steady::time_point writable_checked{};
 
-  impl(settings c, telemetry::registry& r)
+  impl(settings c, telemetry::registry& r, socket_handle_ptr s)
     : cfg(std::move(c)),
       reg(r),
       produce_latency(metrics::registered_in(r).produce_seconds),
@@ -70,10 +76,12 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
       sent_upto(static_cast<size_t>(cfg.partitions), 0),
       in_flight(static_cast<size_t>(cfg.partitions), 0),
       acked(static_cast<size_t>(cfg.partitions), 0),
-      stored(static_cast<size_t>(cfg.partitions), 0) {
+      stored(static_cast<size_t>(cfg.partitions), 0),
+      socket(std::move(s)) {
   }
 
   ~impl() override {
+    close_db();
     if (producer) {
       producer->flush(1000);
       producer->purge(RdKafka::Producer::PURGE_QUEUE
@@ -98,6 +106,7 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
       // latest acknowledgement covers every position below it.
       auto& a = acked[static_cast<size_t>(info->partition)];
       a = std::max(a, info->seq);
+      progress = std::chrono::steady_clock::now();
     } else {
       // With an infinite message timeout and the gapless guarantee, a failed
       // delivery means this producer is done: recreate it and re-send from
@@ -170,10 +179,22 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
     failed = false;
   }
 
+  void close_db() {
+    if (socket)
+      socket->clear();
+    conn.reset();
+  }
+
   pqxx::connection& db() {
     if (!conn) {
       conn = std::make_unique<pqxx::connection>(
         with_timeouts(cfg.dsn, cfg.connect_timeout, cfg.statement_timeout));
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+      conn->inhibit_reactivation(true); // one socket per connection object
+#pragma GCC diagnostic pop
+      if (socket)
+        socket->set(conn->sock());
       conn->prepare("select_pending", select_sql);
       conn->prepare("advance_cursor", advance_sql);
       std::fill(held.begin(), held.end(), false);
@@ -182,7 +203,7 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
   }
 
   void lost_db() {
-    conn.reset();
+    close_db();
     std::fill(held.begin(), held.end(), false);
     // Our advisory locks died with the session: another relay may take the
     // partitions over. Stop sending what has not left this process yet.
@@ -193,7 +214,56 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
     sent_upto = acked;
   }
 
+  // A session on a server that turned read-only (a standby after a
+  // switchover) must not hold the partitions: advisory locks still succeed
+  // there, and nothing could be advanced. Checked at most once a second.
+  void check_writable() {
+    auto now = steady::now();
+    if (now - writable_checked < std::chrono::seconds(1))
+      return;
+    pqxx::nontransaction txn{db()};
+    auto ok = txn.exec("SELECT NOT pg_is_in_recovery() "
+                       "AND current_setting('transaction_read_only') = 'off'")[0][0]
+                .as<bool>();
+    if (!ok) {
+      lost_db();
+      throw std::runtime_error("PostgreSQL session is read-only; reconnecting");
+    }
+    writable_checked = now;
+  }
+
+  // Holding partitions while Kafka takes nothing blocks them for the whole
+  // cluster: after `kafka_stall` without an acknowledgement while events
+  // wait, the relay lets go of its locks (another gateway's relay may take
+  // the partitions over) and stands off as long before taking any again.
+  bool stalled() {
+    if (total_in_flight() == 0) {
+      progress = steady::now();
+      return false;
+    }
+    return steady::now() - progress >= cfg.kafka_stall;
+  }
+
+  void release_partitions() {
+    bool any = false;
+    for (auto h : held)
+      any |= h;
+    if (!any)
+      return;
+    log::warn("relay", "Kafka acknowledged nothing in time; releasing the partitions",
+              {{"stall_ms", std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                             cfg.kafka_stall)
+                                             .count())}});
+    drop_producer(); // nothing more of ours reaches Kafka after the locks go
+    close_db();      // the advisory locks end with the session
+    std::fill(held.begin(), held.end(), false);
+    progress = steady::now();
+    standoff_until = progress + cfg.kafka_stall;
+  }
+
   void acquire_locks() {
+    if (steady::now() < standoff_until)
+      return;
     pqxx::nontransaction txn{db()};
     for (int32_t p = 0; p < cfg.partitions; ++p) {
       if (held[static_cast<size_t>(p)])
@@ -299,6 +369,7 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
       make_producer();
     producer->poll(0);
     try {
+      check_writable();
       acquire_locks();
       rep.acked += advance_cursors();
       for (int32_t p = 0; p < cfg.partitions; ++p)
@@ -310,6 +381,8 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
       while (total_in_flight() > 0 && std::chrono::steady_clock::now() < deadline)
         producer->poll(5);
       rep.acked += advance_cursors();
+      if (stalled())
+        release_partitions();
     } catch (const pqxx::broken_connection&) {
       lost_db();
       throw;
@@ -338,8 +411,8 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
   }
 };
 
-relay::relay(settings cfg, telemetry::registry& reg)
-  : d_(std::make_unique<impl>(std::move(cfg), reg)) {
+relay::relay(settings cfg, telemetry::registry& reg, socket_handle_ptr socket)
+  : d_(std::make_unique<impl>(std::move(cfg), reg, std::move(socket))) {
 }
 
 relay::~relay() = default;

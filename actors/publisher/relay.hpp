@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/common/socket_handle.hpp"
 #include "actors/common/telemetry.hpp"
 #include "actors/publisher/protocol.hpp"
 #include "actors/publisher/publisher.hpp"
@@ -14,7 +15,9 @@ namespace ping::publisher {
 
 class relay {
 public:
-  relay(settings cfg, telemetry::registry& reg);
+  /// `socket` (optional) receives the PostgreSQL session's socket, so a
+  /// supervisor can interrupt a pass stuck on a silent server.
+  relay(settings cfg, telemetry::registry& reg, socket_handle_ptr socket = nullptr);
   ~relay();
 
   relay(const relay&) = delete;

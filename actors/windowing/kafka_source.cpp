@@ -1,5 +1,7 @@
 #include "actors/windowing/kafka_source.hpp"
 
+#include "actors/cache/schema.hpp"
+
 #include <condition_variable>
 #include <fcntl.h>
 #include <mutex>
@@ -172,6 +174,13 @@ struct kafka_source::impl : RdKafka::RebalanceCb, RdKafka::EventCb {
       for (auto& ps : *states) {
         if (ps.partition != tp->partition())
           continue;
+        if (ps.stored && ps.next_offset == cache::schema::unknown_offset) {
+          // State without an offset (cache::schema::has_state): from the
+          // group's committed offset, else the earliest; records at or
+          // below the partition's seq are skipped, a gap is recounted.
+          tp->set_offset(RdKafka::Topic::OFFSET_STORED);
+          continue;
+        }
         if (ps.stored) {
           tp->set_offset(ps.next_offset);
           positions[tp->partition()] = ps.next_offset;

@@ -85,6 +85,12 @@ struct state {
   std::map<int32_t, partition> parts;
   uint64_t next_gen = 0;
   std::deque<held_batch> held;
+  // Batches of partitions that are resyncing (or have older batches parked),
+  // in order; applied once the resync is done. Counted with the unflushed
+  // records against max_unflushed, so a long resync holds credits, not
+  // memory.
+  std::map<int32_t, std::deque<record_batch>> parked;
+  size_t parked_records = 0;
   std::vector<waiter> waiters;
   std::vector<rebuild_waiter> rebuild_waiters;
   clock::time_point last_verify{};
@@ -264,20 +270,38 @@ void count_batch(self_ptr self, const record_batch& b, clock::time_point now) {
 }
 
 // Applies held batches that may go now, and answers waiters that are done.
+// A partition that resyncs holds only its own batches (parked), never the
+// other partitions' (issue 19, item 5).
 void settle(self_ptr self) {
   auto& st = self->state;
   auto now = self->clock().now();
+  for (auto it = st.parked.begin(); it != st.parked.end();) {
+    auto& q = it->second;
+    while (!q.empty()) {
+      auto* x = st.find(it->first);
+      if (x && x->resyncing)
+        break;
+      st.parked_records -= q.front().records.size();
+      if (x) // else revoked meanwhile: dropped
+        count_batch(self, q.front(), now);
+      q.pop_front();
+    }
+    it = q.empty() ? st.parked.erase(it) : std::next(it);
+  }
   while (!st.held.empty()) {
     auto& h = st.held.front();
-    bool waits = st.unflushed() >= st.cfg.max_unflushed;
-    for (auto& b : h.batches)
-      if (auto* x = st.find(b.partition))
-        waits |= x->resyncing;
-    if (waits)
+    if (st.unflushed() + st.parked_records >= st.cfg.max_unflushed)
       break;
-    for (auto& b : h.batches)
-      count_batch(self, b, now);
-    h.rp.deliver(window_credit{static_cast<int64_t>(st.unflushed())});
+    for (auto& b : h.batches) {
+      auto* x = st.find(b.partition);
+      if (x && (x->resyncing || st.parked.count(b.partition))) {
+        st.parked_records += b.records.size();
+        st.parked[b.partition].push_back(std::move(b));
+      } else {
+        count_batch(self, b, now);
+      }
+    }
+    h.rp.deliver(window_credit{static_cast<int64_t>(st.unflushed() + st.parked_records)});
     st.held.pop_front();
   }
   for (auto it = st.waiters.begin(); it != st.waiters.end();) {

@@ -1,5 +1,7 @@
 #include "apps/ping-gateway/config.hpp"
 
+#include <algorithm>
+
 namespace ping::apps {
 
 gateway_config::gateway_config()
@@ -25,6 +27,8 @@ gateway_config::gateway_config()
   add("connect", connect_max_connections, "max-connections", "open connections limit");
   add("connect", connect_header_timeout, "header-timeout", "time to receive a request head");
   add("connect", connect_body_timeout, "body-timeout", "time to receive a request body");
+  add("connect", connect_body_read_timeout, "body-read-timeout", "longest silence while a body arrives (nginx's client_body_timeout)");
+  add("connect", connect_min_body_rate, "min-body-rate", "bytes/s a body must keep up once body-read-timeout has passed (0 = none)");
   add("connect", connect_idle_timeout, "idle-timeout", "keep-alive idle time");
   add("connect", connect_cors_origins, "cors-origins",
       "browser origins that may call (CORS), comma-separated, e.g. https://app.example.com; * for any; empty: off");
@@ -33,16 +37,21 @@ gateway_config::gateway_config()
   add("grpc", grpc_max_streams, "max-concurrent-streams", "HTTP/2 streams per connection");
   add("grpc", grpc_max_metadata, "max-metadata-bytes", "request header size limit");
   add("grpc", grpc_memory_quota, "memory-quota-bytes", "gRPC's buffer memory for all connections");
+  add("grpc", grpc_resets_per_second, "resets-per-second", "RST_STREAM frames one client address may send per second, sustained (beyond: its connection is closed)");
+  add("grpc", grpc_reset_burst, "reset-burst", "RST_STREAM frames one client address may send in a burst");
+  add("grpc", grpc_max_connections, "max-connections", "open connections limit");
   add("gateway", request_timeout, "request-timeout", "deadline for calls that carry none");
   add("gateway", gateway.max_in_flight, "max-in-flight", "pings waiting for their commit before resource_exhausted");
   add("gateway", gateway.store_timeout, "store-timeout", "deadline for one ping's commit");
   add("gateway", gateway.count_timeout, "count-timeout", "deadline for one count");
   add("gateway", gateway.deadline_granularity, "deadline-granularity", "how late a passed deadline may be noticed");
   add("gateway", gateway.nudge_interval, "nudge-interval", "least time between two nudges of the outbox relay");
+  add("gateway", gateway.idempotency_ttl, "idempotency-ttl", "how long PostgreSQL remembers a Ping's idempotency key (a retry within it is stored once)");
   add("postgres", postgres.dsn, "dsn", "libpq connection string", true);
   add("postgres", postgres.writers, "writers", "concurrent write transactions (connections)");
   add("postgres", postgres.max_batch, "max-batch", "pings per group commit");
   add("postgres", postgres.max_pending, "max-pending", "pings queued for a commit before resource_exhausted");
+  add("postgres", postgres.max_reads_waiting, "max-reads-waiting", "reads queued per PostgreSQL reader before resource_exhausted");
   add("postgres", postgres.write_timeout, "write-timeout", "deadline of one group commit");
   add("postgres", postgres.connect_timeout, "connect-timeout", "deadline of a connection attempt");
   add("postgres", postgres.statement_timeout, "statement-timeout", "server-side statement timeout");
@@ -61,6 +70,8 @@ gateway_config::gateway_config()
   add("relay", kafka.max_in_flight, "max-in-flight", "unacknowledged events per partition");
   add("relay", kafka.interval, "interval", "period of relay passes without nudges");
   add("relay", kafka.ack_wait, "ack-wait", "time a pass waits for acknowledgements");
+  add("relay", kafka.pass_timeout, "pass-timeout", "deadline of one relay pass (then the relay is replaced)");
+  add("relay", kafka.kafka_stall, "kafka-stall", "no Kafka acknowledgement for this long: release the partitions");
   add("cache", cache.address, "address", "Dragonfly/Redis address host:port (PingCount reads)");
   add("cache", cache.password, "password", "Dragonfly/Redis password", true);
   add("cache", cache.timeout, "timeout", "deadline of a cache read before PostgreSQL answers instead");
@@ -68,7 +79,8 @@ gateway_config::gateway_config()
   add("counts", counts.max_fallbacks, "max-fallbacks", "PostgreSQL counts outstanding when the cache cannot answer");
   add("counts", counts.tail_timeout, "tail-timeout", "deadline of the tail query");
   add("global", ports_file, "ports-file", "write the bound ports here once listening (connect=N, grpc=N)");
-  add("global", drain_timeout, "drain-timeout", "time SIGTERM allows for draining before exit");
+  add("global", drain_timeout, "drain-timeout", "time SIGTERM allows for draining before exit (front-ends, then the outbox relay)");
+  add("global", drain_margin, "drain-margin", "front-ends drain this much longer than the longest call deadline (store/count timeout)");
 
   using namespace std::chrono_literals;
   bound("connect", connect_threads, "threads", 1, 64);
@@ -99,6 +111,8 @@ gateways::connect_options gateway_config::connect() const {
   o.server.max_connections = connect_max_connections;
   o.server.header_timeout = duration_cast<milliseconds>(connect_header_timeout);
   o.server.body_timeout = duration_cast<milliseconds>(connect_body_timeout);
+  o.server.body_read_timeout = duration_cast<milliseconds>(connect_body_read_timeout);
+  o.server.min_body_rate = connect_min_body_rate;
   o.server.idle_timeout = duration_cast<milliseconds>(connect_idle_timeout);
   for (size_t start = 0; start < connect_cors_origins.size();) {
     auto end = connect_cors_origins.find(',', start);
@@ -124,6 +138,9 @@ gateways::grpc_options gateway_config::grpc() const {
   o.max_concurrent_streams = grpc_max_streams;
   o.max_metadata_bytes = static_cast<int>(grpc_max_metadata);
   o.memory_quota_bytes = grpc_memory_quota;
+  o.resets_per_second = grpc_resets_per_second;
+  o.reset_burst = grpc_reset_burst;
+  o.max_connections = static_cast<int>(grpc_max_connections);
   return o;
 }
 
@@ -149,6 +166,11 @@ gateway::settings gateway_config::gateway_settings() const {
   auto s = gateway;
   s.partitions = kafka.partitions;
   return s;
+}
+
+caf::timespan gateway_config::front_drain() const {
+  auto longest = std::max(gateway.store_timeout, gateway.count_timeout) + drain_margin;
+  return std::min(longest, drain_timeout);
 }
 
 } // namespace ping::apps

@@ -29,6 +29,10 @@ struct gateway_config : options {
   size_t connect_max_connections = 1024;
   caf::timespan connect_header_timeout = std::chrono::seconds(10);
   caf::timespan connect_body_timeout = std::chrono::seconds(30);
+  // Slow bodies (issue 19 item 7): each read of a body waits at most this,
+  // and after it a body must arrive at min_body_rate bytes/s at least.
+  caf::timespan connect_body_read_timeout = std::chrono::seconds(5);
+  size_t connect_min_body_rate = 1024;
   caf::timespan connect_idle_timeout = std::chrono::seconds(60);
   std::string connect_cors_origins; // comma-separated; empty: CORS off
   std::string grpc_address = "127.0.0.1";
@@ -36,6 +40,9 @@ struct gateway_config : options {
   int grpc_max_streams = 100;
   size_t grpc_max_metadata = 8 << 10;
   size_t grpc_memory_quota = 32 << 20;
+  int grpc_resets_per_second = 100;
+  int grpc_reset_burst = 200;
+  size_t grpc_max_connections = 1024;
   caf::timespan request_timeout = std::chrono::seconds(10);
 
   // Actors.
@@ -48,7 +55,11 @@ struct gateway_config : options {
   bool migrate_only = false;
   caf::timespan migrate_timeout = std::chrono::seconds(120); // PostgreSQL not reachable yet
   std::string ports_file;
+  // SIGTERM: both front-ends drain at once for front_drain() (the longest
+  // deadline the gateway actor gives a call, plus a margin for the answer
+  // to be written), then the relay gets what is left of drain_timeout.
   caf::timespan drain_timeout = std::chrono::seconds(8);
+  caf::timespan drain_margin = std::chrono::seconds(1);
 
   gateway_config();
 
@@ -59,6 +70,10 @@ struct gateway_config : options {
   publisher::settings publisher_settings() const;
   gateway::settings gateway_settings() const;
   cache::settings cache_settings() const;
+  /// How long the front-ends drain: max(store, count timeout) + drain
+  /// margin, at most drain_timeout. Every call in flight at SIGTERM is
+  /// answered within it (the gateway actor answers by those deadlines).
+  caf::timespan front_drain() const;
 };
 
 } // namespace ping::apps

@@ -28,7 +28,11 @@ const admin::node_info& gateway_node::info() const {
 
 bool gateway_node::ready() const {
   // PostgreSQL reachable: persistence's facade says so.
-  return !draining_ && persistence_.facade->up.load();
+  return !draining_ && live() && persistence_.facade->up.load();
+}
+
+bool gateway_node::live() const {
+  return !watch_ || watch_->alive();
 }
 
 std::vector<admin::stage> gateway_node::pipeline() const {

@@ -12,6 +12,7 @@
 // stopped. Threads: any (reads atomics; minute_counts and exactness ask
 // actors from short-lived actors with a deadline and never block).
 
+#include "apps/common/watch.hpp"
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -46,6 +47,10 @@ public:
 
   const admin::node_info& info() const override;
   bool ready() const override;
+  bool live() const override;
+
+  /// Liveness and readiness also follow the binary's top-level actors.
+  void watch(const top_level_watch* w) { watch_ = w; }
   std::vector<admin::stage> pipeline() const override;
   void minute_counts(int64_t first_minute, int32_t n,
                      admin::reply<admin::minute_series> done) override;
@@ -66,6 +71,7 @@ private:
   counts::metrics counts_metrics_;
   admin::node_info info_;
   std::atomic<bool> draining_{false};
+  const top_level_watch* watch_ = nullptr;
 };
 
 } // namespace ping::apps

@@ -58,7 +58,14 @@ int run(caf::actor_system& sys, const apps::gateway_config& cfg,
   auto cache = cache::spawn_cache_reader(sys, cfg.cache_settings(), reg);
   auto counts = counts::spawn_count_reader(sys, cfg.counts, cache, store, reg);
   auto gw = gateway::spawn_gateway(sys, cfg.gateway_settings(), store, relay, counts, reg);
+  apps::top_level_watch watch{sys};
+  watch.add("persistence", store);
+  watch.add("publisher", relay);
+  watch.add("cache.reader", cache);
+  watch.add("counts", counts);
+  watch.add("gateway", gw);
   auto stop_actors = [&] {
+    watch.shutting_down();
     caf::anon_send_exit(gw, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(counts, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(cache, caf::exit_reason::user_shutdown);
@@ -73,6 +80,7 @@ int run(caf::actor_system& sys, const apps::gateway_config& cfg,
   gateways::connect_frontend connect{gw, connect_opts};
   gateways::grpc_frontend grpc{gw, grpc_opts};
   apps::gateway_node node{sys, reg, {counts, cache, store}, {"ping-gateway", build::version(), cfg.describe()}};
+  node.watch(&watch);
   std::unique_ptr<admin::server> endpoint;
   try {
     endpoint = std::make_unique<admin::server>(cfg.admin, reg, node);
@@ -97,13 +105,23 @@ int run(caf::actor_system& sys, const apps::gateway_config& cfg,
   auto sig = apps::wait_for_shutdown_signal();
   auto started = std::chrono::steady_clock::now();
   log::info("gateway", "draining", {{"signal", std::to_string(sig)}});
-  // 1. Stop taking pings; let calls in flight finish.
+  // 1. Stop taking pings; both front-ends drain at once (gRPC clients get
+  // their GOAWAY while Connect drains), for longer than the gateway's own
+  // deadlines, so every call in flight is answered before the cut.
   node.start_draining();
+  watch.shutting_down();
   grpc.set_serving(false);
   caf::anon_send(gw, drain_atom::value);
-  auto front_budget = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.drain_timeout / 2);
-  connect.stop(front_budget);
-  grpc.stop(front_budget);
+  auto front_budget = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.front_drain());
+  {
+    std::thread grpc_drain{[&grpc, front_budget] { grpc.stop(front_budget); }};
+    connect.stop(front_budget);
+    grpc_drain.join();
+  }
+  log::info("gateway", "front-ends drained",
+            {{"ms", std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::steady_clock::now() - started)
+                                     .count())}});
   // 2. Relay what the outbox still holds, within what is left.
   auto left = cfg.drain_timeout - (std::chrono::steady_clock::now() - started);
   if (left > caf::timespan{0}) {
@@ -139,6 +157,10 @@ int main(int argc, char** argv) {
              ? 0
              : 1;
   log::info("gateway", "starting", {{"version", build::version()}, {"revision", build::revision()}});
+  if (cfg.drain_timeout < cfg.front_drain())
+    log::warn("gateway", "drain-timeout is shorter than the longest call deadline: calls in "
+                         "flight at SIGTERM may be cut unanswered",
+              {{"drain_timeout_ms", std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(cfg.drain_timeout).count())}});
   for (auto& line : cfg.describe())
     log::debug("gateway", "config", {{"setting", line}});
   telemetry::registry reg;

@@ -32,12 +32,18 @@ int run(caf::actor_system& sys, const apps::processor_config& cfg,
   limits.rebuild = cfg.window.rebuild_timeout + std::chrono::seconds(5);
   apps::processor_node node{sys, reg, limits, window, consumer, counts, history,
                             {"ping-processor", build::version(), cfg.describe()}};
+  apps::top_level_watch watch{sys};
+  watch.add("windowing.window", window);
+  watch.add("windowing.consumer", consumer);
+  watch.add("cache.reader", counts);
+  node.watch(&watch);
   std::unique_ptr<admin::server> endpoint;
   try {
     endpoint = std::make_unique<admin::server>(cfg.admin, reg, node);
     endpoint->start();
   } catch (const std::exception& e) {
     log::error("processor", "cannot start the admin endpoint", {{"error", e.what()}});
+    watch.shutting_down();
     caf::anon_send_exit(consumer, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(window, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(counts, caf::exit_reason::user_shutdown);
@@ -52,6 +58,7 @@ int run(caf::actor_system& sys, const apps::processor_config& cfg,
   auto sig = apps::wait_for_shutdown_signal();
   log::info("processor", "stopping", {{"signal", std::to_string(sig)}});
   node.start_draining();
+  watch.shutting_down();
   caf::scoped_actor self{sys};
   // The consumer's close revokes its partitions: the window flushes them.
   self->monitor(consumer);

@@ -48,7 +48,11 @@ const admin::node_info& processor_node::info() const {
 
 bool processor_node::ready() const {
   // Partitions assigned, the cache reachable, not draining.
-  return !draining_ && windowing_.assigned.load() > 0 && windowing_.cache_writer->up.load();
+  return !draining_ && live() && windowing_.assigned.load() > 0 && windowing_.cache_writer->up.load();
+}
+
+bool processor_node::live() const {
+  return !watch_ || watch_->alive();
 }
 
 bool processor_node::paused() const {

@@ -11,6 +11,7 @@
 // stopped. Threads: any (reads atomics; the asynchronous calls ask an actor
 // from a short-lived actor with the deadlines below and never block).
 
+#include "apps/common/watch.hpp"
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -46,6 +47,10 @@ public:
 
   const admin::node_info& info() const override;
   bool ready() const override;
+  bool live() const override;
+
+  /// Liveness and readiness also follow the binary's top-level actors.
+  void watch(const top_level_watch* w) { watch_ = w; }
   bool paused() const override;
   std::vector<admin::stage> pipeline() const override;
   std::vector<admin::repair> repairs() const override;
@@ -70,6 +75,7 @@ private:
   std::shared_ptr<const windowing::rebalance_log> history_;
   admin::node_info info_;
   std::atomic<bool> draining_{false};
+  const top_level_watch* watch_ = nullptr;
 };
 
 } // namespace ping::apps

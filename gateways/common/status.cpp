@@ -41,11 +41,20 @@ rpc_status to_rpc_status(const caf::error& err) {
     }
     return {rpc_code::internal, "internal error"};
   }
+  // Issue 19 item 10: infrastructure faults are retryable. An actor that
+  // stopped while the call waited on it (restart, crash, shutdown: its exit
+  // reason is the error), or one whose handler threw (the supervisor
+  // restarts it): unavailable. What remains internal is a
+  // broken invariant: a message or response nobody expected.
+  if (err.category() == caf::atom("exit"))
+    return {rpc_code::unavailable, "service unavailable (a subsystem stopped)"};
   if (err.category() == caf::atom("system")) {
     switch (static_cast<caf::sec>(err.code())) {
       case caf::sec::request_timeout:
         return {rpc_code::deadline_exceeded, "deadline exceeded"};
       case caf::sec::request_receiver_down:
+      case caf::sec::runtime_error:
+      case caf::sec::cannot_forward_to_invalid_actor:
         return {rpc_code::unavailable, "service unavailable"};
       default:
         break;

@@ -39,7 +39,12 @@ connect_frontend::connect_frontend(gateway::gateway_actor gw,
         done.fail(connectrpc::code::deadline_exceeded, "deadline exceeded");
         return;
       }
-      caf::anon_send(gw, ping_atom::value, static_cast<int64_t>(req->timestamp_ms()),
+      auto key = gateway::idempotency_key(req->idempotency_key(), ctx.header("idempotency-key"));
+      if (!key) {
+        done.fail(to_connect(key.error()));
+        return;
+      }
+      caf::anon_send(gw, ping_atom::value, static_cast<int64_t>(req->timestamp_ms()), std::move(*key),
                      gateway::ping_reply{
                        [done](gateway::ping_ack&) mutable { done.ok(v1::PingResponse{}); },
                        [done](caf::error& err) mutable { done.fail(to_connect(err)); },

@@ -9,9 +9,11 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/server_posix.h>
 
 #include <caf/send.hpp>
 #include "gateways/common/status.hpp"
+#include "gateways/grpc/h2_guard.hpp"
 #include "gateways/grpc/reflection_v1.hpp"
 #include "gateways/grpc/rpc_interceptor.hpp"
 #include "grpc/health/v1/health.pb.h"
@@ -44,14 +46,6 @@ std::optional<caf::timespan> call_timeout(const grpc::CallbackServerContext& ctx
   return std::min(left, default_timeout);
 }
 
-// "host:port" for grpc; IPv6 literals need brackets.
-std::string listen_uri(const std::string& address, uint16_t port) {
-  auto host = address;
-  if (host.find(':') != std::string::npos && host.front() != '[')
-    host = "[" + host + "]";
-  return host + ":" + std::to_string(port);
-}
-
 // ping.v1.PingService: each call becomes one message to the gateway actor,
 // carrying a reply that finishes the call from a CAF thread.
 class ping_service final : public ping::v1::PingService::CallbackService {
@@ -70,7 +64,16 @@ public:
       reactor->Finish(deadline_exceeded());
       return reactor;
     }
-    caf::anon_send(gw_, ping_atom::value, int64_t{req->timestamp_ms()},
+    // Issue 19 item 13: the idempotency key, from the field or metadata.
+    std::optional<std::string> header;
+    if (auto m = ctx->client_metadata().find("idempotency-key"); m != ctx->client_metadata().end())
+      header.emplace(m->second.data(), m->second.size());
+    auto key = gateway::idempotency_key(req->idempotency_key(), header ? &*header : nullptr);
+    if (!key) {
+      reactor->Finish(to_grpc_status(key.error()));
+      return reactor;
+    }
+    caf::anon_send(gw_, ping_atom::value, int64_t{req->timestamp_ms()}, std::move(*key),
                    gateway::ping_reply{
                      [reactor](gateway::ping_ack&) { reactor->Finish(grpc::Status::OK); },
                      [reactor](caf::error& err) { reactor->Finish(to_grpc_status(err)); },
@@ -134,6 +137,9 @@ struct grpc_frontend::impl {
   uint16_t bound_port = 0;
   bool stopped = false;
   std::unique_ptr<grpc::Server> server;
+  // Owns the listening socket and feeds the server its connections
+  // (h2_guard.hpp: why gRPC 1.51 needs it).
+  std::unique_ptr<h2_guard> guard;
 };
 
 grpc_frontend::grpc_frontend(gateway::gateway_actor gw,
@@ -158,13 +164,9 @@ void grpc_frontend::start() {
     grpc::reflection::InitProtoReflectionServerBuilderPlugin(); // v1alpha
   });
 
+  // The server listens on no port of its own: the guard accepts each
+  // connection and hands the server one end of a socketpair.
   grpc::ServerBuilder builder;
-  int selected_port = 0;
-  const auto uri = listen_uri(impl_->opts.address, impl_->opts.port);
-  builder.AddListeningPort(uri, grpc::InsecureServerCredentials(), &selected_port);
-  // gRPC sets SO_REUSEPORT by default: a second server on a taken port
-  // would share it silently instead of failing to bind.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   auto& o = impl_->opts;
   auto ms = [](caf::timespan t) {
     return static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(t).count());
@@ -185,16 +187,27 @@ void grpc_frontend::start() {
   builder.SetOption(make_reflection_v1_option());
   builder.experimental().SetInterceptorCreators(rpc_interceptors(o.metrics));
   auto server = builder.BuildAndStart();
-  if (server == nullptr || selected_port == 0) {
-    if (server != nullptr) {
-      server->Shutdown();
-      server->Wait();
-    }
-    throw std::runtime_error("grpc_frontend: cannot listen on " + uri);
+  if (server == nullptr)
+    throw std::runtime_error("grpc_frontend: cannot start the gRPC server");
+  h2_guard_options g;
+  g.address = o.address;
+  g.port = o.port;
+  g.resets_per_second = o.resets_per_second;
+  g.reset_burst = o.reset_burst;
+  g.max_connections = o.max_connections;
+  auto guard = std::make_unique<h2_guard>(
+    g, [srv = server.get()](int fd) { grpc::AddInsecureChannelFromFd(srv, fd); });
+  try {
+    guard->start();
+  } catch (...) {
+    server->Shutdown();
+    server->Wait();
+    throw;
   }
-  std::lock_guard<std::mutex> guard{impl_->mtx};
+  std::lock_guard<std::mutex> lock{impl_->mtx};
   impl_->server = std::move(server);
-  impl_->bound_port = static_cast<uint16_t>(selected_port);
+  impl_->guard = std::move(guard);
+  impl_->bound_port = impl_->guard->port();
   impl_->apply_serving();
 }
 
@@ -218,11 +231,15 @@ void grpc_frontend::stop(std::chrono::milliseconds drain) {
   }
   if (impl_->server == nullptr)
     return;
-  // Shutdown stops accepting calls at once, cancels those still running at
-  // the deadline (health turns NOT_SERVING), and returns once all have
-  // finished; every call finishes within its timeout, so this is bounded.
+  // No new connections; those open stay connected through the guard while
+  // the server drains them. Shutdown stops accepting calls at once (each
+  // connection gets a GOAWAY), cancels those still running at the deadline
+  // (health turns NOT_SERVING), and returns once all have finished; every
+  // call finishes within its timeout, so this is bounded.
+  impl_->guard->stop_accepting();
   impl_->server->Shutdown(std::chrono::system_clock::now() + drain);
   impl_->server->Wait();
+  impl_->guard->stop();
 }
 
 } // namespace ping::gateways

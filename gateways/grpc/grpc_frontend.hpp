@@ -35,6 +35,12 @@ struct grpc_options {
   size_t memory_quota_bytes = 32 << 20;  // gRPC's buffers for every connection together
   int max_threads = 16;                  // gRPC's callback threads
   std::shared_ptr<rpc_metrics> metrics;  // per-RPC metrics (none when null)
+  // The guard in front of gRPC (h2_guard.hpp): RST_STREAM frames a client
+  // connection may send (sustained rate and burst) before it is closed,
+  // and client connections open at once.
+  double resets_per_second = 100;
+  double reset_burst = 200;
+  int max_connections = 1024;
 };
 
 /// Serves ping.v1.PingService over gRPC (HTTP/2, plaintext), with

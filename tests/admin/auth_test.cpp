@@ -60,6 +60,36 @@ BOOST_AUTO_TEST_CASE(loopback_addresses) {
   BOOST_TEST(!is_loopback(""));
 }
 
+// Issue 19 item 8: a name that merely starts like a loopback literal is a
+// DNS name anyone can point at 127.0.0.1 (DNS rebinding): refused.
+BOOST_AUTO_TEST_CASE(dns_rebinding_look_alikes_are_not_loopback) {
+  BOOST_TEST(!is_loopback("127.0.0.1.evil.example"));
+  BOOST_TEST(!is_loopback("127.evil.example"));
+  BOOST_TEST(!is_loopback("127.0.0.1.nip.io"));
+  BOOST_TEST(!is_loopback("127.0.0.1."));
+  BOOST_TEST(!is_loopback("127.0.0"));
+  BOOST_TEST(!is_loopback("127.0.0.256"));
+  BOOST_TEST(!is_loopback("127.0.0.1/8"));
+  BOOST_TEST(!is_loopback("127..0.1"));
+  BOOST_TEST(!is_loopback("127.0.0.01x"));
+  BOOST_TEST(!is_loopback("localhost.evil.example"));
+  BOOST_TEST(!is_loopback("localhostevil"));
+  BOOST_TEST(!is_loopback("::1.evil.example"));
+  BOOST_TEST(!is_loopback("[::1].evil.example"));
+  BOOST_TEST(is_loopback("127.255.255.254"));
+  BOOST_TEST(!is_loopback_host("127.0.0.1.evil.example:9465"));
+  BOOST_TEST(!is_loopback_host("127.0.0.1.evil.example"));
+  BOOST_TEST(!is_loopback_host("127.0.0.1:"));
+  BOOST_TEST(!is_loopback_host("127.0.0.1:94x5"));
+  BOOST_TEST(!is_loopback_host("127.0.0.1:99999"));
+  BOOST_TEST(!is_loopback_host("[::1]x:80"));
+  BOOST_TEST(!is_loopback_host("[::1].evil.example:80"));
+  BOOST_TEST(!is_loopback_host("localhost:80:80"));
+  BOOST_TEST(is_loopback_host("127.0.0.1:65535"));
+  BOOST_TEST(is_loopback_host("[::1]:9465"));
+  BOOST_TEST(is_loopback_host("LOCALHOST:9465"));
+}
+
 BOOST_AUTO_TEST_CASE(loopback_host_headers_with_and_without_ports) {
   BOOST_TEST(is_loopback_host("127.0.0.1:9464"));
   BOOST_TEST(is_loopback_host("localhost"));
@@ -155,5 +185,6 @@ BOOST_AUTO_TEST_CASE(without_a_token_only_loopback_hosts_get_in) {
   BOOST_TEST(gate(call({{"host", "127.0.0.1:9464"}})));
   BOOST_TEST(gate(call({{"host", "localhost:9464"}})));
   BOOST_TEST(!gate(call({{"host", "rebind.example:9464"}})));
+  BOOST_TEST(!gate(call({{"host", "127.0.0.1.evil.example:9465"}})));
   BOOST_TEST(!gate(call({})));
 }

@@ -7,15 +7,21 @@ gateways, every ping with a timestamp_ms of its own, and meanwhile:
 
 * checks every PingCount it issues: read-your-writes (the answer is at least
   the pings acknowledged in that range before the call was sent) and no
-  over-count (the answer is at most the rows a `SELECT count(*)` of the same
-  range finds right after the call returned);
+  over-count (the answer is at most the rows of the same range that a
+  gateway accepted before the answer arrived: `received_at` before it);
+  and every error answer has a retryable code (no `internal`, `unknown`
+  or `data_loss`, issue 19 item 10);
+* sends a few pings per second near the cache's edges (EdgeLoad): in a
+  minute the retention floor crosses during the run, just above the floor,
+  just below the future ceiling and beyond it, and checks their ranges too;
 * injects faults, chosen and timed from the seed: SIGKILL and SIGTERM of each
   gateway and processor (then a restart), broker down/up and injected broker
   errors (control socket), PostgreSQL immediate restart, redis FLUSHALL,
   redis restarted empty, redis restarted from an older snapshot, redis frozen
   (SIGSTOP) longer than every cache timeout, a rebalance during a recount
   (FLUSHALL, then a processor stops or starts at once) and a reset of one
-  partition's stored offset.
+  partition's stored offset (with every processor stopped, so that the
+  reset value is what they load when they start again).
 
 After the load it waits (bounded, --settle-timeout) for quiescence: outbox
 relayed, no processor lag, every partition's offset stored, the cache
@@ -59,6 +65,7 @@ LAG_PATH = "/ping.admin.v1.AdminService/GetLag"
 JSON_HEADERS = {"Content-Type": "application/json"}
 MINUTE_MS = 60_000
 DEFAULT_RETENTION_MS = 7 * 24 * 3600 * 1000
+DEFAULT_FUTURE_MS = 7 * 24 * 3600 * 1000  # the processor's --cache.future
 
 # Fault kinds (--faults). kill/term take a target: kill = all four binaries,
 # kill:processor = both processors, kill:gateway1 = that one.
@@ -127,6 +134,16 @@ def range_sql(r):
         return "SELECT count(*) FROM pings"
     return "SELECT count(*) FROM pings WHERE pinged_at >= %s AND pinged_at < %s" % (
         ts_sql(r[0]), ts_sql(r[1]))
+
+
+def accepted_before_sql(r, ms):
+    """Rows in range r that a gateway accepted before epoch ms `ms`: every
+    row committed by then was accepted by then (received_at is set at
+    accept, on this machine's clock), and none accepted later is counted."""
+    cond = "received_at < %s" % ts_sql(ms)
+    if r is None:
+        return "SELECT count(*) FROM pings WHERE " + cond
+    return range_sql(r) + " AND " + cond
 
 
 def range_name(r):
@@ -305,6 +322,37 @@ class Connect:
             self.conn = None
 
 
+def connect_code(status, data):
+    """The Connect code of an answer: "ok", the error's "code" (JSON body),
+    else one derived from the HTTP status (connect-protocol.md), or None for
+    no answer (a transport error)."""
+    if status is None:
+        return None
+    if status == 200:
+        return "ok"
+    try:
+        code = json.loads(data).get("code")
+        if isinstance(code, str) and code:
+            return code
+    except (ValueError, AttributeError, TypeError):
+        pass
+    return {400: "internal", 401: "unauthenticated", 403: "permission_denied",
+            404: "unimplemented", 429: "unavailable", 502: "unavailable",
+            503: "unavailable", 504: "unavailable"}.get(status, "unknown")
+
+
+def error_message(data):
+    try:
+        return str(json.loads(data).get("message", ""))[:120]
+    except (ValueError, AttributeError, TypeError):
+        return repr(bytes(data)[:120])
+
+
+# Codes a client must not retry (a bug, not a fault): infrastructure faults
+# surface as unavailable, deadline_exceeded or resource_exhausted instead.
+NON_RETRYABLE = ("internal", "unknown", "data_loss")
+
+
 def count_body(r):
     if r is None:
         return b"{}"
@@ -351,6 +399,8 @@ class Record:
         self.failed = []
         self.failed_reasons = collections.Counter()
         self.before = collections.Counter()  # rows already in the span at the start
+        self.edge_acked = []   # pings near the cache's edges (EdgeLoad), outside the span
+        self.edge_failed = []
 
     def ack(self, ts):
         with self.lock:
@@ -362,13 +412,18 @@ class Record:
             self.failed.append(ts)
             self.failed_reasons[reason] += 1
 
+    def edge(self, ts, ok):
+        with self.lock:
+            (self.edge_acked if ok else self.edge_failed).append(ts)
+
     def acked_in(self, r):
         """Pings acknowledged so far in range r (None: all of this run's)."""
         with self.lock:
             if r is None:
-                return len(self.acked)
+                return len(self.acked) + len(self.edge_acked)
             a, b = r[0] - self.span_start, r[1] - self.span_start
-            return self.fen.prefix(b) - self.fen.prefix(a)
+            return (self.fen.prefix(b) - self.fen.prefix(a)
+                    + sum(1 for ts in self.edge_acked if r[0] <= ts < r[1]))
 
 
 class Stats:
@@ -434,7 +489,12 @@ class Load:
             if status == 200:
                 self.record.ack(ts)
             else:
-                self.record.fail(ts, "http %d" % status if status else data)
+                code = connect_code(status, data)
+                self.record.fail(ts, "http %d %s" % (status, code) if status else data)
+                if code in NON_RETRYABLE:
+                    self.stats.inc("non_retryable_answers")
+                    self.stats.sample("non_retryable", "t=%.1fs %s Ping http %d %s: %s" % (
+                        elapsed(), name, status, code, error_message(data)), keep=20)
         for c in conns.values():
             c.close()
 
@@ -451,6 +511,76 @@ class Load:
         for t in self.threads:
             t.join(max(0.0, deadline - time.monotonic()))
         return not any(t.is_alive() for t in self.threads)
+
+
+class EdgeLoad:
+    """Pings near the cache's edges, beside the main load (issue 19): a
+    group whose minute crosses the retention floor during the run, one a
+    few minutes above the floor, one just below the future ceiling (still
+    bucketed) and one beyond it (counted in the total only). Each group's
+    pings are 13 ms apart from a minute's start (unique timestamps, one
+    minute per group). Their ranges join the ones checked."""
+
+    STEP_MS = 13
+
+    def __init__(self, args, gateways, record, stats, stop):
+        self.args, self.gateways, self.record, self.stats, self.stop = (
+            args, gateways, record, stats, stop)
+        now = int(time.time() * 1000)
+        floor_min = (now - args.retention_ms) // MINUTE_MS
+        ceiling_min = (now + args.future_ms) // MINUTE_MS
+        self.groups = [("floor-crossing", (floor_min + 1) * MINUTE_MS),
+                       ("above-floor", (floor_min + 7) * MINUTE_MS),
+                       ("below-ceiling", (ceiling_min - 6) * MINUTE_MS),
+                       ("beyond-ceiling", (ceiling_min + 5) * MINUTE_MS)]
+        self.sent = [0] * len(self.groups)
+        self.thread = threading.Thread(target=self.run, name="edge", daemon=True)
+
+    def ranges(self):
+        out = []
+        for _, start in self.groups:
+            out.append((start, start + MINUTE_MS))                   # its minute, aligned
+            out.append((start + 1, start + 40 * self.STEP_MS + 5))   # part of it, unaligned
+        return out
+
+    def run(self):
+        conns = {name: Connect(port, self.args.ping_timeout) for name, port in self.gateways}
+        names = [name for name, _ in self.gateways]
+        period = 1.0 / self.args.edge_rate if self.args.edge_rate > 0 else None
+        k = 0
+        try:
+            while period and not self.stop.is_set() and k < 4 * 4000:
+                g = k % len(self.groups)
+                ts = self.groups[g][1] + self.sent[g] * self.STEP_MS
+                self.sent[g] += 1
+                name = names[k % len(names)]
+                k += 1
+                status, data = conns[name].call(PING_PATH, b'{"timestamp_ms": %d}' % ts)
+                self.record.edge(ts, status == 200)
+                if status != 200:
+                    code = connect_code(status, data)
+                    if code in NON_RETRYABLE:
+                        self.stats.inc("non_retryable_answers")
+                        self.stats.sample("non_retryable", "t=%.1fs %s edge Ping http %d %s: %s" % (
+                            elapsed(), name, status, code, error_message(data)))
+                if self.stop.wait(period):
+                    break
+        finally:
+            for c in conns.values():
+                c.close()
+
+    def rows(self, psql):
+        """Rows per timestamp in each group's stretch (a Counter), or None."""
+        out = collections.Counter()
+        for g, (_, start) in enumerate(self.groups):
+            end = start + max(1, self.sent[g]) * self.STEP_MS
+            rows = psql.query("SELECT (extract(epoch FROM pinged_at) * 1000)::bigint FROM pings "
+                              "WHERE pinged_at >= %s AND pinged_at < %s" % (
+                                  ts_sql(start), ts_sql(end)))
+            if rows is None:
+                return None
+            out.update(int(r[0]) for r in rows)
+        return out
 
 
 class Checker:
@@ -480,11 +610,20 @@ class Checker:
         r = self.rng.choice(self.ranges)
         lower = self.record.acked_in(r)  # acknowledged before the call is sent
         status, data = conns[name].call(COUNT_PATH, count_body(r))
+        answered_ms = int(time.time() * 1000) + 1  # the answer is in
         answer = parse_count(data) if status == 200 else None
         if answer is None:
             self.stats.inc("count_errors")
+            code = connect_code(status, data)
+            if code in NON_RETRYABLE:
+                self.stats.inc("non_retryable_answers")
+                self.stats.sample("non_retryable", "t=%.1fs %s PingCount http %s %s: %s" % (
+                    elapsed(), name, status, code, error_message(data)))
             return
-        stored = self.psql.scalar(range_sql(r))  # rows stored right after it returned
+        # The over-count bound: rows accepted before the answer arrived (not
+        # rows stored by the time the query runs, which would hide an answer
+        # that counted pings committed after it).
+        stored = self.psql.scalar(accepted_before_sql(r, answered_ms))
         self.stats.inc("counts_checked")
         where = "t=%.1fs %s %s" % (elapsed(), name, range_name(r))
         if answer < lower:
@@ -495,7 +634,7 @@ class Checker:
             self.stats.inc("over_count_unchecked")
         elif answer > stored:
             self.stats.inc("over_count_violations")
-            self.stats.sample("over", "%s answer=%d stored_after=%d (over by %d)" % (
+            self.stats.sample("over", "%s answer=%d accepted_before=%d (over by %d)" % (
                 where, answer, stored, answer - stored))
 
 
@@ -803,10 +942,23 @@ class Faults:
             return ok and ok1 and ok2, "%s stopped; FLUSHALL; %s start %s" % (
                 name, name, "ok" if ok2 else "FAILED") + why(t1, t2)
         if kind == "offsets-reset":
+            # A window overwrites its partition's offset after every flush
+            # (about a second) and reads it only when it is assigned the
+            # partition: the reset must happen while no processor runs, and
+            # be what they load when they start again.
             p = rng.randrange(self.args.partitions)
             value = rng.choice([0, 10 ** 12])
+            names = [p[0] for p in self.svc.processors]
+            stops = [self.svc.run_helper("stop", n) for n in names]
             ok = self.redis.cmd("HSET", "ping:offsets", "offset:%d" % p, value) is not None
-            return ok, "HSET ping:offsets offset:%d %d" % (p, value)
+            got = self.redis.cmd("HGET", "ping:offsets", "offset:%d" % p)
+            held = got == [str(value)]
+            starts = [self.svc.start(n) for n in names]
+            ok = ok and held and all(o for o, _ in stops) and all(o for o, _ in starts)
+            return ok, "processors stopped; HSET ping:offsets offset:%d %d (%s); started %s" % (
+                p, value, "held" if held else "NOT held: %r" % (got,),
+                "ok" if all(o for o, _ in starts) else "FAILED") + why(
+                    *[t for _, t in stops + starts])
         raise ValueError(kind)
 
     def restore(self, start=True):
@@ -921,10 +1073,11 @@ def settle(args, services, redis, psql):
             ("offset:%d" % p) in offsets for p in range(args.partitions))
         cache_total = (counters or {}).get("total")
         oldest = oldest_minute(offsets or {})
+        ceiling = (int(time.time() * 1000) + args.future_ms) // MINUTE_MS - 2
         equal = (cache_total is not None and sql_total is not None
                  and int(cache_total) == sql_total and sql_min is not None
                  and all(int((counters or {}).get("minute:%d" % m, 0)) == c
-                         for m, c in sql_min.items() if m >= oldest))
+                         for m, c in sql_min.items() if oldest <= m < ceiling))
         state = ("relayed=%s lag=%s offsets=%s cache_total=%s sql_total=%s minutes_equal=%s "
                  "stable=%.1fs" % (relayed, lag, have_offsets, cache_total, sql_total, equal,
                                    stable))
@@ -979,7 +1132,7 @@ def span_rows(psql, record):
     return collections.Counter(int(r[0]) for r in rows)
 
 
-def final_checks(args, services, redis, psql, record, ranges, fig, report):
+def final_checks(args, services, redis, psql, record, ranges, fig, report, edge=None):
     # Cache total vs rows.
     sql_total = psql.scalar("SELECT count(*) FROM pings")
     counters = redis.hgetall("ping:counters")
@@ -1000,15 +1153,37 @@ def final_checks(args, services, redis, psql, record, ranges, fig, report):
     cache_min = {int(k.split(":", 1)[1]): int(v) for k, v in counters.items()
                  if k.startswith("minute:")}
     oldest = oldest_minute(offsets)
+    # No bucket at or beyond the future ceiling (the total counts those);
+    # a margin for the ceiling moving meanwhile.
+    ceiling = (int(time.time() * 1000) + args.future_ms) // MINUTE_MS - 2
     mism = 0
     for m in sorted(set(sql_min) | set(cache_min)):
-        if m < oldest:
+        if m < oldest or m >= ceiling:
             continue
         if cache_min.get(m, 0) != sql_min.get(m, 0):
             mism += 1
             report.append("minute %d: cache=%s sql=%d" % (
                 m, cache_min.get(m, "missing"), sql_min.get(m, 0)))
     fig["minute_bucket_mismatches"] = mism
+
+    # Hour and day buckets (issue 17) vs the same rows: every hour and day
+    # that starts inside the retention and ends before the cache's ceiling.
+    ceiling = int(offsets.get("ceiling_minute", 0))
+    mism = 0
+    for name, size in (("hour", 60), ("day", 1440)):
+        sql_coarse = collections.Counter()
+        for m, c in sql_min.items():
+            sql_coarse[m // size] += c
+        cache_coarse = {int(k.split(":", 1)[1]): int(v) for k, v in counters.items()
+                        if k.startswith(name + ":")}
+        for b in sorted(set(sql_coarse) | set(cache_coarse)):
+            if b * size < oldest or (b + 1) * size > ceiling + 1:
+                continue
+            if cache_coarse.get(b, 0) != sql_coarse.get(b, 0):
+                mism += 1
+                report.append("%s %d: cache=%s sql=%d" % (
+                    name, b, cache_coarse.get(b, "missing"), sql_coarse.get(b, 0)))
+    fig["coarse_bucket_mismatches"] = mism
 
     # PingCount vs SQL for every range tried, through every gateway.
     mism = 0
@@ -1042,6 +1217,22 @@ def final_checks(args, services, redis, psql, record, ranges, fig, report):
     fig["failed_stored"] = sum(1 for ts in failed if ts in stored)
     fig["unexpected_rows"] = sum(c for ts, c in stored.items()
                                  if ts not in acked and ts not in failed)
+
+    # The edge pings (EdgeLoad): none acknowledged missing, none twice.
+    if edge is not None:
+        edge_rows = edge.rows(psql)
+        if edge_rows is None:
+            raise RuntimeError("edge row query failed")
+        before = record.edge_before
+        missing = [ts for ts in record.edge_acked if edge_rows[ts] - before[ts] < 1]
+        dups = {ts: c - before[ts] for ts, c in edge_rows.items() if c - before[ts] > 1}
+        fig["edge_pings_acked"] = len(record.edge_acked)
+        fig["edge_acked_missing"] = len(missing)
+        fig["edge_duplicate_rows"] = sum(c - 1 for c in dups.values())
+        if missing:
+            report.append("edge pings acked but missing (first 5): %s" % sorted(missing)[:5])
+        if dups:
+            report.append("edge timestamps duplicated (first 5): %s" % sorted(dups.items())[:5])
 
     # relay_seq gapless per partition: 1..max, max == count.
     rows = psql.query("SELECT kafka_partition, count(*), max(relay_seq), min(relay_seq) "
@@ -1087,6 +1278,12 @@ def parse_args(argv):
     p.add_argument("--threads", type=int, default=8, help="ping threads")
     p.add_argument("--count-threads", type=int, default=2, help="PingCount checking threads")
     p.add_argument("--ping-timeout", type=float, default=6.0)
+    p.add_argument("--edge-rate", type=float, default=8.0,
+                   help="pings per second near the retention floor and the future ceiling")
+    p.add_argument("--retention-ms", type=int, default=DEFAULT_RETENTION_MS,
+                   help="the processors' --cache.retention")
+    p.add_argument("--future-ms", type=int, default=DEFAULT_FUTURE_MS,
+                   help="the processors' --cache.future")
     p.add_argument("--count-timeout", type=float, default=5.0)
     p.add_argument("--faults", default="all",
                    help="comma list of %s; kill/term take :TARGET (prefix of a service "
@@ -1182,6 +1379,12 @@ def main(argv):
     stop = threading.Event()
     gateways = [(n, p) for n, p, _ in services.gateways]
     load = Load(args, gateways, record, stats, stop)
+    edge = EdgeLoad(args, gateways, record, stats, stop)
+    ranges += edge.ranges()
+    record.edge_before = edge.rows(psql)  # rows already there (a reused database)
+    if record.edge_before is None:
+        log("cannot read the edge rows")
+        return 2
     checkers = [Checker(k, args, gateways, ranges, record, stats, stop)
                 for k in range(args.count_threads)]
     faults = Faults(args, services, redis, stats, stop, rng)
@@ -1199,6 +1402,7 @@ def main(argv):
     skipped = 0
     interrupted = False
     load.start()
+    edge.thread.start()
     for c in checkers:
         c.thread.start()
     try:
@@ -1237,6 +1441,7 @@ def main(argv):
         # What counts is that everything runs again at the end.
         restore_problems = faults.restore(start=not interrupted)
         load.join(args.ping_timeout + 5)
+        edge.thread.join(args.ping_timeout + 5)
         load_seconds = time.monotonic() - load.t_start
         for c in checkers:
             c.thread.join(args.count_timeout + 25)
@@ -1266,7 +1471,7 @@ def main(argv):
     fig["faults_injected"] = sum(1 for e in faults.log if e[3] and e[1] != "exited")
     incomplete = None
     try:
-        final_checks(args, services, redis, psql, record, ranges, fig, report)
+        final_checks(args, services, redis, psql, record, ranges, fig, report, edge)
     except RuntimeError as e:
         incomplete = str(e)
         log("final checks incomplete: %s" % e)
@@ -1278,6 +1483,8 @@ def main(argv):
     fig["unexpected_exits"] = faults.unexpected_exits
     fig["faults_skipped"] = skipped
     fig["count_errors"] = stats.c["count_errors"]
+    # Issue 19 item 10: clients must see retryable codes during faults.
+    fig["non_retryable_answers"] = stats.c["non_retryable_answers"]
     fig["over_count_unchecked"] = stats.c["over_count_unchecked"]
     fig["preexisting_rows_in_span"] = sum(record.before.values())
     fig["settled"] = int(settled)
@@ -1290,7 +1497,9 @@ def main(argv):
                                                      "ok" if ok else "FAILED", detail))
     for p in restore_problems:
         out.write("  restore FAILED: %s\n" % p)
-    for title, key in (("read-your-writes violations", "ryw"), ("over-counts", "over")):
+    for title, key in (("read-your-writes violations", "ryw"), ("over-counts", "over"),
+                       ("non-retryable answers (internal, unknown, data_loss)",
+                        "non_retryable")):
         if stats.samples[key]:
             out.write("== first %s\n" % title)
             for s in stats.samples[key]:
@@ -1304,7 +1513,8 @@ def main(argv):
     # The issue's figures first, in its order; then the ones explaining them.
     main_figures = ["seed", "duration_s", "pings_acked", "pings_failed", "counts_checked",
                     "ryw_violations", "over_count_violations", "faults_injected",
-                    "cache_total_diff", "minute_bucket_mismatches", "pingcount_mismatches",
+                    "cache_total_diff", "minute_bucket_mismatches", "coarse_bucket_mismatches",
+                    "pingcount_mismatches",
                     "acked_missing", "duplicate_rows", "relay_seq_gaps"]
     for k in main_figures:
         fig.setdefault(k, "n/a")
@@ -1318,8 +1528,9 @@ def main(argv):
             f.write(text)
 
     failing = ["ryw_violations", "over_count_violations", "cache_total_diff",
-               "minute_bucket_mismatches", "pingcount_mismatches", "acked_missing",
-               "duplicate_rows", "relay_seq_gaps", "faults_failed"]
+               "minute_bucket_mismatches", "coarse_bucket_mismatches", "pingcount_mismatches",
+               "acked_missing", "duplicate_rows", "relay_seq_gaps", "faults_failed",
+               "non_retryable_answers", "edge_acked_missing", "edge_duplicate_rows"]
     bad = [k for k in failing if fig[k] != 0]
     if incomplete:
         out.write("== verdict: ERROR (final checks incomplete: %s)\n" % incomplete)

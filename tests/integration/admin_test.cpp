@@ -293,6 +293,34 @@ BOOST_AUTO_TEST_CASE(loopback_without_a_token_refuses_foreign_hosts) {
   BOOST_TEST(!st.paused()); // the refused pause did nothing
 }
 
+// Issue 19 item 8, DNS rebinding with a look-alike name: a Host that only
+// starts like a loopback literal (127.0.0.1.evil.example resolves wherever
+// its owner wants, 127.0.0.1 included) is refused on every route the guard
+// covers, reads and commands alike; real loopback literals still get in.
+BOOST_AUTO_TEST_CASE(dns_rebinding_look_alike_hosts_are_refused) {
+  auto url = "http://127.0.0.1:" + std::to_string(gw.admin_port());
+  auto status = [&](const std::string& host, const std::string& path, const std::string& data) {
+    return shell_output("curl -s -m 5 -o /dev/null -w '%{http_code}' -H 'Host: " + host + "'"
+                        + (data.empty() ? "" : " -H 'Content-Type: application/json' -d '" + data + "'")
+                        + " " + url + path);
+  };
+  auto rpc = std::string{"/ping.admin.v1.AdminService/"};
+  for (std::string host : {"127.0.0.1.evil.example:9465", "127.0.0.1.evil.example",
+                           "127.1.evil.example", "localhost.evil.example:9465",
+                           "[::1].evil.example", "127.0.0.1:9465.evil.example"}) {
+    for (auto [path, body] : {std::pair<std::string, std::string>{rpc + "GetStatus", "{}"},
+                              {rpc + "SetLogLevel", R"({"level":"debug"})"},
+                              {"/metrics", ""}}) {
+      auto got = status(host, path, body);
+      BOOST_TEST(got == "401", "Host " << host << " " << path << ": " << got);
+    }
+  }
+  BOOST_TEST(status("127.0.0.1:" + std::to_string(gw.admin_port()), rpc + "GetStatus", "{}")
+             == "200");
+  BOOST_TEST(status("localhost", rpc + "GetStatus", "{}") == "200");
+  BOOST_TEST(status("[::1]:9465", rpc + "GetStatus", "{}") == "200");
+}
+
 // Issue 11: health probes get an answer while idle clients hold every one
 // of the admin endpoint's 64 connections (the longest idle one makes room).
 BOOST_AUTO_TEST_CASE(probes_get_through_when_idle_clients_hold_every_connection) {

@@ -17,6 +17,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <initializer_list>
+#include <map>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -26,6 +28,7 @@
 
 #include "actors/cache/cache_reader.hpp"
 #include "actors/cache/cache_writer.hpp"
+#include "actors/cache/range_plan.hpp"
 #include "actors/cache/schema.hpp"
 #include "actors/common/ids.hpp"
 
@@ -273,6 +276,18 @@ struct fixture {
     return ask_from(self, r, std::move(ranges));
   }
 
+  // Ranges asked summed (and per minute): the count reader's read.
+  cache::snapshot ask_sums(const cache::reader_actor& r, std::vector<time_range> summed,
+                           std::vector<time_range> per_minute = {}) {
+    cache::snapshot out;
+    self->request(r, 3s, snapshot_atom::value, per_minute, summed)
+      .receive([&](cache::snapshot& s) { out = std::move(s); },
+               [&](caf::error& err) {
+                 BOOST_ERROR("cache reader replied with an error: " << to_string(err));
+               });
+    return out;
+  }
+
   static timed_answer ask_from(caf::scoped_actor& from, const cache::reader_actor& r,
                                std::vector<time_range> ranges) {
     timed_answer out{{}, {}};
@@ -305,11 +320,13 @@ struct fixture {
 
   // -- the writer ------------------------------------------------------------
 
-  cache::writer_actor writer(const std::string& address, caf::timespan retention = 24h) {
+  cache::writer_actor writer(const std::string& address, caf::timespan retention = 24h,
+                             caf::timespan future = 7 * 24h) {
     cache::writer_settings s;
     s.address = address;
     s.timeout = 1s;
     s.retention = retention;
+    s.future = future;
     auto w = cache::spawn_cache_writer(sys, s, reg);
     spawned.push_back(caf::actor_cast<caf::actor>(w));
     return w;
@@ -587,6 +604,38 @@ BOOST_AUTO_TEST_CASE(verify_resets_only_an_inconsistent_cache) {
   BOOST_TEST(!srv.exists("ping:offsets"));
 }
 
+// Issue 19, item 5: the loader counted a partition as having state only with
+// both `offset:p` and `seq:p`, the write script with `seq:p`. With the
+// offset missing, the window recounted the partition from 0, the script
+// refused that against `seq:p` (conflict), and the window reloaded 0 again,
+// forever. One definition now (schema::has_state): `seq:p`; the resync from
+// where the loader says the partition stands applies.
+BOOST_AUTO_TEST_CASE(a_sequence_without_an_offset_is_state_for_the_loader) {
+  redis_server srv;
+  auto w = writer(srv.address());
+  auto m = now_minute();
+  BOOST_REQUIRE(write(w, {0, 0, 5, 50, 5, {{m, 5}}}));
+  srv.cmd({"HDEL", "ping:offsets", "offset:0"});
+  std::vector<cache::partition_state> states;
+  self->request(w, 3s, load_atom::value, std::vector<int32_t>{0, 1})
+    .receive([&](std::vector<cache::partition_state>& xs) { states = xs; },
+             [](caf::error& e) { BOOST_FAIL(to_string(e)); });
+  BOOST_REQUIRE(states.size() == 2u);
+  BOOST_TEST(states[0].stored);
+  BOOST_TEST(states[0].seq == 5);
+  BOOST_TEST(states[0].next_offset == cache::schema::unknown_offset);
+  BOOST_TEST(!states[1].stored);
+  // The resync on top of what the loader said applies (it used to be a
+  // write from 0: a conflict, every round).
+  auto from = states[0].stored ? states[0].seq : 0;
+  auto r = write(w, {0, from, 7, 70, 7 - from, {{m, 7 - from}}});
+  BOOST_REQUIRE(r);
+  BOOST_TEST(r->outcome == code(outcome::applied));
+  BOOST_TEST(srv.hget("ping:offsets", "offset:0") == "70");
+  BOOST_TEST(srv.hget("ping:counters", "total") == "7");
+  BOOST_TEST(!verify(w));
+}
+
 // Defect 8: a script that fails halfway leaves `total` incremented without
 // its partition's state, so its retry counted twice, unnoticed. The failure
 // is real here: a bucket that is not an integer makes HINCRBY fail after
@@ -630,9 +679,9 @@ BOOST_AUTO_TEST_CASE(the_retention_floor_is_kept_by_every_write) {
 }
 
 // Issue 11's item 8: pings dated far in the future created buckets that
-// were never pruned. No bucket is kept beyond now + `future`; such pings
-// count in `total`, and the cache marks buckets from their minute on as
-// incomplete, so ranges reaching them are counted in PostgreSQL.
+// were never pruned. No bucket is kept beyond the ceiling (now + `future`);
+// such pings count in `total` and wait in ping:future, one field per
+// minute, until the ceiling reaches them.
 BOOST_AUTO_TEST_CASE(no_buckets_are_kept_far_in_the_future) {
   redis_server srv;
   auto w = writer(srv.address());
@@ -643,15 +692,190 @@ BOOST_AUTO_TEST_CASE(no_buckets_are_kept_far_in_the_future) {
   BOOST_TEST(srv.hget("ping:counters", "minute:" + std::to_string(m + 60)) == "1");
   BOOST_TEST(srv.hget("ping:counters", "minute:" + std::to_string(far)) == "");
   BOOST_TEST(srv.hget("ping:counters", "minute:" + std::to_string(far + 5)) == "");
-  BOOST_TEST(srv.hget("ping:offsets", "gap_minute") == std::to_string(far));
-  // The reader covers ranges below the gap, and none that reach into it.
+  BOOST_TEST(srv.hget("ping:future", std::to_string(far)) == "1");
+  BOOST_TEST(srv.hget("ping:offsets", "future_minute") == std::to_string(far));
+  BOOST_TEST(srv.hget("ping:offsets", "gap_minute") == "");
+  // The reader covers ranges up to the ceiling, and no bucket beyond it.
   for (auto p : {1, 2})
     BOOST_REQUIRE(write(w, {p, 0, 0, 0, 0, {}}));
+  auto ceiling = std::stoll(srv.hget("ping:offsets", "ceiling_minute"));
+  BOOST_TEST(ceiling >= m + 7 * 24 * 60 - 1);
+  BOOST_TEST(ceiling < far);
   auto r = make(defaults(srv.address()));
   auto t = ask(r, {minutes(m, m + 61), minutes(far - 1, far + 1)});
   BOOST_REQUIRE(t.snap.usable);
   BOOST_TEST(t.snap.ranges[0].covered);
   BOOST_TEST(!t.snap.ranges[1].covered);
+  auto s = ask_sums(r, {minutes(m, far + 10)});
+  BOOST_REQUIRE(s.usable);
+  BOOST_TEST(s.sums[0].first_minute == m);
+  BOOST_TEST(s.sums[0].end_minute == ceiling + 1); // the rest is PostgreSQL's
+  BOOST_TEST(s.sums[0].count == 2);
+}
+
+// Issue 17, item 7: one ping dated far in the future left `gap_minute`
+// behind, and every range reaching it went to PostgreSQL until someone
+// rebuilt the cache. Now it waits in ping:future and moves into its buckets
+// when the ceiling reaches it (here: a second writer whose clock is further
+// ahead stands for time passing).
+BOOST_AUTO_TEST_CASE(a_far_future_ping_reaches_its_bucket_when_the_ceiling_does) {
+  redis_server srv;
+  auto early = writer(srv.address(), 24h, 2min);
+  auto later = writer(srv.address(), 24h, 30min);
+  auto m = now_minute();
+  BOOST_REQUIRE(write(early, {0, 0, 2, 2, 2, {{m, 1}, {m + 10, 1}}}));
+  for (auto p : {1, 2})
+    BOOST_REQUIRE(write(early, {p, 0, 0, 0, 0, {}}));
+  BOOST_TEST(srv.hget("ping:counters", "minute:" + std::to_string(m + 10)) == "");
+  // Time passes: the next write (a heartbeat) raises the ceiling past it.
+  BOOST_REQUIRE(write(later, {1, 0, 0, 0, 0, {}}));
+  BOOST_TEST(srv.hget("ping:counters", "minute:" + std::to_string(m + 10)) == "1");
+  BOOST_TEST(srv.hget("ping:offsets", "gap_minute") == "");
+  BOOST_TEST(srv.hget("ping:offsets", "future_minute") == "");
+  BOOST_TEST(!srv.exists("ping:future"));
+  auto r = make(defaults(srv.address()));
+  auto t = ask(r, {minutes(m, m + 11)});
+  BOOST_REQUIRE(t.snap.usable);
+  BOOST_REQUIRE(t.snap.ranges[0].covered);
+  BOOST_TEST(t.snap.ranges[0].buckets.back() == 1);
+  auto s = ask_sums(r, {minutes(m, m + 20)});
+  BOOST_TEST(s.sums[0].end_minute == m + 20);
+  BOOST_TEST(s.sums[0].count == 2);
+  auto w = writer(srv.address());
+  BOOST_TEST(!verify(w)); // the checksum holds
+}
+
+// Far-future pings held without their counters (ping:offsets deleted apart,
+// say by an older processor's reset) are dropped, never moved into buckets
+// of a fresh cache that recounted them.
+BOOST_AUTO_TEST_CASE(far_pings_without_their_counters_are_dropped) {
+  redis_server srv;
+  auto w = writer(srv.address(), 24h, 2min);
+  auto m = now_minute();
+  srv.cmd({"HSET", "ping:future", std::to_string(m + 10), "5"}); // stale
+  BOOST_REQUIRE(write(w, {0, 0, 1, 1, 1, {{m + 20, 1}}}));
+  BOOST_TEST(srv.hget("ping:future", std::to_string(m + 10)) == "");
+  BOOST_TEST(srv.hget("ping:future", std::to_string(m + 20)) == "1");
+  auto later = writer(srv.address(), 24h, 30min);
+  BOOST_REQUIRE(write(later, {0, 1, 1, 1, 0, {}}));
+  BOOST_TEST(srv.hget("ping:counters", "minute:" + std::to_string(m + 10)) == "");
+  BOOST_TEST(srv.hget("ping:counters", "minute:" + std::to_string(m + 20)) == "1");
+}
+
+// Hour and day buckets are written by the same script as the minutes, only
+// for hours and days that start at or above the floor, and deleted with it.
+BOOST_AUTO_TEST_CASE(coarse_buckets_are_kept_beside_the_minutes) {
+  redis_server srv;
+  auto w = writer(srv.address(), 72h);
+  auto m = now_minute();
+  std::vector<std::pair<int64_t, int64_t>> deltas{
+    {m, 1}, {m - 1, 2}, {m - 61, 3}, {m - 2 * 1440, 4}, {m - 3 * 1440 + 30, 5}, {m - 4 * 1440, 6}};
+  BOOST_REQUIRE(write(w, {0, 0, 21, 21, 21, deltas}));
+  auto floor = std::stoll(srv.hget("ping:offsets", "floor_minute"));
+  std::map<std::string, int64_t> want;
+  for (auto [minute, n] : deltas) {
+    if (minute < floor)
+      continue;
+    want["minute:" + std::to_string(minute)] += n;
+    auto h = cache::floor_div(minute, 60), d = cache::floor_div(minute, 1440);
+    if (h * 60 >= floor)
+      want["hour:" + std::to_string(h)] += n;
+    if (d * 1440 >= floor)
+      want["day:" + std::to_string(d)] += n;
+  }
+  for (auto& [field, n] : want)
+    BOOST_TEST(srv.hget("ping:counters", field) == std::to_string(n), field);
+  // The hour and day that straddle the floor are not kept.
+  auto straddling = cache::floor_div(floor, 1440);
+  if (straddling * 1440 < floor)
+    BOOST_TEST(srv.hget("ping:counters", "day:" + std::to_string(straddling)) == "");
+  BOOST_TEST(srv.hget("ping:offsets", "layout") == "2");
+  // A shorter retention raises the floor; everything starting below it goes.
+  auto w1 = writer(srv.address(), 24h);
+  BOOST_REQUIRE(write(w1, {0, 21, 21, 21, 0, {}}));
+  auto raised = std::stoll(srv.hget("ping:offsets", "floor_minute"));
+  BOOST_TEST(raised >= m - 1440);
+  for (auto& [field, n] : want) {
+    auto colon = field.find(':');
+    auto index = std::stoll(field.substr(colon + 1));
+    auto size = field[0] == 'd' ? 1440 : field[0] == 'h' ? 60 : 1;
+    if (index * size < raised)
+      BOOST_TEST(srv.hget("ping:counters", field) == "", field);
+    else
+      BOOST_TEST(srv.hget("ping:counters", field) == std::to_string(n), field);
+  }
+}
+
+// A cache written by the older layout (minute buckets only) is cleared by
+// the first write, so every partition is recounted with coarse buckets.
+BOOST_AUTO_TEST_CASE(a_cache_of_the_older_layout_is_recounted) {
+  redis_server srv;
+  consistent_state(srv);
+  auto w = writer(srv.address());
+  auto r = write(w, {0, 1, 2, 11, 1, {{now_minute(), 1}}});
+  BOOST_REQUIRE(r);
+  BOOST_TEST(r->outcome == code(outcome::lost));
+  BOOST_TEST(!srv.exists("ping:counters"));
+  BOOST_TEST(!srv.exists("ping:offsets"));
+}
+
+// Items 2 and 6: a summed range reads the fewest day, hour and minute
+// buckets of its span within [floor, ceiling]; the sums are exact against
+// a model of what was written, for ranges from a minute to 400 days,
+// aligned or not, inside and before the retention.
+BOOST_AUTO_TEST_CASE(summed_ranges_are_exact_from_coarse_buckets) {
+  redis_server srv;
+  auto w = writer(srv.address(), 20 * 24h, 24h);
+  auto m = now_minute();
+  std::mt19937_64 rng{6};
+  std::map<int64_t, int64_t> model; // minute -> pings written
+  int64_t seq = 0;
+  for (int batch = 0; batch < 20; ++batch) {
+    std::map<int64_t, int64_t> deltas;
+    for (int i = 0; i < 200; ++i) {
+      auto minute = m - 21 * 1440 + static_cast<int64_t>(rng() % (23 * 1440));
+      deltas[minute] += 1;
+    }
+    cache::write_request req{0, seq, seq + 200, seq + 200, 200, {}};
+    req.minutes.assign(deltas.begin(), deltas.end());
+    BOOST_REQUIRE(write(w, req));
+    seq += 200;
+    for (auto& [minute, n] : deltas)
+      model[minute] += n;
+  }
+  for (auto p : {1, 2})
+    BOOST_REQUIRE(write(w, {p, 0, 0, 0, 0, {}}));
+  auto floor = std::stoll(srv.hget("ping:offsets", "floor_minute"));
+  auto ceiling = std::stoll(srv.hget("ping:offsets", "ceiling_minute"));
+  cache::bucket_bounds bounds{floor, ceiling + 1, true};
+  auto s = defaults(srv.address());
+  auto r = make(s);
+  std::vector<time_range> ranges{
+    minutes(m - 7 * 1440, m),                                  // a week, aligned
+    {true, (m - 7 * 1440) * minute_ms + 123, m * minute_ms - 7}, // a week, unaligned
+    minutes(m - 400 * 1440, m + 1),                            // 400 days, mostly before the floor
+    minutes(m - 5, m - 4),                                     // one minute
+    minutes(m + 1440, m + 3 * 1440),                           // past the ceiling
+  };
+  for (int i = 0; i < 60; ++i) {
+    auto start = (m - 25 * 1440) * minute_ms + static_cast<int64_t>(rng() % (27ull * 1440 * minute_ms));
+    auto len = 1 + static_cast<int64_t>(rng() % (10ull * 1440 * minute_ms));
+    ranges.push_back({true, start, start + len});
+  }
+  auto snap = ask_sums(r, ranges);
+  BOOST_REQUIRE(snap.usable);
+  BOOST_REQUIRE(snap.sums.size() == ranges.size());
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    auto want = cache::cached_span(ranges[i], bounds, s.max_span_minutes);
+    auto& got = snap.sums[i];
+    BOOST_TEST(got.first_minute == (want.empty() ? 0 : want.lo), i);
+    BOOST_TEST(got.end_minute == (want.empty() ? 0 : want.hi), i);
+    int64_t n = 0;
+    for (auto it = model.lower_bound(want.lo); !want.empty() && it != model.end() && it->first < want.hi; ++it)
+      n += it->second;
+    BOOST_TEST(got.count == n, i);
+  }
+  BOOST_TEST(snap.sums[2].first_minute == floor); // before the floor: PostgreSQL's
 }
 
 BOOST_AUTO_TEST_SUITE_END()

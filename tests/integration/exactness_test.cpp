@@ -217,4 +217,66 @@ BOOST_AUTO_TEST_CASE(a_kafka_offset_reset_keeps_counts_exact) {
   BOOST_TEST(count_pings(*stub) == 120);
 }
 
+// Issue 17, items 2, 6 and 7, end to end: ranges from a minute to 400
+// days, aligned or not, inside and before the cache's retention, and past
+// its ceiling, are exact; the part of a range in the cache is read from
+// its buckets. A ping dated a month ahead waits past the ceiling; when the
+// ceiling reaches it (here: a processor with a longer --cache.future
+// stands for time passing) its minute is served from the cache, with no
+// RebuildCache.
+BOOST_AUTO_TEST_CASE(ranges_of_any_length_are_exact_and_far_pings_heal) {
+  auto proc = start_processor("processor");
+  BOOST_REQUIRE(wait_until([&] { return cache_complete(redis); }, 30s));
+  auto now = now_ms();
+  constexpr int64_t minute = 60'000, day = 1440 * minute;
+  for (int k = 0; k < 120; ++k)
+    BOOST_REQUIRE(send_ping(*stub, now - k * 61 * minute - k * 1000).ok()); // ~5 days
+  for (int k = 0; k < 3; ++k)
+    BOOST_REQUIRE(send_ping(*stub, now - 10 * day - k * 1000).ok()); // before the floor
+  auto far = (now + 30 * day) / minute * minute + 7'000;
+  BOOST_REQUIRE(send_ping(*stub, far).ok());
+  BOOST_REQUIRE(wait_until([&] { return redis.hgetall("ping:counters")["total"] == sql(); }, 30s));
+  auto postgres_counts = [&] {
+    auto metrics = shell_output("curl -s http://127.0.0.1:" + std::to_string(gw.admin_port())
+                                + "/metrics");
+    const std::string name = "\nping_counts_answered_total{source=\"postgres\"} ";
+    auto at = metrics.find(name);
+    return at == std::string::npos ? int64_t{-1} : std::stoll(metrics.substr(at + name.size()));
+  };
+  auto aligned = now / minute * minute;
+  std::vector<std::pair<int64_t, int64_t>> ranges{
+    {aligned - 7 * day, aligned},                    // a week, aligned
+    {aligned - 7 * day + 1234, now - 17},            // a week, unaligned
+    {now - 400 * day, now + 400 * day},              // 400 days each way
+    {aligned - 12 * day, aligned - 8 * day},         // before the floor only
+    {aligned - 9 * day - 999, aligned - 2 * day + 5}, // across the floor
+    {aligned - 3 * minute, aligned - 2 * minute},    // one minute
+    {aligned - 3 * minute + 5, aligned - 3 * minute + 9'000}, // inside one minute
+    {aligned + 20 * day, aligned + 40 * day},        // past the ceiling
+  };
+  for (auto [a, b] : ranges)
+    BOOST_TEST(count_pings(*stub, a, b) == sql_range(a, b), a << ".." << b);
+  // The week inside the cache: no PostgreSQL count at all.
+  auto before = postgres_counts();
+  BOOST_TEST(count_pings(*stub, aligned - 5 * day, aligned + minute) == sql_range(aligned - 5 * day, aligned + minute));
+  BOOST_TEST(postgres_counts() == before);
+  // The far ping's minute is past the ceiling: PostgreSQL counts it.
+  auto far_minute = far / minute * minute;
+  BOOST_TEST(count_pings(*stub, far_minute, far_minute + minute) == 1);
+  BOOST_TEST(postgres_counts() == before + 1);
+  // Time passes: the ceiling reaches the far ping, which moves into its
+  // buckets; its minute is served from the cache.
+  proc.reset();
+  auto later = start_processor("later", {"--cache.future=1000h"});
+  BOOST_REQUIRE(wait_until([&] {
+    auto ceiling = redis.hgetall("ping:offsets")["ceiling_minute"];
+    return ceiling * minute > far;
+  }, 30s));
+  BOOST_TEST(redis.hgetall("ping:counters")["minute:" + std::to_string(far / minute)] == 1);
+  before = postgres_counts();
+  BOOST_TEST(count_pings(*stub, far_minute, far_minute + minute) == 1);
+  BOOST_TEST(count_pings(*stub, aligned - 2 * day, far_minute + day) == sql_range(aligned - 2 * day, far_minute + day));
+  BOOST_TEST(postgres_counts() == before);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

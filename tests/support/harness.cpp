@@ -360,8 +360,15 @@ std::map<std::string, int64_t> counts_in_postgres(const std::string& dsn) {
   int64_t total = 0;
   for (const auto& r : txn.exec("SELECT div(timestamptz_to_ms(pinged_at), 60000), count(*) "
                                 "FROM pings GROUP BY 1")) {
-    out["minute:" + r[0].as<std::string>()] = r[1].as<int64_t>();
-    total += r[1].as<int64_t>();
+    auto minute = r[0].as<int64_t>();
+    auto n = r[1].as<int64_t>();
+    out["minute:" + std::to_string(minute)] = n;
+    // The coarse buckets beside it (pings of these tests are recent: their
+    // hours and days start above the cache's floor).
+    auto floor_div = [](int64_t a, int64_t b) { return a / b - (a % b != 0 && a < 0); };
+    out["hour:" + std::to_string(floor_div(minute, 60))] += n;
+    out["day:" + std::to_string(floor_div(minute, 1440))] += n;
+    total += n;
   }
   out["total"] = total;
   return out;

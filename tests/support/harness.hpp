@@ -195,7 +195,8 @@ Response admin_rpc(uint16_t port, const std::string& method, const std::string& 
 /// True when the cache holds an offset for every one of `partitions`.
 bool cache_complete(const redis_server& redis, int partitions = 3);
 
-/// Pings per epoch minute in PostgreSQL, as "minute:N" -> count, plus "total".
+/// Pings in PostgreSQL as the cache keeps them: "minute:N", "hour:N" and
+/// "day:N" -> count, plus "total".
 std::map<std::string, int64_t> counts_in_postgres(const std::string& dsn);
 
 /// One Ping over gRPC with a deadline.

@@ -7,7 +7,10 @@
 //                 live sessions (for stop()).
 //   session       one TCP connection, on its own strand. Reads a request
 //                 head (header_timeout, max_header_bytes), then the body
-//                 (body_timeout, max_body_bytes), validates it per the
+//                 (body_timeout for the whole body, body_read_timeout for
+//                 each read, min_body_rate, max_body_bytes); until the body
+//                 is in, the connection is evictable at the connection cap
+//                 (it waits for its client). Then it validates it per the
 //                 Connect protocol, decodes the message and calls the
 //                 handler. While a call is pending no read is outstanding.
 //   call_state    the pending call, shared by the session, the deadline
@@ -158,8 +161,8 @@ struct server::impl {
 
   void do_accept();
   void reject(tcp::socket socket);
-  /// Closes the connection waiting longest for a request head; false if
-  /// every connection is busy with a request.
+  /// Closes the connection waiting longest for its client (a request head
+  /// or the rest of a body); false if every connection is busy with a call.
   bool evict_idle();
   void unregister(std::uint64_t id);
   template <class F>
@@ -234,23 +237,36 @@ class session : public std::enable_shared_from_this<session> {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_request(); });
   }
 
-  /// Server is stopping: close if no request is being processed; otherwise
-  /// close after the current response.
+  /// Server is stopping: no more keep-alive. A call in progress is answered,
+  /// then the connection closes. A connection waiting for a request keeps
+  /// waiting for drain_idle_grace, so that a request already on its way is
+  /// answered (Connection: close) rather than cut by the close; then it
+  /// closes.
   void post_server_stop() {
     asio::post(stream_.get_executor(), [self = shared_from_this()] {
       self->keep_alive_ = false;
-      if (self->phase_ == phase::idle || self->phase_ == phase::reading_header) self->close();
+      if (self->phase_ != phase::idle && self->phase_ != phase::reading_header) return;
+      const auto grace = self->srv_.opts.drain_idle_grace;
+      if (grace.count() <= 0) return self->close();
+      self->timer_.expires_after(grace);
+      self->timer_.async_wait([self](error_code ec) {
+        if (ec) return;  // a call came and set its own deadline, or closed
+        if (self->phase_ == phase::idle || self->phase_ == phase::reading_header) self->close();
+      });
     });
   }
 
-  /// Since when (steady clock, ns) this connection waits for a request head;
-  /// 0 while it is busy with a request. Read from the accept path.
+  /// Since when (steady clock, ns) this connection waits for its client (a
+  /// request head, or the rest of a body); 0 while it is busy with a call.
+  /// Read from the accept path.
   std::int64_t waiting_since() const { return waiting_since_.load(std::memory_order_relaxed); }
 
-  /// Room is needed: close if still waiting for a request head.
+  /// Room is needed: close if still waiting for its client (a head, or the
+  /// rest of a body).
   void post_evict() {
     asio::post(stream_.get_executor(), [self = shared_from_this()] {
-      if (self->phase_ == phase::idle || self->phase_ == phase::reading_header) {
+      if (self->phase_ == phase::idle || self->phase_ == phase::reading_header ||
+          self->phase_ == phase::reading_body) {
         self->srv_.stats.connections_evicted.fetch_add(1);
         self->close();
       }
@@ -366,14 +382,17 @@ class session : public std::enable_shared_from_this<session> {
 
   void on_header(error_code ec) {
     if (on_read_error(ec)) return;
-    waiting_since_.store(0, std::memory_order_relaxed); // the head is in: busy
+    // The head is in; until the body is too, the connection still waits
+    // for its client (waiting_since_ stays set: evictable).
     const auto& req = parser_->get();
     if (parser_->is_done()) {
       process();
       return;
     }
     phase_ = phase::reading_body;
-    stream_.expires_after(srv_.opts.body_timeout);
+    body_started_ = std::chrono::steady_clock::now();
+    body_read_ = 0;
+    stream_.expires_after(std::min(srv_.opts.body_timeout, srv_.opts.body_read_timeout));
     if (protocol::iequals(sv(req[http::field::expect]), "100-continue")) {
       static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
       asio::async_write(stream_, asio::buffer(cont.data(), cont.size()),
@@ -389,14 +408,41 @@ class session : public std::enable_shared_from_this<session> {
     read_body();
   }
 
+  // The body, one read at a time: each read waits at most
+  // body_read_timeout, the whole body at most body_timeout, and after a
+  // grace of one body_read_timeout the body must have come at
+  // min_body_rate at least.
   void read_body() {
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](error_code ec, std::size_t) { self->on_body(ec); });
+    const auto now = std::chrono::steady_clock::now();
+    const auto left = body_started_ + srv_.opts.body_timeout - now;
+    if (left <= std::chrono::steady_clock::duration::zero()) return body_too_slow();
+    stream_.expires_after(std::min<std::chrono::steady_clock::duration>(left, srv_.opts.body_read_timeout));
+    http::async_read_some(stream_, buffer_, *parser_,
+                          [self = shared_from_this()](error_code ec, std::size_t n) { self->on_body(ec, n); });
   }
 
-  void on_body(error_code ec) {
+  void on_body(error_code ec, std::size_t n) {
     if (on_read_error(ec)) return;
-    process();
+    if (parser_->is_done()) {
+      process();
+      return;
+    }
+    body_read_ += n;
+    if (srv_.opts.min_body_rate > 0) {
+      const auto elapsed = std::chrono::steady_clock::now() - body_started_;
+      const auto late = elapsed - srv_.opts.body_read_timeout;
+      if (late > std::chrono::steady_clock::duration::zero()) {
+        const double due = std::chrono::duration<double>(late).count() * static_cast<double>(srv_.opts.min_body_rate);
+        if (static_cast<double>(body_read_) < due) return body_too_slow();
+      }
+    }
+    read_body();
+  }
+
+  void body_too_slow() {
+    keep_alive_ = false;
+    srv_.stats.timeouts.fetch_add(1);
+    close();
   }
 
   // ---- request processing (Connect rules)
@@ -749,6 +795,8 @@ class session : public std::enable_shared_from_this<session> {
   bool accept_gzip_ = false;
   std::array<char, 4096> drain_buf_{};
   std::size_t drained_ = 0;
+  std::chrono::steady_clock::time_point body_started_{};
+  std::size_t body_read_ = 0;  // body bytes parsed so far
 };
 
 void call_state::settle(call_result r) {
@@ -819,6 +867,8 @@ void server::impl::do_accept() {
   });
 }
 
+// The oldest connection waiting for its client: idle, reading a head, or
+// reading a body (see session::waiting_since).
 bool server::impl::evict_idle() {
   std::shared_ptr<detail::session> oldest;
   std::int64_t since = 0;

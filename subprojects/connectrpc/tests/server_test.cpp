@@ -91,21 +91,26 @@ class conn {
   }
 
   // True if the server closes the connection (EOF/reset) within `timeout`.
+  /// True when the server closed (EOF or reset) within `timeout`. (Only a
+  /// close counts: the read cancelled at the timeout is not one.)
   bool closed_within(std::chrono::milliseconds timeout) {
     bool done = false;
+    bool closed = false;
     std::function<void()> next;
     std::array<char, 1024> scratch;
     next = [&] {
       sock_.async_read_some(asio::buffer(scratch), [&](boost::system::error_code ec, std::size_t) {
         if (ec) {
           done = true;
+          closed = ec != asio::error::operation_aborted;
           return;
         }
         next();
       });
     };
     next();
-    return run(done, timeout);
+    run(done, timeout);
+    return closed;
   }
 
  private:
@@ -630,6 +635,69 @@ BOOST_AUTO_TEST_CASE(connection_cap_closes_the_longest_idle_connection) {
   BOOST_TEST(f.srv->stats().connections_evicted.load() == 1u);
   BOOST_TEST(f.srv->stats().connections_rejected.load() == 0u);
   BOOST_TEST(c2.call(post_json(R"({"text":"still"})")).status == 200u);
+}
+
+// Issue 19 item 7: a connection whose head is in but whose body trickles is
+// waiting for its client, not busy: at the cap it makes room like an idle
+// one, so trickling bodies cannot hold every slot.
+BOOST_AUTO_TEST_CASE(connection_cap_closes_a_trickling_body) {
+  server_options o;
+  o.max_connections = 2;
+  echo_fixture f(o);
+  const std::string head = "POST " + echo_path +
+                           " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{";
+  conn c1(f.port());
+  c1.write_raw(head);
+  conn c2(f.port());
+  c2.write_raw(head);
+  BOOST_REQUIRE(wait_for([&] { return f.srv->stats().requests_total.load() == 0u &&
+                                      f.srv->stats().connections_open.load() == 2u; }));
+  conn c3(f.port());
+  BOOST_TEST(c3.call(post_json(R"({"text":"in"})")).status == 200u);
+  BOOST_TEST(f.srv->stats().connections_evicted.load() == 1u);
+  BOOST_TEST(f.srv->stats().connections_rejected.load() == 0u);
+  BOOST_TEST(c1.closed_within(2s)); // the oldest trickler
+}
+
+// Issue 19 item 7: nginx's client_body_timeout: the wait for each piece of
+// a body is bounded (body_read_timeout), not only the whole body, and a
+// body that arrives slower than min_body_rate (after a grace of one
+// body_read_timeout) is cut.
+BOOST_AUTO_TEST_CASE(a_body_below_the_minimum_rate_is_cut) {
+  server_options o;
+  o.body_timeout = 30s;
+  o.body_read_timeout = 400ms;
+  o.min_body_rate = 1000;  // bytes/s
+  echo_fixture f(o);
+  conn c(f.port());
+  c.write_raw("POST " + echo_path +
+              " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 60000\r\n\r\n{");
+  const auto t0 = clock_type::now();
+  bool closed = false;
+  // One byte every 100 ms: never 400 ms of silence, but 10 bytes/s.
+  while (clock_type::now() - t0 < 5s) {
+    if (c.closed_within(100ms)) {
+      closed = true;
+      break;
+    }
+    try {
+      c.write_raw(" ");
+    } catch (const std::exception&) {
+      closed = true;  // reset by the server meanwhile
+      break;
+    }
+  }
+  BOOST_TEST(closed);
+  BOOST_TEST((clock_type::now() - t0) < 3s);
+  BOOST_TEST(f.srv->stats().timeouts.load() == 1u);
+  // Silence longer than body_read_timeout is cut too.
+  conn d(f.port());
+  const auto t1 = clock_type::now();
+  d.write_raw("POST " + echo_path +
+              " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n{");
+  BOOST_TEST(d.closed_within(5s));
+  BOOST_TEST((clock_type::now() - t1) < 2s);
+  BOOST_TEST(f.call(post_json("{}")).status == 200u);
 }
 
 // When every connection is busy with a request, the newcomer is refused.

@@ -2,9 +2,13 @@
 // option parsing, the broker run loop, and the `ctl` client subcommand.
 
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
@@ -43,6 +47,7 @@ struct broker_options {
   std::string info_file;
   std::string control_socket;
   log::level log_threshold = log::level::info;
+  bool restart_on_crash = false;
 };
 
 struct ctl_options {
@@ -88,6 +93,10 @@ void print_help(const defaults& d) {
       << "                              else $TMPDIR/" << prog << "-PID.sock)\n"
       << "  --log-level LEVEL           debug|info|notice|warn|error (default info)\n"
       << "  --debug CONTEXTS            librdkafka debug contexts, e.g. mock,broker,protocol\n"
+      << "  --ports P1[,P2...]          listen on these ports (one per broker; default random)\n"
+      << "  --restart-on-crash          run the cluster in a child process and start it again,\n"
+      << "                              on the same ports, whenever it dies (librdkafka's mock\n"
+      << "                              aborts on some consumer group races); clients reconnect\n"
       << "  -h, --help                  this help\n"
       << "  --version                   print the version\n"
       << "\n"
@@ -203,6 +212,18 @@ std::optional<broker_options> parse_broker_options(int argc, char** argv, const 
       o.log_threshold = parse_level(r.value(f));
     } else if (f == "--debug") {
       o.cluster.debug = r.value(f);
+    } else if (f == "--ports") {
+      o.cluster.ports.clear();
+      const std::string list = r.value(f);
+      for (std::size_t pos = 0; pos <= list.size();) {
+        const auto end = std::min(list.find(',', pos), list.size());
+        o.cluster.ports.push_back(
+            static_cast<uint16_t>(parse_positive(f, list.substr(pos, end - pos), 65535)));
+        pos = end + 1;
+      }
+    } else if (f == "--restart-on-crash") {
+      r.no_value(f);
+      o.restart_on_crash = true;
     } else {
       throw usage_error("unknown option '" + f + "' (see --help)");
     }
@@ -211,6 +232,8 @@ std::optional<broker_options> parse_broker_options(int argc, char** argv, const 
     for (const auto& t : d.topics) add_topic(o.topics, t);
   for (const auto& t : cli_topics) add_topic(o.topics, t);  // CLI wins on same name
   o.cluster.log_level = o.log_threshold == log::level::debug ? 7 : 6;
+  if (!o.cluster.ports.empty() && static_cast<int>(o.cluster.ports.size()) != o.cluster.brokers)
+    throw usage_error("--ports needs one port per broker");
 
   if (o.control_socket.empty()) {
     // Next to the info file when that fits a sockaddr_un, else in $TMPDIR.
@@ -328,6 +351,110 @@ int run_broker(const broker_options& o, const defaults& d) {
   return exit_code;
 }
 
+// The ports of a bootstrap list "127.0.0.1:P1,127.0.0.1:P2".
+std::vector<uint16_t> ports_of(const std::string& bootstrap) {
+  std::vector<uint16_t> out;
+  for (std::size_t pos = 0; pos < bootstrap.size();) {
+    const auto end = std::min(bootstrap.find(',', pos), bootstrap.size());
+    const auto item = bootstrap.substr(pos, end - pos);
+    const auto colon = item.rfind(':');
+    int port = 0;
+    if (colon != std::string::npos) {
+      const auto digits = item.substr(colon + 1);
+      (void)std::from_chars(digits.data(), digits.data() + digits.size(), port);
+    }
+    if (port > 0 && port < 65536) out.push_back(static_cast<uint16_t>(port));
+    pos = end + 1;
+  }
+  return out;
+}
+
+// --restart-on-crash: the cluster runs in a child (this program again,
+// without the flag, with --ports once they are known), which dies with us
+// (PR_SET_PDEATHSIG). A child that dies of a signal or exits non-zero
+// while we were not asked to stop is started again on the same ports, so
+// clients find the broker where they left it (empty: topics are created
+// again, data and groups are gone; Ping's relay re-sends from its cursor
+// and its processor recounts what it missed). SIGTERM/SIGINT are passed on.
+int run_supervisor(int argc, char** argv, const broker_options& o) {
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGCHLD);
+  sigset_t old_mask;
+  pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask);
+  std::vector<std::string> base;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--restart-on-crash") continue;
+    if (a == "--ports") { ++i; continue; }
+    if (a.rfind("--ports=", 0) == 0) continue;
+    base.push_back(a);
+  }
+  auto ports = o.cluster.ports;
+  auto backoff = 200ms;
+  const auto parent = ::getpid();
+  for (int starts = 0;; ++starts) {
+    std::vector<std::string> args{argv[0]}; // run as /proc/self/exe, shown as we are
+    args.insert(args.end(), base.begin(), base.end());
+    // The control socket path must not depend on the child's pid.
+    if (o.info_file.empty()) args.push_back(std::string{"--control-socket="}.append(o.control_socket));
+    if (!ports.empty()) {
+      std::string list;
+      for (auto p : ports) {
+        if (!list.empty()) list.push_back(',');
+        list.append(std::to_string(p));
+      }
+      args.push_back(std::string{"--ports="}.append(list));
+    }
+    const auto started = std::chrono::steady_clock::now();
+    const pid_t child = ::fork();
+    if (child < 0) {
+      log::error("cannot fork the broker");
+      return 1;
+    }
+    if (child == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+      if (::getppid() != parent) std::_Exit(1);
+      pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+      std::vector<char*> cargs;
+      for (auto& a : args) cargs.push_back(a.data());
+      cargs.push_back(nullptr);
+      ::execv("/proc/self/exe", cargs.data());
+      std::_Exit(127);
+    }
+    log::info("broker started", {{"pid", std::to_string(child)},
+                                 {"start", std::to_string(starts + 1)}});
+    int status = 0;
+    bool stopping = false;
+    for (;;) {
+      timespec slice{0, 200'000'000};
+      const int sig = ::sigtimedwait(&stop_signals, nullptr, &slice);
+      if ((sig == SIGTERM || sig == SIGINT) && !stopping) {
+        stopping = true;
+        ::kill(child, SIGTERM);
+      }
+      if (::waitpid(child, &status, WNOHANG) == child) break;
+    }
+    if (stopping || (WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+      pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+    }
+    std::string how = WIFSIGNALED(status) ? "signal " : "exit ";
+    how.append(std::to_string(WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status)));
+    if (ports.empty() && !o.info_file.empty())
+      if (const auto info = read_info_file(o.info_file)) ports = ports_of(info->bootstrap);
+    // A child that ran a while crashed: start again at once. One that could
+    // not start (its ports still taken): back off.
+    if (std::chrono::steady_clock::now() - started > 5s) backoff = 200ms;
+    log::error("broker died; starting it again on the same ports",
+               {{"status", how}, {"backoff_ms", std::to_string(backoff.count())}});
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min<std::chrono::milliseconds>(backoff * 2, 5000ms);
+  }
+}
+
 int run_ctl(int argc, char** argv) {
   ctl_options o;
   arg_reader r(argc, argv, 2);
@@ -376,6 +503,7 @@ int main(int argc, char** argv, const defaults& d) {
     if (argc >= 2 && std::string_view(argv[1]) == "ctl") return run_ctl(argc, argv);
     const auto options = parse_broker_options(argc, argv, d);
     if (!options) return 0;
+    if (options->restart_on_crash) return run_supervisor(argc, argv, *options);
     return run_broker(*options, d);
   } catch (const usage_error& e) {
     std::cerr << program_name(d) << ": " << e.what() << "\n";

@@ -6,6 +6,7 @@
 #include <charconv>
 #include <stdexcept>
 
+#include "devbroker/fixed_ports.hpp"
 #include "devbroker/log.hpp"
 
 namespace devbroker {
@@ -87,8 +88,16 @@ mock_cluster::mock_cluster(const cluster_settings& settings)
   }
   handle_.reset(rk);
 
+  if (!settings_.ports.empty()) {
+    if (static_cast<int>(settings_.ports.size()) != settings_.brokers)
+      throw std::invalid_argument("one port per broker expected");
+    fixed_ports::arm(settings_.ports);
+  }
   cluster_.reset(rd_kafka_mock_cluster_new(rk, settings_.brokers));
-  if (!cluster_) throw std::runtime_error("rd_kafka_mock_cluster_new failed");
+  const auto taken = settings_.ports.empty() ? 0 : fixed_ports::disarm();
+  if (!cluster_) throw std::runtime_error("rd_kafka_mock_cluster_new failed (ports in use?)");
+  if (taken != settings_.ports.size())
+    throw std::runtime_error("the mock cluster did not bind the chosen ports");
   bootstrap_ = rd_kafka_mock_cluster_bootstraps(cluster_.get());
 }
 

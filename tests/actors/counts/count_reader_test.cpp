@@ -5,10 +5,12 @@
 #define BOOST_TEST_MODULE count_reader
 #include <boost/test/unit_test.hpp>
 
+#include <limits>
 #include <optional>
 
 #include <caf/all.hpp>
 
+#include "actors/cache/range_plan.hpp"
 #include "actors/common/errors.hpp"
 #include "actors/counts/count_reader.hpp"
 #include "tests/support/coordinator.hpp"
@@ -24,10 +26,20 @@ struct world {
   cache::snapshot snap;          // what the cache answers (ranges filled per ask)
   std::map<int64_t, int64_t> buckets; // minute -> count in the cache
   persistence::tail_counts tail; // what the tail query answers
-  int64_t pg_count = 0;          // what count(*) answers
+  int64_t pg_count = 0;          // what count(*) answers (unless pg_rows)
+  std::optional<std::vector<int64_t>> pg_rows; // timestamps PostgreSQL holds
+  int64_t limit = std::numeric_limits<int64_t>::max(); // the cache's ceiling + 1
+  bool hold_counts = false;
+  std::vector<time_range> pg_ranges; // asked of count(*)
+  std::vector<std::pair<caf::typed_response_promise<int64_t>, int64_t>> held_counts;
   bool hold_snapshots = false;
+  // When set, read n's tail (the n-th tail query) holds n pings in minute
+  // 100 and 100 * n pings in all: every read answers its own value, so a
+  // test can tell which read answered a request.
+  bool tail_per_read = false;
   int snapshots = 0, tails = 0, pg_counts = 0, pg_minutes = 0;
-  std::vector<std::vector<time_range>> asked;
+  std::vector<std::vector<time_range>> asked; // summed
+  std::vector<std::vector<time_range>> asked_minutes;
   std::vector<std::vector<int64_t>> tail_seqs;
   std::vector<caf::typed_response_promise<cache::snapshot>> held;
   std::vector<cache::snapshot> held_values;
@@ -35,9 +47,22 @@ struct world {
 
 using fake_cache_actor = cache::reader_actor::extend<caf::reacts_to<resume_atom>>;
 
-cache::snapshot answer(world& w, const std::vector<time_range>& ranges) {
+cache::snapshot answer(world& w, const std::vector<time_range>& ranges,
+                       const std::vector<time_range>& sums = {}) {
   auto s = w.snap;
   s.ranges.clear();
+  s.sums.clear();
+  for (auto& r : sums) {
+    cache::range_sum v;
+    if (s.usable) {
+      auto span = cache::cached_span(r, {s.floor_minute, w.limit, true}, 32 * 1440);
+      v.first_minute = span.lo;
+      v.end_minute = span.hi;
+      for (auto m = span.lo; m < span.hi; ++m)
+        v.count += w.buckets.count(m) ? w.buckets[m] : 0;
+    }
+    s.sums.push_back(v);
+  }
   for (auto& r : ranges) {
     cache::range_view v;
     if (s.usable && r.start_ms % minute_ms == 0 && r.end_ms % minute_ms == 0
@@ -54,16 +79,22 @@ cache::snapshot answer(world& w, const std::vector<time_range>& ranges) {
 fake_cache_actor::behavior_type fake_cache(fake_cache_actor::pointer self,
                                            std::shared_ptr<world> w) {
   return {
-    [=](snapshot_atom, const std::vector<time_range>& ranges) -> caf::result<cache::snapshot> {
+    [=](snapshot_atom, const std::vector<time_range>& ranges,
+        const std::vector<time_range>& sums) -> caf::result<cache::snapshot> {
       w->snapshots++;
-      w->asked.push_back(ranges);
+      w->asked.push_back(sums);
+      w->asked_minutes.push_back(ranges);
       if (w->hold_snapshots) {
         auto rp = self->make_response_promise<cache::snapshot>();
         w->held.push_back(rp);
-        w->held_values.push_back(answer(*w, ranges));
+        w->held_values.push_back(answer(*w, ranges, sums));
         return rp;
       }
-      return answer(*w, ranges);
+      return answer(*w, ranges, sums);
+    },
+    [=](snapshot_atom, const std::vector<time_range>&) -> caf::result<cache::snapshot> {
+      BOOST_FAIL("the count reader asks summed ranges too");
+      return cache::snapshot{};
     },
     [=](resume_atom) {
       for (size_t i = 0; i < w->held.size(); ++i)
@@ -74,16 +105,38 @@ fake_cache_actor::behavior_type fake_cache(fake_cache_actor::pointer self,
   };
 }
 
-persistence::persistence_actor::behavior_type fake_store(std::shared_ptr<world> w) {
+using fake_store_actor = persistence::persistence_actor::extend<caf::reacts_to<resume_atom>>;
+
+fake_store_actor::behavior_type fake_store(fake_store_actor::pointer self,
+                                           std::shared_ptr<world> w) {
   return {
     [=](store_atom, ping_row&) { return int64_t{1}; },
-    [=](count_atom, time_range) {
+    [=](count_atom, time_range r) -> caf::result<int64_t> {
       w->pg_counts++;
-      return w->pg_count;
+      w->pg_ranges.push_back(r);
+      auto n = w->pg_count;
+      if (w->pg_rows) {
+        n = 0;
+        for (auto t : *w->pg_rows)
+          n += r.bounded ? (t >= r.start_ms && t < r.end_ms) : 1;
+      }
+      if (w->hold_counts) {
+        auto rp = self->make_response_promise<int64_t>();
+        w->held_counts.emplace_back(rp, n);
+        return rp;
+      }
+      return n;
     },
     [=](tail_atom, std::vector<int64_t> seqs, bool) {
       w->tails++;
       w->tail_seqs.push_back(seqs);
+      if (w->tail_per_read) {
+        persistence::tail_counts t;
+        int64_t n = w->tails;
+        t.total = 100 * n;
+        t.minutes = {{100, n}, {5000, 100 * n - n}};
+        return t;
+      }
       return w->tail;
     },
     [=](minutes_atom, int64_t, int32_t n) {
@@ -93,6 +146,12 @@ persistence::persistence_actor::behavior_type fake_store(std::shared_ptr<world> 
     [](heads_atom) { // not used by the count reader
       return std::vector<persistence::outbox_position>{};
     },
+    [=](resume_atom) {
+      auto held = std::move(w->held_counts);
+      w->held_counts.clear();
+      for (auto& [rp, n] : held)
+        rp.deliver(n);
+    },
   };
 }
 
@@ -100,16 +159,21 @@ struct fixture : test::coordinator_fixture {
   telemetry::registry reg;
   std::shared_ptr<world> w = std::make_shared<world>();
   caf::actor cache;
+  caf::actor store;
   counts::counts_actor counts;
 
   fixture() {
     auto c = sys->spawn(fake_cache, w);
     cache = caf::actor_cast<caf::actor>(c);
-    auto store = sys->spawn(fake_store, w);
+    auto st = sys->spawn(fake_store, w);
+    store = caf::actor_cast<caf::actor>(st);
     counts::settings s;
     s.max_waiting = 16;
+    s.max_fallbacks = 4;
+    s.max_ranges_per_read = 8;
     counts = counts::spawn_count_reader(*sys, s, caf::actor_cast<cache::reader_actor>(c),
-                                        store, reg);
+                                        caf::actor_cast<persistence::persistence_actor>(st),
+                                        reg);
     // A caught-up, usable cache by default.
     w->snap.usable = true;
     w->snap.seqs = {10, 20, 30};
@@ -179,6 +243,8 @@ BOOST_AUTO_TEST_CASE(aligned_ranges_add_the_tail_minute_by_minute) {
       BOOST_TEST(m.source == "cache");
     },
     [](caf::error& e) { BOOST_FAIL(caf::to_string(e)); });
+  // The console's minutes cost the minutes shown: no PostgreSQL GROUP BY.
+  BOOST_TEST(w->pg_minutes == 0);
 }
 
 BOOST_AUTO_TEST_CASE(an_unusable_cache_falls_back_to_postgres) {
@@ -225,7 +291,11 @@ BOOST_AUTO_TEST_CASE(empty_ranges_need_no_read) {
 
 // Concurrent requests share the work: while one read is in flight, every
 // request that arrives waits for the next read, which answers all of them.
+// Each read answers its own value (read n: a tail of 100 * n pings, n of
+// them in minute 100), so the answers say which read they came from: a
+// request that arrived during read 1 must not get read 1's (older) answer.
 BOOST_AUTO_TEST_CASE(concurrent_counts_share_one_read) {
+  w->tail_per_read = true;
   w->hold_snapshots = true;
   auto first = ask({});
   drain(); // the first read is in flight, its snapshot held
@@ -238,9 +308,17 @@ BOOST_AUTO_TEST_CASE(concurrent_counts_share_one_read) {
   w->hold_snapshots = false;
   (*self)->send(cache, resume_atom::value);
   drain();
-  BOOST_TEST(result(first)->count == 60);
-  for (auto& h : later)
-    BOOST_TEST(static_cast<bool>(result(h)));
+  auto first_answer = result(first);
+  BOOST_REQUIRE(first_answer);
+  BOOST_TEST(first_answer->count == 60 + 100); // read 1
+  for (int i = 0; i < 10; ++i) {
+    auto r = result(later[static_cast<size_t>(i)]);
+    BOOST_REQUIRE(r);
+    if (i % 2)
+      BOOST_TEST(r->count == 60 + 200, "request " << i << " total"); // read 2's total
+    else
+      BOOST_TEST(r->count == 0 + 2, "request " << i << " minute 100"); // read 2's minute 100
+  }
   BOOST_TEST(w->snapshots == 2); // one more read for all ten
   BOOST_TEST(w->tails == 2);
   BOOST_TEST(w->asked[1].size() == 1u); // the range, asked once
@@ -248,6 +326,7 @@ BOOST_AUTO_TEST_CASE(concurrent_counts_share_one_read) {
 }
 
 BOOST_AUTO_TEST_CASE(waiting_requests_are_bounded) {
+  w->tail_per_read = true;
   w->hold_snapshots = true;
   auto first = ask({});
   drain();
@@ -261,9 +340,122 @@ BOOST_AUTO_TEST_CASE(waiting_requests_are_bounded) {
   w->hold_snapshots = false;
   (*self)->send(cache, resume_atom::value);
   drain();
+  auto first_answer = result(first);
+  BOOST_REQUIRE(first_answer);
+  BOOST_TEST(first_answer->count == 60 + 100); // read 1
+  for (auto& h : later) {
+    auto r = result(h);
+    BOOST_REQUIRE(r);
+    BOOST_TEST(r->count == 60 + 200); // all sixteen from read 2
+  }
+  BOOST_TEST(w->snapshots == 2);
+  BOOST_TEST(w->tails == 2);
+}
+
+// Issue 17, items 2 and 6: an unaligned range is its cached span (buckets
+// plus the tail in the span) and its two partial edge minutes, counted in
+// PostgreSQL over their sub-minute intervals only. Before, PostgreSQL
+// counted the whole range.
+BOOST_AUTO_TEST_CASE(unaligned_ranges_count_only_their_edge_minutes_in_postgres) {
+  w->buckets = {{100, 5}, {101, 6}, {102, 7}};
+  w->tail.minutes = {{99, 4}, {100, 1}, {102, 2}, {103, 8}}; // 99 and 103: edges
+  w->tail.total = 15;
+  // PostgreSQL holds, in the edge minutes, rows inside and outside the range.
+  w->pg_rows = std::vector<int64_t>{99 * minute_ms + 10'000, 99 * minute_ms + 40'000,
+                                    99 * minute_ms + 50'000, 103 * minute_ms + 5'000,
+                                    103 * minute_ms + 20'000};
+  time_range r{true, 99 * minute_ms + 30'000, 103 * minute_ms + 15'000};
+  auto got = count(r);
+  BOOST_REQUIRE(got);
+  BOOST_TEST(got->count == (5 + 6 + 7) + (1 + 2) + 2 + 1);
+  BOOST_TEST(got->source == "cache");
+  BOOST_REQUIRE(w->pg_ranges.size() == 2u);
+  BOOST_TEST((w->pg_ranges[0] == time_range{true, r.start_ms, 100 * minute_ms}));
+  BOOST_TEST((w->pg_ranges[1] == time_range{true, 103 * minute_ms, r.end_ms}));
+  BOOST_TEST(w->tails == 1);
+}
+
+// A range that starts below the cache's floor: that part (with its edge)
+// is PostgreSQL's, the rest comes from the buckets.
+BOOST_AUTO_TEST_CASE(the_part_below_the_floor_goes_to_postgres) {
+  w->snap.floor_minute = 101;
+  w->buckets = {{100, 50}, {101, 6}, {102, 7}};
+  w->pg_rows = std::vector<int64_t>{90 * minute_ms, 100 * minute_ms + 1, 101 * minute_ms};
+  auto got = count(minutes(95, 103));
+  BOOST_REQUIRE(got);
+  BOOST_TEST(got->count == 1 + 6 + 7); // 90 is before the range
+  BOOST_REQUIRE(w->pg_ranges.size() == 1u);
+  BOOST_TEST((w->pg_ranges[0] == minutes(95, 101)));
+}
+
+// Issue 17, item 7: buckets past the cache's ceiling are incomplete; the
+// part of a range beyond it goes to PostgreSQL, the part before it is
+// still served by the cache.
+BOOST_AUTO_TEST_CASE(the_part_past_the_ceiling_goes_to_postgres) {
+  w->limit = 102;
+  w->buckets = {{100, 5}, {101, 6}, {102, 1000}};
+  w->pg_rows = std::vector<int64_t>{102 * minute_ms + 1, 500 * minute_ms};
+  auto got = count(minutes(100, 1000));
+  BOOST_REQUIRE(got);
+  BOOST_TEST(got->count == 5 + 6 + 2);
+  BOOST_REQUIRE(w->pg_ranges.size() == 1u);
+  BOOST_TEST((w->pg_ranges[0] == minutes(102, 1000)));
+}
+
+// Edge counts wait for a PostgreSQL slot (at most max_fallbacks, 4 here, in
+// flight) instead of being refused; all are answered exactly.
+BOOST_AUTO_TEST_CASE(edge_counts_queue_for_a_bounded_number_of_postgres_slots) {
+  w->buckets = {{100, 1}, {101, 1}};
+  w->pg_rows = std::vector<int64_t>{};
+  for (int i = 0; i < 6; ++i)
+    w->pg_rows->push_back(99 * minute_ms + 59'000 - i); // left edges
+  w->hold_counts = true;
+  std::vector<count_handle> hs;
+  for (int i = 0; i < 6; ++i)
+    hs.push_back(ask({true, 99 * minute_ms + 59'000 - i, 102 * minute_ms + 1}));
+  drain();
+  BOOST_TEST(w->held_counts.size() == 4u); // the bound
+  while (!w->held_counts.empty()) {
+    (*self)->send(store, resume_atom::value);
+    drain();
+    BOOST_TEST(w->held_counts.size() <= 4u);
+  }
+  for (int i = 0; i < 6; ++i) {
+    auto r = result(hs[static_cast<size_t>(i)]);
+    BOOST_REQUIRE(r);
+    BOOST_TEST(r->count == 2 + (i + 1));
+  }
+  BOOST_TEST(w->pg_counts == 12);
+  BOOST_TEST(w->snapshots == 2); // the first request's read, and one for the other five
+}
+
+// Item 6: many concurrent long ranges share reads; each read asks the cache
+// for at most max_ranges_per_read (8 here) distinct ranges, each once, so
+// the buckets one read fetches stay bounded; the others wait for the next.
+BOOST_AUTO_TEST_CASE(week_long_ranges_share_reads_of_a_bounded_size) {
+  w->hold_snapshots = true;
+  auto first = ask({});
+  drain();
+  std::vector<count_handle> hs;
+  // The fixture allows 16 waiting; the shared read is what matters here.
+  for (int i = 0; i < 15; ++i)
+    hs.push_back(ask(minutes(1000 + i * 37, 1000 + i * 37 + 7 * 1440)));
+  drain();
+  w->hold_snapshots = false;
+  (*self)->send(cache, resume_atom::value);
+  drain();
   BOOST_TEST(static_cast<bool>(result(first)));
-  for (auto& h : later)
-    BOOST_TEST(static_cast<bool>(result(h)));
+  for (auto& h : hs) {
+    auto r = result(h);
+    BOOST_REQUIRE(r);
+    BOOST_TEST(r->source == "cache");
+  }
+  BOOST_TEST(w->snapshots == 3);
+  BOOST_TEST(w->tails == 3);
+  BOOST_REQUIRE(w->asked.size() == 3u);
+  BOOST_TEST(w->asked[1].size() == 8u);
+  BOOST_TEST(w->asked[2].size() == 7u);
+  BOOST_TEST(w->pg_counts == 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,59 +1,71 @@
 // The gateway actor's logic against fake persistence, publisher and count
-// reader actors (a unit test of one actor).
+// reader actors (a unit test of one actor), deterministically: CAF's test
+// coordinator runs every message and timer as an explicit step (see
+// tests/support/coordinator.hpp), so "not answered yet", "answered at the
+// sweep" and "the nudge held back arrives" are ordinary test steps, with no
+// threads, sleeps or wall-clock bounds.
+//
+// Deadlines: the gateway compares reply deadlines with the steady clock when
+// its sweep timer fires. The tests choose deadlines that have certainly
+// passed (now, or a zero store timeout) or certainly not (a minute away),
+// and fire the sweep with trigger_timeouts().
 #define BOOST_TEST_MODULE gateway_actor
 #include <boost/test/unit_test.hpp>
 
-#include <atomic>
 #include <limits>
-#include <future>
-#include <mutex>
-#include <thread>
+#include <memory>
+#include <optional>
+#include <vector>
 
 #include <caf/all.hpp>
 
 #include "actors/common/errors.hpp"
 #include "actors/common/ids.hpp"
 #include "actors/gateway/gateway.hpp"
+#include "tests/support/coordinator.hpp"
 
 using namespace ping;
 using namespace std::chrono_literals;
+using clock_type = std::chrono::steady_clock;
 
 namespace {
 
 enum class mode { answer, hold, fail };
 
-// What the fakes saw; shared with the test thread.
+// What the fakes saw (everything runs on the test's thread).
 struct observed {
-  std::mutex mtx;
   std::vector<ping_row> rows;
   std::vector<time_range> ranges;
-  std::atomic<int> nudges{0};
+  int nudges = 0;
+  std::vector<caf::typed_response_promise<int64_t>> held; // commits not answered yet
 };
 
-struct fake_store_state {
-  std::vector<caf::typed_response_promise<int64_t>> held;
-};
+// The fake store answers held commits one at a time on resume_atom (from
+// inside the actor: a promise is delivered by its actor).
+using fake_store_actor = persistence::persistence_actor::extend<caf::reacts_to<resume_atom>>;
 
-persistence::persistence_actor::behavior_type
-fake_store(persistence::persistence_actor::stateful_pointer<fake_store_state> self,
-           mode m, std::shared_ptr<observed> obs) {
+fake_store_actor::behavior_type
+fake_store(fake_store_actor::pointer self, mode m, std::shared_ptr<observed> obs) {
   return {
+    [=](resume_atom) {
+      if (obs->held.empty())
+        return;
+      auto rp = obs->held.front();
+      obs->held.erase(obs->held.begin());
+      rp.deliver(int64_t{1});
+    },
     [=](store_atom, ping_row& row) -> caf::result<int64_t> {
-      {
-        std::lock_guard<std::mutex> guard{obs->mtx};
-        obs->rows.push_back(row);
-      }
+      obs->rows.push_back(row);
       if (m == mode::fail)
         return caf::make_error(ping_errc::unavailable, "PostgreSQL is unavailable");
       if (m == mode::hold) {
         auto rp = self->make_response_promise<int64_t>();
-        self->state.held.push_back(rp);
+        obs->held.push_back(rp);
         return rp;
       }
       return int64_t{1};
     },
     [=](count_atom, time_range r) -> caf::result<int64_t> {
-      std::lock_guard<std::mutex> guard{obs->mtx};
       obs->ranges.push_back(r);
       return int64_t{42};
     },
@@ -69,8 +81,7 @@ fake_store(persistence::persistence_actor::stateful_pointer<fake_store_state> se
   };
 }
 
-publisher::publisher_actor::behavior_type
-fake_publisher(std::shared_ptr<observed> obs) {
+publisher::publisher_actor::behavior_type fake_publisher(std::shared_ptr<observed> obs) {
   return {
     [=](publish_atom) { obs->nudges++; },
     [=](drain_atom, caf::timespan) { return true; },
@@ -81,7 +92,6 @@ fake_publisher(std::shared_ptr<observed> obs) {
 counts::counts_actor::behavior_type fake_counts(std::shared_ptr<observed> obs) {
   return {
     [=](count_atom, time_range r) {
-      std::lock_guard<std::mutex> guard{obs->mtx};
       obs->ranges.push_back(r);
       return count_result{7, "cache"};
     },
@@ -91,76 +101,94 @@ counts::counts_actor::behavior_type fake_counts(std::shared_ptr<observed> obs) {
   };
 }
 
-struct fixture {
-  caf::actor_system_config cfg;
-  caf::actor_system sys{cfg};
-  caf::scoped_actor self{sys};
+// One call's answers: how many came (the contract is exactly one), and the
+// first.
+template <class T>
+struct answers {
+  int times = 0;
+  std::optional<caf::expected<T>> first;
+
+  bool answered() const { return first.has_value(); }
+  bool failed_with(ping_errc e) const { return first && !*first && first->error() == e; }
+};
+
+struct fixture : test::coordinator_fixture {
   telemetry::registry reg;
   std::shared_ptr<observed> obs = std::make_shared<observed>();
   std::vector<caf::actor> spawned;
+  caf::actor store; // the last fake store spawned
 
   ~fixture() {
     for (auto& a : spawned)
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    drain();
   }
 
-  gateway::gateway_actor make(mode m, size_t max_in_flight = 100,
-                              caf::timespan store_timeout = 2s) {
-    gateway::settings s;
-    s.max_in_flight = max_in_flight;
-    s.store_timeout = store_timeout;
-    auto store = sys.spawn(fake_store, m, obs);
-    auto pub = sys.spawn(fake_publisher, obs);
-    auto counts = sys.spawn(fake_counts, obs);
-    auto gw = gateway::spawn_gateway(sys, s, store, pub, counts, reg);
+  gateway::gateway_actor make(mode m, gateway::settings s = {}) {
+    auto store = sys->spawn(fake_store, m, obs);
+    auto pub = sys->spawn(fake_publisher, obs);
+    auto counts = sys->spawn(fake_counts, obs);
+    this->store = caf::actor_cast<caf::actor>(store);
+    auto gw = gateway::spawn_gateway(*sys, s, caf::actor_cast<persistence::persistence_actor>(store),
+                                     pub, counts, reg);
     for (auto a : {caf::actor_cast<caf::actor>(store), caf::actor_cast<caf::actor>(pub),
                    caf::actor_cast<caf::actor>(counts), caf::actor_cast<caf::actor>(gw)})
       spawned.push_back(a);
+    drain();
     return gw;
   }
 
-  // Sends a call with a reply and waits for its one answer (the test's own
-  // wait is longer than the call's deadline: the gateway must answer).
-  template <class T, class... Ts>
-  caf::expected<T> call(const gateway::gateway_actor& gw, caf::timespan deadline, Ts... xs) {
-    auto answers = std::make_shared<std::atomic<int>>(0);
-    auto out = std::make_shared<std::promise<caf::expected<T>>>();
-    auto fut = out->get_future();
-    caf::anon_send(gw, xs...,
-                   reply<T>{[=](T& v) { if (answers->fetch_add(1) == 0) out->set_value(std::move(v)); },
-                            [=](caf::error& e) { if (answers->fetch_add(1) == 0) out->set_value(std::move(e)); },
-                            std::chrono::steady_clock::now() + deadline});
-    BOOST_REQUIRE(fut.wait_for(deadline + 5s) == std::future_status::ready);
-    return fut.get();
+  static gateway::settings with(size_t max_in_flight, caf::timespan store_timeout = 60s) {
+    gateway::settings s;
+    s.max_in_flight = max_in_flight;
+    s.store_timeout = store_timeout;
+    return s;
   }
 
-  caf::expected<gateway::ping_ack> ping(const gateway::gateway_actor& gw, int64_t ts,
-                                        caf::timespan deadline = 3s) {
+  // Sends a call with a reply and runs every message it causes (no timers).
+  template <class T, class... Ts>
+  std::shared_ptr<answers<T>> call(const gateway::gateway_actor& gw, clock_type::time_point deadline,
+                                   Ts... xs) {
+    auto a = std::make_shared<answers<T>>();
+    caf::anon_send(gw, xs...,
+                   reply<T>{[a](T& v) {
+                              if (a->times++ == 0)
+                                a->first = std::move(v);
+                            },
+                            [a](caf::error& e) {
+                              if (a->times++ == 0)
+                                a->first = caf::expected<T>{std::move(e)};
+                            },
+                            deadline});
+    drain();
+    return a;
+  }
+
+  std::shared_ptr<answers<gateway::ping_ack>>
+  ping(const gateway::gateway_actor& gw, int64_t ts, clock_type::time_point deadline) {
     return call<gateway::ping_ack>(gw, deadline, ping_atom::value, ts);
   }
 
-  caf::expected<count_result> count(const gateway::gateway_actor& gw, time_range r,
-                                    caf::timespan deadline = 2s) {
-    return call<count_result>(gw, deadline, count_atom::value, r);
+  std::shared_ptr<answers<gateway::ping_ack>> ping(const gateway::gateway_actor& gw, int64_t ts = 0) {
+    return ping(gw, ts, clock_type::now() + 60s);
   }
 
-  // A ping whose answer nobody waits for.
-  void send_ping(const gateway::gateway_actor& gw, caf::timespan deadline = 10s) {
-    caf::anon_send(gw, ping_atom::value, int64_t{0},
-                   gateway::ping_reply{[](gateway::ping_ack&) {}, [](caf::error&) {},
-                                       std::chrono::steady_clock::now() + deadline});
+  std::shared_ptr<answers<count_result>> count(const gateway::gateway_actor& gw, time_range r) {
+    return call<count_result>(gw, clock_type::now() + 60s, count_atom::value, r);
   }
 
-  bool rows_reach(size_t n) {
-    for (int i = 0; i < 300; ++i) {
-      {
-        std::lock_guard<std::mutex> guard{obs->mtx};
-        if (obs->rows.size() >= n)
-          return true;
-      }
-      std::this_thread::sleep_for(10ms);
-    }
-    return false;
+  // Fires every timer due in simulated time (the deadline sweep, a held
+  // nudge) and runs what they cause.
+  void fire_timers() {
+    sched->trigger_timeouts();
+    drain();
+  }
+
+  // Answers the oldest held commit.
+  void commit_one() {
+    BOOST_REQUIRE(!obs->held.empty());
+    caf::anon_send(store, resume_atom::value);
+    drain();
   }
 };
 
@@ -169,77 +197,124 @@ struct fixture {
 BOOST_FIXTURE_TEST_SUITE(gateway_actor, fixture)
 
 BOOST_AUTO_TEST_CASE(ack_comes_after_store_then_publisher_is_nudged) {
-  auto gw = make(mode::answer);
+  auto gw = make(mode::hold);
   auto before = now_ms();
-  auto ack = ping(gw, 0);
-  BOOST_REQUIRE(ack);
-  BOOST_TEST(ack->pinged_at_ms >= before);
-  BOOST_TEST(ack->pinged_at_ms <= now_ms());
-  std::lock_guard<std::mutex> guard{obs->mtx};
+  auto a = ping(gw);
+  // Stored, not yet committed: no answer, no nudge.
   BOOST_REQUIRE(obs->rows.size() == 1u);
-  BOOST_TEST(obs->rows[0].id == ack->id);
-  BOOST_TEST(obs->rows[0].partition == partition_of(ack->id, 3));
-  BOOST_TEST(obs->rows[0].pinged_at_ms == ack->pinged_at_ms);
-  BOOST_TEST(obs->nudges.load() == 1);
+  BOOST_TEST(!a->answered());
+  BOOST_TEST(obs->nudges == 0);
+  commit_one();
+  BOOST_REQUIRE(a->answered());
+  BOOST_REQUIRE(*a->first);
+  auto& ack = **a->first;
+  BOOST_TEST(a->times == 1);
+  BOOST_TEST(ack.pinged_at_ms >= before);
+  BOOST_TEST(ack.pinged_at_ms <= now_ms());
+  BOOST_TEST(obs->rows[0].id == ack.id);
+  BOOST_TEST(obs->rows[0].partition == partition_of(ack.id, 3));
+  BOOST_TEST(obs->rows[0].pinged_at_ms == ack.pinged_at_ms);
+  BOOST_TEST(obs->nudges == 1);
 }
 
 BOOST_AUTO_TEST_CASE(client_timestamp_is_kept) {
   auto gw = make(mode::answer);
-  auto ack = ping(gw, 1'728'926'331'000);
-  BOOST_REQUIRE(ack);
-  BOOST_TEST(ack->pinged_at_ms == 1'728'926'331'000);
+  auto a = ping(gw, 1'728'926'331'000);
+  BOOST_REQUIRE(a->answered());
+  BOOST_REQUIRE(*a->first);
+  BOOST_TEST((*a->first)->pinged_at_ms == 1'728'926'331'000);
 }
 
 BOOST_AUTO_TEST_CASE(invalid_pings_never_reach_persistence) {
   auto gw = make(mode::answer);
-  auto res = ping(gw, -5);
-  BOOST_REQUIRE(!res);
-  BOOST_TEST((res.error() == ping_errc::invalid_argument));
-  std::lock_guard<std::mutex> guard{obs->mtx};
+  auto a = ping(gw, -5);
+  BOOST_TEST(a->failed_with(ping_errc::invalid_argument));
   BOOST_TEST(obs->rows.empty());
-  BOOST_TEST(obs->nudges.load() == 0);
+  BOOST_TEST(obs->nudges == 0);
+}
+
+// Issue 19 item 13: a keyed ping's row carries its key and how long
+// PostgreSQL keeps it; an unkeyed one carries none; a malformed key never
+// reaches persistence.
+BOOST_AUTO_TEST_CASE(idempotency_keys_travel_with_the_row) {
+  auto s = with(100);
+  s.idempotency_ttl = 90s;
+  auto gw = make(mode::answer, s);
+  auto keyed = call<gateway::ping_ack>(gw, clock_type::now() + 60s, ping_atom::value, int64_t{0},
+                                       std::string{"0190a1b2-retry:1"});
+  BOOST_REQUIRE(keyed->answered());
+  BOOST_TEST(static_cast<bool>(*keyed->first));
+  auto plain = ping(gw);
+  BOOST_REQUIRE(obs->rows.size() == 2u);
+  BOOST_TEST(obs->rows[0].key == "0190a1b2-retry:1");
+  BOOST_TEST(obs->rows[0].key_ttl_ms == 90'000);
+  BOOST_TEST(obs->rows[1].key == "");
+  for (auto bad : {std::string{"has space"}, std::string{"quote\""}, std::string(129, 'k')}) {
+    auto a = call<gateway::ping_ack>(gw, clock_type::now() + 60s, ping_atom::value, int64_t{0}, bad);
+    BOOST_TEST(a->failed_with(ping_errc::invalid_argument), bad);
+  }
+  BOOST_TEST(obs->rows.size() == 2u);
+  // The front-ends' choice between field and header.
+  std::string header = "h";
+  BOOST_TEST(*gateway::idempotency_key("", &header) == "h");
+  BOOST_TEST(*gateway::idempotency_key("f", nullptr) == "f");
+  BOOST_TEST(*gateway::idempotency_key("same", &(header = "same")) == "same");
+  BOOST_TEST(!gateway::idempotency_key("f", &(header = "other")));
+  BOOST_TEST(*gateway::idempotency_key("", nullptr) == "");
 }
 
 BOOST_AUTO_TEST_CASE(persistence_errors_are_passed_on_without_nudge) {
   auto gw = make(mode::fail);
-  auto res = ping(gw, 0);
-  BOOST_REQUIRE(!res);
-  BOOST_TEST((res.error() == ping_errc::unavailable));
-  BOOST_TEST(obs->nudges.load() == 0);
+  auto a = ping(gw);
+  BOOST_TEST(a->failed_with(ping_errc::unavailable));
+  BOOST_TEST(obs->rows.size() == 1u);
+  BOOST_TEST(obs->nudges == 0);
 }
 
 BOOST_AUTO_TEST_CASE(in_flight_work_is_bounded) {
-  auto gw = make(mode::hold, 3);
-  // Three pings wait for a commit that never comes...
+  auto gw = make(mode::hold, with(3));
+  // Three pings wait for a commit that has not come...
+  std::vector<std::shared_ptr<answers<gateway::ping_ack>>> waiting;
   for (int i = 0; i < 3; ++i)
-    send_ping(gw);
-  BOOST_REQUIRE(rows_reach(3));
-  // ...so the fourth is refused at once instead of queueing.
-  auto start = std::chrono::steady_clock::now();
-  auto res = ping(gw, 0, 1s);
-  BOOST_REQUIRE(!res);
-  BOOST_TEST((res.error() == ping_errc::resource_exhausted));
-  BOOST_TEST((std::chrono::steady_clock::now() - start < 500ms));
+    waiting.push_back(ping(gw));
+  BOOST_REQUIRE(obs->rows.size() == 3u);
+  // ...so the fourth is refused at once (no timer ran) instead of queueing,
+  // and never reaches persistence.
+  auto fourth = ping(gw);
+  BOOST_TEST(fourth->failed_with(ping_errc::resource_exhausted));
+  BOOST_TEST(obs->rows.size() == 3u);
+  for (auto& w : waiting)
+    BOOST_TEST(!w->answered());
+  // One commit frees one slot.
+  commit_one();
+  BOOST_TEST(waiting[0]->answered());
+  auto fifth = ping(gw);
+  BOOST_TEST(!fifth->answered());
+  BOOST_TEST(obs->rows.size() == 4u);
 }
 
 BOOST_AUTO_TEST_CASE(draining_refuses_new_pings) {
   auto gw = make(mode::answer);
-  self->send(gw, drain_atom::value);
-  auto res = ping(gw, 0);
-  BOOST_REQUIRE(!res);
-  BOOST_TEST((res.error() == ping_errc::shutting_down));
+  caf::anon_send(gw, drain_atom::value);
+  drain();
+  auto a = ping(gw);
+  BOOST_TEST(a->failed_with(ping_errc::shutting_down));
+  BOOST_TEST(obs->rows.empty());
+  // Counts are still answered while draining.
+  auto c = count(gw, time_range{});
+  BOOST_REQUIRE(c->answered());
+  BOOST_TEST(static_cast<bool>(*c->first));
 }
 
 BOOST_AUTO_TEST_CASE(counts_validate_and_forward_the_range) {
   auto gw = make(mode::answer);
   auto r = count(gw, time_range{true, 60'000, 120'000});
-  BOOST_REQUIRE(r);
-  BOOST_TEST(r->count == 7);
-  BOOST_TEST(r->source == "cache");
+  BOOST_REQUIRE(r->answered());
+  BOOST_REQUIRE(*r->first);
+  BOOST_TEST((*r->first)->count == 7);
+  BOOST_TEST((*r->first)->source == "cache");
   auto bad = count(gw, time_range{true, 5, 1});
-  BOOST_REQUIRE(!bad);
-  BOOST_TEST((bad.error() == ping_errc::invalid_argument));
-  std::lock_guard<std::mutex> guard{obs->mtx};
+  BOOST_TEST(bad->failed_with(ping_errc::invalid_argument));
   BOOST_REQUIRE(obs->ranges.size() == 1u);
   BOOST_TEST((obs->ranges[0] == time_range{true, 60'000, 120'000}));
 }
@@ -252,97 +327,112 @@ BOOST_AUTO_TEST_CASE(ranges_past_year_9999_are_invalid_arguments) {
                  time_range{true, max_timestamp_ms + 2, max_timestamp_ms + 3},
                  time_range{true, 0, std::numeric_limits<int64_t>::max()}}) {
     auto res = count(gw, r);
-    BOOST_REQUIRE(!res);
-    BOOST_TEST((res.error() == ping_errc::invalid_argument));
+    BOOST_TEST(res->failed_with(ping_errc::invalid_argument));
   }
   // The last millisecond of 9999 is still countable (end is exclusive).
   auto last = count(gw, time_range{true, 0, max_timestamp_ms + 1});
-  BOOST_REQUIRE(last);
-  BOOST_TEST(last->count == 7);
-  std::lock_guard<std::mutex> guard{obs->mtx};
+  BOOST_REQUIRE(last->answered());
+  BOOST_REQUIRE(*last->first);
+  BOOST_TEST((*last->first)->count == 7);
   BOOST_TEST(obs->ranges.size() == 1u);
 }
 
-// Persistence never answers: the gateway answers deadline_exceeded at the
-// caller's deadline, frees the in-flight slot, and ignores the late commit.
+// Persistence never answers: the sweep answers deadline_exceeded once the
+// caller's deadline has passed (not before), frees the in-flight slot, and
+// the late commit is ignored (one answer per call).
 BOOST_AUTO_TEST_CASE(a_call_is_answered_at_its_deadline) {
-  auto gw = make(mode::hold, 1);
-  auto t0 = std::chrono::steady_clock::now();
-  auto res = ping(gw, 0, 300ms);
-  auto took = std::chrono::steady_clock::now() - t0;
-  BOOST_REQUIRE(!res);
-  BOOST_TEST((res.error() == ping_errc::deadline_exceeded));
-  BOOST_TEST((took >= 300ms));
-  BOOST_TEST((took < 2s));
-  // The slot is free again: the next ping reaches persistence (and times
-  // out too) instead of resource_exhausted.
-  auto again = ping(gw, 0, 100ms);
-  BOOST_REQUIRE(!again);
-  BOOST_TEST((again.error() == ping_errc::deadline_exceeded));
-  BOOST_TEST(reg.counter_at("gateway_calls_deadline_exceeded_total").load() == 2u);
+  auto gw = make(mode::hold, with(1));
+  auto due = ping(gw, 0, clock_type::now()); // its deadline has passed by the sweep
+  BOOST_REQUIRE(obs->rows.size() == 1u);
+  BOOST_TEST(!due->answered()); // nothing answers it before the sweep
+  fire_timers();
+  BOOST_TEST(due->failed_with(ping_errc::deadline_exceeded));
+  BOOST_TEST(reg.counter_at("gateway_calls_deadline_exceeded_total").load() == 1u);
+  // The slot is free again: the next ping reaches persistence instead of
+  // resource_exhausted, and a sweep before its deadline leaves it waiting.
+  auto next = ping(gw);
+  BOOST_TEST(obs->rows.size() == 2u);
+  fire_timers();
+  BOOST_TEST(!next->answered());
+  // The late commit of the first ping finds no call: still one answer.
+  commit_one();
+  BOOST_TEST(due->times == 1);
+  BOOST_TEST(due->failed_with(ping_errc::deadline_exceeded));
+  // ...and the second ping's commit answers the second ping.
+  commit_one();
+  BOOST_REQUIRE(next->answered());
+  BOOST_TEST(static_cast<bool>(*next->first));
+  BOOST_TEST(next->times == 1);
 }
 
 // A gateway that stops with calls in flight still answers them (the reply
 // left unanswered says so when it goes away): no caller waits forever.
 BOOST_AUTO_TEST_CASE(calls_in_flight_are_answered_when_the_gateway_stops) {
-  auto gw = make(mode::hold, 10);
-  auto answer = std::make_shared<std::promise<caf::error>>();
-  auto fut = answer->get_future();
-  caf::anon_send(gw, ping_atom::value, int64_t{0},
-                 gateway::ping_reply{[=](gateway::ping_ack&) { answer->set_value(caf::error{}); },
-                                     [=](caf::error& e) { answer->set_value(e); },
-                                     std::chrono::steady_clock::now() + 30s});
-  BOOST_REQUIRE(rows_reach(1)); // it waits for a commit that never comes
+  auto gw = make(mode::hold, with(10));
+  auto a = ping(gw);
+  BOOST_REQUIRE(obs->rows.size() == 1u);
+  BOOST_REQUIRE(!a->answered());
   caf::anon_send_exit(gw, caf::exit_reason::user_shutdown);
-  BOOST_REQUIRE(fut.wait_for(5s) == std::future_status::ready);
-  BOOST_TEST((fut.get() == ping_errc::unavailable));
+  drain();
+  BOOST_TEST(a->failed_with(ping_errc::unavailable));
+  BOOST_TEST(a->times == 1);
 }
 
-// The gateway's store_timeout caps a caller's longer deadline.
+// The gateway's store_timeout caps a caller's longer deadline: with a zero
+// store timeout, a caller's minute-long deadline is answered at the first
+// sweep; with a minute-long one, the same call still waits.
 BOOST_AUTO_TEST_CASE(store_timeout_caps_the_callers_deadline) {
-  auto gw = make(mode::hold, 10, 200ms);
-  auto t0 = std::chrono::steady_clock::now();
-  auto res = ping(gw, 0, 10s);
-  BOOST_REQUIRE(!res);
-  BOOST_TEST((res.error() == ping_errc::deadline_exceeded));
-  BOOST_TEST((std::chrono::steady_clock::now() - t0 < 3s));
+  auto capped = make(mode::hold, with(10, caf::timespan{0}));
+  auto a = ping(capped);
+  fire_timers();
+  BOOST_TEST(a->failed_with(ping_errc::deadline_exceeded));
+  auto uncapped = make(mode::hold, with(10, 60s));
+  auto b = ping(uncapped);
+  fire_timers();
+  BOOST_TEST(!b->answered());
 }
 
 // The deadline heap is rebuilt when answered calls pile up behind a waiting
 // one; the rebuilt entry keeps the gateway's cap, not the caller's deadline.
 BOOST_AUTO_TEST_CASE(a_capped_deadline_survives_the_heap_rebuild) {
-  auto gw = make(mode::hold, 10, 2s);
-  auto answer = std::make_shared<std::promise<caf::error>>();
-  auto fut = answer->get_future();
-  auto t0 = std::chrono::steady_clock::now();
-  caf::anon_send(gw, ping_atom::value, int64_t{0},
-                 gateway::ping_reply{[=](gateway::ping_ack&) { answer->set_value(caf::error{}); },
-                                     [=](caf::error& e) { answer->set_value(e); },
-                                     t0 + 60s});
-  // Counts answered one after the other leave their (later) deadlines
-  // behind the held ping's until the heap is rebuilt.
-  for (int i = 0; i < 1100; ++i)
-    BOOST_REQUIRE(count(gw, time_range{}, 10s));
-  BOOST_REQUIRE(fut.wait_for(10s) == std::future_status::ready);
-  BOOST_TEST((fut.get() == ping_errc::deadline_exceeded));
-  BOOST_TEST((std::chrono::steady_clock::now() - t0 < 5s)); // the 2 s cap, not 60 s
+  auto gw = make(mode::hold, with(10, caf::timespan{0}));
+  auto held = ping(gw); // the caller allows a minute, the cap none
+  // Counts answered one after the other leave their deadlines behind the
+  // held ping's until the heap is rebuilt (beyond 2 x live + 1024).
+  for (int i = 0; i < 1100; ++i) {
+    auto c = count(gw, time_range{});
+    BOOST_REQUIRE(c->answered());
+  }
+  BOOST_TEST(!held->answered());
+  fire_timers();
+  BOOST_TEST(held->failed_with(ping_errc::deadline_exceeded)); // the cap, not the minute
 }
 
 // A burst of acks nudges the publisher at most once per nudge_interval,
-// and the last ack of the burst is always followed by a nudge.
+// and the last ack of the burst is always followed by a nudge. The interval
+// is an hour, so the held-back nudge comes only from its timer.
 BOOST_AUTO_TEST_CASE(nudges_are_coalesced_but_never_lost) {
-  auto gw = make(mode::answer);
-  for (int i = 0; i < 200; ++i)
-    BOOST_REQUIRE(ping(gw, 0));
-  auto after_burst = obs->nudges.load();
-  BOOST_TEST(after_burst >= 1);
-  // One more ack right after the burst: its nudge may be held back, but it
-  // arrives within the interval (1 ms) plus scheduling.
-  BOOST_REQUIRE(ping(gw, 0));
-  auto deadline = std::chrono::steady_clock::now() + 2s;
-  while (obs->nudges.load() == after_burst && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(1ms);
-  BOOST_TEST(obs->nudges.load() > after_burst);
+  auto s = with(100);
+  s.nudge_interval = 1h;
+  auto gw = make(mode::answer, s);
+  for (int i = 0; i < 200; ++i) {
+    auto a = ping(gw);
+    BOOST_REQUIRE(a->answered());
+  }
+  // Coalesced: the first ack's nudge went out, the other 199 wait for one
+  // held-back nudge (every nudge sent would make this 200).
+  BOOST_TEST(obs->nudges == 1);
+  // Never lost: when the interval ends, the held nudge is sent.
+  fire_timers();
+  BOOST_TEST(obs->nudges == 2);
+  // One more ack right after: held again, then sent by its timer.
+  BOOST_REQUIRE(ping(gw)->answered());
+  BOOST_TEST(obs->nudges == 2);
+  fire_timers();
+  BOOST_TEST(obs->nudges == 3);
+  // No ack, no nudge.
+  fire_timers();
+  BOOST_TEST(obs->nudges == 3);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

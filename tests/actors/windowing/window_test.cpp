@@ -493,6 +493,35 @@ BOOST_AUTO_TEST_CASE(a_lost_cache_is_recounted) {
 // counters without the partition's state (total != sum of counts). The
 // checksum is verified every second; a failing one resets the cache and
 // every partition is recounted.
+// Issue 19, item 5: while one partition resynced, settle() held every batch
+// queued behind one of its own, so the whole processor stopped counting
+// (and, with the consumer's credits spent, consuming). Now a resyncing
+// partition's batches are parked (bounded like the window's deltas) and
+// applied once its resync is done; the others go on.
+BOOST_AUTO_TEST_CASE(a_resyncing_partition_does_not_stop_the_others) {
+  assign({0, 1});
+  advance(200ms);
+  produce(0, 0, 3);
+  produce(1, 0, 3, 60'000);
+  advance(100ms);
+  require_exact();
+  // Partition 0 misses seq 4 (offset 3): a gap, so it resyncs; its
+  // recount is held back.
+  w->hold_fills = true;
+  w->db.add(0, 3, 123'000);
+  consume(0, {w->db.add(0, 4, 124'000)});
+  BOOST_REQUIRE(w->held_fills.size() == 1u);
+  produce(0, 5, 2);          // more of partition 0 while it resyncs
+  produce(1, 3, 4, 60'000);  // and of partition 1, queued behind them
+  advance(200ms);
+  BOOST_TEST(w->cache.parts[1].seq == 7); // partition 1 goes on
+  BOOST_TEST(w->cache.parts[0].seq == 3); // partition 0 waits for its recount
+  caf::anon_send(caf::actor_cast<caf::actor>(rebuilder), resume_atom::value);
+  drain();
+  advance(200ms);
+  require_exact();
+}
+
 BOOST_AUTO_TEST_CASE(a_failed_checksum_resets_and_recounts) {
   assign({0, 1});
   advance(200ms);

@@ -4,10 +4,14 @@
 #include <regex>
 #include <set>
 
+#include <caf/exit_reason.hpp>
+#include <caf/sec.hpp>
+
 #include "actors/common/errors.hpp"
 #include "actors/common/ids.hpp"
 #include "actors/common/log.hpp"
 #include "actors/gateway/gateway.hpp"
+#include "actors/persistence/sql.hpp"
 #include "gateways/common/status.hpp"
 
 using namespace ping;
@@ -90,4 +94,40 @@ BOOST_AUTO_TEST_CASE(errors_map_to_rpc_codes) {
               == rpc_code::deadline_exceeded));
   BOOST_TEST((to_rpc_status(caf::make_error(caf::sec::request_receiver_down)).code
               == rpc_code::unavailable));
+}
+
+// Issue 19 item 10: infrastructure faults reach clients as retryable codes.
+// An actor that stopped while a call waited on it (its exit reason is the
+// error: a restart, a crash, a shutdown) or whose handler threw is
+// `unavailable`, not `internal`; `internal` stays for broken invariants.
+BOOST_AUTO_TEST_CASE(infrastructure_faults_are_retryable_codes) {
+  using gateways::rpc_code;
+  using gateways::to_rpc_status;
+  for (auto reason : {caf::exit_reason::user_shutdown, caf::exit_reason::kill,
+                      caf::exit_reason::unhandled_exception, caf::exit_reason::unknown}) {
+    auto st = to_rpc_status(caf::make_error(reason));
+    BOOST_TEST((st.code == rpc_code::unavailable), caf::to_string(caf::make_error(reason)));
+  }
+  for (auto sec : {caf::sec::request_receiver_down,
+                   caf::sec::runtime_error, caf::sec::cannot_forward_to_invalid_actor}) {
+    auto st = to_rpc_status(caf::make_error(sec));
+    BOOST_TEST((st.code == rpc_code::unavailable), caf::to_string(caf::make_error(sec)));
+  }
+  // A PostgreSQL error that is not a fault of the infrastructure (a bug in
+  // a statement, a broken constraint) is still internal.
+  BOOST_TEST((to_rpc_status(caf::make_error(ping_errc::internal, "database error 42883")).code
+              == rpc_code::internal));
+  // A message nobody handles is a bug, not a fault.
+  BOOST_TEST((to_rpc_status(caf::make_error(caf::sec::unexpected_message)).code
+              == rpc_code::internal));
+}
+
+// Issue 19 item 10: which PostgreSQL errors are faults of the database
+// (answered unavailable) and which are bugs of a statement (internal).
+BOOST_AUTO_TEST_CASE(transient_postgres_errors_are_retryable) {
+  using persistence::sql::retryable_sqlstate;
+  for (auto s : {"40001", "40P01", "53300", "53100", "55P03", "25006", "58030"})
+    BOOST_TEST(retryable_sqlstate(s), s);
+  for (auto s : {"42883", "42P01", "23505", "22008", "XX000", ""})
+    BOOST_TEST(!retryable_sqlstate(s), s);
 }

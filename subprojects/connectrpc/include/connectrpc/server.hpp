@@ -141,17 +141,30 @@ struct server_options {
 
   std::chrono::milliseconds header_timeout{10000};  ///< whole request head; slow clients are disconnected
   std::chrono::milliseconds body_timeout{30000};    ///< whole request body
+  /// Longest silence while a body arrives (nginx's client_body_timeout):
+  /// the wait for each read of the body, not for the whole body.
+  std::chrono::milliseconds body_read_timeout{5000};
+  /// Least body rate, in bytes per second, once a body has taken longer than
+  /// body_read_timeout; slower bodies are cut (a trickle that never stays
+  /// silent long enough for body_read_timeout). 0 = no minimum.
+  std::size_t min_body_rate = 1024;
   std::chrono::milliseconds write_timeout{30000};   ///< whole response
   std::chrono::milliseconds idle_timeout{60000};    ///< keep-alive wait for the next request
+  /// stop(): how long a connection waiting for its next request stays open,
+  /// so that a request already on its way is answered, not cut (0: closed
+  /// at once).
+  std::chrono::milliseconds drain_idle_grace{1000};
   /// 0 = none. Otherwise: upper bound for Connect-Timeout-Ms, and the
   /// deadline applied to calls that carry no timeout.
   std::chrono::milliseconds max_timeout{0};
 
-  /// Beyond: the connection that has waited longest for a request head
-  /// (idle keep-alive, or a head still incomplete) is closed to make room;
-  /// only when every connection is busy with a request is the newcomer
-  /// answered 503 and closed at once. So idle clients holding every slot
-  /// cannot lock out a health probe.
+  /// Beyond: the connection that has waited longest for its client (idle
+  /// keep-alive, a head still incomplete, or a body still arriving) is
+  /// closed to make room; only when every connection is busy with a call
+  /// (its request read, its answer pending or being written) is the
+  /// newcomer answered 503 and closed at once. So neither idle clients nor
+  /// trickling bodies holding every slot can lock out a health probe or a
+  /// normal call.
   std::size_t max_connections = 1024;
   bool require_protocol_version = false;  ///< require Connect-Protocol-Version: 1 / connect=v1
 
@@ -210,9 +223,10 @@ class server {
   /// Actual bound port (valid after start()).
   std::uint16_t port() const noexcept;
 
-  /// Stops accepting, closes idle keep-alive connections, lets in-flight
-  /// calls finish for up to `drain`, then closes everything and joins the
-  /// threads. Calls still pending after `drain` are abandoned (their
+  /// Stops accepting, closes idle keep-alive connections (after
+  /// drain_idle_grace, answering a request that arrives meanwhile), lets
+  /// in-flight calls finish for up to `drain`, then closes everything and
+  /// joins the threads. Calls still pending after `drain` are abandoned (their
   /// responders become no-ops). Idempotent.
   void stop(std::chrono::milliseconds drain = std::chrono::milliseconds{0});
 

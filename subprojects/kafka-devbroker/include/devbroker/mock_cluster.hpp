@@ -31,6 +31,7 @@ struct cluster_settings {
   int replication_factor = 0;  // 0: min(brokers, 3)
   std::string debug;           // librdkafka `debug` contexts, e.g. "mock,broker"
   int log_level = 6;           // librdkafka syslog level for its own logs
+  std::vector<uint16_t> ports; // listener port of broker 1, 2, ...; empty: random
 };
 
 // Snapshot of the cluster as reported by `status`.

@@ -1,0 +1,181 @@
+// The persistence facade, deterministically: CAF's test coordinator runs
+// every message and timer as an explicit step, and the workers are fakes
+// behind worker_actor (the `worker_factory` seam). Each case is one of
+// issue 19's wedges: a worker stuck on a silent connection, counts that
+// scan in front of the tails every PingCount needs, an unbounded queue.
+#define BOOST_TEST_MODULE persistence_facade
+#include <boost/test/unit_test.hpp>
+
+#include <caf/all.hpp>
+
+#include "actors/common/errors.hpp"
+#include "actors/common/ids.hpp"
+#include "actors/persistence/persistence.hpp"
+#include "tests/support/coordinator.hpp"
+
+using namespace ping;
+using namespace ping::persistence;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct world {
+  int spawned = 0;           // workers made, in order: writer, count reader, tail reader, ...
+  bool hang_writes = false;  // writes get no answer
+  bool hang_counts = false;  // counts get no answer
+  std::vector<int> writes_by; // the worker of each write received
+  std::vector<int> counts_by;
+  std::vector<caf::typed_response_promise<int64_t>> held;
+};
+
+worker_actor::behavior_type fake_worker(worker_actor::pointer self, std::shared_ptr<world> w,
+                                        int id) {
+  return {
+    [=](write_atom, const std::vector<ping_row>& rows, int64_t) -> caf::result<int64_t> {
+      w->writes_by.push_back(id);
+      if (w->hang_writes) {
+        auto rp = self->make_response_promise<int64_t>();
+        w->held.push_back(rp);
+        return rp;
+      }
+      return static_cast<int64_t>(rows.size());
+    },
+    [=](count_atom, const time_range&) -> caf::result<int64_t> {
+      w->counts_by.push_back(id);
+      if (w->hang_counts) {
+        auto rp = self->make_response_promise<int64_t>();
+        w->held.push_back(rp);
+        return rp;
+      }
+      return int64_t{42};
+    },
+    [=](tail_atom, const std::vector<int64_t>&, bool) { return tail_counts{true, 7, {}}; },
+    [=](minutes_atom, int64_t, int32_t) { return std::vector<int64_t>{}; },
+    [=](heads_atom) { return std::vector<outbox_position>{}; },
+    [=](probe_atom) { return true; },
+  };
+}
+
+struct fixture : test::coordinator_fixture {
+  telemetry::registry reg;
+  std::shared_ptr<world> w = std::make_shared<world>();
+  persistence_actor store;
+
+  void start(settings s) {
+    store = spawn_persistence(*sys, s, reg,
+                              [this](caf::actor_system& sys, const settings&, socket_handle_ptr) {
+                                return sys.spawn(fake_worker, w, ++w->spawned);
+                              });
+    drain();
+  }
+
+  static settings defaults() {
+    settings s;
+    s.writers = 1;
+    s.write_timeout = 5s;
+    s.statement_timeout = 5s;
+    s.connect_timeout = 2s;
+    s.backoff_min = 100ms;
+    s.backoff_max = 1s;
+    return s;
+  }
+
+  ~fixture() {
+    caf::anon_send_exit(store, caf::exit_reason::user_shutdown);
+    drain();
+  }
+
+  static ping_row row() {
+    auto id = make_uuid_v7(now_ms());
+    return ping_row{id, now_ms(), now_ms(), 0};
+  }
+
+  template <class T, class Handle>
+  caf::expected<T> answer(Handle& rh) {
+    caf::expected<T> out{caf::make_error(caf::sec::request_timeout)};
+    rh.receive([&](T& x) { out = x; }, [&](caf::error& e) { out = e; });
+    return out;
+  }
+};
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(facade_suite, fixture)
+
+// Item 1: a write that got no answer by its deadline used to free its slot
+// and the next batch went to the same, still blocked, worker. Now the
+// worker is replaced; nothing more is sent to it.
+BOOST_AUTO_TEST_CASE(a_stuck_writer_is_replaced_not_reused) {
+  start(defaults());
+  BOOST_REQUIRE(w->spawned == 3); // writer, count reader, tail reader
+  w->hang_writes = true;
+  auto first = (*self)->request(store, caf::infinite, store_atom::value, row());
+  drain();
+  auto second = (*self)->request(store, caf::infinite, store_atom::value, row());
+  drain();
+  BOOST_TEST(w->writes_by == std::vector<int>{1}); // the second waits for a free writer
+  advance(5100ms);
+  auto a = answer<int64_t>(first);
+  BOOST_TEST((!a && a.error() == ping_errc::unavailable));
+  auto b = answer<int64_t>(second);
+  BOOST_TEST((!b && b.error() == ping_errc::unavailable)); // failed fast, never sent
+  BOOST_TEST(w->writes_by == std::vector<int>{1});
+  BOOST_TEST(w->spawned >= 4); // a new writer (the idle readers reconnect too)
+  w->hang_writes = false;
+  advance(3s); // respawn, probe: healthy again
+  auto third = (*self)->request(store, caf::infinite, store_atom::value, row());
+  drain();
+  auto c = answer<int64_t>(third);
+  BOOST_TEST(static_cast<bool>(c));
+  BOOST_TEST(w->writes_by.size() == 2u);
+  BOOST_TEST(w->writes_by.back() != 1); // a new worker wrote it
+}
+
+// Item 4: the tail every PingCount needs used to queue behind slow counts
+// in the one reader's mailbox. Counts have their own reader now.
+BOOST_AUTO_TEST_CASE(tails_do_not_queue_behind_counts) {
+  start(defaults());
+  w->hang_counts = true;
+  for (int i = 0; i < 3; ++i)
+    (*self)->send(store, count_atom::value, time_range{true, 1, 253402300800000});
+  drain();
+  auto rh = (*self)->request(store, caf::infinite, tail_atom::value,
+                             std::vector<int64_t>{0, 0, 0}, false);
+  drain();
+  auto t = answer<tail_counts>(rh);
+  BOOST_REQUIRE(static_cast<bool>(t));
+  BOOST_TEST(t->total == 7);
+  BOOST_TEST(w->counts_by.size() == 1u); // one count at a time
+}
+
+// Item 4: counts waiting for their reader are bounded; a count's slot is
+// free again only when PostgreSQL answers (or its worker is replaced).
+BOOST_AUTO_TEST_CASE(counts_waiting_are_bounded) {
+  auto s = defaults();
+  s.max_reads_waiting = 2;
+  start(s);
+  w->hang_counts = true;
+  auto ask = [&] {
+    return (*self)->request(store, caf::infinite, count_atom::value,
+                            time_range{true, 1, 253402300800000});
+  };
+  std::vector<decltype(ask())> hs;
+  for (int i = 0; i < 4; ++i) {
+    hs.push_back(ask());
+    drain();
+  }
+  auto last = answer<int64_t>(hs.back());
+  BOOST_TEST((!last && last.error() == ping_errc::resource_exhausted));
+  BOOST_TEST(w->counts_by.size() == 1u);
+  // The caller giving up frees nothing: the reader still has one count.
+  // No answer within statement + connect timeout (+1 s): the reader is
+  // replaced and the queued counts go to the new one.
+  w->hang_counts = false;
+  advance(8500ms);
+  auto first = answer<int64_t>(hs[0]);
+  BOOST_TEST((!first && first.error() == ping_errc::unavailable));
+  BOOST_TEST(w->counts_by.size() >= 2u);
+  BOOST_TEST(w->counts_by.back() != w->counts_by.front());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
