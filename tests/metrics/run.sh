@@ -40,6 +40,67 @@ for node in "$@"; do
   done
 done
 
+# The names the dashboard and the rules use.
+used=$WORK/used
+if ! python3 "$HERE/used_names.py" "$MONITORING" 2>"$WORK/used.err" | sort -u >"$used" \
+   || [ ! -s "$used" ]; then
+  fail "reading the metric names of the dashboard and rules: $(cat "$WORK/used.err")"
+fi
+
+# Scrapes every node; the names exported are the sample names as written
+# (histograms as _bucket, _sum, _count) plus each family's own name. Some
+# families have series only once their data exists (a processor's
+# per-partition lag follows its first lag poll after the assignment), so
+# scrape again until every used name is there, within a deadline.
+scrape() {
+  all=$WORK/all.txt
+  : >"$all"
+  for node in "$@"; do
+    out=$WORK/metrics-${node//[:.]/_}.txt
+    curl -sf --max-time 10 "http://$node/metrics" -o "$out" || : >"$out"
+    cat "$out" >>"$all"
+  done
+  { sed -n 's/^\([a-zA-Z_:][a-zA-Z0-9_:]*\).*/\1/p' "$all" | grep -v '^#'
+    sed -n 's/^# TYPE \([a-zA-Z_:][a-zA-Z0-9_:]*\) .*/\1/p' "$all"; } | sort -u >"$WORK/exported"
+  missing=$(comm -23 "$used" "$WORK/exported")
+}
+deadline=$((SECONDS + 30))
+scrape "$@"
+while [ -n "$missing" ] && ((SECONDS < deadline)); do
+  sleep 0.5
+  scrape "$@"
+done
+
+for node in "$@"; do
+  out=$WORK/metrics-${node//[:.]/_}.txt
+  if [ ! -s "$out" ]; then
+    fail "GET http://$node/metrics"
+  elif promtool check metrics <"$out" >"$WORK/lint.out" 2>&1 && [ ! -s "$WORK/lint.out" ]; then
+    pass "promtool check metrics $node: nothing to report ($(grep -c '^# TYPE' "$out") metrics)"
+  else
+    fail "promtool check metrics $node:"; cat "$WORK/lint.out"
+  fi
+done
+if [ -s "$used" ] && [ -z "$missing" ]; then
+  pass "dashboard and alert rules use $(wc -l <"$used") metric names, all exported"
+elif [ -s "$used" ]; then
+  fail "dashboard or rules use names no binary exports: $(echo "$missing" | tr '\n' ' ')"
+fi
+
+echo "$passed passed, $failed failed"
+  exit 1
+fi
+
+# Ready first (a processor exports its per-partition gauges once its
+# partitions are assigned), each within a deadline.
+for node in "$@"; do
+  deadline=$((SECONDS + 60))
+  until curl -sf -m 2 -o /dev/null "http://$node/readyz"; do
+    if ((SECONDS >= deadline)); then fail "$node not ready within 60 s"; break; fi
+    sleep 0.2
+  done
+done
+
 all=$WORK/all.txt
 : >"$all"
 for node in "$@"; do
