@@ -12,8 +12,16 @@
 # differ only in their ENTRYPOINT. Without --target the last stage,
 # ping-gateway, is built.
 
-ARG DEBIAN_IMAGE=debian:12
-ARG DEBIAN_SLIM_IMAGE=debian:12-slim
+# Base images pinned by digest (the multi-platform index), so a rebuild
+# starts from the same bytes. These are Docker Hub's official debian:12 and
+# debian:12-slim as built on 2026-08-24 (bookworm, `debian.sh ... '@1787529600'`),
+# read from docker-library/repo-info (repos/debian/remote/12.md and
+# 12-slim.md, commit cae117d8c88cf4f36d2e284cb10fc1a8851f18bc): the newest
+# bookworm build listed there. To move to a newer build, take the index
+# digest of the tag from `docker buildx imagetools inspect debian:12-slim`
+# (or the same repo-info files) and replace both lines together.
+ARG DEBIAN_IMAGE=debian:12@sha256:6ebd97fa83deb272194a2cf015b3d26a4d538e9ad3a7a79d544c8af5b0a01443
+ARG DEBIAN_SLIM_IMAGE=debian:12-slim@sha256:88200866dfff7ea7f5cbcb6ec7c8a701889efe6fe859fe64d6990e4b07ea4171
 
 # -- build: compilers and -dev packages, meson + ninja ------------------------
 FROM ${DEBIAN_IMAGE} AS build
@@ -26,6 +34,13 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
+# The version shown by --version, ping_build_info and the consoles: from git
+# when .git is in the context, else from these (scripts/version.sh), e.g.
+#   --build-arg PING_VERSION=$(scripts/version.sh 0.1.0) \
+#   --build-arg PING_REVISION=$(git rev-parse HEAD)
+ARG PING_VERSION=
+ARG PING_REVISION=
+ENV PING_VERSION=${PING_VERSION} PING_REVISION=${PING_REVISION}
 # Only the three shipped binaries are built (the test executables are
 # configured but not compiled). ninja targets are output paths.
 RUN meson setup build --buildtype=release \

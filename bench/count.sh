@@ -6,7 +6,7 @@
 #   1. at idle: one connection, one request at a time (wrk -c1): p50/p99/max;
 #   2. loaded: wrk -c$BENCH_CONNECTIONS (32): req/s, p50/p99/max;
 #   3. during both: how often PostgreSQL counted rows itself (fallbacks, from
-#      the gateway's counts_from_postgres_total; 0 expected) and how many
+#      the gateway's counts_answered_total{source="postgres"}; 0 expected) and how many
 #      reads (cache snapshot + tail query) answered how many requests.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
@@ -48,7 +48,7 @@ wrk_figures() {
     END { printf "%.0f %.2f %.2f %.2f\n", rps, p50, p99, max }'
 }
 
-fallbacks0=$(metric counts_from_postgres_total)
+fallbacks0=$(metric 'counts_answered_total{source="postgres"}')
 reads0=$(metric counts_read_requests_count)
 answered0=$(metric counts_read_requests_sum)
 
@@ -62,7 +62,7 @@ read -r load_rps load_p50 load_p99 load_max < <(wrk -t1 -c"$CONNS" -d"${SECS}s" 
   -s "$(dirname "$0")/count.lua" "http://127.0.0.1:$CPORT" | wrk_figures)
 echo "   $load_rps req/s, p50 $load_p50 ms, p99 $load_p99 ms, max $load_max ms"
 
-fallbacks=$(( $(metric counts_from_postgres_total) - fallbacks0 ))
+fallbacks=$(( $(metric 'counts_answered_total{source="postgres"}') - fallbacks0 ))
 reads=$(awk -v a="$(metric counts_read_requests_count)" -v b="$reads0" 'BEGIN { print a - b }')
 answered=$(awk -v a="$(metric counts_read_requests_sum)" -v b="$answered0" 'BEGIN { print a - b }')
 total=$(curl -s -H 'Content-Type: application/json' -d '{}' \

@@ -116,11 +116,11 @@ echo "   $grpc_rps/s p50 $grpc_p50 ms p99 $grpc_p99 ms max $grpc_max ms (gateway
 # the processor has flushed (its lag is 0) so the tail is short.
 sleep 2
 echo "== Connect PingCount"
-pg0=$(metric counts_from_postgres_total)
+pg0=$(metric 'counts_answered_total{source="postgres"}')
 cpu_begin
 read -r count_rps count_p50 count_p99 count_max count_ok < <(run count "${h1[@]}" "$CONNECT/PingCount")
 cpu_end "Connect PingCount" "$(calls count)" "$(client_seconds count)"
-pg1=$(metric counts_from_postgres_total)
+pg1=$(metric 'counts_answered_total{source="postgres"}')
 echo "   $count_rps/s p50 $count_p50 ms p99 $count_p99 ms max $count_max ms (from PostgreSQL: $((pg1 - pg0)))"
 
 echo "== mixed: 9 Ping : 1 PingCount"

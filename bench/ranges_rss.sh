@@ -45,5 +45,5 @@ python3 "$(dirname "$0")/ranges_rss.py" "$CPORT" "$(cat "$RUN/gateway.pid")" \
   "postgresql://ping@127.0.0.1:$PG_PORT/ping" --requests "$REQUESTS" --limit-mib "$LIMIT" ${RANGES_ALIGNED:+--aligned} || status=$?
 grep -E "level=(warn|error)" "$RUN/gateway.log" | sed "s/^ts=[^ ]* //" | sort | uniq -c | sort -rn | grep -v CONFWARN | head -5 || true
 metric() { curl -s "http://127.0.0.1:$PING_GATEWAY_ADMIN_PORT/metrics" | awk -v n="ping_$1" '$1 == n { print $2 }'; }
-echo "gateway: answered from the cache $(metric counts_from_cache_total), by PostgreSQL alone $(metric counts_from_postgres_total); reads $(metric counts_read_requests_count)"
+echo "gateway: answered from the cache $(metric 'counts_answered_total{source="cache"}'), by PostgreSQL alone $(metric 'counts_answered_total{source="postgres"}'); reads $(metric counts_read_requests_count)"
 exit "$status"

@@ -16,7 +16,7 @@ PACKAGES=(
   grpc-proto librdkafka-dev libpqxx-dev libhiredis-dev libboost-dev
   libboost-test-dev prometheus-cpp-dev zlib1g-dev libssl-dev libedit-dev
   postgresql-15 postgresql-contrib redis-server kcat curl nghttp2-client wrk
-  tmux chromium
+  tmux chromium prometheus
 )
 
 # Installs missing Debian packages (as root), and Node.js/npm if absent.
@@ -225,7 +225,7 @@ devbroker_bootstrap() { sed -n 's/^bootstrap=//p' "$1/devbroker.info"; }
 # gateway_start DIR CONNECT_PORT GRPC_PORT DSN [REDIS_PORT]
 gateway_start() {
   local dir=$1 cport=$2 gport=$3 dsn=$4 rport=${5:-6379}
-  pid_alive "$dir/gateway.pid" && return 0
+  pid_alive "$dir/gateway.pid" && [ -s "$dir/gateway.ports" ] && return 0
   rm -f "$dir/gateway.ports"
   spawn gateway "$dir" "$BUILD_DIR/apps/ping-gateway" \
     --connect.port="$cport" --grpc.port="$gport" --postgres.dsn="$dsn" \
@@ -234,9 +234,11 @@ gateway_start() {
   wait_for "ping-gateway (see $dir/gateway.log)" ready_or_dead "$dir/gateway.pid" "$dir/gateway.ports"
 }
 
-# processor_start DIR REDIS_PORT DSN
+# processor_start DIR REDIS_PORT DSN: a running processor is left alone (its
+# ports file stays).
 processor_start() {
   local dir=$1 redis_port=$2 dsn=$3
+  pid_alive "$dir/processor.pid" && [ -s "$dir/processor.ports" ] && return 0
   rm -f "$dir/processor.ports"
   spawn processor "$dir" "$BUILD_DIR/apps/ping-processor" \
     --kafka.bootstrap-file="$dir/devbroker.info" --cache.address="127.0.0.1:$redis_port" \

@@ -9,11 +9,14 @@
 #   scripts/stack.sh clean   down, then delete .stack/
 #
 # Ports: PING_CONNECT_PORT (8080), PING_GRPC_PORT (9090), PING_PG_PORT
-# (54329), PING_REDIS_PORT (63790).
+# (54329), PING_REDIS_PORT (63790); the admin ports PING_GATEWAY_ADMIN_PORT
+# (9464) and PING_PROCESSOR_ADMIN_PORT (9465). PING_STACK_DIR: the state
+# directory (.stack). `up` on a running stack leaves the running parts alone
+# and exits 0 once everything is ready.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-STACK=$PING_ROOT/.stack
+STACK=${PING_STACK_DIR:-$PING_ROOT/.stack}
 CONNECT_PORT=${PING_CONNECT_PORT:-8080}
 GRPC_PORT=${PING_GRPC_PORT:-9090}
 PG_PORT=${PING_PG_PORT:-54329}

@@ -57,6 +57,8 @@ check "chaos: every fault under load, every count exact (seeded, short form)" \
 check "1,000 concurrent week-long PingCounts: gateway under 128 MiB, all exact" \
   "$PING_ROOT/bench/ranges_rss.sh"
 check "proto: buf lint and breaking" "$PING_ROOT/tests/e2e/buf.sh"
+check "command line: --version, bounds and log format exit 2 naming the option" \
+  "$PING_ROOT/tests/apps/command_line.sh" "$BUILD_DIR"
 # Schema steps run with $PING_K8S_SCHEMAS or ../shared/k8s-schemas, else are
 # skipped; PING_REQUIRE_K8S_SCHEMAS=1 (set by .ci/run) makes that a failure.
 # Both reach tests/deploy/run.sh through the environment.
@@ -90,8 +92,13 @@ PING_ADMIN_PEERS=$PEERS PING_GATEWAY_ADMIN_PORT=${ADMIN_PORTS[1]} \
 PING_ADMIN_PEERS=$PEERS PING_PROCESSOR_ADMIN_PORT=${ADMIN_PORTS[3]} \
   processor_start "$RUN/second" "$REDIS_PORT" "$PING_TEST_PG_DSN"
 PROCESSOR_ADMIN=$(sed -n 's/^admin=//p' "$RUN/processor.ports")
+check "metrics: promtool check metrics; dashboard and alert names exported" \
+  "$PING_ROOT/tests/metrics/run.sh" "127.0.0.1:${ADMIN_PORTS[0]}" "127.0.0.1:$PROCESSOR_ADMIN"
 check "admin consoles (chromium, tmux; cluster of four)" \
   "$PING_ROOT/tests/console/run.sh" "$BUILD_DIR" "$CONNECT_PORT" "$PROCESSOR_ADMIN" 4
+check "CORS: connect-web in chromium calls Ping and PingCount from another origin" \
+  "$PING_ROOT/tests/cors/run.sh" "$BUILD_DIR"
+check "scripts/stack.sh up twice: the second run exits 0 at once" "$PING_ROOT/tests/stack/run.sh"
 
 echo "test suites: $passed passed, $failed failed"
 [ "$failed" = 0 ]

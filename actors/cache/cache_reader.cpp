@@ -21,6 +21,7 @@
 #include "actors/cache/schema.hpp"
 
 #include "actors/common/backoff.hpp"
+#include "actors/common/note.hpp"
 #include "actors/common/supervision.hpp"
 #include "actors/common/ids.hpp"
 #include "actors/common/log.hpp"
@@ -447,10 +448,7 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
     else
       self->quit(msg.reason);
   });
-  auto note = [self] {
-    self->state.stats->handled++;
-    self->state.stats->mailbox = static_cast<int64_t>(self->mailbox().size());
-  };
+  auto note = telemetry::noter(self);
   auto start = [self](std::vector<time_range> per_minute,
                       std::vector<time_range> summed) -> caf::result<snapshot> {
     auto& st = self->state;

@@ -9,6 +9,7 @@
 #include "actors/common/errors.hpp"
 #include "actors/common/ids.hpp"
 #include "actors/common/log.hpp"
+#include "actors/common/note.hpp"
 
 namespace ping::cache {
 
@@ -63,10 +64,7 @@ writer_actor::behavior_type writer(self_ptr self, writer_settings cfg,
   st.latency = &m.flush_seconds;
   st.sizes = &m.flush_records;
   st.flushed = &m.records_flushed;
-  auto note = [self] {
-    self->state.stats->handled++;
-    self->state.stats->mailbox = static_cast<int64_t>(self->mailbox().size());
-  };
+  auto note = telemetry::noter(self);
   return {
     [=](write_atom, const write_request& req) -> caf::result<write_result> {
       note();

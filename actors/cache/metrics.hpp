@@ -21,9 +21,11 @@ struct reader_metrics {
   static reader_metrics registered_in(telemetry::registry& reg) {
     return {reg.actor("cache", "pool"),
             reg.actor("cache.reader", "detached", "cache"),
-            reg.add_counter("cache_hits_total"),
-            reg.add_counter("cache_misses_total"),
-            reg.add_latency("cache_read_seconds")};
+            reg.add_counter("cache_hits_total",
+                            "Cache reads that found the counters (ping:counters)."),
+            reg.add_counter("cache_misses_total",
+                            "Cache reads that failed or found no counters (then PostgreSQL counts)."),
+            reg.add_latency("cache_read_seconds", "Seconds per cache read (one snapshot).")};
   }
 };
 
@@ -33,9 +35,11 @@ struct writer_metrics {
   telemetry::counter& records_flushed;
 
   static writer_metrics registered_in(telemetry::registry& reg) {
-    return {reg.add_latency("processor_flush_seconds"),
-            reg.add_sizes("processor_flush_records"),
-            reg.add_counter("processor_records_flushed_total")};
+    return {reg.add_latency("processor_flush_seconds",
+                            "Seconds per flush of counted deltas into the cache (one Lua script)."),
+            reg.add_sizes("processor_flush_records", "Records whose deltas one flush carries."),
+            reg.add_counter("processor_records_flushed_total",
+                            "Counted records whose deltas reached the cache.")};
   }
 };
 

@@ -12,6 +12,7 @@ namespace ping::log {
 namespace {
 
 std::atomic<int> global_level{static_cast<int>(level::info)};
+std::atomic<bool> json_format{false};
 std::mutex out_mtx;
 
 const char* name(level lvl) {
@@ -54,7 +55,44 @@ void append_value(std::string& out, std::string_view v) {
   out.push_back('"');
 }
 
+// A JSON string: quotes, backslashes and control characters escaped.
+void append_json(std::string& out, std::string_view v) {
+  out.push_back('"');
+  for (char c : v) {
+    switch (c) {
+      case '"': out.append("\\\""); break;
+      case '\\': out.append("\\\\"); break;
+      case '\n': out.append("\\n"); break;
+      case '\r': out.append("\\r"); break;
+      case '\t': out.append("\\t"); break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out.append(buf);
+        } else {
+          out.push_back(c);
+        }
+    }
+  }
+  out.push_back('"');
+}
+
 } // namespace
+
+void set_format(format f) {
+  json_format = f == format::json;
+}
+
+bool parse_format(std::string_view text, format& out) {
+  if (text == "logfmt")
+    out = format::logfmt;
+  else if (text == "json")
+    out = format::json;
+  else
+    return false;
+  return true;
+}
 
 void set_level(level lvl) {
   global_level = static_cast<int>(lvl);
@@ -89,6 +127,23 @@ void write(level lvl, std::string_view component, std::string_view msg,
                 tm.tm_min, tm.tm_sec, static_cast<int>(ms));
   std::string line;
   line.reserve(128);
+  if (json_format.load(std::memory_order_relaxed)) {
+    line.append("{\"ts\":\"").append(ts).append("\",\"level\":\"").append(name(lvl));
+    line.append("\",\"component\":");
+    append_json(line, component);
+    line.append(",\"msg\":");
+    append_json(line, msg);
+    for (auto& [k, v] : fields) {
+      line.push_back(',');
+      append_json(line, k);
+      line.push_back(':');
+      append_json(line, v);
+    }
+    line.append("}\n");
+    std::lock_guard<std::mutex> guard{out_mtx};
+    std::fwrite(line.data(), 1, line.size(), stderr);
+    return;
+  }
   line.append("ts=").append(ts).append(" level=").append(name(lvl));
   line.append(" component=");
   append_value(line, component);

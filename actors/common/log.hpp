@@ -1,6 +1,8 @@
 #pragma once
-// Structured logging: one logfmt line per event on stderr,
+// Structured logging: one line per event on stderr, logfmt by default
 //   ts=2026-11-28T01:02:03.456Z level=info component=persistence msg="..." k=v
+// or, with set_format(format::json) (--log-format=json), one JSON object
+//   {"ts":"2026-11-28T01:02:03.456Z","level":"info","component":"persistence","msg":"...","k":"v"}
 // Values are quoted and escaped when needed. Never pass secrets (the DSN's
 // password, tokens) as fields; use redact_dsn() for connection strings.
 
@@ -12,6 +14,11 @@
 namespace ping::log {
 
 enum class level { debug = 0, info, warn, error };
+enum class format { logfmt, json };
+
+void set_format(format f);
+/// "logfmt" or "json".
+bool parse_format(std::string_view text, format& out);
 
 void set_level(level lvl);
 level current_level();

@@ -76,11 +76,19 @@ std::vector<double> size_bounds() {
 }
 
 template <class Entries>
-auto* find(Entries& entries, const std::string& name) {
-  for (auto& [n, x] : entries)
-    if (n == name)
-      return x.get();
-  return static_cast<decltype(entries.front().second.get())>(nullptr);
+auto* find(Entries& entries, const std::string& name, const labels& lbls) {
+  for (auto& e : entries)
+    if (e.name == name && e.labels == lbls)
+      return e.value.get();
+  return static_cast<decltype(entries.front().value.get())>(nullptr);
+}
+
+template <class Entries>
+bool has_name(const Entries& entries, const std::string& name) {
+  for (auto& e : entries)
+    if (e.name == name)
+      return true;
+  return false;
 }
 
 [[noreturn]] void unknown(const char* kind, const std::string& name) {
@@ -92,17 +100,24 @@ auto* find(Entries& entries, const std::string& name) {
 
 void registry::check_kind(const std::string& name, const char* kind) const {
   const char* found = nullptr;
-  if (find(counters_, name))
+  if (has_name(counters_, name))
     found = "counter";
-  else if (find(gauges_, name))
+  else if (has_name(gauges_, name))
     found = "gauge";
-  else if (find(histograms_, name))
+  else if (has_name(histograms_, name))
     found = "histogram";
-  else if (find(families_, name))
+  else if (has_name(families_, name))
     found = "gauge family";
   if (found && std::string_view{found} != kind)
     throw std::logic_error("telemetry: '" + name + "' is registered as a " + found
                            + ", not as a " + kind);
+}
+
+void registry::note_help(const std::string& name, const std::string& help) {
+  for (auto& [n, h] : help_)
+    if (n == name)
+      return;
+  help_.emplace_back(name, help);
 }
 
 std::shared_ptr<actor_stats> registry::actor(const std::string& name,
@@ -122,82 +137,92 @@ std::vector<std::shared_ptr<actor_stats>> registry::actors() const {
   return actors_;
 }
 
-counter& registry::add_counter(const std::string& name) {
+counter& registry::add_counter(const std::string& name, const std::string& help,
+                               const labels& lbls) {
   std::lock_guard<std::mutex> guard{mtx_};
   check_kind(name, "counter");
-  if (auto* c = find(counters_, name))
+  if (auto* c = find(counters_, name, lbls))
     return *c;
-  counters_.emplace_back(name, std::make_unique<counter>(0));
-  return *counters_.back().second;
+  note_help(name, help);
+  counters_.push_back({name, lbls, std::make_unique<counter>(0)});
+  return *counters_.back().value;
 }
 
-gauge& registry::add_gauge(const std::string& name) {
+gauge& registry::add_gauge(const std::string& name, const std::string& help,
+                           const labels& lbls) {
   std::lock_guard<std::mutex> guard{mtx_};
   check_kind(name, "gauge");
-  if (auto* g = find(gauges_, name))
+  if (auto* g = find(gauges_, name, lbls))
     return *g;
-  gauges_.emplace_back(name, std::make_unique<gauge>(0));
-  return *gauges_.back().second;
+  note_help(name, help);
+  gauges_.push_back({name, lbls, std::make_unique<gauge>(0)});
+  return *gauges_.back().value;
 }
 
-histogram& registry::add_histogram(const std::string& name, std::vector<double> bounds) {
+histogram& registry::add_histogram(const std::string& name, const std::string& help,
+                                   const labels& lbls, std::vector<double> bounds) {
   std::lock_guard<std::mutex> guard{mtx_};
   check_kind(name, "histogram");
-  if (auto* h = find(histograms_, name)) {
-    if (h->bounds() != bounds)
+  for (auto& e : histograms_)
+    if (e.name == name && e.value->bounds() != bounds)
       throw std::logic_error("telemetry: histogram '" + name
                              + "' is registered with other buckets");
+  if (auto* h = find(histograms_, name, lbls))
     return *h;
-  }
-  histograms_.emplace_back(name, std::make_unique<histogram>(std::move(bounds)));
-  return *histograms_.back().second;
+  note_help(name, help);
+  histograms_.push_back({name, lbls, std::make_unique<histogram>(std::move(bounds))});
+  return *histograms_.back().value;
 }
 
-histogram& registry::add_latency(const std::string& name) {
-  return add_histogram(name, latency_bounds());
+histogram& registry::add_latency(const std::string& name, const std::string& help,
+                                 const labels& lbls) {
+  return add_histogram(name, help, lbls, latency_bounds());
 }
 
-histogram& registry::add_sizes(const std::string& name) {
-  return add_histogram(name, size_bounds());
+histogram& registry::add_sizes(const std::string& name, const std::string& help,
+                               const labels& lbls) {
+  return add_histogram(name, help, lbls, size_bounds());
 }
 
-gauge_family& registry::add_family(const std::string& name, const std::string& label) {
+gauge_family& registry::add_family(const std::string& name, const std::string& help,
+                                   const std::string& label) {
   std::lock_guard<std::mutex> guard{mtx_};
   check_kind(name, "gauge family");
-  if (auto* f = find(families_, name)) {
+  if (auto* f = find(families_, name, {})) {
     if (f->label() != label)
       throw std::logic_error("telemetry: gauge family '" + name
                              + "' is registered with another label");
     return *f;
   }
-  families_.emplace_back(name, std::make_unique<gauge_family>(label));
-  return *families_.back().second;
+  note_help(name, help);
+  families_.push_back({name, {}, std::make_unique<gauge_family>(label)});
+  return *families_.back().value;
 }
 
-const counter& registry::counter_at(const std::string& name) const {
+const counter& registry::counter_at(const std::string& name, const labels& lbls) const {
   std::lock_guard<std::mutex> guard{mtx_};
-  if (auto* c = find(counters_, name))
+  if (auto* c = find(counters_, name, lbls))
     return *c;
   unknown("counter", name);
 }
 
-const gauge& registry::gauge_at(const std::string& name) const {
+const gauge& registry::gauge_at(const std::string& name, const labels& lbls) const {
   std::lock_guard<std::mutex> guard{mtx_};
-  if (auto* g = find(gauges_, name))
+  if (auto* g = find(gauges_, name, lbls))
     return *g;
   unknown("gauge", name);
 }
 
-const histogram& registry::histogram_at(const std::string& name) const {
+const histogram& registry::histogram_at(const std::string& name, const labels& lbls) const {
   std::lock_guard<std::mutex> guard{mtx_};
-  if (auto* h = find(histograms_, name))
+  if (auto* h = find(histograms_, name, lbls))
     return *h;
   unknown("histogram", name);
 }
 
 const gauge_family& registry::family_at(const std::string& name) const {
   std::lock_guard<std::mutex> guard{mtx_};
-  if (auto* f = find(families_, name))
+  if (auto* f = find(families_, name, {}))
     return *f;
   unknown("gauge family", name);
 }
@@ -210,35 +235,43 @@ const actor_stats& registry::actor_at(const std::string& name) const {
   unknown("actor", name);
 }
 
-std::vector<std::pair<std::string, uint64_t>> registry::counters() const {
+std::vector<registry::series<uint64_t>> registry::counters() const {
   std::lock_guard<std::mutex> guard{mtx_};
-  std::vector<std::pair<std::string, uint64_t>> out;
-  for (auto& [n, c] : counters_)
-    out.emplace_back(n, c->load(std::memory_order_relaxed));
+  std::vector<series<uint64_t>> out;
+  for (auto& e : counters_)
+    out.push_back({e.name, e.labels, e.value->load(std::memory_order_relaxed)});
   return out;
 }
 
-std::vector<std::pair<std::string, int64_t>> registry::gauges() const {
+std::vector<registry::series<int64_t>> registry::gauges() const {
   std::lock_guard<std::mutex> guard{mtx_};
-  std::vector<std::pair<std::string, int64_t>> out;
-  for (auto& [n, g] : gauges_)
-    out.emplace_back(n, g->load(std::memory_order_relaxed));
+  std::vector<series<int64_t>> out;
+  for (auto& e : gauges_)
+    out.push_back({e.name, e.labels, e.value->load(std::memory_order_relaxed)});
   return out;
 }
 
-std::vector<std::pair<std::string, const histogram*>> registry::histograms() const {
+std::vector<registry::series<const histogram*>> registry::histograms() const {
   std::lock_guard<std::mutex> guard{mtx_};
-  std::vector<std::pair<std::string, const histogram*>> out;
-  for (auto& [n, h] : histograms_)
-    out.emplace_back(n, h.get());
+  std::vector<series<const histogram*>> out;
+  for (auto& e : histograms_)
+    out.push_back({e.name, e.labels, e.value.get()});
   return out;
+}
+
+std::string registry::help(const std::string& name) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  for (auto& [n, h] : help_)
+    if (n == name)
+      return h;
+  return {};
 }
 
 std::vector<std::pair<std::string, registry::family>> registry::families() const {
   std::lock_guard<std::mutex> guard{mtx_};
   std::vector<std::pair<std::string, family>> out;
-  for (auto& [n, f] : families_)
-    out.emplace_back(n, family{f->label(), f->values()});
+  for (auto& e : families_)
+    out.emplace_back(e.name, family{e.value->label(), e.value->values()});
   return out;
 }
 

@@ -8,7 +8,10 @@
 // actors update them, the admin endpoint's node reads them. Registration
 // (`add_*`, `actor`) is idempotent, as respawned actors register again; a
 // name registered as another kind (or a histogram with other buckets) is a
-// programming error (std::logic_error). Lookups by name (`*_at`, for tests
+// programming error (std::logic_error). Each name carries one HELP text (the
+// first registration's) and may have several series told apart by labels
+// (`processor_repairs_total{reason="gap"}`): one metric per concept, never a
+// dimension spelled into the name. Lookups by name (`*_at`, for tests
 // and tools) never create anything: an unknown name is a programming error
 // too (std::logic_error), never a silently created gauge.
 
@@ -24,6 +27,8 @@ namespace ping::telemetry {
 
 using counter = std::atomic<uint64_t>; // only goes up
 using gauge = std::atomic<int64_t>;
+/// A series' labels (name, value), in the order given at registration.
+using labels = std::vector<std::pair<std::string, std::string>>;
 
 /// A fixed-bucket histogram (bucket upper bounds given at construction).
 class histogram {
@@ -96,17 +101,23 @@ public:
                                      const std::string& parent = "");
   std::vector<std::shared_ptr<actor_stats>> actors() const;
 
-  // Registration, in a subsystem's metrics.hpp.
-  counter& add_counter(const std::string& name);
-  gauge& add_gauge(const std::string& name);
-  histogram& add_latency(const std::string& name); // seconds
-  histogram& add_sizes(const std::string& name);   // counts (batch sizes)
-  gauge_family& add_family(const std::string& name, const std::string& label);
+  // Registration, in a subsystem's metrics.hpp: a name, its HELP text (what
+  // is counted, in a sentence), and the series' labels.
+  counter& add_counter(const std::string& name, const std::string& help,
+                       const labels& lbls = {});
+  gauge& add_gauge(const std::string& name, const std::string& help, const labels& lbls = {});
+  histogram& add_latency(const std::string& name, const std::string& help,
+                         const labels& lbls = {}); // seconds
+  histogram& add_sizes(const std::string& name, const std::string& help,
+                       const labels& lbls = {}); // counts (batch sizes)
+  gauge_family& add_family(const std::string& name, const std::string& help,
+                           const std::string& label);
 
-  // Lookups by name: std::logic_error when nothing of that kind was registered.
-  const counter& counter_at(const std::string& name) const;
-  const gauge& gauge_at(const std::string& name) const;
-  const histogram& histogram_at(const std::string& name) const;
+  // Lookups by name and labels: std::logic_error when nothing of that kind
+  // was registered.
+  const counter& counter_at(const std::string& name, const labels& lbls = {}) const;
+  const gauge& gauge_at(const std::string& name, const labels& lbls = {}) const;
+  const histogram& histogram_at(const std::string& name, const labels& lbls = {}) const;
   const gauge_family& family_at(const std::string& name) const;
   const actor_stats& actor_at(const std::string& name) const;
 
@@ -116,23 +127,45 @@ public:
     gauge_family::values_t values;
   };
 
-  // Everything, for exporters.
-  std::vector<std::pair<std::string, uint64_t>> counters() const;
-  std::vector<std::pair<std::string, int64_t>> gauges() const;
-  std::vector<std::pair<std::string, const histogram*>> histograms() const;
+  /// One series for exporters: the metric's name, the series' labels, its value.
+  template <class T>
+  struct series {
+    std::string name;
+    telemetry::labels labels;
+    T value;
+  };
+
+  // Everything, for exporters, in registration order (series of one name
+  // are not necessarily adjacent).
+  std::vector<series<uint64_t>> counters() const;
+  std::vector<series<int64_t>> gauges() const;
+  std::vector<series<const histogram*>> histograms() const;
   std::vector<std::pair<std::string, family>> families() const;
+  /// The HELP text registered with `name` ("" for an unknown name).
+  std::string help(const std::string& name) const;
 
 private:
-  histogram& add_histogram(const std::string& name, std::vector<double> bounds);
+  template <class T>
+  struct entry {
+    std::string name;
+    telemetry::labels labels;
+    std::unique_ptr<T> value;
+  };
+
+  histogram& add_histogram(const std::string& name, const std::string& help,
+                           const labels& lbls, std::vector<double> bounds);
   // Throws when `name` is registered as a kind other than `kind`.
   void check_kind(const std::string& name, const char* kind) const;
+  // Records the name's HELP text (the first one wins).
+  void note_help(const std::string& name, const std::string& help);
 
   mutable std::mutex mtx_;
   std::vector<std::shared_ptr<actor_stats>> actors_;
-  std::vector<std::pair<std::string, std::unique_ptr<counter>>> counters_;
-  std::vector<std::pair<std::string, std::unique_ptr<gauge>>> gauges_;
-  std::vector<std::pair<std::string, std::unique_ptr<histogram>>> histograms_;
-  std::vector<std::pair<std::string, std::unique_ptr<gauge_family>>> families_;
+  std::vector<entry<counter>> counters_;
+  std::vector<entry<gauge>> gauges_;
+  std::vector<entry<histogram>> histograms_;
+  std::vector<entry<gauge_family>> families_;
+  std::vector<std::pair<std::string, std::string>> help_; // name, HELP
 };
 
 } // namespace ping::telemetry

@@ -12,15 +12,22 @@ struct metrics {
   std::shared_ptr<telemetry::actor_stats> actor; // "counts"
   telemetry::counter& from_cache;                // answered: cache + tail
   telemetry::counter& from_postgres;             // answered: PostgreSQL alone
+  // (both: counts_answered_total{source=...})
   telemetry::histogram& read_seconds;            // one shared read
   telemetry::histogram& read_requests;           // requests sharing it
 
+  static constexpr const char* answered_help =
+    "PingCount requests answered, by source: cache (the cache's counters plus the "
+    "PostgreSQL tail) or postgres (a fallback: PostgreSQL counted alone because the "
+    "cache could not answer).";
+
   static metrics registered_in(telemetry::registry& reg) {
     return {reg.actor("counts", "pool"),
-            reg.add_counter("counts_from_cache_total"),
-            reg.add_counter("counts_from_postgres_total"),
-            reg.add_latency("counts_read_seconds"),
-            reg.add_sizes("counts_read_requests")};
+            reg.add_counter("counts_answered_total", answered_help, {{"source", "cache"}}),
+            reg.add_counter("counts_answered_total", answered_help, {{"source", "postgres"}}),
+            reg.add_latency("counts_read_seconds",
+                            "Seconds per shared count read (cache snapshot plus PostgreSQL tail)."),
+            reg.add_sizes("counts_read_requests", "PingCount requests sharing one read.")};
   }
 };
 

@@ -11,6 +11,7 @@
 
 #include "actors/common/errors.hpp"
 #include "actors/common/ids.hpp"
+#include "actors/common/note.hpp"
 
 namespace ping::gateway {
 
@@ -63,6 +64,7 @@ struct pending_ping {
 struct pending_count {
   count_reply reply;
   clock::time_point deadline;
+  clock::time_point started;
 };
 
 // A call's deadline; calls already answered are skipped when they come up.
@@ -96,6 +98,8 @@ struct state {
   std::atomic<uint64_t>* failed = nullptr;
   std::atomic<uint64_t>* expired = nullptr;
   telemetry::histogram* latency = nullptr;
+  telemetry::histogram* count_from_cache = nullptr;    // by the answer's source
+  telemetry::histogram* count_from_postgres = nullptr;
   static inline const char* name = "gateway";
 };
 
@@ -185,11 +189,15 @@ void finish_count(self_ptr self, uint64_t call, caf::expected<count_result> res)
   if (i == st.counts_waiting.end())
     return;
   auto r = std::move(i->second.reply);
+  std::chrono::duration<double> took = clock::now() - i->second.started;
   st.counts_waiting.erase(i);
-  if (res)
+  if (res) {
+    (res->source == "postgres" ? st.count_from_postgres : st.count_from_cache)
+      ->observe(took.count());
     r.deliver(std::move(*res));
-  else
+  } else {
     r.deliver(std::move(res.error()));
+  }
 }
 
 // Validates and stores one ping (its key, if any, travels with the row).
@@ -259,10 +267,9 @@ impl_actor::behavior_type gateway(self_ptr self, settings cfg,
   st.failed = &m.failed;
   st.expired = &m.deadline_exceeded;
   st.latency = &m.ping_seconds;
-  auto note = [self] {
-    self->state.stats->handled++;
-    self->state.stats->mailbox = static_cast<int64_t>(self->mailbox().size());
-  };
+  st.count_from_cache = &m.count_from_cache_seconds;
+  st.count_from_postgres = &m.count_from_postgres_seconds;
+  auto note = telemetry::noter(self);
   return {
     [=](ping_atom, int64_t timestamp_ms, ping_reply& reply) {
       note();
@@ -279,9 +286,10 @@ impl_actor::behavior_type gateway(self_ptr self, settings cfg,
         reply.deliver(std::move(err));
         return;
       }
-      auto deadline = std::min(reply.deadline(), clock::now() + st.cfg.count_timeout);
+      auto started = clock::now();
+      auto deadline = std::min(reply.deadline(), started + st.cfg.count_timeout);
       auto call = st.next_call++;
-      st.counts_waiting.emplace(call, pending_count{std::move(reply), deadline});
+      st.counts_waiting.emplace(call, pending_count{std::move(reply), deadline, started});
       track(self, call, deadline);
       self->request(st.counts, caf::infinite, count_atom::value, range)
         .then([self, call](count_result& r) { finish_count(self, call, std::move(r)); },

@@ -18,9 +18,11 @@ struct metrics {
 
   static metrics registered_in(telemetry::registry& reg) {
     return {reg.actor("persistence", "pool"),
-            reg.add_latency("persistence_commit_seconds"),
-            reg.add_sizes("persistence_commit_batch_size"),
-            reg.add_counter("persistence_pings_committed_total")};
+            reg.add_latency("persistence_commit_seconds",
+                            "Seconds per group commit (one PostgreSQL transaction)."),
+            reg.add_sizes("persistence_commit_batch_size", "Pings per group commit."),
+            reg.add_counter("persistence_pings_committed_total",
+                            "Pings committed to PostgreSQL (with their outbox position).")};
   }
 };
 

@@ -16,6 +16,7 @@
 #include "actors/common/dsn.hpp"
 #include "actors/common/errors.hpp"
 #include "actors/common/log.hpp"
+#include "actors/common/note.hpp"
 #include "actors/common/socket_handle.hpp"
 #include "actors/persistence/retention.hpp"
 #include "actors/persistence/sql.hpp"
@@ -148,10 +149,7 @@ worker(worker_actor::stateful_pointer<worker_state> self, settings cfg,
   auto& commit_latency = m.commit_seconds;
   auto& batch_sizes = m.commit_batch_size;
   auto& committed = m.pings_committed;
-  auto note = [self] {
-    self->state.stats->handled++;
-    self->state.stats->mailbox = static_cast<int64_t>(self->mailbox().size());
-  };
+  auto note = telemetry::noter(self);
   return {
     [=, &commit_latency, &batch_sizes, &committed](write_atom,
                                        const std::vector<ping_row>& rows, int64_t deadline)
@@ -555,10 +553,7 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
     }
     self->quit(msg.reason);
   });
-  auto note = [self] {
-    self->state.stats->handled++;
-    self->state.stats->mailbox = static_cast<int64_t>(self->mailbox().size());
-  };
+  auto note = telemetry::noter(self);
   return {
     [=](store_atom, ping_row& row) -> caf::result<int64_t> {
       note();

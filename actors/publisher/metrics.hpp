@@ -17,13 +17,20 @@ struct metrics {
   telemetry::counter& events_sent;
   telemetry::counter& events_acked;
 
+  static constexpr const char* events_help =
+    "Outbox events the relay handled, by stage: sent (produced to ping-events) or "
+    "acked (delivery confirmed by Kafka).";
+
   static metrics registered_in(telemetry::registry& reg) {
     return {reg.actor("publisher", "pool"),
             reg.actor("publisher.relay", "detached", "publisher"),
-            reg.add_gauge("publisher_outbox_backlog"),
-            reg.add_latency("relay_produce_seconds"),
-            reg.add_counter("relay_events_sent_total"),
-            reg.add_counter("relay_events_acked_total")};
+            reg.add_gauge("publisher_outbox_backlog",
+                          "Outbox events committed in PostgreSQL and not yet acknowledged "
+                          "by Kafka."),
+            reg.add_latency("relay_produce_seconds",
+                            "Seconds from producing an outbox event to its delivery report."),
+            reg.add_counter("relay_events_total", events_help, {{"stage", "sent"}}),
+            reg.add_counter("relay_events_total", events_help, {{"stage", "acked"}})};
   }
 };
 

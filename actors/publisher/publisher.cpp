@@ -7,6 +7,7 @@
 #include "actors/common/supervision.hpp"
 #include "actors/common/errors.hpp"
 #include "actors/common/log.hpp"
+#include "actors/common/note.hpp"
 #include "actors/publisher/relay.hpp"
 
 namespace ping::publisher {
@@ -179,10 +180,7 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
     self->quit(msg.reason);
   });
   self->delayed_send(self, st.cfg.interval, tick_atom::value);
-  auto note = [self] {
-    self->state.stats->handled++;
-    self->state.stats->mailbox = static_cast<int64_t>(self->mailbox().size());
-  };
+  auto note = telemetry::noter(self);
   return {
     [=](publish_atom) {
       note();

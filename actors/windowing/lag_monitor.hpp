@@ -2,7 +2,7 @@
 // Consumer lag per partition, for the console and Prometheus: the broker's
 // end offset, the position and their difference, as the gauge families
 // processor_partition_end_offset, processor_partition_position and
-// processor_consumer_lag, and their total processor_consumer_lag_total.
+// processor_consumer_lag, and their total processor_consumer_lag_records.
 // Ends come from the last fetch responses; while paused nothing is
 // fetched, so they are asked from the broker (bounded wait; a broker that
 // does not answer leaves the last known end).

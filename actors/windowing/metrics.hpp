@@ -27,7 +27,7 @@ struct metrics {
   telemetry::gauge_family& end_offsets; // per partition: the broker's end
   telemetry::gauge_family& positions;   // per partition: our position
   telemetry::gauge_family& lag;         // per partition: end - position
-  telemetry::gauge& lag_total;
+  telemetry::gauge& lag_total;          // the lag of every assigned partition together
   /// Resyncs from PostgreSQL by reason (the window's `repair`), by name.
   std::map<std::string, telemetry::counter*> repairs;
 
@@ -39,19 +39,34 @@ struct metrics {
               reg.actor("windowing.cache-writer", "detached", "windowing"),
               reg.actor("windowing.rebuilder", "detached", "windowing"),
               reg.actor("windowing.consumer", "detached", "windowing"),
-              reg.add_counter("processor_records_counted_total"),
-              reg.add_counter("processor_records_skipped_total"),
-              reg.add_counter("processor_records_consumed_total"),
-              reg.add_counter("processor_consumer_backpressure_total"),
-              reg.add_gauge("processor_assigned_partitions"),
-              reg.add_gauge("processor_paused"),
-              reg.add_family("processor_partition_end_offset", "partition"),
-              reg.add_family("processor_partition_position", "partition"),
-              reg.add_family("processor_consumer_lag", "partition"),
-              reg.add_gauge("processor_consumer_lag_total"),
+              reg.add_counter("processor_records_counted_total",
+                              "Records counted into minute deltas (new relay_seq values)."),
+              reg.add_counter("processor_records_skipped_total",
+                              "Records skipped as re-sends (relay_seq already applied)."),
+              reg.add_counter("processor_records_consumed_total",
+                              "Records fetched from ping-events."),
+              reg.add_counter("processor_consumer_backpressure_total",
+                              "Fetches held back because the window had no credit left."),
+              reg.add_gauge("processor_assigned_partitions",
+                            "Partitions of ping-events assigned to this consumer."),
+              reg.add_gauge("processor_paused", "1 while consumption is paused (admin), else 0."),
+              reg.add_family("processor_partition_end_offset",
+                             "The broker's end offset per assigned partition.", "partition"),
+              reg.add_family("processor_partition_position",
+                             "The consumer's position per assigned partition.", "partition"),
+              reg.add_family("processor_consumer_lag",
+                             "Records behind the end of each assigned partition "
+                             "(end offset minus position).",
+                             "partition"),
+              reg.add_gauge("processor_consumer_lag_records",
+                            "Records behind the end of every assigned partition together."),
               {}};
     for (auto* reason : repair_reasons)
-      m.repairs[reason] = &reg.add_counter(std::string{"processor_repairs_"} + reason + "_total");
+      m.repairs[reason] = &reg.add_counter(
+        "processor_repairs_total",
+        "Counter repairs (resyncs of a partition from PostgreSQL), by reason: lost, "
+        "conflict, gap, checksum, cold or admin (see docs/windowing.md).",
+        {{"reason", reason}});
     return m;
   }
 };

@@ -13,6 +13,7 @@
 #include "actors/common/errors.hpp"
 #include "actors/common/log.hpp"
 #include "actors/common/supervision.hpp"
+#include "actors/common/note.hpp"
 #include "actors/windowing/window_state.hpp"
 
 namespace ping::windowing {
@@ -443,10 +444,7 @@ window_impl::behavior_type window(self_ptr self, window_settings cfg,
   for (auto r : all_repairs)
     st.repairs[r] = m.repairs.at(to_string(r));
   self->delayed_send(self, cfg.tick, tick_atom::value);
-  auto note = [self] {
-    self->state.stats->handled++;
-    self->state.stats->mailbox = static_cast<int64_t>(self->mailbox().size());
-  };
+  auto note = telemetry::noter(self);
   return {
     [=](records_atom, std::vector<record_batch>& batches) -> caf::result<window_credit> {
       note();

@@ -14,7 +14,7 @@
 // Idle partitions write an empty flush every `heartbeat`, and the cache's
 // checksum is verified every `verify_interval`, so a disagreement is found
 // within about a second. Each resync is logged once and counted in
-// `processor_repairs_<reason>_total`.
+// `processor_repairs_total{reason}`.
 //
 // Bounds: while more than `max_unflushed` records are held, or a partition
 // of the batch is resyncing, the reply to the consumer's batch is held

@@ -5,6 +5,7 @@
 
 #include <caf/atom.hpp>
 
+#include "actors/common/build_info.hpp"
 #include "actors/common/log.hpp"
 #include "apps/common/files.hpp"
 
@@ -41,6 +42,7 @@ void options::add_common(std::string& kafka_bootstrap) {
   add("admin", admin.peer_timeout, "peer-timeout", "deadline of a peer's answers in the cluster view");
   add("admin", admin.max_peers, "max-peers", "most peers the cluster view calls");
   add("global", log_level, "log-level", "debug, info, warn or error");
+  add("global", log_format, "log-format", "logfmt or json (one JSON object per line)");
 }
 
 std::string options::env_name(std::string_view category, std::string_view name) {
@@ -67,7 +69,8 @@ void options::print_help() const {
               << "\n      default: " << e.default_text
               << "   env: " << env_name(e.category, e.name) << "\n";
   }
-  std::cout << "\nA config file uses CAF's INI format, one [category] per group.\n"
+  std::cout << "  --version\n      print the version (from git at build time) and exit\n"
+            << "\nA config file uses CAF's INI format, one [category] per group.\n"
             << "Precedence: defaults < config file < environment < flags.\n";
 }
 
@@ -83,6 +86,10 @@ std::optional<int> options::load(int argc, char** argv) {
     std::string_view a = argv[i];
     if (a == "--help" || a == "-h" || a == "-?") {
       print_help();
+      return 0;
+    }
+    if (a == "--version") {
+      std::cout << program_ << " " << build::version() << " (" << build::revision() << ")\n";
       return 0;
     }
     args.emplace_back(a);
@@ -125,12 +132,23 @@ std::optional<int> options::load(int argc, char** argv) {
     return 0;
   for (auto& [e, value] : bools)
     e->set_bool(value);
+  for (auto& check : checks_)
+    if (auto problem = check(); !problem.empty()) {
+      std::cerr << program_ << ": " << problem << "\n";
+      return 2;
+    }
   log::level lvl;
   if (!log::parse_level(log_level, lvl)) {
     std::cerr << program_ << ": bad log level '" << log_level << "'\n";
     return 2;
   }
   log::set_level(lvl);
+  log::format fmt;
+  if (!log::parse_format(log_format, fmt)) {
+    std::cerr << program_ << ": bad log format '" << log_format << "' (logfmt or json)\n";
+    return 2;
+  }
+  log::set_format(fmt);
   if (kafka_bootstrap_ && !bootstrap_file.empty()) {
     auto b = read_key(bootstrap_file, "bootstrap");
     if (b.empty()) {

@@ -28,6 +28,7 @@ public:
   // Settings every binary has (see add_common).
   admin::options admin;
   std::string log_level = "info";
+  std::string log_format = "logfmt";
   std::string bootstrap_file;
 
   /// Parses defaults, file, environment and flags, then applies the common
@@ -62,6 +63,23 @@ protected:
     opt_group{custom_options_, category}.add(ref, name, description);
   }
 
+  /// Bounds of an option registered with add(): load() exits 2 with
+  /// "--category.name=VALUE is out of bounds [min, max]" when the effective
+  /// value lies outside.
+  template <class T, class U>
+  void bound(std::string_view category, const T& ref, std::string_view name, U min, U max) {
+    auto flag = category == "global" ? "--" + std::string{name}
+                                     : "--" + std::string{category} + "." + std::string{name};
+    auto lo = static_cast<T>(min);
+    auto hi = static_cast<T>(max);
+    checks_.push_back([flag, &ref, lo, hi]() -> std::string {
+      if (ref < lo || ref > hi)
+        return flag + "=" + caf::deep_to_string(ref) + " is out of bounds ["
+               + caf::deep_to_string(lo) + ", " + caf::deep_to_string(hi) + "]";
+      return {};
+    });
+  }
+
 private:
   struct entry {
     std::string category;
@@ -79,6 +97,7 @@ private:
   std::string summary_;
   std::vector<entry> entries_;
   std::string* kafka_bootstrap_ = nullptr;
+  std::vector<std::function<std::string()>> checks_; // bound(): "" or the problem
 };
 
 } // namespace ping::apps

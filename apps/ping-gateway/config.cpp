@@ -30,6 +30,8 @@ gateway_config::gateway_config()
   add("connect", connect_body_read_timeout, "body-read-timeout", "longest silence while a body arrives (nginx's client_body_timeout)");
   add("connect", connect_min_body_rate, "min-body-rate", "bytes/s a body must keep up once body-read-timeout has passed (0 = none)");
   add("connect", connect_idle_timeout, "idle-timeout", "keep-alive idle time");
+  add("connect", connect_cors_origins, "cors-origins",
+      "browser origins that may call (CORS), comma-separated, e.g. https://app.example.com; * for any; empty: off");
   add("grpc", grpc_address, "address", "gRPC listen address");
   add("grpc", grpc_port, "port", "gRPC listen port (0 = any free port)");
   add("grpc", grpc_max_streams, "max-concurrent-streams", "HTTP/2 streams per connection");
@@ -81,6 +83,22 @@ gateway_config::gateway_config()
   add("global", ports_file, "ports-file", "write the bound ports here once listening (connect=N, grpc=N)");
   add("global", drain_timeout, "drain-timeout", "time SIGTERM allows for draining before exit (front-ends, then the outbox relay)");
   add("global", drain_margin, "drain-margin", "front-ends drain this much longer than the longest call deadline (store/count timeout)");
+
+  using namespace std::chrono_literals;
+  bound("connect", connect_threads, "threads", 1, 64);
+  bound("connect", connect_max_body, "max-body-bytes", 64, 64 << 20);
+  bound("connect", connect_max_header, "max-header-bytes", 1 << 10, 1 << 20);
+  bound("connect", connect_max_connections, "max-connections", 1, 1 << 20);
+  bound("grpc", grpc_max_streams, "max-concurrent-streams", 1, 100000);
+  bound("grpc", grpc_max_metadata, "max-metadata-bytes", 1 << 10, 1 << 20);
+  bound("grpc", grpc_memory_quota, "memory-quota-bytes", size_t{1} << 20, size_t{1} << 34);
+  bound("gateway", request_timeout, "request-timeout", caf::timespan{1ms}, caf::timespan{1h});
+  bound("gateway", gateway.max_in_flight, "max-in-flight", 1, 1 << 24);
+  bound("postgres", postgres.writers, "writers", 1, 64);
+  bound("postgres", postgres.max_batch, "max-batch", 1, 100000);
+  bound("postgres", postgres.max_pending, "max-pending", 1, 1 << 24);
+  bound("kafka", kafka.partitions, "partitions", 1, 10000);
+  bound("global", drain_timeout, "drain-timeout", caf::timespan{0ms}, caf::timespan{10min});
 }
 
 gateways::connect_options gateway_config::connect() const {
@@ -98,6 +116,17 @@ gateways::connect_options gateway_config::connect() const {
   o.server.body_read_timeout = duration_cast<milliseconds>(connect_body_read_timeout);
   o.server.min_body_rate = connect_min_body_rate;
   o.server.idle_timeout = duration_cast<milliseconds>(connect_idle_timeout);
+  for (size_t start = 0; start < connect_cors_origins.size();) {
+    auto end = connect_cors_origins.find(',', start);
+    if (end == std::string::npos)
+      end = connect_cors_origins.size();
+    auto origin = connect_cors_origins.substr(start, end - start);
+    origin.erase(0, origin.find_first_not_of(' '));
+    origin.erase(origin.find_last_not_of(' ') + 1);
+    if (!origin.empty())
+      o.server.cors.allowed_origins.push_back(origin);
+    start = end + 1;
+  }
   o.default_timeout = request_timeout;
   return o;
 }

@@ -34,6 +34,7 @@ struct gateway_config : options {
   caf::timespan connect_body_read_timeout = std::chrono::seconds(5);
   size_t connect_min_body_rate = 1024;
   caf::timespan connect_idle_timeout = std::chrono::seconds(60);
+  std::string connect_cors_origins; // comma-separated; empty: CORS off
   std::string grpc_address = "127.0.0.1";
   uint16_t grpc_port = 9090;
   int grpc_max_streams = 100;

@@ -8,6 +8,7 @@
 #include <caf/all.hpp>
 
 #include "actors/common/backoff.hpp"
+#include "actors/common/build_info.hpp"
 #include "actors/common/log.hpp"
 #include "actors/persistence/migrations.hpp"
 #include "admin/server.hpp"
@@ -15,6 +16,7 @@
 #include "apps/common/signals.hpp"
 #include "apps/ping-gateway/config.hpp"
 #include "apps/ping-gateway/gateway_node.hpp"
+#include "gateways/common/rpc_metrics.hpp"
 
 using namespace ping;
 using namespace std::chrono_literals;
@@ -70,9 +72,14 @@ int run(caf::actor_system& sys, const apps::gateway_config& cfg,
     caf::anon_send_exit(relay, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(store, caf::exit_reason::user_shutdown);
   };
-  gateways::connect_frontend connect{gw, cfg.connect()};
-  gateways::grpc_frontend grpc{gw, cfg.grpc()};
-  apps::gateway_node node{sys, reg, {counts, cache, store}, {"ping-gateway", PING_VERSION, cfg.describe()}};
+  auto rpc = std::make_shared<gateways::rpc_metrics>(reg);
+  auto connect_opts = cfg.connect();
+  connect_opts.metrics = rpc;
+  auto grpc_opts = cfg.grpc();
+  grpc_opts.metrics = rpc;
+  gateways::connect_frontend connect{gw, connect_opts};
+  gateways::grpc_frontend grpc{gw, grpc_opts};
+  apps::gateway_node node{sys, reg, {counts, cache, store}, {"ping-gateway", build::version(), cfg.describe()}};
   node.watch(&watch);
   std::unique_ptr<admin::server> endpoint;
   try {
@@ -149,7 +156,7 @@ int main(int argc, char** argv) {
                               cfg.postgres.backoff_max)
              ? 0
              : 1;
-  log::info("gateway", "starting", {{"version", PING_VERSION}});
+  log::info("gateway", "starting", {{"version", build::version()}, {"revision", build::revision()}});
   if (cfg.drain_timeout < cfg.front_drain())
     log::warn("gateway", "drain-timeout is shorter than the longest call deadline: calls in "
                          "flight at SIGTERM may be cut unanswered",

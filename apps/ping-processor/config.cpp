@@ -38,6 +38,13 @@ processor_config::processor_config()
   add("postgres", dsn, "dsn", "libpq connection string (resyncs from PostgreSQL)", true);
   add("global", ports_file, "ports-file", "write the bound admin port here once listening (admin=N)");
   add("global", drain_timeout, "drain-timeout", "time SIGTERM allows for the final flush");
+
+  using namespace std::chrono_literals;
+  bound("kafka", partitions, "partitions", 1, 10000);
+  bound("window", window.max_records, "flush-records", 1, 10000000);
+  bound("window", window.max_delay, "flush-delay", caf::timespan{1ms}, caf::timespan{1h});
+  bound("window", window.max_unflushed, "max-unflushed", 1, 100000000);
+  bound("global", drain_timeout, "drain-timeout", caf::timespan{0ms}, caf::timespan{10min});
 }
 
 windowing::rebuild_settings processor_config::rebuild() const {

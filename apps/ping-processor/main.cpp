@@ -9,6 +9,7 @@
 #include <caf/all.hpp>
 
 #include "actors/cache/cache_reader.hpp"
+#include "actors/common/build_info.hpp"
 #include "actors/common/log.hpp"
 #include "admin/server.hpp"
 #include "apps/common/files.hpp"
@@ -30,7 +31,7 @@ int run(caf::actor_system& sys, const apps::processor_config& cfg,
   limits.command = cfg.window.writer_timeout + std::chrono::seconds(1);
   limits.rebuild = cfg.window.rebuild_timeout + std::chrono::seconds(5);
   apps::processor_node node{sys, reg, limits, window, consumer, counts, history,
-                            {"ping-processor", PING_VERSION, cfg.describe()}};
+                            {"ping-processor", build::version(), cfg.describe()}};
   apps::top_level_watch watch{sys};
   watch.add("windowing.window", window);
   watch.add("windowing.consumer", consumer);

@@ -22,11 +22,17 @@ int run_admin(const std::vector<std::string>& args) {
     std::cout << admin_usage_text();
     return 0;
   }
+  // The token: --token-file, else $PING_ADMIN_TOKEN (same rules).
   std::string token;
+  std::string error;
   if (inv.token_file) {
-    std::string error;
     if (!read_token_file(*inv.token_file, token, error)) {
       std::cerr << "pingctl: " << error << std::endl;
+      return 2;
+    }
+  } else if (const char* env = std::getenv("PING_ADMIN_TOKEN"); env && *env) {
+    if (!check_token(env, token, error)) {
+      std::cerr << "pingctl: PING_ADMIN_TOKEN: " << error << std::endl;
       return 2;
     }
   }

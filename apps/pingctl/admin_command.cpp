@@ -201,6 +201,19 @@ admin_parse_result parse_admin_args(const std::vector<std::string>& args,
   std::vector<std::string> words;
   for (size_t i = 0; i < args.size(); ++i) {
     const auto& arg = args[i];
+    if (arg == "-h") {
+      inv.help = true;
+      continue;
+    }
+    if (arg.compare(0, 2, "-o") == 0 && arg.compare(0, 3, "-o-") != 0
+        && (arg.size() > 2 || i + 1 < args.size())) {
+      auto value = arg.size() > 2 ? arg.substr(2) : args[++i];
+      auto json = parse_output(value);
+      if (!json)
+        return fail("-o needs text or json, got '" + value + "'");
+      inv.json = *json;
+      continue;
+    }
     if (arg.size() < 2 || arg.compare(0, 2, "--") != 0) {
       if (!arg.empty() && arg.front() == '-')
         return fail("unknown option '" + arg + "'");
@@ -219,7 +232,8 @@ admin_parse_result parse_admin_args(const std::vector<std::string>& args,
       inv.help = true;
       continue;
     }
-    if (name != "--node" && name != "--token-file" && name != "--timeout-ms")
+    if (name != "--node" && name != "--token-file" && name != "--timeout-ms"
+        && name != "--output")
       return fail("unknown option '" + name + "'");
     std::string value;
     if (inline_value)
@@ -230,6 +244,11 @@ admin_parse_result parse_admin_args(const std::vector<std::string>& args,
       return fail("option " + name + " needs a value");
     if (name == "--node") {
       node = value;
+    } else if (name == "--output") {
+      auto json = parse_output(value);
+      if (!json)
+        return fail("--output needs text or json, got '" + value + "'");
+      inv.json = *json;
     } else if (name == "--token-file") {
       if (value.empty())
         return fail("--token-file needs a file name");
@@ -340,10 +359,12 @@ Options (before or after the command):
   --token-file F            Send the bearer token read from F (trailing
                             blanks and newlines ignored). Nodes whose admin
                             port is not on loopback require one.
-                            Default: no token.
+                            Default: $PING_ADMIN_TOKEN if set, else no token.
+  -o, --output text|json    json: each answer as protobuf JSON, one line
+                            (the admin API's own message). Default: text.
   --timeout-ms N            Per-call deadline in ms (N >= 1); also bounds
                             connecting. Default: 5000 (rebuild-cache: 120000).
-  --help                    Print this help and exit.
+  -h, --help                Print this help and exit.
 Options also accept the form --name=value.
 
 Exit status:
@@ -372,6 +393,25 @@ std::string console_help_text() {
   help                     this list
   quit | exit              leave (also Ctrl-D)
 )";
+}
+
+bool check_token(const std::string& text, std::string& token, std::string& error) {
+  token = text;
+  while (!token.empty()
+         && (token.back() == '\n' || token.back() == '\r' || token.back() == ' '
+             || token.back() == '\t'))
+    token.pop_back();
+  if (token.empty()) {
+    error = "is empty";
+    return false;
+  }
+  for (unsigned char c : token)
+    if (c <= 0x20 || c >= 0x7f) {
+      error = "holds more than one token (blanks, line breaks or non-ASCII characters)";
+      token.clear();
+      return false;
+    }
+  return true;
 }
 
 } // namespace ping::pingctl

@@ -86,6 +86,7 @@ struct admin_invocation {
   std::optional<std::string> token_file;
   std::optional<std::chrono::milliseconds> timeout; // set: --timeout-ms
   bool help = false;
+  bool json = false;                   // -o json: each answer as protobuf JSON
   std::optional<admin_command> cmd;    // unset: interactive console
 };
 
@@ -114,5 +115,10 @@ std::string admin_short_usage_text();
 
 /// The console's `help`.
 std::string console_help_text();
+
+/// A bearer token's rules (read_token_file, $PING_ADMIN_TOKEN): trailing
+/// blanks and newlines dropped, the rest non-empty printable ASCII without
+/// blanks. False with `error` completing "the token ..." ("is empty").
+bool check_token(const std::string& text, std::string& token, std::string& error);
 
 } // namespace ping::pingctl

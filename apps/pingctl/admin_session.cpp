@@ -6,12 +6,12 @@
 #include <optional>
 #include <sstream>
 
+#include <google/protobuf/util/json_util.h>
+
+#include "actors/common/build_info.hpp"
 #include "admin/text/format.hpp"
 #include <connectrpc/client.hpp>
 
-#ifndef PINGCTL_VERSION
-#define PINGCTL_VERSION "dev"
-#endif
 
 namespace ping::pingctl {
 
@@ -30,6 +30,7 @@ struct admin_session::impl {
   std::string token;
   connectrpc::http_connection conn;
   std::string binary; // known after a successful GetStatus
+  std::string json;   // the last response as protobuf JSON (inv.json)
 
   impl(const admin_invocation& i, std::string t)
     : inv(i), token(std::move(t)), conn(i.host, i.port) {
@@ -44,12 +45,17 @@ struct admin_session::impl {
     c.address = inv.node;
     c.encoding = connectrpc::encoding::json;
     c.timeout = timeout.value_or(admin_timeout(inv, verb));
-    c.user_agent = "pingctl/" PINGCTL_VERSION;
+    c.user_agent = std::string{"pingctl/"} + ping::build::version();
     if (!token.empty())
       c.headers.emplace_back("Authorization", "Bearer " + token);
     auto outcome = connectrpc::call_unary(conn, c, req, resp);
-    if (outcome.status.is_ok())
+    if (outcome.status.is_ok()) {
+      if (inv.json) {
+        json.clear();
+        (void) google::protobuf::util::MessageToJsonString(resp, &json);
+      }
       return true;
+    }
     admin_failure f;
     f.method = method;
     f.code = std::string{connectrpc::to_string(outcome.status.c)};
@@ -106,6 +112,14 @@ command_result admin_session::greet() {
 }
 
 command_result admin_session::execute(const admin_command& cmd, bool compact) {
+  impl_->json.clear();
+  auto out = execute_text(cmd, compact);
+  if (impl_->inv.json && !out.error && !impl_->json.empty())
+    out.text = impl_->json + "\n";
+  return out;
+}
+
+command_result admin_session::execute_text(const admin_command& cmd, bool compact) {
   using namespace admin_v1;
   auto& s = *impl_;
   switch (cmd.verb) {
@@ -191,21 +205,10 @@ bool read_token_file(const std::string& path, std::string& token, std::string& e
   }
   std::stringstream ss;
   ss << in.rdbuf();
-  token = ss.str();
-  while (!token.empty()
-         && (token.back() == '\n' || token.back() == '\r' || token.back() == ' '
-             || token.back() == '\t'))
-    token.pop_back();
-  if (token.empty()) {
-    error = "the token file " + path + " is empty";
+  if (!check_token(ss.str(), token, error)) {
+    error = "the token file " + path + " " + error;
     return false;
   }
-  for (unsigned char c : token)
-    if (c <= 0x20 || c >= 0x7f) {
-      error = "the token file " + path
-              + " holds more than one token (blanks, line breaks or non-ASCII characters)";
-      return false;
-    }
   return true;
 }
 

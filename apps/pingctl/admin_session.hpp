@@ -32,6 +32,8 @@ public:
 
   /// Runs a remote command (is_remote(cmd.verb)). `compact` leaves long
   /// parts out (the configuration in status), for watch.
+  /// With inv.json, the text of a successful answer is the protobuf JSON of
+  /// the (last) response message, one line.
   command_result execute(const admin_command& cmd, bool compact = false);
 
   /// "ping-processor@127.0.0.1:9464"; just the node until a status call
@@ -43,6 +45,8 @@ public:
   command_result greet();
 
 private:
+  command_result execute_text(const admin_command& cmd, bool compact);
+
   struct impl;
   std::unique_ptr<impl> impl_;
 };

@@ -2,11 +2,9 @@
 
 #include <connectrpc/client.hpp>
 
+#include "actors/common/build_info.hpp"
 #include "apps/pingctl/rpc.hpp"
 
-#ifndef PINGCTL_VERSION
-#define PINGCTL_VERSION "dev"
-#endif
 
 namespace ping::pingctl {
 
@@ -40,7 +38,7 @@ private:
     call.encoding = cfg_.encoding == wire_encoding::json ? connectrpc::encoding::json
                                                          : connectrpc::encoding::proto;
     call.timeout = cfg_.timeout;
-    call.user_agent = "pingctl/" PINGCTL_VERSION;
+    call.user_agent = std::string{"pingctl/"} + ping::build::version();
     auto st = connectrpc::call_unary(conn_, call, req, resp).status;
     if (st.is_ok())
       return call_status::success();

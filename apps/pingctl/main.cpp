@@ -15,16 +15,17 @@
 #include <cstdlib>
 #include <exception>
 #include <iostream>
+#include <sstream>
 #include <string_view>
 
+#include <google/protobuf/util/json_util.h>
+
+#include "actors/common/build_info.hpp"
 #include "apps/pingctl/admin.hpp"
 #include "apps/pingctl/load.hpp"
 #include "apps/pingctl/options.hpp"
 #include "apps/pingctl/rpc.hpp"
 
-#ifndef PINGCTL_VERSION
-#define PINGCTL_VERSION "dev"
-#endif
 
 namespace ping::pingctl {
 namespace {
@@ -35,6 +36,29 @@ int fail(const call_status& st) {
     std::cerr << ": " << st.message;
   std::cerr << std::endl;
   return 1;
+}
+
+// The answer as protobuf JSON (lowerCamelCase, int64 as strings).
+std::string to_json(const google::protobuf::Message& m) {
+  std::string out;
+  (void) google::protobuf::util::MessageToJsonString(m, &out);
+  return out;
+}
+
+// Load mode's last summary line, "requests=10 ok=10 ... errors_unavailable=2",
+// as one JSON object with numeric values.
+std::string summary_json(const std::string& summary) {
+  auto end = summary.find_last_not_of('\n');
+  auto start = summary.rfind('\n', end);
+  std::istringstream line{summary.substr(start == std::string::npos ? 0 : start + 1)};
+  std::string out = "{";
+  for (std::string field; line >> field;) {
+    auto eq = field.find('=');
+    if (eq == std::string::npos)
+      continue;
+    out += (out.size() > 1 ? ",\"" : "\"") + field.substr(0, eq) + "\":" + field.substr(eq + 1);
+  }
+  return out + "}";
 }
 
 int run(int argc, char** argv) {
@@ -51,7 +75,7 @@ int run(int argc, char** argv) {
     return 0;
   }
   if (opts.version) {
-    std::cout << "pingctl " << PINGCTL_VERSION << std::endl;
+    std::cout << "pingctl " << ping::build::version() << std::endl;
     return 0;
   }
 
@@ -61,7 +85,12 @@ int run(int argc, char** argv) {
     load.requests = *opts.requests;
     load.concurrency = opts.concurrency;
     load.timestamp_ms = opts.timestamp_ms;
-    return run_load(load, make_client, std::cout, std::cerr);
+    if (!opts.json)
+      return run_load(load, make_client, std::cout, std::cerr);
+    std::ostringstream summary;
+    auto status = run_load(load, make_client, summary, std::cerr);
+    std::cout << summary_json(summary.str()) << std::endl;
+    return status;
   }
 
   auto client = make_client();
@@ -71,7 +100,7 @@ int run(int argc, char** argv) {
     ping::v1::PingResponse resp;
     if (auto st = client->ping(req, resp); !st.ok())
       return fail(st);
-    std::cout << "ok" << std::endl;
+    std::cout << (opts.json ? to_json(resp) : "ok") << std::endl;
     return 0;
   }
 
@@ -83,7 +112,10 @@ int run(int argc, char** argv) {
   ping::v1::PingCountResponse resp;
   if (auto st = client->count(req, resp); !st.ok())
     return fail(st);
-  std::cout << resp.ping_count() << std::endl;
+  if (opts.json)
+    std::cout << to_json(resp) << std::endl;
+  else
+    std::cout << resp.ping_count() << std::endl;
   return 0;
 }
 

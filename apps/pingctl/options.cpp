@@ -63,7 +63,11 @@ Global options (before or after the command):
                             Connect-Timeout-Ms or as the gRPC deadline; also
                             bounds connecting, writing and reading.
                             Default: 5000.
-  --help                    Print this help and exit.
+  -o, --output text|json    Output format. json: the answer as protobuf JSON
+                            ({} for ping, {"pingCount":"12"} for count; load
+                            mode: the summary's fields as one JSON object).
+                            Default: text.
+  -h, --help                Print this help and exit.
   --version                 Print the version and exit.
 
 Options of ping:
@@ -96,6 +100,14 @@ Exit status:
 )";
 }
 
+std::optional<bool> parse_output(std::string_view value) {
+  if (value == "json")
+    return true;
+  if (value == "text")
+    return false;
+  return std::nullopt;
+}
+
 parse_result parse_args(int argc, const char* const* argv,
                         const char* env_address) {
   parse_result result;
@@ -116,6 +128,19 @@ parse_result parse_args(int argc, const char* const* argv,
   std::vector<std::string_view> args(argv + 1, argv + argc);
   for (size_t i = 0; i < args.size(); ++i) {
     std::string_view arg = args[i];
+    // The short options: -h, and -o FORMAT (or -oFORMAT).
+    if (arg == "-h") {
+      opts.help = true;
+      continue;
+    }
+    if (arg.substr(0, 2) == "-o" && (arg.size() > 2 || i + 1 < args.size())) {
+      auto value = arg.size() > 2 ? arg.substr(2) : args[++i];
+      auto json = parse_output(value);
+      if (!json)
+        return fail("-o needs text or json, got '" + std::string{value} + "'");
+      opts.json = *json;
+      continue;
+    }
     if (arg.size() < 2 || arg.substr(0, 2) != "--") {
       if (arg.empty() || arg.front() == '-')
         return fail("unknown option '" + std::string{arg} + "'");
@@ -156,6 +181,11 @@ parse_result parse_args(int argc, const char* const* argv,
     auto int_value = [&value](auto& out) { return parse_int(value, out); };
     if (name == "--address") {
       address = value;
+    } else if (name == "--output") {
+      auto json = parse_output(value);
+      if (!json)
+        return fail("--output needs text or json, got '" + value + "'");
+      opts.json = *json;
     } else if (name == "--protocol") {
       protocol = value;
     } else if (name == "--encoding") {

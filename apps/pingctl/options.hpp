@@ -24,6 +24,7 @@ struct options {
   command cmd = command::none;
   bool help = false;
   bool version = false;
+  bool json = false; // -o json: protobuf JSON (load mode: the summary's fields)
 
   client_settings client; // address, protocol, encoding, timeout resolved
 
@@ -43,6 +44,10 @@ struct parse_result {
   options opts;
   std::string error; // non-empty: usage error (exit 2)
 };
+
+/// The value of -o/--output: true for "json", false for "text"; nullopt
+/// for anything else.
+std::optional<bool> parse_output(std::string_view value);
 
 /// Parses a whole decimal integer ("+" allowed); false on junk or overflow.
 template <class Int>

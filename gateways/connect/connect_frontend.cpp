@@ -4,6 +4,7 @@
 
 #include <caf/send.hpp>
 
+#include "gateways/common/rpc_metrics.hpp"
 #include "gateways/common/status.hpp"
 #include "ping/v1/ping.pb.h"
 
@@ -70,6 +71,11 @@ connect_frontend::connect_frontend(gateway::gateway_actor gw,
                        [done](caf::error& err) mutable { done.fail(to_connect(err)); },
                        std::chrono::steady_clock::now() + left});
     });
+  if (opts.metrics)
+    opts.server.on_response = [m = opts.metrics](std::string_view path, connectrpc::code c,
+                                                 std::chrono::steady_clock::duration took) {
+      m->observe(rpc_protocol::connect, path, static_cast<int>(c), took);
+    };
   server_ = std::make_unique<connectrpc::server>(
     opts.server,
     connectrpc::procedures_for(

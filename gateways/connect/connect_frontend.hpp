@@ -15,10 +15,15 @@
 
 namespace ping::gateways {
 
+class rpc_metrics;
+
 struct connect_options {
   connectrpc::server_options server;
   /// Deadline for calls without Connect-Timeout-Ms.
   caf::timespan default_timeout = std::chrono::seconds(10);
+  /// Per-RPC metrics (none when null): every answer, the server's own
+  /// refusals (bad JSON, unknown method) included.
+  std::shared_ptr<rpc_metrics> metrics;
 };
 
 class connect_frontend {

@@ -15,6 +15,7 @@
 #include "gateways/common/status.hpp"
 #include "gateways/grpc/h2_guard.hpp"
 #include "gateways/grpc/reflection_v1.hpp"
+#include "gateways/grpc/rpc_interceptor.hpp"
 #include "grpc/health/v1/health.pb.h"
 #include "ping/v1/ping.grpc.pb.h"
 
@@ -184,6 +185,7 @@ void grpc_frontend::start() {
   builder.SetResourceQuota(quota);
   builder.RegisterService(&impl_->service);
   builder.SetOption(make_reflection_v1_option());
+  builder.experimental().SetInterceptorCreators(rpc_interceptors(o.metrics));
   auto server = builder.BuildAndStart();
   if (server == nullptr)
     throw std::runtime_error("grpc_frontend: cannot start the gRPC server");

@@ -14,6 +14,8 @@
 
 namespace ping::gateways {
 
+class rpc_metrics;
+
 struct grpc_options {
   std::string address = "127.0.0.1"; // IPv4, IPv6 (with or without []) or a host name
   uint16_t port = 9090;               // 0 = ephemeral, see grpc_frontend::port()
@@ -32,6 +34,7 @@ struct grpc_options {
   caf::timespan max_connection_age_grace = std::chrono::seconds(10);
   size_t memory_quota_bytes = 32 << 20;  // gRPC's buffers for every connection together
   int max_threads = 16;                  // gRPC's callback threads
+  std::shared_ptr<rpc_metrics> metrics;  // per-RPC metrics (none when null)
   // The guard in front of gRPC (h2_guard.hpp): RST_STREAM frames a client
   // connection may send (sustained rate and burst) before it is closed,
   // and client connections open at once.

@@ -18,11 +18,14 @@
 #     Deployment, every custom resource kind, CR metadata) must be rejected,
 #     for that field [schemas]; objects breaking one production rule must be
 #     rejected by the rules.
-#  4. Runtime libraries: `ldd` of the built binaries, mapped to Debian
+#  4. Monitoring: the Grafana dashboard ConfigMap (sidecar label, valid
+#     JSON), `promtool check rules` on the PrometheusRule's groups and
+#     `promtool test rules` with tests/deploy/rules_test.yaml (every alert).
+#  5. Runtime libraries: `ldd` of the built binaries, mapped to Debian
 #     packages with `dpkg -S`, must all be in deploy/image/runtime-packages.txt
 #     (what the Dockerfile's runtime stage installs) or in its `base:` set.
 #
-# Needs: kubectl (kustomize is built in), python3 with PyYAML and, for the
+# Needs: kubectl (kustomize is built in), promtool, python3 with PyYAML and, for the
 # schema steps, jsonschema (installed from Debian's python3-jsonschema and
 # python3-yaml as root when missing), ldd and dpkg. No cluster, no network
 # (except apt when a package is missing).
@@ -200,7 +203,8 @@ done
 
 # The kinds the negative tests below cover must actually be rendered.
 if [ -f "$PROD" ]; then
-  for kind in Deployment Cluster Kafka KafkaNodePool KafkaTopic Dragonfly ServiceMonitor; do
+  for kind in Deployment Cluster Kafka KafkaNodePool KafkaTopic Dragonfly ServiceMonitor \
+              PrometheusRule; do
     grep -q "^kind: $kind\$" "$PROD" || fail "overlays/prod renders no $kind"
   done
 fi
@@ -250,6 +254,7 @@ if [ -f "$PROD" ]; then
   expect_reject "Dragonfly spec.replica" Dragonfly spec.replicas replica
   expect_reject "ServiceMonitor endpoint scrapeInterval" \
     ServiceMonitor spec.endpoints.0.interval scrapeInterval
+  expect_reject "PrometheusRule rule exprs" PrometheusRule spec.groups.0.rules.0.expr exprs
   expect_reject "rules: init container without resources" \
     Deployment spec.template.spec.initContainers.0.resources resourcez policy \
     "init container migrate: no resources"
@@ -269,7 +274,62 @@ if [ -f "$PROD" ]; then
     Dragonfly spec.image imageName images "no image"
 fi
 
-# -- 4. runtime libraries of the image -------------------------------------------
+# -- 4. monitoring: dashboard and alert rules ------------------------------------
+
+# The dashboard ConfigMap as Grafana's sidecar wants it, and the rules as
+# Prometheus loads them: `promtool check rules`, then `promtool test rules`
+# with the synthetic series of tests/deploy/rules_test.yaml (every alert
+# firing, and not firing where it must not).
+if [ -f "$PROD" ]; then
+  if "$PY" - "$PROD" >"$WORK/dash.out" 2>&1 <<'PY'
+import json, sys, yaml
+found = 0
+for doc in yaml.safe_load_all(open(sys.argv[1])):
+    if not doc or doc.get("kind") != "ConfigMap":
+        continue
+    if (doc["metadata"].get("labels") or {}).get("grafana_dashboard") != "1":
+        continue
+    for key, text in doc.get("data", {}).items():
+        dash = json.loads(text)
+        assert key.endswith(".json"), key
+        assert dash.get("uid") and dash.get("title") and dash.get("panels"), key
+        found += 1
+        print("%s: %s, %d panels" % (doc["metadata"]["name"], dash["title"], len(dash["panels"])))
+sys.exit(0 if found else "no ConfigMap labelled grafana_dashboard: \"1\" holds a dashboard")
+PY
+  then
+    pass "Grafana dashboard ConfigMap (label grafana_dashboard: \"1\"): $(head -n1 "$WORK/dash.out")"
+  else
+    fail "Grafana dashboard ConfigMap"; cat "$WORK/dash.out"
+  fi
+  if ! command -v promtool >/dev/null 2>&1; then
+    fail "promtool not installed (apt-get install prometheus): cannot check the alert rules"
+  elif ! "$PY" -c '
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d.get("kind") == "PrometheusRule"]
+assert docs, "no PrometheusRule rendered"
+yaml.safe_dump({"groups": [g for d in docs for g in d["spec"]["groups"]]}, open(sys.argv[2], "w"))
+' "$PROD" "$WORK/rules.yaml" 2>"$WORK/rules.err"; then
+    fail "extracting the PrometheusRule groups: $(cat "$WORK/rules.err")"
+  else
+    if promtool check rules "$WORK/rules.yaml" >"$WORK/p.out" 2>&1; then
+      pass "promtool check rules: $(grep -o '[0-9]* rules found' "$WORK/p.out")"
+    else
+      fail "promtool check rules"; cat "$WORK/p.out"
+    fi
+    cp "$HERE/rules_test.yaml" "$WORK/rules_test.yaml"
+    alerts=$(grep -c '^ *- alert:' "$DEPLOY/components/monitoring/prometheusrule.yaml")
+    tested=$(grep -o 'alertname: [A-Za-z]*' "$HERE/rules_test.yaml" | sort -u | wc -l)
+    if (cd "$WORK" && promtool test rules rules_test.yaml) >"$WORK/p.out" 2>&1 \
+       && [ "$alerts" = "$tested" ]; then
+      pass "promtool test rules: $tested of $alerts alerts tested with synthetic series"
+    else
+      fail "promtool test rules ($tested of $alerts alerts tested)"; cat "$WORK/p.out"
+    fi
+  fi
+fi
+
+# -- 5. runtime libraries of the image -------------------------------------------
 
 # Packages of the list file: "base" (assumed in debian:12-slim) or installed.
 list_packages() { # FILE [base|install]
@@ -374,7 +434,7 @@ if [ -f "$BUILD_LIST" ] && [ -f "$ROOT/scripts/lib.sh" ]; then
   declare -A in_build=()
   for p in "${build_pkgs[@]}"; do in_build[$p]=1; done
   not_for_build=(postgresql-15 postgresql-contrib redis-server kcat curl nghttp2-client wrk
-                 tmux chromium)
+                 tmux chromium prometheus)
   absent=()
   for p in "${libsh[@]}"; do
     [[ " ${not_for_build[*]} " == *" $p "* ]] && continue

@@ -133,11 +133,16 @@ class Schemas:
                             "%s-%s.json" % (name, version))
 
     def path_crd(self, api_version, kind):
+        """The CRD schema in the schema folder, else the repository's own copy
+        (tests/deploy/crds: CRDs the shared folder lacks, e.g. PrometheusRule)."""
         group, _, version = api_version.rpartition("/")
         if not group:
             return None
-        return os.path.join(self.root, "crds", "json", group,
-                            "%s_%s.json" % (kind.lower(), version))
+        name = "%s_%s.json" % (kind.lower(), version)
+        shared = os.path.join(self.root, "crds", "json", group, name)
+        if os.path.isfile(shared):
+            return shared
+        return os.path.join(os.path.dirname(os.path.abspath(__file__)), "crds", "json", group, name)
 
     def validator(self, api_version, kind):
         key = (api_version, kind)

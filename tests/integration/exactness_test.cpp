@@ -141,7 +141,7 @@ BOOST_AUTO_TEST_CASE(read_your_writes_while_the_pipeline_stands_still) {
   // only the five unaligned ranges, which minute buckets cannot answer.
   auto metrics = shell_output("curl -s http://127.0.0.1:" + std::to_string(gw.admin_port())
                               + "/metrics");
-  BOOST_TEST(metrics.find("\nping_counts_from_postgres_total 5\n") != std::string::npos);
+  BOOST_TEST(metrics.find("\nping_counts_answered_total{source=\"postgres\"} 5\n") != std::string::npos);
   proc->proc().signal(SIGCONT);
   BOOST_TEST(broker.control("up all").rfind("ok", 0) == 0u);
   require_exact(60s);
@@ -239,8 +239,9 @@ BOOST_AUTO_TEST_CASE(ranges_of_any_length_are_exact_and_far_pings_heal) {
   auto postgres_counts = [&] {
     auto metrics = shell_output("curl -s http://127.0.0.1:" + std::to_string(gw.admin_port())
                                 + "/metrics");
-    auto at = metrics.find("\nping_counts_from_postgres_total ");
-    return at == std::string::npos ? int64_t{-1} : std::stoll(metrics.substr(at + 33));
+    const std::string name = "\nping_counts_answered_total{source=\"postgres\"} ";
+    auto at = metrics.find(name);
+    return at == std::string::npos ? int64_t{-1} : std::stoll(metrics.substr(at + name.size()));
   };
   auto aligned = now / minute * minute;
   std::vector<std::pair<int64_t, int64_t>> ranges{

@@ -314,6 +314,9 @@ class session : public std::enable_shared_from_this<session> {
   using response = http::response<http::string_body>;
 
   std::atomic<std::int64_t> waiting_since_{0};
+  std::string path_;                               // the request's path, for on_response
+  header_list cors_headers_;                       // for every answer to this request (cors.hpp)
+  std::chrono::steady_clock::time_point started_;  // when the request was complete
 
   // ---- reading
 
@@ -456,6 +459,9 @@ class session : public std::enable_shared_from_this<session> {
     const std::string_view target = sv(req.target());
     const auto qpos = target.find('?');
     const std::string path(target.substr(0, qpos));
+    path_ = path;
+    started_ = std::chrono::steady_clock::now();
+    if (!srv_.opts.cors.allowed_origins.empty() && answer_cors(req)) return;
     const std::string_view query = qpos == std::string_view::npos ? std::string_view{} : target.substr(qpos + 1);
     const auto method = req.method();
 
@@ -658,13 +664,32 @@ class session : public std::enable_shared_from_this<session> {
 
   // ---- responses
 
+  /// CORS (cors.hpp): notes the headers of this request's answer; answers a
+  /// preflight itself (true).
+  template <class Request>
+  bool answer_cors(const Request& req) {
+    const auto origin = sv(req[http::field::origin]);
+    cors_headers_ = cors_response_headers(srv_.opts.cors, origin);
+    auto preflight = cors_preflight(srv_.opts.cors, sv(req.method_string()), origin,
+                                    sv(req[http::field::access_control_request_method]));
+    if (!preflight) return false;
+    cors_headers_ = std::move(*preflight);
+    path_.clear();
+    send(make_response(http::status::no_content));
+    return true;
+  }
+
   response make_response(http::status s) const {
     response res{s, version_};
     res.keep_alive(keep_alive_);
     return res;
   }
 
-  void count(code c) { srv_.stats.responses_by_code[static_cast<std::size_t>(c)].fetch_add(1); }
+  void count(code c) {
+    srv_.stats.responses_by_code[static_cast<std::size_t>(c)].fetch_add(1);
+    if (srv_.opts.on_response) srv_.opts.on_response(path_, c, std::chrono::steady_clock::now() - started_);
+    path_.clear();
+  }
 
   void send_error(const status& s, std::optional<http::status> http_override = std::nullopt) {
     const code c = s.c == code::ok ? code::unknown : s.c;
@@ -697,6 +722,8 @@ class session : public std::enable_shared_from_this<session> {
   void send(response res, bool head_only = false) {
     if (res.find(http::field::accept_encoding) == res.end()) res.set(http::field::accept_encoding, "gzip");
     res.set(http::field::vary, "Accept-Encoding");
+    for (const auto& [name, value] : cors_headers_) res.set(name, value);
+    cors_headers_.clear();
     res.keep_alive(keep_alive_);
     res.prepare_payload();
     if (head_only) {

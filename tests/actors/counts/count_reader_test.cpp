@@ -256,7 +256,7 @@ BOOST_AUTO_TEST_CASE(an_unusable_cache_falls_back_to_postgres) {
   BOOST_TEST(r->count == 99);
   BOOST_TEST(r->source == "postgres");
   BOOST_TEST(w->tails == 0);
-  BOOST_TEST(reg.counter_at("counts_from_postgres_total").load() == 1u);
+  BOOST_TEST(reg.counter_at("counts_answered_total", {{"source", "postgres"}}).load() == 1u);
 }
 
 // A cache that claims sequences PostgreSQL does not hold (say, after a

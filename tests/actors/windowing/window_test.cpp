@@ -283,7 +283,7 @@ struct fixture : test::coordinator_fixture {
   }
 
   uint64_t repairs(const std::string& why) {
-    return reg.counter_at("processor_repairs_" + why + "_total").load();
+    return reg.counter_at("processor_repairs_total", {{"reason", why}}).load();
   }
 };
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "apps/pingctl/admin_command.hpp"
+#include "apps/pingctl/options.hpp"
 
 using namespace ping::pingctl;
 using namespace std::chrono_literals;
@@ -154,3 +155,46 @@ BOOST_AUTO_TEST_CASE(cluster_views_and_forwards_commands) {
   BOOST_TEST(watch.error == "");
   BOOST_TEST((watch.cmd.watch_target == admin_verb::cluster));
 }
+
+// -h everywhere, -o json on every command (issue 20).
+BOOST_AUTO_TEST_SUITE(short_options_and_output)
+
+BOOST_AUTO_TEST_CASE(admin_takes_h_and_o) {
+  BOOST_TEST(parse({"-h"}).inv.help);
+  BOOST_TEST(parse({"status", "-h"}).inv.help);
+  auto r = parse({"-o", "json", "lag"});
+  BOOST_TEST(r.error == "");
+  BOOST_TEST(r.inv.json);
+  BOOST_TEST(parse({"lag", "-ojson"}).inv.json);
+  BOOST_TEST(parse({"--output=json", "status"}).inv.json);
+  BOOST_TEST(!parse({"-o", "text", "status"}).inv.json);
+  BOOST_TEST(parse({"-o", "yaml", "status"}).error == "-o needs text or json, got 'yaml'");
+  BOOST_TEST(!parse({"status"}).inv.json);
+}
+
+BOOST_AUTO_TEST_CASE(the_main_command_line_takes_h_and_o) {
+  auto main_parse = [](std::vector<const char*> args) {
+    args.insert(args.begin(), "pingctl");
+    return parse_args(static_cast<int>(args.size()), args.data(), nullptr);
+  };
+  BOOST_TEST(main_parse({"-h"}).opts.help);
+  BOOST_TEST(main_parse({"count", "-h"}).opts.help);
+  auto r = main_parse({"-o", "json", "count"});
+  BOOST_TEST(r.error == "");
+  BOOST_TEST(r.opts.json);
+  BOOST_TEST(main_parse({"ping", "--output=json"}).opts.json);
+  BOOST_TEST(main_parse({"ping", "-ojson", "--requests", "5"}).opts.json);
+  BOOST_TEST(main_parse({"-o", "xml", "ping"}).error == "-o needs text or json, got 'xml'");
+  BOOST_TEST(!main_parse({"ping"}).opts.json);
+}
+
+BOOST_AUTO_TEST_CASE(a_token_from_the_environment_follows_the_file_rules) {
+  std::string token, error;
+  BOOST_TEST(check_token("s3cret\n", token, error));
+  BOOST_TEST(token == "s3cret");
+  BOOST_TEST(!check_token("two tokens", token, error));
+  BOOST_TEST(!check_token("  \n", token, error));
+  BOOST_TEST(error == "is empty");
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -5,6 +5,7 @@
 // including this header is cheap. See connect-protocol.md for the rules
 // implemented here (routing, 405/415, timeouts, compression, GET, errors).
 
+#include <connectrpc/cors.hpp>
 #include <connectrpc/status.hpp>
 
 #include <array>
@@ -173,6 +174,15 @@ struct server_options {
 
   /// Responses at least this large are gzip-compressed when the client accepts gzip.
   std::size_t compress_min_bytes = 1024;
+
+  /// CORS for browsers on other origins (off when no origin is listed).
+  cors_options cors;
+
+  /// When set, called once per Connect answer (every code, ok included) with
+  /// the request path ("" when the head was never complete), the code and the
+  /// time since the request was complete. Runs on an I/O thread: must not block.
+  std::function<void(std::string_view path, code c, std::chrono::steady_clock::duration took)>
+      on_response;
 };
 
 /// Counters, updated atomically; readable from any thread at any time.
