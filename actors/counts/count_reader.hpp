@@ -43,7 +43,10 @@ namespace ping::counts {
 
 struct settings {
   size_t max_waiting = 4096;
-  size_t max_fallbacks = 64;
+  // PostgreSQL counts outstanding at once. Persistence's count reader runs
+  // one at a time and queues at most `postgres.max-reads-waiting` (32)
+  // more, refusing beyond; at 32 our own queue holds the rest instead.
+  size_t max_fallbacks = 32;
   // Distinct ranges one read asks of the cache (its buckets are fetched in
   // one HMGET); requests beyond them wait for the next read.
   size_t max_ranges_per_read = 128;
