@@ -53,12 +53,19 @@ if [ -n "$before" ] && [ "$before" = "$after" ]; then
 else
   fail "pids changed: '$before' -> '$after'"
 fi
-if curl -sf -X POST -H 'Content-Type: application/json' -d '{}' \
-     "http://127.0.0.1:$PING_CONNECT_PORT/ping.v1.PingService/Ping" >/dev/null \
-   && curl -sf "http://127.0.0.1:$PING_PROCESSOR_ADMIN_PORT/readyz" >/dev/null; then
+# A processor is ready once the consumer group gave it its partitions
+# (about 3 s against the dev broker): wait for it, within a deadline.
+answers() {
+  curl -sf -m 5 -X POST -H 'Content-Type: application/json' -d '{}' \
+    "http://127.0.0.1:$PING_CONNECT_PORT/ping.v1.PingService/Ping" >/dev/null \
+    && curl -sf -m 5 "http://127.0.0.1:$PING_PROCESSOR_ADMIN_PORT/readyz" >/dev/null
+}
+deadline=$((SECONDS + 30))
+until answers || ((SECONDS >= deadline)); do sleep 0.5; done
+if answers; then
   pass "the stack answers after the second up (Ping, processor ready)"
 else
-  fail "the stack does not answer after the second up"
+  fail "the stack does not answer within 30 s of the second up"
 fi
 
 echo "$passed passed, $failed failed"
