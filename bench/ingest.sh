@@ -50,7 +50,7 @@ command -v h2load >/dev/null || PACKAGES+=(nghttp2-client)
 command -v nginx >/dev/null || PACKAGES+=(nginx-light)
 [ -x /usr/bin/time ] || PACKAGES+=(time)
 ensure_packages
-build >/dev/null
+[ "${BENCH_BUILD:-1}" = 0 ] || build >/dev/null # 0: use PING_BUILD_DIR as it is
 
 throwaway_stack_start
 trap 'set +e; [ -f "$RUN/nginx.pid" ] && kill "$(cat "$RUN/nginx.pid")" 2>/dev/null; throwaway_stack_stop' EXIT
