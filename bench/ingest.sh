@@ -57,10 +57,10 @@ trap 'set +e; [ -f "$RUN/nginx.pid" ] && kill "$(cat "$RUN/nginx.pid")" 2>/dev/n
 SU=("$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qAt -v ON_ERROR_STOP=1)
 PSQL=("$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U ping -qAt -v ON_ERROR_STOP=1 ping)
 if [ "$STATEMENTS" = 1 ]; then
-  "${SU[@]}" -c "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'" \
-    -c "ALTER SYSTEM SET pg_stat_statements.track = 'all'"
+  "${SU[@]}" -c "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'"
   as_postgres "$PG_BIN/pg_ctl" -D "$RUN/pg/data" -w -t 60 restart >/dev/null
-  "${SU[@]}" -d ping -c "CREATE EXTENSION pg_stat_statements"
+  "${SU[@]}" -d ping -c "ALTER SYSTEM SET pg_stat_statements.track = 'all'" -c "SELECT pg_reload_conf()" \
+    -c "CREATE EXTENSION pg_stat_statements" >/dev/null
 fi
 echo "== PostgreSQL: fsync $("${PSQL[@]}" -c 'SHOW fsync'), synchronous_commit $("${PSQL[@]}" -c 'SHOW synchronous_commit'), shared_buffers $("${PSQL[@]}" -c 'SHOW shared_buffers')"
 
@@ -202,10 +202,19 @@ pgbench_run() { # R
     -c "CREATE TABLE bench_pings (id uuid PRIMARY KEY, pinged_at timestamptz NOT NULL)" \
     -c "CREATE INDEX ON bench_pings (pinged_at)"
   echo "INSERT INTO bench_pings VALUES (gen_random_uuid(), now());" > "$RUN/insert.sql"
+  pg_sessions=$(pgrep -P "$(head -1 "$RUN/pg/data/postmaster.pid")" -f 'postgres: ping ping' | wc -l)
   b0=$(busy_ticks); p0=$(pg_ticks)
   /usr/bin/time -f '%U %S' -o "$RUN/pgbench$r.time" \
     "$PG_BIN/pgbench" -h 127.0.0.1 -p "$PG_PORT" -U ping -n -c "$CONNS" -j 1 \
     -T "$SECS" -f "$RUN/insert.sql" ping > "$RUN/pgbench$r.out" 2>&1
+  # Until the postmaster reaped pgbench's backends (an exited, unreaped
+  # backend shows no CPU at all).
+  local m i
+  m=$(head -1 "$RUN/pg/data/postmaster.pid")
+  for i in $(seq 1 50); do
+    [ "$(pgrep -P "$m" -f 'postgres: ping ping' | wc -l)" -le "$pg_sessions" ] && break
+    sleep 0.1
+  done
   b1=$(busy_ticks); p1=$(pg_ticks)
   FIG[pgbench$r.tps]=$(awk '/^tps/ { printf "%.0f", $3 }' "$RUN/pgbench$r.out")
   FIG[pgbench$r.txns]=$(awk '/number of transactions actually processed/ { split($NF, a, "/"); print a[1] }' "$RUN/pgbench$r.out")
