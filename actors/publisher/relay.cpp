@@ -21,20 +21,29 @@ namespace {
 // pg_try_advisory_lock(int4, int4) class key: "PING".
 constexpr int relay_lock_class = 0x50494E47;
 
-// Outbox log entries of one partition not yet handed to this producer, in
-// position order. Positions are assigned at commit time in commit order
+// Outbox log entries not yet handed to this producer, for every held
+// partition at once ($1 partitions, $2 the highest position handed out in
+// each): up to $3 per partition, in position order. One statement, one
+// snapshot, one round trip, whatever the number of partitions (an index
+// range per partition: the LATERAL keeps each one a bounded scan).
+// Positions are assigned at commit time in commit order
 // (actors/persistence/sql.cpp), so nothing at or below `$2` can still appear.
 constexpr const char* select_sql = R"sql(
-SELECT id::text, timestamptz_to_ms(pinged_at), timestamptz_to_ms(received_at), relay_seq
-FROM pings
-WHERE kafka_partition = $1 AND relay_seq > $2
-ORDER BY relay_seq
-LIMIT $3
+SELECT w.part, x.id::text, timestamptz_to_ms(x.pinged_at), timestamptz_to_ms(x.received_at),
+       x.relay_seq
+FROM unnest($1::int2[], $2::int8[]) AS w(part, after)
+CROSS JOIN LATERAL (SELECT id, pinged_at, received_at, relay_seq FROM pings
+                    WHERE kafka_partition = w.part AND relay_seq > w.after
+                    ORDER BY relay_seq LIMIT $3) x
+ORDER BY w.part, x.relay_seq
 )sql";
 
+// The acknowledged positions of every partition that moved, in one
+// statement ($1 partitions, $2 positions).
 constexpr const char* advance_sql = R"sql(
-UPDATE outbox_cursor SET acked_seq = $2
-WHERE kafka_partition = $1 AND acked_seq < $2
+UPDATE outbox_cursor c SET acked_seq = a.seq
+FROM unnest($1::int2[], $2::int8[]) AS a(part, seq)
+WHERE c.kafka_partition = a.part AND c.acked_seq < a.seq
 )sql";
 
 struct message_info {
@@ -195,6 +204,9 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
 #pragma GCC diagnostic pop
       if (socket)
         socket->set(conn->sock());
+      // The cursor is a hint of what Kafka holds, not a ping: committing it
+      // asynchronously spares a WAL flush per pass (docs/outbox-relay.md).
+      conn->set_variable("synchronous_commit", "off");
       conn->prepare("select_pending", select_sql);
       conn->prepare("advance_cursor", advance_sql);
       std::fill(held.begin(), held.end(), false);
@@ -286,21 +298,24 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
     }
   }
 
-  // Records acknowledged positions in outbox_cursor (one row per partition).
+  // Records acknowledged positions in outbox_cursor (one row per
+  // partition), every partition that moved in one autocommitted statement.
+  // The session commits asynchronously (db()): a cursor lost in a crash
+  // only means re-sends, which the consumer skips.
   int64_t advance_cursors() {
     int64_t n = 0;
-    bool any = false;
-    for (size_t p = 0; p < acked.size(); ++p)
-      any |= held[p] && acked[p] > stored[p];
-    if (!any)
-      return 0;
-    pqxx::work txn{db()};
+    std::vector<int64_t> parts, seqs;
     for (size_t p = 0; p < acked.size(); ++p)
       if (held[p] && acked[p] > stored[p]) {
-        txn.exec_prepared("advance_cursor", static_cast<int32_t>(p), acked[p]);
+        parts.push_back(static_cast<int64_t>(p));
+        seqs.push_back(acked[p]);
         n += acked[p] - stored[p];
       }
-    txn.commit();
+    if (parts.empty())
+      return 0;
+    pqxx::nontransaction txn{db()};
+    txn.exec_prepared("advance_cursor", persistence::sql::array_literal(parts),
+                      persistence::sql::array_literal(seqs));
     for (size_t p = 0; p < acked.size(); ++p)
       if (held[p])
         stored[p] = std::max(stored[p], acked[p]);
@@ -308,29 +323,41 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
     return n;
   }
 
-  // Reads the next batch of partition p and produces it. Returns the number
-  // of rows read (== batch means there may be more).
-  size_t relay_partition(int32_t p, int64_t& sent) {
-    auto idx = static_cast<size_t>(p);
-    if (in_flight[idx] >= static_cast<int64_t>(cfg.max_in_flight))
-      return 0;
+  // Reads the next batch of every held partition (one statement) and
+  // produces it. Sets `more` when a partition returned a full batch (there
+  // may be more).
+  void relay_partitions(int64_t& sent, bool& more) {
+    std::vector<int64_t> parts, after;
+    for (size_t p = 0; p < held.size(); ++p)
+      if (held[p] && in_flight[p] < static_cast<int64_t>(cfg.max_in_flight)) {
+        parts.push_back(static_cast<int64_t>(p));
+        after.push_back(sent_upto[p]);
+      }
+    if (parts.empty())
+      return;
     struct row {
+      int32_t part;
       std::string id;
       int64_t pinged_ms, received_ms, seq;
     };
     std::vector<row> rows;
     {
-      pqxx::read_transaction txn{db()};
-      auto res = txn.exec_prepared("select_pending", p, sent_upto[idx],
+      pqxx::nontransaction txn{db()}; // one statement: one snapshot
+      auto res = txn.exec_prepared("select_pending", persistence::sql::array_literal(parts),
+                                   persistence::sql::array_literal(after),
                                    static_cast<int64_t>(cfg.batch));
       rows.reserve(res.size());
       for (const auto& r : res)
-        rows.push_back({r[0].as<std::string>(), r[1].as<int64_t>(),
-                        r[2].as<int64_t>(), r[3].as<int64_t>()});
+        rows.push_back({r[0].as<int32_t>(), r[1].as<std::string>(), r[2].as<int64_t>(),
+                        r[3].as<int64_t>(), r[4].as<int64_t>()});
     }
+    std::vector<size_t> per_part(held.size(), 0);
     ping::v1::PingEvent ev;
     std::string value;
     for (auto& r : rows) {
+      auto p = r.part;
+      auto idx = static_cast<size_t>(p);
+      ++per_part[idx];
       ev.set_timestamp_ms(r.pinged_ms);
       ev.set_id(r.id);
       ev.set_received_at_ms(r.received_ms);
@@ -356,7 +383,8 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
       ++sent;
       sent_total++;
     }
-    return rows.size();
+    for (auto n : per_part)
+      more |= n == cfg.batch;
   }
 
   relay_report pass() {
@@ -372,10 +400,7 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
       check_writable();
       acquire_locks();
       rep.acked += advance_cursors();
-      for (int32_t p = 0; p < cfg.partitions; ++p)
-        if (held[static_cast<size_t>(p)]
-            && relay_partition(p, rep.sent) == cfg.batch)
-          rep.more = true;
+      relay_partitions(rep.sent, rep.more);
       // Wait briefly for acknowledgements, then retire what was acked.
       auto deadline = std::chrono::steady_clock::now() + cfg.ack_wait;
       while (total_in_flight() > 0 && std::chrono::steady_clock::now() < deadline)
@@ -403,7 +428,7 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
   }
 
   int64_t backlog() {
-    pqxx::read_transaction txn{db()};
+    pqxx::nontransaction txn{db()}; // one statement: one snapshot
     return txn
       .exec("SELECT coalesce(sum(h.next_seq - 1 - c.acked_seq), 0) FROM outbox_head h "
             "JOIN outbox_cursor c USING (kafka_partition)")[0][0]
