@@ -127,14 +127,17 @@ declare -A FIG
 measure() {
   local name=$1; shift
   local log="$RUN/$name.log"
-  h2load -t1 -D 1 "$@" >/dev/null 2>&1 || true
+  timeout -s KILL 20 h2load -t1 -D 1 "$@" >/dev/null 2>&1 || true
   local s0 s1
   read -ra s0 < <(snapshot)
+  # h2load (1.52) now and then never exits after "Stopping all clients":
+  # bounded, and the rate then comes from its log.
   /usr/bin/time -f '%U %S' -o "$RUN/$name.time" \
-    h2load -t1 -D "$SECS" --log-file="$log" "$@" > "$RUN/$name.out" 2>&1 || true
+    timeout -s KILL $((SECS + 15)) h2load -t1 -D "$SECS" --log-file="$log" "$@" > "$RUN/$name.out" 2>&1 || true
   read -ra s1 < <(snapshot)
   local rps
   rps=$(awk '/finished in/ { gsub(",", "", $4); printf "%.0f", $4 }' "$RUN/$name.out")
+  [ -n "$rps" ] || rps=$(awk -v s="$SECS" 'END { printf "%.0f", NR / s }' "$log")
   FIG[$name.rps]=${rps:-0}
   read -r FIG[$name.p50] FIG[$name.p99] FIG[$name.max] FIG[$name.ok] FIG[$name.calls] < <(
     awk '{ print $3, $2 }' "$log" | sort -n -k1,1 | awk '
@@ -152,7 +155,7 @@ measure() {
     k=${keys[$i]}
     FIG[$name.$k]=$(awk -v d=$((s1[i] - s0[i])) -v t="$TICK_US" -v n="$n" 'BEGIN { printf "%.1f", d * t / n }')
   done
-  FIG[$name.client]=$(awk -v n="$n" '{ printf "%.1f", ($1 + $2) * 1e6 / n }' "$RUN/$name.time")
+  FIG[$name.client]=$(awk -v n="$n" '{ u = $1; s = $2 } END { printf "%.1f", (u + s) * 1e6 / n }' "$RUN/$name.time")
   FIG[$name.idle]=$(awk -v b=$((s1[5] - s0[5])) -v i=$((s1[6] - s0[6])) 'BEGIN { printf "%.0f", 100 * i / (b + i) }')
 }
 
