@@ -129,12 +129,14 @@ measure() {
   local log="$RUN/$name.log"
   timeout -s KILL 20 h2load -t1 -D 1 "$@" >/dev/null 2>&1 || true
   local s0 s1
+  [ "$STATEMENTS" = 1 ] && pg_procs > "$RUN/$name.procs0"
   read -ra s0 < <(snapshot)
   # h2load (1.52) now and then never exits after "Stopping all clients":
   # bounded, and the rate then comes from its log.
   /usr/bin/time -f '%U %S' -o "$RUN/$name.time" \
     timeout -s KILL $((SECS + 15)) h2load -t1 -D "$SECS" --log-file="$log" "$@" > "$RUN/$name.out" 2>&1 || true
   read -ra s1 < <(snapshot)
+  [ "$STATEMENTS" = 1 ] && pg_procs > "$RUN/$name.procs1"
   local rps
   rps=$(awk '/finished in/ { gsub(",", "", $4); printf "%.0f", $4 }' "$RUN/$name.out")
   [ -n "$rps" ] || rps=$(awk -v s="$SECS" 'END { printf "%.0f", NR / s }' "$log")
@@ -157,6 +159,23 @@ measure() {
   done
   FIG[$name.client]=$(awk -v n="$n" '{ u = $1; s = $2 } END { printf "%.1f", (u + s) * 1e6 / n }' "$RUN/$name.time")
   FIG[$name.idle]=$(awk -v b=$((s1[5] - s0[5])) -v i=$((s1[6] - s0[6])) 'BEGIN { printf "%.0f", 100 * i / (b + i) }')
+}
+
+# PostgreSQL's processes (BENCH_STATEMENTS=1): "pid ns-on-cpu" of each
+# child of the postmaster (schedstat: exact), to print them per call.
+pg_procs() {
+  local m c
+  m=$(head -1 "$RUN/pg/data/postmaster.pid")
+  for c in $(pgrep -P "$m"); do echo "$c $(awk '{ print $1 }' "/proc/$c/schedstat" 2>/dev/null || echo 0)"; done | sort
+}
+procs_print() { # NAME CALLS
+  [ "$STATEMENTS" = 1 ] || return 0
+  "${SU[@]}" -d ping -F ' ' -c "SELECT pid, backend_type, left(regexp_replace(query, '\s+', ' ', 'g'), 70) FROM pg_stat_activity" > "$RUN/activity"
+  echo "   PostgreSQL processes per call (schedstat; sessions named by their last statement):"
+  join "$RUN/$1.procs0" "$RUN/$1.procs1" | awk -v n="$2" '{ printf "%s %.1f\n", $1, ($3 - $2) / 1000 / n }' | sort -k2 -n -r | head -8 |
+    while read -r pid us; do
+      printf '     %6s us  %s\n' "$us" "$(grep "^$pid " "$RUN/activity" | cut -d' ' -f2- || true)"
+    done
 }
 
 # Statements (BENCH_STATEMENTS=1): reset before, print after, per call.
@@ -247,6 +266,7 @@ for r in $(seq 1 "$RUNS"); do
   measure "ping$r" "${h1[@]}" "$CONNECT/Ping"
   show "ping$r" "Connect Ping"
   stmt_print "Connect Ping" "${FIG[ping$r.calls]}"
+  procs_print "ping$r" "${FIG[ping$r.calls]}"
   acked0=$(metric gateway_pings_accepted_total)
   measure "grpc$r" "${grpc[@]}" "$GRPC"
   acked1=$(metric gateway_pings_accepted_total)
@@ -262,6 +282,7 @@ for r in $(seq 1 "$RUNS"); do
   FIG[count$r.frompg]=$((pg1 - pg0))
   show "count$r" "Connect PingCount"
   stmt_print "Connect PingCount" "${FIG[count$r.calls]}"
+  procs_print "count$r" "${FIG[count$r.calls]}"
   nginx_run "$r"
   printf '   %-18s %7s/s p50 %s ms p99 %s ms; CPU per request: nginx %s us, h2load %s us; idle %s %%\n' \
     "nginx" "${FIG[nginx$r.rps]}" "${FIG[nginx$r.p50]}" "${FIG[nginx$r.p99]}" "${FIG[nginx$r.nginx]}" \
