@@ -1,6 +1,7 @@
 #include "actors/publisher/relay.hpp"
 #include "actors/publisher/metrics.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <stdexcept>
@@ -26,7 +27,9 @@ constexpr int relay_lock_class = 0x50494E47;
 // each): up to $3 per partition, in position order. One statement, one
 // snapshot, one round trip, whatever the number of partitions (an index
 // range per partition: the LATERAL keeps each one a bounded scan).
-// Positions are assigned at commit time in commit order
+// No ORDER BY over the whole result (a sort of every row read): the rows are
+// put in (partition, position) order here. Positions are assigned at commit
+// time in commit order
 // (actors/persistence/sql.cpp), so nothing at or below `$2` can still appear.
 constexpr const char* select_sql = R"sql(
 SELECT w.part, x.id::text, timestamptz_to_ms(x.pinged_at), timestamptz_to_ms(x.received_at),
@@ -35,7 +38,6 @@ FROM unnest($1::int2[], $2::int8[]) AS w(part, after)
 CROSS JOIN LATERAL (SELECT id, pinged_at, received_at, relay_seq FROM pings
                     WHERE kafka_partition = w.part AND relay_seq > w.after
                     ORDER BY relay_seq LIMIT $3) x
-ORDER BY w.part, x.relay_seq
 )sql";
 
 // The acknowledged positions of every partition that moved, in one
@@ -351,6 +353,9 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
         rows.push_back({r[0].as<int32_t>(), r[1].as<std::string>(), r[2].as<int64_t>(),
                         r[3].as<int64_t>(), r[4].as<int64_t>()});
     }
+    std::sort(rows.begin(), rows.end(), [](const row& a, const row& b) {
+      return a.part != b.part ? a.part < b.part : a.seq < b.seq;
+    });
     std::vector<size_t> per_part(held.size(), 0);
     ping::v1::PingEvent ev;
     std::string value;
