@@ -6,6 +6,7 @@
 #include <thread>
 
 #include <caf/all.hpp>
+#include <pqxx/pqxx>
 
 #include "actors/common/ids.hpp"
 #include "actors/persistence/migrations.hpp"
@@ -35,6 +36,38 @@ BOOST_AUTO_TEST_CASE(migrations_are_safe_to_run_concurrently_and_twice) {
   BOOST_TEST(applied.load() == total); // each migration applied exactly once
   BOOST_TEST(persistence::migrate(dsn) == 0);
   BOOST_TEST(test::query_int(dsn, "SELECT count(*) FROM schema_migrations") == total);
+}
+
+// Migration 0012 made the millisecond conversions inlinable (issue 18):
+// they must still be the conversions of 0001, exactly, and the planner must
+// inline them (an IMMUTABLE SQL function with a STABLE operator inside is
+// run by the SQL function executor instead, ~6.5 us a call).
+BOOST_AUTO_TEST_CASE(millisecond_conversions_are_exact_and_inlined) {
+  auto dsn = test::fresh_database("conversions");
+  persistence::migrate(dsn);
+  pqxx::connection c{dsn};
+  pqxx::nontransaction txn{c};
+  // Either side of 1970, around now, at the years 1 and 9999, in a session
+  // time zone other than UTC.
+  txn.exec("SET timezone = 'America/New_York'");
+  auto wrong = txn.exec(
+    "SELECT count(*) FROM generate_series(-100000, 100000) g,"
+    " LATERAL (VALUES (g * 7919::int8), (1796000000000 + g * 7), (-62135596800000 + g + 100000),"
+    "                 (253402300799999 - g - 100000), (g::int8)) AS x(v)"
+    " WHERE ms_to_timestamptz(v)"
+    "         IS DISTINCT FROM to_timestamp(div(v, 1000)) + mod(v, 1000) * interval '1 millisecond'"
+    "    OR timestamptz_to_ms(ms_to_timestamptz(v)) <> v"
+    "    OR timestamptz_to_ms(ms_to_timestamptz(v))"
+    "         <> (extract(epoch FROM ms_to_timestamptz(v)) * 1000)::bigint")[0][0]
+                 .as<int64_t>();
+  BOOST_TEST(wrong == 0);
+  std::string plan;
+  for (const auto& row : txn.exec("EXPLAIN VERBOSE SELECT timestamptz_to_ms(ms_to_timestamptz(v))"
+                                  " FROM generate_series(1, 3) AS v"))
+    plan += row[0].as<std::string>() + "\n";
+  BOOST_TEST_INFO(plan);
+  BOOST_TEST(plan.find("ms_to_timestamptz(") == std::string::npos);
+  BOOST_TEST(plan.find("timestamptz_to_ms(") == std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(concurrent_pings_share_commits) {
