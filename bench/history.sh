@@ -74,7 +74,7 @@ pg_ticks() {
   done
   echo "$t"
 }
-per_call_us() { awk -v t="$1" -v n="$2" -v u="$TICK_US" 'BEGIN { printf "%.1f", n > 0 ? t * u / n : 0 }'; }
+per_call_us() { awk -v t="$1" -v n="$2" -v u="$TICK_US" 'BEGIN { printf "%.1f", (n > 0 ? t * u / n : 0) }'; }
 
 # h2load PingCount {} for SECS at CONNS connections
 #   -> "rps p99_ms max_ms non200 pg_cpu_us_per_call"
@@ -108,7 +108,7 @@ wrk_ranges() {
       /Requests\/sec/ { rps = $2 } /^ +99%/ { p99 = ms($2) } /Non-2xx/ { bad = $NF }
       /requests in/ { n = $1 }
       /Latency/ && !lat { max = ms($4); lat = 1 }
-      END { printf "%.0f %.2f %.2f %d %.1f\n", rps, p99, max, bad + 0, n > 0 ? ticks * u / n : 0 }' "$RUN/wrk.out"
+      END { printf "%.0f %.2f %.2f %d %.1f\n", rps, p99, max, bad + 0, (n > 0 ? ticks * u / n : 0) }' "$RUN/wrk.out"
 }
 
 body() { printf '{"time_range":{"start":%s,"end":%s}}' "$1" "$2"; }
@@ -222,8 +222,8 @@ for k in aligned_1min aligned_1h aligned_7d unaligned_1h unaligned_1d unaligned_
 done
 row "random mix of ranges x$CONNS: req/s" "${FIG[empty.mix.rps]}" "${FIG[history.mix.rps]}"
 row "  p99 / max (ms)" "${FIG[empty.mix.p99]} / ${FIG[empty.mix.max]}" "${FIG[history.mix.p99]} / ${FIG[history.mix.max]}"
-row "  rate / PingCount {} rate" "$(awk -v a="${FIG[empty.mix.rps]}" -v b="${FIG[empty.rps]}" 'BEGIN { printf "%.2f", b > 0 ? a / b : 0 }')" \
-  "$(awk -v a="${FIG[history.mix.rps]}" -v b="${FIG[history.rps]}" 'BEGIN { printf "%.2f", b > 0 ? a / b : 0 }')"
+row "  rate / PingCount {} rate" "$(awk -v a="${FIG[empty.mix.rps]}" -v b="${FIG[empty.rps]}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')" \
+  "$(awk -v a="${FIG[history.mix.rps]}" -v b="${FIG[history.rps]}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
 row "  PostgreSQL CPU per PingCount (us)" "${FIG[empty.mix.pgus]}" "${FIG[history.mix.pgus]}"
 row "FLUSHALL until exact (ms)" "${FIG[empty.heal]}" "${FIG[history.heal]}"
 row "  PingCount {} x4 meanwhile p99 / max (ms)" "${FIG[empty.heal.p99]} / ${FIG[empty.heal.max]}" \
