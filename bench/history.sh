@@ -28,7 +28,9 @@ SECS=${BENCH_SECONDS:-8}
 BENCH=$(cd "$(dirname "$0")" && pwd)
 command -v h2load >/dev/null || PACKAGES+=(nghttp2-client)
 ensure_packages
-build >/dev/null
+# BENCH_NO_BUILD=1 with PING_BUILD_DIR=<a copy of build/>: measure saved
+# binaries (say, before a change) without building the tree.
+[ -n "${BENCH_NO_BUILD:-}" ] || build >/dev/null
 
 trap throwaway_stack_stop EXIT
 throwaway_stack_start
@@ -61,31 +63,52 @@ echo "   $(psql_db ping_history -c 'SELECT count(*) FROM pings') rows in ${gen_s
 
 # -- figures --------------------------------------------------------------------
 
-# h2load PingCount {} for SECS at CONNS connections -> "rps p99_ms max_ms"
+# PostgreSQL's CPU (every process of the cluster: the gateway's and the
+# processor's backends, background workers), in clock ticks.
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+pg_ticks() {
+  local m p t=0
+  m=$(head -1 "$RUN/pg/data/postmaster.pid")
+  for p in $m $(pgrep -P "$m"); do
+    [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$t"
+}
+per_call_us() { awk -v t="$1" -v n="$2" -v u="$TICK_US" 'BEGIN { printf "%.1f", (n > 0 ? t * u / n : 0) }'; }
+
+# h2load PingCount {} for SECS at CONNS connections
+#   -> "rps p99_ms max_ms non200 pg_cpu_us_per_call"
 h2_count() {
-  local log=$RUN/h2load.log secs=${2:-$SECS} conns=${1:-$CONNS}
+  local log=$RUN/h2load.log secs=${2:-$SECS} conns=${1:-$CONNS} t0 t1
   echo '{}' >"$RUN/empty.json"
   rm -f "$log"
+  t0=$(pg_ticks)
   h2load --h1 -c "$conns" -D "$secs" -d "$RUN/empty.json" \
     -H 'Content-Type: application/json' --log-file="$log" \
     "http://127.0.0.1:$CPORT/ping.v1.PingService/PingCount" >"$RUN/h2load.out" 2>&1 || true
+  t1=$(pg_ticks)
   local bad
   bad=$(awk '$2 != 200' "$log" | wc -l)
   awk '$2 == 200 { print $3 / 1000 }' "$log" | sort -n |
-    awk -v secs="$secs" -v bad="$bad" '{ d[++n] = $1 }
-      END { if (!n) { print "0 - - " bad; exit }
+    awk -v secs="$secs" -v bad="$bad" -v us="$(per_call_us $((t1 - t0)) "$(wc -l <"$log")")" '{ d[++n] = $1 }
+      END { if (!n) { print "0 - - " bad " -"; exit }
             p = int(n * 0.99); if (p < 1) p = 1
-            printf "%.0f %.2f %.2f %d\n", n / secs, d[p], d[n], bad }' 
+            printf "%.0f %.2f %.2f %d %s\n", n / secs, d[p], d[n], bad, us }'
 }
 
-# wrk over RANGES (';'-separated bodies) -> "rps p99_ms max_ms"
+# wrk over RANGES (';'-separated bodies)
+#   -> "rps p99_ms max_ms non2xx pg_cpu_us_per_call"
 wrk_ranges() {
-  local conns=$1 secs=$2
-  wrk -t1 -c"$conns" -d"${secs}s" --latency -s "$BENCH/ranges.lua" "http://127.0.0.1:$CPORT" |
-    awk 'function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+  local conns=$1 secs=$2 t0 t1
+  t0=$(pg_ticks)
+  wrk -t1 -c"$conns" -d"${secs}s" --latency -s "$BENCH/ranges.lua" "http://127.0.0.1:$CPORT" \
+    >"$RUN/wrk.out" || true
+  t1=$(pg_ticks)
+  awk -v ticks=$((t1 - t0)) -v u="$TICK_US" 'function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
       /Requests\/sec/ { rps = $2 } /^ +99%/ { p99 = ms($2) } /Non-2xx/ { bad = $NF }
+      /requests in/ { n = $1 }
       /Latency/ && !lat { max = ms($4); lat = 1 }
-      END { printf "%.0f %.2f %.2f %d\n", rps, p99, max, bad + 0 }'
+      END { printf "%.0f %.2f %.2f %d %.1f\n", rps, p99, max, bad + 0, (n > 0 ? ticks * u / n : 0) }' "$RUN/wrk.out"
 }
 
 body() { printf '{"time_range":{"start":%s,"end":%s}}' "$1" "$2"; }
@@ -94,7 +117,9 @@ exact() { # the cache equals PostgreSQL's heads
   local db=$1 heads total
   heads=$(psql_db "$db" -c "SELECT string_agg(kafka_partition || '=' || next_seq - 1, ' ' ORDER BY kafka_partition) FROM outbox_head")
   total=$(psql_db "$db" -c "SELECT sum(next_seq - 1) FROM outbox_head")
-  [ "$(redis-cli -p "$REDIS_PORT" HGET ping:counters total)" = "$total" ] || return 1
+  local cached
+  cached=$(redis-cli -p "$REDIS_PORT" HGET ping:counters total)
+  [ "${cached:-0}" = "$total" ] || return 1 # no total field yet: nothing counted
   local kv
   for kv in $heads; do
     [ "$(redis-cli -p "$REDIS_PORT" HGET ping:offsets "seq:${kv%%=*}")" = "${kv#*=}" ] || return 1
@@ -116,7 +141,7 @@ measure() { # NAME DATABASE
   FIG[$name.cold]=$(( $(ms) - t0 ))
   local pglines0=$(wc -l <"$PGLOG")
 
-  read -r FIG[$name.rps] FIG[$name.p99] FIG[$name.max] FIG[$name.bad] < <(h2_count)
+  read -r FIG[$name.rps] FIG[$name.p99] FIG[$name.max] FIG[$name.bad] FIG[$name.pgus] < <(h2_count)
 
   # Ranges, relative to now (the history ends now).
   now=$(ms); minute=$((now / 60000 * 60000)); hour=$((now / 3600000 * 3600000))
@@ -135,18 +160,19 @@ measure() { # NAME DATABASE
   local k mix=""
   for k in aligned_1min aligned_1h aligned_7d unaligned_1h unaligned_1d unaligned_30d \
            before_cache_1d aligned_400d unaligned_400d; do
-    read -r _ FIG[$name.$k.p99] FIG[$name.$k.max] FIG[$name.$k.bad] < <(RANGES=${R[$k]} wrk_ranges 1 3)
+    read -r _ FIG[$name.$k.p99] FIG[$name.$k.max] FIG[$name.$k.bad] _ < <(RANGES=${R[$k]} wrk_ranges 1 3)
     mix+="${R[$k]};"
   done
-  read -r FIG[$name.mix.rps] FIG[$name.mix.p99] FIG[$name.mix.max] FIG[$name.mix.bad] \
+  read -r FIG[$name.mix.rps] FIG[$name.mix.p99] FIG[$name.mix.max] FIG[$name.mix.bad] FIG[$name.mix.pgus] \
     < <(RANGES=$mix wrk_ranges "$CONNS" "$SECS")
 
   # A 10 s burst of Pings at full speed, then PingCount {} at once.
   timeout 10 "$BUILD_DIR/apps/pingctl/pingctl" --address "127.0.0.1:$CPORT" ping \
     --requests 100000000 --concurrency 64 >/dev/null 2>&1 || true
-  FIG[$name.behind]=$(( $(psql_db "$db" -c "SELECT sum(next_seq - 1) FROM outbox_head") \
-                       - $(redis-cli -p "$REDIS_PORT" HGET ping:counters total) ))
-  read -r FIG[$name.burst.rps] FIG[$name.burst.p99] FIG[$name.burst.max] FIG[$name.burst.bad] < <(h2_count)
+  local counted
+  counted=$(redis-cli -p "$REDIS_PORT" HGET ping:counters total)
+  FIG[$name.behind]=$(( $(psql_db "$db" -c "SELECT sum(next_seq - 1) FROM outbox_head") - ${counted:-0} ))
+  read -r FIG[$name.burst.rps] FIG[$name.burst.p99] FIG[$name.burst.max] FIG[$name.burst.bad] _ < <(h2_count)
   WAIT_SECONDS=120 wait_for "the processor caught up" exact "$db"
 
   # Recovery: wipe the cache, count until exact, PingCount on 4 connections meanwhile.
@@ -157,7 +183,7 @@ measure() { # NAME DATABASE
   WAIT_SECONDS=120 wait_for "the cache healed" exact "$db"
   FIG[$name.heal]=$(( $(ms) - t1 ))
   wait "$h2" || true
-  read -r _ FIG[$name.heal.p99] FIG[$name.heal.max] FIG[$name.heal.bad] <"$RUN/heal.fig"
+  read -r _ FIG[$name.heal.p99] FIG[$name.heal.max] FIG[$name.heal.bad] _ <"$RUN/heal.fig"
 
   tail -n +"$pglines0" "$PGLOG" >"$PLANS.$name"
   FIG[$name.slow]=$(tail -n +"$pglines0" "$PGLOG" | grep -c 'duration: .* plan:' || true)
@@ -185,6 +211,7 @@ row "rows in pings" "${FIG[empty.rows]}" "${FIG[history.rows]}"
 row "cold start until exact (ms)" "${FIG[empty.cold]}" "${FIG[history.cold]}"
 row "PingCount {} x$CONNS: req/s" "${FIG[empty.rps]}" "${FIG[history.rps]}"
 row "  p99 / max (ms)" "${FIG[empty.p99]} / ${FIG[empty.max]}" "${FIG[history.p99]} / ${FIG[history.max]}"
+row "  PostgreSQL CPU per PingCount (us)" "${FIG[empty.pgus]}" "${FIG[history.pgus]}"
 row "after a 10 s burst: pings not yet counted" "${FIG[empty.behind]}" "${FIG[history.behind]}"
 row "  PingCount {} x$CONNS req/s" "${FIG[empty.burst.rps]}" "${FIG[history.burst.rps]}"
 row "  p99 / max (ms)" "${FIG[empty.burst.p99]} / ${FIG[empty.burst.max]}" "${FIG[history.burst.p99]} / ${FIG[history.burst.max]}"
@@ -195,6 +222,9 @@ for k in aligned_1min aligned_1h aligned_7d unaligned_1h unaligned_1d unaligned_
 done
 row "random mix of ranges x$CONNS: req/s" "${FIG[empty.mix.rps]}" "${FIG[history.mix.rps]}"
 row "  p99 / max (ms)" "${FIG[empty.mix.p99]} / ${FIG[empty.mix.max]}" "${FIG[history.mix.p99]} / ${FIG[history.mix.max]}"
+row "  rate / PingCount {} rate" "$(awk -v a="${FIG[empty.mix.rps]}" -v b="${FIG[empty.rps]}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')" \
+  "$(awk -v a="${FIG[history.mix.rps]}" -v b="${FIG[history.rps]}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
+row "  PostgreSQL CPU per PingCount (us)" "${FIG[empty.mix.pgus]}" "${FIG[history.mix.pgus]}"
 row "FLUSHALL until exact (ms)" "${FIG[empty.heal]}" "${FIG[history.heal]}"
 row "  PingCount {} x4 meanwhile p99 / max (ms)" "${FIG[empty.heal.p99]} / ${FIG[empty.heal.max]}" \
   "${FIG[history.heal.p99]} / ${FIG[history.heal.max]}"

@@ -2,7 +2,6 @@
 #include "actors/counts/metrics.hpp"
 
 #include <algorithm>
-#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -23,33 +22,13 @@ struct waiter {
   std::optional<caf::typed_response_promise<minute_counts>> minutes_rp;
 };
 
-// A count answered partly from the cache and partly by PostgreSQL: answered
-// once every part is counted (or with the first error).
-struct parted_count {
-  caf::typed_response_promise<count_result> rp;
-  int64_t count = 0;
-  size_t parts_left = 0;
-  bool from_cache = false; // some of it came from the cache
-  bool done = false;
-};
-
-// A part of a range PostgreSQL counts (an edge minute, or what lies outside
-// the cache's buckets), queued until a fallback slot is free.
-struct pg_part {
-  time_range range;
-  std::shared_ptr<parted_count> owner;
-  std::chrono::steady_clock::time_point queued;
-};
-
 struct state {
   settings cfg;
   cache::reader_actor cache;
   persistence::persistence_actor store;
   std::vector<waiter> waiting; // for the next read
-  bool reading = false;
-  size_t fallbacks = 0; // PostgreSQL counts outstanding
-  std::deque<pg_part> parts; // waiting for a fallback slot
-  size_t parted = 0;         // counts waiting for their parts
+  bool reading = false;        // a read (snapshot, then its one statement) in flight
+  size_t fallbacks = 0;        // per-minute PostgreSQL counts outstanding
   std::string fallback_reason; // of the last read; logged when it changes
   std::shared_ptr<telemetry::actor_stats> stats;
   std::atomic<uint64_t>* from_cache = nullptr;
@@ -61,6 +40,7 @@ struct state {
 
 using self_ptr = counts_actor::stateful_pointer<state>;
 using batch_ptr = std::shared_ptr<std::vector<waiter>>;
+using steady = std::chrono::steady_clock;
 
 int64_t first_minute(const time_range& r) {
   return r.start_ms / ms_per_minute;
@@ -77,20 +57,24 @@ void fail(waiter& w, const caf::error& err) {
     w.minutes_rp->deliver(err);
 }
 
-void pump_parts(self_ptr self);
-void count_in_parts(self_ptr self, caf::typed_response_promise<count_result> rp,
-                    int64_t cached, bool from_cache, std::vector<time_range> parts);
+caf::error raw_rows_dropped() {
+  return caf::make_error(ping_errc::failed_precondition,
+                         "the range starts or ends inside a minute whose raw pings "
+                         "retention dropped; only whole minutes can be counted there");
+}
 
-// PostgreSQL counts the waiter's range itself (exact; it starts after the
-// request arrived). A count waits in the queue of PostgreSQL parts for a
-// free slot; minutes (the console) are asked at once, or refused when every
-// slot is taken.
-void fall_back(self_ptr self, waiter w) {
+int index_of(std::vector<time_range>& xs, const time_range& r) {
+  auto it = std::find(xs.begin(), xs.end(), r);
+  auto i = static_cast<int>(it - xs.begin());
+  if (it == xs.end())
+    xs.push_back(r);
+  return i;
+}
+
+// The console's minutes when the cache cannot answer: PostgreSQL's minute
+// buckets, at most `max_fallbacks` at once, refused beyond.
+void minutes_from_postgres(self_ptr self, waiter w) {
   auto& st = self->state;
-  if (w.count_rp) {
-    count_in_parts(self, *w.count_rp, 0, false, {w.range});
-    return;
-  }
   if (st.fallbacks >= st.cfg.max_fallbacks) {
     fail(w, caf::make_error(ping_errc::unavailable,
                             "the cache cannot answer and PostgreSQL is busy; retry later"));
@@ -100,7 +84,6 @@ void fall_back(self_ptr self, waiter w) {
   auto settle = [self] {
     --self->state.fallbacks;
     (*self->state.from_postgres)++;
-    pump_parts(self);
   };
   auto rp = *w.minutes_rp;
   self
@@ -131,85 +114,66 @@ void note_reason(self_ptr self, const std::string& reason) {
 
 void start_read(self_ptr self);
 
-void read_done(self_ptr self, std::chrono::steady_clock::time_point started) {
+void read_done(self_ptr self, steady::time_point started) {
   auto& st = self->state;
-  std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
+  std::chrono::duration<double> took = steady::now() - started;
   st.read_latency->observe(took.count());
   st.reading = false;
   start_read(self);
 }
 
+// The cache cannot answer this read: PostgreSQL counts every range of the
+// batch (and the total, from its heads) in one statement, started after
+// every request of the batch arrived; the console's minutes come from its
+// minute buckets. The read ends when that statement answered, so at most
+// one such statement per reader is in flight.
 void fall_back_all(self_ptr self, const batch_ptr& batch, const std::string& reason,
-                   std::chrono::steady_clock::time_point started) {
+                   steady::time_point started) {
   note_reason(self, reason);
-  for (auto& w : *batch)
-    fall_back(self, std::move(w));
-  read_done(self, started);
-}
-
-void settle_part(self_ptr self, const std::shared_ptr<parted_count>& c) {
-  if (c->done || c->parts_left > 0)
-    return;
-  c->done = true;
-  --self->state.parted;
-  (*(c->from_cache ? self->state.from_cache : self->state.from_postgres))++;
-  c->rp.deliver(count_result{c->count, c->from_cache ? "cache" : "postgres"});
-}
-
-// Sends queued parts while fallback slots are free.
-void pump_parts(self_ptr self) {
-  auto& st = self->state;
-  while (!st.parts.empty() && st.fallbacks < st.cfg.max_fallbacks) {
-    auto part = std::move(st.parts.front());
-    st.parts.pop_front();
-    if (part.owner->done)
-      continue; // failed already
-    if (std::chrono::steady_clock::now() - part.queued > st.cfg.fallback_timeout) {
-      part.owner->done = true;
-      --st.parted;
-      part.owner->rp.deliver(caf::make_error(
-        ping_errc::unavailable, "PostgreSQL is too busy to count this range; retry later"));
-      continue;
+  auto ranges = std::make_shared<std::vector<time_range>>();
+  auto slots = std::make_shared<std::vector<int>>();
+  for (auto& w : *batch) {
+    if (w.count_rp) {
+      slots->push_back(index_of(*ranges, w.range));
+    } else {
+      slots->push_back(-1);
+      minutes_from_postgres(self, std::move(w));
     }
-    ++st.fallbacks;
-    auto owner = part.owner;
-    self->request(st.store, st.cfg.fallback_timeout, count_atom::value, part.range)
-      .then(
-        [self, owner](int64_t n) {
-          --self->state.fallbacks;
-          owner->count += n;
-          --owner->parts_left;
-          settle_part(self, owner);
-          pump_parts(self);
-        },
-        [self, owner](caf::error& err) {
-          --self->state.fallbacks;
-          if (!owner->done) {
-            owner->done = true;
-            --self->state.parted;
-            owner->rp.deliver(std::move(err));
-          }
-          pump_parts(self);
-        });
   }
-}
-
-// Counts `cached` (from the cache and the tail) plus the parts in
-// PostgreSQL, then answers.
-void count_in_parts(self_ptr self, caf::typed_response_promise<count_result> rp,
-                    int64_t cached, bool from_cache, std::vector<time_range> parts) {
+  if (ranges->empty()) {
+    read_done(self, started);
+    return;
+  }
   auto& st = self->state;
-  auto c = std::make_shared<parted_count>();
-  c->rp = std::move(rp);
-  c->count = cached;
-  c->from_cache = from_cache;
-  c->parts_left = parts.size();
-  ++st.parted;
-  auto now = std::chrono::steady_clock::now();
-  for (auto& r : parts)
-    st.parts.push_back({r, c, now});
-  settle_part(self, c);
-  pump_parts(self);
+  self
+    ->request(st.store, st.cfg.fallback_timeout, tail_atom::value, std::vector<int64_t>{},
+              false, *ranges)
+    .then(
+      [self, batch, slots, started](persistence::read_counts& rc) {
+        auto& st = self->state;
+        for (size_t i = 0; i < batch->size(); ++i) {
+          auto slot = (*slots)[i];
+          auto& w = (*batch)[i];
+          if (slot < 0 || !w.count_rp)
+            continue;
+          auto n = static_cast<size_t>(slot) < rc.ranges.size()
+                     ? rc.ranges[static_cast<size_t>(slot)]
+                     : -1;
+          if (n < 0) {
+            w.count_rp->deliver(raw_rows_dropped());
+            continue;
+          }
+          (*st.from_postgres)++;
+          w.count_rp->deliver(count_result{n, "postgres"});
+        }
+        read_done(self, started);
+      },
+      [self, batch, slots, started](caf::error& err) {
+        for (size_t i = 0; i < batch->size(); ++i)
+          if ((*slots)[i] >= 0 && (*batch)[i].count_rp)
+            (*batch)[i].count_rp->deliver(err);
+        read_done(self, started);
+      });
 }
 
 // Pings of the tail in the minutes [first, end).
@@ -221,29 +185,25 @@ int64_t tail_in(const std::map<int64_t, int64_t>& tail, int64_t first, int64_t e
 }
 
 // Which ranges of a batch are asked of the cache, each once: per minute
-// (the console's minutes) or summed (bounded counts).
+// (the console's minutes) or summed (bounded counts); and, once the
+// snapshot is in, which parts of the summed ones PostgreSQL counts.
 struct batch_ranges {
   std::vector<time_range> per_minute;
   std::vector<time_range> summed;
   std::vector<int> slot; // per waiter: its index in per_minute or summed; -1 for totals
+  std::vector<time_range> postgres;        // the parts outside the cached spans, each once
+  std::vector<std::vector<int>> parts;     // per waiter: its indices in `postgres`
 };
 
-int index_of(std::vector<time_range>& xs, const time_range& r) {
-  auto it = std::find(xs.begin(), xs.end(), r);
-  auto i = static_cast<int>(it - xs.begin());
-  if (it == xs.end())
-    xs.push_back(r);
-  return i;
-}
-
-// Answers the batch from the snapshot plus the tail (docs/counts.md):
+// Answers the batch from the snapshot plus the read (docs/counts.md):
 // totals are the cache's total plus the tail; a summed range is its cached
 // span's buckets plus the tail in that span, plus its parts outside the
-// span counted in PostgreSQL; a range per minute is its buckets plus the
-// tail, minute by minute.
+// span counted by the same statement as the tail; a range per minute is
+// its buckets plus the tail, minute by minute.
 void answer(self_ptr self, const batch_ptr& batch, const batch_ranges& asked,
-            const cache::snapshot& snap, const persistence::tail_counts& tail) {
+            const cache::snapshot& snap, const persistence::read_counts& rc) {
   auto& st = self->state;
+  auto& tail = rc.tail;
   std::map<int64_t, int64_t> tail_minutes(tail.minutes.begin(), tail.minutes.end());
   for (size_t i = 0; i < batch->size(); ++i) {
     auto& w = (*batch)[i];
@@ -256,14 +216,25 @@ void answer(self_ptr self, const batch_ptr& batch, const batch_ranges& asked,
     if (w.count_rp) {
       auto& sum = snap.sums[slot];
       cache::minute_span span{sum.first_minute, sum.end_minute};
-      auto cached = span.empty() ? 0 : sum.count + tail_in(tail_minutes, span.lo, span.hi);
-      count_in_parts(self, *w.count_rp, cached, !span.empty(),
-                     cache::outside(w.range, span));
+      auto n = span.empty() ? 0 : sum.count + tail_in(tail_minutes, span.lo, span.hi);
+      bool dropped = false;
+      for (auto k : asked.parts[i]) {
+        auto part = static_cast<size_t>(k) < rc.ranges.size() ? rc.ranges[static_cast<size_t>(k)]
+                                                              : -1;
+        dropped |= part < 0;
+        n += part;
+      }
+      if (dropped) {
+        w.count_rp->deliver(raw_rows_dropped());
+        continue;
+      }
+      (*(span.empty() ? st.from_postgres : st.from_cache))++;
+      w.count_rp->deliver(count_result{n, span.empty() ? "postgres" : "cache"});
       continue;
     }
     auto& view = snap.ranges[slot];
     if (!view.covered) {
-      fall_back(self, std::move(w)); // not in minute buckets: PostgreSQL
+      minutes_from_postgres(self, std::move(w)); // not in minute buckets: PostgreSQL
       continue;
     }
     auto first = first_minute(w.range);
@@ -277,12 +248,17 @@ void answer(self_ptr self, const batch_ptr& batch, const batch_ranges& asked,
   }
 }
 
+// One read: the waiters present now, one cache snapshot, then one
+// PostgreSQL statement for the tail above the snapshot and every part the
+// cache does not hold (actors/persistence sql::read). Requests arriving
+// meanwhile wait for the next read: its snapshot and statement start after
+// they arrived (read-your-writes).
 void start_read(self_ptr self) {
   auto& st = self->state;
   if (st.reading || st.waiting.empty())
     return;
   st.reading = true;
-  auto started = std::chrono::steady_clock::now();
+  auto started = steady::now();
   // The waiters of this read, in arrival order, until it holds
   // `max_ranges_per_read` distinct ranges (so one read, and the buckets it
   // fetches, stays small); the others wait for the next read.
@@ -304,7 +280,7 @@ void start_read(self_ptr self) {
     batch->push_back(std::move(w));
   }
   st.waiting.erase(st.waiting.begin(), st.waiting.begin() + static_cast<ptrdiff_t>(taken));
-  st.stats->backlog = static_cast<int64_t>(st.waiting.size() + st.parted);
+  st.stats->backlog = static_cast<int64_t>(st.waiting.size());
   st.read_size->observe(static_cast<double>(batch->size()));
   self
     ->request(st.cache, st.cfg.snapshot_timeout, snapshot_atom::value, asked->per_minute,
@@ -321,18 +297,31 @@ void start_read(self_ptr self) {
           per_minute |= view.covered;
         for (auto& sum : snap.sums)
           per_minute |= sum.first_minute < sum.end_minute;
+        // The parts of each summed range outside its cached span (edge
+        // minutes, what lies outside the cache's window), each once.
+        asked->parts.resize(batch->size());
+        for (size_t i = 0; i < batch->size(); ++i) {
+          auto& w = (*batch)[i];
+          if (!w.count_rp || !w.range.bounded)
+            continue;
+          auto& sum = snap.sums[static_cast<size_t>(asked->slot[i])];
+          for (auto& part : cache::outside(w.range, {sum.first_minute, sum.end_minute}))
+            asked->parts[i].push_back(index_of(asked->postgres, part));
+        }
         auto shared = std::make_shared<cache::snapshot>(std::move(snap));
         auto& st = self->state;
-        self->request(st.store, st.cfg.tail_timeout, tail_atom::value, shared->seqs, per_minute)
+        self
+          ->request(st.store, st.cfg.tail_timeout, tail_atom::value, shared->seqs, per_minute,
+                    asked->postgres)
           .then(
-            [self, batch, asked, shared, started](persistence::tail_counts& tail) {
-              if (!tail.consistent) {
+            [self, batch, asked, shared, started](persistence::read_counts& rc) {
+              if (!rc.tail.consistent) {
                 fall_back_all(self, batch,
                               "the cache claims sequences PostgreSQL does not hold", started);
                 return;
               }
               note_reason(self, "");
-              answer(self, batch, *asked, *shared, tail);
+              answer(self, batch, *asked, *shared, rc);
               read_done(self, started);
             },
             [self, batch, started](caf::error& err) {
@@ -348,7 +337,7 @@ bool admit(self_ptr self) {
   auto& st = self->state;
   st.stats->handled++;
   st.stats->mailbox = static_cast<int64_t>(self->mailbox().size());
-  return st.waiting.size() + st.parted < st.cfg.max_waiting;
+  return st.waiting.size() < st.cfg.max_waiting;
 }
 
 caf::error busy() {

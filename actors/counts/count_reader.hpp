@@ -3,32 +3,38 @@
 // exactly, read-your-writes, from the cache plus the stream's tail.
 //
 // One read is: a snapshot of the cache (per partition the highest relay_seq
-// it applied, the total, the asked minute buckets; actors/cache), then one
-// query for the pings PostgreSQL holds above those sequences (an index range
-// per partition, empty when the processor is caught up; actors/persistence).
-// Their sum counts every ping committed when the query ran, which is after
-// the request arrived. When the cache cannot answer (unreachable, cold,
-// rebuilding, failing its checksum, or claiming more than PostgreSQL holds)
-// or the range is not in minute buckets, PostgreSQL counts the range
-// itself. The argument is in docs/counts.md.
+// it applied, the total, the asked buckets; actors/cache), then one
+// PostgreSQL statement (actors/persistence, sql::read) that reads every
+// partition's committed head, the pings above the snapshot's sequences (an
+// index range per partition, empty when the processor is caught up) and
+// every part of the asked ranges the cache does not hold (their partial
+// edge minutes, what lies outside the cache's window). One statement is
+// one PostgreSQL snapshot: every part of every answer is taken at the same
+// committed heads, after every request of the read arrived. When the cache
+// cannot answer (unreachable, cold, rebuilding, failing its checksum, or
+// claiming more than PostgreSQL holds) one statement counts every range of
+// the read from PostgreSQL's buckets and the total from its heads. The
+// argument is in docs/counts.md.
 //
-// Concurrent requests share the work: requests that arrive while a read is
-// in flight wait for the next read, which answers all of them; a read that
-// starts after a request arrived may answer it without breaking
-// read-your-writes. So one cache round trip and at most one tail query
-// answer every request waiting at that moment, and PostgreSQL counts rows
-// only when the cache really cannot help.
+// Concurrent requests share the work, like a group commit for reads:
+// requests that arrive while a read is in flight wait for the next read,
+// which answers all of them (its snapshot and statement start after they
+// arrived: read-your-writes). So one cache round trip and one statement
+// answer every request waiting at that moment, with all their edge
+// minutes; PingCount {} alone reads the heads only (read_heads).
 //
 // A range is split (actors/cache/range_plan.hpp): the part the cache holds
 // comes from the fewest day/hour/minute buckets plus the tail in those
 // minutes; its partial edge minutes, and any part outside the cache's
-// buckets, are counted in PostgreSQL.
+// buckets, are counted by the read's statement.
 //
-// Bounds: at most `max_waiting` requests wait, for the next read or for
-// their PostgreSQL parts (beyond: resource_exhausted at once); each step
-// has its deadline; at most `max_fallbacks` PostgreSQL counts are
-// outstanding, further ones wait in a queue (at most `fallback_timeout`,
-// then unavailable); per-minute fallbacks beyond it are unavailable at once.
+// Bounds: at most `max_waiting` requests wait for the next read (beyond:
+// resource_exhausted at once); one read holds at most
+// `max_ranges_per_read` distinct ranges (so at most twice as many parts
+// for PostgreSQL); each step has its deadline; one read, hence one
+// statement, is in flight. The console's minutes, when the cache cannot
+// answer them, are at most `max_fallbacks` PostgreSQL reads at once
+// (beyond: unavailable).
 
 #include <chrono>
 
@@ -43,12 +49,13 @@ namespace ping::counts {
 
 struct settings {
   size_t max_waiting = 4096;
-  // PostgreSQL counts outstanding at once. Persistence's count reader runs
-  // one at a time and queues at most `postgres.max-reads-waiting` (32)
-  // more, refusing beyond; at 32 our own queue holds the rest instead.
+  // The console's per-minute PostgreSQL reads outstanding at once (counts
+  // share one statement per read). Persistence's readers queue at most
+  // `postgres.max-reads-waiting` (32) each.
   size_t max_fallbacks = 32;
   // Distinct ranges one read asks of the cache (its buckets are fetched in
-  // one HMGET); requests beyond them wait for the next read.
+  // one HMGET) and of PostgreSQL (their parts, in one statement); requests
+  // beyond them wait for the next read.
   size_t max_ranges_per_read = 128;
   caf::timespan snapshot_timeout = std::chrono::milliseconds(200); // the reader answers sooner
   caf::timespan tail_timeout = std::chrono::seconds(5);

@@ -197,6 +197,14 @@ worker(worker_actor::stateful_pointer<worker_state> self, settings cfg,
         return sql::tail(txn, seqs, per_minute);
       });
     },
+    [=](tail_atom, const std::vector<int64_t>& seqs, bool per_minute,
+        const std::vector<time_range>& ranges) -> caf::result<read_counts> {
+      note();
+      return guarded(self->state, cfg, "read", [&](pqxx::connection& c) {
+        pqxx::nontransaction txn{c}; // one statement: one snapshot
+        return sql::read(txn, seqs, per_minute, ranges);
+      });
+    },
     [=](minutes_atom, int64_t first_minute, int32_t n) -> caf::result<std::vector<int64_t>> {
       note();
       return guarded(self->state, cfg, "minutes", [&](pqxx::connection& c) {
@@ -580,6 +588,14 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
       note();
       return enqueue_read<tail_counts>(self, self->state.tails, tail_atom::value,
                                        std::move(seqs), per_minute);
+    },
+    // The count reader's shared read: short like a tail (index ranges and
+    // the edge minutes), on the same reader.
+    [=](tail_atom, std::vector<int64_t>& seqs, bool per_minute,
+        std::vector<time_range>& ranges) -> caf::result<read_counts> {
+      note();
+      return enqueue_read<read_counts>(self, self->state.tails, tail_atom::value,
+                                       std::move(seqs), per_minute, std::move(ranges));
     },
     [=](minutes_atom, int64_t first_minute, int32_t n)
       -> caf::result<std::vector<int64_t>> {

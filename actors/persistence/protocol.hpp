@@ -33,6 +33,26 @@ typename Inspector::result_type inspect(Inspector& f, tail_counts& x) {
   return f(caf::meta::type_name("tail_counts"), x.consistent, x.total, x.minutes);
 }
 
+/// One shared read of many counts (the count reader's group read): the
+/// tail above a cache snapshot's sequences and every asked range, all
+/// counted by one statement, so in one PostgreSQL snapshot, at one set of
+/// committed heads (docs/counts.md, "One moment").
+struct read_counts {
+  // Above the snapshot's sequences; with no sequences asked, above 0 in
+  // every partition: `total` is then every stored ping.
+  tail_counts tail;
+  // Per asked range, in order: its exact count, or -1 when it starts or
+  // ends inside a minute whose raw rows retention dropped.
+  std::vector<int64_t> ranges;
+
+  friend bool operator==(const read_counts&, const read_counts&) = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, read_counts& x) {
+  return f(caf::meta::type_name("read_counts"), x.tail, x.ranges);
+}
+
 /// Where one partition's outbox stands (the admin's exactness check).
 struct outbox_position {
   int32_t partition = 0;
@@ -58,6 +78,11 @@ using persistence_actor = caf::typed_actor<
   // Counts the pings above each partition's sequence (index ranges; empty
   // when the processor is caught up), per minute when asked.
   caf::replies_to<tail_atom, std::vector<int64_t>, bool>::with<tail_counts>,
+  // The same tail (sequences may be empty: then above 0 everywhere) and
+  // the exact count of every range, in one statement: one snapshot, one
+  // set of heads, however many ranges (the count reader's shared read).
+  caf::replies_to<tail_atom, std::vector<int64_t>, bool, std::vector<time_range>>::with<
+    read_counts>,
   // Pings per epoch minute for n minutes from the first (admin console).
   caf::replies_to<minutes_atom, int64_t, int32_t>::with<std::vector<int64_t>>,
   // Every partition's committed head and relay cursor, in partition order
@@ -75,6 +100,9 @@ using worker_actor = caf::typed_actor<
   caf::replies_to<count_atom, time_range>::with<int64_t>,
   // The tail beyond a cache snapshot.
   caf::replies_to<tail_atom, std::vector<int64_t>, bool>::with<tail_counts>,
+  // The tail and the ranges at one moment (read_counts).
+  caf::replies_to<tail_atom, std::vector<int64_t>, bool, std::vector<time_range>>::with<
+    read_counts>,
   // Pings per epoch minute for n minutes from the first.
   caf::replies_to<minutes_atom, int64_t, int32_t>::with<std::vector<int64_t>>,
   // Every partition's committed head and relay cursor.

@@ -107,6 +107,60 @@ const std::vector<statement>& count_statements() {
      "     GROUP BY 1) p"
      "   GROUP BY 1) t ON true",
      {"'{0,1,2}'", "'{100,100,100}'"}},
+    // The count reader's shared read (sql::read): every partition's head,
+    // and when asked the tail above a cache snapshot per minute and the
+    // counts of many ranges, in one statement, so all of it is taken in one
+    // snapshot, at one set of committed heads. Rows: (kind, key, a, b):
+    //   0: partition, head, raw_from;
+    //   1: tail minute, pings ($1 partitions, $2 snapshot sequences, only
+    //      when $3): the rows (seq, head] of each partition, one index range;
+    //   2: asked range, pings of its whole-minute buckets ($4 range, $5
+    //      grain, $6 first minute, $7 end minute: one index range per
+    //      partition and bucket range);
+    //   3: asked range, pings of one partial edge minute inside the range,
+    //      and whether the minute's raw rows are complete ($8 range, $9
+    //      minute, [$10, $11) ms: the pinged_at index over one minute). The
+    //      rows are those of the same snapshot, so at or below the heads of
+    //      kind 0 (a ping's row and its head commit together).
+    {"read_counts",
+     "WITH h AS (SELECT kafka_partition AS part, next_seq - 1 AS head, raw_from FROM outbox_head),"
+     " w AS (SELECT w.part, w.seq, h.head FROM unnest($1::int2[], $2::int8[]) AS w(part, seq)"
+     "   JOIN h ON h.part = w.part WHERE $3::bool AND h.head > w.seq),"
+     " t AS (SELECT p.m, sum(p.n)::int8 AS n"
+     "   FROM w CROSS JOIN LATERAL (SELECT ms_to_minute(timestamptz_to_ms(x.pinged_at)) AS m,"
+     "                                     count(*) AS n FROM pings x"
+     "     WHERE x.kafka_partition = w.part AND x.relay_seq > w.seq AND x.relay_seq <= w.head"
+     "     GROUP BY 1) p GROUP BY 1),"
+     " b AS (SELECT r.i, coalesce(sum(x.n), 0)::int8 AS n"
+     "   FROM unnest($4::int4[], $5::int4[], $6::int8[], $7::int8[]) AS r(i, grain, lo, hi)"
+     "   CROSS JOIN h"
+     "   CROSS JOIN LATERAL (SELECT sum(y.n) AS n FROM ping_buckets y"
+     "     WHERE y.kafka_partition = h.part AND y.grain = r.grain"
+     "       AND y.first_minute >= r.lo AND y.first_minute < r.hi) x GROUP BY r.i),"
+     " e AS (SELECT e.i, c.inside, c.raw,"
+     "     (SELECT coalesce(sum(y.n), 0) FROM h JOIN ping_buckets y"
+     "        ON y.kafka_partition = h.part AND y.grain = 1 AND y.first_minute = e.minute)"
+     "       AS rolled"
+     "   FROM unnest($8::int4[], $9::int8[], $10::int8[], $11::int8[]) AS e(i, minute, lo, hi)"
+     "   CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE p.pinged_at >= ms_to_timestamptz(e.lo)"
+     "                                          AND p.pinged_at < ms_to_timestamptz(e.hi)) AS inside,"
+     "                              count(*) AS raw"
+     "     FROM pings p WHERE p.pinged_at >= ms_to_timestamptz(e.minute * 60000)"
+     "                    AND p.pinged_at < ms_to_timestamptz(e.minute * 60000 + 60000)) c)"
+     " SELECT 0, part::int8, head, raw_from FROM h"
+     " UNION ALL SELECT 1, m, n, 0::int8 FROM t"
+     " UNION ALL SELECT 2, i::int8, n, 0::int8 FROM b"
+     " UNION ALL SELECT 3, i::int8, inside, (raw = rolled)::int::int8 FROM e",
+     {"'{0,1,2}'", "'{100,100,100}'", "true", "'{0,0,0,1}'", "'{1440,60,1,1}'",
+      "'{28333440,28333380,28333370,28333000}'", "'{28334880,28333440,28333380,28333010}'",
+      "'{0,0,1}'", "'{28333369,28334880,28332999}'",
+      "'{1700002150000,1700092800000,1699979940000}'",
+      "'{1700002200000,1700092830000,1699979950000}'"}},
+    // The same read when only totals are asked (PingCount {}): the heads,
+    // one row per partition, nothing else (the tail is head - seq: gapless
+    // sequences). The cheapest statement that proves a snapshot caught up.
+    {"read_heads", "SELECT 0, kafka_partition::int8, next_seq - 1, raw_from FROM outbox_head",
+     {}},
     // Pings per minute for the minutes [$1, $2): the minute buckets, one
     // index range per partition (O(minutes x partitions)).
     {"per_minute",
@@ -301,6 +355,96 @@ tail_counts tail(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs,
     } else {
       out.total += row[2].as<int64_t>();
     }
+  }
+  return out;
+}
+
+read_counts read(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs,
+                 bool per_minute, const std::vector<time_range>& ranges) {
+  std::vector<int64_t> b_range, b_grain, b_lo, b_hi, e_range, e_minute, e_lo, e_hi;
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    auto& r = ranges[i];
+    if (!r.bounded || r.start_ms >= r.end_ms)
+      continue; // the total (from the heads), or empty
+    auto c = cover_range(r.start_ms, r.end_ms);
+    for (size_t k = 0; k < c.grains.size(); ++k) {
+      b_range.push_back(static_cast<int64_t>(i));
+      b_grain.push_back(c.grains[k]);
+      b_lo.push_back(c.lo[k]);
+      b_hi.push_back(c.hi[k]);
+    }
+    for (size_t k = 0; k < c.edge_minute.size(); ++k) {
+      e_range.push_back(static_cast<int64_t>(i));
+      e_minute.push_back(c.edge_minute[k]);
+      e_lo.push_back(c.edge_lo[k]);
+      e_hi.push_back(c.edge_hi[k]);
+    }
+  }
+  per_minute = per_minute && !seqs.empty();
+  pqxx::result res;
+  if (!per_minute && b_range.empty() && e_range.empty()) {
+    res = txn.exec_prepared("read_heads");
+  } else {
+    std::vector<int64_t> parts(seqs.size());
+    for (size_t p = 0; p < parts.size(); ++p)
+      parts[p] = static_cast<int64_t>(p);
+    res = txn.exec_prepared("read_counts", array_literal(parts), array_literal(seqs), per_minute,
+                            array_literal(b_range), array_literal(b_grain), array_literal(b_lo),
+                            array_literal(b_hi), array_literal(e_range), array_literal(e_minute),
+                            array_literal(e_lo), array_literal(e_hi));
+  }
+  read_counts out;
+  out.ranges.assign(ranges.size(), 0);
+  std::vector<bool> seen(seqs.size(), false), complete(ranges.size(), true);
+  int64_t all = 0;
+  auto& tail = out.tail;
+  for (const auto& row : res) {
+    auto key = row[1].as<int64_t>();
+    auto a = row[2].as<int64_t>();
+    auto b = row[3].as<int64_t>();
+    switch (row[0].as<int>()) {
+      case 0: { // a partition's head (a) and lowest kept raw row (b)
+        all += a;
+        auto p = static_cast<size_t>(key);
+        if (key < 0 || p >= seqs.size()) {
+          // Not in the snapshot: consistent only when it holds no ping
+          // (with no snapshot at all, everything is the tail).
+          if (!seqs.empty() && a > 0)
+            tail.consistent = false;
+          if (seqs.empty())
+            tail.total += a;
+          break;
+        }
+        seen[p] = true;
+        auto seq = seqs[p];
+        if (a < seq || (per_minute && a > seq && b > seq + 1))
+          tail.consistent = false; // claims more than stored, or raw rows gone
+        tail.total += std::max<int64_t>(a - seq, 0);
+        break;
+      }
+      case 1:
+        tail.minutes.emplace_back(key, a);
+        break;
+      case 2:
+      case 3:
+        if (key >= 0 && static_cast<size_t>(key) < ranges.size()) {
+          out.ranges[static_cast<size_t>(key)] += a;
+          if (row[0].as<int>() == 3 && b == 0)
+            complete[static_cast<size_t>(key)] = false;
+        }
+        break;
+      default:
+        break;
+    }
+  }
+  for (size_t p = 0; p < seqs.size(); ++p)
+    if (!seen[p] && seqs[p] > 0)
+      tail.consistent = false; // a sequence PostgreSQL has no head for
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    if (!ranges[i].bounded)
+      out.ranges[i] = all;
+    else if (!complete[i])
+      out.ranges[i] = -1;
   }
   return out;
 }

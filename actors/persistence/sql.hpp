@@ -82,6 +82,18 @@ bool retryable_sqlstate(const std::string& sqlstate);
 tail_counts tail(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs,
                  bool per_minute);
 
+/// The count reader's shared read, one statement (so one snapshot, one set
+/// of committed heads): the tail above `seqs` (per minute when
+/// `per_minute`; with `seqs` empty, above 0 in every partition, so its
+/// total is every stored ping) and the exact count of every range
+/// (buckets plus partial edge minutes, as count(); the total when
+/// unbounded; -1 when an edge minute's raw rows were dropped). When only
+/// totals are asked it reads the heads alone (`read_heads`, one row per
+/// partition). O(partitions x (1 + bucket ranges) + edge-minute rows +
+/// tail rows), whatever the history.
+read_counts read(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs,
+                 bool per_minute, const std::vector<time_range>& ranges);
+
 /// One partition's pings with relay_seq in (from_seq, head], where head is
 /// the partition's highest relay_seq in the caller's snapshot: their number
 /// (head - from_seq: sequences are gapless) and, for minutes at or above

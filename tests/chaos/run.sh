@@ -13,8 +13,11 @@
 # kill,flushall), CHAOS_SETTLE_TIMEOUT (seconds allowed for the cache to
 # agree with PostgreSQL after the load, 40), CHAOS_FIGURES_FILE (also write
 # the figures there), CHAOS_ARGS (more chaos.py flags), CHAOS_KEEP_RUN=1
-# (keep the run directory and its logs). Wall time with the defaults: at
-# most about 110 s (start 10, load 50, settle <= 40, checks and stop 10).
+# (keep the run directory and its logs), CHAOS_HISTORY_ROWS (200000 pings
+# stored over CHAOS_HISTORY_DAYS, 60, before the services start, so every
+# fault happens with history in place; 0: none; adds about a minute). Wall time with the defaults: at
+# most about 110 s (start 10, load 50, settle <= 40, checks and stop 10),
+# plus the history.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BUILD=${1:-${PING_BUILD_DIR:-./build}}

@@ -149,6 +149,22 @@ case $CMD in
     load_env
     log "chaos services under $RUN: PostgreSQL :$PG_PORT, redis :$REDIS_PORT"
     pg_start "$RUN/pg" "$PG_PORT"
+    if [ "${CHAOS_HISTORY_ROWS:-200000}" -gt 0 ]; then
+      # History in place before anything runs (issue 17): CHAOS_HISTORY_ROWS
+      # pings received over CHAOS_HISTORY_DAYS (60) days ending now, stored
+      # as insert_pings() stores them and relayed (bench/history_generate.sql),
+      # so every fault below happens over it.
+      "$BUILD_DIR/apps/ping-gateway" --migrate-only --postgres.dsn="$DSN" >/dev/null
+      gen() {
+        "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U ping -d ping -qAt -v ON_ERROR_STOP=1 \
+          -v rows="${CHAOS_HISTORY_ROWS:-200000}" -v days="${CHAOS_HISTORY_DAYS:-60}" -v day="$1" \
+          -f "$PING_ROOT/bench/history_generate.sql" >/dev/null
+      }
+      gen -1
+      for ((d = 0; d < ${CHAOS_HISTORY_DAYS:-60}; d++)); do gen "$d"; done
+      gen -2
+      log "history: ${CHAOS_HISTORY_ROWS:-200000} pings over ${CHAOS_HISTORY_DAYS:-60} days"
+    fi
     redis_start "$RUN/redis" "$REDIS_PORT"
     devbroker_start "$RUN/broker"
     for n in "${GATEWAYS[@]}" "${PROCESSORS[@]}"; do

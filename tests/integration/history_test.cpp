@@ -181,6 +181,45 @@ BOOST_AUTO_TEST_CASE(counts_from_buckets_equal_counts_of_rows) {
     ++checked;
   }
   BOOST_TEST(checked == 400);
+  // The count reader's shared read: the same 400 ranges and the total in
+  // one statement answer the same, and the tail above a snapshot comes per
+  // minute from the same snapshot.
+  {
+    auto ranges = many_ranges(end_ms - days * day_ms, end_ms, 400, 17);
+    ranges.push_back(time_range{});
+    std::vector<int64_t> expected;
+    for (auto& r : ranges)
+      expected.push_back(*count(c, r));
+    pqxx::nontransaction txn{c};
+    auto rc = persistence::sql::read(txn, {30'500, 30'990, 31'000}, true, ranges);
+    BOOST_TEST(rc.tail.consistent);
+    BOOST_TEST(rc.tail.total == 510);
+    int64_t in_minutes = 0;
+    for (auto& [m, k] : rc.tail.minutes) {
+      in_minutes += k;
+      BOOST_TEST(k == test::query_int(dsn, "SELECT count(*) FROM pings WHERE ((kafka_partition = 0"
+                                           " AND relay_seq > 30500) OR (kafka_partition = 1 AND"
+                                           " relay_seq > 30990)) AND pinged_at >= ms_to_timestamptz("
+                                           + std::to_string(m * 60'000) + ") AND pinged_at <"
+                                           " ms_to_timestamptz(" + std::to_string(m * 60'000 + 60'000) + ")"));
+    }
+    BOOST_TEST(in_minutes == 510);
+    BOOST_REQUIRE(rc.ranges.size() == ranges.size());
+    for (size_t i = 0; i < ranges.size(); ++i)
+      BOOST_TEST(rc.ranges[i] == expected[i],
+                 "range [" << ranges[i].start_ms << ", " << ranges[i].end_ms << ")");
+    // Totals only: the heads alone (read_heads), the tail head - seq.
+    auto totals = persistence::sql::read(txn, {30'000, 31'000, 31'000}, false, {});
+    BOOST_TEST(totals.tail.consistent);
+    BOOST_TEST(totals.tail.total == 1'000);
+    BOOST_TEST(totals.tail.minutes.empty());
+    // No snapshot: the tail is every ping.
+    BOOST_TEST(persistence::sql::read(txn, {}, false, {}).tail.total == 93'000);
+    // A snapshot ahead of a head, or missing a partition that holds pings,
+    // cannot be made exact.
+    BOOST_TEST(!persistence::sql::read(txn, {31'001, 31'000, 31'000}, false, {}).tail.consistent);
+    BOOST_TEST(!persistence::sql::read(txn, {31'000, 31'000}, true, {}).tail.consistent);
+  }
   // The console's minutes, and a resync from scratch and from a sequence.
   {
     pqxx::read_transaction txn{c};
@@ -272,6 +311,22 @@ BOOST_AUTO_TEST_CASE(dropping_raw_ranges_changes_no_answer) {
       ++refused;
     }
   }
+  {
+    // The shared read agrees range by range (-1: refused).
+    std::vector<int64_t> expected;
+    for (auto& r : ranges) {
+      auto one = count(c, r);
+      expected.push_back(one ? *one : -1);
+    }
+    pqxx::nontransaction txn{c};
+    auto rc = persistence::sql::read(txn, {}, false, ranges);
+    BOOST_TEST(rc.tail.total == total);
+    BOOST_REQUIRE(rc.ranges.size() == ranges.size());
+    for (size_t i = 0; i < ranges.size(); ++i) {
+      BOOST_TEST(rc.ranges[i] == expected[i],
+                 "range [" << ranges[i].start_ms << ", " << ranges[i].end_ms << ")");
+    }
+  }
   BOOST_TEST_MESSAGE(same << " ranges answered as before, " << refused << " refused");
   BOOST_TEST(same > 300);
   BOOST_TEST(refused > 20);
@@ -286,5 +341,7 @@ BOOST_AUTO_TEST_CASE(dropping_raw_ranges_changes_no_answer) {
                       persistence::sql::raw_rows_dropped);
     BOOST_TEST(!persistence::sql::tail(txn, seqs, true).consistent);
     BOOST_TEST(persistence::sql::tail(txn, seqs, false).total == total);
+    BOOST_TEST(!persistence::sql::read(txn, seqs, true, {}).tail.consistent);
+    BOOST_TEST(persistence::sql::read(txn, seqs, false, {}).tail.total == total);
   }
 }

@@ -38,6 +38,14 @@ struct world {
   // test can tell which read answered a request.
   bool tail_per_read = false;
   int snapshots = 0, tails = 0, pg_counts = 0, pg_minutes = 0;
+  // Shared reads (one statement: the tail and the ranges PostgreSQL
+  // counts); `pg_counts` and `pg_ranges` count the ranges they held.
+  int statements = 0;
+  bool hold_reads = false;
+  std::vector<std::pair<std::vector<int64_t>, std::vector<time_range>>> reads; // seqs, ranges
+  std::vector<std::pair<caf::typed_response_promise<persistence::read_counts>,
+                        persistence::read_counts>>
+    held_reads;
   std::vector<std::vector<time_range>> asked; // summed
   std::vector<std::vector<time_range>> asked_minutes;
   std::vector<std::vector<int64_t>> tail_seqs;
@@ -139,6 +147,39 @@ fake_store_actor::behavior_type fake_store(fake_store_actor::pointer self,
       }
       return w->tail;
     },
+    [=](tail_atom, std::vector<int64_t> seqs, bool, std::vector<time_range> ranges)
+      -> caf::result<persistence::read_counts> {
+      w->statements++;
+      w->reads.emplace_back(seqs, ranges);
+      persistence::read_counts rc;
+      if (!seqs.empty()) {
+        w->tails++;
+        w->tail_seqs.push_back(seqs);
+        rc.tail = w->tail;
+        if (w->tail_per_read) {
+          int64_t n = w->tails;
+          rc.tail.total = 100 * n;
+          rc.tail.minutes = {{100, n}, {5000, 100 * n - n}};
+        }
+      }
+      for (auto& r : ranges) {
+        w->pg_counts++;
+        w->pg_ranges.push_back(r);
+        auto n = w->pg_count;
+        if (w->pg_rows) {
+          n = 0;
+          for (auto t : *w->pg_rows)
+            n += r.bounded ? (t >= r.start_ms && t < r.end_ms) : 1;
+        }
+        rc.ranges.push_back(n);
+      }
+      if (w->hold_reads) {
+        auto rp = self->make_response_promise<persistence::read_counts>();
+        w->held_reads.emplace_back(rp, rc);
+        return rp;
+      }
+      return rc;
+    },
     [=](minutes_atom, int64_t, int32_t n) {
       w->pg_minutes++;
       return std::vector<int64_t>(static_cast<size_t>(n), 1);
@@ -151,6 +192,10 @@ fake_store_actor::behavior_type fake_store(fake_store_actor::pointer self,
       w->held_counts.clear();
       for (auto& [rp, n] : held)
         rp.deliver(n);
+      auto reads = std::move(w->held_reads);
+      w->held_reads.clear();
+      for (auto& [rp, rc] : reads)
+        rp.deliver(rc);
     },
   };
 }
@@ -402,31 +447,127 @@ BOOST_AUTO_TEST_CASE(the_part_past_the_ceiling_goes_to_postgres) {
   BOOST_TEST((w->pg_ranges[0] == minutes(102, 1000)));
 }
 
-// Edge counts wait for a PostgreSQL slot (at most max_fallbacks, 4 here, in
-// flight) instead of being refused; all are answered exactly.
-BOOST_AUTO_TEST_CASE(edge_counts_queue_for_a_bounded_number_of_postgres_slots) {
+// Shared reads: the edge minutes of every range of a read are counted by
+// one statement, the same one that reads the tail. Before, each part was
+// its own count (6 ranges: 12 counts, at most 4 in flight; the edge test
+// that asserted it, edge_counts_queue_for_a_bounded_number_of_postgres_slots,
+// measured pg_counts == 12 and two reads).
+BOOST_AUTO_TEST_CASE(n_concurrent_counts_cost_one_statement) {
   w->buckets = {{100, 1}, {101, 1}};
+  w->tail.minutes = {{100, 1}};
+  w->tail.total = 1;
   w->pg_rows = std::vector<int64_t>{};
   for (int i = 0; i < 6; ++i)
     w->pg_rows->push_back(99 * minute_ms + 59'000 - i); // left edges
-  w->hold_counts = true;
+  // A read in flight; N requests arrive meanwhile.
+  w->hold_snapshots = true;
+  auto first = ask({});
+  drain();
   std::vector<count_handle> hs;
   for (int i = 0; i < 6; ++i)
     hs.push_back(ask({true, 99 * minute_ms + 59'000 - i, 102 * minute_ms + 1}));
+  for (int i = 0; i < 6; ++i)
+    hs.push_back(ask({})); // totals share it too
   drain();
-  BOOST_TEST(w->held_counts.size() == 4u); // the bound
-  while (!w->held_counts.empty()) {
-    (*self)->send(store, resume_atom::value);
-    drain();
-    BOOST_TEST(w->held_counts.size() <= 4u);
-  }
+  w->hold_snapshots = false;
+  (*self)->send(cache, resume_atom::value);
+  drain();
+  BOOST_TEST(static_cast<bool>(result(first)));
   for (int i = 0; i < 6; ++i) {
     auto r = result(hs[static_cast<size_t>(i)]);
     BOOST_REQUIRE(r);
-    BOOST_TEST(r->count == 2 + (i + 1));
+    BOOST_TEST(r->count == 2 + 1 + (i + 1)); // buckets, tail, left edge (right edge: none)
+    BOOST_TEST(r->source == "cache");
   }
-  BOOST_TEST(w->pg_counts == 12);
-  BOOST_TEST(w->snapshots == 2); // the first request's read, and one for the other five
+  for (int i = 6; i < 12; ++i) {
+    auto r = result(hs[static_cast<size_t>(i)]);
+    BOOST_REQUIRE(r);
+    BOOST_TEST(r->count == 60 + 1);
+  }
+  BOOST_TEST(w->snapshots == 2);
+  BOOST_TEST(w->statements == 2); // the first read's, and one for all N
+  // The edges (6 left, one right shared by all) came with the tail, above
+  // the snapshot's sequences: one PostgreSQL snapshot for every part.
+  BOOST_REQUIRE(w->reads.size() == 2u);
+  BOOST_TEST((w->reads[1].first == std::vector<int64_t>{10, 20, 30}));
+  BOOST_TEST(w->reads[1].second.size() == 7u);
+}
+
+// Read-your-writes: a request that arrives while a read's statement is in
+// flight is not answered from it (that statement's snapshot may predate the
+// request's acknowledged pings); it waits for the next read, whose snapshot
+// and statement start after it arrived.
+BOOST_AUTO_TEST_CASE(a_request_arriving_during_the_statement_waits_for_the_next) {
+  w->tail_per_read = true;
+  w->hold_reads = true;
+  auto first = ask({});
+  drain(); // snapshot answered, statement held
+  BOOST_REQUIRE(w->snapshots == 1);
+  BOOST_REQUIRE(w->held_reads.size() == 1u);
+  std::vector<count_handle> later;
+  for (int i = 0; i < 5; ++i)
+    later.push_back(ask({}));
+  later.push_back(ask({true, 100 * minute_ms + 5, 101 * minute_ms}));
+  drain();
+  BOOST_TEST(w->snapshots == 1); // nothing else was read meanwhile
+  BOOST_TEST(w->statements == 1);
+  w->hold_reads = false;
+  (*self)->send(store, resume_atom::value);
+  drain();
+  auto first_answer = result(first);
+  BOOST_REQUIRE(first_answer);
+  BOOST_TEST(first_answer->count == 60 + 100); // read 1
+  for (size_t i = 0; i < 5; ++i) {
+    auto r = result(later[i]);
+    BOOST_REQUIRE(r);
+    BOOST_TEST(r->count == 60 + 200, "request " << i); // read 2, not read 1
+  }
+  BOOST_TEST(static_cast<bool>(result(later[5])));
+  BOOST_TEST(w->snapshots == 2);
+  BOOST_TEST(w->statements == 2); // one more for all six
+  BOOST_REQUIRE(w->reads.size() == 2u);
+  BOOST_TEST(w->reads[0].second.empty());
+  BOOST_TEST(w->reads[1].second.size() == 1u); // the unaligned range, with read 2's tail
+}
+
+// A part PostgreSQL cannot count exactly (an edge minute whose raw rows
+// retention dropped) answers failed_precondition, never a wrong number.
+BOOST_AUTO_TEST_CASE(an_edge_in_dropped_raw_rows_is_a_failed_precondition) {
+  w->pg_count = -1;
+  auto r = count({true, 100 * minute_ms + 5, 102 * minute_ms});
+  BOOST_REQUIRE(!r);
+  BOOST_TEST((r.error() == ping_errc::failed_precondition));
+  auto total = count({}); // the total is unaffected
+  BOOST_REQUIRE(total);
+}
+
+// The cache cannot answer: every range and the total of the read are
+// counted by one statement with no snapshot sequences.
+BOOST_AUTO_TEST_CASE(a_fallback_read_is_one_statement_too) {
+  w->snap.usable = false;
+  w->snap.why = "cold";
+  w->pg_count = 9;
+  w->hold_snapshots = true;
+  auto first = ask({});
+  drain();
+  std::vector<count_handle> hs;
+  for (int i = 0; i < 4; ++i)
+    hs.push_back(ask(i % 2 ? time_range{} : minutes(100 + i, 200)));
+  drain();
+  w->hold_snapshots = false;
+  (*self)->send(cache, resume_atom::value);
+  drain();
+  BOOST_TEST(static_cast<bool>(result(first)));
+  for (auto& h : hs) {
+    auto r = result(h);
+    BOOST_REQUIRE(r);
+    BOOST_TEST(r->count == 9);
+    BOOST_TEST(r->source == "postgres");
+  }
+  BOOST_TEST(w->statements == 2); // the first read's, and one for the other four
+  BOOST_REQUIRE(w->reads.size() == 2u);
+  BOOST_TEST(w->reads[1].first.empty());
+  BOOST_TEST(w->reads[1].second.size() == 3u); // two ranges and the total, each once
 }
 
 // Item 6: many concurrent long ranges share reads; each read asks the cache

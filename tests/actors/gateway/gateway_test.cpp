@@ -75,6 +75,9 @@ fake_store(fake_store_actor::pointer self, mode m, std::shared_ptr<observed> obs
     [](tail_atom, std::vector<int64_t>, bool) { // not used by the gateway actor
       return persistence::tail_counts{};
     },
+    [](tail_atom, std::vector<int64_t>, bool, std::vector<time_range>) { // not used either
+      return persistence::read_counts{};
+    },
     [](heads_atom) { // not used by the gateway actor
       return std::vector<persistence::outbox_position>{};
     },

@@ -50,6 +50,9 @@ worker_actor::behavior_type fake_worker(worker_actor::pointer self, std::shared_
       return int64_t{42};
     },
     [=](tail_atom, const std::vector<int64_t>&, bool) { return tail_counts{true, 7, {}}; },
+    [=](tail_atom, const std::vector<int64_t>&, bool, const std::vector<time_range>&) {
+      return read_counts{{true, 7, {}}, {}};
+    },
     [=](minutes_atom, int64_t, int32_t) { return std::vector<int64_t>{}; },
     [=](heads_atom) { return std::vector<outbox_position>{}; },
     [=](probe_atom) { return true; },
