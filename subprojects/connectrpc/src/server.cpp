@@ -56,6 +56,82 @@ using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
 using namespace std::chrono_literals;
 
+namespace {
+
+// "{}" between JSON whitespace: the empty message, no JSON parser needed
+// (protobuf's costs microseconds even for "{}").
+bool is_empty_json_object(std::string_view s) noexcept {
+  const auto ws = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+  std::size_t i = 0, j = s.size();
+  while (i < j && ws(s[i])) ++i;
+  while (j > i && ws(s[j - 1])) --j;
+  return j - i == 2 && s[i] == '{' && s[i + 1] == '}';
+}
+
+// The JSON of a message whose fields are all singular integers or bools,
+// exactly as MessageToJsonString prints it with default options (fields
+// without presence omitted at 0/false, 64-bit integers quoted, lowerCamelCase
+// names, field order); false for any other message, which the library then
+// prints.
+bool print_flat_json(const google::protobuf::Message& m, std::string& out) {
+  using fd = google::protobuf::FieldDescriptor;
+  const auto* d = m.GetDescriptor();
+  const auto* r = m.GetReflection();
+  out = "{";
+  bool first = true;
+  for (int i = 0; i < d->field_count(); ++i) {
+    const auto* f = d->field(i);
+    if (f->is_repeated() || f->real_containing_oneof() != nullptr) return false;
+    std::string value;
+    bool set = false;
+    switch (f->cpp_type()) {
+      case fd::CPPTYPE_INT32: {
+        const auto v = r->GetInt32(m, f);
+        set = v != 0;
+        value = std::to_string(v);
+        break;
+      }
+      case fd::CPPTYPE_UINT32: {
+        const auto v = r->GetUInt32(m, f);
+        set = v != 0;
+        value = std::to_string(v);
+        break;
+      }
+      case fd::CPPTYPE_INT64: {
+        const auto v = r->GetInt64(m, f);
+        set = v != 0;
+        value = '"' + std::to_string(v) + '"';
+        break;
+      }
+      case fd::CPPTYPE_UINT64: {
+        const auto v = r->GetUInt64(m, f);
+        set = v != 0;
+        value = '"' + std::to_string(v) + '"';
+        break;
+      }
+      case fd::CPPTYPE_BOOL: {
+        const auto v = r->GetBool(m, f);
+        set = v;
+        value = v ? "true" : "false";
+        break;
+      }
+      default: return false;
+    }
+    if (f->has_presence()) set = r->HasField(m, f);
+    if (!set) continue;
+    if (!first) out += ',';
+    first = false;
+    out += '"';
+    out += f->json_name();
+    out += "\":";
+    out += value;
+  }
+  out += '}';
+  return true;
+}
+
+}  // namespace
+
 namespace detail {
 
 class session;
@@ -135,7 +211,8 @@ void responder::ok(const google::protobuf::Message& response) const {
     if (!response.SerializeToString(&r.body)) {
       r.st = status{code::internal, "failed to serialize the response"};
     }
-  } else {
+  } else if (!print_flat_json(response, r.body)) {
+    r.body.clear();
     google::protobuf::util::JsonPrintOptions opts;
     const auto st = google::protobuf::util::MessageToJsonString(response, &r.body, opts);
     if (!st.ok()) r.st = status{code::internal, "failed to encode the response as JSON: " + st.ToString()};
@@ -665,6 +742,7 @@ class session : public std::enable_shared_from_this<session> {
       reject(status{code::invalid_argument, "empty JSON body; send {} for an empty message"});
       return nullptr;
     }
+    if (is_empty_json_object(payload)) return request;
     google::protobuf::util::JsonParseOptions opts;
     opts.ignore_unknown_fields = true;
     const auto st = google::protobuf::util::JsonStringToMessage(payload, request.get(), opts);
@@ -1029,6 +1107,8 @@ void server::start() {
 std::uint16_t server::port() const noexcept { return impl_->bound_port; }
 
 const server_stats& server::stats() const noexcept { return impl_->stats; }
+
+void server::post(std::function<void()> fn) { asio::post(impl_->ioc, std::move(fn)); }
 
 void server::stop(std::chrono::milliseconds drain) {
   auto& m = *impl_;
