@@ -32,5 +32,6 @@ using tail_atom = caf::atom_constant<caf::atom("tail")>;       // count what the
 using heal_atom = caf::atom_constant<caf::atom("heal")>;       // resync a partition
 using fill_atom = caf::atom_constant<caf::atom("fill")>;       // count a sequence range
 using heads_atom = caf::atom_constant<caf::atom("heads")>;     // outbox heads and cursors
+using batch_atom = caf::atom_constant<caf::atom("batch")>;     // several calls in one message
 
 } // namespace ping

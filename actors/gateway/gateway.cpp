@@ -50,19 +50,29 @@ using clock = std::chrono::steady_clock;
 // The gateway's own timers, beside its public protocol.
 using impl_actor = gateway_actor::extend<
   caf::reacts_to<tick_atom>,     // deadline sweep
-  caf::reacts_to<publish_atom>>; // a nudge held back by nudge_interval
+  caf::reacts_to<publish_atom>,  // a nudge, after the acks queued (or held back)
+  caf::reacts_to<flush_atom>>;   // hand back the answers known so far
+
+// Where a call's answer goes: its own reply (a single call), or its place
+// in a batch (`batch` set).
+template <class T>
+struct answer_to {
+  reply<T> single;
+  std::shared_ptr<batch_reply> batch;
+  uint32_t index = 0;
+};
 
 // A call waiting for persistence or the count reader, with its effective
 // deadline (the caller's, capped by the gateway's own timeout).
 struct pending_ping {
-  ping_reply reply;
+  answer_to<ping_ack> to;
   clock::time_point deadline;
   ping_ack ack;
   clock::time_point started;
 };
 
 struct pending_count {
-  count_reply reply;
+  answer_to<count_result> to;
   clock::time_point deadline;
   clock::time_point started;
 };
@@ -91,7 +101,12 @@ struct state {
   std::priority_queue<deadline_entry, std::vector<deadline_entry>, std::greater<>> deadlines;
   bool sweep_armed = false;
   clock::time_point last_nudge;
-  bool nudge_armed = false;
+  bool nudge_armed = false;  // a publish_atom to self is on its way
+  bool nudge_timer = false;  // ...and it is the timer of a held-back nudge
+  bool flush_armed = false;  // a flush_atom to self is on its way
+  // Answers to batched calls known in this turn, handed back per batch at
+  // its end (flush).
+  std::vector<std::pair<std::shared_ptr<batch_reply>, answer>> outbox;
   std::atomic<uint64_t>* accepted = nullptr;
   std::atomic<uint64_t>* rejected_invalid = nullptr;
   std::atomic<uint64_t>* rejected_busy = nullptr;
@@ -107,6 +122,57 @@ using self_ptr = impl_actor::stateful_pointer<state>;
 
 caf::error deadline_error() {
   return caf::make_error(ping_errc::deadline_exceeded, "deadline exceeded");
+}
+
+// Answers a call: a single call at once, a batched one at the turn's flush.
+void answer_ping(state& st, answer_to<ping_ack>& to, caf::expected<ping_ack> res) {
+  if (!to.batch) {
+    if (res)
+      to.single.deliver(std::move(*res));
+    else
+      to.single.deliver(std::move(res.error()));
+    return;
+  }
+  answer a;
+  a.index = to.index;
+  if (res)
+    a.ack = std::move(*res);
+  else
+    a.err = std::move(res.error());
+  st.outbox.emplace_back(std::move(to.batch), std::move(a));
+}
+
+void answer_count(state& st, answer_to<count_result>& to, caf::expected<count_result> res) {
+  if (!to.batch) {
+    if (res)
+      to.single.deliver(std::move(*res));
+    else
+      to.single.deliver(std::move(res.error()));
+    return;
+  }
+  answer a;
+  a.index = to.index;
+  if (res)
+    a.count = std::move(*res);
+  else
+    a.err = std::move(res.error());
+  st.outbox.emplace_back(std::move(to.batch), std::move(a));
+}
+
+// Hands the turn's answers back: one hand-over per batch (answers of one
+// batch are adjacent: they come from one commit, count or sweep).
+void flush(state& st) {
+  if (st.outbox.empty())
+    return;
+  std::vector<answer> group;
+  for (size_t i = 0; i < st.outbox.size(); ++i) {
+    group.push_back(std::move(st.outbox[i].second));
+    if (i + 1 == st.outbox.size() || st.outbox[i + 1].first != st.outbox[i].first) {
+      st.outbox[i].first->deliver(group);
+      group.clear();
+    }
+  }
+  st.outbox.clear();
 }
 
 bool waiting(const state& st, uint64_t call) {
@@ -150,17 +216,27 @@ void note_in_flight(state& st) {
 }
 
 // The publisher learns of new outbox rows at most once per nudge_interval;
-// a nudge held back is sent when the interval ends.
+// a nudge held back is sent when the interval ends. The nudge goes out
+// from a message to self, after the acks already queued (one commit's acks
+// arrive together): one nudge for them all, and no timer (the clock
+// thread's wake-up) unless the last nudge was less than an interval ago.
 void nudge(self_ptr self) {
   auto& st = self->state;
-  auto now = clock::now();
-  if (now - st.last_nudge >= st.cfg.nudge_interval) {
-    st.last_nudge = now;
-    self->send(st.publisher, publish_atom::value);
-  } else if (!st.nudge_armed) {
-    st.nudge_armed = true;
-    self->delayed_send(self, st.cfg.nudge_interval, publish_atom::value);
-  }
+  if (st.nudge_armed)
+    return;
+  st.nudge_armed = true;
+  self->send(self, publish_atom::value);
+}
+
+// Answers that commits and counts produce are handed back by a message to
+// self, after the replies already queued: the acks of one commit arrive
+// together, and go back together.
+void flush_later(self_ptr self) {
+  auto& st = self->state;
+  if (st.flush_armed || st.outbox.empty())
+    return;
+  st.flush_armed = true;
+  self->send(self, flush_atom::value);
 }
 
 void finish_ping(self_ptr self, uint64_t call, caf::error err) {
@@ -173,13 +249,15 @@ void finish_ping(self_ptr self, uint64_t call, caf::error err) {
   note_in_flight(st);
   if (err) {
     (*st.failed)++;
-    p.reply.deliver(std::move(err));
+    answer_ping(st, p.to, std::move(err));
+    flush_later(self);
     return;
   }
   (*st.accepted)++;
   std::chrono::duration<double> took = clock::now() - p.started;
   st.latency->observe(took.count());
-  p.reply.deliver(std::move(p.ack));
+  answer_ping(st, p.to, std::move(p.ack));
+  flush_later(self);
   nudge(self);
 }
 
@@ -188,45 +266,45 @@ void finish_count(self_ptr self, uint64_t call, caf::expected<count_result> res)
   auto i = st.counts_waiting.find(call);
   if (i == st.counts_waiting.end())
     return;
-  auto r = std::move(i->second.reply);
+  auto to = std::move(i->second.to);
   std::chrono::duration<double> took = clock::now() - i->second.started;
   st.counts_waiting.erase(i);
-  if (res) {
+  if (res)
     (res->source == "postgres" ? st.count_from_postgres : st.count_from_cache)
       ->observe(took.count());
-    r.deliver(std::move(*res));
-  } else {
-    r.deliver(std::move(res.error()));
-  }
+  answer_count(st, to, std::move(res));
+  flush_later(self);
 }
 
-// Validates and stores one ping (its key, if any, travels with the row).
-void accept_ping(self_ptr self, int64_t timestamp_ms, std::string key, ping_reply reply) {
+// Validates and stores one ping (its key, if any, travels with the row);
+// the caller waits until `until`. Answers of batched calls wait for flush.
+void accept_ping(self_ptr self, int64_t timestamp_ms, std::string key, clock::time_point until,
+                 answer_to<ping_ack> to) {
   auto& st = self->state;
   if (st.draining) {
-    reply.deliver(caf::make_error(ping_errc::shutting_down, "server is shutting down"));
+    answer_ping(st, to, caf::make_error(ping_errc::shutting_down, "server is shutting down"));
     return;
   }
   if (auto valid = idempotency_key(key, nullptr); !valid) {
     (*st.rejected_invalid)++;
-    reply.deliver(std::move(valid.error()));
+    answer_ping(st, to, std::move(valid.error()));
     return;
   }
   auto now = now_ms();
   auto ts = resolve_timestamp(timestamp_ms, now);
   if (!ts) {
     (*st.rejected_invalid)++;
-    reply.deliver(std::move(ts.error()));
+    answer_ping(st, to, std::move(ts.error()));
     return;
   }
   if (st.pings.size() >= st.cfg.max_in_flight) {
     (*st.rejected_busy)++;
-    reply.deliver(caf::make_error(ping_errc::resource_exhausted,
-                                  "too many pings in flight; retry later"));
+    answer_ping(st, to, caf::make_error(ping_errc::resource_exhausted,
+                                        "too many pings in flight; retry later"));
     return;
   }
   auto started = clock::now();
-  auto deadline = std::min(reply.deadline(), started + st.cfg.store_timeout);
+  auto deadline = std::min(until, started + st.cfg.store_timeout);
   ping_row row{make_uuid_v7(now), *ts, now, 0};
   if (!key.empty()) {
     row.key = std::move(key);
@@ -235,7 +313,7 @@ void accept_ping(self_ptr self, int64_t timestamp_ms, std::string key, ping_repl
   }
   row.partition = partition_of(row.id, st.cfg.partitions);
   auto call = st.next_call++;
-  st.pings.emplace(call, pending_ping{std::move(reply), deadline,
+  st.pings.emplace(call, pending_ping{std::move(to), deadline,
                                       ping_ack{row.id, row.pinged_at_ms}, started});
   note_in_flight(st);
   track(self, call, deadline);
@@ -244,6 +322,24 @@ void accept_ping(self_ptr self, int64_t timestamp_ms, std::string key, ping_repl
   self->request(st.persistence, caf::infinite, store_atom::value, std::move(row))
     .then([self, call](int64_t) { finish_ping(self, call, caf::none); },
           [self, call](caf::error& err) { finish_ping(self, call, std::move(err)); });
+}
+
+// Validates and asks the count reader; the caller waits until `until`.
+void accept_count(self_ptr self, const time_range& range, clock::time_point until,
+                  answer_to<count_result> to) {
+  auto& st = self->state;
+  if (auto err = validate_range(range)) {
+    answer_count(st, to, std::move(err));
+    return;
+  }
+  auto started = clock::now();
+  auto deadline = std::min(until, started + st.cfg.count_timeout);
+  auto call = st.next_call++;
+  st.counts_waiting.emplace(call, pending_count{std::move(to), deadline, started});
+  track(self, call, deadline);
+  self->request(st.counts, caf::infinite, count_atom::value, range)
+    .then([self, call](count_result& r) { finish_count(self, call, std::move(r)); },
+          [self, call](caf::error& err) { finish_count(self, call, std::move(err)); });
 }
 
 impl_actor::behavior_type gateway(self_ptr self, settings cfg,
@@ -273,27 +369,31 @@ impl_actor::behavior_type gateway(self_ptr self, settings cfg,
   return {
     [=](ping_atom, int64_t timestamp_ms, ping_reply& reply) {
       note();
-      accept_ping(self, timestamp_ms, std::string{}, std::move(reply));
+      auto until = reply.deadline();
+      accept_ping(self, timestamp_ms, std::string{}, until, {std::move(reply), nullptr, 0});
     },
     [=](ping_atom, int64_t timestamp_ms, std::string& key, ping_reply& reply) {
       note();
-      accept_ping(self, timestamp_ms, std::move(key), std::move(reply));
+      auto until = reply.deadline();
+      accept_ping(self, timestamp_ms, std::move(key), until, {std::move(reply), nullptr, 0});
     },
     [=](count_atom, time_range range, count_reply& reply) {
       note();
-      auto& st = self->state;
-      if (auto err = validate_range(range)) {
-        reply.deliver(std::move(err));
+      auto until = reply.deadline();
+      accept_count(self, range, until, {std::move(reply), nullptr, 0});
+    },
+    [=](batch_atom, call_batch& batch) {
+      note();
+      if (!batch.reply)
         return;
+      for (uint32_t i = 0; i < batch.calls.size() && i < batch.reply->size(); ++i) {
+        auto& c = batch.calls[i];
+        if (c.count)
+          accept_count(self, c.range, c.deadline, {{}, batch.reply, i});
+        else
+          accept_ping(self, c.timestamp_ms, std::move(c.key), c.deadline, {{}, batch.reply, i});
       }
-      auto started = clock::now();
-      auto deadline = std::min(reply.deadline(), started + st.cfg.count_timeout);
-      auto call = st.next_call++;
-      st.counts_waiting.emplace(call, pending_count{std::move(reply), deadline, started});
-      track(self, call, deadline);
-      self->request(st.counts, caf::infinite, count_atom::value, range)
-        .then([self, call](count_result& r) { finish_count(self, call, std::move(r)); },
-              [self, call](caf::error& err) { finish_count(self, call, std::move(err)); });
+      flush(self->state);
     },
     [=](drain_atom) {
       note();
@@ -309,21 +409,35 @@ impl_actor::behavior_type gateway(self_ptr self, settings cfg,
         if (auto i = st.pings.find(call); i != st.pings.end()) {
           (*st.failed)++;
           (*st.expired)++;
-          i->second.reply.deliver(deadline_error());
+          answer_ping(st, i->second.to, deadline_error());
           st.pings.erase(i);
         } else if (auto j = st.counts_waiting.find(call); j != st.counts_waiting.end()) {
           (*st.expired)++;
-          j->second.reply.deliver(deadline_error());
+          answer_count(st, j->second.to, deadline_error());
           st.counts_waiting.erase(j);
         }
       }
+      flush(st);
       note_in_flight(st);
       arm_sweep(self);
     },
+    [=](flush_atom) {
+      auto& st = self->state;
+      st.flush_armed = false;
+      flush(st);
+    },
     [=](publish_atom) {
       auto& st = self->state;
+      auto now = clock::now();
+      auto since = now - st.last_nudge;
+      if (!st.nudge_timer && since < st.cfg.nudge_interval) {
+        st.nudge_timer = true;
+        self->delayed_send(self, st.cfg.nudge_interval - since, publish_atom::value);
+        return;
+      }
+      st.nudge_timer = false;
       st.nudge_armed = false;
-      st.last_nudge = clock::now();
+      st.last_nudge = now;
       self->send(st.publisher, publish_atom::value);
     },
   };

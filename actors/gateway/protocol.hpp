@@ -2,9 +2,13 @@
 // Typed protocol of the gateway actor: what the network front-ends may ask.
 
 #include <cctype>
+#include <chrono>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <caf/expected.hpp>
 
@@ -64,6 +68,81 @@ inline caf::expected<std::string> idempotency_key(const std::string& field,
 using ping_reply = reply<ping_ack>;
 using count_reply = reply<count_result>;
 
+/// One call of a batch: a Ping (timestamp, idempotency key) or a PingCount
+/// (range), and when its caller stops waiting.
+struct call {
+  bool count = false;    // false: Ping; true: PingCount
+  int64_t timestamp_ms = 0; // Ping: the client's timestamp (0 = now)
+  std::string key;       // Ping: the idempotency key (empty: none)
+  time_range range;      // PingCount
+  std::chrono::steady_clock::time_point deadline;
+};
+
+/// The answer to call `index` of a batch: an error, else the ping's ack or
+/// the count.
+struct answer {
+  uint32_t index = 0;
+  caf::error err;
+  ping_ack ack;
+  count_result count;
+};
+
+/// The way back for the answers of one batch. The gateway answers every
+/// call of the batch exactly once, at the latest at the call's deadline, on
+/// a CAF thread, and hands over together the answers it has together (one
+/// `sink` call for the calls one commit or one count answered). When the
+/// last copy goes away with calls unanswered (the gateway stopped), those
+/// get `unavailable`, so no call waits forever. Not thread-safe: only the
+/// actor holding it delivers (and a copy's destruction follows its uses).
+class batch_reply {
+public:
+  using sink = std::function<void(std::vector<answer>&)>;
+
+  batch_reply(size_t calls, sink s) : done_(calls, false), sink_(std::move(s)) {
+  }
+  batch_reply(const batch_reply&) = delete;
+  batch_reply& operator=(const batch_reply&) = delete;
+
+  ~batch_reply() {
+    std::vector<answer> rest;
+    for (uint32_t i = 0; i < done_.size(); ++i)
+      if (!done_[i])
+        rest.push_back({i, caf::make_error(ping_errc::unavailable,
+                                           "the call was dropped unanswered"), {}, {}});
+    if (!rest.empty() && sink_)
+      sink_(rest);
+  }
+
+  size_t size() const { return done_.size(); }
+
+  /// Hands `answers` to the front-end; answers to calls answered before
+  /// (or out of range) are dropped.
+  void deliver(std::vector<answer>& answers) {
+    size_t kept = 0;
+    for (auto& a : answers)
+      if (a.index < done_.size() && !done_[a.index]) {
+        done_[a.index] = true;
+        if (&answers[kept] != &a)
+          answers[kept] = std::move(a);
+        ++kept;
+      }
+    answers.resize(kept);
+    if (kept > 0)
+      sink_(answers);
+  }
+
+private:
+  std::vector<bool> done_;
+  sink sink_;
+};
+
+/// Calls a front-end parsed in one turn of its event loop, handed over as
+/// one message, and their way back.
+struct call_batch {
+  std::vector<call> calls;
+  std::shared_ptr<batch_reply> reply;
+};
+
 using gateway_actor = caf::typed_actor<
   // Accepts one ping with the client's timestamp (0 = now). Answers after
   // the ping is committed; errors: invalid_argument, unavailable,
@@ -77,10 +156,15 @@ using gateway_actor = caf::typed_actor<
   // invalid_argument, unavailable, deadline_exceeded.
   caf::reacts_to<count_atom, time_range, count_reply>,
   // Stop accepting pings (SIGTERM); counts are still answered.
-  caf::reacts_to<drain_atom>>;
+  caf::reacts_to<drain_atom>,
+  // Several calls at once, each as the single calls above (same checks,
+  // errors and deadlines); their answers go back through the batch's
+  // reply, those known together in one hand-over.
+  caf::reacts_to<batch_atom, call_batch>>;
 
 } // namespace ping::gateway
 
 // Local messages only (the gateway never talks to another process).
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ping::gateway::ping_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ping::gateway::count_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ping::gateway::call_batch)

@@ -1,6 +1,8 @@
 #include "gateways/connect/connect_frontend.hpp"
 
 #include <algorithm>
+#include <mutex>
+#include <vector>
 
 #include <caf/send.hpp>
 
@@ -26,14 +28,86 @@ caf::timespan budget(const connectrpc::call_context& ctx, caf::timespan fallback
 
 } // namespace
 
-connect_frontend::connect_frontend(gateway::gateway_actor gw,
-                                   connect_options opts) {
+// The calls the handlers parsed in one turn of the I/O loop: the first
+// call of a turn posts one flush to the I/O loop, which runs after the
+// turn's other handlers and hands every call to the gateway actor as one
+// message (call_batch); the gateway answers the calls it knows together
+// (a commit, a count) in one hand-over, which completes their responders.
+// So the CAF worker wakes once per turn, not once per call. Bounded: each
+// connection has at most one call in flight (HTTP/1.1), so a turn holds at
+// most max_connections calls. Handlers may run on several I/O threads at
+// once: the mutex guards the turn's calls.
+class connect_frontend::batcher {
+public:
+  explicit batcher(gateway::gateway_actor gw) : gw_(std::move(gw)) {
+  }
+
+  void bind(connectrpc::server* server) { server_ = server; }
+
+  void add(gateway::call c, connectrpc::responder done) {
+    std::lock_guard<std::mutex> lock{mtx_};
+    calls_.push_back(std::move(c));
+    responders_.push_back(std::move(done));
+    if (flush_posted_)
+      return;
+    flush_posted_ = true;
+    server_->post([this] { flush(); });
+  }
+
+private:
+  void flush() {
+    std::vector<gateway::call> calls;
+    std::vector<connectrpc::responder> responders;
+    {
+      std::lock_guard<std::mutex> lock{mtx_};
+      flush_posted_ = false;
+      calls.swap(calls_);
+      responders.swap(responders_);
+    }
+    if (calls.empty())
+      return;
+    std::vector<bool> counts(calls.size());
+    for (size_t i = 0; i < calls.size(); ++i)
+      counts[i] = calls[i].count;
+    auto reply = std::make_shared<gateway::batch_reply>(
+      calls.size(), [rs = std::move(responders), counts = std::move(counts)](
+                      std::vector<gateway::answer>& answers) {
+        for (auto& a : answers) {
+          auto& done = rs[a.index];
+          if (a.err)
+            done.fail(to_connect(a.err));
+          else if (counts[a.index])
+            answer_count(done, a.count);
+          else
+            done.ok(v1::PingResponse{});
+        }
+      });
+    caf::anon_send(gw_, batch_atom::value, gateway::call_batch{std::move(calls), std::move(reply)});
+  }
+
+  static void answer_count(const connectrpc::responder& done, const count_result& r) {
+    v1::PingCountResponse resp;
+    resp.set_ping_count(r.count);
+    done.ok(resp);
+  }
+
+  gateway::gateway_actor gw_;
+  connectrpc::server* server_ = nullptr;
+  std::mutex mtx_;
+  std::vector<gateway::call> calls_;
+  std::vector<connectrpc::responder> responders_;
+  bool flush_posted_ = false;
+};
+
+connect_frontend::connect_frontend(gateway::gateway_actor gw, connect_options opts)
+  : batcher_(std::make_unique<batcher>(gw)) {
   using connectrpc::typed_handler;
   auto fallback = opts.default_timeout;
+  auto* b = batcher_.get();
   std::map<std::string, connectrpc::handler> handlers;
   handlers["Ping"] = typed_handler<v1::PingRequest>(
-    [gw, fallback](std::unique_ptr<v1::PingRequest> req,
-                         connectrpc::call_context ctx, connectrpc::responder done) {
+    [b, fallback](std::unique_ptr<v1::PingRequest> req, connectrpc::call_context ctx,
+                  connectrpc::responder done) {
       auto left = budget(ctx, fallback);
       if (left <= caf::timespan{0}) {
         done.fail(connectrpc::code::deadline_exceeded, "deadline exceeded");
@@ -44,32 +118,26 @@ connect_frontend::connect_frontend(gateway::gateway_actor gw,
         done.fail(to_connect(key.error()));
         return;
       }
-      caf::anon_send(gw, ping_atom::value, static_cast<int64_t>(req->timestamp_ms()), std::move(*key),
-                     gateway::ping_reply{
-                       [done](gateway::ping_ack&) mutable { done.ok(v1::PingResponse{}); },
-                       [done](caf::error& err) mutable { done.fail(to_connect(err)); },
-                       std::chrono::steady_clock::now() + left});
+      gateway::call c;
+      c.timestamp_ms = static_cast<int64_t>(req->timestamp_ms());
+      c.key = std::move(*key);
+      c.deadline = std::chrono::steady_clock::now() + left;
+      b->add(std::move(c), std::move(done));
     });
   handlers["PingCount"] = typed_handler<v1::PingCountRequest>(
-    [gw, fallback](std::unique_ptr<v1::PingCountRequest> req,
-                         connectrpc::call_context ctx, connectrpc::responder done) {
+    [b, fallback](std::unique_ptr<v1::PingCountRequest> req, connectrpc::call_context ctx,
+                  connectrpc::responder done) {
       auto left = budget(ctx, fallback);
       if (left <= caf::timespan{0}) {
         done.fail(connectrpc::code::deadline_exceeded, "deadline exceeded");
         return;
       }
-      time_range range;
+      gateway::call c;
+      c.count = true;
       if (req->has_time_range())
-        range = {true, req->time_range().start(), req->time_range().end()};
-      caf::anon_send(gw, count_atom::value, range,
-                     gateway::count_reply{
-                       [done](count_result& r) mutable {
-                         v1::PingCountResponse resp;
-                         resp.set_ping_count(r.count);
-                         done.ok(resp);
-                       },
-                       [done](caf::error& err) mutable { done.fail(to_connect(err)); },
-                       std::chrono::steady_clock::now() + left});
+        c.range = {true, req->time_range().start(), req->time_range().end()};
+      c.deadline = std::chrono::steady_clock::now() + left;
+      b->add(std::move(c), std::move(done));
     });
   if (opts.metrics)
     opts.server.on_response = [m = opts.metrics](std::string_view path, connectrpc::code c,
@@ -81,6 +149,7 @@ connect_frontend::connect_frontend(gateway::gateway_actor gw,
     connectrpc::procedures_for(
       *v1::PingRequest::descriptor()->file()->FindServiceByName("PingService"),
       std::move(handlers)));
+  batcher_->bind(server_.get());
 }
 
 connect_frontend::~connect_frontend() = default;

@@ -1,9 +1,9 @@
 #pragma once
 // The Connect front-end of ping.v1.PingService: a connectrpc::server whose
-// handlers translate each call into one message to the gateway actor that
-// carries the call's reply and deadline (the client's, capped at
-// default_timeout), and complete asynchronously when it answers. No
-// business logic lives here.
+// handlers translate each call into a gateway::call with its deadline (the
+// client's, capped at default_timeout); the calls of one turn of the I/O
+// loop go to the gateway actor as one message (batch_atom), and complete
+// asynchronously when it answers. No business logic lives here.
 
 #include <chrono>
 #include <cstdint>
@@ -36,6 +36,9 @@ public:
   void stop(std::chrono::milliseconds drain);
 
 private:
+  class batcher;
+  // Declared first: destroyed after the server, whose threads use it.
+  std::unique_ptr<batcher> batcher_;
   std::unique_ptr<connectrpc::server> server_;
 };
 

@@ -111,6 +111,25 @@ fake_gateway() {
       reply.deliver(ping::count_result{encode(range), "fake"});
     },
     [=](ping::drain_atom) {},
+    [=](ping::batch_atom, ping::gateway::call_batch& batch) {
+      // Each call as the single calls above.
+      std::vector<ping::gateway::answer> answers;
+      for (uint32_t i = 0; i < batch.calls.size(); ++i) {
+        auto& c = batch.calls[i];
+        note_budget(c.deadline);
+        ping::gateway::answer a;
+        a.index = i;
+        if (c.count)
+          a.count = ping::count_result{encode(c.range), "fake"};
+        else if (c.timestamp_ms == bad_ts)
+          a.err = caf::error{ping::ping_errc::invalid_argument,
+                             std::string{"timestamp_ms out of range"}};
+        else
+          a.ack = ping::gateway::ping_ack{"0190-fake", c.timestamp_ms};
+        answers.push_back(std::move(a));
+      }
+      batch.reply->deliver(answers);
+    },
   };
 }
 

@@ -56,6 +56,82 @@ using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
 using namespace std::chrono_literals;
 
+namespace {
+
+// "{}" between JSON whitespace: the empty message, no JSON parser needed
+// (protobuf's costs microseconds even for "{}").
+bool is_empty_json_object(std::string_view s) noexcept {
+  const auto ws = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+  std::size_t i = 0, j = s.size();
+  while (i < j && ws(s[i])) ++i;
+  while (j > i && ws(s[j - 1])) --j;
+  return j - i == 2 && s[i] == '{' && s[i + 1] == '}';
+}
+
+// The JSON of a message whose fields are all singular integers or bools,
+// exactly as MessageToJsonString prints it with default options (fields
+// without presence omitted at 0/false, 64-bit integers quoted, lowerCamelCase
+// names, field order); false for any other message, which the library then
+// prints.
+bool print_flat_json(const google::protobuf::Message& m, std::string& out) {
+  using fd = google::protobuf::FieldDescriptor;
+  const auto* d = m.GetDescriptor();
+  const auto* r = m.GetReflection();
+  out = "{";
+  bool first = true;
+  for (int i = 0; i < d->field_count(); ++i) {
+    const auto* f = d->field(i);
+    if (f->is_repeated() || f->real_containing_oneof() != nullptr) return false;
+    std::string value;
+    bool set = false;
+    switch (f->cpp_type()) {
+      case fd::CPPTYPE_INT32: {
+        const auto v = r->GetInt32(m, f);
+        set = v != 0;
+        value = std::to_string(v);
+        break;
+      }
+      case fd::CPPTYPE_UINT32: {
+        const auto v = r->GetUInt32(m, f);
+        set = v != 0;
+        value = std::to_string(v);
+        break;
+      }
+      case fd::CPPTYPE_INT64: {
+        const auto v = r->GetInt64(m, f);
+        set = v != 0;
+        value = '"' + std::to_string(v) + '"';
+        break;
+      }
+      case fd::CPPTYPE_UINT64: {
+        const auto v = r->GetUInt64(m, f);
+        set = v != 0;
+        value = '"' + std::to_string(v) + '"';
+        break;
+      }
+      case fd::CPPTYPE_BOOL: {
+        const auto v = r->GetBool(m, f);
+        set = v;
+        value = v ? "true" : "false";
+        break;
+      }
+      default: return false;
+    }
+    if (f->has_presence()) set = r->HasField(m, f);
+    if (!set) continue;
+    if (!first) out += ',';
+    first = false;
+    out += '"';
+    out += f->json_name();
+    out += "\":";
+    out += value;
+  }
+  out += '}';
+  return true;
+}
+
+}  // namespace
+
 namespace detail {
 
 class session;
@@ -135,7 +211,8 @@ void responder::ok(const google::protobuf::Message& response) const {
     if (!response.SerializeToString(&r.body)) {
       r.st = status{code::internal, "failed to serialize the response"};
     }
-  } else {
+  } else if (!print_flat_json(response, r.body)) {
+    r.body.clear();
     google::protobuf::util::JsonPrintOptions opts;
     const auto st = google::protobuf::util::MessageToJsonString(response, &r.body, opts);
     if (!st.ok()) r.st = status{code::internal, "failed to encode the response as JSON: " + st.ToString()};
@@ -446,190 +523,253 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   // ---- request processing (Connect rules)
+  //
+  // process() runs the steps in order; each step that rejects the request
+  // answers it itself and returns false (or null).
 
   void process() {
-    stream_.expires_never();
-    first_request_ = false;
-    waiting_since_.store(0, std::memory_order_relaxed);
+    begin_request();
     auto& req = parser_->get();
-    srv_.stats.requests_total.fetch_add(1);
-    version_ = req.version();
-    keep_alive_ = req.keep_alive() && !srv_.stopping.load();
-
     const std::string_view target = sv(req.target());
     const auto qpos = target.find('?');
-    const std::string path(target.substr(0, qpos));
-    path_ = path;
-    started_ = std::chrono::steady_clock::now();
+    path_ = std::string(target.substr(0, qpos));
     if (!srv_.opts.cors.allowed_origins.empty() && answer_cors(req)) return;
     const std::string_view query = qpos == std::string_view::npos ? std::string_view{} : target.substr(qpos + 1);
     const auto method = req.method();
 
-    auto context = [&] {
-      call_context ctx;
-      ctx.procedure = path;
-      ctx.peer = peer_;
-      for (const auto& field : req) {
-        ctx.headers.emplace_back(protocol::to_lower(sv(field.name_string())), std::string(sv(field.value())));
-      }
-      return ctx;
-    };
+    if ((method == http::verb::get || method == http::verb::head) && serve_file(req, method)) return;
 
-    if (method == http::verb::get || method == http::verb::head) {
-      if (auto f = srv_.files.find(path); f != srv_.files.end()) {
-        const auto& file = f->second;
-        if (!file.open && srv_.opts.authorize && !srv_.opts.authorize(context())) {
-          send_error(status{code::unauthenticated, "missing or wrong bearer token"});
-          return;
-        }
-        http_answer answer{200, file.content_type, {}};
-        if (file.render) {
-          try {
-            answer = file.render(context());
-          } catch (const std::exception& e) {
-            answer = {500, "text/plain; charset=utf-8", std::string{"internal error: "} + e.what()};
-          }
-        } else {
-          answer.body = file.body;
-        }
-        auto res = make_response(static_cast<http::status>(answer.status));
-        res.set(http::field::content_type, answer.content_type);
-        res.body() = std::move(answer.body);
-        send(std::move(res), method == http::verb::head);
-        return;
-      }
-    }
-
-    const auto it = srv_.procedures.find(path);
+    const auto it = srv_.procedures.find(path_);
     if (it == srv_.procedures.end()) {
-      send_error(status{code::unimplemented, "no procedure at " + path}, http::status::not_found);
+      send_error(status{code::unimplemented, "no procedure at " + path_}, http::status::not_found);
       return;
     }
-    if (srv_.opts.authorize && !srv_.opts.authorize(context())) {
+    // Built once: for authorize, then handed to the handler.
+    call_context ctx = make_context(req);
+    if (srv_.opts.authorize && !srv_.opts.authorize(ctx)) {
       send_error(status{code::unauthenticated, "missing or wrong bearer token"});
       return;
     }
     const procedure& proc = it->second;
+    if (!method_allowed(proc, method)) return;
 
     const bool is_get = method == http::verb::get;
-    if (method != http::verb::post && !(is_get && proc.no_side_effects)) {
-      auto res = make_response(http::status::method_not_allowed);
-      res.set(http::field::allow, proc.no_side_effects ? "GET, POST" : "POST");
-      srv_.stats.http_errors.fetch_add(1);
-      send(std::move(res));
-      return;
-    }
-
     std::string payload;
     protocol::coding coding = protocol::coding::identity;
-    bool has_accept_header = false;
-    if (is_get) {
-      if (!req.body().empty()) return send_unsupported_media();
-      auto params = protocol::parse_query(query);
-      if (!params) return send_error(status{code::invalid_argument, "malformed percent-encoding in query"});
-      const std::string* message = nullptr;
-      const std::string* encoding = nullptr;
-      const std::string* compression = nullptr;
-      const std::string* connect = nullptr;
-      bool base64 = false;
-      for (const auto& [k, v] : *params) {
-        if (k == "message") message = &v;
-        else if (k == "encoding") encoding = &v;
-        else if (k == "compression") compression = &v;
-        else if (k == "connect") connect = &v;
-        else if (k == "base64") base64 = v == "1";
-      }
-      const auto c = encoding ? protocol::parse_encoding_param(*encoding) : std::nullopt;
-      if (!c) return send_unsupported_media();
-      codec_ = *c;
-      if (connect ? *connect != "v1" : srv_.opts.require_protocol_version) {
-        return send_error(status{code::invalid_argument, "connect query parameter must be \"v1\""});
-      }
-      if (compression) {
-        const auto cd = protocol::parse_coding(*compression);
-        if (!cd) return send_unknown_coding(*compression);
-        coding = *cd;
-      }
-      if (!message) return send_error(status{code::invalid_argument, "missing message query parameter"});
-      if (base64) {
-        auto decoded = protocol::base64_decode(*message);
-        if (!decoded) return send_error(status{code::invalid_argument, "message query parameter is not valid base64"});
-        payload = std::move(*decoded);
-      } else {
-        payload = *message;
-      }
-      if (payload.size() > srv_.opts.max_body_bytes) return send_too_large();
-    } else {
-      const auto c = protocol::parse_content_type(sv(req[http::field::content_type]));
-      if (!c) return send_unsupported_media();
-      codec_ = *c;
-      const auto version = req.find("connect-protocol-version");
-      if (version != req.end() ? version->value() != "1" : srv_.opts.require_protocol_version) {
-        return send_error(status{code::invalid_argument, "connect-protocol-version must be \"1\""});
-      }
-      const auto enc = req.find(http::field::content_encoding);
-      if (enc != req.end()) {
-        const auto cd = protocol::parse_coding(sv(enc->value()));
-        if (!cd) return send_unknown_coding(sv(enc->value()));
-        coding = *cd;
-      }
-      payload = std::move(req.body());
-    }
-
-    // Response compression: the client's Accept-Encoding, else the request's coding.
-    if (const auto ae = req.find(http::field::accept_encoding); ae != req.end()) {
-      has_accept_header = true;
-      accept_gzip_ = protocol::accepts_gzip(sv(ae->value()));
-    }
-    if (!has_accept_header) accept_gzip_ = coding == protocol::coding::gzip;
-
+    if (is_get ? !read_get_message(req, query, payload, coding) : !read_post_message(req, payload, coding)) return;
+    choose_response_coding(req, coding);
     std::optional<std::chrono::milliseconds> timeout;
+    if (!read_timeout(req, timeout)) return;
+    if (!inflate(coding, payload)) return;
+    auto request = decode(proc, payload);
+    if (!request) return;
+
+    if (timeout) ctx.deadline = std::chrono::steady_clock::now() + *timeout;
+    dispatch_call(proc, std::move(request), std::move(ctx));
+  }
+
+  using request_message = http::request<http::string_body>;
+
+  /// The request is complete: the connection is busy with it now.
+  void begin_request() {
+    stream_.expires_never();
+    first_request_ = false;
+    waiting_since_.store(0, std::memory_order_relaxed);
+    const auto& req = parser_->get();
+    srv_.stats.requests_total.fetch_add(1);
+    version_ = req.version();
+    keep_alive_ = req.keep_alive() && !srv_.stopping.load();
+    started_ = std::chrono::steady_clock::now();
+  }
+
+  /// The handler's view of the request: procedure, peer, headers (names in
+  /// lower case).
+  call_context make_context(const request_message& req) const {
+    call_context ctx;
+    ctx.procedure = path_;
+    ctx.peer = peer_;
+    for (const auto& field : req) {
+      ctx.headers.emplace_back(protocol::to_lower(sv(field.name_string())), std::string(sv(field.value())));
+    }
+    return ctx;
+  }
+
+  /// GET/HEAD of a static file (server.hpp); false if none is at this path.
+  bool serve_file(const request_message& req, http::verb method) {
+    const auto f = srv_.files.find(path_);
+    if (f == srv_.files.end()) return false;
+    const auto& file = f->second;
+    std::optional<call_context> ctx;
+    if (!file.open && srv_.opts.authorize && !srv_.opts.authorize(ctx.emplace(make_context(req)))) {
+      send_error(status{code::unauthenticated, "missing or wrong bearer token"});
+      return true;
+    }
+    http_answer answer{200, file.content_type, {}};
+    if (file.render) {
+      try {
+        answer = file.render(ctx ? *ctx : ctx.emplace(make_context(req)));
+      } catch (const std::exception& e) {
+        answer = {500, "text/plain; charset=utf-8", std::string{"internal error: "} + e.what()};
+      }
+    } else {
+      answer.body = file.body;
+    }
+    auto res = make_response(static_cast<http::status>(answer.status));
+    res.set(http::field::content_type, answer.content_type);
+    res.body() = std::move(answer.body);
+    send(std::move(res), method == http::verb::head);
+    return true;
+  }
+
+  /// POST always; GET for procedures without side effects.
+  bool method_allowed(const procedure& proc, http::verb method) {
+    if (method == http::verb::post || (method == http::verb::get && proc.no_side_effects)) return true;
+    auto res = make_response(http::status::method_not_allowed);
+    res.set(http::field::allow, proc.no_side_effects ? "GET, POST" : "POST");
+    srv_.stats.http_errors.fetch_add(1);
+    send(std::move(res));
+    return false;
+  }
+
+  /// A GET call: message, encoding, compression, connect and base64 in the
+  /// query. Sets codec_, `payload` and `coding`.
+  bool read_get_message(const request_message& req, std::string_view query, std::string& payload,
+                        protocol::coding& coding) {
+    if (!req.body().empty()) return reject_unsupported_media();
+    auto params = protocol::parse_query(query);
+    if (!params) return reject(status{code::invalid_argument, "malformed percent-encoding in query"});
+    const std::string* message = nullptr;
+    const std::string* encoding = nullptr;
+    const std::string* compression = nullptr;
+    const std::string* connect = nullptr;
+    bool base64 = false;
+    for (const auto& [k, v] : *params) {
+      if (k == "message") message = &v;
+      else if (k == "encoding") encoding = &v;
+      else if (k == "compression") compression = &v;
+      else if (k == "connect") connect = &v;
+      else if (k == "base64") base64 = v == "1";
+    }
+    const auto c = encoding ? protocol::parse_encoding_param(*encoding) : std::nullopt;
+    if (!c) return reject_unsupported_media();
+    codec_ = *c;
+    if (connect ? *connect != "v1" : srv_.opts.require_protocol_version) {
+      return reject(status{code::invalid_argument, "connect query parameter must be \"v1\""});
+    }
+    if (compression) {
+      const auto cd = protocol::parse_coding(*compression);
+      if (!cd) return reject_unknown_coding(*compression);
+      coding = *cd;
+    }
+    if (!message) return reject(status{code::invalid_argument, "missing message query parameter"});
+    if (base64) {
+      auto decoded = protocol::base64_decode(*message);
+      if (!decoded) return reject(status{code::invalid_argument, "message query parameter is not valid base64"});
+      payload = std::move(*decoded);
+    } else {
+      payload = *message;
+    }
+    if (payload.size() > srv_.opts.max_body_bytes) return reject_too_large();
+    return true;
+  }
+
+  /// A POST call: Content-Type, Connect-Protocol-Version, Content-Encoding,
+  /// and the body. Sets codec_, `payload` and `coding`.
+  bool read_post_message(request_message& req, std::string& payload, protocol::coding& coding) {
+    const auto c = protocol::parse_content_type(sv(req[http::field::content_type]));
+    if (!c) return reject_unsupported_media();
+    codec_ = *c;
+    const auto version = req.find("connect-protocol-version");
+    if (version != req.end() ? version->value() != "1" : srv_.opts.require_protocol_version) {
+      return reject(status{code::invalid_argument, "connect-protocol-version must be \"1\""});
+    }
+    const auto enc = req.find(http::field::content_encoding);
+    if (enc != req.end()) {
+      const auto cd = protocol::parse_coding(sv(enc->value()));
+      if (!cd) return reject_unknown_coding(sv(enc->value()));
+      coding = *cd;
+    }
+    payload = std::move(req.body());
+    return true;
+  }
+
+  /// Response compression: the client's Accept-Encoding, else the request's coding.
+  void choose_response_coding(const request_message& req, protocol::coding coding) {
+    if (const auto ae = req.find(http::field::accept_encoding); ae != req.end()) {
+      accept_gzip_ = protocol::accepts_gzip(sv(ae->value()));
+    } else {
+      accept_gzip_ = coding == protocol::coding::gzip;
+    }
+  }
+
+  /// Connect-Timeout-Ms, clamped by max_timeout.
+  bool read_timeout(const request_message& req, std::optional<std::chrono::milliseconds>& timeout) {
     if (const auto t = req.find("connect-timeout-ms"); t != req.end()) {
       const auto ms = protocol::parse_timeout_ms(sv(t->value()));
-      if (!ms) return send_error(status{code::invalid_argument, "connect-timeout-ms must be 1 to 10 digits"});
+      if (!ms) return reject(status{code::invalid_argument, "connect-timeout-ms must be 1 to 10 digits"});
       timeout = std::chrono::milliseconds(*ms);
     }
     if (srv_.opts.max_timeout.count() > 0 && (!timeout || *timeout > srv_.opts.max_timeout)) {
       timeout = srv_.opts.max_timeout;
     }
+    return true;
+  }
 
-    if (coding == protocol::coding::gzip && !payload.empty()) {
-      std::string inflated;
-      switch (protocol::gzip_decompress(payload, srv_.opts.max_body_bytes, inflated)) {
-        case protocol::inflate_result::ok: payload = std::move(inflated); break;
-        case protocol::inflate_result::too_large: return send_too_large();
-        case protocol::inflate_result::corrupt:
-          return send_error(status{code::invalid_argument, "request body is not valid gzip"});
-      }
+  /// Inflates a gzip payload, at most max_body_bytes.
+  bool inflate(protocol::coding coding, std::string& payload) {
+    if (coding != protocol::coding::gzip || payload.empty()) return true;
+    std::string inflated;
+    switch (protocol::gzip_decompress(payload, srv_.opts.max_body_bytes, inflated)) {
+      case protocol::inflate_result::ok: payload = std::move(inflated); return true;
+      case protocol::inflate_result::too_large: return reject_too_large();
+      case protocol::inflate_result::corrupt:
+        return reject(status{code::invalid_argument, "request body is not valid gzip"});
     }
+    return true;
+  }
 
+  /// The request message in codec_; null if it does not parse.
+  std::unique_ptr<google::protobuf::Message> decode(const procedure& proc, const std::string& payload) {
     std::unique_ptr<google::protobuf::Message> request(proc.request_prototype->New());
     if (codec_ == protocol::codec::proto) {
       if (!request->ParseFromString(payload)) {
-        return send_error(status{code::invalid_argument, "cannot unmarshal " + request->GetTypeName() + " from proto"});
+        reject(status{code::invalid_argument, "cannot unmarshal " + request->GetTypeName() + " from proto"});
+        return nullptr;
       }
-    } else {
-      if (payload.empty()) {
-        return send_error(status{code::invalid_argument, "empty JSON body; send {} for an empty message"});
-      }
-      google::protobuf::util::JsonParseOptions opts;
-      opts.ignore_unknown_fields = true;
-      const auto st = google::protobuf::util::JsonStringToMessage(payload, request.get(), opts);
-      if (!st.ok()) {
-        return send_error(status{code::invalid_argument,
-                                 "cannot unmarshal " + request->GetTypeName() + " from JSON: " + st.ToString()});
-      }
+      return request;
     }
-
-    call_context ctx;
-    ctx.procedure = path;
-    ctx.peer = peer_;
-    for (const auto& field : req) {
-      ctx.headers.emplace_back(protocol::to_lower(sv(field.name_string())), std::string(sv(field.value())));
+    if (payload.empty()) {
+      reject(status{code::invalid_argument, "empty JSON body; send {} for an empty message"});
+      return nullptr;
     }
-    if (timeout) ctx.deadline = std::chrono::steady_clock::now() + *timeout;
+    if (is_empty_json_object(payload)) return request;
+    google::protobuf::util::JsonParseOptions opts;
+    opts.ignore_unknown_fields = true;
+    const auto st = google::protobuf::util::JsonStringToMessage(payload, request.get(), opts);
+    if (!st.ok()) {
+      reject(status{code::invalid_argument,
+                    "cannot unmarshal " + request->GetTypeName() + " from JSON: " + st.ToString()});
+      return nullptr;
+    }
+    return request;
+  }
 
-    dispatch_call(proc, std::move(request), std::move(ctx));
+  // Answer a rejected request; false, for the steps above.
+  bool reject(const status& s) {
+    send_error(s);
+    return false;
+  }
+  bool reject_unsupported_media() {
+    send_unsupported_media();
+    return false;
+  }
+  bool reject_unknown_coding(std::string_view name) {
+    send_unknown_coding(name);
+    return false;
+  }
+  bool reject_too_large() {
+    send_too_large();
+    return false;
   }
 
   void dispatch_call(const procedure& proc, std::unique_ptr<google::protobuf::Message> request, call_context ctx) {
@@ -967,6 +1107,8 @@ void server::start() {
 std::uint16_t server::port() const noexcept { return impl_->bound_port; }
 
 const server_stats& server::stats() const noexcept { return impl_->stats; }
+
+void server::post(std::function<void()> fn) { asio::post(impl_->ioc, std::move(fn)); }
 
 void server::stop(std::chrono::milliseconds drain) {
   auto& m = *impl_;

@@ -438,4 +438,128 @@ BOOST_AUTO_TEST_CASE(nudges_are_coalesced_but_never_lost) {
   BOOST_TEST(obs->nudges == 3);
 }
 
+// What a batch's front-end got: each hand-over's answers, in order.
+struct handovers {
+  std::vector<std::vector<gateway::answer>> got;
+
+  // The answers to call i (the contract is exactly one).
+  std::vector<gateway::answer> to(uint32_t i) const {
+    std::vector<gateway::answer> r;
+    for (auto& h : got)
+      for (auto& a : h)
+        if (a.index == i)
+          r.push_back(a);
+    return r;
+  }
+  bool failed_with(uint32_t i, ping_errc e) const {
+    auto r = to(i);
+    return r.size() == 1 && r[0].err == e;
+  }
+  bool ok(uint32_t i) const {
+    auto r = to(i);
+    return r.size() == 1 && !r[0].err;
+  }
+};
+
+gateway::call ping_call(int64_t ts, clock_type::time_point deadline) {
+  gateway::call c;
+  c.timestamp_ms = ts;
+  c.deadline = deadline;
+  return c;
+}
+
+gateway::call count_call(clock_type::time_point deadline) {
+  gateway::call c;
+  c.count = true;
+  c.deadline = deadline;
+  return c;
+}
+
+std::shared_ptr<handovers> send_batch(const gateway::gateway_actor& gw,
+                                      std::vector<gateway::call> calls) {
+  auto h = std::make_shared<handovers>();
+  auto n = calls.size();
+  caf::anon_send(gw, batch_atom::value,
+                 gateway::call_batch{std::move(calls),
+                                     std::make_shared<gateway::batch_reply>(
+                                       n, [h](std::vector<gateway::answer>& as) {
+                                         h->got.push_back(as);
+                                       })});
+  return h;
+}
+
+// Issue 18: a front-end hands over the calls of one turn as one message.
+// Each call of the batch gets the outcome it would get alone, exactly once:
+// invalid (at once), busy (at once: max_in_flight reached by the calls
+// before it in the same batch), ok (after its commit), deadline_exceeded
+// (at the sweep; its late commit is ignored), and a count. The answers known
+// in one turn go back in one hand-over.
+BOOST_AUTO_TEST_CASE(a_batch_gets_each_calls_outcome_once) {
+  auto gw = make(mode::hold, with(2));
+  auto later = clock_type::now() + 60s;
+  auto h = send_batch(gw, {ping_call(-5, later),               // 0: invalid
+                           ping_call(0, later),                // 1: ok, after its commit
+                           ping_call(0, clock_type::now()),    // 2: deadline passes
+                           ping_call(0, later),                // 3: busy (2 in flight)
+                           count_call(later)});                // 4: the count reader's 7
+  drain();
+  BOOST_TEST(obs->rows.size() == 2u); // neither the invalid nor the busy one is stored
+  BOOST_TEST(h->failed_with(0, ping_errc::invalid_argument));
+  BOOST_TEST(h->failed_with(3, ping_errc::resource_exhausted));
+  // Refusals went back together, at the end of the batch's turn.
+  BOOST_TEST(h->got.size() == 2u);
+  BOOST_REQUIRE(h->got.size() >= 1u);
+  BOOST_TEST(h->got[0].size() == 2u);
+  BOOST_REQUIRE(h->to(4).size() == 1u);
+  BOOST_TEST(h->to(4)[0].count.count == 7);
+  BOOST_TEST(h->to(1).empty());
+  BOOST_TEST(h->to(2).empty());
+  // The sweep answers the call whose deadline passed, not the other.
+  fire_timers();
+  BOOST_TEST(h->failed_with(2, ping_errc::deadline_exceeded));
+  BOOST_TEST(h->to(1).empty());
+  // The commit answers call 1; the late commit of call 2 changes nothing.
+  commit_one();
+  BOOST_REQUIRE(h->ok(1));
+  BOOST_TEST(h->to(1)[0].ack.id == obs->rows[0].id);
+  commit_one();
+  for (uint32_t i = 0; i < 5; ++i)
+    BOOST_TEST(h->to(i).size() == 1u, "call " << i);
+}
+
+// The acks of one commit go back to their batch in one hand-over, and a
+// single nudge follows them.
+BOOST_AUTO_TEST_CASE(acks_of_one_commit_go_back_together) {
+  auto gw = make(mode::hold, with(10));
+  auto later = clock_type::now() + 60s;
+  auto h = send_batch(gw, {ping_call(0, later), ping_call(0, later), ping_call(0, later)});
+  drain();
+  BOOST_REQUIRE(obs->held.size() == 3u);
+  BOOST_TEST(h->got.empty());
+  // The store answers all three before the gateway runs (one commit).
+  for (int i = 0; i < 3; ++i)
+    caf::anon_send(store, resume_atom::value);
+  drain();
+  BOOST_REQUIRE(h->got.size() == 1u);
+  BOOST_TEST(h->got[0].size() == 3u);
+  for (uint32_t i = 0; i < 3; ++i)
+    BOOST_TEST(h->ok(i));
+  BOOST_TEST(obs->nudges == 1);
+}
+
+// A gateway that stops with batched calls in flight: the batch's reply,
+// dropped, answers them unavailable; no caller waits forever.
+BOOST_AUTO_TEST_CASE(batched_calls_in_flight_are_answered_when_the_gateway_stops) {
+  auto gw = make(mode::hold, with(10));
+  auto later = clock_type::now() + 60s;
+  auto h = send_batch(gw, {ping_call(-1, later), ping_call(0, later)});
+  drain();
+  BOOST_TEST(h->failed_with(0, ping_errc::invalid_argument));
+  BOOST_TEST(h->to(1).empty());
+  caf::anon_send_exit(gw, caf::exit_reason::user_shutdown);
+  drain();
+  BOOST_TEST(h->failed_with(1, ping_errc::unavailable));
+  BOOST_TEST(h->to(0).size() == 1u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -232,6 +232,13 @@ class server {
 
   const server_stats& stats() const noexcept;
 
+  /// Runs `fn` on an I/O thread after the handlers that are ready now (the
+  /// rest of this turn of the event loop): a handler that collects its
+  /// calls posts one `fn` per turn to hand them on together. Thread-safe;
+  /// valid after start(); `fn` never runs once stop() has joined the
+  /// threads. `fn` must not block.
+  void post(std::function<void()> fn);
+
   struct impl;
 
  private:

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Hand-offs per call (issue 18): the gateway CPU and thread wake-ups per call.
+# Prints figures, asserts nothing.
+#   bench/handoffs.sh GATEWAY_BIN...   (env: SECS=8 CONNS=32 PERF=0)
+# e.g. bench/handoffs.sh /tmp/old/ping-gateway build/apps/ping-gateway
+# For each gateway binary, in one throwaway stack: Connect Ping, gRPC Ping,
+# Connect PingCount; then nginx (1 worker). Per run: CPU ticks of the process
+# (utime+stime, /proc/PID/stat, all threads) / calls, and voluntary +
+# involuntary context switches of all its threads / calls.
+set -euo pipefail
+source "$(dirname "$0")/../scripts/lib.sh"
+SECS=${SECS:-8}; CONNS=${CONNS:-32}
+throwaway_stack_start
+trap 'set +e; [ -f "$RUN/nginx.pid" ] && kill "$(cat "$RUN/nginx.pid")" 2>/dev/null; throwaway_stack_stop' EXIT
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# ctx PID: "voluntary nonvoluntary" summed over live threads
+ctx() { cat /proc/$1/task/*/status 2>/dev/null | awk '/^voluntary_ctxt/ { v += $2 } /^nonvoluntary_ctxt/ { n += $2 } END { print v + 0, n + 0 }'; }
+# per-thread voluntary switches: "tid comm vol"
+thr() { for t in /proc/$1/task/*; do printf '%s %s %s %s\n' "${t##*/}" "$(tr ' ' _ < $t/comm)" "$(awk '/^voluntary_ctxt/ { print $2 }' $t/status)" "$(sed 's/.*) //' $t/stat | awk '{ print $12 + $13 }')"; done 2>/dev/null; }
+idle_total() { awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
+echo '{}' > "$RUN/empty.json"
+printf '\x00\x00\x00\x00\x00' > "$RUN/grpc-ping.bin"
+h1=(--h1 -c"$CONNS" -H 'content-type: application/json' -d "$RUN/empty.json")
+grpc=(-c"$CONNS" -m4 -H 'content-type: application/grpc' -H 'te: trailers' -d "$RUN/grpc-ping.bin")
+# measure NAME PID h2load-args...
+measure() {
+  local name=$1 pid=$2; shift 2
+  local t0 c0 t1 c1 i0 i1
+  t0=$(ticks "$pid"); c0=$(ctx "$pid"); i0=$(idle_total); thr "$pid" > "$RUN/thr0"
+  if [ "${PERF:-0}" = 1 ]; then
+    perf record -F 999 -g -p "$pid" -o "$RUN/$name.perf" -- sleep "$SECS" >/dev/null 2>&1 &
+    PERF_PID=$!
+  fi
+  h2load -t1 -D "$SECS" "$@" > "$RUN/$name.out" 2>&1 || true
+  [ "${PERF:-0}" = 1 ] && { wait "$PERF_PID" || true; }
+  t1=$(ticks "$pid"); c1=$(ctx "$pid"); i1=$(idle_total); thr "$pid" > "$RUN/thr1"
+  local done ok
+  done=$(awk '/^requests:/ { print $8 }' "$RUN/$name.out")
+  ok=$(awk '/^status codes:/ { gsub(",", ""); print $3 }' "$RUN/$name.out")
+  local rps; rps=$(awk '/finished in/ { gsub(",", "", $4); printf "%.0f", $4 }' "$RUN/$name.out")
+  read -r v0 n0 <<<"$c0"; read -r v1 n1 <<<"$c1"
+  read -r id0 to0 <<<"$i0"; read -r id1 to1 <<<"$i1"
+  awk -v name="$name" -v n="$done" -v ok="$ok" -v rps="$rps" -v t=$(( (t1 - t0) * TICK_US )) \
+      -v v=$((v1 - v0)) -v nv=$((n1 - n0)) -v idle=$((id1 - id0)) -v tot=$((to1 - to0)) 'BEGIN {
+    if (n == 0) n = 1
+    printf "%-28s %7d calls (%s 2xx) %6s/s  CPU %6.1f us/call  wakeups %5.2f/call (+%4.2f involuntary)  machine idle %2.0f%%\n",
+      name, n, ok, rps, t / n, v / n, nv / n, 100 * idle / tot }' | tee -a "$RUN/result.txt"
+  # which threads woke
+  join <(sort "$RUN/thr0") <(sort "$RUN/thr1") | awk -v n="$done" -v tk="$TICK_US" '{ d = $6 - $3; c = $7 - $4; if (d > 0) w[$2] += d; cpu[$2] += c; th[$2]++ } END { for (k in w) if (w[k] / n >= 0.01 || cpu[k] > 0) printf "    %-20s %2d threads  wakeups %5.2f/call  CPU %6.1f us/call\n", k, th[k], w[k] / n, cpu[k] * tk / n }' | sort -k5 -nr | tee -a "$RUN/result.txt"
+  if [ "${PERF:-0}" = 1 ]; then
+    cp "$RUN/$name.perf" "./$name.perf"
+  fi
+}
+i=0
+for bin in "$@"; do
+  i=$((i + 1))
+  CPORT=$(free_port); GPORT=$(free_port)
+  BUILD_DIR_SAVE=$BUILD_DIR
+  mkdir -p "$RUN/gw$i/apps" "$RUN/g$i"; ln -sf "$RUN/devbroker.info" "$RUN/g$i/devbroker.info"; ln -sf "$(readlink -f "$bin")" "$RUN/gw$i/apps/ping-gateway"
+  BUILD_DIR="$RUN/gw$i" gateway_start "$RUN/g$i" "$CPORT" "$GPORT" "$DSN" "$REDIS_PORT"
+  BUILD_DIR=$BUILD_DIR_SAVE
+  [ $i = 1 ] && processor_start "$RUN" "$REDIS_PORT" "$DSN"
+  GW=$(cat "$RUN/g$i/gateway.pid")
+  echo "== gateway $bin (pid $GW)" | tee -a "$RUN/result.txt"
+  h2load "${h1[@]}" -D 2 "http://127.0.0.1:$CPORT/ping.v1.PingService/Ping" >/dev/null 2>&1 || true
+  measure "g$i-connect-ping" "$GW" "${h1[@]}" "http://127.0.0.1:$CPORT/ping.v1.PingService/Ping"
+  measure "g$i-grpc-ping" "$GW" "${grpc[@]}" "http://127.0.0.1:$GPORT/ping.v1.PingService/Ping"
+  sleep 2
+  measure "g$i-connect-pingcount" "$GW" "${h1[@]}" "http://127.0.0.1:$CPORT/ping.v1.PingService/PingCount"
+  stop_process gateway "$RUN/g$i"
+done
+NPORT=$(free_port)
+mkdir -p "$RUN/www"; echo '{}' > "$RUN/www/ping.json"
+cat > "$RUN/nginx.conf" <<NGINX
+worker_processes 1;
+pid $RUN/nginx.pid;
+error_log $RUN/nginx-error.log;
+events { worker_connections 1024; }
+http { access_log off; server { listen 127.0.0.1:$NPORT; root $RUN/www; } }
+NGINX
+nginx -c "$RUN/nginx.conf"
+wait_for nginx curl -sf "http://127.0.0.1:$NPORT/ping.json"
+NW=$(pgrep -P "$(cat "$RUN/nginx.pid")" | head -1)
+h2load --h1 -c"$CONNS" -D 2 "http://127.0.0.1:$NPORT/ping.json" >/dev/null 2>&1 || true
+measure "nginx-static" "$NW" --h1 -c"$CONNS" "http://127.0.0.1:$NPORT/ping.json"
+
