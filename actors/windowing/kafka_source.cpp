@@ -212,13 +212,19 @@ struct kafka_source::impl : RdKafka::RebalanceCb, RdKafka::EventCb {
   }
 
   void record(std::map<int32_t, record_batch>& out, int32_t partition, int64_t offset,
-              const void* payload, size_t len) {
+              const void* payload, size_t len, const void* key, size_t key_len) {
     auto& b = out[partition];
     b.partition = partition;
     b.next_offset = offset + 1;
-    if (decode_event_fields(payload, len, ev) && ev.relay_seq > 0)
+    if (decode_event_fields(payload, len, ev) && ev.relay_seq > 0) {
       b.records.push_back({offset, ev.relay_seq, ev.timestamp_ms});
-    else
+      if (ev.relay_seq > b.top_seq) { // the key is the ping's id
+        b.top_seq = ev.relay_seq;
+        b.top_ident = key ? cache::schema::ident_of(
+                              std::string_view{static_cast<const char*>(key), key_len})
+                          : 0;
+      }
+    } else
       log::warn("consumer", "skipping undecodable record",
                 {{"partition", std::to_string(partition)}, {"offset", std::to_string(offset)}});
   }
@@ -326,7 +332,7 @@ size_t kafka_source::take(std::map<int32_t, record_batch>& out) {
       for (ssize_t i = 0; i < got; ++i) {
         auto* m = d.polled[static_cast<size_t>(i)];
         if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-          d.record(out, m->partition, m->offset, m->payload, m->len);
+          d.record(out, m->partition, m->offset, m->payload, m->len, m->key, m->key_len);
           ++n;
         } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
           log::warn("consumer", "consume error", {{"partition", std::to_string(p)},
@@ -340,7 +346,8 @@ size_t kafka_source::take(std::map<int32_t, record_batch>& out) {
   // there only for a partition whose own queue does not exist yet).
   std::unique_ptr<RdKafka::Message> msg{d.consumer->consume(0)};
   if (msg->err() == RdKafka::ERR_NO_ERROR) {
-    d.record(out, msg->partition(), msg->offset(), msg->payload(), msg->len());
+    d.record(out, msg->partition(), msg->offset(), msg->payload(), msg->len(),
+             msg->key_pointer(), msg->key_len());
     ++n;
   } else if (msg->err() != RdKafka::ERR__TIMED_OUT
              && msg->err() != RdKafka::ERR__PARTITION_EOF) {
