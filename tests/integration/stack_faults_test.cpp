@@ -275,7 +275,11 @@ BOOST_AUTO_TEST_CASE(postgres_losing_commits_is_recounted) {
            && count_pings(*stub, first * 60000, (first + 1) * 60000) == in_minute(first)
            && count_pings(*stub, second * 60000, (second + 1) * 60000) == in_minute(second);
   };
+  auto sent_at = clock::now();
   auto ok = wait_until(exact, 30s);
+  BOOST_TEST_MESSAGE("exact again "
+                     << std::chrono::duration<double>(clock::now() - sent_at).count()
+                     << " s after the last new ping was acknowledged");
   auto cache = redis.hgetall("ping:counters");
   auto sql = in_sql();
   auto key = [](int64_t m) { return "minute:" + std::to_string(m); };
