@@ -9,6 +9,7 @@
 #include <optional>
 #include <thread>
 
+#include "actors/cache/schema.hpp"
 #include "apps/common/files.hpp"
 #include "tests/support/harness.hpp"
 
@@ -229,6 +230,15 @@ BOOST_AUTO_TEST_CASE(postgres_losing_commits_is_recounted) {
   BOOST_REQUIRE(wait_until([&] { return cache_total(redis) == sent; }, 60s));
   auto counted_seq = redis.hgetall("ping:offsets").at("seq:0");
   BOOST_REQUIRE(counted_seq > 50);
+  // The cache knows which ping it counted last: the id PostgreSQL holds.
+  auto id_at_seq = shell_output("psql -Atq '" + dsn
+                                + "' -c \"SELECT id FROM pings WHERE kafka_partition = 0 "
+                                  "AND relay_seq = "
+                                + std::to_string(counted_seq) + "\"");
+  while (!id_at_seq.empty() && id_at_seq.back() == '\n')
+    id_at_seq.pop_back();
+  BOOST_TEST(redis.hgetall("ping:offsets")["ident:0"] == cache::schema::ident_of(id_at_seq),
+             "ident:0 for " << id_at_seq);
   proc->proc().signal(SIGTERM);
   BOOST_REQUIRE(proc->proc().wait(20s).has_value());
   proc.reset();
