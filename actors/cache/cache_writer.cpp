@@ -108,6 +108,7 @@ writer_actor::behavior_type writer(self_ptr self, writer_settings cfg,
         args.push_back(schema::offset_field(p));
         args.push_back(schema::seq_field(p));
         args.push_back(schema::ident_field(p));
+        args.push_back(schema::ident_seq_field(p));
       }
       try {
         auto r = self->state.run(args);
@@ -117,14 +118,16 @@ writer_actor::behavior_type writer(self_ptr self, writer_settings cfg,
         for (size_t i = 0; i < partitions.size(); ++i) {
           partition_state ps;
           ps.partition = partitions[i];
-          auto off = as_int(r->element[3 * i]);
-          auto seq = as_int(r->element[3 * i + 1]);
-          auto ident = as_int(r->element[3 * i + 2]);
+          auto off = as_int(r->element[4 * i]);
+          auto seq = as_int(r->element[4 * i + 1]);
+          auto ident = as_int(r->element[4 * i + 2]);
+          auto ident_seq = as_int(r->element[4 * i + 3]);
           if (schema::has_state(seq.has_value())) {
             ps.stored = true;
             ps.next_offset = off.value_or(schema::unknown_offset);
             ps.seq = *seq;
-            ps.ident = ident.value_or(0);
+            if (ident_seq == seq) // else written for another sequence: unknown
+              ps.ident = ident.value_or(0);
           }
           out.push_back(ps);
         }

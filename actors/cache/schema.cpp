@@ -144,10 +144,13 @@ for i = 8, pairs_end, 2 do
 end
 redis.call('HSET', offsets, 'seq:' .. p, ARGV[3], 'offset:' .. p, ARGV[4], 'layout', '2')
 redis.call('HINCRBY', offsets, 'count:' .. p, ARGV[5])
+-- The identity is valid only beside the sequence it was written for
+-- (`identseq:<p>`): a writer that does not know identities (an older
+-- processor) moves `seq:<p>` and leaves both behind, which reads as unknown.
 if ident then
-  redis.call('HSET', offsets, 'ident:' .. p, ident)
+  redis.call('HSET', offsets, 'ident:' .. p, ident, 'identseq:' .. p, ARGV[3])
 elseif to ~= from then
-  redis.call('HDEL', offsets, 'ident:' .. p)
+  redis.call('HDEL', offsets, 'ident:' .. p, 'identseq:' .. p)
 end
 return {0, to}
 )lua";

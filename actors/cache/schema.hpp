@@ -10,7 +10,8 @@
 //                       applied), `count:<p>` (pings applied), `offset:<p>`
 //                       (next Kafka offset to read), `ident:<p>` (the
 //                       identity of the ping at `seq:<p>`, ident_of its id,
-//                       when known: checked against PostgreSQL); `floor_minute`
+//                       when known: checked against PostgreSQL; valid while
+//                       `identseq:<p>` equals `seq:<p>`); `floor_minute`
 //                       (buckets starting at or above it are complete),
 //                       `ceiling_minute` (buckets ending at or below it are
 //                       complete), `future_minute` (the lowest minute held in
@@ -80,6 +81,11 @@ inline std::string offset_field(int32_t p) {
 }
 inline std::string ident_field(int32_t p) {
   return "ident:" + std::to_string(p);
+}
+/// The sequence `ident:<p>` was written for: the identity holds only while
+/// it equals `seq:<p>` (a writer of an older version moves `seq:<p>` alone).
+inline std::string ident_seq_field(int32_t p) {
+  return "identseq:" + std::to_string(p);
 }
 
 /// A ping's identity as the cache keeps it (`ident:<p>`): FNV-1a of its id
