@@ -82,6 +82,8 @@ writer_actor::behavior_type writer(self_ptr self, writer_settings cfg,
           args.push_back(std::to_string(minute));
           args.push_back(std::to_string(delta));
         }
+      if (req.to_ident != 0)
+        args.push_back(std::to_string(req.to_ident)); // an odd trailing argument: ident:<p>
       try {
         auto r = st.run(args);
         if (r->type != REDIS_REPLY_ARRAY || r->elements != 2)
@@ -105,6 +107,8 @@ writer_actor::behavior_type writer(self_ptr self, writer_settings cfg,
       for (auto p : partitions) {
         args.push_back(schema::offset_field(p));
         args.push_back(schema::seq_field(p));
+        args.push_back(schema::ident_field(p));
+        args.push_back(schema::ident_seq_field(p));
       }
       try {
         auto r = self->state.run(args);
@@ -114,12 +118,16 @@ writer_actor::behavior_type writer(self_ptr self, writer_settings cfg,
         for (size_t i = 0; i < partitions.size(); ++i) {
           partition_state ps;
           ps.partition = partitions[i];
-          auto off = as_int(r->element[2 * i]);
-          auto seq = as_int(r->element[2 * i + 1]);
+          auto off = as_int(r->element[4 * i]);
+          auto seq = as_int(r->element[4 * i + 1]);
+          auto ident = as_int(r->element[4 * i + 2]);
+          auto ident_seq = as_int(r->element[4 * i + 3]);
           if (schema::has_state(seq.has_value())) {
             ps.stored = true;
             ps.next_offset = off.value_or(schema::unknown_offset);
             ps.seq = *seq;
+            if (ident_seq == seq) // else written for another sequence: unknown
+              ps.ident = ident.value_or(0);
           }
           out.push_back(ps);
         }

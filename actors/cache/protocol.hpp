@@ -96,6 +96,10 @@ struct write_request {
   int64_t next_offset = 0; // Kafka offset to read next (where a restart seeks)
   int64_t count = 0;
   std::vector<std::pair<int64_t, int64_t>> minutes; // (epoch minute, delta)
+  // The identity of the ping at `to_seq` (schema::ident_of its id:
+  // PostgreSQL must hold the same ping there); 0 when unknown. Stored as
+  // `ident:<p>`.
+  int64_t to_ident = 0;
 
   friend bool operator==(const write_request&, const write_request&) = default;
 };
@@ -103,7 +107,7 @@ struct write_request {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, write_request& x) {
   return f(caf::meta::type_name("write_request"), x.partition, x.from_seq, x.to_seq,
-           x.next_offset, x.count, x.minutes);
+           x.next_offset, x.count, x.minutes, x.to_ident);
 }
 
 /// What became of a write (schema::write_outcome) and where the partition
@@ -126,6 +130,7 @@ struct partition_state {
   bool stored = false; // false: the cache has no state for it (cold or lost)
   int64_t next_offset = 0;
   int64_t seq = 0;
+  int64_t ident = 0; // identity of the ping at `seq` (`ident:<p>`); 0 when unknown
 
   friend bool operator==(const partition_state&, const partition_state&) = default;
 };
@@ -133,7 +138,7 @@ struct partition_state {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, partition_state& x) {
   return f(caf::meta::type_name("partition_state"), x.partition, x.stored,
-           x.next_offset, x.seq);
+           x.next_offset, x.seq, x.ident);
 }
 
 /// The cache writer (detached; owns its connection).

@@ -113,7 +113,15 @@ if waiting and waiting <= ceiling then
   redis.call('HINCRBY', counters, 'total', -1)
 end
 redis.call('HSET', offsets, 'ceiling_minute', ceiling)
-for i = 8, #ARGV, 2 do
+-- An odd number of trailing arguments: the last one is the identity of
+-- the ping at `to` (kept as the string it came as: 63 bits).
+local pairs_end = #ARGV
+local ident = nil
+if (#ARGV - 7) % 2 == 1 then
+  ident = ARGV[#ARGV]
+  pairs_end = #ARGV - 1
+end
+for i = 8, pairs_end, 2 do
   local m = tonumber(ARGV[i])
   if m > ceiling then
     -- Too far ahead for a bucket: held per minute in ping:future (bounded)
@@ -136,6 +144,14 @@ for i = 8, #ARGV, 2 do
 end
 redis.call('HSET', offsets, 'seq:' .. p, ARGV[3], 'offset:' .. p, ARGV[4], 'layout', '2')
 redis.call('HINCRBY', offsets, 'count:' .. p, ARGV[5])
+-- The identity is valid only beside the sequence it was written for
+-- (`identseq:<p>`): a writer that does not know identities (an older
+-- processor) moves `seq:<p>` and leaves both behind, which reads as unknown.
+if ident then
+  redis.call('HSET', offsets, 'ident:' .. p, ident, 'identseq:' .. p, ARGV[3])
+elseif to ~= from then
+  redis.call('HDEL', offsets, 'ident:' .. p, 'identseq:' .. p)
+end
 return {0, to}
 )lua";
 

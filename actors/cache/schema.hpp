@@ -8,7 +8,10 @@
 //                       `day:<m div 1440>` (UTC days) beside it
 //   hash ping:offsets   per partition p: `seq:<p>` (highest relay_seq
 //                       applied), `count:<p>` (pings applied), `offset:<p>`
-//                       (next Kafka offset to read); `floor_minute`
+//                       (next Kafka offset to read), `ident:<p>` (the
+//                       identity of the ping at `seq:<p>`, ident_of its id,
+//                       when known: checked against PostgreSQL; valid while
+//                       `identseq:<p>` equals `seq:<p>`); `floor_minute`
 //                       (buckets starting at or above it are complete),
 //                       `ceiling_minute` (buckets ending at or below it are
 //                       complete), `future_minute` (the lowest minute held in
@@ -36,6 +39,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "actors/common/types.hpp"
 
@@ -75,6 +79,26 @@ inline std::string count_field(int32_t p) {
 inline std::string offset_field(int32_t p) {
   return "offset:" + std::to_string(p);
 }
+inline std::string ident_field(int32_t p) {
+  return "ident:" + std::to_string(p);
+}
+/// The sequence `ident:<p>` was written for: the identity holds only while
+/// it equals `seq:<p>` (a writer of an older version moves `seq:<p>` alone).
+inline std::string ident_seq_field(int32_t p) {
+  return "identseq:" + std::to_string(p);
+}
+
+/// A ping's identity as the cache keeps it (`ident:<p>`): FNV-1a of its id
+/// (the canonical UUID text, the Kafka record's key), in 63 bits and never 0
+/// (0 means unknown). An integer, so ping:offsets stays a hash of integers.
+inline int64_t ident_of(std::string_view id) {
+  uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : id) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return static_cast<int64_t>((h & 0x7fffffffffffffffull) | 1);
+}
 
 /// The one definition of "a partition has state in the cache", shared by
 /// the processor's loader (cache_writer load), the write script and the
@@ -101,8 +125,10 @@ enum class write_outcome : int32_t {
 
 /// Applies one partition's deltas for the sequences (from, to].
 /// KEYS: counters, offsets, future. ARGV: partition, from, to, next_offset, count,
-/// cutoff_minute (the floor), ceiling_minute, then minute/delta pairs.
-/// Replies {outcome, stored seq}.
+/// cutoff_minute (the floor), ceiling_minute, then minute/delta pairs, then
+/// optionally the identity of the ping at `to` (an odd count of trailing
+/// arguments: stored as `ident:<p>`; without it a write that moves the
+/// sequence deletes `ident:<p>`). Replies {outcome, stored seq}.
 /// A partition with no state is adopted only by a write from 0, and only
 /// into a self-consistent cache (else the cache is cleared first: its
 /// counters cannot be trusted without their offsets). A cache written by

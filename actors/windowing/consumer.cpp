@@ -92,11 +92,13 @@ void consumer_loop(caf::blocking_actor* self, consumer_settings cfg, window_acto
         [&](pause_atom) -> int32_t {
           more = changed = true;
           paused_gauge = 1;
+          self->send(window, pause_atom::value, true); // no stall checks meanwhile
           return source->set_paused(true);
         },
         [&](resume_atom) -> int32_t {
           more = changed = true;
           paused_gauge = 0;
+          self->send(window, pause_atom::value, false);
           return source->set_paused(false);
         },
         [&](caf::exit_msg& msg) {

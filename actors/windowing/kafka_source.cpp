@@ -211,16 +211,26 @@ struct kafka_source::impl : RdKafka::RebalanceCb, RdKafka::EventCb {
       c->pause(parts);
   }
 
-  void record(std::map<int32_t, record_batch>& out, int32_t partition, int64_t offset,
+  // Adds one record; true when it is the batch's new highest sequence (the
+  // caller then sets `top_ident` from its key, the ping's id: hashed once
+  // per batch, not per record).
+  bool record(std::map<int32_t, record_batch>& out, int32_t partition, int64_t offset,
               const void* payload, size_t len) {
     auto& b = out[partition];
     b.partition = partition;
     b.next_offset = offset + 1;
-    if (decode_event_fields(payload, len, ev) && ev.relay_seq > 0)
+    if (decode_event_fields(payload, len, ev) && ev.relay_seq > 0) {
       b.records.push_back({offset, ev.relay_seq, ev.timestamp_ms});
-    else
+      if (ev.relay_seq > b.top_seq) {
+        b.top_seq = ev.relay_seq;
+        b.top_ident = 0;
+        return true;
+      }
+      return false;
+    } else
       log::warn("consumer", "skipping undecodable record",
                 {{"partition", std::to_string(partition)}, {"offset", std::to_string(offset)}});
+    return false;
   }
 
   // True when some partition has records at the broker not consumed yet
@@ -323,24 +333,33 @@ size_t kafka_source::take(std::map<int32_t, record_batch>& out) {
         break;
       taken += static_cast<size_t>(got);
       d.last_data[p] = steady::now();
+      rd_kafka_message_t* top = nullptr; // the highest sequence so far
       for (ssize_t i = 0; i < got; ++i) {
         auto* m = d.polled[static_cast<size_t>(i)];
         if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-          d.record(out, m->partition, m->offset, m->payload, m->len);
+          if (d.record(out, m->partition, m->offset, m->payload, m->len))
+            top = m;
           ++n;
         } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
           log::warn("consumer", "consume error", {{"partition", std::to_string(p)},
                                                   {"error", rd_kafka_message_errstr(m)}});
         }
-        rd_kafka_message_destroy(m);
       }
+      if (top && top->key)
+        out[top->partition].top_ident = cache::schema::ident_of(
+          std::string_view{static_cast<const char*>(top->key), top->key_len});
+      for (ssize_t i = 0; i < got; ++i)
+        rd_kafka_message_destroy(d.polled[static_cast<size_t>(i)]);
     }
   }
   // The consumer queue: rebalance callbacks and errors (records come
   // there only for a partition whose own queue does not exist yet).
   std::unique_ptr<RdKafka::Message> msg{d.consumer->consume(0)};
   if (msg->err() == RdKafka::ERR_NO_ERROR) {
-    d.record(out, msg->partition(), msg->offset(), msg->payload(), msg->len());
+    if (d.record(out, msg->partition(), msg->offset(), msg->payload(), msg->len())
+        && msg->key_pointer())
+      out[msg->partition()].top_ident = cache::schema::ident_of(
+        std::string_view{static_cast<const char*>(msg->key_pointer()), msg->key_len()});
     ++n;
   } else if (msg->err() != RdKafka::ERR__TIMED_OUT
              && msg->err() != RdKafka::ERR__PARTITION_EOF) {

@@ -31,8 +31,8 @@ struct metrics {
   /// Resyncs from PostgreSQL by reason (the window's `repair`), by name.
   std::map<std::string, telemetry::counter*> repairs;
 
-  static constexpr const char* repair_reasons[] = {"lost", "conflict", "gap",
-                                                   "checksum", "cold", "admin"};
+  static constexpr const char* repair_reasons[] = {"lost",  "conflict", "gap",   "checksum",
+                                                   "cold",  "admin",    "stall", "diverged"};
 
   static metrics registered_in(telemetry::registry& reg) {
     metrics m{reg.actor("windowing.window", "pool", "windowing"),
@@ -65,7 +65,7 @@ struct metrics {
       m.repairs[reason] = &reg.add_counter(
         "processor_repairs_total",
         "Counter repairs (resyncs of a partition from PostgreSQL), by reason: lost, "
-        "conflict, gap, checksum, cold or admin (see docs/windowing.md).",
+        "conflict, gap, checksum, cold, admin, stall or diverged (see docs/windowing.md).",
         {{"reason", reason}});
     return m;
   }

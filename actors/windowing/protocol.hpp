@@ -1,7 +1,9 @@
 #pragma once
 // Typed protocol of the windowing subsystem (ping-processor): consumer ->
 // window -> cache writer (actors/cache), plus the rebuilder that counts a
-// partition's missing sequences in PostgreSQL when the window resyncs it.
+// partition's missing sequences in PostgreSQL when the window resyncs it,
+// and tells the window where PostgreSQL stands (its stall and divergence
+// checks).
 
 #include <cstdint>
 #include <string>
@@ -37,12 +39,32 @@ struct record_batch {
   int32_t partition = 0;
   int64_t next_offset = 0;
   std::vector<record> records;
+  // The highest relay_seq among the records and the identity of its ping
+  // (cache::schema::ident_of its id, the record's key; 0 when unknown).
+  int64_t top_seq = 0;
+  int64_t top_ident = 0;
   friend bool operator==(const record_batch&, const record_batch&) = default;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, record_batch& x) {
-  return f(caf::meta::type_name("record_batch"), x.partition, x.next_offset, x.records);
+  return f(caf::meta::type_name("record_batch"), x.partition, x.next_offset, x.records,
+           x.top_seq, x.top_ident);
+}
+
+/// Where PostgreSQL stands on a partition, against a sequence a window
+/// stands at: its committed head, and the identity of its ping at that
+/// sequence (0 when it holds none there).
+struct head_mark {
+  int32_t partition = 0;
+  int64_t head = 0;
+  int64_t ident_at = 0;
+  friend bool operator==(const head_mark&, const head_mark&) = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, head_mark& x) {
+  return f(caf::meta::type_name("head_mark"), x.partition, x.head, x.ident_at);
 }
 
 using cache::partition_state;
@@ -54,7 +76,12 @@ using rebuilder_actor = caf::typed_actor<
   // The partition's pings with relay_seq in (from_seq, head], head being its
   // highest committed relay_seq in one snapshot, as a write on top of
   // `from_seq` (its `next_offset` is for the caller to set).
-  caf::replies_to<fill_atom, int32_t, int64_t>::with<write_request>>;
+  caf::replies_to<fill_atom, int32_t, int64_t>::with<write_request>,
+  // For each (partition, sequence) a window stands at: PostgreSQL's
+  // committed head and the identity of its ping at that sequence (the
+  // window's stall and divergence checks), in one snapshot.
+  caf::replies_to<heads_atom, std::vector<std::pair<int32_t, int64_t>>>::with<
+    std::vector<head_mark>>>;
 
 /// The window's answer to a batch of records: room for another batch (a
 /// credit), and how many records it holds unflushed.
@@ -89,7 +116,10 @@ using window_actor = caf::typed_actor<
   // Drop the cache's counters and state and recount the assigned
   // partitions from PostgreSQL (admin); replies with the number of
   // partitions recounted once all of them are.
-  caf::replies_to<reset_atom>::with<int32_t>>;
+  caf::replies_to<reset_atom>::with<int32_t>,
+  // Consumption paused (true) or resumed (false) by the admin: a paused
+  // partition is not a stalled one.
+  caf::reacts_to<pause_atom, bool>>;
 
 /// The consumer (detached; drives the Kafka source).
 using consumer_actor = caf::typed_actor<

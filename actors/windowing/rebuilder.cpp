@@ -15,11 +15,39 @@ namespace ping::windowing {
 
 namespace {
 
+// A partition's committed head, and the id of its ping at a sequence.
+constexpr const char* head_mark_sql
+  = "SELECT (SELECT next_seq - 1 FROM outbox_head WHERE kafka_partition = $1), "
+    "(SELECT id::text FROM pings WHERE kafka_partition = $1 AND relay_seq = $2)";
+
 struct rebuilder_state {
   std::unique_ptr<pqxx::connection> conn;
   std::shared_ptr<telemetry::actor_stats> stats;
   static inline const char* name = "windowing.rebuilder";
+
+  void connect(const rebuild_settings& cfg) {
+    if (conn)
+      return;
+    auto c = std::make_unique<pqxx::connection>(
+      with_timeouts(cfg.dsn, cfg.connect_timeout, cfg.statement_timeout));
+    persistence::sql::prepare_count_statements(*c);
+    c->prepare("window_head_mark", head_mark_sql);
+    conn = std::move(c);
+  }
 };
+
+// The head of `partition` (0 without one) and the identity of its ping at
+// `seq` (0 when it holds none there).
+template <class Txn>
+head_mark mark_of(Txn& txn, int32_t partition, int64_t seq) {
+  auto r = txn.exec_prepared1("window_head_mark", partition, seq);
+  head_mark m;
+  m.partition = partition;
+  m.head = r[0].is_null() ? 0 : r[0].template as<int64_t>();
+  if (!r[1].is_null())
+    m.ident_at = cache::schema::ident_of(r[1].c_str());
+  return m;
+}
 
 rebuilder_actor::behavior_type
 rebuilder(rebuilder_actor::stateful_pointer<rebuilder_state> self, rebuild_settings cfg,
@@ -30,12 +58,7 @@ rebuilder(rebuilder_actor::stateful_pointer<rebuilder_state> self, rebuild_setti
       auto& st = self->state;
       st.stats->handled++;
       try {
-        if (!st.conn) {
-          auto c = std::make_unique<pqxx::connection>(
-            with_timeouts(cfg.dsn, cfg.connect_timeout, cfg.statement_timeout));
-          persistence::sql::prepare_count_statements(*c);
-          st.conn = std::move(c);
-        }
+        st.connect(cfg);
         pqxx::transaction<pqxx::isolation_level::repeatable_read,
                           pqxx::readwrite_policy::read_only>
           txn{*st.conn};
@@ -43,9 +66,14 @@ rebuilder(rebuilder_actor::stateful_pointer<rebuilder_state> self, rebuild_setti
           = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.retention).count();
         auto counted = persistence::sql::count_sequences(
           txn, partition, from_seq, cache::schema::minute_of(now_ms() - retention_ms));
+        // The identity at the new head; none when the write does not move (it
+        // must not vouch for what the cache counted below `from_seq`).
+        auto to_ident
+          = counted.head > from_seq ? mark_of(txn, partition, counted.head).ident_at : 0;
         txn.commit();
         st.stats->up = true;
         write_request req;
+        req.to_ident = to_ident;
         req.partition = partition;
         req.from_seq = from_seq;
         req.to_seq = counted.head;
@@ -66,6 +94,29 @@ rebuilder(rebuilder_actor::stateful_pointer<rebuilder_state> self, rebuild_setti
         st.stats->up = false;
         log::warn("rebuilder", "count failed", {{"partition", std::to_string(partition)},
                                                 {"error", e.what()}});
+        return caf::make_error(ping_errc::unavailable, e.what());
+      }
+    },
+    [=](heads_atom, const std::vector<std::pair<int32_t, int64_t>>& where)
+      -> caf::result<std::vector<head_mark>> {
+      auto& st = self->state;
+      st.stats->handled++;
+      try {
+        st.connect(cfg);
+        pqxx::transaction<pqxx::isolation_level::repeatable_read,
+                          pqxx::readwrite_policy::read_only>
+          txn{*st.conn};
+        std::vector<head_mark> out;
+        out.reserve(where.size());
+        for (auto [p, seq] : where)
+          out.push_back(mark_of(txn, p, seq));
+        txn.commit();
+        st.stats->up = true;
+        return out;
+      } catch (const std::exception& e) {
+        st.conn.reset();
+        st.stats->up = false;
+        log::debug("rebuilder", "head check failed", {{"error", e.what()}});
         return caf::make_error(ping_errc::unavailable, e.what());
       }
     },

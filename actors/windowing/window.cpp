@@ -29,7 +29,7 @@ using window_impl = window_actor::extend<
   caf::reacts_to<respawn_atom, int32_t>>;        // start child 0 (writer) or 1 (rebuilder)
 
 /// Why a partition is resynced; each has its counter.
-enum class repair { lost, conflict, gap, checksum, cold, admin };
+enum class repair { lost, conflict, gap, checksum, cold, admin, stall, diverged };
 
 const char* to_string(repair r) {
   switch (r) {
@@ -39,12 +39,15 @@ const char* to_string(repair r) {
     case repair::checksum: return "checksum";
     case repair::cold: return "cold";
     case repair::admin: return "admin";
+    case repair::stall: return "stall";
+    case repair::diverged: return "diverged";
   }
   return "unknown";
 }
 
-constexpr repair all_repairs[] = {repair::lost,     repair::conflict, repair::gap,
-                                  repair::checksum, repair::cold,     repair::admin};
+constexpr repair all_repairs[] = {repair::lost,  repair::conflict, repair::gap,
+                                  repair::checksum, repair::cold,  repair::admin,
+                                  repair::stall, repair::diverged};
 
 struct partition {
   window_state w;
@@ -56,7 +59,26 @@ struct partition {
   caf::timespan conflict_backoff{0};
   clock::time_point last_write{};
   clock::time_point retry_after{};
+  // The stall check: the sequence the window stood at when PostgreSQL's
+  // head was first seen above it (-1: not behind), and since when.
+  int64_t stall_seq = -1;
+  clock::time_point stall_since{};
+  // The divergence check: (relay_seq, identity) points PostgreSQL must
+  // still hold. The first is the last point verified (or adopted from the
+  // cache); after it, where the window stood when records at or below its
+  // sequence came (re-sends, or sequences PostgreSQL handed out again after
+  // losing them: then this point is one it lost). At most `max_marks`.
+  std::vector<std::pair<int64_t, int64_t>> marks{};
 };
+
+constexpr size_t max_marks = 16;
+
+// Points to verify start from a known one (identity 0: unknown, none).
+void mark_from(partition& x, int64_t seq, int64_t ident) {
+  x.marks.clear();
+  if (seq > 0 && ident != 0)
+    x.marks.emplace_back(seq, ident);
+}
 
 struct held_batch {
   std::vector<record_batch> batches;
@@ -95,6 +117,11 @@ struct state {
   std::vector<rebuild_waiter> rebuild_waiters;
   clock::time_point last_verify{};
   bool verifying = false;
+  clock::time_point last_check{};
+  bool check_due = true;          // check at the next tick (new partitions)
+  bool checking = false;          // a head check is in flight
+  bool recounting = false;        // dropping the cache: PostgreSQL lost commits
+  bool paused = false;            // consumption paused (admin): nothing stalls
   std::shared_ptr<telemetry::actor_stats> stats;
   std::atomic<uint64_t>* counted = nullptr;
   std::atomic<uint64_t>* skipped = nullptr;
@@ -127,7 +154,8 @@ void settle(self_ptr self);
 void run_resync(self_ptr self, int32_t p, uint64_t gen);
 
 // Starts counting partition `p` where the cache stands.
-partition& adopt(self_ptr self, int32_t p, int64_t next_offset, int64_t seq) {
+partition& adopt(self_ptr self, int32_t p, int64_t next_offset, int64_t seq,
+                 int64_t ident = 0) {
   auto& st = self->state;
   auto it = st.parts.find(p);
   if (it == st.parts.end())
@@ -135,9 +163,11 @@ partition& adopt(self_ptr self, int32_t p, int64_t next_offset, int64_t seq) {
            .emplace(p, partition{window_state{p, st.cfg.max_records, st.cfg.max_delay}})
            .first;
   auto& x = it->second;
-  x.w.reset(next_offset, seq);
+  x.w.reset(next_offset, seq, ident);
   x.gen = ++st.next_gen;
   x.resyncing = false;
+  x.stall_seq = -1;
+  mark_from(x, seq, ident);
   return x;
 }
 
@@ -148,6 +178,7 @@ void resync(self_ptr self, int32_t p, repair why, const std::string& detail) {
     return;
   x->resyncing = true;
   x->gen = ++st.next_gen;
+  x->stall_seq = -1;
   x->w.drop_all();
   (*st.repairs[why])++;
   log::warn("window", "partition disagrees with the cache; resyncing from PostgreSQL",
@@ -183,6 +214,66 @@ void retry_resync(self_ptr self, int32_t p, uint64_t gen, const std::string& err
   self->delayed_send(self, self->state.cfg.backoff, heal_atom::value, p, gen);
 }
 
+void fill_from(self_ptr self, int32_t p, uint64_t gen, int64_t from);
+
+// True when PostgreSQL does not hold what the cache (or a window) counted
+// up to `seq`: its head is below it, or its ping there is another one
+// (`ident` 0: unknown, only the head is checked).
+bool lost_commits(const head_mark& m, int64_t seq, int64_t ident) {
+  return seq > 0 && (m.head < seq || (ident != 0 && m.ident_at != ident));
+}
+
+std::string describe_loss(const head_mark& m, int64_t seq, int64_t ident) {
+  if (m.head < seq)
+    return "PostgreSQL's committed head " + std::to_string(m.head)
+           + " is below the counted relay_seq " + std::to_string(seq);
+  return "PostgreSQL holds another ping at relay_seq " + std::to_string(seq) + " (identity "
+         + std::to_string(m.ident_at) + ", counted " + std::to_string(ident) + ")";
+}
+
+// PostgreSQL lost commits the cache counted (issue 19, item 3): the
+// cache's buckets hold pings PostgreSQL no longer has, and sequences will
+// be (or were) reused by other pings, so no partition's prefix can be
+// trusted to be PostgreSQL's. Drops the cache, as RebuildCache does (every
+// processor then recounts its partitions from PostgreSQL; readers fall
+// back to PostgreSQL meanwhile), and recounts this window's partitions.
+// False when the writer cannot take it now (the caller retries).
+bool recount_all(self_ptr self, int32_t p, const std::string& detail) {
+  auto& st = self->state;
+  if (st.recounting)
+    return true;
+  if (!st.writer->running())
+    return false;
+  st.recounting = true;
+  log::error("window", "PostgreSQL lost commits the cache counted; recounting the cache",
+             {{"partition", std::to_string(p)}, {"detail", detail}});
+  self->request(st.writer->get(), st.cfg.writer_timeout, reset_atom::value)
+    .then(
+      [self](bool) {
+        auto& st = self->state;
+        st.recounting = false;
+        std::vector<int32_t> mine;
+        for (auto& [q, x] : st.parts)
+          mine.push_back(q);
+        for (auto q : mine) {
+          auto& x = st.parts.at(q);
+          if (x.resyncing) { // restart it from the dropped cache
+            x.gen = ++st.next_gen;
+            (*st.repairs[repair::diverged])++;
+            run_resync(self, q, x.gen);
+          } else {
+            resync(self, q, repair::diverged, "PostgreSQL lost commits the cache counted");
+          }
+        }
+        settle(self);
+      },
+      [self](caf::error& err) {
+        self->state.recounting = false; // the next check finds it again
+        log::warn("window", "dropping the cache failed", {{"error", to_string(err)}});
+      });
+  return true;
+}
+
 // Resync, step by step: where does the cache stand; what does PostgreSQL
 // hold above that; apply it on top of exactly that (docs/counts.md).
 void run_resync(self_ptr self, int32_t p, uint64_t gen) {
@@ -204,7 +295,39 @@ void run_resync(self_ptr self, int32_t p, uint64_t gen) {
         if (!st.resync_of(p, gen))
           return;
         auto from = !ps.empty() && ps[0].stored ? ps[0].seq : 0;
-        self->request(st.rebuilder->get(), st.cfg.rebuild_timeout, fill_atom::value, p, from)
+        auto ident = !ps.empty() && ps[0].stored ? ps[0].ident : 0;
+        if (from == 0) {
+          fill_from(self, p, gen, from);
+          return;
+        }
+        // A recount adds on top of what the cache counted: first make sure
+        // PostgreSQL still holds it (the same ping at `from`).
+        self->request(st.rebuilder->get(), st.cfg.writer_timeout, heads_atom::value,
+                      std::vector<std::pair<int32_t, int64_t>>{{p, from}})
+          .then(
+            [self, p, gen, from, ident](std::vector<head_mark>& ms) {
+              if (!self->state.resync_of(p, gen))
+                return;
+              if (ms.size() == 1 && lost_commits(ms[0], from, ident)) {
+                if (!recount_all(self, p, describe_loss(ms[0], from, ident)))
+                  retry_resync(self, p, gen, "the cache writer is restarting");
+                return;
+              }
+              fill_from(self, p, gen, from);
+            },
+            fail);
+      },
+      fail);
+}
+
+// The recount of (from, head] and its write on top of `from`.
+void fill_from(self_ptr self, int32_t p, uint64_t gen, int64_t from) {
+  auto& st = self->state;
+  auto fail = [self, p, gen](caf::error& err) {
+    if (self->state.resync_of(p, gen))
+      retry_resync(self, p, gen, to_string(err));
+  };
+  self->request(st.rebuilder->get(), st.cfg.rebuild_timeout, fill_atom::value, p, from)
           .then(
             [self, p, gen, fail](write_request& req) {
               auto& st = self->state;
@@ -233,7 +356,8 @@ void run_resync(self_ptr self, int32_t p, uint64_t gen) {
                         self->delayed_send(self, delay, heal_atom::value, p, gen);
                       return;
                     }
-                    x->w.reset(req.next_offset, req.to_seq);
+                    x->w.reset(req.next_offset, req.to_seq, req.to_ident);
+                    mark_from(*x, req.to_seq, req.to_ident);
                     x->resyncing = false;
                     x->conflict_backoff = caf::timespan{0};
                     x->gen = ++st.next_gen;
@@ -247,8 +371,6 @@ void run_resync(self_ptr self, int32_t p, uint64_t gen) {
                   fail);
             },
             fail);
-      },
-      fail);
 }
 
 void count_batch(self_ptr self, const record_batch& b, clock::time_point now) {
@@ -256,7 +378,11 @@ void count_batch(self_ptr self, const record_batch& b, clock::time_point now) {
   auto* x = st.find(b.partition);
   if (!x)
     return; // not (or no longer) assigned here
+  auto before = std::make_pair(x->w.seq(), x->w.ident());
   auto added = x->w.add(b, now);
+  if (added.skipped > 0 && before.second != 0 && x->marks.size() < max_marks
+      && (x->marks.empty() || x->marks.back() != before))
+    x->marks.push_back(before); // verified at the next check
   (*st.counted) += added.counted;
   (*st.skipped) += added.skipped;
   if (added.gap) {
@@ -411,6 +537,94 @@ void verify(self_ptr self) {
       [self](caf::error&) { self->state.verifying = false; });
 }
 
+// Where PostgreSQL stands on the partitions (issue 19, items 3 and 12):
+// lost commits drop the cache; a head above a window that counts nothing
+// for `stall_after` is a stream that lost events: that partition resyncs.
+// False when no check could start now.
+bool check(self_ptr self) {
+  auto& st = self->state;
+  if (st.checking || st.recounting || !st.rebuilder->running())
+    return false;
+  struct asked {
+    int32_t p;
+    uint64_t gen;
+    int64_t seq, ident;
+    size_t marks; // points of x.marks asked (the current point comes last)
+  };
+  std::vector<asked> asks;
+  std::vector<std::pair<int32_t, int64_t>> where;
+  for (auto& [p, x] : st.parts) {
+    if (x.resyncing)
+      continue;
+    for (auto& [seq, ident] : x.marks)
+      where.emplace_back(p, seq);
+    where.emplace_back(p, x.w.seq());
+    asks.push_back({p, x.gen, x.w.seq(), x.w.ident(), x.marks.size()});
+  }
+  if (asks.empty())
+    return false;
+  st.checking = true;
+  self->request(st.rebuilder->get(), st.cfg.writer_timeout, heads_atom::value, where)
+    .then(
+      [self, asks](std::vector<head_mark>& marks) {
+        auto& st = self->state;
+        st.checking = false;
+        auto now = self->clock().now();
+        // Batches held back (the window paces the consumer) or consumption
+        // paused: nothing stalls.
+        bool paced = !st.held.empty() || st.paused;
+        size_t i = 0;
+        for (auto& a : asks) {
+          auto n = a.marks + 1;
+          if (i + n > marks.size())
+            break;
+          auto first = i;
+          i += n;
+          auto* x = st.find(a.p);
+          if (!x || x->resyncing || x->gen != a.gen)
+            continue;
+          for (size_t k = 0; k < a.marks; ++k) {
+            auto [seq, ident] = x->marks[k];
+            if (lost_commits(marks[first + k], seq, ident)) {
+              recount_all(self, a.p, describe_loss(marks[first + k], seq, ident));
+              return;
+            }
+          }
+          auto& m = marks[first + a.marks]; // the current point
+          if (lost_commits(m, a.seq, a.ident)) {
+            recount_all(self, a.p, describe_loss(m, a.seq, a.ident));
+            return;
+          }
+          // Verified: the current point is the new anchor (when its identity
+          // is known), followed by the points added since the request.
+          std::vector<std::pair<int64_t, int64_t>> rest(
+            x->marks.begin() + static_cast<ptrdiff_t>(a.marks), x->marks.end());
+          if (a.ident != 0 || a.marks > 0) {
+            auto anchor = a.ident != 0 ? std::make_pair(a.seq, a.ident) : x->marks.front();
+            rest.insert(rest.begin(), anchor);
+          }
+          x->marks = std::move(rest);
+          if (m.head <= x->w.seq() || paced || st.parked.count(a.p)) {
+            x->stall_seq = -1;
+          } else if (x->stall_seq != x->w.seq()) {
+            x->stall_seq = x->w.seq();
+            x->stall_since = now;
+          } else if (now - x->stall_since >= st.cfg.stall_after) {
+            resync(self, a.p, repair::stall,
+                   "PostgreSQL's committed head is " + std::to_string(m.head)
+                     + " and nothing was consumed for "
+                     + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        now - x->stall_since)
+                                        .count())
+                     + " ms");
+          }
+        }
+        settle(self);
+      },
+      [self](caf::error&) { self->state.checking = false; });
+  return true;
+}
+
 void start_child(self_ptr self, int32_t which) {
   auto& st = self->state;
   if (which == 0)
@@ -465,7 +679,8 @@ window_impl::behavior_type window(self_ptr self, window_settings cfg,
           [self, rp](std::vector<partition_state>& states) mutable {
             for (auto& ps : states)
               if (ps.stored)
-                adopt(self, ps.partition, ps.next_offset, ps.seq);
+                adopt(self, ps.partition, ps.next_offset, ps.seq, ps.ident);
+            self->state.check_due = true; // check the new partitions at once
             rp.deliver(std::move(states));
           },
           [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
@@ -535,6 +750,13 @@ window_impl::behavior_type window(self_ptr self, window_settings cfg,
           [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
       return rp;
     },
+    [=](pause_atom, bool paused) {
+      note();
+      self->state.paused = paused;
+      if (!paused) // stalls are measured from now on
+        for (auto& [p, x] : self->state.parts)
+          x.stall_seq = -1;
+    },
     [=](respawn_atom, int32_t which) {
       note();
       start_child(self, which);
@@ -558,6 +780,10 @@ window_impl::behavior_type window(self_ptr self, window_settings cfg,
       if (now - st.last_verify >= st.cfg.verify_interval) {
         st.last_verify = now;
         verify(self);
+      }
+      if ((st.check_due || now - st.last_check >= st.cfg.check_interval) && check(self)) {
+        st.check_due = false;
+        st.last_check = now;
       }
       settle(self);
     },

@@ -16,6 +16,16 @@
 // within about a second. Each resync is logged once and counted in
 // `processor_repairs_total{reason}`.
 //
+// Every `check_interval` (and right after an assignment) the window asks
+// the rebuilder where PostgreSQL stands on its partitions (issue 19, items
+// 3 and 12): a committed head above the window's sequence with nothing
+// counted for `stall_after` is a stall (the stream lost events the window
+// cannot see as a gap: a restarted broker with an empty log): the
+// partition is resynced. A ping at the window's sequence that PostgreSQL
+// does not hold, or holds with another id, means PostgreSQL lost commits
+// the cache counted (a forced promote, a point-in-time restore): the
+// cache is dropped and every partition recounted, as RebuildCache does.
+//
 // Bounds: while more than `max_unflushed` records are held, or a partition
 // of the batch is resyncing, the reply to the consumer's batch is held
 // back, which pauses consumption. Replies that belong to an earlier
@@ -50,6 +60,15 @@ struct window_settings {
   caf::timespan rebuild_timeout = std::chrono::seconds(120);
   caf::timespan backoff = std::chrono::milliseconds(500);
   caf::timespan backoff_max = std::chrono::seconds(10);
+  // How often the window asks PostgreSQL where its partitions stand (and
+  // at once after an assignment): a partition whose committed head stays
+  // above the window's sequence for `stall_after` without the window
+  // counting anything is resynced (a stream that lost events: a restarted
+  // broker, a recreated topic); a partition whose ping at the window's
+  // sequence is not PostgreSQL's (or that PostgreSQL does not hold) means
+  // PostgreSQL lost commits the cache counted: the cache is recounted.
+  caf::timespan check_interval = std::chrono::seconds(2);
+  caf::timespan stall_after = std::chrono::seconds(5);
 };
 
 /// Where the window's children come from: the real ones, or fakes in tests.

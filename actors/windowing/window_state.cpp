@@ -9,9 +9,10 @@ window_state::window_state(int32_t partition, size_t max_records,
   : partition_(partition), max_records_(max_records), max_delay_(max_delay) {
 }
 
-void window_state::reset(int64_t next_offset, int64_t seq) {
+void window_state::reset(int64_t next_offset, int64_t seq, int64_t ident) {
   next_offset_ = flushed_offset_ = next_offset;
   seq_ = flushed_seq_ = seq;
+  ident_ = ident;
   minutes_.clear();
   seen_ = 0;
   first_.reset();
@@ -20,6 +21,13 @@ void window_state::reset(int64_t next_offset, int64_t seq) {
 
 window_state::added window_state::add(const record_batch& batch, clock::time_point now) {
   added out;
+  auto before = seq_;
+  // The identity of the ping at the new sequence: known when it is the
+  // batch's highest.
+  auto moved = [&] {
+    if (seq_ != before)
+      ident_ = batch.top_seq == seq_ ? batch.top_ident : 0;
+  };
   for (auto& r : batch.records) {
     if (r.relay_seq <= seq_) {
       ++out.skipped; // a re-send or a replay: counted already
@@ -31,6 +39,7 @@ window_state::added window_state::add(const record_batch& batch, clock::time_poi
       out.gap = true;
       out.gap_seq = r.relay_seq;
       next_offset_ = batch.next_offset;
+      moved();
       return out;
     }
     next_offset_ = r.offset + 1;
@@ -39,6 +48,7 @@ window_state::added window_state::add(const record_batch& batch, clock::time_poi
     ++seen_;
   }
   next_offset_ = std::max(next_offset_, batch.next_offset);
+  moved();
   return out;
 }
 
@@ -57,6 +67,7 @@ write_request window_state::begin_flush() {
   req.to_seq = seq_;
   req.next_offset = next_offset_;
   req.count = seq_ - flushed_seq_;
+  req.to_ident = ident_;
   req.minutes.assign(minutes_.begin(), minutes_.end());
   minutes_.clear();
   seen_ = 0;

@@ -35,8 +35,9 @@ public:
 
   window_state(int32_t partition, size_t max_records, clock::duration max_delay);
 
-  /// Starts (or restarts) counting where the cache stands.
-  void reset(int64_t next_offset, int64_t seq);
+  /// Starts (or restarts) counting where the cache stands; `ident` is the
+  /// identity of the ping at `seq` (0: unknown).
+  void reset(int64_t next_offset, int64_t seq, int64_t ident = 0);
 
   struct added {
     size_t counted = 0;
@@ -73,6 +74,9 @@ public:
   int64_t next_offset() const { return next_offset_; }
   int64_t seq() const { return seq_; }
   int64_t flushed_seq() const { return flushed_seq_; }
+  /// The identity of the ping at seq() (cache::schema::ident_of), 0 when
+  /// unknown.
+  int64_t ident() const { return ident_; }
   size_t pending_records() const { return seen_; }
   int32_t partition() const { return partition_; }
 
@@ -84,6 +88,7 @@ private:
   int64_t flushed_offset_ = 0; // in the cache (or in flight)
   int64_t seq_ = 0;            // highest sequence counted
   int64_t flushed_seq_ = 0;    // where the cache stands (or will, in flight)
+  int64_t ident_ = 0;          // identity of the ping at seq_ (0: unknown)
   std::map<int64_t, int64_t> minutes_;
   size_t seen_ = 0; // records added since the last flush began
   std::optional<clock::time_point> first_;

@@ -879,3 +879,39 @@ BOOST_AUTO_TEST_CASE(summed_ranges_are_exact_from_coarse_buckets) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// Issue 19, item 3: the cache keeps the identity of the ping at each
+// partition's sequence (`ident:p`), written by the same script; the loader
+// gives it only while it belongs to `seq:p` (a writer that knows no
+// identities, such as an older processor, moves the sequence alone).
+BOOST_FIXTURE_TEST_CASE(the_identity_at_the_sequence_is_kept_with_it, fixture) {
+  redis_server srv;
+  auto w = writer(srv.address());
+  auto m = now_minute();
+  auto load = [&] {
+    cache::partition_state out;
+    self->request(w, 3s, load_atom::value, std::vector<int32_t>{0})
+      .receive([&](std::vector<cache::partition_state>& xs) { out = xs.at(0); },
+               [](caf::error& e) { BOOST_FAIL(to_string(e)); });
+    return out;
+  };
+  auto ident = cache::schema::ident_of("0190f5c2-7b3a-7cc1-9a2e-3f1d2c4b5a69");
+  BOOST_REQUIRE(write(w, {0, 0, 5, 5, 5, {{m, 5}}, ident}));
+  BOOST_TEST(load().ident == ident);
+  BOOST_REQUIRE(write(w, {0, 5, 5, 5, 0, {}, 0})); // a heartbeat keeps it
+  BOOST_TEST(load().ident == ident);
+  BOOST_REQUIRE(write(w, {0, 5, 7, 7, 2, {{m, 2}}, 0})); // unknown at 7
+  BOOST_TEST(load().ident == 0);
+  BOOST_REQUIRE(write(w, {0, 7, 8, 8, 1, {{m, 1}}, ident + 2}));
+  BOOST_TEST(load().ident == ident + 2);
+  // The gateway's reader takes the identity fields in its stride.
+  auto s = defaults(srv.address());
+  s.partitions = 1;
+  auto t = ask(make(s));
+  BOOST_TEST(t.snap.usable, t.snap.why);
+  BOOST_TEST(t.snap.total == 8);
+  // An older writer's script: the sequence moves, the identity stays behind.
+  srv.cmd({"HSET", "ping:offsets", "seq:0", "9"});
+  BOOST_TEST(load().ident == 0);
+  BOOST_TEST(load().seq == 9);
+}

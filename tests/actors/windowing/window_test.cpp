@@ -30,13 +30,29 @@ namespace {
 
 struct database {
   std::map<int32_t, std::vector<int64_t>> pings; // partition -> timestamp of seq i+1
+  std::map<int32_t, std::vector<int64_t>> idents; // partition -> identity of seq i+1
+  int64_t next_ident = 1000;
 
   int64_t head(int32_t p) { return static_cast<int64_t>(pings[p].size()); }
+
+  // The identity of the ping at `seq` (0: none there).
+  int64_t ident_at(int32_t p, int64_t seq) {
+    auto& xs = idents[p];
+    return seq >= 1 && seq <= static_cast<int64_t>(xs.size()) ? xs[static_cast<size_t>(seq - 1)]
+                                                              : 0;
+  }
 
   // Appends a ping and returns its record at `offset`.
   record add(int32_t p, int64_t offset, int64_t ts) {
     pings[p].push_back(ts);
+    idents[p].push_back(next_ident++);
     return record{offset, head(p), ts};
+  }
+
+  // PostgreSQL loses the commits of partition p above `seq`.
+  void lose_above(int32_t p, int64_t seq) {
+    pings[p].resize(static_cast<size_t>(seq));
+    idents[p].resize(static_cast<size_t>(seq));
   }
 
   int64_t total() {
@@ -59,7 +75,7 @@ struct database {
 
 struct cache_model {
   struct part {
-    int64_t seq = 0, count = 0, offset = 0;
+    int64_t seq = 0, count = 0, offset = 0, ident = 0;
   };
   std::map<int32_t, part> parts;
   int64_t total = 0;
@@ -92,6 +108,10 @@ struct cache_model {
     for (auto& [m, d] : req.minutes)
       minutes[m] += d;
     auto& x = parts[req.partition];
+    if (req.to_ident != 0)
+      x.ident = req.to_ident;
+    else if (req.to_seq != req.from_seq)
+      x.ident = 0;
     x.seq = req.to_seq;
     x.offset = req.next_offset;
     x.count += req.count;
@@ -105,6 +125,7 @@ struct world {
   cache_model cache;
   std::vector<write_request> writes;  // every write the cache received
   int fills = 0;                      // fill requests the rebuilder received
+  int head_checks = 0;                // head checks the rebuilder received
   int racing_fills = 0;               // fills during which another owner moves the partition on
   bool hold_writes = false;           // apply, but keep the reply back
   bool hold_fills = false;            // keep fill replies back
@@ -135,6 +156,7 @@ cache::writer_actor::behavior_type fake_writer(cache::writer_actor::pointer self
           s.stored = true;
           s.seq = it->second.seq;
           s.next_offset = it->second.offset;
+          s.ident = it->second.ident;
         }
         out.push_back(s);
       }
@@ -166,6 +188,13 @@ fake_rebuilder_actor::behavior_type fake_rebuilder(fake_rebuilder_actor::pointer
       w->held_fills.clear();
       w->held_fill_values.clear();
     },
+    [=](heads_atom, const std::vector<std::pair<int32_t, int64_t>>& where) {
+      w->head_checks++;
+      std::vector<head_mark> out;
+      for (auto [p, seq] : where)
+        out.push_back(head_mark{p, w->db.head(p), w->db.ident_at(p, seq)});
+      return out;
+    },
     [=](fill_atom, int32_t p, int64_t from) -> caf::result<write_request> {
       w->fills++;
       write_request req;
@@ -178,12 +207,14 @@ fake_rebuilder_actor::behavior_type fake_rebuilder(fake_rebuilder_actor::pointer
         ++req.count;
       }
       req.minutes.assign(minutes.begin(), minutes.end());
+      req.to_ident = req.to_seq > from ? w->db.ident_at(p, req.to_seq) : 0;
       if (w->racing_fills > 0 && req.to_seq > from) {
         // Another owner counts the next ping meanwhile: the write of this
         // fill will conflict.
         --w->racing_fills;
         auto ts = w->db.pings[p][static_cast<size_t>(from)];
-        w->cache.write(write_request{p, from, from + 1, 0, 1, {{cache::schema::minute_of(ts), 1}}});
+        w->cache.write(
+          write_request{p, from, from + 1, 0, 1, {{cache::schema::minute_of(ts), 1}}, 0});
       }
       if (w->hold_fills) {
         auto rp = self->make_response_promise<write_request>();
@@ -259,6 +290,11 @@ struct fixture : test::coordinator_fixture {
     b.partition = p;
     b.next_offset = rs.empty() ? 0 : rs.back().offset + 1;
     b.records = std::move(rs);
+    for (auto& r : b.records) // the highest sequence's identity (its record key)
+      if (r.relay_seq > b.top_seq) {
+        b.top_seq = r.relay_seq;
+        b.top_ident = w->db.ident_at(p, r.relay_seq);
+      }
     (*self)->send(window, records_atom::value, std::vector<record_batch>{b});
     drain();
   }
@@ -355,7 +391,7 @@ BOOST_AUTO_TEST_CASE(a_resync_reply_from_an_earlier_assignment_is_ignored) {
   for (int i = 0; i < 5; ++i)
     w->db.add(0, 10 + i, 180'000);
   auto minutes = w->db.minutes();
-  w->cache.write(write_request{0, 0, 15, 15, 15, {minutes.begin(), minutes.end()}});
+  w->cache.write(write_request{0, 0, 15, 15, 15, {minutes.begin(), minutes.end()}, 0});
   // It comes back to us, standing at 15.
   auto states = assign({0});
   BOOST_REQUIRE(states.size() == 1u);
@@ -385,7 +421,7 @@ BOOST_AUTO_TEST_CASE(another_owner_moving_the_partition_on_never_needs_a_seek) {
   std::vector<record> theirs;
   for (int i = 0; i < 5; ++i)
     theirs.push_back(w->db.add(0, 10 + i, 240'000));
-  w->cache.write(write_request{0, 10, 15, 15, 5, {{4, 5}}});
+  w->cache.write(write_request{0, 10, 15, 15, 5, {{4, 5}}, 0});
   // We read the same records and three more, and write (10, 18].
   std::vector<record> ours = theirs;
   for (int i = 0; i < 3; ++i)
@@ -552,3 +588,103 @@ BOOST_AUTO_TEST_CASE(revoking_flushes_what_the_window_holds) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// Issue 19, item 12: a stream that lost events without a visible gap (a
+// restarted broker with an empty log, the consumer waiting at an offset
+// equal to the new log's end) delivers nothing more, so no gap ever shows.
+// PostgreSQL's head staying above the window's sequence with nothing
+// counted for `stall_after` resyncs the partition; a window that counts,
+// however slowly, or whose consumption is paused, is left alone.
+BOOST_FIXTURE_TEST_CASE(a_stalled_partition_is_resynced_from_postgres, fixture) {
+  assign({0, 1});
+  advance(200ms);
+  produce(0, 0, 5);
+  produce(1, 0, 5);
+  advance(200ms);
+  require_exact();
+  // Partition 0: three pings the stream never delivers. Partition 1: behind
+  // by one ping all along, but counting one a second.
+  for (int i = 0; i < 3; ++i)
+    w->db.add(0, 5 + i, 180'000);
+  w->db.add(1, 5, 180'000);
+  int64_t offset1 = 5;
+  auto lagging = [&](caf::timespan d) {
+    for (caf::timespan t{0}; t < d; t += 1s) {
+      std::vector<record> next{record{offset1, offset1 + 1, 180'000}};
+      ++offset1;
+      w->db.add(1, offset1, 180'000); // the next one is already stored
+      consume(1, next);
+      advance(1s);
+    }
+  };
+  lagging(4s);
+  BOOST_TEST(repairs("stall") == 0u); // not before stall_after
+  BOOST_TEST(w->cache.parts[0].seq == 5);
+  lagging(6s);
+  BOOST_TEST(repairs("stall") == 1u); // partition 0 only
+  BOOST_TEST(w->cache.parts[0].seq == 8);
+  BOOST_TEST(w->cache.parts[0].count == 8);
+  consume(1, {record{offset1, offset1 + 1, 180'000}}); // partition 1 catches up
+  // Consumption paused (admin): behind, but not stalled.
+  w->db.add(0, 8, 240'000);
+  (*self)->send(window, pause_atom::value, true);
+  advance(20s);
+  BOOST_TEST(repairs("stall") == 1u);
+  (*self)->send(window, pause_atom::value, false);
+  advance(9s);
+  BOOST_TEST(repairs("stall") == 2u);
+  BOOST_TEST(w->cache.parts[0].seq == 9);
+  BOOST_TEST(repairs("diverged") == 0u);
+}
+
+// Issue 19, item 3: PostgreSQL loses commits the cache counted (a forced
+// promote, a restore) and hands their sequences out again. The stream
+// delivers the new pings; those at or below the window's sequence look
+// like re-sends and are skipped, the rest are counted on top of counters
+// that hold the lost pings. The identity of the ping where the window
+// stood when the skipped records came is no longer PostgreSQL's: the cache
+// is dropped and recounted.
+BOOST_FIXTURE_TEST_CASE(postgres_losing_commits_recounts_the_cache, fixture) {
+  assign({0, 1});
+  advance(200ms);
+  produce(0, 0, 10, 120'000);
+  produce(1, 0, 4, 120'000);
+  advance(3s); // checked: every point is PostgreSQL's
+  require_exact();
+  BOOST_REQUIRE(repairs("diverged") == 0u);
+  w->db.lose_above(0, 7);
+  produce(0, 10, 5, 300'000); // sequences 8..12 again, other pings, minute 5
+  BOOST_TEST(w->cache.parts[0].seq == 12);
+  BOOST_TEST(w->cache.minutes[2] == 14); // the lost pings are still counted
+  advance(2100ms);
+  BOOST_TEST(repairs("diverged") == 2u); // both partitions recounted
+  advance(200ms);
+  require_exact();
+  // And a loss found by the head alone: PostgreSQL holds less than counted,
+  // with no new pings at all.
+  w->db.lose_above(1, 2);
+  advance(2100ms);
+  BOOST_TEST(repairs("diverged") == 4u);
+  advance(200ms);
+  require_exact();
+}
+
+// Restarted on a cache that counted pings PostgreSQL lost: the identity the
+// cache kept for the partition's sequence is checked on assignment, before
+// any record can move the window on.
+BOOST_FIXTURE_TEST_CASE(lost_commits_are_found_on_assignment, fixture) {
+  assign({0});
+  advance(200ms);
+  produce(0, 0, 10, 120'000);
+  advance(200ms);
+  BOOST_REQUIRE(w->cache.parts[0].ident == w->db.ident_at(0, 10));
+  revoke({0});
+  w->db.lose_above(0, 6);
+  for (int i = 0; i < 8; ++i) // PostgreSQL is past the cache's sequence again
+    w->db.add(0, 10 + i, 300'000);
+  assign({0});
+  advance(200ms);
+  BOOST_TEST(repairs("diverged") == 1u);
+  advance(200ms);
+  require_exact();
+}
