@@ -4,6 +4,9 @@
 
 #include <caf/send.hpp>
 
+#include "actors/common/ids.hpp"
+#include "actors/common/log.hpp"
+#include "actors/common/trace.hpp"
 #include "gateways/common/rpc_metrics.hpp"
 #include "gateways/common/status.hpp"
 #include "ping/v1/ping.pb.h"
@@ -34,6 +37,9 @@ connect_frontend::connect_frontend(gateway::gateway_actor gw,
   handlers["Ping"] = typed_handler<v1::PingRequest>(
     [gw, fallback](std::unique_ptr<v1::PingRequest> req,
                          connectrpc::call_context ctx, connectrpc::responder done) {
+      // The client's trace (or a new one), echoed with our span id.
+      auto tc = trace::start(ctx.header("traceparent"), now_ms());
+      done.add_header("traceparent", std::string{trace::view(trace::format(tc))});
       auto left = budget(ctx, fallback);
       if (left <= caf::timespan{0}) {
         done.fail(connectrpc::code::deadline_exceeded, "deadline exceeded");
@@ -41,10 +47,14 @@ connect_frontend::connect_frontend(gateway::gateway_actor gw,
       }
       auto key = gateway::idempotency_key(req->idempotency_key(), ctx.header("idempotency-key"));
       if (!key) {
+        if (log::enabled(log::level::debug))
+          log::debug("connect", "ping rejected",
+                     {{log::trace_id_key, trace::trace_id_string(tc)},
+                      {"error", to_string(key.error())}});
         done.fail(to_connect(key.error()));
         return;
       }
-      caf::anon_send(gw, ping_atom::value, static_cast<int64_t>(req->timestamp_ms()), std::move(*key),
+      caf::anon_send(gw, ping_atom::value, static_cast<int64_t>(req->timestamp_ms()), std::move(*key), tc,
                      gateway::ping_reply{
                        [done](gateway::ping_ack&) mutable { done.ok(v1::PingResponse{}); },
                        [done](caf::error& err) mutable { done.fail(to_connect(err)); },
