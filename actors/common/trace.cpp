@@ -136,6 +136,21 @@ std::string trace_id_string(const context& c) {
   return std::string{t.data(), t.size()};
 }
 
+std::string trace_id_of(uint64_t hi, uint64_t lo, std::string_view uuid) {
+  if ((hi | lo) != 0) {
+    context c;
+    c.trace_hi = hi;
+    c.trace_lo = lo;
+    return trace_id_string(c);
+  }
+  std::string out;
+  out.reserve(32);
+  for (char ch : uuid)
+    if (ch != '-')
+      out.push_back(ch);
+  return out;
+}
+
 bool parse_trace_id(std::string_view hex, uint64_t& hi, uint64_t& lo) noexcept {
   if (hex.size() != 32)
     return false;

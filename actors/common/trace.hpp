@@ -77,11 +77,16 @@ using trace_id_text = std::array<char, 32>;
 trace_id_text trace_id_hex(const context& c) noexcept;
 std::string trace_id_string(const context& c);
 
+/// The trace id of a stored ping, as logged: the client's (hi, lo) when
+/// non-zero, else the ping's id (`uuid`, canonical text) without dashes.
+std::string trace_id_of(uint64_t hi, uint64_t lo, std::string_view uuid);
+
 /// The trace id from 32 hex digits (uppercase accepted, as PostgreSQL's
 /// uuid text with its dashes removed); false when malformed or zero.
 bool parse_trace_id(std::string_view hex, uint64_t& hi, uint64_t& lo) noexcept;
 
-/// The version-00 traceparent of `c` (its span as the parent id).
+/// The version-00 traceparent of `c` (its span as the parent id). view()
+/// refers into the array: keep the array alive while the view is used.
 using traceparent_text = std::array<char, traceparent_length>;
 traceparent_text format(const context& c) noexcept;
 inline std::string_view view(const traceparent_text& t) noexcept {

@@ -14,6 +14,7 @@
 #include <librdkafka/rdkafkacpp.h>
 
 #include "actors/common/log.hpp"
+#include "actors/common/trace.hpp"
 #include "actors/windowing/event_fields.hpp"
 
 namespace ping::windowing {
@@ -211,16 +212,35 @@ struct kafka_source::impl : RdKafka::RebalanceCb, RdKafka::EventCb {
       c->pause(parts);
   }
 
-  void record(std::map<int32_t, record_batch>& out, int32_t partition, int64_t offset,
-              const void* payload, size_t len) {
+  void record(std::map<int32_t, record_batch>& out, rd_kafka_message_t* m) {
+    auto partition = m->partition;
+    auto offset = m->offset;
     auto& b = out[partition];
     b.partition = partition;
     b.next_offset = offset + 1;
-    if (decode_event_fields(payload, len, ev) && ev.relay_seq > 0)
-      b.records.push_back({offset, ev.relay_seq, ev.timestamp_ms});
-    else
+    // The trace the relay put in the event's headers (none from an older relay).
+    trace::context tc;
+    rd_kafka_headers_t* headers = nullptr;
+    const void* value = nullptr;
+    size_t size = 0;
+    if (rd_kafka_message_headers(m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR
+        && rd_kafka_header_get_last(headers, "traceparent", &value, &size)
+             == RD_KAFKA_RESP_ERR_NO_ERROR
+        && value != nullptr)
+      trace::parse({static_cast<const char*>(value), size}, tc);
+    if (decode_event_fields(m->payload, m->len, ev) && ev.relay_seq > 0) {
+      b.records.push_back({offset, ev.relay_seq, ev.timestamp_ms, tc.trace_hi, tc.trace_lo});
+      if (log::enabled(log::level::debug))
+        log::debug("consumer", "event consumed",
+                   {{log::trace_id_key, trace::trace_id_string(tc)},
+                    {"partition", std::to_string(partition)},
+                    {"offset", std::to_string(offset)},
+                    {"relay_seq", std::to_string(ev.relay_seq)}});
+    } else {
       log::warn("consumer", "skipping undecodable record",
-                {{"partition", std::to_string(partition)}, {"offset", std::to_string(offset)}});
+                {{log::trace_id_key, trace::trace_id_string(tc)},
+                 {"partition", std::to_string(partition)}, {"offset", std::to_string(offset)}});
+    }
   }
 
   // True when some partition has records at the broker not consumed yet
@@ -326,7 +346,7 @@ size_t kafka_source::take(std::map<int32_t, record_batch>& out) {
       for (ssize_t i = 0; i < got; ++i) {
         auto* m = d.polled[static_cast<size_t>(i)];
         if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-          d.record(out, m->partition, m->offset, m->payload, m->len);
+          d.record(out, m);
           ++n;
         } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
           log::warn("consumer", "consume error", {{"partition", std::to_string(p)},
@@ -340,7 +360,7 @@ size_t kafka_source::take(std::map<int32_t, record_batch>& out) {
   // there only for a partition whose own queue does not exist yet).
   std::unique_ptr<RdKafka::Message> msg{d.consumer->consume(0)};
   if (msg->err() == RdKafka::ERR_NO_ERROR) {
-    d.record(out, msg->partition(), msg->offset(), msg->payload(), msg->len());
+    d.record(out, msg->c_ptr());
     ++n;
   } else if (msg->err() != RdKafka::ERR__TIMED_OUT
              && msg->err() != RdKafka::ERR__PARTITION_EOF) {

@@ -75,7 +75,8 @@ BOOST_AUTO_TEST_CASE(start_keeps_the_callers_trace_with_a_span_of_ours) {
   BOOST_TEST(c.flags == 0x01);
   BOOST_TEST(c.span != 0u);
   BOOST_TEST(c.span != 0x00f067aa0ba902b7ull);
-  auto text = trace::view(trace::format(c));
+  auto formatted = trace::format(c); // view() refers to it: keep it alive
+  auto text = trace::view(formatted);
   BOOST_TEST(text.substr(0, 36) == "00-4bf92f3577b34da6a3ce929d0e0e4736-");
   BOOST_TEST(parses(text));
 }

@@ -435,4 +435,33 @@ BOOST_AUTO_TEST_CASE(nudges_are_coalesced_but_never_lost) {
   BOOST_TEST(obs->nudges == 3);
 }
 
+// Issue 20: the client's trace id travels with the row; a trace started at
+// the front-end (no valid traceparent) lends the ping its id, and the row
+// then stores no trace id.
+BOOST_AUTO_TEST_CASE(the_calls_trace_reaches_the_row) {
+  auto gw = make(mode::answer);
+  trace::context client;
+  BOOST_REQUIRE(trace::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", client));
+  auto a = call<gateway::ping_ack>(gw, clock_type::now() + 60s, ping_atom::value, int64_t{0},
+                                   std::string{}, client);
+  BOOST_REQUIRE(a->answered());
+  BOOST_REQUIRE(*a->first);
+  BOOST_REQUIRE(obs->rows.size() == 1u);
+  BOOST_TEST(obs->rows[0].trace_hi == 0x4bf92f3577b34da6ull);
+  BOOST_TEST(obs->rows[0].trace_lo == 0xa3ce929d0e0e4736ull);
+  BOOST_TEST(obs->rows[0].id != "4bf92f35-77b3-4da6-a3ce-929d0e0e4736");
+
+  auto started = trace::start(nullptr, now_ms());
+  auto b = call<gateway::ping_ack>(gw, clock_type::now() + 60s, ping_atom::value, int64_t{0},
+                                   std::string{"retry-1"}, started);
+  BOOST_REQUIRE(b->answered());
+  BOOST_REQUIRE(*b->first);
+  BOOST_REQUIRE(obs->rows.size() == 2u);
+  BOOST_TEST(obs->rows[1].id == trace::uuid_text(started));
+  BOOST_TEST((*b->first)->id == trace::uuid_text(started));
+  BOOST_TEST(obs->rows[1].trace_hi == 0u);
+  BOOST_TEST(obs->rows[1].trace_lo == 0u);
+  BOOST_TEST(obs->rows[1].key == "retry-1");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
