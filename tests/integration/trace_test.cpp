@@ -137,8 +137,11 @@ BOOST_FIXTURE_TEST_CASE(a_pings_trace_id_is_followed_from_the_request_to_the_pro
 
   // 1. The request: Connect with the client's traceparent. The answer
   //    echoes the trace id with a span id of the gateway's.
-  auto traced = connect_ping(gw.connect_port(), std::string{"-H 'traceparent: "} + client_parent
-                                                  + "'");
+  //    It carries an idempotency key and is sent twice (a retry): stored once.
+  auto traced_headers = std::string{"-H 'Idempotency-Key: trace-test-1' -H 'traceparent: "}
+                        + client_parent + "'";
+  auto traced = connect_ping(gw.connect_port(), traced_headers);
+  BOOST_REQUIRE(connect_ping(gw.connect_port(), traced_headers).find(" 200") != std::string::npos);
   BOOST_TEST_MESSAGE(traced);
   BOOST_REQUIRE(traced.find(" 200") != std::string::npos);
   auto echoed = header_of(traced, "traceparent");
