@@ -26,6 +26,18 @@ bool parse_level(std::string_view text, level& out);
 
 using field = std::pair<std::string_view, std::string>;
 
+/// True when lines of `lvl` are written: test it before building the
+/// fields of a per-ping line, so a disabled debug line costs no allocation.
+inline bool enabled(level lvl) {
+  return current_level() <= lvl;
+}
+
+/// The field that ties a line to a request: `trace_id`, the 32 hex digits
+/// of its W3C trace id (actors/common/trace.hpp). Per-ping lines (accept,
+/// commit, relay, consume) are debug; failures are warn; see
+/// docs/architecture.md, "Following a ping by its trace id".
+inline constexpr std::string_view trace_id_key = "trace_id";
+
 void write(level lvl, std::string_view component, std::string_view msg,
            std::initializer_list<field> fields = {});
 

@@ -42,6 +42,11 @@ struct ping_row {
   // keeps it: a ping whose key is already held is not stored again.
   std::string key = {};
   int64_t key_ttl_ms = 0;
+  // The W3C trace id the client sent (actors/common/trace.hpp); zero when
+  // the trace started at the gateway: then the ping's id is the trace id,
+  // and the row stores none (pings.trace_id NULL, migration 0011).
+  uint64_t trace_hi = 0;
+  uint64_t trace_lo = 0;
 
   friend bool operator==(const ping_row&, const ping_row&) = default;
 };
@@ -49,7 +54,7 @@ struct ping_row {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ping_row& x) {
   return f(caf::meta::type_name("ping_row"), x.id, x.pinged_at_ms,
-           x.received_at_ms, x.partition, x.key, x.key_ttl_ms);
+           x.received_at_ms, x.partition, x.key, x.key_ttl_ms, x.trace_hi, x.trace_lo);
 }
 
 /// A count and where it came from ("postgres", "cache").

@@ -11,6 +11,7 @@
 
 #include "actors/common/errors.hpp"
 #include "actors/common/ids.hpp"
+#include "actors/common/log.hpp"
 #include "actors/common/note.hpp"
 
 namespace ping::gateway {
@@ -69,7 +70,32 @@ struct pending_ping {
   clock::time_point deadline;
   ping_ack ack;
   clock::time_point started;
+  trace::context trace;
 };
+
+// Per-ping warnings (a failed commit, a deadline, a busy gateway) come in
+// floods when they come: at most one line per second per kind, carrying
+// the latest ping's trace id and how many lines were held back since.
+struct warn_limiter {
+  clock::time_point next{};
+  uint64_t suppressed = 0;
+
+  // True when a line may be written now; `held` is then the count held back.
+  bool allow(clock::time_point now, uint64_t& held) {
+    if (now < next) {
+      ++suppressed;
+      return false;
+    }
+    next = now + std::chrono::seconds(1);
+    held = suppressed;
+    suppressed = 0;
+    return true;
+  }
+};
+
+std::string trace_field(const trace::context& tc) {
+  return trace::trace_id_string(tc);
+}
 
 struct pending_count {
   answer_to<count_result> to;
@@ -115,6 +141,9 @@ struct state {
   telemetry::histogram* latency = nullptr;
   telemetry::histogram* count_from_cache = nullptr;    // by the answer's source
   telemetry::histogram* count_from_postgres = nullptr;
+  warn_limiter failed_warnings;
+  warn_limiter deadline_warnings;
+  warn_limiter busy_warnings;
   static inline const char* name = "gateway";
 };
 
@@ -249,11 +278,19 @@ void finish_ping(self_ptr self, uint64_t call, caf::error err) {
   note_in_flight(st);
   if (err) {
     (*st.failed)++;
+    if (uint64_t held = 0; st.failed_warnings.allow(clock::now(), held))
+      log::warn("gateway", "ping not stored",
+                {{log::trace_id_key, trace_field(p.trace)},
+                 {"error", to_string(err)},
+                 {"suppressed", std::to_string(held)}});
     answer_ping(st, p.to, std::move(err));
     flush_later(self);
     return;
   }
   (*st.accepted)++;
+  if (log::enabled(log::level::debug))
+    log::debug("gateway", "ping committed",
+               {{log::trace_id_key, trace_field(p.trace)}, {"id", p.ack.id}});
   std::chrono::duration<double> took = clock::now() - p.started;
   st.latency->observe(took.count());
   answer_ping(st, p.to, std::move(p.ack));
@@ -276,45 +313,77 @@ void finish_count(self_ptr self, uint64_t call, caf::expected<count_result> res)
   flush_later(self);
 }
 
+// A rejected ping: debug (the client has the reason; the metrics count it).
+void rejected(const trace::context& tc, const caf::error& err) {
+  if (log::enabled(log::level::debug))
+    log::debug("gateway", "ping rejected",
+               {{log::trace_id_key, trace_field(tc)}, {"error", to_string(err)}});
+}
+
 // Validates and stores one ping (its key, if any, travels with the row);
 // the caller waits until `until`. Answers of batched calls wait for flush.
-void accept_ping(self_ptr self, int64_t timestamp_ms, std::string key, clock::time_point until,
-                 answer_to<ping_ack> to) {
+// `tc` is the call's trace: its id is on every line about the ping, and
+// travels with the row when the client sent it; a trace started here lends
+// the ping its id (a UUIDv7 of the call's arrival).
+void accept_ping(self_ptr self, int64_t timestamp_ms, std::string key, trace::context tc,
+                 clock::time_point until, answer_to<ping_ack> to) {
   auto& st = self->state;
+  auto reject = [&](caf::error err) {
+    rejected(tc, err);
+    answer_ping(self->state, to, std::move(err));
+  };
   if (st.draining) {
-    answer_ping(st, to, caf::make_error(ping_errc::shutting_down, "server is shutting down"));
+    reject(caf::make_error(ping_errc::shutting_down, "server is shutting down"));
     return;
   }
   if (auto valid = idempotency_key(key, nullptr); !valid) {
     (*st.rejected_invalid)++;
-    answer_ping(st, to, std::move(valid.error()));
+    reject(std::move(valid.error()));
     return;
   }
   auto now = now_ms();
   auto ts = resolve_timestamp(timestamp_ms, now);
   if (!ts) {
     (*st.rejected_invalid)++;
-    answer_ping(st, to, std::move(ts.error()));
+    reject(std::move(ts.error()));
     return;
   }
   if (st.pings.size() >= st.cfg.max_in_flight) {
     (*st.rejected_busy)++;
-    answer_ping(st, to, caf::make_error(ping_errc::resource_exhausted,
-                                        "too many pings in flight; retry later"));
+    auto err = caf::make_error(ping_errc::resource_exhausted,
+                               "too many pings in flight; retry later");
+    if (uint64_t held = 0; st.busy_warnings.allow(clock::now(), held))
+      log::warn("gateway", "too many pings in flight; rejecting",
+                {{log::trace_id_key, trace_field(tc)},
+                 {"in_flight", std::to_string(st.pings.size())},
+                 {"suppressed", std::to_string(held)}});
+    else
+      rejected(tc, err);
+    answer_ping(st, to, std::move(err));
     return;
   }
   auto started = clock::now();
   auto deadline = std::min(until, started + st.cfg.store_timeout);
-  ping_row row{make_uuid_v7(now), *ts, now, 0};
+  ping_row row{tc.started ? trace::uuid_text(tc) : make_uuid_v7(now), *ts, now, 0};
+  if (!tc.started) {
+    row.trace_hi = tc.trace_hi;
+    row.trace_lo = tc.trace_lo;
+  }
   if (!key.empty()) {
     row.key = std::move(key);
     row.key_ttl_ms
       = std::chrono::duration_cast<std::chrono::milliseconds>(st.cfg.idempotency_ttl).count();
   }
   row.partition = partition_of(row.id, st.cfg.partitions);
+  if (log::enabled(log::level::debug))
+    log::debug("gateway", "ping accepted",
+               {{log::trace_id_key, trace_field(tc)},
+                {"id", row.id},
+                {"partition", std::to_string(row.partition)},
+                {"timestamp_ms", std::to_string(row.pinged_at_ms)}});
   auto call = st.next_call++;
   st.pings.emplace(call, pending_ping{std::move(to), deadline,
-                                      ping_ack{row.id, row.pinged_at_ms}, started});
+                                      ping_ack{row.id, row.pinged_at_ms}, started, tc});
   note_in_flight(st);
   track(self, call, deadline);
   // No per-call timer: the sweep answers at the deadline, and a late
@@ -370,12 +439,20 @@ impl_actor::behavior_type gateway(self_ptr self, settings cfg,
     [=](ping_atom, int64_t timestamp_ms, ping_reply& reply) {
       note();
       auto until = reply.deadline();
-      accept_ping(self, timestamp_ms, std::string{}, until, {std::move(reply), nullptr, 0});
+      accept_ping(self, timestamp_ms, std::string{}, trace::start(nullptr, now_ms()), until,
+                  {std::move(reply), nullptr, 0});
     },
     [=](ping_atom, int64_t timestamp_ms, std::string& key, ping_reply& reply) {
       note();
       auto until = reply.deadline();
-      accept_ping(self, timestamp_ms, std::move(key), until, {std::move(reply), nullptr, 0});
+      accept_ping(self, timestamp_ms, std::move(key), trace::start(nullptr, now_ms()), until,
+                  {std::move(reply), nullptr, 0});
+    },
+    [=](ping_atom, int64_t timestamp_ms, std::string& key, trace::context tc,
+        ping_reply& reply) {
+      note();
+      auto until = reply.deadline();
+      accept_ping(self, timestamp_ms, std::move(key), tc, until, {std::move(reply), nullptr, 0});
     },
     [=](count_atom, time_range range, count_reply& reply) {
       note();
@@ -391,7 +468,9 @@ impl_actor::behavior_type gateway(self_ptr self, settings cfg,
         if (c.count)
           accept_count(self, c.range, c.deadline, {{}, batch.reply, i});
         else
-          accept_ping(self, c.timestamp_ms, std::move(c.key), c.deadline, {{}, batch.reply, i});
+          accept_ping(self, c.timestamp_ms, std::move(c.key),
+                      c.trace.valid() ? c.trace : trace::start(nullptr, now_ms()), c.deadline,
+                      {{}, batch.reply, i});
       }
       flush(self->state);
     },
@@ -409,6 +488,11 @@ impl_actor::behavior_type gateway(self_ptr self, settings cfg,
         if (auto i = st.pings.find(call); i != st.pings.end()) {
           (*st.failed)++;
           (*st.expired)++;
+          if (uint64_t held = 0; st.deadline_warnings.allow(now, held))
+            log::warn("gateway", "ping not committed by its deadline",
+                      {{log::trace_id_key, trace_field(i->second.trace)},
+                       {"id", i->second.ack.id},
+                       {"suppressed", std::to_string(held)}});
           answer_ping(st, i->second.to, deadline_error());
           st.pings.erase(i);
         } else if (auto j = st.counts_waiting.find(call); j != st.counts_waiting.end()) {

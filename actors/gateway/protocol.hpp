@@ -20,6 +20,7 @@
 #include "actors/common/atoms.hpp"
 #include "actors/common/errors.hpp"
 #include "actors/common/reply.hpp"
+#include "actors/common/trace.hpp"
 #include "actors/common/types.hpp"
 
 namespace ping::gateway {
@@ -76,6 +77,7 @@ struct call {
   std::string key;       // Ping: the idempotency key (empty: none)
   time_range range;      // PingCount
   std::chrono::steady_clock::time_point deadline;
+  trace::context trace;  // Ping: the call's trace (invalid: start one)
 };
 
 /// The answer to call `index` of a batch: an error, else the ping's ack or
@@ -152,6 +154,11 @@ using gateway_actor = caf::typed_actor<
   // gateway::idempotency_key): a ping whose key an earlier ping holds is
   // not stored again, and answers as that one did (issue 19 item 13).
   caf::reacts_to<ping_atom, int64_t, std::string, ping_reply>,
+  // The same within the call's trace (trace::start(): the client's
+  // traceparent or a new trace): its trace id is on the gateway's log lines
+  // about the ping, stored with the row when the client sent it (else the
+  // ping's id is the trace id) and sent in the Kafka event's headers.
+  caf::reacts_to<ping_atom, int64_t, std::string, trace::context, ping_reply>,
   // Counts pings, in total or within a half-open range. Errors:
   // invalid_argument, unavailable, deadline_exceeded.
   caf::reacts_to<count_atom, time_range, count_reply>,

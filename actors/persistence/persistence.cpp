@@ -18,6 +18,7 @@
 #include "actors/common/log.hpp"
 #include "actors/common/note.hpp"
 #include "actors/common/socket_handle.hpp"
+#include "actors/common/trace.hpp"
 #include "actors/persistence/retention.hpp"
 #include "actors/persistence/sql.hpp"
 
@@ -28,6 +29,11 @@ std::string effective_dsn(const settings& cfg) {
 }
 
 namespace {
+
+// The trace id a row's log lines carry (the client's, else the ping's id).
+std::string trace_id_of(const ping_row& r) {
+  return trace::trace_id_of(r.trace_hi, r.trace_lo, r.id);
+}
 
 // -- worker: one connection, blocking calls, detached thread ----------------
 
@@ -170,6 +176,16 @@ worker(worker_actor::stateful_pointer<worker_state> self, settings cfg,
         commit_latency.observe(took.count());
         batch_sizes.observe(static_cast<double>(rows.size()));
         committed += rows.size();
+        if (log::enabled(log::level::debug) && !rows.empty())
+          log::debug("persistence", "batch committed",
+                     {{"rows", std::to_string(rows.size())},
+                      {"first_trace_id", trace_id_of(rows.front())},
+                      {"last_trace_id", trace_id_of(rows.back())}});
+      } else if (!rows.empty()) {
+        log::warn("persistence", "batch not stored",
+                  {{"rows", std::to_string(rows.size())},
+                   {"first_trace_id", trace_id_of(rows.front())},
+                   {"last_trace_id", trace_id_of(rows.back())}});
       }
       return res;
     },

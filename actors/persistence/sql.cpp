@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "actors/common/log.hpp"
+#include "actors/common/trace.hpp"
 #include "actors/persistence/migrations.hpp"
 
 namespace ping::persistence::sql {
@@ -22,6 +23,28 @@ constexpr const char* insert_batch_sql
 constexpr const char* insert_keyed_batch_sql
   = "SELECT insert_keyed_pings($1::uuid[], $2::int8[], $3::int8[], $4::int2[], $5::text[],"
     " $6::int8[])";
+
+// The same two for a batch where some ping carries the client's trace id
+// (migrations/0011_trace_ids.sql); other batches keep the statements above.
+constexpr const char* insert_traced_batch_sql
+  = "SELECT insert_pings($1::uuid[], $2::int8[], $3::int8[], $4::int2[], $5::uuid[])";
+constexpr const char* insert_keyed_traced_batch_sql
+  = "SELECT insert_keyed_pings($1::uuid[], $2::int8[], $3::int8[], $4::int2[], $5::text[],"
+    " $6::int8[], $7::uuid[])";
+
+bool traced(const ping_row& r) {
+  return (r.trace_hi | r.trace_lo) != 0;
+}
+
+// A row's trace id as an element of a uuid[] literal (NULL: none).
+std::string trace_element(const ping_row& r) {
+  if (!traced(r))
+    return "NULL";
+  trace::context tc;
+  tc.trace_hi = r.trace_hi;
+  tc.trace_lo = r.trace_lo;
+  return trace::uuid_text(tc);
+}
 
 template <class T, class F>
 std::string join(const std::vector<T>& xs, F f) {
@@ -232,6 +255,8 @@ void prepare_writer_statements(pqxx::connection& c, int32_t partitions) {
   }
   c.prepare("insert_batch", insert_batch_sql);
   c.prepare("insert_keyed_batch", insert_keyed_batch_sql);
+  c.prepare("insert_traced_batch", insert_traced_batch_sql);
+  c.prepare("insert_keyed_traced_batch", insert_keyed_traced_batch_sql);
   prepare_count_statements(c);
 }
 
@@ -251,6 +276,16 @@ int64_t insert_batch(pqxx::connection& c, const std::vector<ping_row>& rows) {
     parts.push_back(r.partition);
   }
   pqxx::nontransaction txn{c}; // autocommit: the statement is the transaction
+  if (std::any_of(rows.begin(), rows.end(), traced)) {
+    std::vector<std::string> traces;
+    traces.reserve(rows.size());
+    for (auto& r : rows)
+      traces.push_back(trace_element(r));
+    auto res = txn.exec_prepared("insert_traced_batch", array_literal(ids),
+                                 array_literal(pinged), array_literal(received),
+                                 array_literal(parts), array_literal(traces));
+    return res[0][0].as<int64_t>();
+  }
   auto res = txn.exec_prepared("insert_batch", array_literal(ids), array_literal(pinged),
                                array_literal(received), array_literal(parts));
   return res[0][0].as<int64_t>();
@@ -518,6 +553,17 @@ int64_t insert_keyed_batch(pqxx::connection& c, const std::vector<ping_row>& row
     keep.push_back(r.key_ttl_ms);
   }
   pqxx::nontransaction txn{c}; // autocommit: the statement is the transaction
+  if (std::any_of(rows.begin(), rows.end(), traced)) {
+    std::vector<std::string> traces;
+    traces.reserve(rows.size());
+    for (auto& r : rows)
+      traces.push_back(trace_element(r));
+    auto res = txn.exec_prepared("insert_keyed_traced_batch", array_literal(ids),
+                                 array_literal(pinged), array_literal(received),
+                                 array_literal(parts), array_literal(keys),
+                                 array_literal(keep), array_literal(traces));
+    return res[0][0].as<int64_t>();
+  }
   auto res = txn.exec_prepared("insert_keyed_batch", array_literal(ids), array_literal(pinged),
                                array_literal(received), array_literal(parts),
                                array_literal(keys), array_literal(keep));

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <memory>
+#include <optional>
 #include <stdexcept>
 
 #include <librdkafka/rdkafkacpp.h>
@@ -12,6 +14,7 @@
 #include "actors/common/dsn.hpp"
 #include "actors/common/log.hpp"
 #include "actors/common/socket_handle.hpp"
+#include "actors/common/trace.hpp"
 #include "actors/persistence/sql.hpp"
 #include "ping/v1/event.pb.h"
 
@@ -33,9 +36,9 @@ constexpr int relay_lock_class = 0x50494E47;
 // (actors/persistence/sql.cpp), so nothing at or below `$2` can still appear.
 constexpr const char* select_sql = R"sql(
 SELECT w.part, x.id::text, timestamptz_to_ms(x.pinged_at), timestamptz_to_ms(x.received_at),
-       x.relay_seq
+       x.relay_seq, x.trace_id::text
 FROM unnest($1::int2[], $2::int8[]) AS w(part, after)
-CROSS JOIN LATERAL (SELECT id, pinged_at, received_at, relay_seq FROM pings
+CROSS JOIN LATERAL (SELECT id, pinged_at, received_at, relay_seq, trace_id FROM pings
                     WHERE kafka_partition = w.part AND relay_seq > w.after
                     ORDER BY relay_seq LIMIT $3) x
 )sql";
@@ -53,7 +56,26 @@ struct message_info {
   int32_t partition;
   int64_t seq;
   std::chrono::steady_clock::time_point sent;
+  trace::context trace; // as sent in the traceparent header
 };
+
+// The trace an event carries in its `traceparent` header: the client's
+// trace id stored with the row, else the ping's id (the trace started at
+// the gateway with that id), with a span id of the relay's own.
+trace::context event_trace(const std::string& id, const std::string* trace_id) {
+  trace::context c;
+  std::string hex;
+  hex.reserve(32);
+  for (char ch : trace_id ? *trace_id : id)
+    if (ch != '-')
+      hex.push_back(ch);
+  if (!trace::parse_trace_id(hex, c.trace_hi, c.trace_lo))
+    c = trace::start(nullptr, 0); // not a UUID: cannot happen (uuid columns)
+  c.flags = trace::sampled;
+  c.span = trace::random_id();
+  c.started = false;
+  return c;
+}
 
 } // namespace
 
@@ -124,7 +146,8 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
       // the outbox, in sequence order.
       failed = true;
       log::warn("relay", "delivery failed",
-                {{"partition", std::to_string(info->partition)},
+                {{log::trace_id_key, trace::trace_id_string(info->trace)},
+                 {"partition", std::to_string(info->partition)},
                  {"relay_seq", std::to_string(info->seq)},
                  {"error", RdKafka::err2str(msg.err())}});
     }
@@ -341,6 +364,7 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
       int32_t part;
       std::string id;
       int64_t pinged_ms, received_ms, seq;
+      trace::context trace;
     };
     std::vector<row> rows;
     {
@@ -349,14 +373,21 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
                                    persistence::sql::array_literal(after),
                                    static_cast<int64_t>(cfg.batch));
       rows.reserve(res.size());
-      for (const auto& r : res)
-        rows.push_back({r[0].as<int32_t>(), r[1].as<std::string>(), r[2].as<int64_t>(),
-                        r[3].as<int64_t>(), r[4].as<int64_t>()});
+      for (const auto& r : res) {
+        auto id = r[1].as<std::string>();
+        std::optional<std::string> trace_id;
+        if (!r[5].is_null())
+          trace_id = r[5].as<std::string>();
+        auto tc = event_trace(id, trace_id ? &*trace_id : nullptr);
+        rows.push_back({r[0].as<int32_t>(), std::move(id), r[2].as<int64_t>(), r[3].as<int64_t>(),
+                        r[4].as<int64_t>(), tc});
+      }
     }
     std::sort(rows.begin(), rows.end(), [](const row& a, const row& b) {
       return a.part != b.part ? a.part < b.part : a.seq < b.seq;
     });
     std::vector<size_t> per_part(held.size(), 0);
+    bool debug = log::enabled(log::level::debug);
     ping::v1::PingEvent ev;
     std::string value;
     for (auto& r : rows) {
@@ -369,13 +400,19 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
       ev.set_partition(p);
       ev.set_relay_seq(r.seq);
       ev.SerializeToString(&value);
-      auto* info = new message_info{r.id, p, r.seq, std::chrono::steady_clock::now()};
+      auto* info = new message_info{r.id, p, r.seq, std::chrono::steady_clock::now(), r.trace};
+      // librdkafka owns the headers once produce() succeeds.
+      std::unique_ptr<RdKafka::Headers> headers{RdKafka::Headers::create()};
+      auto parent = trace::format(r.trace);
+      headers->add("traceparent", parent.data(), parent.size());
       for (;;) {
         auto err = producer->produce(cfg.topic, p, RdKafka::Producer::RK_MSG_COPY,
                                      value.data(), value.size(), r.id.data(),
-                                     r.id.size(), 0, info);
-        if (err == RdKafka::ERR_NO_ERROR)
+                                     r.id.size(), 0, headers.get(), info);
+        if (err == RdKafka::ERR_NO_ERROR) {
+          headers.release();
           break;
+        }
         if (err == RdKafka::ERR__QUEUE_FULL) {
           producer->poll(50);
           continue;
@@ -383,6 +420,11 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
         delete info;
         throw std::runtime_error(std::string{"produce: "} + RdKafka::err2str(err));
       }
+      if (debug)
+        log::debug("relay", "event produced",
+                   {{log::trace_id_key, trace::trace_id_string(r.trace)},
+                    {"partition", std::to_string(p)},
+                    {"relay_seq", std::to_string(r.seq)}});
       in_flight[idx]++;
       sent_upto[idx] = r.seq;
       ++sent;

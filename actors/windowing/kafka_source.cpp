@@ -14,6 +14,7 @@
 #include <librdkafka/rdkafkacpp.h>
 
 #include "actors/common/log.hpp"
+#include "actors/common/trace.hpp"
 #include "actors/windowing/event_fields.hpp"
 
 namespace ping::windowing {
@@ -214,22 +215,40 @@ struct kafka_source::impl : RdKafka::RebalanceCb, RdKafka::EventCb {
   // Adds one record; true when it is the batch's new highest sequence (the
   // caller then sets `top_ident` from its key, the ping's id: hashed once
   // per batch, not per record).
-  bool record(std::map<int32_t, record_batch>& out, int32_t partition, int64_t offset,
-              const void* payload, size_t len) {
+  bool record(std::map<int32_t, record_batch>& out, rd_kafka_message_t* m) {
+    auto partition = m->partition;
+    auto offset = m->offset;
     auto& b = out[partition];
     b.partition = partition;
     b.next_offset = offset + 1;
-    if (decode_event_fields(payload, len, ev) && ev.relay_seq > 0) {
-      b.records.push_back({offset, ev.relay_seq, ev.timestamp_ms});
+    // The trace the relay put in the event's headers (none from an older relay).
+    trace::context tc;
+    rd_kafka_headers_t* headers = nullptr;
+    const void* value = nullptr;
+    size_t size = 0;
+    if (rd_kafka_message_headers(m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR
+        && rd_kafka_header_get_last(headers, "traceparent", &value, &size)
+             == RD_KAFKA_RESP_ERR_NO_ERROR
+        && value != nullptr)
+      trace::parse({static_cast<const char*>(value), size}, tc);
+    if (decode_event_fields(m->payload, m->len, ev) && ev.relay_seq > 0) {
+      b.records.push_back({offset, ev.relay_seq, ev.timestamp_ms, tc.trace_hi, tc.trace_lo});
+      if (log::enabled(log::level::debug))
+        log::debug("consumer", "event consumed",
+                   {{log::trace_id_key, trace::trace_id_string(tc)},
+                    {"partition", std::to_string(partition)},
+                    {"offset", std::to_string(offset)},
+                    {"relay_seq", std::to_string(ev.relay_seq)}});
       if (ev.relay_seq > b.top_seq) {
         b.top_seq = ev.relay_seq;
         b.top_ident = 0;
         return true;
       }
       return false;
-    } else
-      log::warn("consumer", "skipping undecodable record",
-                {{"partition", std::to_string(partition)}, {"offset", std::to_string(offset)}});
+    }
+    log::warn("consumer", "skipping undecodable record",
+              {{log::trace_id_key, trace::trace_id_string(tc)},
+               {"partition", std::to_string(partition)}, {"offset", std::to_string(offset)}});
     return false;
   }
 
@@ -337,7 +356,7 @@ size_t kafka_source::take(std::map<int32_t, record_batch>& out) {
       for (ssize_t i = 0; i < got; ++i) {
         auto* m = d.polled[static_cast<size_t>(i)];
         if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-          if (d.record(out, m->partition, m->offset, m->payload, m->len))
+          if (d.record(out, m))
             top = m;
           ++n;
         } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
@@ -356,8 +375,7 @@ size_t kafka_source::take(std::map<int32_t, record_batch>& out) {
   // there only for a partition whose own queue does not exist yet).
   std::unique_ptr<RdKafka::Message> msg{d.consumer->consume(0)};
   if (msg->err() == RdKafka::ERR_NO_ERROR) {
-    if (d.record(out, msg->partition(), msg->offset(), msg->payload(), msg->len())
-        && msg->key_pointer())
+    if (d.record(out, msg->c_ptr()) && msg->key_pointer())
       out[msg->partition()].top_ident = cache::schema::ident_of(
         std::string_view{static_cast<const char*>(msg->key_pointer()), msg->key_len()});
     ++n;

@@ -24,12 +24,17 @@ struct record {
   int64_t offset;       // Kafka offset
   int64_t relay_seq;    // outbox position (de-duplication)
   int64_t timestamp_ms; // event time
+  // The event's trace id (its `traceparent` header; zero: none), for the
+  // repair a gap starts (actors/common/trace.hpp).
+  uint64_t trace_hi = 0;
+  uint64_t trace_lo = 0;
   friend bool operator==(const record&, const record&) = default;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, record& x) {
-  return f(caf::meta::type_name("record"), x.offset, x.relay_seq, x.timestamp_ms);
+  return f(caf::meta::type_name("record"), x.offset, x.relay_seq, x.timestamp_ms, x.trace_hi,
+           x.trace_lo);
 }
 
 /// Consecutive records of one partition; `next_offset` is the offset after

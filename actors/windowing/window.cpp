@@ -12,6 +12,7 @@
 #include "actors/common/backoff.hpp"
 #include "actors/common/errors.hpp"
 #include "actors/common/log.hpp"
+#include "actors/common/trace.hpp"
 #include "actors/common/supervision.hpp"
 #include "actors/common/note.hpp"
 #include "actors/windowing/window_state.hpp"
@@ -171,7 +172,8 @@ partition& adopt(self_ptr self, int32_t p, int64_t next_offset, int64_t seq,
   return x;
 }
 
-void resync(self_ptr self, int32_t p, repair why, const std::string& detail) {
+void resync(self_ptr self, int32_t p, repair why, const std::string& detail,
+            const trace::context* cause = nullptr) {
   auto& st = self->state;
   auto* x = st.find(p);
   if (!x || x->resyncing)
@@ -181,11 +183,19 @@ void resync(self_ptr self, int32_t p, repair why, const std::string& detail) {
   x->stall_seq = -1;
   x->w.drop_all();
   (*st.repairs[why])++;
-  log::warn("window", "partition disagrees with the cache; resyncing from PostgreSQL",
-            {{"partition", std::to_string(p)},
-             {"reason", to_string(why)},
-             {"detail", detail},
-             {"seq", std::to_string(x->w.seq())}});
+  if (cause) // a gap: the trace of the event that revealed it
+    log::warn("window", "partition disagrees with the cache; resyncing from PostgreSQL",
+              {{"partition", std::to_string(p)},
+               {"reason", to_string(why)},
+               {"detail", detail},
+               {"seq", std::to_string(x->w.seq())},
+               {log::trace_id_key, trace::trace_id_string(*cause)}});
+  else
+    log::warn("window", "partition disagrees with the cache; resyncing from PostgreSQL",
+              {{"partition", std::to_string(p)},
+               {"reason", to_string(why)},
+               {"detail", detail},
+               {"seq", std::to_string(x->w.seq())}});
   run_resync(self, p, x->gen);
 }
 
@@ -386,9 +396,13 @@ void count_batch(self_ptr self, const record_batch& b, clock::time_point now) {
   (*st.counted) += added.counted;
   (*st.skipped) += added.skipped;
   if (added.gap) {
+    trace::context cause;
+    cause.trace_hi = added.gap_trace_hi;
+    cause.trace_lo = added.gap_trace_lo;
     resync(self, b.partition, repair::gap,
            "expected relay_seq " + std::to_string(x->w.seq() + 1) + ", got "
-             + std::to_string(added.gap_seq));
+             + std::to_string(added.gap_seq),
+           &cause);
     return;
   }
   if (x->w.due(now))

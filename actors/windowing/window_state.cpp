@@ -38,6 +38,8 @@ window_state::added window_state::add(const record_batch& batch, clock::time_poi
     } else {
       out.gap = true;
       out.gap_seq = r.relay_seq;
+      out.gap_trace_hi = r.trace_hi;
+      out.gap_trace_lo = r.trace_lo;
       next_offset_ = batch.next_offset;
       moved();
       return out;

@@ -44,6 +44,8 @@ public:
     size_t skipped = 0;
     bool gap = false;      // a sequence is missing before `gap_seq`
     int64_t gap_seq = 0;
+    uint64_t gap_trace_hi = 0; // the trace id of the record at gap_seq
+    uint64_t gap_trace_lo = 0;
   };
 
   /// Adds a batch. On a gap, the rest of the batch is not counted (the

@@ -6,6 +6,9 @@
 
 #include <caf/send.hpp>
 
+#include "actors/common/ids.hpp"
+#include "actors/common/log.hpp"
+#include "actors/common/trace.hpp"
 #include "gateways/common/rpc_metrics.hpp"
 #include "gateways/common/status.hpp"
 #include "ping/v1/ping.pb.h"
@@ -108,6 +111,9 @@ connect_frontend::connect_frontend(gateway::gateway_actor gw, connect_options op
   handlers["Ping"] = typed_handler<v1::PingRequest>(
     [b, fallback](std::unique_ptr<v1::PingRequest> req, connectrpc::call_context ctx,
                   connectrpc::responder done) {
+      // The client's trace (or a new one), echoed with our span id.
+      auto tc = trace::start(ctx.header("traceparent"), now_ms());
+      done.add_header("traceparent", std::string{trace::view(trace::format(tc))});
       auto left = budget(ctx, fallback);
       if (left <= caf::timespan{0}) {
         done.fail(connectrpc::code::deadline_exceeded, "deadline exceeded");
@@ -115,6 +121,10 @@ connect_frontend::connect_frontend(gateway::gateway_actor gw, connect_options op
       }
       auto key = gateway::idempotency_key(req->idempotency_key(), ctx.header("idempotency-key"));
       if (!key) {
+        if (log::enabled(log::level::debug))
+          log::debug("connect", "ping rejected",
+                     {{log::trace_id_key, trace::trace_id_string(tc)},
+                      {"error", to_string(key.error())}});
         done.fail(to_connect(key.error()));
         return;
       }
@@ -122,6 +132,7 @@ connect_frontend::connect_frontend(gateway::gateway_actor gw, connect_options op
       c.timestamp_ms = static_cast<int64_t>(req->timestamp_ms());
       c.key = std::move(*key);
       c.deadline = std::chrono::steady_clock::now() + left;
+      c.trace = tc;
       b->add(std::move(c), std::move(done));
     });
   handlers["PingCount"] = typed_handler<v1::PingCountRequest>(

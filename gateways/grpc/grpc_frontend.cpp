@@ -12,6 +12,9 @@
 #include <grpcpp/server_posix.h>
 
 #include <caf/send.hpp>
+#include "actors/common/ids.hpp"
+#include "actors/common/log.hpp"
+#include "actors/common/trace.hpp"
 #include "gateways/common/status.hpp"
 #include "gateways/grpc/h2_guard.hpp"
 #include "gateways/grpc/reflection_v1.hpp"
@@ -59,6 +62,14 @@ public:
                                  const ping::v1::PingRequest* req,
                                  ping::v1::PingResponse*) override {
     auto* reactor = ctx->DefaultReactor();
+    // The client's trace (or a new one), echoed with our span id in the
+    // initial metadata.
+    trace::context tc;
+    if (auto m = ctx->client_metadata().find("traceparent"); m != ctx->client_metadata().end())
+      tc = trace::start(std::string_view{m->second.data(), m->second.size()}, now_ms());
+    else
+      tc = trace::start(nullptr, now_ms());
+    ctx->AddInitialMetadata("traceparent", std::string{trace::view(trace::format(tc))});
     auto timeout = call_timeout(*ctx, default_timeout_);
     if (!timeout) {
       reactor->Finish(deadline_exceeded());
@@ -70,10 +81,14 @@ public:
       header.emplace(m->second.data(), m->second.size());
     auto key = gateway::idempotency_key(req->idempotency_key(), header ? &*header : nullptr);
     if (!key) {
+      if (log::enabled(log::level::debug))
+        log::debug("grpc", "ping rejected",
+                   {{log::trace_id_key, trace::trace_id_string(tc)},
+                    {"error", to_string(key.error())}});
       reactor->Finish(to_grpc_status(key.error()));
       return reactor;
     }
-    caf::anon_send(gw_, ping_atom::value, int64_t{req->timestamp_ms()}, std::move(*key),
+    caf::anon_send(gw_, ping_atom::value, int64_t{req->timestamp_ms()}, std::move(*key), tc,
                    gateway::ping_reply{
                      [reactor](gateway::ping_ack&) { reactor->Finish(grpc::Status::OK); },
                      [reactor](caf::error& err) { reactor->Finish(to_grpc_status(err)); },

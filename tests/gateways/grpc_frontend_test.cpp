@@ -28,6 +28,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "actors/common/errors.hpp"
+#include "actors/common/trace.hpp"
 #include "actors/gateway/protocol.hpp"
 #include "gateways/grpc/grpc_frontend.hpp"
 #include "grpc/health/v1/health.pb.h"
@@ -83,6 +84,7 @@ void note_budget(std::chrono::steady_clock::time_point deadline) {
 // The idempotency key of the last keyed Ping the fake received.
 std::mutex key_mtx;
 std::string last_key = "(none)";
+ping::trace::context last_trace; // ... and its trace (guarded by key_mtx)
 
 void fake_ping(int64_t ts, ping::gateway::ping_reply& reply) {
   note_budget(reply.deadline());
@@ -103,6 +105,15 @@ fake_gateway() {
       {
         std::lock_guard<std::mutex> guard{key_mtx};
         last_key = key;
+      }
+      fake_ping(ts, reply);
+    },
+    [=](ping::ping_atom, int64_t ts, std::string& key, ping::trace::context tc,
+        ping::gateway::ping_reply& reply) {
+      {
+        std::lock_guard<std::mutex> guard{key_mtx};
+        last_key = key;
+        last_trace = tc;
       }
       fake_ping(ts, reply);
     },
@@ -424,6 +435,46 @@ BOOST_AUTO_TEST_CASE(the_idempotency_key_comes_from_the_field_or_the_metadata) {
   BOOST_TEST(call("bad key!", "").error_code() == grpc::StatusCode::INVALID_ARGUMENT);
   BOOST_TEST(call(std::string(129, 'k'), "").error_code() == grpc::StatusCode::INVALID_ARGUMENT);
   BOOST_TEST(key() == ""); // the refused ones never reached the gateway
+}
+
+// Issue 20: the traceparent metadata reaches the gateway actor with a span
+// of ours, and the answer's initial metadata echoes it; without one (or an
+// invalid one) a new trace starts.
+BOOST_AUTO_TEST_CASE(the_traceparent_metadata_is_taken_and_echoed) {
+  auto call = [&](const std::string& meta, std::string& echoed) {
+    auto stub = ping::v1::PingService::NewStub(channel);
+    grpc::ClientContext ctx;
+    set_deadline(ctx);
+    if (!meta.empty())
+      ctx.AddMetadata("traceparent", meta);
+    ping::v1::PingRequest req;
+    req.set_timestamp_ms(1);
+    ping::v1::PingResponse resp;
+    auto st = stub->Ping(&ctx, req, &resp);
+    auto m = ctx.GetServerInitialMetadata().find("traceparent");
+    echoed = m == ctx.GetServerInitialMetadata().end()
+               ? std::string{}
+               : std::string{m->second.data(), m->second.size()};
+    return st;
+  };
+  auto seen = [] {
+    std::lock_guard<std::mutex> guard{key_mtx};
+    return last_trace;
+  };
+  std::string echoed;
+  BOOST_REQUIRE(call("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", echoed).ok());
+  auto tc = seen();
+  BOOST_TEST(tc.trace_hi == 0x4bf92f3577b34da6ull);
+  BOOST_TEST(tc.trace_lo == 0xa3ce929d0e0e4736ull);
+  BOOST_TEST(!tc.started);
+  BOOST_TEST(tc.span != 0x00f067aa0ba902b7ull);
+  BOOST_TEST(echoed == std::string{ping::trace::view(ping::trace::format(tc))});
+  BOOST_REQUIRE(call("", echoed).ok());
+  BOOST_TEST(seen().started);
+  BOOST_TEST(echoed == std::string{ping::trace::view(ping::trace::format(seen()))});
+  BOOST_REQUIRE(call("00-00000000000000000000000000000000-00f067aa0ba902b7-01", echoed).ok());
+  BOOST_TEST(seen().started);
+  BOOST_TEST(echoed.substr(0, 35) != "00-00000000000000000000000000000000");
 }
 
 // stop(drain) is bounded, even with a call in flight that is answered only

@@ -140,6 +140,7 @@ class session;
 struct call_result {
   status st;
   std::string body;
+  header_list headers = {};  // responder::add_header
 };
 
 /// Shared state of one pending call (see file comment).
@@ -149,6 +150,7 @@ struct call_state {
   std::shared_ptr<session> owner;  // set while pending; cleared when settled
   protocol::codec codec = protocol::codec::json;
   const google::protobuf::Descriptor* response_type = nullptr;
+  header_list headers;  // responder::add_header, until settled
 
   bool is_settled() {
     std::lock_guard lock(mu);
@@ -230,6 +232,12 @@ void responder::fail(status s) const {
 }
 
 bool responder::pending() const noexcept { return token_ && !token_->used.load(); }
+
+void responder::add_header(std::string name, std::string value) const {
+  auto& state = *token_->state;
+  std::lock_guard lock(state.mu);
+  if (!state.settled) state.headers.emplace_back(std::move(name), std::move(value));
+}
 
 // ------------------------------------------------------------------ server::impl
 
@@ -370,6 +378,7 @@ class session : public std::enable_shared_from_this<session> {
     if (phase_ != phase::in_call) return;  // closed meanwhile
     timer_.cancel();
     call_.reset();
+    for (auto& h : r.headers) cors_headers_.push_back(std::move(h));
     if (!r.st.is_ok()) {
       send_error(r.st);
       return;
@@ -946,6 +955,7 @@ void call_state::settle(call_result r) {
     if (settled) return;
     settled = true;
     target = std::move(owner);
+    r.headers = std::move(headers);
   }
   if (!target) return;
   auto* s = target.get();

@@ -560,6 +560,34 @@ BOOST_AUTO_TEST_CASE(batched_calls_in_flight_are_answered_when_the_gateway_stops
   drain();
   BOOST_TEST(h->failed_with(1, ping_errc::unavailable));
   BOOST_TEST(h->to(0).size() == 1u);
+
+// Issue 20: the client's trace id travels with the row; a trace started at
+// the front-end (no valid traceparent) lends the ping its id, and the row
+// then stores no trace id.
+BOOST_AUTO_TEST_CASE(the_calls_trace_reaches_the_row) {
+  auto gw = make(mode::answer);
+  trace::context client;
+  BOOST_REQUIRE(trace::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", client));
+  auto a = call<gateway::ping_ack>(gw, clock_type::now() + 60s, ping_atom::value, int64_t{0},
+                                   std::string{}, client);
+  BOOST_REQUIRE(a->answered());
+  BOOST_REQUIRE(*a->first);
+  BOOST_REQUIRE(obs->rows.size() == 1u);
+  BOOST_TEST(obs->rows[0].trace_hi == 0x4bf92f3577b34da6ull);
+  BOOST_TEST(obs->rows[0].trace_lo == 0xa3ce929d0e0e4736ull);
+  BOOST_TEST(obs->rows[0].id != "4bf92f35-77b3-4da6-a3ce-929d0e0e4736");
+
+  auto started = trace::start(nullptr, now_ms());
+  auto b = call<gateway::ping_ack>(gw, clock_type::now() + 60s, ping_atom::value, int64_t{0},
+                                   std::string{"retry-1"}, started);
+  BOOST_REQUIRE(b->answered());
+  BOOST_REQUIRE(*b->first);
+  BOOST_REQUIRE(obs->rows.size() == 2u);
+  BOOST_TEST(obs->rows[1].id == trace::uuid_text(started));
+  BOOST_TEST((*b->first)->id == trace::uuid_text(started));
+  BOOST_TEST(obs->rows[1].trace_hi == 0u);
+  BOOST_TEST(obs->rows[1].trace_lo == 0u);
+  BOOST_TEST(obs->rows[1].key == "retry-1");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -63,6 +63,9 @@ class responder {
   /// Answers with an error; an ok status is turned into `unknown`.
   void fail(status s) const;
   void fail(code c, std::string message) const { fail(status{c, std::move(message)}); }
+  /// Adds a header to the answer, whichever it turns out to be (ok, an
+  /// error, the deadline); call it before ok()/fail(). E.g. `traceparent`.
+  void add_header(std::string name, std::string value) const;
 
   /// True until the call has been completed by this responder (any copy).
   bool pending() const noexcept;
