@@ -560,6 +560,7 @@ BOOST_AUTO_TEST_CASE(batched_calls_in_flight_are_answered_when_the_gateway_stops
   drain();
   BOOST_TEST(h->failed_with(1, ping_errc::unavailable));
   BOOST_TEST(h->to(0).size() == 1u);
+}
 
 // Issue 20: the client's trace id travels with the row; a trace started at
 // the front-end (no valid traceparent) lends the ping its id, and the row
