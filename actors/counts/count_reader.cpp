@@ -79,7 +79,7 @@ void fail(waiter& w, const caf::error& err) {
 
 void pump_parts(self_ptr self);
 void count_in_parts(self_ptr self, caf::typed_response_promise<count_result> rp,
-                    int64_t cached, bool from_cache, std::vector<time_range> parts);
+                    int64_t cached, bool from_cache, const std::vector<time_range>& parts);
 
 // PostgreSQL counts the waiter's range itself (exact; it starts after the
 // request arrived). A count waits in the queue of PostgreSQL parts for a
@@ -197,7 +197,7 @@ void pump_parts(self_ptr self) {
 // Counts `cached` (from the cache and the tail) plus the parts in
 // PostgreSQL, then answers.
 void count_in_parts(self_ptr self, caf::typed_response_promise<count_result> rp,
-                    int64_t cached, bool from_cache, std::vector<time_range> parts) {
+                    int64_t cached, bool from_cache, const std::vector<time_range>& parts) {
   auto& st = self->state;
   auto c = std::make_shared<parted_count>();
   c->rp = std::move(rp);

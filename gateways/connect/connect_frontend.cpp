@@ -33,7 +33,7 @@ connect_frontend::connect_frontend(gateway::gateway_actor gw,
   std::map<std::string, connectrpc::handler> handlers;
   handlers["Ping"] = typed_handler<v1::PingRequest>(
     [gw, fallback](std::unique_ptr<v1::PingRequest> req,
-                         connectrpc::call_context ctx, connectrpc::responder done) {
+                         const connectrpc::call_context& ctx, connectrpc::responder done) {
       auto left = budget(ctx, fallback);
       if (left <= caf::timespan{0}) {
         done.fail(connectrpc::code::deadline_exceeded, "deadline exceeded");
@@ -52,7 +52,7 @@ connect_frontend::connect_frontend(gateway::gateway_actor gw,
     });
   handlers["PingCount"] = typed_handler<v1::PingCountRequest>(
     [gw, fallback](std::unique_ptr<v1::PingCountRequest> req,
-                         connectrpc::call_context ctx, connectrpc::responder done) {
+                         const connectrpc::call_context& ctx, connectrpc::responder done) {
       auto left = budget(ctx, fallback);
       if (left <= caf::timespan{0}) {
         done.fail(connectrpc::code::deadline_exceeded, "deadline exceeded");
