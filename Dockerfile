@@ -26,7 +26,11 @@ ARG DEBIAN_SLIM_IMAGE=debian:12-slim@sha256:88200866dfff7ea7f5cbcb6ec7c8a701889e
 # -- build: compilers and -dev packages, meson + ninja ------------------------
 FROM ${DEBIAN_IMAGE} AS build
 ENV DEBIAN_FRONTEND=noninteractive
-# The package list lives in one file, shared with the tests.
+# The package list lives in one file, shared with the tests. Every package
+# is pinned (PACKAGE=VERSION) to the Debian 12 version the tests ran with;
+# scripts/pin-packages.sh rewrites the pins after a point release (Debian
+# drops superseded versions from its mirrors: a build failing on a pin
+# means "re-pin and re-test", never a silent upgrade).
 COPY deploy/image/build-packages.txt /tmp/build-packages.txt
 RUN apt-get update \
  && sed -e 's/#.*//' -e '/^base:/d' /tmp/build-packages.txt \
@@ -54,7 +58,8 @@ RUN meson setup build --buildtype=release \
 FROM ${DEBIAN_SLIM_IMAGE} AS runtime
 ENV DEBIAN_FRONTEND=noninteractive
 # Exactly the packages tests/deploy/run.sh checks against `ldd` of the
-# binaries; `base:` lines name packages debian:12-slim already has.
+# binaries, pinned like the build stage's; `base:` lines name packages
+# debian:12-slim already has.
 COPY deploy/image/runtime-packages.txt /tmp/runtime-packages.txt
 RUN apt-get update \
  && sed -e 's/#.*//' -e '/^base:/d' /tmp/runtime-packages.txt \

@@ -11,6 +11,7 @@ die() { log "error: $*"; exit 1; }
 
 # Debian packages the build, the stack and the tests need.
 PACKAGES=(
+  clang-tidy
   build-essential meson ninja-build pkg-config python3
   libcaf-dev libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   grpc-proto librdkafka-dev libpqxx-dev libhiredis-dev libboost-dev

@@ -57,11 +57,11 @@ struct settings {
   caf::timespan stuck_after = std::chrono::seconds(1);
   caf::timespan backoff_min = std::chrono::milliseconds(100);
   caf::timespan backoff_max = std::chrono::seconds(2);
-  int64_t max_minutes = 7 * 24 * 60; // longest range read per minute
+  int64_t max_minutes = int64_t{7} * 24 * 60; // longest range read per minute
   // Of a range asked summed, the longest part counted from buckets (the
   // rest goes to PostgreSQL): at most 2 x 59 minute, 2 x 23 hour and
   // max_span_minutes / 1440 + 1 day buckets per range.
-  int64_t max_span_minutes = 32 * 24 * 60;
+  int64_t max_span_minutes = int64_t{32} * 24 * 60;
   // Distinct buckets one read fetches, whatever the number of ranges
   // (requests sharing a read mostly share buckets too); ranges beyond it
   // go to PostgreSQL.

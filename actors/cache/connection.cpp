@@ -67,7 +67,7 @@ void append(redisContext* c, const command_args& args) {
 
 } // namespace
 
-connection::connection(std::string address, std::string password, caf::timespan timeout)
+connection::connection(const std::string& address, std::string password, caf::timespan timeout)
   : ep_(parse_address(address)), password_(std::move(password)), timeout_(timeout) {
 }
 

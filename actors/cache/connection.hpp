@@ -50,7 +50,7 @@ using command_args = std::vector<std::string>;
 
 class connection {
 public:
-  connection(std::string address, std::string password, caf::timespan timeout);
+  connection(const std::string& address, std::string password, caf::timespan timeout);
   ~connection();
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;

@@ -27,7 +27,7 @@
 namespace ping::cache {
 
 inline constexpr int64_t minutes_per_hour = 60;
-inline constexpr int64_t minutes_per_day = 24 * 60;
+inline constexpr int64_t minutes_per_day = int64_t{24} * 60;
 
 /// Floor and ceiling division (exact for negatives).
 constexpr int64_t floor_div(int64_t a, int64_t b) {

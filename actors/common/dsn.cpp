@@ -48,14 +48,14 @@ std::string with_timeouts(const std::string& dsn, caf::timespan connect_timeout,
     auto sep = dsn.find('?') == std::string::npos ? "?" : "&";
     for (auto& [k, v] : extra)
       if (!has_key(dsn, k)) {
-        out += sep + k + "=" + v;
+        out.append(sep).append(k).append("=").append(v);
         sep = "&";
       }
     return out + sep + "options=-c%20statement_timeout%3D" + stmt_ms;
   }
   for (auto& [k, v] : extra)
     if (!has_key(dsn, k))
-      out += " " + k + "=" + v;
+      out.append(" ").append(k).append("=").append(v);
   return out + " options='-c statement_timeout=" + stmt_ms + "'";
 }
 

@@ -34,8 +34,7 @@ relay_actor::behavior_type worker(relay_actor::stateful_pointer<worker_state> se
   return {
     [self](relay_atom) -> caf::result<relay_report> {
       auto& st = self->state;
-      st.stats->handled++;
-      st.stats->mailbox = static_cast<int64_t>(self->mailbox().size());
+      telemetry::noter(self)();
       try {
         auto rep = st.core->pass();
         st.stats->up = true;

@@ -137,6 +137,7 @@ struct kafka_source::impl : RdKafka::RebalanceCb, RdKafka::EventCb {
   void rebalance_cb(RdKafka::KafkaConsumer* c, RdKafka::ErrorCode err,
                     std::vector<RdKafka::TopicPartition*>& parts) override {
     std::vector<int32_t> ids;
+    ids.reserve(parts.size());
     for (auto* tp : parts)
       ids.push_back(tp->partition());
     if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {

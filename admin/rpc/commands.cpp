@@ -66,7 +66,7 @@ void fail(const connectrpc::responder& done, const failure& f) {
 }
 
 connectrpc::handler run_command(context_ptr ctx, command c) {
-  return [ctx, c](std::unique_ptr<google::protobuf::Message>, connectrpc::call_context call,
+  return [ctx, c](std::unique_ptr<google::protobuf::Message>, const connectrpc::call_context& call,
                   connectrpc::responder done) {
     std::string method{method_of(c)};
     if (ctx->auth.read_only(call)) {

@@ -7,7 +7,7 @@ namespace ping::admin::rpc {
 
 connectrpc::handler get_cluster(context_ptr ctx) {
   return connectrpc::typed_handler<v1::GetClusterRequest>(
-    [ctx](std::unique_ptr<v1::GetClusterRequest>, connectrpc::call_context,
+    [ctx](std::unique_ptr<v1::GetClusterRequest>, const connectrpc::call_context&,
           connectrpc::responder done) {
       ctx->cluster->view([done](outcome<v1::GetClusterResponse> r) {
         if (auto* f = std::get_if<failure>(&r))

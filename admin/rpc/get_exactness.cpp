@@ -17,7 +17,7 @@ void fill(v1::ExactnessRow& out, const exactness_row& row) {
 
 connectrpc::handler get_exactness(context_ptr ctx) {
   return connectrpc::typed_handler<v1::GetExactnessRequest>(
-    [ctx](std::unique_ptr<v1::GetExactnessRequest>, connectrpc::call_context,
+    [ctx](std::unique_ptr<v1::GetExactnessRequest>, const connectrpc::call_context&,
           connectrpc::responder done) {
       ctx->self.exactness([done](outcome<exactness_report> r) {
         if (auto* f = std::get_if<failure>(&r))

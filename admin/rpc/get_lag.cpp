@@ -8,7 +8,7 @@ namespace ping::admin::rpc {
 
 connectrpc::handler get_lag(context_ptr ctx) {
   return connectrpc::typed_handler<v1::GetLagRequest>(
-    [ctx](std::unique_ptr<v1::GetLagRequest>, connectrpc::call_context,
+    [ctx](std::unique_ptr<v1::GetLagRequest>, const connectrpc::call_context&,
           connectrpc::responder done) {
       v1::GetLagResponse resp;
       int64_t total = 0;

@@ -11,7 +11,7 @@ namespace ping::admin::rpc {
 
 connectrpc::handler get_minute_counts(context_ptr ctx) {
   return connectrpc::typed_handler<v1::GetMinuteCountsRequest>(
-    [ctx](std::unique_ptr<v1::GetMinuteCountsRequest> req, connectrpc::call_context,
+    [ctx](std::unique_ptr<v1::GetMinuteCountsRequest> req, const connectrpc::call_context&,
           connectrpc::responder done) {
       auto minutes = req->minutes() == 0 ? 60 : req->minutes();
       if (minutes < 1 || minutes > 1440) {

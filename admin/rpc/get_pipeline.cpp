@@ -8,7 +8,7 @@ namespace ping::admin::rpc {
 
 connectrpc::handler get_pipeline(context_ptr ctx) {
   return connectrpc::typed_handler<v1::GetPipelineRequest>(
-    [ctx](std::unique_ptr<v1::GetPipelineRequest>, connectrpc::call_context,
+    [ctx](std::unique_ptr<v1::GetPipelineRequest>, const connectrpc::call_context&,
           connectrpc::responder done) {
       auto [older, newer] = ctx->samples->window();
       auto secs = seconds_between(older, newer);

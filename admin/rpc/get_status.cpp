@@ -23,7 +23,7 @@ const char* level_name(log::level lvl) {
 
 connectrpc::handler get_status(context_ptr ctx) {
   return connectrpc::typed_handler<v1::GetStatusRequest>(
-    [ctx](std::unique_ptr<v1::GetStatusRequest>, connectrpc::call_context,
+    [ctx](std::unique_ptr<v1::GetStatusRequest>, const connectrpc::call_context&,
           connectrpc::responder done) {
       auto& info = ctx->self.info();
       v1::GetStatusResponse resp;

@@ -7,7 +7,7 @@ namespace ping::admin::rpc {
 
 connectrpc::handler list_actors(context_ptr ctx) {
   return connectrpc::typed_handler<v1::ListActorsRequest>(
-    [ctx](std::unique_ptr<v1::ListActorsRequest>, connectrpc::call_context,
+    [ctx](std::unique_ptr<v1::ListActorsRequest>, const connectrpc::call_context&,
           connectrpc::responder done) {
       auto [older, newer] = ctx->samples->window();
       auto secs = seconds_between(older, newer);

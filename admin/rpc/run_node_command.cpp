@@ -22,7 +22,7 @@ std::optional<command> command_named(const std::string& method) {
 
 connectrpc::handler run_node_command(context_ptr ctx) {
   return connectrpc::typed_handler<v1::RunNodeCommandRequest>(
-    [ctx](std::unique_ptr<v1::RunNodeCommandRequest> req, connectrpc::call_context call,
+    [ctx](std::unique_ptr<v1::RunNodeCommandRequest> req, const connectrpc::call_context& call,
           connectrpc::responder done) {
       if (ctx->auth.read_only(call))
         return done.fail(connectrpc::code::permission_denied,

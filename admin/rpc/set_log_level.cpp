@@ -9,7 +9,7 @@ namespace ping::admin::rpc {
 
 connectrpc::handler set_log_level(context_ptr ctx) {
   return connectrpc::typed_handler<v1::SetLogLevelRequest>(
-    [ctx](std::unique_ptr<v1::SetLogLevelRequest> req, connectrpc::call_context call,
+    [ctx](std::unique_ptr<v1::SetLogLevelRequest> req, const connectrpc::call_context& call,
           connectrpc::responder done) {
       if (ctx->auth.read_only(call)) {
         done.fail(connectrpc::code::permission_denied,

@@ -108,6 +108,7 @@ std::string format_duration_ms(std::int64_t ms) {
   if (ms < 1000)
     return std::to_string(ms) + "ms";
   if (ms < 60'000)
+    // NOLINTNEXTLINE(bugprone-integer-division): truncates to tenths on purpose (1999 ms: 1.9s)
     return printf_string("%.1fs", static_cast<double>(ms / 100) / 10.0);
   auto s = ms / 1000;
   char buf[64];

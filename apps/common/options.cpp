@@ -43,6 +43,14 @@ void options::add_common(std::string& kafka_bootstrap) {
   add("admin", admin.max_peers, "max-peers", "most peers the cluster view calls");
   add("global", log_level, "log-level", "debug, info, warn or error");
   add("global", log_format, "log-format", "logfmt or json (one JSON object per line)");
+
+  using namespace std::chrono_literals;
+  bound("admin", admin.max_connections, "max-connections", 1, 1 << 16);
+  bound("admin", admin.header_timeout, "header-timeout", caf::timespan{1ms}, caf::timespan{1h});
+  bound("admin", admin.body_timeout, "body-timeout", caf::timespan{1ms}, caf::timespan{1h});
+  bound("admin", admin.peers_refresh, "peers-refresh", caf::timespan{1s}, caf::timespan{24h});
+  bound("admin", admin.peer_timeout, "peer-timeout", caf::timespan{1ms}, caf::timespan{1min});
+  bound("admin", admin.max_peers, "max-peers", 1, 4096);
 }
 
 std::string options::env_name(std::string_view category, std::string_view name) {

@@ -63,7 +63,7 @@ gateway_config::gateway_config()
   add("kafka", kafka.bootstrap, "bootstrap", "Kafka bootstrap servers");
   add_common(kafka.bootstrap);
   add("kafka", kafka.topic, "topic", "topic of ping events");
-  add("kafka", kafka.partitions, "partitions", "partitions of the topic");
+  add("kafka", partitions, "partitions", "partitions of the topic (relay sequences, a ping's partition, cache reads)");
   add("kafka", kafka.compression, "compression", "producer compression codec");
   add("kafka", kafka.linger_ms, "linger-ms", "producer linger");
   add("relay", kafka.connect_timeout, "connect-timeout", "deadline of the relay's PostgreSQL connection");
@@ -97,8 +97,44 @@ gateway_config::gateway_config()
   bound("postgres", postgres.writers, "writers", 1, 64);
   bound("postgres", postgres.max_batch, "max-batch", 1, 100000);
   bound("postgres", postgres.max_pending, "max-pending", 1, 1 << 24);
-  bound("kafka", kafka.partitions, "partitions", 1, 10000);
+  bound("kafka", partitions, "partitions", 1, 10000);
   bound("global", drain_timeout, "drain-timeout", caf::timespan{0ms}, caf::timespan{10min});
+  // Every other number: a zero or negative count would stall or reject
+  // everything, a zero timeout fail every call.
+  bound("connect", connect_header_timeout, "header-timeout", caf::timespan{1ms}, caf::timespan{1h});
+  bound("connect", connect_body_timeout, "body-timeout", caf::timespan{1ms}, caf::timespan{1h});
+  bound("connect", connect_body_read_timeout, "body-read-timeout", caf::timespan{1ms}, caf::timespan{1h});
+  bound("connect", connect_min_body_rate, "min-body-rate", 0, 1 << 30);
+  bound("connect", connect_idle_timeout, "idle-timeout", caf::timespan{1ms}, caf::timespan{24h});
+  bound("grpc", grpc_resets_per_second, "resets-per-second", 1, 1000000);
+  bound("grpc", grpc_reset_burst, "reset-burst", 1, 1000000);
+  bound("grpc", grpc_max_connections, "max-connections", 1, 1 << 20);
+  bound("gateway", gateway.store_timeout, "store-timeout", caf::timespan{1ms}, caf::timespan{1h});
+  bound("gateway", gateway.count_timeout, "count-timeout", caf::timespan{1ms}, caf::timespan{1h});
+  bound("gateway", gateway.deadline_granularity, "deadline-granularity", caf::timespan{1ms}, caf::timespan{10s});
+  bound("gateway", gateway.nudge_interval, "nudge-interval", caf::timespan{0ms}, caf::timespan{1min});
+  bound("gateway", gateway.idempotency_ttl, "idempotency-ttl", caf::timespan{1s}, caf::timespan{24h * 366});
+  bound("postgres", postgres.max_reads_waiting, "max-reads-waiting", 1, 1 << 20);
+  bound("postgres", postgres.write_timeout, "write-timeout", caf::timespan{1ms}, caf::timespan{1h});
+  bound("postgres", postgres.connect_timeout, "connect-timeout", caf::timespan{1ms}, caf::timespan{1h});
+  bound("postgres", postgres.statement_timeout, "statement-timeout", caf::timespan{1ms}, caf::timespan{24h});
+  bound("postgres", migrate_timeout, "migrate-timeout", caf::timespan{0ms}, caf::timespan{24h});
+  bound("persistence", postgres.retention_days, "retention-days", 0, 36600);
+  bound("persistence", postgres.retention_interval, "retention-interval", caf::timespan{1s}, caf::timespan{24h});
+  bound("kafka", kafka.linger_ms, "linger-ms", 0, 900000); // librdkafka's linger.ms range
+  bound("relay", kafka.connect_timeout, "connect-timeout", caf::timespan{1ms}, caf::timespan{1h});
+  bound("relay", kafka.statement_timeout, "statement-timeout", caf::timespan{1ms}, caf::timespan{24h});
+  bound("relay", kafka.batch, "batch", 1, 1000000);
+  bound("relay", kafka.max_in_flight, "max-in-flight", 1, 1 << 24);
+  bound("relay", kafka.interval, "interval", caf::timespan{1ms}, caf::timespan{1h});
+  bound("relay", kafka.ack_wait, "ack-wait", caf::timespan{1ms}, caf::timespan{1h});
+  bound("relay", kafka.pass_timeout, "pass-timeout", caf::timespan{1ms}, caf::timespan{1h});
+  bound("relay", kafka.kafka_stall, "kafka-stall", caf::timespan{1ms}, caf::timespan{24h});
+  bound("cache", cache.timeout, "timeout", caf::timespan{1ms}, caf::timespan{1min});
+  bound("counts", counts.max_waiting, "max-waiting", 1, 1 << 24);
+  bound("counts", counts.max_fallbacks, "max-fallbacks", 1, 1 << 16);
+  bound("counts", counts.tail_timeout, "tail-timeout", caf::timespan{1ms}, caf::timespan{1h});
+  bound("global", drain_margin, "drain-margin", caf::timespan{0ms}, caf::timespan{1min});
 }
 
 gateways::connect_options gateway_config::connect() const {
@@ -148,25 +184,26 @@ gateways::grpc_options gateway_config::grpc() const {
 
 persistence::settings gateway_config::persistence_settings() const {
   auto s = postgres;
-  s.partitions = kafka.partitions;
+  s.partitions = partitions;
   return s;
 }
 
 publisher::settings gateway_config::publisher_settings() const {
   auto s = kafka;
   s.dsn = postgres.dsn;
+  s.partitions = partitions;
   return s;
 }
 
 cache::settings gateway_config::cache_settings() const {
   auto s = cache;
-  s.partitions = kafka.partitions;
+  s.partitions = partitions;
   return s;
 }
 
 gateway::settings gateway_config::gateway_settings() const {
   auto s = gateway;
-  s.partitions = kafka.partitions;
+  s.partitions = partitions;
   return s;
 }
 

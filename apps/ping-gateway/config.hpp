@@ -45,7 +45,11 @@ struct gateway_config : options {
   size_t grpc_max_connections = 1024;
   caf::timespan request_timeout = std::chrono::seconds(10);
 
-  // Actors.
+  // Kafka partitions of ping-events: the one source of the `partitions`
+  // every actor's settings below get (see the *_settings() functions).
+  int32_t partitions = 3;
+
+  // Actors (their `partitions` fields are filled from the one above).
   persistence::settings postgres;
   publisher::settings kafka;
   gateway::settings gateway;

@@ -45,6 +45,24 @@ processor_config::processor_config()
   bound("window", window.max_delay, "flush-delay", caf::timespan{1ms}, caf::timespan{1h});
   bound("window", window.max_unflushed, "max-unflushed", 1, 100000000);
   bound("global", drain_timeout, "drain-timeout", caf::timespan{0ms}, caf::timespan{10min});
+  // Every other number (librdkafka's own ranges for its properties).
+  bound("kafka", kafka.fetch_wait_ms, "fetch-wait-ms", 0, 300000);
+  bound("kafka", kafka.batch, "batch", 1, 1000000);
+  bound("kafka", kafka.session_timeout_ms, "session-timeout-ms", 1, 3600000);
+  bound("kafka", kafka.prefetch_records, "prefetch-records", 1, 10000000);
+  bound("kafka", kafka.prefetch_kbytes, "prefetch-kbytes", 1, 2097151);
+  bound("kafka", kafka.fetch_partition_kbytes, "fetch-partition-kbytes", 1, 976562);
+  bound("kafka", kafka.stall_after, "stall-after", caf::timespan{1ms}, caf::timespan{1h});
+  bound("window", window.heartbeat, "heartbeat", caf::timespan{1ms}, caf::timespan{1h});
+  bound("window", window.verify_interval, "verify-interval", caf::timespan{1ms}, caf::timespan{24h});
+  bound("window", window.writer_timeout, "writer-timeout", caf::timespan{1ms}, caf::timespan{1h});
+  bound("window", window.rebuild_timeout, "rebuild-timeout", caf::timespan{1ms}, caf::timespan{24h});
+  bound("window", window.revoke_timeout, "revoke-timeout", caf::timespan{1ms}, caf::timespan{1h});
+  bound("window", window.backoff, "backoff", caf::timespan{1ms}, caf::timespan{1h});
+  bound("window", window.backoff_max, "backoff-max", caf::timespan{1ms}, caf::timespan{24h});
+  bound("cache", cache.timeout, "timeout", caf::timespan{1ms}, caf::timespan{1min});
+  bound("cache", cache.retention, "retention", caf::timespan{1min}, caf::timespan{24h * 3660});
+  bound("cache", cache.future, "future", caf::timespan{0min}, caf::timespan{24h * 3660});
 }
 
 windowing::rebuild_settings processor_config::rebuild() const {

@@ -108,24 +108,82 @@ std::optional<bool> parse_output(std::string_view value) {
   return std::nullopt;
 }
 
-parse_result parse_args(int argc, const char* const* argv,
-                        const char* env_address) {
-  parse_result result;
-  auto& opts = result.opts;
-  auto fail = [&result](std::string message) {
-    if (result.error.empty())
-      result.error = std::move(message);
-    return result;
-  };
+namespace {
 
+// What the command line said, before defaults and the environment fill in.
+struct given {
   std::optional<std::string> address;
   std::optional<std::string> protocol;
   std::optional<std::string> encoding;
   std::optional<std::int64_t> timeout_ms;
-  bool timestamp_given = false;
-  bool concurrency_given = false;
+  bool timestamp = false;
+  bool concurrency = false;
+};
 
-  std::vector<std::string_view> args(argv + 1, argv + argc);
+// The command word (ping, count). Returns a usage error, or "".
+std::string take_command(std::string_view arg, options& opts) {
+  if (arg.empty() || arg.front() == '-')
+    return "unknown option '" + std::string{arg} + "'";
+  if (opts.cmd != command::none)
+    return "unexpected argument '" + std::string{arg} + "'";
+  if (arg == "ping")
+    opts.cmd = command::ping;
+  else if (arg == "count")
+    opts.cmd = command::count;
+  else if (arg == "admin")
+    return "admin must be the first argument: pingctl admin [OPTIONS] <command>";
+  else
+    return "unknown command '" + std::string{arg} + "'";
+  return {};
+}
+
+// One --name value option. Returns a usage error, or "".
+std::string take_option(const std::string& name, const std::string& value, options& opts,
+                        given& g) {
+  auto int_value = [&value](auto& out) { return parse_int(value, out); };
+  if (name == "--address") {
+    g.address = value;
+  } else if (name == "--output") {
+    auto json = parse_output(value);
+    if (!json)
+      return "--output needs text or json, got '" + value + "'";
+    opts.json = *json;
+  } else if (name == "--protocol") {
+    g.protocol = value;
+  } else if (name == "--encoding") {
+    g.encoding = value;
+  } else if (name == "--timeout-ms") {
+    std::int64_t v = 0;
+    if (!int_value(v) || v < 1 || v > 9'999'999'999)
+      return "--timeout-ms needs an integer from 1 to 9999999999, got '" + value + "'";
+    g.timeout_ms = v;
+  } else if (name == "--timestamp-ms") {
+    if (!int_value(opts.timestamp_ms))
+      return "--timestamp-ms needs an integer, got '" + value + "'";
+    g.timestamp = true;
+  } else if (name == "--requests") {
+    std::uint64_t v = 0;
+    if (!int_value(v) || v < 1)
+      return "--requests needs a positive integer, got '" + value + "'";
+    opts.requests = v;
+  } else if (name == "--concurrency") {
+    if (!int_value(opts.concurrency) || opts.concurrency < 1 || opts.concurrency > max_concurrency)
+      return "--concurrency needs an integer from 1 to " + std::to_string(max_concurrency)
+             + ", got '" + value + "'";
+    g.concurrency = true;
+  } else if (name == "--from" || name == "--to") {
+    std::int64_t v = 0;
+    if (!int_value(v))
+      return name + " needs an integer (epoch ms), got '" + value + "'";
+    (name == "--from" ? opts.from : opts.to) = v;
+  } else {
+    return "unknown option '" + name + "'";
+  }
+  return {};
+}
+
+// Every argument in order. Returns the first usage error, or "".
+std::string scan(const std::vector<std::string_view>& args, options& opts, given& g) {
   for (size_t i = 0; i < args.size(); ++i) {
     std::string_view arg = args[i];
     // The short options: -h, and -o FORMAT (or -oFORMAT).
@@ -137,23 +195,13 @@ parse_result parse_args(int argc, const char* const* argv,
       auto value = arg.size() > 2 ? arg.substr(2) : args[++i];
       auto json = parse_output(value);
       if (!json)
-        return fail("-o needs text or json, got '" + std::string{value} + "'");
+        return "-o needs text or json, got '" + std::string{value} + "'";
       opts.json = *json;
       continue;
     }
     if (arg.size() < 2 || arg.substr(0, 2) != "--") {
-      if (arg.empty() || arg.front() == '-')
-        return fail("unknown option '" + std::string{arg} + "'");
-      if (opts.cmd != command::none)
-        return fail("unexpected argument '" + std::string{arg} + "'");
-      if (arg == "ping")
-        opts.cmd = command::ping;
-      else if (arg == "count")
-        opts.cmd = command::count;
-      else if (arg == "admin")
-        return fail("admin must be the first argument: pingctl admin [OPTIONS] <command>");
-      else
-        return fail("unknown command '" + std::string{arg} + "'");
+      if (auto problem = take_command(arg, opts); !problem.empty())
+        return problem;
       continue;
     }
     std::string name{arg};
@@ -164,113 +212,94 @@ parse_result parse_args(int argc, const char* const* argv,
     }
     if (name == "--help" || name == "--version") {
       if (inline_value)
-        return fail("option " + name + " takes no value");
+        return "option " + name + " takes no value";
       (name == "--help" ? opts.help : opts.version) = true;
       continue;
     }
     // Every other option takes a value; values may start with '-'
     // (negative timestamps are the server's to reject).
     std::string value;
-    if (inline_value) {
+    if (inline_value)
       value = *inline_value;
-    } else if (i + 1 < args.size()) {
+    else if (i + 1 < args.size())
       value = std::string{args[++i]};
-    } else {
-      return fail("option " + name + " needs a value");
-    }
-    auto int_value = [&value](auto& out) { return parse_int(value, out); };
-    if (name == "--address") {
-      address = value;
-    } else if (name == "--output") {
-      auto json = parse_output(value);
-      if (!json)
-        return fail("--output needs text or json, got '" + value + "'");
-      opts.json = *json;
-    } else if (name == "--protocol") {
-      protocol = value;
-    } else if (name == "--encoding") {
-      encoding = value;
-    } else if (name == "--timeout-ms") {
-      std::int64_t v = 0;
-      if (!int_value(v) || v < 1 || v > 9'999'999'999)
-        return fail("--timeout-ms needs an integer from 1 to 9999999999, got '"
-                    + value + "'");
-      timeout_ms = v;
-    } else if (name == "--timestamp-ms") {
-      if (!int_value(opts.timestamp_ms))
-        return fail("--timestamp-ms needs an integer, got '" + value + "'");
-      timestamp_given = true;
-    } else if (name == "--requests") {
-      std::uint64_t v = 0;
-      if (!int_value(v) || v < 1)
-        return fail("--requests needs a positive integer, got '" + value + "'");
-      opts.requests = v;
-    } else if (name == "--concurrency") {
-      if (!int_value(opts.concurrency) || opts.concurrency < 1
-          || opts.concurrency > max_concurrency)
-        return fail("--concurrency needs an integer from 1 to "
-                    + std::to_string(max_concurrency) + ", got '" + value + "'");
-      concurrency_given = true;
-    } else if (name == "--from" || name == "--to") {
-      std::int64_t v = 0;
-      if (!int_value(v))
-        return fail(name + " needs an integer (epoch ms), got '" + value + "'");
-      (name == "--from" ? opts.from : opts.to) = v;
-    } else {
-      return fail("unknown option '" + name + "'");
-    }
+    else
+      return "option " + name + " needs a value";
+    if (auto problem = take_option(name, value, opts, g); !problem.empty())
+      return problem;
   }
+  return {};
+}
 
-  if (opts.help || opts.version)
-    return result;
-  if (opts.cmd == command::none)
-    return fail("missing command (ping, count or admin)");
-
-  // Options that belong to the other command.
+// Options that belong to the other command. Returns a usage error, or "".
+std::string check_command_options(const options& opts, const given& g) {
   if (opts.cmd == command::count) {
-    if (timestamp_given)
-      return fail("--timestamp-ms applies to ping only");
-    if (opts.requests || concurrency_given)
-      return fail("--requests and --concurrency apply to ping only");
+    if (g.timestamp)
+      return "--timestamp-ms applies to ping only";
+    if (opts.requests || g.concurrency)
+      return "--requests and --concurrency apply to ping only";
     if (opts.from.has_value() != opts.to.has_value())
-      return fail("--from and --to go together: give both or neither");
+      return "--from and --to go together: give both or neither";
   } else {
     if (opts.from || opts.to)
-      return fail("--from and --to apply to count only");
-    if (concurrency_given && !opts.requests)
-      return fail("--concurrency needs --requests");
+      return "--from and --to apply to count only";
+    if (g.concurrency && !opts.requests)
+      return "--concurrency needs --requests";
   }
+  return {};
+}
 
+// Protocol, encoding, address and timeout, with their defaults. Returns a
+// usage error, or "".
+std::string resolve_client(options& opts, const given& g, const char* env_address) {
   auto& client = opts.client;
-  if (!protocol || *protocol == "connect")
+  if (!g.protocol || *g.protocol == "connect")
     client.protocol = wire_protocol::connect;
-  else if (*protocol == "grpc")
+  else if (*g.protocol == "grpc")
     client.protocol = wire_protocol::grpc;
   else
-    return fail("--protocol must be connect or grpc, got '" + *protocol + "'");
+    return "--protocol must be connect or grpc, got '" + *g.protocol + "'";
 
-  if (encoding && client.protocol == wire_protocol::grpc)
-    return fail("--encoding applies to --protocol connect only");
-  if (!encoding)
+  if (g.encoding && client.protocol == wire_protocol::grpc)
+    return "--encoding applies to --protocol connect only";
+  if (!g.encoding)
     client.encoding = opts.load_mode() ? wire_encoding::proto : wire_encoding::json;
-  else if (*encoding == "json")
+  else if (*g.encoding == "json")
     client.encoding = wire_encoding::json;
-  else if (*encoding == "proto")
+  else if (*g.encoding == "proto")
     client.encoding = wire_encoding::proto;
   else
-    return fail("--encoding must be json or proto, got '" + *encoding + "'");
+    return "--encoding must be json or proto, got '" + *g.encoding + "'";
 
-  if (!address) {
-    if (env_address && *env_address)
-      address = env_address;
-    else
-      address = client.protocol == wire_protocol::grpc ? default_grpc_address
-                                                       : default_connect_address;
-  }
-  client.address = *address;
+  if (g.address)
+    client.address = *g.address;
+  else if (env_address && *env_address)
+    client.address = env_address;
+  else
+    client.address =
+      client.protocol == wire_protocol::grpc ? default_grpc_address : default_connect_address;
   if (!split_address(client.address, client.host, client.port))
-    return fail("address must be HOST:PORT, got '" + client.address + "'");
-  client.timeout = std::chrono::milliseconds{timeout_ms.value_or(default_timeout_ms)};
+    return "address must be HOST:PORT, got '" + client.address + "'";
+  client.timeout = std::chrono::milliseconds{g.timeout_ms.value_or(default_timeout_ms)};
+  return {};
+}
+
+} // namespace
+
+parse_result parse_args(int argc, const char* const* argv, const char* env_address) {
+  parse_result result;
+  auto& opts = result.opts;
+  given g;
+  result.error = scan(std::vector<std::string_view>(argv + 1, argv + argc), opts, g);
+  if (!result.error.empty() || opts.help || opts.version)
+    return result;
+  if (opts.cmd == command::none) {
+    result.error = "missing command (ping, count or admin)";
+    return result;
+  }
+  result.error = check_command_options(opts, g);
+  if (result.error.empty())
+    result.error = resolve_client(opts, g, env_address);
   return result;
 }
 

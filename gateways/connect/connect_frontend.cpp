@@ -109,7 +109,7 @@ connect_frontend::connect_frontend(gateway::gateway_actor gw, connect_options op
   auto* b = batcher_.get();
   std::map<std::string, connectrpc::handler> handlers;
   handlers["Ping"] = typed_handler<v1::PingRequest>(
-    [b, fallback](std::unique_ptr<v1::PingRequest> req, connectrpc::call_context ctx,
+    [b, fallback](std::unique_ptr<v1::PingRequest> req, const connectrpc::call_context& ctx,
                   connectrpc::responder done) {
       // The client's trace (or a new one), echoed with our span id.
       auto tc = trace::start(ctx.header("traceparent"), now_ms());
@@ -136,7 +136,7 @@ connect_frontend::connect_frontend(gateway::gateway_actor gw, connect_options op
       b->add(std::move(c), std::move(done));
     });
   handlers["PingCount"] = typed_handler<v1::PingCountRequest>(
-    [b, fallback](std::unique_ptr<v1::PingCountRequest> req, connectrpc::call_context ctx,
+    [b, fallback](std::unique_ptr<v1::PingCountRequest> req, const connectrpc::call_context& ctx,
                   connectrpc::responder done) {
       auto left = budget(ctx, fallback);
       if (left <= caf::timespan{0}) {

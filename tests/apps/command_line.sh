@@ -40,6 +40,17 @@ expect_exit2 ping-gateway "postgres.writers=0 is out of bounds \[1, 64\]" --post
 expect_exit2 ping-gateway "connect.threads=0 is out of bounds" --connect.threads=0
 PING_POSTGRES_MAX_BATCH=0 expect_exit2 ping-gateway "postgres.max-batch=0 is out of bounds"
 expect_exit2 ping-processor "window.flush-records=0 is out of bounds" --window.flush-records=0
+# Every number has bounds (issue 20): counts of zero, zero timeouts.
+expect_exit2 ping-gateway "relay.batch=0 is out of bounds" --relay.batch=0
+expect_exit2 ping-gateway "gateway.store-timeout=0[a-z]* is out of bounds" --gateway.store-timeout=0s
+expect_exit2 ping-gateway "counts.max-waiting=0 is out of bounds" --counts.max-waiting=0
+PING_GRPC_RESET_BURST=0 expect_exit2 ping-gateway "grpc.reset-burst=0 is out of bounds"
+expect_exit2 ping-processor "kafka.batch=0 is out of bounds" --kafka.batch=0
+expect_exit2 ping-processor "window.writer-timeout=0[a-z]* is out of bounds" --window.writer-timeout=0ms
+expect_exit2 ping-processor "kafka.session-timeout-ms=0 is out of bounds" --kafka.session-timeout-ms=0
+for bin in ping-gateway ping-processor; do
+  expect_exit2 "$bin" "admin.max-connections=0 is out of bounds" --admin.max-connections=0
+done
 out=$("$BUILD_DIR/apps/pingctl/pingctl" --version 2>&1)
 [[ $out == "pingctl "* ]] && pass "pingctl --version: $out" || fail "pingctl --version: '$out'"
 

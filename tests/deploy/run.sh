@@ -24,6 +24,8 @@
 #  5. Runtime libraries: `ldd` of the built binaries, mapped to Debian
 #     packages with `dpkg -S`, must all be in deploy/image/runtime-packages.txt
 #     (what the Dockerfile's runtime stage installs) or in its `base:` set.
+#     Every package the image installs is pinned to a Debian 12 version
+#     (PACKAGE=VERSION, written by scripts/pin-packages.sh).
 #
 # Needs: kubectl (kustomize is built in), promtool, python3 with PyYAML and, for the
 # schema steps, jsonschema (installed from Debian's python3-jsonschema and
@@ -335,7 +337,41 @@ fi
 list_packages() { # FILE [base|install]
   sed -e 's/#.*//' -e 's/[[:space:]]*$//' "$1" | awk -v want="$2" '
     /^base:/ { if (want == "base") { sub(/^base:[[:space:]]*/, ""); print } ; next }
-    NF { if (want != "base") print $1 }'
+    NF { if (want != "base") { sub(/=.*/, "", $1); print $1 } }'
+}
+
+# PACKAGE=VERSION lines of the list file (the installed packages).
+list_pins() { # FILE
+  sed -e 's/#.*//' -e 's/[[:space:]]*$//' "$1" | awk '/^base:/ { next } NF { print $1 }'
+}
+
+# Every installed package is pinned (PACKAGE=VERSION, scripts/pin-packages.sh)
+# to a version this Debian 12 has: the one installed here, where the tests
+# ran, or one apt still offers.
+check_pins() { # FILE
+  local list=$1 entry pkg version here unpinned=() unknown=() stale=()
+  while read -r entry; do
+    pkg=${entry%%=*} version=${entry#*=}
+    if [ "$pkg" = "$entry" ] || [ -z "$version" ]; then
+      unpinned+=("$pkg")
+      continue
+    fi
+    here=$(dpkg-query -W -f='${Version}' "$pkg" 2>/dev/null) || here=
+    [ "$here" = "$version" ] && continue
+    if apt-cache show "$pkg=$version" >/dev/null 2>&1; then
+      stale+=("$pkg=$version (here: ${here:-not installed})")
+    else
+      unknown+=("$pkg=$version")
+    fi
+  done < <(list_pins "$list")
+  local name=${list#"$ROOT"/}
+  if ((${#unpinned[@]})); then
+    fail "$name: packages without a version pin: ${unpinned[*]} (scripts/pin-packages.sh)"
+  elif ((${#unknown[@]})); then
+    fail "$name: pinned versions apt does not know: ${unknown[*]}"
+  else
+    pass "$name: every package pinned to a Debian 12 version${stale:+ (differ from this machine: ${stale[*]})}"
+  fi
 }
 
 # Debian package owning a library path (dpkg -S on the path, its real path,
@@ -371,6 +407,9 @@ else
   else
     fail "Dockerfile does not install the package lists of deploy/image"
   fi
+
+  check_pins "$RUNTIME_LIST"
+  [ -f "$BUILD_LIST" ] && check_pins "$BUILD_LIST"
 
   # Every listed package must be a real package of this Debian release.
   unknown=()
@@ -434,7 +473,7 @@ if [ -f "$BUILD_LIST" ] && [ -f "$ROOT/scripts/lib.sh" ]; then
   declare -A in_build=()
   for p in "${build_pkgs[@]}"; do in_build[$p]=1; done
   not_for_build=(postgresql-15 postgresql-contrib redis-server kcat curl nghttp2-client wrk
-                 tmux chromium prometheus)
+                 tmux chromium prometheus clang-format clang-tidy)
   absent=()
   for p in "${libsh[@]}"; do
     [[ " ${not_for_build[*]} " == *" $p "* ]] && continue

@@ -21,7 +21,7 @@ using boost::system::error_code;
 
 namespace {
 
-constexpr std::uint64_t max_response_body = 16 * 1024 * 1024;
+constexpr std::uint64_t max_response_body = std::uint64_t{16} * 1024 * 1024;
 
 std::string host_header(const std::string& host, const std::string& port) {
   if (host.find(':') != std::string::npos) // IPv6 literal

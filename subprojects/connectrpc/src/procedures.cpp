@@ -38,7 +38,7 @@ std::vector<procedure> procedures_for(const google::protobuf::ServiceDescriptor&
       p.fn = std::move(it->second);
       handlers.erase(it);
     } else {
-      p.fn = [path = p.path](std::unique_ptr<google::protobuf::Message>, call_context, responder done) {
+      p.fn = [path = p.path](std::unique_ptr<google::protobuf::Message>, const call_context&, responder done) {
         done.fail(code::unimplemented, path + " is not implemented");
       };
     }

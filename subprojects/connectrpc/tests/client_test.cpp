@@ -25,7 +25,7 @@ struct echo_server {
   echo_server() {
     server_options opts;
     opts.port = 0;
-    auto fn = [this](std::unique_ptr<google::protobuf::Message> m, call_context ctx,
+    auto fn = [this](std::unique_ptr<google::protobuf::Message> m, const call_context& ctx,
                      responder done) {
       const auto& req = static_cast<const echo::v1::EchoRequest&>(*m);
       echo::v1::EchoResponse res;

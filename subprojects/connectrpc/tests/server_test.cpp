@@ -134,7 +134,7 @@ class conn {
 
 http::request<http::string_body> make_req(http::verb verb, const std::string& target, const std::string& content_type,
                                           std::string body,
-                                          std::vector<std::pair<std::string, std::string>> extra = {}) {
+                                          const std::vector<std::pair<std::string, std::string>>& extra = {}) {
   http::request<http::string_body> req{verb, target, 11};
   req.set(http::field::host, "127.0.0.1");
   if (!content_type.empty()) req.set(http::field::content_type, content_type);
@@ -195,7 +195,7 @@ struct echo_fixture {
     for (auto& t : threads) t.join();
   }
 
-  void handle(const echo::v1::EchoRequest& req, call_context ctx, responder done) {
+  void handle(const echo::v1::EchoRequest& req, const call_context& ctx, responder done) {
     echo::v1::EchoResponse res;
     const std::string& text = req.text();
     if (text == "throw") throw std::runtime_error("boom");
@@ -899,6 +899,7 @@ BOOST_AUTO_TEST_CASE(multiple_io_threads_concurrent_clients) {
   o.threads = 2;
   echo_fixture f(o);
   std::vector<std::thread> clients;
+  clients.reserve(8);
   std::atomic<int> ok{0};
   for (int i = 0; i < 8; ++i) {
     clients.emplace_back([&, i] {

@@ -419,6 +419,7 @@ int run_supervisor(int argc, char** argv, const broker_options& o) {
       if (::getppid() != parent) std::_Exit(1);
       pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
       std::vector<char*> cargs;
+      cargs.reserve(args.size() + 1);
       for (auto& a : args) cargs.push_back(a.data());
       cargs.push_back(nullptr);
       ::execv("/proc/self/exe", cargs.data());

@@ -172,7 +172,7 @@ void control_server::run() {
     // Existing clients first (fds[2..] match clients[0..] before accepting).
     for (std::size_t i = 0; i < clients.size(); ++i) {
       client& c = clients[i];
-      const short rev = ready > 0 ? fds[i + 2].revents : 0;
+      const short rev = ready > 0 ? fds[i + 2].revents : short{0};
       bool alive = true;
       if (rev & (POLLIN | POLLHUP | POLLERR)) {
         char buf[1024];

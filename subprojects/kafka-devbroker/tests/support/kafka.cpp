@@ -12,7 +12,7 @@ std::unique_ptr<RdKafka::Conf> make_conf(const config_map& values) {
   std::string err;
   for (const auto& [k, v] : values)
     if (conf->set(k, v, err) != RdKafka::Conf::CONF_OK)
-      throw std::runtime_error("conf " + k + "=" + v + ": " + err);
+      throw std::runtime_error(std::string{"conf "}.append(k).append("=").append(v).append(": ").append(err));
   return conf;
 }
 
@@ -71,7 +71,7 @@ std::vector<RdKafka::ErrorCode> producer::produce_all(const std::string& topic,
     const auto err = producer_->produce(
         topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
         const_cast<char*>(value.data()), value.size(), key.data(), key.size(), 0,
-        reinterpret_cast<void*>(static_cast<std::uintptr_t>(i)));
+        reinterpret_cast<void*>(static_cast<std::uintptr_t>(i))); // NOLINT(performance-no-int-to-ptr): librdkafka's opaque is a void*; the message index travels in it
     if (err != RdKafka::ERR_NO_ERROR) {
       cb_->results[i] = err;
     } else {

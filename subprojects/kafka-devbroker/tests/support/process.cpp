@@ -27,6 +27,7 @@ using clock = std::chrono::steady_clock;
 
 std::vector<char*> c_argv(std::vector<std::string>& args) {
   std::vector<char*> out;
+  out.reserve(args.size() + 1);
   for (auto& a : args) out.push_back(a.data());
   out.push_back(nullptr);
   return out;
