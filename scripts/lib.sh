@@ -17,7 +17,7 @@ PACKAGES=(
   grpc-proto librdkafka-dev libpqxx-dev libhiredis-dev libboost-dev
   libboost-test-dev prometheus-cpp-dev zlib1g-dev libssl-dev libedit-dev
   postgresql-15 postgresql-contrib redis-server kcat curl nghttp2-client wrk
-  tmux chromium prometheus
+  tmux chromium prometheus clang-format
 )
 
 # Installs missing Debian packages (as root), and Node.js/npm if absent.

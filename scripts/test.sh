@@ -50,6 +50,8 @@ check() { # NAME CMD...: runs one suite, counts it
   if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); log "FAILED: $name"; fi
 }
 
+check "format: clang-format --dry-run --Werror on every C++ file" "$PING_ROOT/scripts/format.sh" --check
+
 check "meson test (Boost.Test suites)" \
   meson test -C "$BUILD_DIR" --print-errorlogs --timeout-multiplier 2
 check "chaos: every fault under load, every count exact (seeded, short form)" \
