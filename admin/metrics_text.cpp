@@ -51,8 +51,8 @@ void add_process_metrics(prometheus::Registry& out) {
   gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.", s->virtual_bytes);
   gauge("process_open_fds", "Number of open file descriptors.", s->open_fds);
   gauge("process_max_fds", "Maximum number of open file descriptors.", s->max_fds);
-  gauge("process_start_time_seconds",
-        "Start time of the process since unix epoch in seconds.", s->start_time_seconds);
+  gauge("process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
+        s->start_time_seconds);
 }
 
 } // namespace

@@ -19,6 +19,7 @@
 namespace ping::admin {
 
 /// `ready`, when given, is exported as `ping_ready` (what /readyz answers).
-std::string render_metrics(const telemetry::registry& reg, std::optional<bool> ready = std::nullopt);
+std::string render_metrics(const telemetry::registry& reg,
+                           std::optional<bool> ready = std::nullopt);
 
 } // namespace ping::admin

@@ -11,10 +11,14 @@ failure failure::of(const caf::error& err) {
 
 std::string_view method_of(command c) {
   switch (c) {
-    case command::flush: return "Flush";
-    case command::pause: return "PauseConsumption";
-    case command::resume: return "ResumeConsumption";
-    case command::rebuild_cache: return "RebuildCache";
+    case command::flush:
+      return "Flush";
+    case command::pause:
+      return "PauseConsumption";
+    case command::resume:
+      return "ResumeConsumption";
+    case command::rebuild_cache:
+      return "RebuildCache";
   }
   return "?";
 }

@@ -29,7 +29,7 @@ namespace ping::admin {
 
 /// What GetStatus reports about the node.
 struct node_info {
-  std::string binary;              // "ping-gateway"
+  std::string binary; // "ping-gateway"
   std::string version;
   std::vector<std::string> config; // "category.name=value", secrets redacted
 };
@@ -54,11 +54,11 @@ using reply = std::function<void(outcome<T>)>;
 /// One stage of the node's pipeline, by reference into the node's metrics
 /// (they live in the registry, which outlives the admin server).
 struct stage {
-  std::string name;                               // "commit"
-  std::string description;                        // one line
-  const telemetry::counter* items = nullptr;      // items through the stage
-  const telemetry::histogram* latency = nullptr;  // seconds; nullptr: none
-  const telemetry::gauge* backlog = nullptr;      // a gauge or an actor's backlog; nullptr: none
+  std::string name;                              // "commit"
+  std::string description;                       // one line
+  const telemetry::counter* items = nullptr;     // items through the stage
+  const telemetry::histogram* latency = nullptr; // seconds; nullptr: none
+  const telemetry::gauge* backlog = nullptr;     // a gauge or an actor's backlog; nullptr: none
 };
 
 /// Counter repairs of one kind (the processor's resyncs from PostgreSQL).
@@ -86,8 +86,8 @@ struct rebalance {
 /// committed head against the cache's applied relay sequence.
 struct exactness_row {
   int32_t partition = 0;
-  int64_t head = 0;       // outbox_head.next_seq - 1
-  int64_t cache_seq = -1; // ping:offsets seq:<p>; -1 unknown
+  int64_t head = 0;        // outbox_head.next_seq - 1
+  int64_t cache_seq = -1;  // ping:offsets seq:<p>; -1 unknown
   int64_t relay_acked = 0; // outbox_cursor.acked_seq
 };
 

@@ -10,7 +10,7 @@
 namespace ping::admin {
 
 struct process_stats {
-  double cpu_seconds = 0;        // user + system
+  double cpu_seconds = 0; // user + system
   double resident_bytes = 0;
   double virtual_bytes = 0;
   double open_fds = 0;

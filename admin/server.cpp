@@ -68,8 +68,8 @@ std::vector<connectrpc::static_file> routes(rpc::context_ptr ctx) {
   readyz.open = true;
   out.push_back(readyz);
   out.push_back({"/metrics", "", "", [ctx](const connectrpc::call_context&) {
-                   return connectrpc::http_answer{
-                     200, "text/plain; version=0.0.4; charset=utf-8", render_metrics(ctx->reg, ctx->self.ready())};
+                   return connectrpc::http_answer{200, "text/plain; version=0.0.4; charset=utf-8",
+                                                  render_metrics(ctx->reg, ctx->self.ready())};
                  }});
   // The page itself carries no data; its API calls need the token.
   connectrpc::static_file console{"/", "text/html; charset=utf-8", std::string{console_page()}};

@@ -48,8 +48,8 @@ int main(int argc, char** argv) {
     ev.set_partition(p);
     ev.set_relay_seq(++seq[static_cast<size_t>(p)]);
     ev.SerializeToString(&value);
-    while (producer->produce(topic, p, RdKafka::Producer::RK_MSG_COPY, value.data(),
-                             value.size(), nullptr, 0, 0, nullptr)
+    while (producer->produce(topic, p, RdKafka::Producer::RK_MSG_COPY, value.data(), value.size(),
+                             nullptr, 0, 0, nullptr)
            == RdKafka::ERR__QUEUE_FULL)
       producer->poll(10);
     producer->poll(0);

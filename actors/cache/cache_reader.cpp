@@ -4,8 +4,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
-#include <memory>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -21,10 +21,10 @@
 #include "actors/cache/schema.hpp"
 
 #include "actors/common/backoff.hpp"
-#include "actors/common/note.hpp"
-#include "actors/common/supervision.hpp"
 #include "actors/common/ids.hpp"
 #include "actors/common/log.hpp"
+#include "actors/common/note.hpp"
+#include "actors/common/supervision.hpp"
 
 namespace ping::cache {
 
@@ -35,9 +35,8 @@ using schema::ms_per_minute;
 // Which asked ranges may be served from minute buckets: bounded, both ends
 // minute-aligned, non-empty, and at most `max_minutes` buckets long.
 bool bucket_range(const time_range& r, int64_t max_minutes) {
-  return r.bounded && r.start_ms >= 0 && r.start_ms < r.end_ms
-         && r.start_ms % ms_per_minute == 0 && r.end_ms % ms_per_minute == 0
-         && (r.end_ms - r.start_ms) / ms_per_minute <= max_minutes;
+  return r.bounded && r.start_ms >= 0 && r.start_ms < r.end_ms && r.start_ms % ms_per_minute == 0
+         && r.end_ms % ms_per_minute == 0 && (r.end_ms - r.start_ms) / ms_per_minute <= max_minutes;
 }
 
 // -- worker: one connection, blocking calls, detached thread ----------------
@@ -123,8 +122,8 @@ struct raw_read {
 
 // One MULTI/EXEC round trip: every partition's state, the total and the
 // planned buckets, from one atomic snapshot.
-raw_read read_once(worker_state& st, const settings& cfg, const read_plan& plan,
-                   size_t ranges, size_t sums) {
+raw_read read_once(worker_state& st, const settings& cfg, const read_plan& plan, size_t ranges,
+                   size_t sums) {
   std::vector<command_args> cmds;
   cmds.push_back({"MULTI"});
   cmds.push_back({"HGETALL", schema::offsets_key});
@@ -200,14 +199,13 @@ raw_read read_once(worker_state& st, const settings& cfg, const read_plan& plan,
     throw bad_reply{"malformed total"};
   for (size_t p = 0; p < partitions; ++p)
     if (!schema::has_state(seqs[p].has_value())) {
-      out.unusable = not_usable("partition " + std::to_string(p)
-                                  + " has no state (cold or rebuilding)",
-                                ranges, sums);
+      out.unusable = not_usable(
+        "partition " + std::to_string(p) + " has no state (cold or rebuilding)", ranges, sums);
       return out;
     }
   if (*total != count_sum) {
-    out.unusable = not_usable("checksum: total " + std::to_string(*total) + " != "
-                                + std::to_string(count_sum) + " applied",
+    out.unusable = not_usable("checksum: total " + std::to_string(*total)
+                                + " != " + std::to_string(count_sum) + " applied",
                               ranges, sums);
     return out;
   }
@@ -292,8 +290,8 @@ void on_io_failure(worker_state& st, const settings& cfg, const std::string& wha
   st.backoff = next_backoff(st.backoff, cfg.backoff_min, cfg.backoff_max);
   st.retry_at = std::chrono::steady_clock::now() + st.backoff;
   st.stats->up = false;
-  auto backoff_ms = std::to_string(
-    std::chrono::duration_cast<std::chrono::milliseconds>(st.backoff).count());
+  auto backoff_ms
+    = std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(st.backoff).count());
   if (st.reachable) {
     st.reachable = false;
     log::warn("cache", "cache unreachable; counts fall back to PostgreSQL",
@@ -304,47 +302,44 @@ void on_io_failure(worker_state& st, const settings& cfg, const std::string& wha
   }
 }
 
-reader_actor::behavior_type
-worker(reader_actor::stateful_pointer<worker_state> self, settings cfg,
-       std::shared_ptr<telemetry::actor_stats> stats) {
+reader_actor::behavior_type worker(reader_actor::stateful_pointer<worker_state> self, settings cfg,
+                                   std::shared_ptr<telemetry::actor_stats> stats) {
   self->state.stats = std::move(stats);
   self->state.conn = std::make_unique<connection>(cfg.address, cfg.password, cfg.timeout);
   auto serve = [=](const std::vector<time_range>& per_minute,
                    const std::vector<time_range>& summed) -> snapshot {
-      auto& st = self->state;
-      st.stats->handled++;
-      st.stats->mailbox = static_cast<int64_t>(self->mailbox().size());
-      if (!st.conn->connected() && std::chrono::steady_clock::now() < st.retry_at)
-        return not_usable("cache unreachable (backing off)", per_minute.size(), summed.size());
-      try {
-        auto snap = read(st, cfg, per_minute, summed);
-        st.backoff = caf::timespan{0};
-        st.reply_warned = false;
-        st.stats->up = true;
-        if (!st.reachable) {
-          st.reachable = true;
-          log::info("cache", "cache reachable again", {{"address", cfg.address}});
-        }
-        return snap;
-      } catch (const io_failure& e) {
-        on_io_failure(st, cfg, e.what());
-        return not_usable(std::string{"cache unreachable: "} + e.what(), per_minute.size(),
-                          summed.size());
-      } catch (const bad_reply& e) {
-        if (!st.reply_warned) {
-          st.reply_warned = true;
-          log::warn("cache", "unusable cache reply; counts fall back to PostgreSQL",
-                    {{"error", e.what()}});
-        }
-        return not_usable(std::string{"unusable reply: "} + e.what(), per_minute.size(),
-                          summed.size());
+    auto& st = self->state;
+    st.stats->handled++;
+    st.stats->mailbox = static_cast<int64_t>(self->mailbox().size());
+    if (!st.conn->connected() && std::chrono::steady_clock::now() < st.retry_at)
+      return not_usable("cache unreachable (backing off)", per_minute.size(), summed.size());
+    try {
+      auto snap = read(st, cfg, per_minute, summed);
+      st.backoff = caf::timespan{0};
+      st.reply_warned = false;
+      st.stats->up = true;
+      if (!st.reachable) {
+        st.reachable = true;
+        log::info("cache", "cache reachable again", {{"address", cfg.address}});
       }
+      return snap;
+    } catch (const io_failure& e) {
+      on_io_failure(st, cfg, e.what());
+      return not_usable(std::string{"cache unreachable: "} + e.what(), per_minute.size(),
+                        summed.size());
+    } catch (const bad_reply& e) {
+      if (!st.reply_warned) {
+        st.reply_warned = true;
+        log::warn("cache", "unusable cache reply; counts fall back to PostgreSQL",
+                  {{"error", e.what()}});
+      }
+      return not_usable(std::string{"unusable reply: "} + e.what(), per_minute.size(),
+                        summed.size());
+    }
   };
   return {
     [=](snapshot_atom, const std::vector<time_range>& per_minute,
-        const std::vector<time_range>& summed) -> snapshot {
-      return serve(per_minute, summed);
-    },
+        const std::vector<time_range>& summed) -> snapshot { return serve(per_minute, summed); },
     [=](snapshot_atom, const std::vector<time_range>& per_minute) -> snapshot {
       return serve(per_minute, {});
     },
@@ -353,9 +348,10 @@ worker(reader_actor::stateful_pointer<worker_state> self, settings cfg,
 
 // -- facade: deadlines, the in-flight bound, supervision --------------------
 
-using facade_actor = reader_actor::extend<
-  caf::reacts_to<tick_atom, uint64_t>, // timer: the caller's deadline of read id
-  caf::reacts_to<respawn_atom>>;       // timer: start the worker again
+using facade_actor
+  = reader_actor::extend<caf::reacts_to<tick_atom, uint64_t>, // timer: the caller's deadline of
+                                                              // read id
+                         caf::reacts_to<respawn_atom>>;       // timer: start the worker again
 
 struct waiting_read {
   caf::typed_response_promise<snapshot> rp;
@@ -426,8 +422,7 @@ void worker_done(facade_ptr self, uint64_t gen) {
   st.stats->backlog = static_cast<int64_t>(st.in_flight);
 }
 
-facade_actor::behavior_type facade(facade_ptr self, settings cfg,
-                                   telemetry::registry* reg) {
+facade_actor::behavior_type facade(facade_ptr self, settings cfg, telemetry::registry* reg) {
   auto& st = self->state;
   cfg.max_in_flight = std::max<size_t>(1, cfg.max_in_flight);
   st.cfg = cfg;
@@ -465,8 +460,8 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
     // (or by replacing it when it is silent for `stuck_after`).
     self->delayed_send(self, st.cfg.timeout + st.cfg.answer_slack, tick_atom::value, id);
     self
-      ->request(st.worker->get(), st.cfg.stuck_after, snapshot_atom::value,
-                std::move(per_minute), std::move(summed))
+      ->request(st.worker->get(), st.cfg.stuck_after, snapshot_atom::value, std::move(per_minute),
+                std::move(summed))
       .then(
         [self, id, gen](snapshot& s) {
           worker_done(self, gen);
@@ -507,8 +502,7 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
 
 } // namespace
 
-reader_actor spawn_cache_reader(caf::actor_system& sys, settings cfg,
-                               telemetry::registry& reg) {
+reader_actor spawn_cache_reader(caf::actor_system& sys, settings cfg, telemetry::registry& reg) {
   // Register the stats now, so they are visible as soon as this returns (the
   // facade initializes later, on the pool).
   reader_metrics::registered_in(reg);

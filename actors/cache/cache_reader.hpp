@@ -47,10 +47,10 @@
 namespace ping::cache {
 
 struct settings {
-  std::string address = "127.0.0.1:6379"; // host:port ([v6]:port)
-  std::string password;                   // secret; empty = no AUTH
-  int32_t partitions = 3;                 // Kafka partitions of ping-events
-  caf::timespan timeout = std::chrono::milliseconds(50); // connect and each socket op
+  std::string address = "127.0.0.1:6379";                     // host:port ([v6]:port)
+  std::string password;                                       // secret; empty = no AUTH
+  int32_t partitions = 3;                                     // Kafka partitions of ping-events
+  caf::timespan timeout = std::chrono::milliseconds(50);      // connect and each socket op
   caf::timespan answer_slack = std::chrono::milliseconds(20); // caller deadline = timeout + slack
   // A worker silent this long is replaced; keep it well above the worker's
   // worst case per read (connect + AUTH + one round trip: about 3 x timeout).
@@ -69,7 +69,6 @@ struct settings {
   size_t max_in_flight = 1; // reads handed to the worker at once
 };
 
-reader_actor spawn_cache_reader(caf::actor_system& sys, settings cfg,
-                               telemetry::registry& reg);
+reader_actor spawn_cache_reader(caf::actor_system& sys, settings cfg, telemetry::registry& reg);
 
 } // namespace ping::cache

@@ -54,8 +54,7 @@ caf::error unavailable(const char* what, const std::exception& e) {
   return caf::make_error(ping_errc::unavailable, std::string{what} + ": " + e.what());
 }
 
-writer_actor::behavior_type writer(self_ptr self, writer_settings cfg,
-                                   telemetry::registry* reg) {
+writer_actor::behavior_type writer(self_ptr self, writer_settings cfg, telemetry::registry* reg) {
   auto& st = self->state;
   st.conn = std::make_unique<connection>(cfg.address, cfg.password, cfg.timeout);
   st.cfg = std::move(cfg);
@@ -70,10 +69,17 @@ writer_actor::behavior_type writer(self_ptr self, writer_settings cfg,
       note();
       auto& st = self->state;
       auto started = std::chrono::steady_clock::now();
-      command_args args{"EVAL", schema::write_lua, "3", schema::counters_key,
-                        schema::offsets_key, schema::future_key, std::to_string(req.partition),
-                        std::to_string(req.from_seq), std::to_string(req.to_seq),
-                        std::to_string(req.next_offset), std::to_string(req.count),
+      command_args args{"EVAL",
+                        schema::write_lua,
+                        "3",
+                        schema::counters_key,
+                        schema::offsets_key,
+                        schema::future_key,
+                        std::to_string(req.partition),
+                        std::to_string(req.from_seq),
+                        std::to_string(req.to_seq),
+                        std::to_string(req.next_offset),
+                        std::to_string(req.count),
                         std::to_string(st.cutoff_minute()),
                         std::to_string(st.ceiling_minute())};
       args.reserve(args.size() + 2 * req.minutes.size());
@@ -100,8 +106,8 @@ writer_actor::behavior_type writer(self_ptr self, writer_settings cfg,
         return unavailable("write failed", e);
       }
     },
-    [=](load_atom, const std::vector<int32_t>& partitions)
-      -> caf::result<std::vector<partition_state>> {
+    [=](load_atom,
+        const std::vector<int32_t>& partitions) -> caf::result<std::vector<partition_state>> {
       note();
       command_args args{"HMGET", schema::offsets_key};
       for (auto p : partitions) {
@@ -151,8 +157,7 @@ writer_actor::behavior_type writer(self_ptr self, writer_settings cfg,
       // One command, so readers see the counters and the partitions' state
       // either both there or both gone.
       try {
-        self->state.run(
-          {"DEL", schema::counters_key, schema::offsets_key, schema::future_key});
+        self->state.run({"DEL", schema::counters_key, schema::offsets_key, schema::future_key});
         return true;
       } catch (const std::exception& e) {
         return unavailable("reset failed", e);

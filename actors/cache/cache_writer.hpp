@@ -25,7 +25,7 @@ struct writer_settings {
   std::string password;                   // secret; empty = no AUTH
   caf::timespan timeout = std::chrono::seconds(1);
   caf::timespan retention = std::chrono::hours(24 * 7); // minute buckets kept
-  caf::timespan future = std::chrono::hours(24 * 7); // buckets kept ahead of now
+  caf::timespan future = std::chrono::hours(24 * 7);    // buckets kept ahead of now
   // Its place in the supervision tree (admin console, metrics).
   std::string actor_name = "windowing.cache-writer";
   std::string actor_parent = "windowing";

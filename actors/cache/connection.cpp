@@ -18,8 +18,7 @@ endpoint parse_address(std::string_view addr) {
   std::string_view host, port;
   if (!addr.empty() && addr.front() == '[') {
     auto close = addr.find(']');
-    if (close == std::string_view::npos || close + 1 >= addr.size()
-        || addr[close + 1] != ':')
+    if (close == std::string_view::npos || close + 1 >= addr.size() || addr[close + 1] != ':')
       return ep;
     host = addr.substr(1, close - 1);
     port = addr.substr(close + 2);
@@ -32,8 +31,7 @@ endpoint parse_address(std::string_view addr) {
   }
   int p = 0;
   auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
-  if (ec != std::errc{} || ptr != port.data() + port.size() || p <= 0 || p > 65535
-      || host.empty())
+  if (ec != std::errc{} || ptr != port.data() + port.size() || p <= 0 || p > 65535 || host.empty())
     return ep;
   ep.host = std::string{host};
   ep.port = p;
@@ -68,8 +66,7 @@ void append(redisContext* c, const command_args& args) {
 } // namespace
 
 connection::connection(const std::string& address, std::string password, caf::timespan timeout)
-  : ep_(parse_address(address)), password_(std::move(password)), timeout_(timeout) {
-}
+  : ep_(parse_address(address)), password_(std::move(password)), timeout_(timeout) {}
 
 connection::~connection() {
   drop();

@@ -19,13 +19,12 @@ struct reader_metrics {
   telemetry::histogram& read_seconds;
 
   static reader_metrics registered_in(telemetry::registry& reg) {
-    return {reg.actor("cache", "pool"),
-            reg.actor("cache.reader", "detached", "cache"),
-            reg.add_counter("cache_hits_total",
-                            "Cache reads that found the counters (ping:counters)."),
-            reg.add_counter("cache_misses_total",
-                            "Cache reads that failed or found no counters (then PostgreSQL counts)."),
-            reg.add_latency("cache_read_seconds", "Seconds per cache read (one snapshot).")};
+    return {
+      reg.actor("cache", "pool"), reg.actor("cache.reader", "detached", "cache"),
+      reg.add_counter("cache_hits_total", "Cache reads that found the counters (ping:counters)."),
+      reg.add_counter("cache_misses_total",
+                      "Cache reads that failed or found no counters (then PostgreSQL counts)."),
+      reg.add_latency("cache_read_seconds", "Seconds per cache read (one snapshot).")};
   }
 };
 

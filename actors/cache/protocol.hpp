@@ -68,8 +68,8 @@ struct snapshot {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, snapshot& x) {
-  return f(caf::meta::type_name("snapshot"), x.usable, x.why, x.seqs, x.total,
-           x.floor_minute, x.ranges, x.sums);
+  return f(caf::meta::type_name("snapshot"), x.usable, x.why, x.seqs, x.total, x.floor_minute,
+           x.ranges, x.sums);
 }
 
 /// The cache reader: the handle ping-gateway's count reader holds.
@@ -81,8 +81,7 @@ using reader_actor = caf::typed_actor<
   caf::replies_to<snapshot_atom, std::vector<time_range>>::with<snapshot>,
   // The same, with ranges asked per minute (first) and ranges asked summed
   // (second: what the cache holds of each, a bounded number of buckets).
-  caf::replies_to<snapshot_atom, std::vector<time_range>, std::vector<time_range>>::with<
-    snapshot>>;
+  caf::replies_to<snapshot_atom, std::vector<time_range>, std::vector<time_range>>::with<snapshot>>;
 
 // -- writes -----------------------------------------------------------------
 
@@ -106,8 +105,8 @@ struct write_request {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, write_request& x) {
-  return f(caf::meta::type_name("write_request"), x.partition, x.from_seq, x.to_seq,
-           x.next_offset, x.count, x.minutes, x.to_ident);
+  return f(caf::meta::type_name("write_request"), x.partition, x.from_seq, x.to_seq, x.next_offset,
+           x.count, x.minutes, x.to_ident);
 }
 
 /// What became of a write (schema::write_outcome) and where the partition
@@ -137,8 +136,8 @@ struct partition_state {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, partition_state& x) {
-  return f(caf::meta::type_name("partition_state"), x.partition, x.stored,
-           x.next_offset, x.seq, x.ident);
+  return f(caf::meta::type_name("partition_state"), x.partition, x.stored, x.next_offset, x.seq,
+           x.ident);
 }
 
 /// The cache writer (detached; owns its connection).

@@ -83,8 +83,7 @@ inline minute_span interior(const time_range& r) {
 }
 
 /// The part of the range the cache counts (empty if none).
-inline minute_span cached_span(const time_range& r, const bucket_bounds& b,
-                               int64_t max_minutes) {
+inline minute_span cached_span(const time_range& r, const bucket_bounds& b, int64_t max_minutes) {
   if (!r.bounded || r.start_ms >= r.end_ms)
     return {};
   auto in = interior(r);

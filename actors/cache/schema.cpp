@@ -5,18 +5,18 @@ namespace ping::cache::schema {
 namespace {
 
 // Shared by the scripts: the checksum, and the retention floor.
-#define PING_LUA_PRELUDE                                                        \
-  "local counters, offsets = KEYS[1], KEYS[2]\n"                                \
-  "local function consistent()\n"                                              \
-  "  local total = tonumber(redis.call('HGET', counters, 'total') or '0')\n"   \
-  "  local sum = 0\n"                                                           \
-  "  local all = redis.call('HGETALL', offsets)\n"                             \
-  "  for i = 1, #all, 2 do\n"                                                   \
-  "    if string.sub(all[i], 1, 6) == 'count:' then\n"                          \
-  "      sum = sum + tonumber(all[i + 1])\n"                                    \
-  "    end\n"                                                                   \
-  "  end\n"                                                                     \
-  "  return total == sum\n"                                                     \
+#define PING_LUA_PRELUDE                                                     \
+  "local counters, offsets = KEYS[1], KEYS[2]\n"                             \
+  "local function consistent()\n"                                            \
+  "  local total = tonumber(redis.call('HGET', counters, 'total') or '0')\n" \
+  "  local sum = 0\n"                                                        \
+  "  local all = redis.call('HGETALL', offsets)\n"                           \
+  "  for i = 1, #all, 2 do\n"                                                \
+  "    if string.sub(all[i], 1, 6) == 'count:' then\n"                       \
+  "      sum = sum + tonumber(all[i + 1])\n"                                 \
+  "    end\n"                                                                \
+  "  end\n"                                                                  \
+  "  return total == sum\n"                                                  \
   "end\n"
 
 } // namespace

@@ -9,8 +9,7 @@
 
 namespace ping {
 
-inline caf::timespan next_backoff(caf::timespan current, caf::timespan min,
-                                  caf::timespan max) {
+inline caf::timespan next_backoff(caf::timespan current, caf::timespan min, caf::timespan max) {
   return current.count() == 0 ? min : std::min(current * 2, max);
 }
 

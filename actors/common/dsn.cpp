@@ -27,19 +27,15 @@ std::string with_timeouts(const std::string& dsn, caf::timespan connect_timeout,
   using std::chrono::duration_cast;
   using std::chrono::milliseconds;
   using std::chrono::seconds;
-  auto connect_s = std::to_string(std::max<int64_t>(
-    1, duration_cast<seconds>(connect_timeout).count()));
-  auto stmt_ms = std::to_string(
-    duration_cast<milliseconds>(statement_timeout).count());
+  auto connect_s
+    = std::to_string(std::max<int64_t>(1, duration_cast<seconds>(connect_timeout).count()));
+  auto stmt_ms = std::to_string(duration_cast<milliseconds>(statement_timeout).count());
   auto user_timeout_ms = std::to_string(std::max<int64_t>(
     1000, duration_cast<milliseconds>(connect_timeout + statement_timeout).count()));
   std::vector<std::pair<std::string, std::string>> extra{
-    {"connect_timeout", connect_s},
-    {"keepalives", "1"},
-    {"keepalives_idle", keepalive_idle_s},
-    {"keepalives_interval", keepalive_interval_s},
-    {"keepalives_count", keepalive_count},
-    {"tcp_user_timeout", user_timeout_ms},
+    {"connect_timeout", connect_s},        {"keepalives", "1"},
+    {"keepalives_idle", keepalive_idle_s}, {"keepalives_interval", keepalive_interval_s},
+    {"keepalives_count", keepalive_count}, {"tcp_user_timeout", user_timeout_ms},
   };
   if (read_write)
     extra.emplace_back("target_session_attrs", "read-write");

@@ -13,13 +13,14 @@ namespace ping {
 
 enum class ping_errc : uint8_t {
   none = 0,
-  invalid_argument,   // bad input from the client
-  unavailable,        // a dependency (PostgreSQL, the cache) cannot be reached
-  resource_exhausted, // a bound was hit: too much in-flight work
-  deadline_exceeded,  // the request's deadline passed inside Ping
-  shutting_down,      // draining: no new work accepted
-  internal,           // a broken invariant; should never happen
-  failed_precondition, // cannot be answered in the system's state (a range edge inside raw rows retention dropped)
+  invalid_argument,    // bad input from the client
+  unavailable,         // a dependency (PostgreSQL, the cache) cannot be reached
+  resource_exhausted,  // a bound was hit: too much in-flight work
+  deadline_exceeded,   // the request's deadline passed inside Ping
+  shutting_down,       // draining: no new work accepted
+  internal,            // a broken invariant; should never happen
+  failed_precondition, // cannot be answered in the system's state (a range edge inside raw rows
+                       // retention dropped)
 };
 
 std::string to_string(ping_errc x);

@@ -7,8 +7,7 @@ namespace ping {
 
 int64_t now_ms() {
   using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
-    .count();
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
 std::string make_uuid_v7(int64_t unix_ms) {
@@ -44,8 +43,7 @@ int32_t partition_of(std::string_view id, int32_t partitions) {
     h ^= c;
     h *= 16777619u;
   }
-  return partitions > 0 ? static_cast<int32_t>(h % static_cast<uint32_t>(partitions))
-                        : 0;
+  return partitions > 0 ? static_cast<int32_t>(h % static_cast<uint32_t>(partitions)) : 0;
 }
 
 } // namespace ping

@@ -41,21 +41,17 @@ inline constexpr std::string_view trace_id_key = "trace_id";
 void write(level lvl, std::string_view component, std::string_view msg,
            std::initializer_list<field> fields = {});
 
-inline void debug(std::string_view c, std::string_view m,
-                  std::initializer_list<field> f = {}) {
+inline void debug(std::string_view c, std::string_view m, std::initializer_list<field> f = {}) {
   if (current_level() <= level::debug)
     write(level::debug, c, m, f);
 }
-inline void info(std::string_view c, std::string_view m,
-                 std::initializer_list<field> f = {}) {
+inline void info(std::string_view c, std::string_view m, std::initializer_list<field> f = {}) {
   write(level::info, c, m, f);
 }
-inline void warn(std::string_view c, std::string_view m,
-                 std::initializer_list<field> f = {}) {
+inline void warn(std::string_view c, std::string_view m, std::initializer_list<field> f = {}) {
   write(level::warn, c, m, f);
 }
-inline void error(std::string_view c, std::string_view m,
-                  std::initializer_list<field> f = {}) {
+inline void error(std::string_view c, std::string_view m, std::initializer_list<field> f = {}) {
   write(level::error, c, m, f);
 }
 

@@ -36,8 +36,7 @@ public:
 
   reply(std::function<void(T&)> on_value, std::function<void(caf::error&)> on_error,
         clock::time_point deadline)
-    : st_(std::make_shared<state>(std::move(on_value), std::move(on_error), deadline)) {
-  }
+    : st_(std::make_shared<state>(std::move(on_value), std::move(on_error), deadline)) {}
 
   /// When the caller stops waiting.
   clock::time_point deadline() const { return st_->deadline; }
@@ -64,10 +63,8 @@ public:
 
 private:
   struct state {
-    state(std::function<void(T&)> v, std::function<void(caf::error&)> e,
-          clock::time_point d)
-      : on_value(std::move(v)), on_error(std::move(e)), deadline(d) {
-    }
+    state(std::function<void(T&)> v, std::function<void(caf::error&)> e, clock::time_point d)
+      : on_value(std::move(v)), on_error(std::move(e)), deadline(d) {}
     state(const state&) = delete;
     state& operator=(const state&) = delete;
     ~state() {

@@ -42,9 +42,7 @@ class supervised {
 public:
   supervised(std::string name, std::shared_ptr<telemetry::actor_stats> stats,
              caf::timespan backoff_min, caf::timespan backoff_max)
-    : name_(std::move(name)), stats_(std::move(stats)), min_(backoff_min),
-      max_(backoff_max) {
-  }
+    : name_(std::move(name)), stats_(std::move(stats)), min_(backoff_min), max_(backoff_max) {}
 
   const Handle& get() const { return handle_; }
   bool running() const { return static_cast<bool>(handle_); }
@@ -90,12 +88,12 @@ private:
     stats_->restarts++;
     stats_->up = false;
     backoff_ = next_backoff(backoff_, min_, max_);
-    log::error("supervisor", "child failed; restarting",
-               {{"child", name_},
-                {"reason", why},
-                {"backoff_ms",
-                 std::to_string(
-                   std::chrono::duration_cast<std::chrono::milliseconds>(backoff_).count())}});
+    log::error(
+      "supervisor", "child failed; restarting",
+      {{"child", name_},
+       {"reason", why},
+       {"backoff_ms",
+        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(backoff_).count())}});
     return backoff_;
   }
 

@@ -8,20 +8,18 @@
 namespace ping::telemetry {
 
 histogram::histogram(std::vector<double> bounds)
-  : bounds_(std::move(bounds)),
-    counts_(new std::atomic<uint64_t>[bounds_.size() + 1]) {
+  : bounds_(std::move(bounds)), counts_(new std::atomic<uint64_t>[bounds_.size() + 1]) {
   for (size_t i = 0; i <= bounds_.size(); ++i)
     counts_[i] = 0;
 }
 
 void histogram::observe(double value) {
-  auto i = static_cast<size_t>(
-    std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin());
+  auto i = static_cast<size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), value)
+                               - bounds_.begin());
   counts_[i].fetch_add(1, std::memory_order_relaxed);
   count_.fetch_add(1, std::memory_order_relaxed);
   auto cur = sum_.load(std::memory_order_relaxed);
-  while (!sum_.compare_exchange_weak(cur, cur + value,
-                                     std::memory_order_relaxed))
+  while (!sum_.compare_exchange_weak(cur, cur + value, std::memory_order_relaxed))
     ;
 }
 
@@ -38,12 +36,10 @@ histogram::snapshot_t histogram::snapshot() const {
 }
 
 double histogram::quantile(double q) const {
-  return quantile(q, snapshot_t{std::vector<uint64_t>(bounds_.size() + 1, 0), 0, 0},
-                  snapshot());
+  return quantile(q, snapshot_t{std::vector<uint64_t>(bounds_.size() + 1, 0), 0, 0}, snapshot());
 }
 
-double histogram::quantile(double q, const snapshot_t& older,
-                           const snapshot_t& newer) const {
+double histogram::quantile(double q, const snapshot_t& older, const snapshot_t& newer) const {
   auto count = newer.count - older.count;
   if (count == 0 || newer.cumulative.size() != older.cumulative.size())
     return 0;
@@ -67,8 +63,7 @@ gauge_family::values_t gauge_family::values() const {
 namespace {
 
 std::vector<double> latency_bounds() {
-  return {0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05,
-          0.1,    0.25,  0.5,   1,     2.5,  5,     10};
+  return {0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 }
 
 std::vector<double> size_bounds() {
@@ -109,8 +104,8 @@ void registry::check_kind(const std::string& name, const char* kind) const {
   else if (has_name(families_, name))
     found = "gauge family";
   if (found && std::string_view{found} != kind)
-    throw std::logic_error("telemetry: '" + name + "' is registered as a " + found
-                           + ", not as a " + kind);
+    throw std::logic_error("telemetry: '" + name + "' is registered as a " + found + ", not as a "
+                           + kind);
 }
 
 void registry::note_help(const std::string& name, const std::string& help) {
@@ -120,8 +115,7 @@ void registry::note_help(const std::string& name, const std::string& help) {
   help_.emplace_back(name, help);
 }
 
-std::shared_ptr<actor_stats> registry::actor(const std::string& name,
-                                             const std::string& kind,
+std::shared_ptr<actor_stats> registry::actor(const std::string& name, const std::string& kind,
                                              const std::string& parent) {
   std::lock_guard<std::mutex> guard{mtx_};
   for (auto& a : actors_)
@@ -148,8 +142,7 @@ counter& registry::add_counter(const std::string& name, const std::string& help,
   return *counters_.back().value;
 }
 
-gauge& registry::add_gauge(const std::string& name, const std::string& help,
-                           const labels& lbls) {
+gauge& registry::add_gauge(const std::string& name, const std::string& help, const labels& lbls) {
   std::lock_guard<std::mutex> guard{mtx_};
   check_kind(name, "gauge");
   if (auto* g = find(gauges_, name, lbls))

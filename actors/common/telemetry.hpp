@@ -63,8 +63,7 @@ class gauge_family {
 public:
   using values_t = std::vector<std::pair<std::string, int64_t>>; // label value, gauge
 
-  explicit gauge_family(std::string label) : label_(std::move(label)) {
-  }
+  explicit gauge_family(std::string label) : label_(std::move(label)) {}
   const std::string& label() const { return label_; }
   void set(values_t values);
   values_t values() const;
@@ -78,11 +77,10 @@ private:
 /// Per-actor counters.
 struct actor_stats {
   actor_stats(std::string name, std::string kind, std::string parent)
-    : name(std::move(name)), kind(std::move(kind)), parent(std::move(parent)) {
-  }
-  const std::string name;   // unique, e.g. "persistence.writer-1"
-  const std::string kind;   // "pool" (cooperative) or "detached"
-  const std::string parent; // supervisor's name, "" for the root
+    : name(std::move(name)), kind(std::move(kind)), parent(std::move(parent)) {}
+  const std::string name;            // unique, e.g. "persistence.writer-1"
+  const std::string kind;            // "pool" (cooperative) or "detached"
+  const std::string parent;          // supervisor's name, "" for the root
   std::atomic<uint64_t> handled{0};  // messages handled
   std::atomic<uint64_t> restarts{0}; // times restarted by its supervisor
   std::atomic<int64_t> mailbox{0};   // depth seen at its last message
@@ -96,15 +94,13 @@ class registry {
 public:
   /// Registers an actor's stats; a restarted actor keeps its stats (and
   /// restart count).
-  std::shared_ptr<actor_stats> actor(const std::string& name,
-                                     const std::string& kind,
+  std::shared_ptr<actor_stats> actor(const std::string& name, const std::string& kind,
                                      const std::string& parent = "");
   std::vector<std::shared_ptr<actor_stats>> actors() const;
 
   // Registration, in a subsystem's metrics.hpp: a name, its HELP text (what
   // is counted, in a sentence), and the series' labels.
-  counter& add_counter(const std::string& name, const std::string& help,
-                       const labels& lbls = {});
+  counter& add_counter(const std::string& name, const std::string& help, const labels& lbls = {});
   gauge& add_gauge(const std::string& name, const std::string& help, const labels& lbls = {});
   histogram& add_latency(const std::string& name, const std::string& help,
                          const labels& lbls = {}); // seconds
@@ -152,8 +148,8 @@ private:
     std::unique_ptr<T> value;
   };
 
-  histogram& add_histogram(const std::string& name, const std::string& help,
-                           const labels& lbls, std::vector<double> bounds);
+  histogram& add_histogram(const std::string& name, const std::string& help, const labels& lbls,
+                           std::vector<double> bounds);
   // Throws when `name` is registered as a kind other than `kind`.
   void check_kind(const std::string& name, const char* kind) const;
   // Records the name's HELP text (the first one wins).

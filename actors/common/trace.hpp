@@ -38,9 +38,7 @@ struct context {
   uint8_t flags = 0;
   bool started = false;
 
-  bool valid() const noexcept {
-    return (trace_hi | trace_lo) != 0;
-  }
+  bool valid() const noexcept { return (trace_hi | trace_lo) != 0; }
 
   friend bool operator==(const context&, const context&) = default;
 };

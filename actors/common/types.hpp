@@ -53,8 +53,8 @@ struct ping_row {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ping_row& x) {
-  return f(caf::meta::type_name("ping_row"), x.id, x.pinged_at_ms,
-           x.received_at_ms, x.partition, x.key, x.key_ttl_ms, x.trace_hi, x.trace_lo);
+  return f(caf::meta::type_name("ping_row"), x.id, x.pinged_at_ms, x.received_at_ms, x.partition,
+           x.key, x.key_ttl_ms, x.trace_hi, x.trace_lo);
 }
 
 /// A count and where it came from ("postgres", "cache").

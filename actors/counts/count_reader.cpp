@@ -107,8 +107,7 @@ void note_reason(self_ptr self, const std::string& reason) {
   if (reason.empty())
     log::info("counts", "counts served from the cache again");
   else
-    log::warn("counts", "the cache cannot answer; counting in PostgreSQL",
-              {{"reason", reason}});
+    log::warn("counts", "the cache cannot answer; counting in PostgreSQL", {{"reason", reason}});
   st.fallback_reason = reason;
 }
 
@@ -146,8 +145,8 @@ void fall_back_all(self_ptr self, const batch_ptr& batch, const std::string& rea
   }
   auto& st = self->state;
   self
-    ->request(st.store, st.cfg.fallback_timeout, tail_atom::value, std::vector<int64_t>{},
-              false, *ranges)
+    ->request(st.store, st.cfg.fallback_timeout, tail_atom::value, std::vector<int64_t>{}, false,
+              *ranges)
     .then(
       [self, batch, slots, started](persistence::read_counts& rc) {
         auto& st = self->state;
@@ -190,9 +189,9 @@ int64_t tail_in(const std::map<int64_t, int64_t>& tail, int64_t first, int64_t e
 struct batch_ranges {
   std::vector<time_range> per_minute;
   std::vector<time_range> summed;
-  std::vector<int> slot; // per waiter: its index in per_minute or summed; -1 for totals
-  std::vector<time_range> postgres;        // the parts outside the cached spans, each once
-  std::vector<std::vector<int>> parts;     // per waiter: its indices in `postgres`
+  std::vector<int> slot;            // per waiter: its index in per_minute or summed; -1 for totals
+  std::vector<time_range> postgres; // the parts outside the cached spans, each once
+  std::vector<std::vector<int>> parts; // per waiter: its indices in `postgres`
 };
 
 // Answers the batch from the snapshot plus the read (docs/counts.md):
@@ -316,8 +315,8 @@ void start_read(self_ptr self) {
           .then(
             [self, batch, asked, shared, started](persistence::read_counts& rc) {
               if (!rc.tail.consistent) {
-                fall_back_all(self, batch,
-                              "the cache claims sequences PostgreSQL does not hold", started);
+                fall_back_all(self, batch, "the cache claims sequences PostgreSQL does not hold",
+                              started);
                 return;
               }
               note_reason(self, "");
@@ -341,12 +340,10 @@ bool admit(self_ptr self) {
 }
 
 caf::error busy() {
-  return caf::make_error(ping_errc::resource_exhausted,
-                         "too many counts waiting; retry later");
+  return caf::make_error(ping_errc::resource_exhausted, "too many counts waiting; retry later");
 }
 
-counts_actor::behavior_type count_reader(self_ptr self, settings cfg,
-                                         cache::reader_actor cache,
+counts_actor::behavior_type count_reader(self_ptr self, settings cfg, cache::reader_actor cache,
                                          persistence::persistence_actor store,
                                          telemetry::registry* reg) {
   auto& st = self->state;
@@ -389,13 +386,11 @@ counts_actor::behavior_type count_reader(self_ptr self, settings cfg,
 
 } // namespace
 
-counts_actor spawn_count_reader(caf::actor_system& sys, settings cfg,
-                                cache::reader_actor cache,
+counts_actor spawn_count_reader(caf::actor_system& sys, settings cfg, cache::reader_actor cache,
                                 persistence::persistence_actor persistence,
                                 telemetry::registry& reg) {
   metrics::registered_in(reg);
-  return sys.spawn(count_reader, std::move(cfg), std::move(cache), std::move(persistence),
-                   &reg);
+  return sys.spawn(count_reader, std::move(cfg), std::move(cache), std::move(persistence), &reg);
 }
 
 } // namespace ping::counts

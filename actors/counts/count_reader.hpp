@@ -62,8 +62,7 @@ struct settings {
   caf::timespan fallback_timeout = std::chrono::seconds(5);
 };
 
-counts_actor spawn_count_reader(caf::actor_system& sys, settings cfg,
-                                cache::reader_actor cache,
+counts_actor spawn_count_reader(caf::actor_system& sys, settings cfg, cache::reader_actor cache,
                                 persistence::persistence_actor persistence,
                                 telemetry::registry& reg);
 

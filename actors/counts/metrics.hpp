@@ -13,13 +13,13 @@ struct metrics {
   telemetry::counter& from_cache;                // answered: cache + tail
   telemetry::counter& from_postgres;             // answered: PostgreSQL alone
   // (both: counts_answered_total{source=...})
-  telemetry::histogram& read_seconds;            // one shared read
-  telemetry::histogram& read_requests;           // requests sharing it
+  telemetry::histogram& read_seconds;  // one shared read
+  telemetry::histogram& read_requests; // requests sharing it
 
-  static constexpr const char* answered_help =
-    "PingCount requests answered, by source: cache (the cache's counters plus the "
-    "PostgreSQL tail) or postgres (a fallback: PostgreSQL counted alone because the "
-    "cache could not answer).";
+  static constexpr const char* answered_help
+    = "PingCount requests answered, by source: cache (the cache's counters plus the "
+      "PostgreSQL tail) or postgres (a fallback: PostgreSQL counted alone because the "
+      "cache could not answer).";
 
   static metrics registered_in(telemetry::registry& reg) {
     return {reg.actor("counts", "pool"),

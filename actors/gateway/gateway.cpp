@@ -20,8 +20,7 @@ caf::expected<int64_t> resolve_timestamp(int64_t timestamp_ms, int64_t now) {
   if (timestamp_ms == 0)
     return now;
   if (timestamp_ms < 0)
-    return caf::make_error(ping_errc::invalid_argument,
-                           "timestamp_ms must not be negative");
+    return caf::make_error(ping_errc::invalid_argument, "timestamp_ms must not be negative");
   if (timestamp_ms > max_timestamp_ms)
     return caf::make_error(ping_errc::invalid_argument,
                            "timestamp_ms must not be past 9999-12-31T23:59:59.999Z");
@@ -39,8 +38,7 @@ caf::error validate_range(const time_range& range) {
                            "time_range start and end must not be past "
                            "9999-12-31T23:59:59.999Z (plus one millisecond for end)");
   if (range.start_ms > range.end_ms)
-    return caf::make_error(ping_errc::invalid_argument,
-                           "time_range start must not be after end");
+    return caf::make_error(ping_errc::invalid_argument, "time_range start must not be after end");
   return caf::none;
 }
 
@@ -49,10 +47,11 @@ namespace {
 using clock = std::chrono::steady_clock;
 
 // The gateway's own timers, beside its public protocol.
-using impl_actor = gateway_actor::extend<
-  caf::reacts_to<tick_atom>,     // deadline sweep
-  caf::reacts_to<publish_atom>,  // a nudge, after the acks queued (or held back)
-  caf::reacts_to<flush_atom>>;   // hand back the answers known so far
+using impl_actor
+  = gateway_actor::extend<caf::reacts_to<tick_atom>,    // deadline sweep
+                          caf::reacts_to<publish_atom>, // a nudge, after the acks queued (or held
+                                                        // back)
+                          caf::reacts_to<flush_atom>>;  // hand back the answers known so far
 
 // Where a call's answer goes: its own reply (a single call), or its place
 // in a batch (`batch` set).
@@ -107,9 +106,7 @@ struct pending_count {
 struct deadline_entry {
   clock::time_point at;
   uint64_t call;
-  friend bool operator>(const deadline_entry& x, const deadline_entry& y) {
-    return x.at > y.at;
-  }
+  friend bool operator>(const deadline_entry& x, const deadline_entry& y) { return x.at > y.at; }
 };
 
 struct state {
@@ -127,9 +124,9 @@ struct state {
   std::priority_queue<deadline_entry, std::vector<deadline_entry>, std::greater<>> deadlines;
   bool sweep_armed = false;
   clock::time_point last_nudge;
-  bool nudge_armed = false;  // a publish_atom to self is on its way
-  bool nudge_timer = false;  // ...and it is the timer of a held-back nudge
-  bool flush_armed = false;  // a flush_atom to self is on its way
+  bool nudge_armed = false; // a publish_atom to self is on its way
+  bool nudge_timer = false; // ...and it is the timer of a held-back nudge
+  bool flush_armed = false; // a flush_atom to self is on its way
   // Answers to batched calls known in this turn, handed back per batch at
   // its end (flush).
   std::vector<std::pair<std::shared_ptr<batch_reply>, answer>> outbox;
@@ -139,7 +136,7 @@ struct state {
   std::atomic<uint64_t>* failed = nullptr;
   std::atomic<uint64_t>* expired = nullptr;
   telemetry::histogram* latency = nullptr;
-  telemetry::histogram* count_from_cache = nullptr;    // by the answer's source
+  telemetry::histogram* count_from_cache = nullptr; // by the answer's source
   telemetry::histogram* count_from_postgres = nullptr;
   warn_limiter failed_warnings;
   warn_limiter deadline_warnings;
@@ -382,8 +379,8 @@ void accept_ping(self_ptr self, int64_t timestamp_ms, std::string key, trace::co
                 {"partition", std::to_string(row.partition)},
                 {"timestamp_ms", std::to_string(row.pinged_at_ms)}});
   auto call = st.next_call++;
-  st.pings.emplace(call, pending_ping{std::move(to), deadline,
-                                      ping_ack{row.id, row.pinged_at_ms}, started, tc});
+  st.pings.emplace(call, pending_ping{std::move(to), deadline, ping_ack{row.id, row.pinged_at_ms},
+                                      started, tc});
   note_in_flight(st);
   track(self, call, deadline);
   // No per-call timer: the sweep answers at the deadline, and a late
@@ -413,8 +410,7 @@ void accept_count(self_ptr self, const time_range& range, clock::time_point unti
 
 impl_actor::behavior_type gateway(self_ptr self, settings cfg,
                                   persistence::persistence_actor persistence,
-                                  publisher::publisher_actor publisher,
-                                  counts::counts_actor counts,
+                                  publisher::publisher_actor publisher, counts::counts_actor counts,
                                   telemetry::registry* reg) {
   auto& st = self->state;
   st.cfg = cfg;
@@ -448,8 +444,7 @@ impl_actor::behavior_type gateway(self_ptr self, settings cfg,
       accept_ping(self, timestamp_ms, std::move(key), trace::start(nullptr, now_ms()), until,
                   {std::move(reply), nullptr, 0});
     },
-    [=](ping_atom, int64_t timestamp_ms, std::string& key, trace::context tc,
-        ping_reply& reply) {
+    [=](ping_atom, int64_t timestamp_ms, std::string& key, trace::context tc, ping_reply& reply) {
       note();
       auto until = reply.deadline();
       accept_ping(self, timestamp_ms, std::move(key), tc, until, {std::move(reply), nullptr, 0});
@@ -531,10 +526,10 @@ impl_actor::behavior_type gateway(self_ptr self, settings cfg,
 
 gateway_actor spawn_gateway(caf::actor_system& sys, settings cfg,
                             persistence::persistence_actor persistence,
-                            publisher::publisher_actor publisher,
-                            counts::counts_actor counts, telemetry::registry& reg) {
-  auto impl = sys.spawn(gateway, std::move(cfg), std::move(persistence),
-                        std::move(publisher), std::move(counts), &reg);
+                            publisher::publisher_actor publisher, counts::counts_actor counts,
+                            telemetry::registry& reg) {
+  auto impl = sys.spawn(gateway, std::move(cfg), std::move(persistence), std::move(publisher),
+                        std::move(counts), &reg);
   return caf::actor_cast<gateway_actor>(impl);
 }
 

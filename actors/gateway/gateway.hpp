@@ -47,8 +47,6 @@ struct settings {
   caf::timespan idempotency_ttl = std::chrono::hours(24);
 };
 
-
-
 /// Validation of a ping timestamp; returns the stored timestamp ("now" for
 /// 0) or an invalid_argument error.
 caf::expected<int64_t> resolve_timestamp(int64_t timestamp_ms, int64_t now_ms);
@@ -58,7 +56,7 @@ caf::error validate_range(const time_range& range);
 
 gateway_actor spawn_gateway(caf::actor_system& sys, settings cfg,
                             persistence::persistence_actor persistence,
-                            publisher::publisher_actor publisher,
-                            counts::counts_actor counts, telemetry::registry& reg);
+                            publisher::publisher_actor publisher, counts::counts_actor counts,
+                            telemetry::registry& reg);
 
 } // namespace ping::gateway

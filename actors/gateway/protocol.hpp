@@ -53,11 +53,12 @@ inline caf::expected<std::string> idempotency_key(const std::string& field,
                            "idempotency_key and the idempotency-key header differ");
   const auto& key = field.empty() && header ? *header : field;
   if (key.size() > max_key_length)
-    return caf::make_error(ping_errc::invalid_argument,
-                           "idempotency key longer than " + std::to_string(max_key_length)
-                             + " characters");
+    return caf::make_error(ping_errc::invalid_argument, "idempotency key longer than "
+                                                          + std::to_string(max_key_length)
+                                                          + " characters");
   for (unsigned char c : key)
-    if (!std::isalnum(c) && std::string_view{"-_.:~+/="}.find(static_cast<char>(c)) == std::string_view::npos)
+    if (!std::isalnum(c)
+        && std::string_view{"-_.:~+/="}.find(static_cast<char>(c)) == std::string_view::npos)
       return caf::make_error(ping_errc::invalid_argument,
                              "idempotency key may hold only letters, digits and - _ . : ~ + / =");
   return key;
@@ -72,12 +73,12 @@ using count_reply = reply<count_result>;
 /// One call of a batch: a Ping (timestamp, idempotency key) or a PingCount
 /// (range), and when its caller stops waiting.
 struct call {
-  bool count = false;    // false: Ping; true: PingCount
+  bool count = false;       // false: Ping; true: PingCount
   int64_t timestamp_ms = 0; // Ping: the client's timestamp (0 = now)
-  std::string key;       // Ping: the idempotency key (empty: none)
-  time_range range;      // PingCount
+  std::string key;          // Ping: the idempotency key (empty: none)
+  time_range range;         // PingCount
   std::chrono::steady_clock::time_point deadline;
-  trace::context trace;  // Ping: the call's trace (invalid: start one)
+  trace::context trace; // Ping: the call's trace (invalid: start one)
 };
 
 /// The answer to call `index` of a batch: an error, else the ping's ack or
@@ -100,8 +101,7 @@ class batch_reply {
 public:
   using sink = std::function<void(std::vector<answer>&)>;
 
-  batch_reply(size_t calls, sink s) : done_(calls, false), sink_(std::move(s)) {
-  }
+  batch_reply(size_t calls, sink s) : done_(calls, false), sink_(std::move(s)) {}
   batch_reply(const batch_reply&) = delete;
   batch_reply& operator=(const batch_reply&) = delete;
 
@@ -109,8 +109,8 @@ public:
     std::vector<answer> rest;
     for (uint32_t i = 0; i < done_.size(); ++i)
       if (!done_[i])
-        rest.push_back({i, caf::make_error(ping_errc::unavailable,
-                                           "the call was dropped unanswered"), {}, {}});
+        rest.push_back(
+          {i, caf::make_error(ping_errc::unavailable, "the call was dropped unanswered"), {}, {}});
     if (!rest.empty() && sink_)
       sink_(rest);
   }

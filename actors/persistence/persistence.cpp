@@ -3,8 +3,8 @@
 
 #include <deque>
 #include <functional>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,12 +12,12 @@
 #include <pqxx/pqxx>
 
 #include "actors/common/backoff.hpp"
-#include "actors/common/supervision.hpp"
 #include "actors/common/dsn.hpp"
 #include "actors/common/errors.hpp"
 #include "actors/common/log.hpp"
 #include "actors/common/note.hpp"
 #include "actors/common/socket_handle.hpp"
+#include "actors/common/supervision.hpp"
 #include "actors/common/trace.hpp"
 #include "actors/persistence/retention.hpp"
 #include "actors/persistence/sql.hpp"
@@ -122,8 +122,7 @@ auto guarded(worker_state& st, const settings& cfg, const char* what, F f)
     if (sql::connection_failure(e)) {
       st.drop();
       st.stats->up = false;
-      log::warn("persistence", "database unavailable",
-                {{"op", what}, {"sqlstate", state}});
+      log::warn("persistence", "database unavailable", {{"op", what}, {"sqlstate", state}});
       return caf::make_error(ping_errc::unavailable, "PostgreSQL is unavailable");
     }
     if (sql::retryable_sqlstate(state)) {
@@ -145,10 +144,9 @@ int64_t steady_ns(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
 }
 
-worker_actor::behavior_type
-worker(worker_actor::stateful_pointer<worker_state> self, settings cfg,
-       std::shared_ptr<telemetry::actor_stats> stats, socket_handle_ptr socket,
-       telemetry::registry* reg) {
+worker_actor::behavior_type worker(worker_actor::stateful_pointer<worker_state> self, settings cfg,
+                                   std::shared_ptr<telemetry::actor_stats> stats,
+                                   socket_handle_ptr socket, telemetry::registry* reg) {
   self->state.stats = std::move(stats);
   self->state.socket = std::move(socket);
   auto m = metrics::registered_in(*reg);
@@ -157,9 +155,8 @@ worker(worker_actor::stateful_pointer<worker_state> self, settings cfg,
   auto& committed = m.pings_committed;
   auto note = telemetry::noter(self);
   return {
-    [=, &commit_latency, &batch_sizes, &committed](write_atom,
-                                       const std::vector<ping_row>& rows, int64_t deadline)
-      -> caf::result<int64_t> {
+    [=, &commit_latency, &batch_sizes, &committed](write_atom, const std::vector<ping_row>& rows,
+                                                   int64_t deadline) -> caf::result<int64_t> {
       note();
       auto start = std::chrono::steady_clock::now();
       // Its callers were told the outcome already: sending it now could
@@ -167,12 +164,10 @@ worker(worker_actor::stateful_pointer<worker_state> self, settings cfg,
       if (steady_ns(start) >= deadline)
         return caf::make_error(ping_errc::deadline_exceeded,
                                "the batch's deadline passed before it was sent");
-      auto res = guarded(self->state, cfg, "write", [&](pqxx::connection& c) {
-        return sql::insert_batch(c, rows);
-      });
+      auto res = guarded(self->state, cfg, "write",
+                         [&](pqxx::connection& c) { return sql::insert_batch(c, rows); });
       if (res.flag == caf::rt_value) {
-        std::chrono::duration<double> took
-          = std::chrono::steady_clock::now() - start;
+        std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
         commit_latency.observe(took.count());
         batch_sizes.observe(static_cast<double>(rows.size()));
         committed += rows.size();
@@ -205,8 +200,7 @@ worker(worker_actor::stateful_pointer<worker_state> self, settings cfg,
                                "retention dropped; only whole minutes can be counted there");
       return *n;
     },
-    [=](tail_atom, const std::vector<int64_t>& seqs, bool per_minute)
-      -> caf::result<tail_counts> {
+    [=](tail_atom, const std::vector<int64_t>& seqs, bool per_minute) -> caf::result<tail_counts> {
       note();
       return guarded(self->state, cfg, "tail", [&](pqxx::connection& c) {
         pqxx::nontransaction txn{c}; // one statement: one snapshot
@@ -239,9 +233,8 @@ worker(worker_actor::stateful_pointer<worker_state> self, settings cfg,
       note();
       // Reachable and writable: a session on a server that turned
       // read-only is dropped, so the next attempt connects anew.
-      auto res = guarded(self->state, cfg, "probe", [&](pqxx::connection& c) {
-        return writable(c);
-      });
+      auto res = guarded(self->state, cfg, "probe",
+                         [&](pqxx::connection& c) { return writable(c); });
       if (res.flag != caf::rt_value)
         return false;
       if (!res.value.get_as<bool>(0)) {
@@ -256,9 +249,10 @@ worker(worker_actor::stateful_pointer<worker_state> self, settings cfg,
 
 // -- facade: group commit, bounds, health, supervision ----------------------
 
-using facade_actor = persistence_actor::extend<
-  caf::reacts_to<probe_atom>,            // timer: probe PostgreSQL again
-  caf::reacts_to<respawn_atom, int32_t>>; // timer: restart worker slot i
+using facade_actor
+  = persistence_actor::extend<caf::reacts_to<probe_atom>, // timer: probe PostgreSQL again
+                              caf::reacts_to<respawn_atom, int32_t>>; // timer: restart worker slot
+                                                                      // i
 
 using steady = std::chrono::steady_clock;
 
@@ -408,8 +402,7 @@ caf::result<T> enqueue_read(facade_ptr self, lane& l, Ts... xs) {
   if (!st.healthy)
     return unavailable_error();
   if (l.queue.size() >= l.max_waiting)
-    return caf::make_error(ping_errc::resource_exhausted,
-                           "too many reads waiting for PostgreSQL");
+    return caf::make_error(ping_errc::resource_exhausted, "too many reads waiting for PostgreSQL");
   auto rp = self->make_response_promise<T>();
   read_job job;
   job.deadline = steady::now() + st.cfg.statement_timeout;
@@ -438,8 +431,8 @@ void dispatch_lane(facade_ptr self, lane& l) {
   auto& slot = st.slots[l.slot];
   auto now = steady::now();
   while (!l.queue.empty() && l.queue.front().deadline <= now) {
-    l.queue.front().fail(caf::make_error(ping_errc::deadline_exceeded,
-                                         "waited too long for a PostgreSQL reader"));
+    l.queue.front().fail(
+      caf::make_error(ping_errc::deadline_exceeded, "waited too long for a PostgreSQL reader"));
     l.queue.pop_front();
   }
   if (slot.busy || !slot.child.running() || l.queue.empty())
@@ -472,8 +465,8 @@ void dispatch(facade_ptr self) {
     auto& queue = st.queues[i];
     // Pings whose deadline passed in the queue are answered, never sent.
     while (!queue.empty() && queue.front().deadline <= now) {
-      queue.front().rp.deliver(caf::make_error(ping_errc::deadline_exceeded,
-                                               "waited too long for PostgreSQL"));
+      queue.front().rp.deliver(
+        caf::make_error(ping_errc::deadline_exceeded, "waited too long for PostgreSQL"));
       queue.pop_front();
       --st.pending;
     }
@@ -482,8 +475,7 @@ void dispatch(facade_ptr self) {
       continue;
     auto n = std::min(queue.size(), st.cfg.max_batch);
     std::vector<ping_row> rows;
-    auto promises
-      = std::make_shared<std::vector<caf::typed_response_promise<int64_t>>>();
+    auto promises = std::make_shared<std::vector<caf::typed_response_promise<int64_t>>>();
     rows.reserve(n);
     promises->reserve(n);
     // The batch is due when its earliest ping is: nothing of it may reach
@@ -499,8 +491,9 @@ void dispatch(facade_ptr self) {
     st.stats->backlog = static_cast<int64_t>(st.pending);
     slot.busy = true;
     auto generation = slot.child.generation();
-    self->request(slot.child.get(), deadline - now, write_atom::value, std::move(rows),
-                  steady_ns(deadline))
+    self
+      ->request(slot.child.get(), deadline - now, write_atom::value, std::move(rows),
+                steady_ns(deadline))
       .then(
         [self, i, generation, promises](int64_t committed) {
           auto& slot = self->state.slots[i];
@@ -537,8 +530,8 @@ void dispatch(facade_ptr self) {
   }
 }
 
-facade_actor::behavior_type facade(facade_ptr self, settings cfg,
-                                   telemetry::registry* reg, worker_factory make) {
+facade_actor::behavior_type facade(facade_ptr self, settings cfg, telemetry::registry* reg,
+                                   worker_factory make) {
   auto& st = self->state;
   st.cfg = cfg;
   st.make = std::move(make);
@@ -547,8 +540,8 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
   auto writers = std::max(1, cfg.writers);
   auto add_slot = [&](const std::string& name) {
     auto stats = reg->actor(name, "detached", "persistence");
-    st.slots.push_back({supervised<worker_actor>{name, stats, cfg.backoff_min, cfg.backoff_max},
-                        stats});
+    st.slots.push_back(
+      {supervised<worker_actor>{name, stats, cfg.backoff_min, cfg.backoff_max}, stats});
   };
   for (int i = 0; i < writers; ++i)
     add_slot("persistence.writer-" + std::to_string(i + 1));
@@ -602,27 +595,25 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
     },
     [=](tail_atom, std::vector<int64_t>& seqs, bool per_minute) -> caf::result<tail_counts> {
       note();
-      return enqueue_read<tail_counts>(self, self->state.tails, tail_atom::value,
-                                       std::move(seqs), per_minute);
+      return enqueue_read<tail_counts>(self, self->state.tails, tail_atom::value, std::move(seqs),
+                                       per_minute);
     },
     // The count reader's shared read: short like a tail (index ranges and
     // the edge minutes), on the same reader.
     [=](tail_atom, std::vector<int64_t>& seqs, bool per_minute,
         std::vector<time_range>& ranges) -> caf::result<read_counts> {
       note();
-      return enqueue_read<read_counts>(self, self->state.tails, tail_atom::value,
-                                       std::move(seqs), per_minute, std::move(ranges));
+      return enqueue_read<read_counts>(self, self->state.tails, tail_atom::value, std::move(seqs),
+                                       per_minute, std::move(ranges));
     },
-    [=](minutes_atom, int64_t first_minute, int32_t n)
-      -> caf::result<std::vector<int64_t>> {
+    [=](minutes_atom, int64_t first_minute, int32_t n) -> caf::result<std::vector<int64_t>> {
       note();
       return enqueue_read<std::vector<int64_t>>(self, self->state.counts, minutes_atom::value,
                                                 first_minute, n);
     },
     [=](heads_atom) -> caf::result<std::vector<outbox_position>> {
       note();
-      return enqueue_read<std::vector<outbox_position>>(self, self->state.tails,
-                                                        heads_atom::value);
+      return enqueue_read<std::vector<outbox_position>>(self, self->state.tails, heads_atom::value);
     },
     [=](probe_atom) {
       note();
@@ -694,15 +685,16 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
 
 } // namespace
 
-persistence_actor spawn_persistence(caf::actor_system& sys, settings cfg,
-                                    telemetry::registry& reg, worker_factory make) {
+persistence_actor spawn_persistence(caf::actor_system& sys, settings cfg, telemetry::registry& reg,
+                                    worker_factory make) {
   metrics::registered_in(reg); // visible (readiness, console) as soon as this returns
   std::optional<retention_actor> retention;
   if (cfg.retention_days > 0)
     retention = spawn_retention(sys, cfg);
   auto impl = sys.spawn(facade, std::move(cfg), &reg, std::move(make));
   if (retention) // it stops with the facade
-    impl->attach_functor([r = *retention] { caf::anon_send_exit(r, caf::exit_reason::user_shutdown); });
+    impl->attach_functor(
+      [r = *retention] { caf::anon_send_exit(r, caf::exit_reason::user_shutdown); });
   return caf::actor_cast<persistence_actor>(impl);
 }
 

@@ -29,8 +29,8 @@
 // `health_interval` while healthy, so readiness follows it without traffic.
 // When PostgreSQL is unreachable, or answers read-only (25006: a standby,
 // a demoted primary), the facade fails stores fast with `unavailable` and
-// probes with exponential backoff until it answers again. A worker that does not answer within its deadline (a primary that
-// vanished without a reset) is replaced, never reused: its socket is shut
+// probes with exponential backoff until it answers again. A worker that does not answer within its
+// deadline (a primary that vanished without a reset) is replaced, never reused: its socket is shut
 // down and a new worker with a new connection takes its slot. A worker that
 // dies is restarted with backoff; its batch was not acknowledged, so nothing
 // acknowledged is lost. A worker that got no answer makes the idle workers
@@ -49,12 +49,12 @@
 namespace ping::persistence {
 
 struct settings {
-  std::string dsn;                  // libpq connection string (secret)
-  int32_t partitions = 3;           // Kafka partitions (relay sequences)
-  int writers = 1;                  // concurrent transactions (more = smaller batches)
-  size_t max_batch = 2000;          // pings per transaction
-  size_t max_pending = 20000;       // queued stores before rejecting
-  size_t max_reads_waiting = 32;    // per reader: queued reads before rejecting
+  std::string dsn;               // libpq connection string (secret)
+  int32_t partitions = 3;        // Kafka partitions (relay sequences)
+  int writers = 1;               // concurrent transactions (more = smaller batches)
+  size_t max_batch = 2000;       // pings per transaction
+  size_t max_pending = 20000;    // queued stores before rejecting
+  size_t max_reads_waiting = 32; // per reader: queued reads before rejecting
   caf::timespan write_timeout = std::chrono::seconds(5);
   caf::timespan connect_timeout = std::chrono::seconds(2);
   caf::timespan statement_timeout = std::chrono::seconds(5);
@@ -72,12 +72,12 @@ struct settings {
 /// workers, so tests drive the facade's deadlines, replacements and lanes
 /// with fakes on the test coordinator. `socket` is the handle the facade
 /// interrupts when it replaces the worker.
-using worker_factory = std::function<worker_actor(caf::actor_system&, const settings&,
-                                                  socket_handle_ptr socket)>;
+using worker_factory
+  = std::function<worker_actor(caf::actor_system&, const settings&, socket_handle_ptr socket)>;
 
 /// `make` empty: the real workers (detached, one libpqxx connection each).
-persistence_actor spawn_persistence(caf::actor_system& sys, settings cfg,
-                                    telemetry::registry& reg, worker_factory make = {});
+persistence_actor spawn_persistence(caf::actor_system& sys, settings cfg, telemetry::registry& reg,
+                                    worker_factory make = {});
 
 /// libpq connection string with connect and statement timeouts, keepalives
 /// and a read-write target applied (actors/common/dsn.hpp).

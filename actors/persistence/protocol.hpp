@@ -81,8 +81,8 @@ using persistence_actor = caf::typed_actor<
   // The same tail (sequences may be empty: then above 0 everywhere) and
   // the exact count of every range, in one statement: one snapshot, one
   // set of heads, however many ranges (the count reader's shared read).
-  caf::replies_to<tail_atom, std::vector<int64_t>, bool, std::vector<time_range>>::with<
-    read_counts>,
+  caf::replies_to<tail_atom, std::vector<int64_t>, bool,
+                  std::vector<time_range>>::with<read_counts>,
   // Pings per epoch minute for n minutes from the first (admin console).
   caf::replies_to<minutes_atom, int64_t, int32_t>::with<std::vector<int64_t>>,
   // Every partition's committed head and relay cursor, in partition order
@@ -101,8 +101,8 @@ using worker_actor = caf::typed_actor<
   // The tail beyond a cache snapshot.
   caf::replies_to<tail_atom, std::vector<int64_t>, bool>::with<tail_counts>,
   // The tail and the ranges at one moment (read_counts).
-  caf::replies_to<tail_atom, std::vector<int64_t>, bool, std::vector<time_range>>::with<
-    read_counts>,
+  caf::replies_to<tail_atom, std::vector<int64_t>, bool,
+                  std::vector<time_range>>::with<read_counts>,
   // Pings per epoch minute for n minutes from the first.
   caf::replies_to<minutes_atom, int64_t, int32_t>::with<std::vector<int64_t>>,
   // Every partition's committed head and relay cursor.

@@ -23,16 +23,18 @@ int32_t drop_old_ranges(pqxx::connection& conn, int32_t days) {
   // DROP TABLE of a range waits for the readers of its parent: never long
   // (every count statement is short), and never longer than this.
   txn.exec("SET LOCAL lock_timeout = '2s'");
-  auto n = txn.exec("SELECT drop_old_pings(now() - make_interval(days => "
-                    + std::to_string(days) + "))")[0][0]
+  auto n = txn
+             .exec("SELECT drop_old_pings(now() - make_interval(days => " + std::to_string(days)
+                   + "))")[0][0]
              .as<int32_t>();
   txn.commit();
   return n;
 }
 
 retention_actor spawn_retention(caf::actor_system& sys, settings cfg) {
-  auto impl = [cfg](retention_actor::stateful_pointer<retention_state> self)
-    -> retention_actor::behavior_type {
+  auto impl
+    = [cfg](
+        retention_actor::stateful_pointer<retention_state> self) -> retention_actor::behavior_type {
     self->send(self, tick_atom::value);
     return {
       [=](tick_atom) {

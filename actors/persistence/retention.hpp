@@ -11,8 +11,8 @@
 // A failed pass is logged and tried again at the next tick.
 
 #include <caf/actor_system.hpp>
-#include <pqxx/connection>
 #include <caf/typed_actor.hpp>
+#include <pqxx/connection>
 
 #include "actors/common/atoms.hpp"
 #include "actors/persistence/persistence.hpp"

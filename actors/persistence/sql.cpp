@@ -88,7 +88,8 @@ const std::vector<statement>& count_statements() {
      "       AS rolled"
      "   FROM unnest($4::int8[], $5::int8[], $6::int8[]) AS e(minute, lo, hi)"
      "   CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE p.pinged_at >= ms_to_timestamptz(e.lo)"
-     "                                          AND p.pinged_at < ms_to_timestamptz(e.hi)) AS inside,"
+     "                                          AND p.pinged_at < ms_to_timestamptz(e.hi)) AS "
+     "inside,"
      "                              count(*) AS raw"
      "     FROM pings p WHERE p.pinged_at >= ms_to_timestamptz(e.minute * 60000)"
      "                    AND p.pinged_at < ms_to_timestamptz(e.minute * 60000 + 60000)) c)"
@@ -166,7 +167,8 @@ const std::vector<statement>& count_statements() {
      "       AS rolled"
      "   FROM unnest($8::int4[], $9::int8[], $10::int8[], $11::int8[]) AS e(i, minute, lo, hi)"
      "   CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE p.pinged_at >= ms_to_timestamptz(e.lo)"
-     "                                          AND p.pinged_at < ms_to_timestamptz(e.hi)) AS inside,"
+     "                                          AND p.pinged_at < ms_to_timestamptz(e.hi)) AS "
+     "inside,"
      "                              count(*) AS raw"
      "     FROM pings p WHERE p.pinged_at >= ms_to_timestamptz(e.minute * 60000)"
      "                    AND p.pinged_at < ms_to_timestamptz(e.minute * 60000 + 60000)) c)"
@@ -182,8 +184,7 @@ const std::vector<statement>& count_statements() {
     // The same read when only totals are asked (PingCount {}): the heads,
     // one row per partition, nothing else (the tail is head - seq: gapless
     // sequences). The cheapest statement that proves a snapshot caught up.
-    {"read_heads", "SELECT 0, kafka_partition::int8, next_seq - 1, raw_from FROM outbox_head",
-     {}},
+    {"read_heads", "SELECT 0, kafka_partition::int8, next_seq - 1, raw_from FROM outbox_head", {}},
     // Pings per minute for the minutes [$1, $2): the minute buckets, one
     // index range per partition (O(minutes x partitions)).
     {"per_minute",
@@ -196,7 +197,8 @@ const std::vector<statement>& count_statements() {
     // partition's committed head and the lowest sequence whose raw row is
     // kept.
     {"seq_head",
-     "SELECT next_seq - 1, raw_from FROM outbox_head WHERE kafka_partition = $1", {"0"}},
+     "SELECT next_seq - 1, raw_from FROM outbox_head WHERE kafka_partition = $1",
+     {"0"}},
     // ... from sequence 0: its minute buckets from minute $2 on
     // (O(minutes retained)).
     {"seq_buckets",
@@ -225,14 +227,14 @@ void prepare_count_statements(pqxx::connection& c) {
 }
 
 bool connection_failure(const std::exception& e) {
-  if (dynamic_cast<const pqxx::broken_connection*>(&e) || dynamic_cast<const pqxx::in_doubt_error*>(&e))
+  if (dynamic_cast<const pqxx::broken_connection*>(&e)
+      || dynamic_cast<const pqxx::in_doubt_error*>(&e))
     return true;
   if (auto* sql = dynamic_cast<const pqxx::sql_error*>(&e)) {
     auto state = sql->sqlstate();
     if (state == statement_timeout_state)
       return false; // the server cancelled one statement; the session is fine
-    return state.rfind("08", 0) == 0 || state.rfind("57", 0) == 0
-           || state == read_only_state;
+    return state.rfind("08", 0) == 0 || state.rfind("57", 0) == 0 || state == read_only_state;
   }
   return false;
 }
@@ -281,9 +283,9 @@ int64_t insert_batch(pqxx::connection& c, const std::vector<ping_row>& rows) {
     traces.reserve(rows.size());
     for (auto& r : rows)
       traces.push_back(trace_element(r));
-    auto res = txn.exec_prepared("insert_traced_batch", array_literal(ids),
-                                 array_literal(pinged), array_literal(received),
-                                 array_literal(parts), array_literal(traces));
+    auto res = txn.exec_prepared("insert_traced_batch", array_literal(ids), array_literal(pinged),
+                                 array_literal(received), array_literal(parts),
+                                 array_literal(traces));
     return res[0][0].as<int64_t>();
   }
   auto res = txn.exec_prepared("insert_batch", array_literal(ids), array_literal(pinged),
@@ -336,7 +338,7 @@ range_cover cover_range(int64_t start_ms, int64_t end_ms) {
     return out;
   auto first = ceil_div(start_ms, ms_per_minute); // first whole minute
   auto last = floor_div(end_ms, ms_per_minute);   // end of the whole minutes
-  if (first > last) { // inside one minute
+  if (first > last) {                             // inside one minute
     out.edge_minute.push_back(last);
     out.edge_lo.push_back(start_ms);
     out.edge_hi.push_back(end_ms);
@@ -371,13 +373,12 @@ std::optional<int64_t> count(pqxx::transaction_base& txn, const time_range& rang
   return res[0][0].as<int64_t>();
 }
 
-tail_counts tail(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs,
-                 bool per_minute) {
+tail_counts tail(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs, bool per_minute) {
   std::vector<int64_t> parts(seqs.size());
   for (size_t p = 0; p < parts.size(); ++p)
     parts[p] = static_cast<int64_t>(p);
-  auto res = txn.exec_prepared(per_minute ? "tail_minutes" : "tail_total",
-                               array_literal(parts), array_literal(seqs));
+  auto res = txn.exec_prepared(per_minute ? "tail_minutes" : "tail_total", array_literal(parts),
+                               array_literal(seqs));
   tail_counts out;
   for (const auto& row : res) {
     out.consistent = out.consistent && row[0].as<bool>();
@@ -394,8 +395,8 @@ tail_counts tail(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs,
   return out;
 }
 
-read_counts read(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs,
-                 bool per_minute, const std::vector<time_range>& ranges) {
+read_counts read(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs, bool per_minute,
+                 const std::vector<time_range>& ranges) {
   std::vector<int64_t> b_range, b_grain, b_lo, b_hi, e_range, e_minute, e_lo, e_hi;
   for (size_t i = 0; i < ranges.size(); ++i) {
     auto& r = ranges[i];
@@ -484,8 +485,8 @@ read_counts read(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs,
   return out;
 }
 
-sequence_counts count_sequences(pqxx::transaction_base& txn, int32_t partition,
-                                int64_t from_seq, int64_t min_minute) {
+sequence_counts count_sequences(pqxx::transaction_base& txn, int32_t partition, int64_t from_seq,
+                                int64_t min_minute) {
   sequence_counts out;
   auto head = txn.exec_prepared("seq_head", partition);
   if (head.empty()) {
@@ -507,9 +508,9 @@ sequence_counts count_sequences(pqxx::transaction_base& txn, int32_t partition,
     return out;
   }
   if (raw_from > from_seq + 1)
-    throw raw_rows_dropped{"partition " + std::to_string(partition) + " keeps raw rows from sequence "
-                           + std::to_string(raw_from) + " on; the cache stands at "
-                           + std::to_string(from_seq)
+    throw raw_rows_dropped{"partition " + std::to_string(partition)
+                           + " keeps raw rows from sequence " + std::to_string(raw_from)
+                           + " on; the cache stands at " + std::to_string(from_seq)
                            + ": rebuild the cache (RebuildCache) to recount it from the buckets"};
   for (const auto& row :
        txn.exec_prepared("seq_minutes", partition, from_seq, out.head, min_minute))
@@ -519,15 +520,15 @@ sequence_counts count_sequences(pqxx::transaction_base& txn, int32_t partition,
 
 std::vector<outbox_position> outbox_positions(pqxx::transaction_base& txn) {
   std::vector<outbox_position> out;
-  for (const auto& row : txn.exec("SELECT h.kafka_partition, h.next_seq - 1, coalesce(c.acked_seq, 0) "
-                                  "FROM outbox_head h LEFT JOIN outbox_cursor c USING (kafka_partition) "
-                                  "ORDER BY h.kafka_partition"))
+  for (const auto& row :
+       txn.exec("SELECT h.kafka_partition, h.next_seq - 1, coalesce(c.acked_seq, 0) "
+                "FROM outbox_head h LEFT JOIN outbox_cursor c USING (kafka_partition) "
+                "ORDER BY h.kafka_partition"))
     out.push_back({row[0].as<int32_t>(), row[1].as<int64_t>(), row[2].as<int64_t>()});
   return out;
 }
 
-std::vector<int64_t> per_minute(pqxx::transaction_base& txn, int64_t first_minute,
-                                int32_t n) {
+std::vector<int64_t> per_minute(pqxx::transaction_base& txn, int64_t first_minute, int32_t n) {
   std::vector<int64_t> out(static_cast<size_t>(std::max(0, n)), 0);
   for (const auto& row : txn.exec_prepared("per_minute", first_minute, first_minute + n)) {
     auto i = row[0].as<int64_t>() - first_minute;
@@ -560,13 +561,13 @@ int64_t insert_keyed_batch(pqxx::connection& c, const std::vector<ping_row>& row
       traces.push_back(trace_element(r));
     auto res = txn.exec_prepared("insert_keyed_traced_batch", array_literal(ids),
                                  array_literal(pinged), array_literal(received),
-                                 array_literal(parts), array_literal(keys),
-                                 array_literal(keep), array_literal(traces));
+                                 array_literal(parts), array_literal(keys), array_literal(keep),
+                                 array_literal(traces));
     return res[0][0].as<int64_t>();
   }
   auto res = txn.exec_prepared("insert_keyed_batch", array_literal(ids), array_literal(pinged),
-                               array_literal(received), array_literal(parts),
-                               array_literal(keys), array_literal(keep));
+                               array_literal(received), array_literal(parts), array_literal(keys),
+                               array_literal(keep));
   return res[0][0].as<int64_t>();
 }
 

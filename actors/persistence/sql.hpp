@@ -76,11 +76,9 @@ int64_t insert_keyed_batch(pqxx::connection& c, const std::vector<ping_row>& row
 /// (retryable), not `internal` (issue 19 item 10).
 bool retryable_sqlstate(const std::string& sqlstate);
 
-
 /// The pings above `seqs[p]` in each partition p (the unapplied tail of a
 /// cache snapshot), per minute when `per_minute`.
-tail_counts tail(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs,
-                 bool per_minute);
+tail_counts tail(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs, bool per_minute);
 
 /// The count reader's shared read, one statement (so one snapshot, one set
 /// of committed heads): the tail above `seqs` (per minute when
@@ -91,8 +89,8 @@ tail_counts tail(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs,
 /// totals are asked it reads the heads alone (`read_heads`, one row per
 /// partition). O(partitions x (1 + bucket ranges) + edge-minute rows +
 /// tail rows), whatever the history.
-read_counts read(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs,
-                 bool per_minute, const std::vector<time_range>& ranges);
+read_counts read(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs, bool per_minute,
+                 const std::vector<time_range>& ranges);
 
 /// One partition's pings with relay_seq in (from_seq, head], where head is
 /// the partition's highest relay_seq in the caller's snapshot: their number
@@ -106,8 +104,8 @@ struct sequence_counts {
   int64_t count = 0;
   std::vector<std::pair<int64_t, int64_t>> minutes; // (epoch minute, count)
 };
-sequence_counts count_sequences(pqxx::transaction_base& txn, int32_t partition,
-                                int64_t from_seq, int64_t min_minute);
+sequence_counts count_sequences(pqxx::transaction_base& txn, int32_t partition, int64_t from_seq,
+                                int64_t min_minute);
 
 /// Pings per epoch minute for the `n` minutes from `first_minute` on,
 /// zeros included, oldest first.

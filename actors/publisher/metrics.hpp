@@ -17,9 +17,9 @@ struct metrics {
   telemetry::counter& events_sent;
   telemetry::counter& events_acked;
 
-  static constexpr const char* events_help =
-    "Outbox events the relay handled, by stage: sent (produced to ping-events) or "
-    "acked (delivery confirmed by Kafka).";
+  static constexpr const char* events_help
+    = "Outbox events the relay handled, by stage: sent (produced to ping-events) or "
+      "acked (delivery confirmed by Kafka).";
 
   static metrics registered_in(telemetry::registry& reg) {
     return {reg.actor("publisher", "pool"),

@@ -22,8 +22,7 @@ struct relay_report {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, relay_report& x) {
-  return f(caf::meta::type_name("relay_report"), x.sent, x.acked, x.in_flight,
-           x.more);
+  return f(caf::meta::type_name("relay_report"), x.sent, x.acked, x.in_flight, x.more);
 }
 
 /// The publisher facade: the stable handle other subsystems hold.

@@ -4,10 +4,10 @@
 #include <caf/all.hpp>
 
 #include "actors/common/backoff.hpp"
-#include "actors/common/supervision.hpp"
 #include "actors/common/errors.hpp"
 #include "actors/common/log.hpp"
 #include "actors/common/note.hpp"
+#include "actors/common/supervision.hpp"
 #include "actors/publisher/relay.hpp"
 
 namespace ping::publisher {
@@ -24,9 +24,8 @@ struct worker_state {
   static inline const char* name = "publisher.relay";
 };
 
-relay_actor::behavior_type worker(relay_actor::stateful_pointer<worker_state> self,
-                                  settings cfg, socket_handle_ptr socket,
-                                  telemetry::registry* reg) {
+relay_actor::behavior_type worker(relay_actor::stateful_pointer<worker_state> self, settings cfg,
+                                  socket_handle_ptr socket, telemetry::registry* reg) {
   auto m = metrics::registered_in(*reg);
   self->state.stats = m.relay;
   self->state.core = std::make_unique<relay>(cfg, *reg, std::move(socket));
@@ -57,8 +56,8 @@ relay_actor::behavior_type worker(relay_actor::stateful_pointer<worker_state> se
 
 // -- facade: schedules passes, coalesces nudges, supervises the worker ------
 
-using facade_actor = publisher_actor::extend<caf::reacts_to<tick_atom>,
-                                             caf::reacts_to<respawn_atom>>;
+using facade_actor
+  = publisher_actor::extend<caf::reacts_to<tick_atom>, caf::reacts_to<respawn_atom>>;
 
 struct facade_state {
   settings cfg;
@@ -66,8 +65,8 @@ struct facade_state {
   std::shared_ptr<telemetry::actor_stats> stats;
   std::optional<supervised<relay_actor>> worker;
   socket_handle_ptr socket; // the worker's PostgreSQL session
-  bool busy = false;  // a pass is running
-  bool dirty = false; // nudged while busy
+  bool busy = false;        // a pass is running
+  bool dirty = false;       // nudged while busy
   caf::timespan backoff{0};
   static inline const char* name = "publisher";
 };
@@ -112,16 +111,17 @@ void run_pass(facade_ptr self) {
   st.dirty = false;
   auto generation = st.worker->generation();
   self->request(st.worker->get(), st.cfg.pass_timeout, relay_atom::value)
-    .then([self](relay_report& rep) {
-            self->state.worker->healthy();
-            after_pass(self, true, rep.more);
-          },
-          [self, generation](caf::error& err) {
-            auto& st = self->state;
-            if (err == caf::sec::request_timeout && st.worker->generation() == generation)
-              replace_worker(self, "a relay pass got no answer within its deadline");
-            after_pass(self, false, false);
-          });
+    .then(
+      [self](relay_report& rep) {
+        self->state.worker->healthy();
+        after_pass(self, true, rep.more);
+      },
+      [self, generation](caf::error& err) {
+        auto& st = self->state;
+        if (err == caf::sec::request_timeout && st.worker->generation() == generation)
+          replace_worker(self, "a relay pass got no answer within its deadline");
+        after_pass(self, false, false);
+      });
 }
 
 // Runs passes back to back until one finds nothing to send and nothing in
@@ -150,22 +150,19 @@ void spawn_worker(facade_ptr self) {
   auto& st = self->state;
   st.socket = std::make_shared<socket_handle>();
   st.worker->start(self, [self] {
-    return self->spawn<caf::detached>(worker, self->state.cfg, self->state.socket,
-                                      self->state.reg);
+    return self->spawn<caf::detached>(worker, self->state.cfg, self->state.socket, self->state.reg);
   });
   st.busy = false;
   run_pass(self); // relay leftovers right away
 }
 
-facade_actor::behavior_type facade(facade_ptr self, settings cfg,
-                                   telemetry::registry* reg) {
+facade_actor::behavior_type facade(facade_ptr self, settings cfg, telemetry::registry* reg) {
   auto& st = self->state;
   st.cfg = std::move(cfg);
   st.reg = reg;
   auto m = metrics::registered_in(*reg);
   st.stats = m.facade;
-  st.worker.emplace("publisher.relay", m.relay,
-                    st.cfg.backoff_min, st.cfg.backoff_max);
+  st.worker.emplace("publisher.relay", m.relay, st.cfg.backoff_min, st.cfg.backoff_max);
   spawn_worker(self);
   // Supervision (actors/common/supervision.hpp): a relay that exits is
   // started again with backoff; any other exit is our own shutdown.
@@ -206,8 +203,7 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg,
 
 } // namespace
 
-publisher_actor spawn_publisher(caf::actor_system& sys, settings cfg,
-                                telemetry::registry& reg) {
+publisher_actor spawn_publisher(caf::actor_system& sys, settings cfg, telemetry::registry& reg) {
   auto impl = sys.spawn(facade, std::move(cfg), &reg);
   return caf::actor_cast<publisher_actor>(impl);
 }

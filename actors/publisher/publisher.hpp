@@ -39,12 +39,12 @@
 namespace ping::publisher {
 
 struct settings {
-  std::string dsn;                 // libpq connection string (secret)
-  std::string bootstrap;           // Kafka bootstrap servers
+  std::string dsn;       // libpq connection string (secret)
+  std::string bootstrap; // Kafka bootstrap servers
   std::string topic = "ping-events";
-  int32_t partitions = 3;          // must match the topic
-  size_t batch = 2000;             // rows per partition per pass
-  size_t max_in_flight = 50000;    // unacknowledged events per partition
+  int32_t partitions = 3;       // must match the topic
+  size_t batch = 2000;          // rows per partition per pass
+  size_t max_in_flight = 50000; // unacknowledged events per partition
   caf::timespan interval = std::chrono::milliseconds(500);
   caf::timespan ack_wait = std::chrono::milliseconds(500);
   caf::timespan pass_timeout = std::chrono::seconds(10);
@@ -60,7 +60,6 @@ struct settings {
   int linger_ms = 1;
 };
 
-publisher_actor spawn_publisher(caf::actor_system& sys, settings cfg,
-                                telemetry::registry& reg);
+publisher_actor spawn_publisher(caf::actor_system& sys, settings cfg, telemetry::registry& reg);
 
 } // namespace ping::publisher

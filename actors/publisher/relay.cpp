@@ -88,15 +88,15 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
   std::unique_ptr<pqxx::connection> conn;
   std::vector<bool> held;
   std::unique_ptr<RdKafka::Producer> producer;
-  std::vector<int64_t> sent_upto;  // highest position handed to this producer
-  std::vector<int64_t> in_flight;  // per partition
-  std::vector<int64_t> acked;      // highest acknowledged position (in order)
-  std::vector<int64_t> stored;     // ... as stored in outbox_cursor
+  std::vector<int64_t> sent_upto; // highest position handed to this producer
+  std::vector<int64_t> in_flight; // per partition
+  std::vector<int64_t> acked;     // highest acknowledged position (in order)
+  std::vector<int64_t> stored;    // ... as stored in outbox_cursor
   bool failed = false;
-  socket_handle_ptr socket;        // shared with the facade (replace: interrupt)
+  socket_handle_ptr socket; // shared with the facade (replace: interrupt)
   using steady = std::chrono::steady_clock;
   steady::time_point progress = steady::now(); // last ack, or nothing in flight
-  steady::time_point standoff_until{};        // no locks taken before this
+  steady::time_point standoff_until{};         // no locks taken before this
   steady::time_point writable_checked{};
 
   impl(settings c, telemetry::registry& r, socket_handle_ptr s)
@@ -110,15 +110,13 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
       in_flight(static_cast<size_t>(cfg.partitions), 0),
       acked(static_cast<size_t>(cfg.partitions), 0),
       stored(static_cast<size_t>(cfg.partitions), 0),
-      socket(std::move(s)) {
-  }
+      socket(std::move(s)) {}
 
   ~impl() override {
     close_db();
     if (producer) {
       producer->flush(1000);
-      producer->purge(RdKafka::Producer::PURGE_QUEUE
-                      | RdKafka::Producer::PURGE_INFLIGHT);
+      producer->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
       producer->poll(0);
     }
   }
@@ -126,14 +124,12 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
   // -- librdkafka callbacks (run inside poll/flush on this thread) ----------
 
   void dr_cb(RdKafka::Message& msg) override {
-    std::unique_ptr<message_info> info{
-      static_cast<message_info*>(msg.msg_opaque())};
+    std::unique_ptr<message_info> info{static_cast<message_info*>(msg.msg_opaque())};
     if (!info)
       return;
     in_flight[static_cast<size_t>(info->partition)]--;
     if (msg.err() == RdKafka::ERR_NO_ERROR) {
-      std::chrono::duration<double> took
-        = std::chrono::steady_clock::now() - info->sent;
+      std::chrono::duration<double> took = std::chrono::steady_clock::now() - info->sent;
       produce_latency.observe(took.count());
       // One producer delivers a partition's messages in order, so the
       // latest acknowledgement covers every position below it.
@@ -174,8 +170,7 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
 
   void make_producer() {
     std::string err;
-    std::unique_ptr<RdKafka::Conf> conf{
-      RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL)};
+    std::unique_ptr<RdKafka::Conf> conf{RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL)};
     auto set = [&](const std::string& k, const std::string& v) {
       if (conf->set(k, v, err) != RdKafka::Conf::CONF_OK)
         throw std::runtime_error("kafka config " + k + ": " + err);
@@ -204,8 +199,7 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
   void drop_producer() {
     if (!producer)
       return;
-    producer->purge(RdKafka::Producer::PURGE_QUEUE
-                    | RdKafka::Producer::PURGE_INFLIGHT);
+    producer->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
     producer->poll(0); // delivers purge reports (counted as failures)
     producer.reset();
     std::fill(in_flight.begin(), in_flight.end(), 0);
@@ -259,8 +253,9 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
     if (now - writable_checked < std::chrono::seconds(1))
       return;
     pqxx::nontransaction txn{db()};
-    auto ok = txn.exec("SELECT NOT pg_is_in_recovery() "
-                       "AND current_setting('transaction_read_only') = 'off'")[0][0]
+    auto ok = txn
+                .exec("SELECT NOT pg_is_in_recovery() "
+                      "AND current_setting('transaction_read_only') = 'off'")[0][0]
                 .as<bool>();
     if (!ok) {
       lost_db();
@@ -287,10 +282,11 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
       any |= h;
     if (!any)
       return;
-    log::warn("relay", "Kafka acknowledged nothing in time; releasing the partitions",
-              {{"stall_ms", std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                             cfg.kafka_stall)
-                                             .count())}});
+    log::warn(
+      "relay", "Kafka acknowledged nothing in time; releasing the partitions",
+      {{"stall_ms",
+        std::to_string(
+          std::chrono::duration_cast<std::chrono::milliseconds>(cfg.kafka_stall).count())}});
     drop_producer(); // nothing more of ours reaches Kafka after the locks go
     close_db();      // the advisory locks end with the session
     std::fill(held.begin(), held.end(), false);
@@ -305,16 +301,17 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
     for (int32_t p = 0; p < cfg.partitions; ++p) {
       if (held[static_cast<size_t>(p)])
         continue;
-      auto r = txn.exec("SELECT pg_try_advisory_lock("
-                        + std::to_string(relay_lock_class) + ", "
+      auto r = txn.exec("SELECT pg_try_advisory_lock(" + std::to_string(relay_lock_class) + ", "
                         + std::to_string(p) + ")");
       if (r[0][0].as<bool>()) {
         // Start after what the broker acknowledged for whoever held it last.
         auto idx = static_cast<size_t>(p);
-        txn.exec("INSERT INTO outbox_cursor (kafka_partition) VALUES ("
-                 + std::to_string(p) + ") ON CONFLICT DO NOTHING");
-        auto cur = txn.exec("SELECT acked_seq FROM outbox_cursor WHERE kafka_partition = "
-                            + std::to_string(p))[0][0].as<int64_t>();
+        txn.exec("INSERT INTO outbox_cursor (kafka_partition) VALUES (" + std::to_string(p)
+                 + ") ON CONFLICT DO NOTHING");
+        auto cur = txn
+                     .exec("SELECT acked_seq FROM outbox_cursor WHERE kafka_partition = "
+                           + std::to_string(p))[0][0]
+                     .as<int64_t>();
         held[idx] = true;
         acked[idx] = stored[idx] = std::max(acked[idx], cur);
         sent_upto[idx] = std::max(sent_upto[idx], acked[idx]);
@@ -406,9 +403,9 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
       auto parent = trace::format(r.trace);
       headers->add("traceparent", parent.data(), parent.size());
       for (;;) {
-        auto err = producer->produce(cfg.topic, p, RdKafka::Producer::RK_MSG_COPY,
-                                     value.data(), value.size(), r.id.data(),
-                                     r.id.size(), 0, headers.get(), info);
+        auto err = producer->produce(cfg.topic, p, RdKafka::Producer::RK_MSG_COPY, value.data(),
+                                     value.size(), r.id.data(), r.id.size(), 0, headers.get(),
+                                     info);
         if (err == RdKafka::ERR_NO_ERROR) {
           headers.release();
           break;
@@ -437,8 +434,7 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
   relay_report pass() {
     relay_report rep;
     std::string fatal;
-    if (producer
-        && (failed || producer->fatal_error(fatal) != RdKafka::ERR_NO_ERROR))
+    if (producer && (failed || producer->fatal_error(fatal) != RdKafka::ERR_NO_ERROR))
       drop_producer();
     if (!producer)
       make_producer();
@@ -484,8 +480,7 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
 };
 
 relay::relay(settings cfg, telemetry::registry& reg, socket_handle_ptr socket)
-  : d_(std::make_unique<impl>(std::move(cfg), reg, std::move(socket))) {
-}
+  : d_(std::make_unique<impl>(std::move(cfg), reg, std::move(socket))) {}
 
 relay::~relay() = default;
 

@@ -19,12 +19,10 @@ using steady = std::chrono::steady_clock;
 // is detached).
 // Each assignment change goes to `history` (when given).
 rebalance_hooks window_hooks(caf::blocking_actor* self, const window_actor& window,
-                             const consumer_settings& cfg,
-                             std::shared_ptr<rebalance_log> history) {
+                             const consumer_settings& cfg, std::shared_ptr<rebalance_log> history) {
   rebalance_hooks h;
-  h.assign = [self, window, timeout = cfg.window_timeout,
-              history](const std::vector<int32_t>& ids)
-    -> std::optional<std::vector<partition_state>> {
+  h.assign = [self, window, timeout = cfg.window_timeout, history](
+               const std::vector<int32_t>& ids) -> std::optional<std::vector<partition_state>> {
     std::optional<std::vector<partition_state>> out;
     self->request(window, timeout, assign_atom::value, ids)
       .receive([&](std::vector<partition_state>& xs) { out = std::move(xs); },
@@ -64,7 +62,8 @@ void consumer_loop(caf::blocking_actor* self, consumer_settings cfg, window_acto
   paused_gauge = 0;
   std::unique_ptr<kafka_source> source;
   try {
-    source = std::make_unique<kafka_source>(cfg, window_hooks(self, window, cfg, std::move(history)));
+    source = std::make_unique<kafka_source>(cfg,
+                                            window_hooks(self, window, cfg, std::move(history)));
   } catch (const std::exception& e) {
     log::error("consumer", "cannot start consuming", {{"error", e.what()}});
     return;
@@ -149,9 +148,8 @@ void consumer_loop(caf::blocking_actor* self, consumer_settings cfg, window_acto
 
 } // namespace
 
-consumer_actor spawn_consumer(caf::actor_system& sys, consumer_settings cfg,
-                              window_actor window, telemetry::registry& reg,
-                              std::shared_ptr<rebalance_log> history) {
+consumer_actor spawn_consumer(caf::actor_system& sys, consumer_settings cfg, window_actor window,
+                              telemetry::registry& reg, std::shared_ptr<rebalance_log> history) {
   return caf::actor_cast<consumer_actor>(sys.spawn<caf::detached>(
     consumer_loop, std::move(cfg), std::move(window), &reg, std::move(history)));
 }

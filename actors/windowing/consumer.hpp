@@ -30,8 +30,8 @@
 
 namespace ping::windowing {
 
-consumer_actor spawn_consumer(caf::actor_system& sys, consumer_settings cfg,
-                              window_actor window, telemetry::registry& reg,
+consumer_actor spawn_consumer(caf::actor_system& sys, consumer_settings cfg, window_actor window,
+                              telemetry::registry& reg,
                               std::shared_ptr<rebalance_log> history = nullptr);
 
 } // namespace ping::windowing

@@ -20,10 +20,11 @@ struct consumer_settings {
   caf::timespan stall_after = std::chrono::milliseconds(2);
   caf::timespan poll_wait = std::chrono::milliseconds(100);
   caf::timespan window_timeout = std::chrono::seconds(30);
-  caf::timespan assign_retry = std::chrono::milliseconds(500); // the window could not say where to start
-  caf::timespan idle_wait = std::chrono::milliseconds(50);     // sleep with nothing to consume
-  caf::timespan lag_interval = std::chrono::seconds(1);        // lag per partition published
-  caf::timespan commit_interval = std::chrono::seconds(5);     // advisory offset commits
+  caf::timespan assign_retry
+    = std::chrono::milliseconds(500); // the window could not say where to start
+  caf::timespan idle_wait = std::chrono::milliseconds(50); // sleep with nothing to consume
+  caf::timespan lag_interval = std::chrono::seconds(1);    // lag per partition published
+  caf::timespan commit_interval = std::chrono::seconds(5); // advisory offset commits
   int session_timeout_ms = 10000;
   // Prefetch per partition: records and KiB queued ahead (librdkafka's
   // queued.min.messages and queued.max.messages.kbytes), and the most one
@@ -31,7 +32,7 @@ struct consumer_settings {
   int prefetch_records = 2500;
   int prefetch_kbytes = 1024;
   int fetch_partition_kbytes = 64;
-  std::string extra;          // more librdkafka properties: "k=v,k=v"
+  std::string extra; // more librdkafka properties: "k=v,k=v"
 };
 
 } // namespace ping::windowing

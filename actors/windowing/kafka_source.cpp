@@ -59,8 +59,7 @@ struct wake_pipe {
 class fetch_waker {
 public:
   fetch_waker(RdKafka::KafkaConsumer& consumer, std::string topic)
-    : consumer_(consumer), topic_(std::move(topic)), thread_([this] { run(); }) {
-  }
+    : consumer_(consumer), topic_(std::move(topic)), thread_([this] { run(); }) {}
 
   ~fetch_waker() {
     {
@@ -120,7 +119,7 @@ struct kafka_source::impl : RdKafka::RebalanceCb, RdKafka::EventCb {
   std::unique_ptr<wake_pipe> wakeup = std::make_unique<wake_pipe>();
   std::unique_ptr<RdKafka::KafkaConsumer> consumer;
   std::unique_ptr<rd_kafka_queue_t, void (*)(rd_kafka_queue_t*)> events{nullptr,
-                                                                       rd_kafka_queue_destroy};
+                                                                        rd_kafka_queue_destroy};
   std::unique_ptr<fetch_waker> waker;
   std::vector<rd_kafka_message_t*> polled = std::vector<rd_kafka_message_t*>(512);
   event_fields ev;
@@ -249,7 +248,8 @@ struct kafka_source::impl : RdKafka::RebalanceCb, RdKafka::EventCb {
     }
     log::warn("consumer", "skipping undecodable record",
               {{log::trace_id_key, trace::trace_id_string(tc)},
-               {"partition", std::to_string(partition)}, {"offset", std::to_string(offset)}});
+               {"partition", std::to_string(partition)},
+               {"offset", std::to_string(offset)}});
     return false;
   }
 
@@ -361,8 +361,8 @@ size_t kafka_source::take(std::map<int32_t, record_batch>& out) {
             top = m;
           ++n;
         } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-          log::warn("consumer", "consume error", {{"partition", std::to_string(p)},
-                                                  {"error", rd_kafka_message_errstr(m)}});
+          log::warn("consumer", "consume error",
+                    {{"partition", std::to_string(p)}, {"error", rd_kafka_message_errstr(m)}});
         }
       }
       if (top && top->key)
@@ -380,8 +380,7 @@ size_t kafka_source::take(std::map<int32_t, record_batch>& out) {
       out[msg->partition()].top_ident = cache::schema::ident_of(
         std::string_view{static_cast<const char*>(msg->key_pointer()), msg->key_len()});
     ++n;
-  } else if (msg->err() != RdKafka::ERR__TIMED_OUT
-             && msg->err() != RdKafka::ERR__PARTITION_EOF) {
+  } else if (msg->err() != RdKafka::ERR__TIMED_OUT && msg->err() != RdKafka::ERR__PARTITION_EOF) {
     log::warn("consumer", "consume error", {{"error", msg->errstr()}});
   }
   for (auto& [p, b] : out)
@@ -427,8 +426,7 @@ std::optional<int64_t> kafka_source::end_offset(int32_t partition, bool ask_brok
                                                 std::chrono::milliseconds timeout) {
   auto& d = *d_;
   int64_t low = 0, high = -1;
-  auto err = ask_broker ? d.consumer->query_watermark_offsets(d.cfg.topic, partition, &low,
-                                                              &high,
+  auto err = ask_broker ? d.consumer->query_watermark_offsets(d.cfg.topic, partition, &low, &high,
                                                               static_cast<int>(timeout.count()))
                         : d.consumer->get_watermark_offsets(d.cfg.topic, partition, &low, &high);
   if (err != RdKafka::ERR_NO_ERROR || high < 0)

@@ -35,8 +35,7 @@ namespace ping::windowing {
 struct rebalance_hooks {
   /// Partitions assigned: where each stands (stored or not); nullopt when
   /// it cannot say now: asked again after `assign_retry`.
-  std::function<std::optional<std::vector<partition_state>>(const std::vector<int32_t>&)>
-    assign;
+  std::function<std::optional<std::vector<partition_state>>(const std::vector<int32_t>&)> assign;
   /// A partition with no stored position starts at `start_offset` (its end
   /// when assigned): the owner counts what lies before it elsewhere.
   std::function<void(int32_t partition, int64_t start_offset)> cold;

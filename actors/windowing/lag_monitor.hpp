@@ -19,8 +19,7 @@ class lag_monitor {
 public:
   explicit lag_monitor(const metrics& m,
                        std::chrono::milliseconds ask_timeout = std::chrono::milliseconds(500))
-    : m_(m), ask_timeout_(ask_timeout) {
-  }
+    : m_(m), ask_timeout_(ask_timeout) {}
 
   /// Publishes the families for the source's assigned partitions.
   void publish(kafka_source& source);

@@ -18,12 +18,12 @@ struct metrics {
   std::shared_ptr<telemetry::actor_stats> cache_writer; // up: the cache is reachable
   std::shared_ptr<telemetry::actor_stats> rebuilder;
   std::shared_ptr<telemetry::actor_stats> consumer;
-  telemetry::counter& counted;      // records counted into minute deltas
-  telemetry::counter& skipped;      // re-sends skipped by relay_seq
-  telemetry::counter& consumed;     // records fetched from ping-events
-  telemetry::counter& backpressure; // fetches held back: no credit left
-  telemetry::gauge& assigned;       // partitions assigned to this consumer
-  telemetry::gauge& paused;         // 1 while consumption is paused
+  telemetry::counter& counted;          // records counted into minute deltas
+  telemetry::counter& skipped;          // re-sends skipped by relay_seq
+  telemetry::counter& consumed;         // records fetched from ping-events
+  telemetry::counter& backpressure;     // fetches held back: no credit left
+  telemetry::gauge& assigned;           // partitions assigned to this consumer
+  telemetry::gauge& paused;             // 1 while consumption is paused
   telemetry::gauge_family& end_offsets; // per partition: the broker's end
   telemetry::gauge_family& positions;   // per partition: our position
   telemetry::gauge_family& lag;         // per partition: end - position
@@ -31,8 +31,8 @@ struct metrics {
   /// Resyncs from PostgreSQL by reason (the window's `repair`), by name.
   std::map<std::string, telemetry::counter*> repairs;
 
-  static constexpr const char* repair_reasons[] = {"lost",  "conflict", "gap",   "checksum",
-                                                   "cold",  "admin",    "stall", "diverged"};
+  static constexpr const char* repair_reasons[] = {"lost", "conflict", "gap",   "checksum",
+                                                   "cold", "admin",    "stall", "diverged"};
 
   static metrics registered_in(telemetry::registry& reg) {
     metrics m{reg.actor("windowing.window", "pool", "windowing"),

@@ -53,8 +53,8 @@ struct record_batch {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, record_batch& x) {
-  return f(caf::meta::type_name("record_batch"), x.partition, x.next_offset, x.records,
-           x.top_seq, x.top_ident);
+  return f(caf::meta::type_name("record_batch"), x.partition, x.next_offset, x.records, x.top_seq,
+           x.top_ident);
 }
 
 /// Where PostgreSQL stands on a partition, against a sequence a window
@@ -85,8 +85,8 @@ using rebuilder_actor = caf::typed_actor<
   // For each (partition, sequence) a window stands at: PostgreSQL's
   // committed head and the identity of its ping at that sequence (the
   // window's stall and divergence checks), in one snapshot.
-  caf::replies_to<heads_atom, std::vector<std::pair<int32_t, int64_t>>>::with<
-    std::vector<head_mark>>>;
+  caf::replies_to<heads_atom,
+                  std::vector<std::pair<int32_t, int64_t>>>::with<std::vector<head_mark>>>;
 
 /// The window's answer to a batch of records: room for another batch (a
 /// credit), and how many records it holds unflushed.

@@ -5,8 +5,7 @@
 
 namespace ping::windowing {
 
-rebalance_log::rebalance_log(size_t capacity) : capacity_(std::max<size_t>(1, capacity)) {
-}
+rebalance_log::rebalance_log(size_t capacity) : capacity_(std::max<size_t>(1, capacity)) {}
 
 void rebalance_log::record(std::vector<int32_t> assigned, std::vector<int32_t> revoked) {
   auto now = std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -49,9 +49,8 @@ head_mark mark_of(Txn& txn, int32_t partition, int64_t seq) {
   return m;
 }
 
-rebuilder_actor::behavior_type
-rebuilder(rebuilder_actor::stateful_pointer<rebuilder_state> self, rebuild_settings cfg,
-          telemetry::registry* reg) {
+rebuilder_actor::behavior_type rebuilder(rebuilder_actor::stateful_pointer<rebuilder_state> self,
+                                         rebuild_settings cfg, telemetry::registry* reg) {
   self->state.stats = metrics::registered_in(*reg).rebuilder;
   return {
     [=](fill_atom, int32_t partition, int64_t from_seq) -> caf::result<write_request> {
@@ -59,8 +58,7 @@ rebuilder(rebuilder_actor::stateful_pointer<rebuilder_state> self, rebuild_setti
       st.stats->handled++;
       try {
         st.connect(cfg);
-        pqxx::transaction<pqxx::isolation_level::repeatable_read,
-                          pqxx::readwrite_policy::read_only>
+        pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::readwrite_policy::read_only>
           txn{*st.conn};
         auto retention_ms
           = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.retention).count();
@@ -68,8 +66,8 @@ rebuilder(rebuilder_actor::stateful_pointer<rebuilder_state> self, rebuild_setti
           txn, partition, from_seq, cache::schema::minute_of(now_ms() - retention_ms));
         // The identity at the new head; none when the write does not move (it
         // must not vouch for what the cache counted below `from_seq`).
-        auto to_ident
-          = counted.head > from_seq ? mark_of(txn, partition, counted.head).ident_at : 0;
+        auto to_ident = counted.head > from_seq ? mark_of(txn, partition, counted.head).ident_at
+                                                : 0;
         txn.commit();
         st.stats->up = true;
         write_request req;
@@ -92,8 +90,8 @@ rebuilder(rebuilder_actor::stateful_pointer<rebuilder_state> self, rebuild_setti
       } catch (const std::exception& e) {
         st.conn.reset();
         st.stats->up = false;
-        log::warn("rebuilder", "count failed", {{"partition", std::to_string(partition)},
-                                                {"error", e.what()}});
+        log::warn("rebuilder", "count failed",
+                  {{"partition", std::to_string(partition)}, {"error", e.what()}});
         return caf::make_error(ping_errc::unavailable, e.what());
       }
     },
@@ -103,8 +101,7 @@ rebuilder(rebuilder_actor::stateful_pointer<rebuilder_state> self, rebuild_setti
       st.stats->handled++;
       try {
         st.connect(cfg);
-        pqxx::transaction<pqxx::isolation_level::repeatable_read,
-                          pqxx::readwrite_policy::read_only>
+        pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::readwrite_policy::read_only>
           txn{*st.conn};
         std::vector<head_mark> out;
         out.reserve(where.size());

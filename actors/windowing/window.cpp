@@ -12,9 +12,9 @@
 #include "actors/common/backoff.hpp"
 #include "actors/common/errors.hpp"
 #include "actors/common/log.hpp"
-#include "actors/common/trace.hpp"
-#include "actors/common/supervision.hpp"
 #include "actors/common/note.hpp"
+#include "actors/common/supervision.hpp"
+#include "actors/common/trace.hpp"
 #include "actors/windowing/window_state.hpp"
 
 namespace ping::windowing {
@@ -25,34 +25,41 @@ using clock = window_state::clock;
 using cache::schema::write_outcome;
 
 using window_impl = window_actor::extend<
-  caf::reacts_to<tick_atom>,                     // timer: due flushes, heartbeats, verify
-  caf::reacts_to<heal_atom, int32_t, uint64_t>,  // retry a resync (partition, generation)
-  caf::reacts_to<respawn_atom, int32_t>>;        // start child 0 (writer) or 1 (rebuilder)
+  caf::reacts_to<tick_atom>,                    // timer: due flushes, heartbeats, verify
+  caf::reacts_to<heal_atom, int32_t, uint64_t>, // retry a resync (partition, generation)
+  caf::reacts_to<respawn_atom, int32_t>>;       // start child 0 (writer) or 1 (rebuilder)
 
 /// Why a partition is resynced; each has its counter.
 enum class repair { lost, conflict, gap, checksum, cold, admin, stall, diverged };
 
 const char* to_string(repair r) {
   switch (r) {
-    case repair::lost: return "lost";
-    case repair::conflict: return "conflict";
-    case repair::gap: return "gap";
-    case repair::checksum: return "checksum";
-    case repair::cold: return "cold";
-    case repair::admin: return "admin";
-    case repair::stall: return "stall";
-    case repair::diverged: return "diverged";
+    case repair::lost:
+      return "lost";
+    case repair::conflict:
+      return "conflict";
+    case repair::gap:
+      return "gap";
+    case repair::checksum:
+      return "checksum";
+    case repair::cold:
+      return "cold";
+    case repair::admin:
+      return "admin";
+    case repair::stall:
+      return "stall";
+    case repair::diverged:
+      return "diverged";
   }
   return "unknown";
 }
 
-constexpr repair all_repairs[] = {repair::lost,  repair::conflict, repair::gap,
-                                  repair::checksum, repair::cold,  repair::admin,
-                                  repair::stall, repair::diverged};
+constexpr repair all_repairs[] = {repair::lost, repair::conflict, repair::gap,   repair::checksum,
+                                  repair::cold, repair::admin,    repair::stall, repair::diverged};
 
 struct partition {
   window_state w;
-  uint64_t gen = 0;        // replies of another generation are ignored
+  uint64_t gen = 0; // replies of another generation are ignored
   bool resyncing = false;
   // Delay before the next resync round after a conflicting one: 0 for the
   // first conflict (usually a race with a finishing owner), then
@@ -119,10 +126,10 @@ struct state {
   clock::time_point last_verify{};
   bool verifying = false;
   clock::time_point last_check{};
-  bool check_due = true;          // check at the next tick (new partitions)
-  bool checking = false;          // a head check is in flight
-  bool recounting = false;        // dropping the cache: PostgreSQL lost commits
-  bool paused = false;            // consumption paused (admin): nothing stalls
+  bool check_due = true;   // check at the next tick (new partitions)
+  bool checking = false;   // a head check is in flight
+  bool recounting = false; // dropping the cache: PostgreSQL lost commits
+  bool paused = false;     // consumption paused (admin): nothing stalls
   std::shared_ptr<telemetry::actor_stats> stats;
   std::atomic<uint64_t>* counted = nullptr;
   std::atomic<uint64_t>* skipped = nullptr;
@@ -155,14 +162,12 @@ void settle(self_ptr self);
 void run_resync(self_ptr self, int32_t p, uint64_t gen);
 
 // Starts counting partition `p` where the cache stands.
-partition& adopt(self_ptr self, int32_t p, int64_t next_offset, int64_t seq,
-                 int64_t ident = 0) {
+partition& adopt(self_ptr self, int32_t p, int64_t next_offset, int64_t seq, int64_t ident = 0) {
   auto& st = self->state;
   auto it = st.parts.find(p);
   if (it == st.parts.end())
-    it = st.parts
-           .emplace(p, partition{window_state{p, st.cfg.max_records, st.cfg.max_delay}})
-           .first;
+    it
+      = st.parts.emplace(p, partition{window_state{p, st.cfg.max_records, st.cfg.max_delay}}).first;
   auto& x = it->second;
   x.w.reset(next_offset, seq, ident);
   x.gen = ++st.next_gen;
@@ -206,10 +211,10 @@ void resync_failed(self_ptr self, int32_t p, const std::string& err) {
   auto& waiters = self->state.rebuild_waiters;
   for (auto it = waiters.begin(); it != waiters.end();) {
     if (it->partitions.count(p)) {
-      it->rp.deliver(caf::make_error(ping_errc::unavailable,
-                                     "recounting partition " + std::to_string(p)
-                                       + " from PostgreSQL failed (" + err
-                                       + "); retrying in the background"));
+      it->rp.deliver(caf::make_error(ping_errc::unavailable, "recounting partition "
+                                                               + std::to_string(p)
+                                                               + " from PostgreSQL failed (" + err
+                                                               + "); retrying in the background"));
       it = waiters.erase(it);
     } else {
       ++it;
@@ -312,8 +317,9 @@ void run_resync(self_ptr self, int32_t p, uint64_t gen) {
         }
         // A recount adds on top of what the cache counted: first make sure
         // PostgreSQL still holds it (the same ping at `from`).
-        self->request(st.rebuilder->get(), st.cfg.writer_timeout, heads_atom::value,
-                      std::vector<std::pair<int32_t, int64_t>>{{p, from}})
+        self
+          ->request(st.rebuilder->get(), st.cfg.writer_timeout, heads_atom::value,
+                    std::vector<std::pair<int32_t, int64_t>>{{p, from}})
           .then(
             [self, p, gen, from, ident](std::vector<head_mark>& ms) {
               if (!self->state.resync_of(p, gen))
@@ -338,49 +344,48 @@ void fill_from(self_ptr self, int32_t p, uint64_t gen, int64_t from) {
       retry_resync(self, p, gen, to_string(err));
   };
   self->request(st.rebuilder->get(), st.cfg.rebuild_timeout, fill_atom::value, p, from)
+    .then(
+      [self, p, gen, fail](write_request& req) {
+        auto& st = self->state;
+        auto* x = st.resync_of(p, gen);
+        if (!x)
+          return;
+        req.next_offset = x->w.next_offset();
+        self->request(st.writer->get(), st.cfg.writer_timeout, write_atom::value, req)
           .then(
-            [self, p, gen, fail](write_request& req) {
+            [self, p, gen, req](cache::write_result& res) {
               auto& st = self->state;
               auto* x = st.resync_of(p, gen);
               if (!x)
                 return;
-              req.next_offset = x->w.next_offset();
-              self->request(st.writer->get(), st.cfg.writer_timeout, write_atom::value, req)
-                .then(
-                  [self, p, gen, req](cache::write_result& res) {
-                    auto& st = self->state;
-                    auto* x = st.resync_of(p, gen);
-                    if (!x)
-                      return;
-                    auto outcome = static_cast<write_outcome>(res.outcome);
-                    if (outcome != write_outcome::applied
-                        && outcome != write_outcome::duplicate) {
-                      // The cache moved meanwhile (another processor, a
-                      // restart): start over from where it stands now, at
-                      // once the first time, then with backoff.
-                      auto delay = x->conflict_backoff;
-                      x->conflict_backoff = next_backoff(delay, st.cfg.backoff, st.cfg.backoff_max);
-                      if (delay.count() == 0)
-                        self->send(self, heal_atom::value, p, gen);
-                      else
-                        self->delayed_send(self, delay, heal_atom::value, p, gen);
-                      return;
-                    }
-                    x->w.reset(req.next_offset, req.to_seq, req.to_ident);
-                    mark_from(*x, req.to_seq, req.to_ident);
-                    x->resyncing = false;
-                    x->conflict_backoff = caf::timespan{0};
-                    x->gen = ++st.next_gen;
-                    log::info("window", "partition resynced",
-                              {{"partition", std::to_string(p)},
-                               {"from_seq", std::to_string(req.from_seq)},
-                               {"to_seq", std::to_string(req.to_seq)},
-                               {"counted", std::to_string(req.count)}});
-                    settle(self);
-                  },
-                  fail);
+              auto outcome = static_cast<write_outcome>(res.outcome);
+              if (outcome != write_outcome::applied && outcome != write_outcome::duplicate) {
+                // The cache moved meanwhile (another processor, a
+                // restart): start over from where it stands now, at
+                // once the first time, then with backoff.
+                auto delay = x->conflict_backoff;
+                x->conflict_backoff = next_backoff(delay, st.cfg.backoff, st.cfg.backoff_max);
+                if (delay.count() == 0)
+                  self->send(self, heal_atom::value, p, gen);
+                else
+                  self->delayed_send(self, delay, heal_atom::value, p, gen);
+                return;
+              }
+              x->w.reset(req.next_offset, req.to_seq, req.to_ident);
+              mark_from(*x, req.to_seq, req.to_ident);
+              x->resyncing = false;
+              x->conflict_backoff = caf::timespan{0};
+              x->gen = ++st.next_gen;
+              log::info("window", "partition resynced",
+                        {{"partition", std::to_string(p)},
+                         {"from_seq", std::to_string(req.from_seq)},
+                         {"to_seq", std::to_string(req.to_seq)},
+                         {"counted", std::to_string(req.count)}});
+              settle(self);
             },
             fail);
+      },
+      fail);
 }
 
 void count_batch(self_ptr self, const record_batch& b, clock::time_point now) {
@@ -627,9 +632,9 @@ bool check(self_ptr self) {
             resync(self, a.p, repair::stall,
                    "PostgreSQL's committed head is " + std::to_string(m.head)
                      + " and nothing was consumed for "
-                     + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                        now - x->stall_since)
-                                        .count())
+                     + std::to_string(
+                       std::chrono::duration_cast<std::chrono::milliseconds>(now - x->stall_since)
+                         .count())
                      + " ms");
           }
         }
@@ -647,8 +652,8 @@ void start_child(self_ptr self, int32_t which) {
     st.rebuilder->start(self, st.make.rebuilder);
 }
 
-window_impl::behavior_type window(self_ptr self, window_settings cfg,
-                                  window_children children, telemetry::registry* reg) {
+window_impl::behavior_type window(self_ptr self, window_settings cfg, window_children children,
+                                  telemetry::registry* reg) {
   auto& st = self->state;
   st.cfg = cfg;
   st.make = std::move(children);
@@ -681,8 +686,8 @@ window_impl::behavior_type window(self_ptr self, window_settings cfg,
       settle(self);
       return rp;
     },
-    [=](assign_atom, std::vector<int32_t>& partitions)
-      -> caf::result<std::vector<partition_state>> {
+    [=](assign_atom,
+        std::vector<int32_t>& partitions) -> caf::result<std::vector<partition_state>> {
       note();
       auto& st = self->state;
       if (!st.writer->running())
@@ -806,14 +811,14 @@ window_impl::behavior_type window(self_ptr self, window_settings cfg,
 
 } // namespace
 
-window_actor spawn_window(caf::actor_system& sys, window_settings cfg,
-                          window_children children, telemetry::registry& reg) {
-  return caf::actor_cast<window_actor>(sys.spawn(window, std::move(cfg), std::move(children), &reg));
+window_actor spawn_window(caf::actor_system& sys, window_settings cfg, window_children children,
+                          telemetry::registry& reg) {
+  return caf::actor_cast<window_actor>(
+    sys.spawn(window, std::move(cfg), std::move(children), &reg));
 }
 
-window_actor spawn_window(caf::actor_system& sys, window_settings cfg,
-                          cache::writer_settings cache, rebuild_settings rebuild,
-                          telemetry::registry& reg) {
+window_actor spawn_window(caf::actor_system& sys, window_settings cfg, cache::writer_settings cache,
+                          rebuild_settings rebuild, telemetry::registry& reg) {
   window_children children;
   children.writer = [&sys, cache, &reg] { return cache::spawn_cache_writer(sys, cache, reg); };
   children.rebuilder = [&sys, rebuild, &reg] { return spawn_rebuilder(sys, rebuild, reg); };

@@ -78,12 +78,11 @@ struct window_children {
 };
 
 /// Spawns the window with its cache writer and rebuilder.
-window_actor spawn_window(caf::actor_system& sys, window_settings cfg,
-                          cache::writer_settings cache, rebuild_settings rebuild,
-                          telemetry::registry& reg);
+window_actor spawn_window(caf::actor_system& sys, window_settings cfg, cache::writer_settings cache,
+                          rebuild_settings rebuild, telemetry::registry& reg);
 
 /// Spawns the window with children made by `children` (tests).
-window_actor spawn_window(caf::actor_system& sys, window_settings cfg,
-                          window_children children, telemetry::registry& reg);
+window_actor spawn_window(caf::actor_system& sys, window_settings cfg, window_children children,
+                          telemetry::registry& reg);
 
 } // namespace ping::windowing

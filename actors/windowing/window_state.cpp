@@ -4,10 +4,8 @@
 
 namespace ping::windowing {
 
-window_state::window_state(int32_t partition, size_t max_records,
-                           clock::duration max_delay)
-  : partition_(partition), max_records_(max_records), max_delay_(max_delay) {
-}
+window_state::window_state(int32_t partition, size_t max_records, clock::duration max_delay)
+  : partition_(partition), max_records_(max_records), max_delay_(max_delay) {}
 
 void window_state::reset(int64_t next_offset, int64_t seq, int64_t ident) {
   next_offset_ = flushed_offset_ = next_offset;

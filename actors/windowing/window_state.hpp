@@ -42,7 +42,7 @@ public:
   struct added {
     size_t counted = 0;
     size_t skipped = 0;
-    bool gap = false;      // a sequence is missing before `gap_seq`
+    bool gap = false; // a sequence is missing before `gap_seq`
     int64_t gap_seq = 0;
     uint64_t gap_trace_hi = 0; // the trace id of the record at gap_seq
     uint64_t gap_trace_lo = 0;

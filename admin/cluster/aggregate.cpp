@@ -197,8 +197,9 @@ v1::GetClusterResponse build_view(std::vector<node_answers> nodes,
   kafka.set_backlog(total_lag);
   kafka.set_nodes(lag_nodes);
   *out.add_pipeline() = kafka;
-  auto consume = combine_stage(nodes, proc, "consume", "consume",
-                               "records fetched by the processors; backlog: records held in the windows");
+  auto consume
+    = combine_stage(nodes, proc, "consume", "consume",
+                    "records fetched by the processors; backlog: records held in the windows");
   auto window = combine_stage(nodes, proc, "count", "count", "");
   consume.set_backlog(window.backlog());
   *out.add_pipeline() = consume;

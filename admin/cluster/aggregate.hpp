@@ -29,8 +29,8 @@ namespace ping::admin::cluster {
 struct node_answers {
   std::string address;
   bool self = false;
-  bool up = false;        // GetStatus answered
-  std::string error;      // down: why; up: a read that failed, if any
+  bool up = false;   // GetStatus answered
+  std::string error; // down: why; up: a read that failed, if any
   double call_ms = 0;
   v1::GetStatusResponse status;
   bool has_pipeline = false;

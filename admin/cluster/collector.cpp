@@ -27,12 +27,16 @@ struct call_result {
 std::string describe(const connectrpc::unary_outcome& o, milliseconds timeout) {
   using connectrpc::http_failure;
   switch (o.transport) {
-    case http_failure::connect_failed: return "unreachable: " + o.transport_detail;
+    case http_failure::connect_failed:
+      return "unreachable: " + o.transport_detail;
     case http_failure::timed_out:
       return "no answer within " + std::to_string(timeout.count()) + " ms";
-    case http_failure::io_error: return "connection lost: " + o.transport_detail;
-    case http_failure::interrupted: return "stopping";
-    case http_failure::none: break;
+    case http_failure::io_error:
+      return "connection lost: " + o.transport_detail;
+    case http_failure::interrupted:
+      return "stopping";
+    case http_failure::none:
+      break;
   }
   auto code = std::string{connectrpc::to_string(o.status.c)};
   return o.status.message.empty() ? code : code + ": " + o.status.message;
@@ -233,8 +237,8 @@ exactness_answer collector::ask_exactness(const std::vector<node_answers>& nodes
       continue;
     auto p = peer_for(*it);
     std::lock_guard<std::mutex> guard{p->m};
-    auto r = call(p->conn, it->label, bearer_, "GetExactness", v1::GetExactnessRequest{},
-                  out.resp, clock::now() + cfg_.peer_timeout);
+    auto r = call(p->conn, it->label, bearer_, "GetExactness", v1::GetExactnessRequest{}, out.resp,
+                  clock::now() + cfg_.peer_timeout);
     if (r.ok()) {
       out.ok = true;
       out.source = n.address;
@@ -272,9 +276,8 @@ v1::GetClusterResponse collector::round() {
   {
     std::lock_guard<std::mutex> guard{mtx_};
     std::erase_if(conns_, [&](auto& kv) {
-      return std::none_of(targets.begin(), targets.end(), [&](const target& t) {
-        return kv.first == t.label + "@" + t.host;
-      });
+      return std::none_of(targets.begin(), targets.end(),
+                          [&](const target& t) { return kv.first == t.label + "@" + t.host; });
     });
   }
   // Exactness from the gateway as the nodes are listed (self first).
@@ -312,8 +315,8 @@ void collector::forward(const std::string& node, command c, command_reply done) 
     if (stopping_)
       return done(failure{connectrpc::code::unavailable, "the node is stopping"});
     if (jobs_.size() >= cfg_.max_queued_commands)
-      return done(failure{connectrpc::code::resource_exhausted,
-                          "too many forwarded commands waiting"});
+      return done(
+        failure{connectrpc::code::resource_exhausted, "too many forwarded commands waiting"});
     jobs_.push_back({*where, c, std::move(done)});
   }
   cmd_cv_.notify_one();
@@ -355,8 +358,7 @@ void collector::run_command(job& j) {
     }
     case command::pause: {
       v1::PauseConsumptionResponse resp;
-      r = call(conn, j.where.label, bearer_, method, v1::PauseConsumptionRequest{}, resp,
-               deadline);
+      r = call(conn, j.where.label, bearer_, method, v1::PauseConsumptionRequest{}, resp, deadline);
       out.set_partitions(resp.partitions());
       out.set_paused(resp.paused());
       break;

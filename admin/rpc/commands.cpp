@@ -52,10 +52,14 @@ void answer(const connectrpc::responder& done, command c, int32_t partitions,
 
 void start(node& self, command c, reply<int32_t> done) {
   switch (c) {
-    case command::flush: return self.flush(std::move(done));
-    case command::pause: return self.pause(std::move(done));
-    case command::resume: return self.resume(std::move(done));
-    case command::rebuild_cache: return self.rebuild_cache(std::move(done));
+    case command::flush:
+      return self.flush(std::move(done));
+    case command::pause:
+      return self.pause(std::move(done));
+    case command::resume:
+      return self.resume(std::move(done));
+    case command::rebuild_cache:
+      return self.rebuild_cache(std::move(done));
   }
 }
 

@@ -2,7 +2,6 @@
 // one included), as the node counts them.
 #include "admin/rpc/rpc.hpp"
 
-
 #include "actors/common/ids.hpp"
 #include "actors/common/types.hpp"
 #include "ping/admin/v1/admin.pb.h"

@@ -11,10 +11,14 @@ namespace {
 
 const char* level_name(log::level lvl) {
   switch (lvl) {
-    case log::level::debug: return "debug";
-    case log::level::info: return "info";
-    case log::level::warn: return "warn";
-    case log::level::error: return "error";
+    case log::level::debug:
+      return "debug";
+    case log::level::info:
+      return "info";
+    case log::level::warn:
+      return "warn";
+    case log::level::error:
+      return "error";
   }
   return "info";
 }
@@ -29,9 +33,9 @@ connectrpc::handler get_status(context_ptr ctx) {
       v1::GetStatusResponse resp;
       resp.set_binary(info.binary);
       resp.set_version(info.version);
-      resp.set_uptime_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
-                           sampler::clock::now() - ctx->started)
-                           .count());
+      resp.set_uptime_ms(
+        std::chrono::duration_cast<std::chrono::milliseconds>(sampler::clock::now() - ctx->started)
+          .count());
       for (auto& line : info.config)
         resp.add_config(line);
       resp.set_log_level(level_name(log::current_level()));

@@ -32,9 +32,9 @@ connectrpc::handler run_node_command(context_ptr ctx) {
       if (!c)
         return done.fail(connectrpc::code::invalid_argument,
                          "method must be Flush, PauseConsumption, ResumeConsumption or "
-                         "RebuildCache, got '" + req->method() + "'");
-      log::info("admin", "command for a node",
-                {{"method", req->method()}, {"node", req->node()}});
+                         "RebuildCache, got '"
+                           + req->method() + "'");
+      log::info("admin", "command for a node", {{"method", req->method()}, {"node", req->node()}});
       ctx->cluster->forward(req->node(), *c, [done](outcome<v1::RunNodeCommandResponse> r) {
         if (auto* f = std::get_if<failure>(&r))
           return fail(done, *f);

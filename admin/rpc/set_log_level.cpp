@@ -18,8 +18,7 @@ connectrpc::handler set_log_level(context_ptr ctx) {
       }
       log::level lvl;
       if (!log::parse_level(req->level(), lvl)) {
-        done.fail(connectrpc::code::invalid_argument,
-                  "level must be debug, info, warn or error");
+        done.fail(connectrpc::code::invalid_argument, "level must be debug, info, warn or error");
         return;
       }
       log::set_level(lvl);

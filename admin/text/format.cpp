@@ -60,8 +60,7 @@ std::string minute_text(std::int64_t epoch_minute) {
 
 } // namespace
 
-text_table::text_table(std::vector<column> columns) : columns_(std::move(columns)) {
-}
+text_table::text_table(std::vector<column> columns) : columns_(std::move(columns)) {}
 
 void text_table::add_row(std::vector<std::string> cells) {
   assert(cells.size() <= columns_.size());
@@ -174,9 +173,8 @@ std::string format_actors(const v1::ListActorsResponse& resp) {
     children[actors[i].parent()].push_back(i);
   }
   for (auto& [parent, list] : children)
-    std::stable_sort(list.begin(), list.end(), [&actors](int a, int b) {
-      return actors[a].name() < actors[b].name();
-    });
+    std::stable_sort(list.begin(), list.end(),
+                     [&actors](int a, int b) { return actors[a].name() < actors[b].name(); });
   // Roots: top-level actors, and the parents no actor is named after
   // (groups such as "windowing"), merged by name.
   std::map<std::string, int> roots; // name -> actor index, or -1 for a group
@@ -239,9 +237,8 @@ std::string format_pipeline(const v1::GetPipelineResponse& resp) {
     return "no pipeline stages reported\n";
   using col = text_table::column;
   constexpr auto right = text_table::align::right;
-  text_table table{{col{"STAGE"}, col{"TOTAL", right}, col{"PER S", right},
-                    col{"P50 MS", right}, col{"P99 MS", right}, col{"BACKLOG", right},
-                    col{"DESCRIPTION"}}};
+  text_table table{{col{"STAGE"}, col{"TOTAL", right}, col{"PER S", right}, col{"P50 MS", right},
+                    col{"P99 MS", right}, col{"BACKLOG", right}, col{"DESCRIPTION"}}};
   for (const auto& s : resp.stages())
     table.add_row({s.name(), std::to_string(s.total()), format_rate(s.per_second()),
                    format_latency(s.latency_p50_ms()), format_latency(s.latency_p99_ms()),
@@ -266,8 +263,8 @@ std::string format_lag(const v1::GetLagResponse& resp) {
     return "no partitions assigned; " + state + "\n";
   using col = text_table::column;
   constexpr auto right = text_table::align::right;
-  text_table table{{col{"PARTITION"}, col{"END OFFSET", right}, col{"POSITION", right},
-                    col{"LAG", right}}};
+  text_table table{
+    {col{"PARTITION"}, col{"END OFFSET", right}, col{"POSITION", right}, col{"LAG", right}}};
   std::vector<const v1::PartitionLag*> parts;
   for (const auto& p : resp.partitions())
     parts.push_back(&p);
@@ -295,17 +292,19 @@ std::string format_minutes(const v1::GetMinuteCountsResponse& resp, int bar_widt
   for (const auto& m : resp.minutes()) {
     std::string bar;
     if (max > 0 && m.count() > 0) {
-      auto len = static_cast<size_t>(
-        std::max<std::int64_t>(1, (m.count() * bar_width + max / 2) / max));
+      auto len
+        = static_cast<size_t>(std::max<std::int64_t>(1, (m.count() * bar_width + max / 2) / max));
       bar.assign(len, '#');
     }
     table.add_row({minute_text(m.minute()), std::to_string(m.count()), bar});
   }
   std::string out = table.render();
-  out += plural(resp.minutes().size(), "minute", "minutes") + ", "
-         + plural(total, "ping", "pings");
+  out += plural(resp.minutes().size(), "minute", "minutes") + ", " + plural(total, "ping", "pings");
   if (!resp.source().empty())
-    out += ", from " + (resp.source() == "postgres" ? std::string{"PostgreSQL"} : resp.source() == "cache" ? std::string{"the cache"} : resp.source());
+    out += ", from "
+           + (resp.source() == "postgres" ? std::string{"PostgreSQL"}
+              : resp.source() == "cache"  ? std::string{"the cache"}
+                                          : resp.source());
   return out + "\n";
 }
 
@@ -355,9 +354,9 @@ std::string format_cluster(const v1::GetClusterResponse& resp, int rebalances) {
         note += "; ";
       note += n.error();
     }
-    nodes.add_row({name, n.binary(), "yes", n.ready() ? "yes" : "NO",
-                   processor ? int_list(n.partitions()) : "", processor ? std::to_string(n.lag()) : "",
-                   format_duration_ms(n.uptime_ms()), note});
+    nodes.add_row(
+      {name, n.binary(), "yes", n.ready() ? "yes" : "NO", processor ? int_list(n.partitions()) : "",
+       processor ? std::to_string(n.lag()) : "", format_duration_ms(n.uptime_ms()), note});
   }
   out += "nodes: " + std::to_string(up) + " of " + std::to_string(resp.nodes_size()) + " up\n";
   out += nodes.render();
@@ -400,7 +399,8 @@ std::string format_cluster(const v1::GetClusterResponse& resp, int rebalances) {
   out += "\npartitions";
   if (!resp.exactness_source().empty())
     out += " (exactness from " + resp.exactness_source() + ")";
-  out += "\n" + (resp.partitions().empty() ? std::string{"no partitions reported\n"} : parts.render());
+  out += "\n"
+         + (resp.partitions().empty() ? std::string{"no partitions reported\n"} : parts.render());
   if (!resp.exactness_error().empty())
     out += "exactness: " + resp.exactness_error() + "\n";
 
@@ -410,7 +410,8 @@ std::string format_cluster(const v1::GetClusterResponse& resp, int rebalances) {
     for (const auto& e : resp.rebalances()) {
       if (shown++ == rebalances)
         break;
-      events.add_row({clock_text(e.time_ms()), e.node(), int_list(e.assigned()), int_list(e.revoked())});
+      events.add_row(
+        {clock_text(e.time_ms()), e.node(), int_list(e.assigned()), int_list(e.revoked())});
     }
     out += "\nrebalances (newest first, " + std::to_string(std::min(shown, rebalances)) + " of "
            + std::to_string(resp.rebalances_size()) + ")\n" + events.render();
@@ -482,8 +483,7 @@ std::string describe_admin_failure(const admin_failure& f) {
       return "lost the connection to the admin endpoint at " + f.node + ": "
              + lower_first(f.transport_detail);
     case http_failure::interrupted:
-      return "interrupted: stopped waiting for " + f.method
-             + " (the node may still carry it out)";
+      return "interrupted: stopped waiting for " + f.method + " (the node may still carry it out)";
     case http_failure::none:
       break;
   }
@@ -498,8 +498,7 @@ std::string describe_admin_failure(const admin_failure& f) {
              + "); is it a Ping admin port? (unimplemented)";
     return f.message + " (unimplemented)";
   }
-  return f.method + " failed: " + (f.message.empty() ? f.code : f.message) + " (" + f.code
-         + ")";
+  return f.method + " failed: " + (f.message.empty() ? f.code : f.message) + " (" + f.code + ")";
 }
 
 std::string watch_header(std::string_view node_label, std::string_view what,
@@ -509,8 +508,7 @@ std::string watch_header(std::string_view node_label, std::string_view what,
                  ? std::to_string(interval.count() / 1000) + "s"
                  : printf_string("%gs", static_cast<double>(interval.count()) / 1000.0);
   return std::string{node_label} + "  " + std::string{what} + "  " + std::string{time_text}
-         + "  refresh #" + std::to_string(refresh) + "  every " + every
-         + ", Enter or Ctrl-C stops";
+         + "  refresh #" + std::to_string(refresh) + "  every " + every + ", Enter or Ctrl-C stops";
 }
 
 std::vector<std::string> fit_to_screen(const std::string& text, int rows, int cols) {

@@ -58,8 +58,7 @@ std::string format_pipeline(const v1::GetPipelineResponse& resp);
 std::string format_lag(const v1::GetLagResponse& resp);
 
 /// One row per minute (UTC) with a bar of up to `bar_width` '#'.
-std::string format_minutes(const v1::GetMinuteCountsResponse& resp,
-                           int bar_width = 40);
+std::string format_minutes(const v1::GetMinuteCountsResponse& resp, int bar_width = 40);
 
 /// The cluster view (GetCluster): the nodes (this one marked), the
 /// pipeline end to end, partitions with owner, lag and exactness, and the
@@ -78,12 +77,12 @@ std::string format_log_level(const v1::SetLogLevelResponse& resp);
 
 /// A failed admin call as the operator should read it.
 struct admin_failure {
-  std::string method;   // "GetStatus"
-  std::string code;     // Connect code name
-  std::string message;  // the server's message (or the client's)
+  std::string method;  // "GetStatus"
+  std::string code;    // Connect code name
+  std::string message; // the server's message (or the client's)
   connectrpc::http_failure transport = connectrpc::http_failure::none;
   std::string transport_detail;
-  std::string node;     // HOST:PORT
+  std::string node; // HOST:PORT
   bool token_sent = false;
   std::chrono::milliseconds timeout{0};
 };

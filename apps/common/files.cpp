@@ -6,8 +6,7 @@
 
 namespace ping::apps {
 
-void write_file_atomically(const std::string& path,
-                           const std::vector<std::string>& lines) {
+void write_file_atomically(const std::string& path, const std::vector<std::string>& lines) {
   auto tmp = path + ".tmp";
   {
     std::ofstream out{tmp, std::ios::trunc};

@@ -23,7 +23,8 @@ options::options(std::string program, std::string summary)
 void options::add_common(std::string& kafka_bootstrap) {
   kafka_bootstrap_ = &kafka_bootstrap;
   add("kafka", bootstrap_file, "bootstrap-file",
-      "read the bootstrap servers from this file (line bootstrap=...), e.g. ping-devbroker's info file");
+      "read the bootstrap servers from this file (line bootstrap=...), e.g. ping-devbroker's info "
+      "file");
   add("admin", admin.address, "address",
       "admin endpoint address (/healthz, /readyz, /metrics); non-loopback needs a token");
   add("admin", admin.port, "port", "admin endpoint port (0 = any free port)");
@@ -39,7 +40,8 @@ void options::add_common(std::string& kafka_bootstrap) {
   add("admin", admin.peers_dns, "peers-dns",
       "cluster view: DNS names resolving to every node's admin endpoint, name:port,...");
   add("admin", admin.peers_refresh, "peers-refresh", "how often peers-dns is resolved again");
-  add("admin", admin.peer_timeout, "peer-timeout", "deadline of a peer's answers in the cluster view");
+  add("admin", admin.peer_timeout, "peer-timeout",
+      "deadline of a peer's answers in the cluster view");
   add("admin", admin.max_peers, "max-peers", "most peers the cluster view calls");
   add("global", log_level, "log-level", "debug, info, warn or error");
   add("global", log_format, "log-format", "logfmt or json (one JSON object per line)");
@@ -71,11 +73,10 @@ void options::print_help() const {
   std::cout << "usage: " << program_ << " [--config-file=FILE] [--OPTION=VALUE...]\n\n"
             << summary_ << "\n\nOptions (flag, default, environment variable):\n";
   for (auto& e : entries_) {
-    auto flag = e.category == "global" ? "--" + e.name
-                                       : "--" + e.category + "." + e.name;
+    auto flag = e.category == "global" ? "--" + e.name : "--" + e.category + "." + e.name;
     std::cout << "  " << flag << "\n      " << e.description
-              << "\n      default: " << e.default_text
-              << "   env: " << env_name(e.category, e.name) << "\n";
+              << "\n      default: " << e.default_text << "   env: " << env_name(e.category, e.name)
+              << "\n";
   }
   std::cout << "  --version\n      print the version (from git at build time) and exit\n"
             << "\nA config file uses CAF's INI format, one [category] per group.\n"
@@ -86,8 +87,7 @@ std::optional<int> options::load(int argc, char** argv) {
   caf::actor_system_config::string_list args;
   for (auto& e : entries_)
     if (auto* value = std::getenv(env_name(e.category, e.name).c_str())) {
-      auto flag = e.category == "global" ? "--" + e.name
-                                         : "--" + e.category + "." + e.name;
+      auto flag = e.category == "global" ? "--" + e.name : "--" + e.category + "." + e.name;
       args.push_back(flag + "=" + value);
     }
   for (int i = 1; i < argc; ++i) {
@@ -166,8 +166,8 @@ std::optional<int> options::load(int argc, char** argv) {
     *kafka_bootstrap_ = b;
   }
   if (!remainder.empty()) {
-    std::cerr << program_ << ": unexpected argument '" << remainder.front()
-              << "'\ntry '" << program_ << " --help'\n";
+    std::cerr << program_ << ": unexpected argument '" << remainder.front() << "'\ntry '"
+              << program_ << " --help'\n";
     return 2;
   }
   return std::nullopt;

@@ -9,9 +9,9 @@
 // default and variable; secrets are shown redacted everywhere.
 
 #include <optional>
-#include <type_traits>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "admin/options.hpp"
@@ -51,15 +51,14 @@ protected:
   void add_common(std::string& kafka_bootstrap);
 
   template <class T>
-  void add(std::string_view category, T& ref, std::string_view name,
-           std::string_view description, bool secret = false) {
+  void add(std::string_view category, T& ref, std::string_view name, std::string_view description,
+           bool secret = false) {
     auto shown = secret ? std::string{"(secret)"} : caf::deep_to_string(ref);
     std::function<void(bool)> set_bool;
     if constexpr (std::is_same_v<T, bool>)
       set_bool = [&ref](bool v) { ref = v; };
-    entries_.push_back({std::string{category}, std::string{name},
-                        std::string{description}, shown, secret,
-                        [&ref] { return caf::deep_to_string(ref); }, set_bool});
+    entries_.push_back({std::string{category}, std::string{name}, std::string{description}, shown,
+                        secret, [&ref] { return caf::deep_to_string(ref); }, set_bool});
     opt_group{custom_options_, category}.add(ref, name, description);
   }
 

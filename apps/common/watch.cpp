@@ -14,8 +14,7 @@ struct top_level_watch::shared {
 };
 
 top_level_watch::top_level_watch(caf::actor_system& sys)
-  : sys_(sys), shared_(std::make_shared<shared>()) {
-}
+  : sys_(sys), shared_(std::make_shared<shared>()) {}
 
 top_level_watch::~top_level_watch() {
   shutting_down();

@@ -5,10 +5,9 @@
 namespace ping::apps {
 
 gateway_config::gateway_config()
-  : options("ping-gateway",
-            "Ping's ingest service: serves ping.v1.PingService over Connect "
-            "(HTTP/1.1) and gRPC (HTTP/2), stores pings in PostgreSQL and relays "
-            "them to Kafka through a transactional outbox.") {
+  : options("ping-gateway", "Ping's ingest service: serves ping.v1.PingService over Connect "
+                            "(HTTP/1.1) and gRPC (HTTP/2), stores pings in PostgreSQL and relays "
+                            "them to Kafka through a transactional outbox.") {
   postgres.dsn = "host=127.0.0.1 port=5432 dbname=ping user=ping";
   kafka.bootstrap = "127.0.0.1:9092";
   // One cooperative worker: the gateway's pool actors only route messages
@@ -22,67 +21,96 @@ gateway_config::gateway_config()
   add("connect", connect_address, "address", "Connect listen address");
   add("connect", connect_port, "port", "Connect listen port (0 = any free port)");
   add("connect", connect_threads, "threads", "Connect I/O threads");
-  add("connect", connect_max_body, "max-body-bytes", "request body limit, also gRPC's message limit (resource_exhausted beyond)");
+  add("connect", connect_max_body, "max-body-bytes",
+      "request body limit, also gRPC's message limit (resource_exhausted beyond)");
   add("connect", connect_max_header, "max-header-bytes", "request header limit (431 beyond)");
   add("connect", connect_max_connections, "max-connections", "open connections limit");
   add("connect", connect_header_timeout, "header-timeout", "time to receive a request head");
   add("connect", connect_body_timeout, "body-timeout", "time to receive a request body");
-  add("connect", connect_body_read_timeout, "body-read-timeout", "longest silence while a body arrives (nginx's client_body_timeout)");
-  add("connect", connect_min_body_rate, "min-body-rate", "bytes/s a body must keep up once body-read-timeout has passed (0 = none)");
+  add("connect", connect_body_read_timeout, "body-read-timeout",
+      "longest silence while a body arrives (nginx's client_body_timeout)");
+  add("connect", connect_min_body_rate, "min-body-rate",
+      "bytes/s a body must keep up once body-read-timeout has passed (0 = none)");
   add("connect", connect_idle_timeout, "idle-timeout", "keep-alive idle time");
   add("connect", connect_cors_origins, "cors-origins",
-      "browser origins that may call (CORS), comma-separated, e.g. https://app.example.com; * for any; empty: off");
+      "browser origins that may call (CORS), comma-separated, e.g. https://app.example.com; * for "
+      "any; empty: off");
   add("grpc", grpc_address, "address", "gRPC listen address");
   add("grpc", grpc_port, "port", "gRPC listen port (0 = any free port)");
   add("grpc", grpc_max_streams, "max-concurrent-streams", "HTTP/2 streams per connection");
   add("grpc", grpc_max_metadata, "max-metadata-bytes", "request header size limit");
   add("grpc", grpc_memory_quota, "memory-quota-bytes", "gRPC's buffer memory for all connections");
-  add("grpc", grpc_resets_per_second, "resets-per-second", "RST_STREAM frames one client address may send per second, sustained (beyond: its connection is closed)");
-  add("grpc", grpc_reset_burst, "reset-burst", "RST_STREAM frames one client address may send in a burst");
+  add("grpc", grpc_resets_per_second, "resets-per-second",
+      "RST_STREAM frames one client address may send per second, sustained (beyond: its connection "
+      "is closed)");
+  add("grpc", grpc_reset_burst, "reset-burst",
+      "RST_STREAM frames one client address may send in a burst");
   add("grpc", grpc_max_connections, "max-connections", "open connections limit");
   add("gateway", request_timeout, "request-timeout", "deadline for calls that carry none");
-  add("gateway", gateway.max_in_flight, "max-in-flight", "pings waiting for their commit before resource_exhausted");
+  add("gateway", gateway.max_in_flight, "max-in-flight",
+      "pings waiting for their commit before resource_exhausted");
   add("gateway", gateway.store_timeout, "store-timeout", "deadline for one ping's commit");
   add("gateway", gateway.count_timeout, "count-timeout", "deadline for one count");
-  add("gateway", gateway.deadline_granularity, "deadline-granularity", "how late a passed deadline may be noticed");
-  add("gateway", gateway.nudge_interval, "nudge-interval", "least time between two nudges of the outbox relay");
-  add("gateway", gateway.idempotency_ttl, "idempotency-ttl", "how long PostgreSQL remembers a Ping's idempotency key (a retry within it is stored once)");
+  add("gateway", gateway.deadline_granularity, "deadline-granularity",
+      "how late a passed deadline may be noticed");
+  add("gateway", gateway.nudge_interval, "nudge-interval",
+      "least time between two nudges of the outbox relay");
+  add("gateway", gateway.idempotency_ttl, "idempotency-ttl",
+      "how long PostgreSQL remembers a Ping's idempotency key (a retry within it is stored once)");
   add("postgres", postgres.dsn, "dsn", "libpq connection string", true);
   add("postgres", postgres.writers, "writers", "concurrent write transactions (connections)");
   add("postgres", postgres.max_batch, "max-batch", "pings per group commit");
-  add("postgres", postgres.max_pending, "max-pending", "pings queued for a commit before resource_exhausted");
-  add("postgres", postgres.max_reads_waiting, "max-reads-waiting", "reads queued per PostgreSQL reader before resource_exhausted");
+  add("postgres", postgres.max_pending, "max-pending",
+      "pings queued for a commit before resource_exhausted");
+  add("postgres", postgres.max_reads_waiting, "max-reads-waiting",
+      "reads queued per PostgreSQL reader before resource_exhausted");
   add("postgres", postgres.write_timeout, "write-timeout", "deadline of one group commit");
   add("postgres", postgres.connect_timeout, "connect-timeout", "deadline of a connection attempt");
   add("postgres", postgres.statement_timeout, "statement-timeout", "server-side statement timeout");
   add("postgres", migrate, "migrate", "apply schema migrations at start");
-  add("persistence", postgres.retention_days, "retention-days", "drop raw pings that arrived more than this many days ago, whole ranges at a time (0 = keep everything; counts never change)");
-  add("persistence", postgres.retention_interval, "retention-interval", "period of retention passes");
-  add("postgres", migrate_timeout, "migrate-timeout", "how long migrations wait for PostgreSQL to be reachable");
-  add("global", migrate_only, "migrate-only", "apply schema migrations, then exit (Kubernetes Job)");
+  add("persistence", postgres.retention_days, "retention-days",
+      "drop raw pings that arrived more than this many days ago, whole ranges at a time (0 = keep "
+      "everything; counts never change)");
+  add("persistence", postgres.retention_interval, "retention-interval",
+      "period of retention passes");
+  add("postgres", migrate_timeout, "migrate-timeout",
+      "how long migrations wait for PostgreSQL to be reachable");
+  add("global", migrate_only, "migrate-only",
+      "apply schema migrations, then exit (Kubernetes Job)");
   add("kafka", kafka.bootstrap, "bootstrap", "Kafka bootstrap servers");
   add_common(kafka.bootstrap);
   add("kafka", kafka.topic, "topic", "topic of ping events");
-  add("kafka", partitions, "partitions", "partitions of the topic (relay sequences, a ping's partition, cache reads)");
+  add("kafka", partitions, "partitions",
+      "partitions of the topic (relay sequences, a ping's partition, cache reads)");
   add("kafka", kafka.compression, "compression", "producer compression codec");
   add("kafka", kafka.linger_ms, "linger-ms", "producer linger");
-  add("relay", kafka.connect_timeout, "connect-timeout", "deadline of the relay's PostgreSQL connection");
-  add("relay", kafka.statement_timeout, "statement-timeout", "server-side timeout of the relay's statements");
+  add("relay", kafka.connect_timeout, "connect-timeout",
+      "deadline of the relay's PostgreSQL connection");
+  add("relay", kafka.statement_timeout, "statement-timeout",
+      "server-side timeout of the relay's statements");
   add("relay", kafka.batch, "batch", "outbox rows per partition per pass");
   add("relay", kafka.max_in_flight, "max-in-flight", "unacknowledged events per partition");
   add("relay", kafka.interval, "interval", "period of relay passes without nudges");
   add("relay", kafka.ack_wait, "ack-wait", "time a pass waits for acknowledgements");
-  add("relay", kafka.pass_timeout, "pass-timeout", "deadline of one relay pass (then the relay is replaced)");
-  add("relay", kafka.kafka_stall, "kafka-stall", "no Kafka acknowledgement for this long: release the partitions");
+  add("relay", kafka.pass_timeout, "pass-timeout",
+      "deadline of one relay pass (then the relay is replaced)");
+  add("relay", kafka.kafka_stall, "kafka-stall",
+      "no Kafka acknowledgement for this long: release the partitions");
   add("cache", cache.address, "address", "Dragonfly/Redis address host:port (PingCount reads)");
   add("cache", cache.password, "password", "Dragonfly/Redis password", true);
-  add("cache", cache.timeout, "timeout", "deadline of a cache read before PostgreSQL answers instead");
-  add("counts", counts.max_waiting, "max-waiting", "PingCounts waiting for the next read (beyond: resource_exhausted)");
-  add("counts", counts.max_fallbacks, "max-fallbacks", "PostgreSQL counts outstanding when the cache cannot answer");
+  add("cache", cache.timeout, "timeout",
+      "deadline of a cache read before PostgreSQL answers instead");
+  add("counts", counts.max_waiting, "max-waiting",
+      "PingCounts waiting for the next read (beyond: resource_exhausted)");
+  add("counts", counts.max_fallbacks, "max-fallbacks",
+      "PostgreSQL counts outstanding when the cache cannot answer");
   add("counts", counts.tail_timeout, "tail-timeout", "deadline of the tail query");
-  add("global", ports_file, "ports-file", "write the bound ports here once listening (connect=N, grpc=N)");
-  add("global", drain_timeout, "drain-timeout", "time SIGTERM allows for draining before exit (front-ends, then the outbox relay)");
-  add("global", drain_margin, "drain-margin", "front-ends drain this much longer than the longest call deadline (store/count timeout)");
+  add("global", ports_file, "ports-file",
+      "write the bound ports here once listening (connect=N, grpc=N)");
+  add("global", drain_timeout, "drain-timeout",
+      "time SIGTERM allows for draining before exit (front-ends, then the outbox relay)");
+  add("global", drain_margin, "drain-margin",
+      "front-ends drain this much longer than the longest call deadline (store/count timeout)");
 
   using namespace std::chrono_literals;
   bound("connect", connect_threads, "threads", 1, 64);
@@ -103,7 +131,8 @@ gateway_config::gateway_config()
   // everything, a zero timeout fail every call.
   bound("connect", connect_header_timeout, "header-timeout", caf::timespan{1ms}, caf::timespan{1h});
   bound("connect", connect_body_timeout, "body-timeout", caf::timespan{1ms}, caf::timespan{1h});
-  bound("connect", connect_body_read_timeout, "body-read-timeout", caf::timespan{1ms}, caf::timespan{1h});
+  bound("connect", connect_body_read_timeout, "body-read-timeout", caf::timespan{1ms},
+        caf::timespan{1h});
   bound("connect", connect_min_body_rate, "min-body-rate", 0, 1 << 30);
   bound("connect", connect_idle_timeout, "idle-timeout", caf::timespan{1ms}, caf::timespan{24h});
   bound("grpc", grpc_resets_per_second, "resets-per-second", 1, 1000000);
@@ -111,19 +140,26 @@ gateway_config::gateway_config()
   bound("grpc", grpc_max_connections, "max-connections", 1, 1 << 20);
   bound("gateway", gateway.store_timeout, "store-timeout", caf::timespan{1ms}, caf::timespan{1h});
   bound("gateway", gateway.count_timeout, "count-timeout", caf::timespan{1ms}, caf::timespan{1h});
-  bound("gateway", gateway.deadline_granularity, "deadline-granularity", caf::timespan{1ms}, caf::timespan{10s});
-  bound("gateway", gateway.nudge_interval, "nudge-interval", caf::timespan{0ms}, caf::timespan{1min});
-  bound("gateway", gateway.idempotency_ttl, "idempotency-ttl", caf::timespan{1s}, caf::timespan{24h * 366});
+  bound("gateway", gateway.deadline_granularity, "deadline-granularity", caf::timespan{1ms},
+        caf::timespan{10s});
+  bound("gateway", gateway.nudge_interval, "nudge-interval", caf::timespan{0ms},
+        caf::timespan{1min});
+  bound("gateway", gateway.idempotency_ttl, "idempotency-ttl", caf::timespan{1s},
+        caf::timespan{24h * 366});
   bound("postgres", postgres.max_reads_waiting, "max-reads-waiting", 1, 1 << 20);
   bound("postgres", postgres.write_timeout, "write-timeout", caf::timespan{1ms}, caf::timespan{1h});
-  bound("postgres", postgres.connect_timeout, "connect-timeout", caf::timespan{1ms}, caf::timespan{1h});
-  bound("postgres", postgres.statement_timeout, "statement-timeout", caf::timespan{1ms}, caf::timespan{24h});
+  bound("postgres", postgres.connect_timeout, "connect-timeout", caf::timespan{1ms},
+        caf::timespan{1h});
+  bound("postgres", postgres.statement_timeout, "statement-timeout", caf::timespan{1ms},
+        caf::timespan{24h});
   bound("postgres", migrate_timeout, "migrate-timeout", caf::timespan{0ms}, caf::timespan{24h});
   bound("persistence", postgres.retention_days, "retention-days", 0, 36600);
-  bound("persistence", postgres.retention_interval, "retention-interval", caf::timespan{1s}, caf::timespan{24h});
+  bound("persistence", postgres.retention_interval, "retention-interval", caf::timespan{1s},
+        caf::timespan{24h});
   bound("kafka", kafka.linger_ms, "linger-ms", 0, 900000); // librdkafka's linger.ms range
   bound("relay", kafka.connect_timeout, "connect-timeout", caf::timespan{1ms}, caf::timespan{1h});
-  bound("relay", kafka.statement_timeout, "statement-timeout", caf::timespan{1ms}, caf::timespan{24h});
+  bound("relay", kafka.statement_timeout, "statement-timeout", caf::timespan{1ms},
+        caf::timespan{24h});
   bound("relay", kafka.batch, "batch", 1, 1000000);
   bound("relay", kafka.max_in_flight, "max-in-flight", 1, 1 << 24);
   bound("relay", kafka.interval, "interval", caf::timespan{1ms}, caf::timespan{1h});

@@ -5,12 +5,12 @@
 #include <cstdint>
 #include <string>
 
-#include "apps/common/options.hpp"
 #include "actors/cache/cache_reader.hpp"
 #include "actors/counts/count_reader.hpp"
 #include "actors/gateway/gateway.hpp"
 #include "actors/persistence/persistence.hpp"
 #include "actors/publisher/publisher.hpp"
+#include "apps/common/options.hpp"
 #include "gateways/connect/connect_frontend.hpp"
 #include "gateways/grpc/grpc_frontend.hpp"
 

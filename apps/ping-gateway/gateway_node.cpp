@@ -15,8 +15,7 @@ gateway_node::gateway_node(caf::actor_system& sys, telemetry::registry& reg, han
     persistence_(persistence::metrics::registered_in(reg)),
     publisher_(publisher::metrics::registered_in(reg)),
     counts_metrics_(counts::metrics::registered_in(reg)),
-    info_(std::move(info)) {
-}
+    info_(std::move(info)) {}
 
 void gateway_node::start_draining() {
   draining_ = true;

@@ -19,9 +19,9 @@
 
 #include <caf/actor_system.hpp>
 
+#include "actors/cache/protocol.hpp"
 #include "actors/common/telemetry.hpp"
 #include "actors/counts/metrics.hpp"
-#include "actors/cache/protocol.hpp"
 #include "actors/counts/protocol.hpp"
 #include "actors/gateway/metrics.hpp"
 #include "actors/persistence/metrics.hpp"

@@ -25,8 +25,8 @@ namespace {
 
 // Applies migrations, retrying (backoff.hpp's rule) while PostgreSQL is not
 // reachable yet, for at most `budget`.
-bool migrate_with_retry(const std::string& dsn, caf::timespan budget,
-                        caf::timespan backoff_min, caf::timespan backoff_max) {
+bool migrate_with_retry(const std::string& dsn, caf::timespan budget, caf::timespan backoff_min,
+                        caf::timespan backoff_max) {
   auto deadline = std::chrono::steady_clock::now() + budget;
   auto delay = next_backoff(caf::timespan{0}, backoff_min, backoff_max);
   for (;;) {
@@ -46,8 +46,7 @@ bool migrate_with_retry(const std::string& dsn, caf::timespan budget,
   }
 }
 
-int run(caf::actor_system& sys, const apps::gateway_config& cfg,
-        telemetry::registry& reg) {
+int run(caf::actor_system& sys, const apps::gateway_config& cfg, telemetry::registry& reg) {
   auto pcfg = cfg.persistence_settings();
   if (cfg.migrate
       && !migrate_with_retry(persistence::effective_dsn(pcfg), cfg.migrate_timeout,
@@ -79,7 +78,8 @@ int run(caf::actor_system& sys, const apps::gateway_config& cfg,
   grpc_opts.metrics = rpc;
   gateways::connect_frontend connect{gw, connect_opts};
   gateways::grpc_frontend grpc{gw, grpc_opts};
-  apps::gateway_node node{sys, reg, {counts, cache, store}, {"ping-gateway", build::version(), cfg.describe()}};
+  apps::gateway_node node{
+    sys, reg, {counts, cache, store}, {"ping-gateway", build::version(), cfg.describe()}};
   node.watch(&watch);
   std::unique_ptr<admin::server> endpoint;
   try {
@@ -97,10 +97,9 @@ int run(caf::actor_system& sys, const apps::gateway_config& cfg,
              {"grpc", cfg.grpc_address + ":" + std::to_string(grpc.port())},
              {"admin", cfg.admin.address + ":" + std::to_string(endpoint->port())}});
   if (!cfg.ports_file.empty())
-    apps::write_file_atomically(cfg.ports_file,
-                                {"connect=" + std::to_string(connect.port()),
-                                 "grpc=" + std::to_string(grpc.port()),
-                                 "admin=" + std::to_string(endpoint->port())});
+    apps::write_file_atomically(cfg.ports_file, {"connect=" + std::to_string(connect.port()),
+                                                 "grpc=" + std::to_string(grpc.port()),
+                                                 "admin=" + std::to_string(endpoint->port())});
 
   auto sig = apps::wait_for_shutdown_signal();
   auto started = std::chrono::steady_clock::now();
@@ -129,8 +128,7 @@ int run(caf::actor_system& sys, const apps::gateway_config& cfg,
     self->request(relay, left + 500ms, drain_atom::value, caf::timespan{left})
       .receive(
         [](bool drained) {
-          log::info("gateway", "outbox relay drained",
-                    {{"complete", drained ? "true" : "false"}});
+          log::info("gateway", "outbox relay drained", {{"complete", drained ? "true" : "false"}});
         },
         [](caf::error& err) {
           log::warn("gateway", "outbox drain failed", {{"error", to_string(err)}});
@@ -156,11 +154,16 @@ int main(int argc, char** argv) {
                               cfg.postgres.backoff_max)
              ? 0
              : 1;
-  log::info("gateway", "starting", {{"version", build::version()}, {"revision", build::revision()}});
+  log::info("gateway", "starting",
+            {{"version", build::version()}, {"revision", build::revision()}});
   if (cfg.drain_timeout < cfg.front_drain())
-    log::warn("gateway", "drain-timeout is shorter than the longest call deadline: calls in "
-                         "flight at SIGTERM may be cut unanswered",
-              {{"drain_timeout_ms", std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(cfg.drain_timeout).count())}});
+    log::warn(
+      "gateway",
+      "drain-timeout is shorter than the longest call deadline: calls in "
+      "flight at SIGTERM may be cut unanswered",
+      {{"drain_timeout_ms",
+        std::to_string(
+          std::chrono::duration_cast<std::chrono::milliseconds>(cfg.drain_timeout).count())}});
   for (auto& line : cfg.describe())
     log::debug("gateway", "config", {{"setting", line}});
   telemetry::registry reg;

@@ -21,8 +21,7 @@ using namespace ping;
 
 namespace {
 
-int run(caf::actor_system& sys, const apps::processor_config& cfg,
-        telemetry::registry& reg) {
+int run(caf::actor_system& sys, const apps::processor_config& cfg, telemetry::registry& reg) {
   auto window = windowing::spawn_window(sys, cfg.window, cfg.cache, cfg.rebuild(), reg);
   auto history = std::make_shared<windowing::rebalance_log>();
   auto consumer = windowing::spawn_consumer(sys, cfg.kafka, window, reg, history);
@@ -30,8 +29,10 @@ int run(caf::actor_system& sys, const apps::processor_config& cfg,
   apps::processor_node::deadlines limits;
   limits.command = cfg.window.writer_timeout + std::chrono::seconds(1);
   limits.rebuild = cfg.window.rebuild_timeout + std::chrono::seconds(5);
-  apps::processor_node node{sys, reg, limits, window, consumer, counts, history,
-                            {"ping-processor", build::version(), cfg.describe()}};
+  apps::processor_node node{sys,      reg,
+                            limits,   window,
+                            consumer, counts,
+                            history,  {"ping-processor", build::version(), cfg.describe()}};
   apps::top_level_watch watch{sys};
   watch.add("windowing.window", window);
   watch.add("windowing.consumer", consumer);
@@ -50,7 +51,8 @@ int run(caf::actor_system& sys, const apps::processor_config& cfg,
     return 1;
   }
   log::info("processor", "started",
-            {{"cache", cfg.cache.address}, {"topic", cfg.kafka.topic},
+            {{"cache", cfg.cache.address},
+             {"topic", cfg.kafka.topic},
              {"admin", cfg.admin.address + ":" + std::to_string(endpoint->port())}});
   if (!cfg.ports_file.empty())
     apps::write_file_atomically(cfg.ports_file, {"admin=" + std::to_string(endpoint->port())});
@@ -64,9 +66,8 @@ int run(caf::actor_system& sys, const apps::processor_config& cfg,
   self->monitor(consumer);
   caf::anon_send_exit(consumer, caf::exit_reason::user_shutdown);
   self->receive([](caf::down_msg&) {},
-                caf::after(cfg.drain_timeout) >> [] {
-                  log::warn("processor", "consumer did not stop in time");
-                });
+                caf::after(cfg.drain_timeout) >>
+                  [] { log::warn("processor", "consumer did not stop in time"); });
   self->request(window, cfg.window.writer_timeout, flush_atom::value)
     .receive([](int32_t) {}, [](caf::error&) {});
   caf::anon_send_exit(window, caf::exit_reason::user_shutdown); // and its children

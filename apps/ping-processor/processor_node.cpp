@@ -22,9 +22,9 @@ std::function<void(caf::error&)> failed(admin::reply<int32_t> done) {
 
 } // namespace
 
-processor_node::processor_node(caf::actor_system& sys, telemetry::registry& reg,
-                               deadlines limits, windowing::window_actor window,
-                               windowing::consumer_actor consumer, cache::reader_actor reader,
+processor_node::processor_node(caf::actor_system& sys, telemetry::registry& reg, deadlines limits,
+                               windowing::window_actor window, windowing::consumer_actor consumer,
+                               cache::reader_actor reader,
                                std::shared_ptr<const windowing::rebalance_log> history,
                                admin::node_info info)
   : sys_(sys),
@@ -35,8 +35,7 @@ processor_node::processor_node(caf::actor_system& sys, telemetry::registry& reg,
     consumer_(std::move(consumer)),
     reader_(std::move(reader)),
     history_(std::move(history)),
-    info_(std::move(info)) {
-}
+    info_(std::move(info)) {}
 
 void processor_node::start_draining() {
   draining_ = true;
@@ -48,7 +47,8 @@ const admin::node_info& processor_node::info() const {
 
 bool processor_node::ready() const {
   // Partitions assigned, the cache reachable, not draining.
-  return !draining_ && live() && windowing_.assigned.load() > 0 && windowing_.cache_writer->up.load();
+  return !draining_ && live() && windowing_.assigned.load() > 0
+         && windowing_.cache_writer->up.load();
 }
 
 bool processor_node::live() const {
@@ -121,10 +121,10 @@ void processor_node::minute_counts(int64_t first_minute, int32_t n,
       if (s.usable && !s.ranges.empty() && s.ranges[0].covered)
         done(admin::minute_series{std::move(s.ranges[0].buckets), "cache"});
       else
-        done(admin::failure::of(caf::make_error(
-          ping_errc::unavailable,
-          "the cache cannot answer right now: "
-            + (s.why.empty() ? std::string{"range not retained"} : s.why))));
+        done(admin::failure::of(
+          caf::make_error(ping_errc::unavailable,
+                          "the cache cannot answer right now: "
+                            + (s.why.empty() ? std::string{"range not retained"} : s.why))));
     },
     [done](caf::error& e) { done(admin::failure::of(e)); }, snapshot_atom::value,
     std::vector<time_range>{range});

@@ -2,10 +2,9 @@
 // ping-processor as the admin endpoint sees it (admin/node.hpp): its three
 // pipeline stages (consume, count, flush), consumer lag and the counter
 // repairs, readiness (partitions assigned, the cache writer up, not
-// draining), the rebalance history (the consumer's log), the per-minute counts from the cache (the processor has no
-// PostgreSQL read path), and the commands, each a message to the actor
-// concerned: Flush and RebuildCache to the window, PauseConsumption and
-// ResumeConsumption to the consumer.
+// draining), the rebalance history (the consumer's log), the per-minute counts from the cache (the
+// processor has no PostgreSQL read path), and the commands, each a message to the actor concerned:
+// Flush and RebuildCache to the window, PauseConsumption and ResumeConsumption to the consumer.
 //
 // Owner: run() in main.cpp, which keeps it alive until the admin server
 // stopped. Threads: any (reads atomics; the asynchronous calls ask an actor
@@ -39,8 +38,8 @@ public:
 
   processor_node(caf::actor_system& sys, telemetry::registry& reg, deadlines limits,
                  windowing::window_actor window, windowing::consumer_actor consumer,
-                 cache::reader_actor reader, std::shared_ptr<const windowing::rebalance_log> history,
-                 admin::node_info info);
+                 cache::reader_actor reader,
+                 std::shared_ptr<const windowing::rebalance_log> history, admin::node_info info);
 
   /// Not ready from now on (SIGTERM).
   void start_draining();

@@ -36,12 +36,11 @@ constexpr verb_entry verb_table[] = {
   {admin_verb::quit, "exit", true},
 };
 
-constexpr admin_verb watch_targets[] = {admin_verb::actors, admin_verb::pipeline,
-                                        admin_verb::lag, admin_verb::status,
-                                        admin_verb::cluster};
+constexpr admin_verb watch_targets[] = {admin_verb::actors, admin_verb::pipeline, admin_verb::lag,
+                                        admin_verb::status, admin_verb::cluster};
 
-constexpr admin_verb cluster_actions[] = {admin_verb::flush, admin_verb::pause,
-                                          admin_verb::resume, admin_verb::rebuild_cache};
+constexpr admin_verb cluster_actions[] = {admin_verb::flush, admin_verb::pause, admin_verb::resume,
+                                          admin_verb::rebuild_cache};
 
 const verb_entry* find_verb(std::string_view word, bool console) {
   for (const auto& e : verb_table)
@@ -110,8 +109,7 @@ const std::vector<std::string>& command_words(bool console) {
   return console ? all : cli;
 }
 
-command_parse parse_admin_command(const std::vector<std::string>& words,
-                                  bool console) {
+command_parse parse_admin_command(const std::vector<std::string>& words, bool console) {
   command_parse result;
   auto& cmd = result.cmd;
   auto fail = [&result](std::string message) {
@@ -132,10 +130,9 @@ command_parse parse_admin_command(const std::vector<std::string>& words,
       if (args.size() > 1)
         return fail("minutes takes at most one argument, N");
       if (args.size() == 1
-          && (!parse_int(args[0], cmd.minutes) || cmd.minutes < 1
-              || cmd.minutes > max_minutes))
-        return fail("minutes needs N from 1 to " + std::to_string(max_minutes)
-                    + ", got '" + args[0] + "'");
+          && (!parse_int(args[0], cmd.minutes) || cmd.minutes < 1 || cmd.minutes > max_minutes))
+        return fail("minutes needs N from 1 to " + std::to_string(max_minutes) + ", got '" + args[0]
+                    + "'");
       return result;
     case admin_verb::cluster: {
       if (args.empty())
@@ -170,8 +167,7 @@ command_parse parse_admin_command(const std::vector<std::string>& words,
         } else if (parse_seconds(arg, cmd.watch_interval)) {
           if (interval_given)
             return fail("watch takes one SECONDS");
-          if (cmd.watch_interval < min_watch_interval
-              || cmd.watch_interval > max_watch_interval)
+          if (cmd.watch_interval < min_watch_interval || cmd.watch_interval > max_watch_interval)
             return fail("watch needs SECONDS from 0.2 to 3600, got '" + arg + "'");
           interval_given = true;
         } else {
@@ -187,8 +183,7 @@ command_parse parse_admin_command(const std::vector<std::string>& words,
   }
 }
 
-admin_parse_result parse_admin_args(const std::vector<std::string>& args,
-                                    const char* env_node) {
+admin_parse_result parse_admin_args(const std::vector<std::string>& args, const char* env_node) {
   admin_parse_result result;
   auto& inv = result.inv;
   auto fail = [&result](std::string message) {
@@ -232,8 +227,7 @@ admin_parse_result parse_admin_args(const std::vector<std::string>& args,
       inv.help = true;
       continue;
     }
-    if (name != "--node" && name != "--token-file" && name != "--timeout-ms"
-        && name != "--output")
+    if (name != "--node" && name != "--token-file" && name != "--timeout-ms" && name != "--output")
       return fail("unknown option '" + name + "'");
     std::string value;
     if (inline_value)
@@ -256,8 +250,7 @@ admin_parse_result parse_admin_args(const std::vector<std::string>& args,
     } else {
       std::int64_t ms = 0;
       if (!parse_int(value, ms) || ms < 1 || ms > 9'999'999'999)
-        return fail("--timeout-ms needs an integer from 1 to 9999999999, got '"
-                    + value + "'");
+        return fail("--timeout-ms needs an integer from 1 to 9999999999, got '" + value + "'");
       inv.timeout = std::chrono::milliseconds{ms};
     }
   }
@@ -278,12 +271,10 @@ admin_parse_result parse_admin_args(const std::vector<std::string>& args,
   return result;
 }
 
-std::chrono::milliseconds admin_timeout(const admin_invocation& inv,
-                                        admin_verb verb) {
+std::chrono::milliseconds admin_timeout(const admin_invocation& inv, admin_verb verb) {
   if (inv.timeout)
     return *inv.timeout;
-  return verb == admin_verb::rebuild_cache ? default_rebuild_timeout
-                                           : default_admin_timeout;
+  return verb == admin_verb::rebuild_cache ? default_rebuild_timeout : default_admin_timeout;
 }
 
 std::chrono::milliseconds admin_timeout(const admin_invocation& inv, const admin_command& cmd) {

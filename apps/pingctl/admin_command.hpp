@@ -46,8 +46,8 @@ enum class admin_verb {
 
 struct admin_command {
   admin_verb verb = admin_verb::help;
-  int minutes = default_minutes;  // minutes
-  std::string level;              // log-level
+  int minutes = default_minutes;                // minutes
+  std::string level;                            // log-level
   admin_verb watch_target = admin_verb::actors; // watch: status, actors, pipeline, lag or cluster
   // cluster ACTION NODE: flush, pause, resume or rebuild-cache on the node
   // at NODE (an address the cluster view lists); unset: the view.
@@ -63,8 +63,7 @@ struct command_parse {
 
 /// Parses one command from its words ("minutes", "30"). `console` admits
 /// history, quit and exit.
-command_parse parse_admin_command(const std::vector<std::string>& words,
-                                  bool console);
+command_parse parse_admin_command(const std::vector<std::string>& words, bool console);
 
 /// Splits a console line at blanks.
 std::vector<std::string> split_words(std::string_view line);
@@ -80,14 +79,14 @@ const std::vector<std::string>& command_words(bool console);
 
 /// `pingctl admin [OPTIONS] [<command> [ARGS]]` after the word "admin".
 struct admin_invocation {
-  std::string node;                    // HOST:PORT as given
-  std::string host;                    // without brackets
+  std::string node; // HOST:PORT as given
+  std::string host; // without brackets
   std::string port;
   std::optional<std::string> token_file;
   std::optional<std::chrono::milliseconds> timeout; // set: --timeout-ms
   bool help = false;
-  bool json = false;                   // -o json: each answer as protobuf JSON
-  std::optional<admin_command> cmd;    // unset: interactive console
+  bool json = false;                // -o json: each answer as protobuf JSON
+  std::optional<admin_command> cmd; // unset: interactive console
 };
 
 struct admin_parse_result {
@@ -97,12 +96,10 @@ struct admin_parse_result {
 
 /// Parses the arguments that follow "admin". `env_node` is
 /// $PINGCTL_ADMIN_NODE (nullptr when unset).
-admin_parse_result parse_admin_args(const std::vector<std::string>& args,
-                                    const char* env_node);
+admin_parse_result parse_admin_args(const std::vector<std::string>& args, const char* env_node);
 
 /// The call deadline of a command: --timeout-ms, else its default.
-std::chrono::milliseconds admin_timeout(const admin_invocation& inv,
-                                        admin_verb verb);
+std::chrono::milliseconds admin_timeout(const admin_invocation& inv, admin_verb verb);
 
 /// The call deadline of a command, the action's for `cluster ACTION NODE`.
 std::chrono::milliseconds admin_timeout(const admin_invocation& inv, const admin_command& cmd);

@@ -75,8 +75,7 @@ std::optional<std::string> edit_line(const std::string& prompt) {
 class console {
 public:
   console(admin_session& session, std::ostream& out, std::ostream& err)
-    : session_(session), out_(out), err_(err), tty_(::isatty(STDIN_FILENO) == 1) {
-  }
+    : session_(session), out_(out), err_(err), tty_(::isatty(STDIN_FILENO) == 1) {}
 
   int run() {
     // Ctrl-C drops the line at the prompt and abandons a call in flight.
@@ -157,8 +156,8 @@ private:
         size_t n = 1;
         for (const auto& line : history_) {
           auto number = std::to_string(n++);
-          out_ << std::string(number.size() < 5 ? 5 - number.size() : 0, ' ') << number
-               << "  " << line << "\n";
+          out_ << std::string(number.size() < 5 ? 5 - number.size() : 0, ' ') << number << "  "
+               << line << "\n";
         }
         return 0;
       }

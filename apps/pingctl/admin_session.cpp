@@ -12,7 +12,6 @@
 #include "admin/text/format.hpp"
 #include <connectrpc/client.hpp>
 
-
 namespace ping::pingctl {
 
 using namespace ping::admin::text;
@@ -33,8 +32,7 @@ struct admin_session::impl {
   std::string json;   // the last response as protobuf JSON (inv.json)
 
   impl(const admin_invocation& i, std::string t)
-    : inv(i), token(std::move(t)), conn(i.host, i.port) {
-  }
+    : inv(i), token(std::move(t)), conn(i.host, i.port) {}
 
   // One call; on failure `failed` gets the operator's error line.
   bool call(const char* method, admin_verb verb, const google::protobuf::Message& req,
@@ -52,7 +50,7 @@ struct admin_session::impl {
     if (outcome.status.is_ok()) {
       if (inv.json) {
         json.clear();
-        (void) google::protobuf::util::MessageToJsonString(resp, &json);
+        (void)google::protobuf::util::MessageToJsonString(resp, &json);
       }
       return true;
     }
@@ -83,8 +81,7 @@ struct admin_session::impl {
 };
 
 admin_session::admin_session(const admin_invocation& inv, std::string token)
-  : impl_(std::make_unique<impl>(inv, std::move(token))) {
-}
+  : impl_(std::make_unique<impl>(inv, std::move(token))) {}
 
 admin_session::~admin_session() = default;
 
@@ -106,8 +103,7 @@ command_result admin_session::greet() {
   impl_->binary = resp.binary();
   out.text = resp.binary() + " " + resp.version() + " at " + impl_->inv.node + ", up "
              + format_duration_ms(resp.uptime_ms()) + (resp.ready() ? "" : ", NOT ready")
-             + (resp.paused() ? ", consumption paused" : "")
-             + ". Type help for the commands.\n";
+             + (resp.paused() ? ", consumption paused" : "") + ". Type help for the commands.\n";
   return out;
 }
 
@@ -136,8 +132,8 @@ command_result admin_session::execute_text(const admin_command& cmd, bool compac
       return s.simple<GetPipelineRequest, GetPipelineResponse>(
         "GetPipeline", cmd.verb, [](const auto& r) { return format_pipeline(r); });
     case admin_verb::lag:
-      return s.simple<GetLagRequest, GetLagResponse>(
-        "GetLag", cmd.verb, [](const auto& r) { return format_lag(r); });
+      return s.simple<GetLagRequest, GetLagResponse>("GetLag", cmd.verb,
+                                                     [](const auto& r) { return format_lag(r); });
     case admin_verb::minutes: {
       GetMinuteCountsRequest req;
       req.set_minutes(cmd.minutes);
@@ -175,10 +171,18 @@ command_result admin_session::execute_text(const admin_command& cmd, bool compac
       RunNodeCommandRequest req;
       req.set_node(cmd.cluster_node);
       switch (*cmd.cluster_action) {
-        case admin_verb::flush: req.set_method("Flush"); break;
-        case admin_verb::pause: req.set_method("PauseConsumption"); break;
-        case admin_verb::resume: req.set_method("ResumeConsumption"); break;
-        default: req.set_method("RebuildCache"); break;
+        case admin_verb::flush:
+          req.set_method("Flush");
+          break;
+        case admin_verb::pause:
+          req.set_method("PauseConsumption");
+          break;
+        case admin_verb::resume:
+          req.set_method("ResumeConsumption");
+          break;
+        default:
+          req.set_method("RebuildCache");
+          break;
       }
       RunNodeCommandResponse resp;
       command_result out;

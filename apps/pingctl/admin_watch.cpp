@@ -157,8 +157,8 @@ int run_watch(admin_session& session, const admin_command& cmd, std::ostream& er
     if (sigint_scope::raised())
       break;
     auto [rows, cols] = watch_terminal::size();
-    std::string text = watch_header(session.label(), verb_word(cmd.watch_target),
-                                    local_time_text(), refresh, cmd.watch_interval)
+    std::string text = watch_header(session.label(), verb_word(cmd.watch_target), local_time_text(),
+                                    refresh, cmd.watch_interval)
                        + "\n\n" + (result.error ? "error: " : "") + result.text;
     // The last column stays empty: erasing from a pending wrap would eat it.
     auto lines = fit_to_screen(text, rows, cols - 1);

@@ -5,7 +5,6 @@
 #include "actors/common/build_info.hpp"
 #include "apps/pingctl/rpc.hpp"
 
-
 namespace ping::pingctl {
 
 namespace {
@@ -15,12 +14,9 @@ constexpr const char* count_path = "/ping.v1.PingService/PingCount";
 
 class connect_client final : public rpc_client {
 public:
-  explicit connect_client(const client_settings& cfg)
-    : cfg_(cfg), conn_(cfg.host, cfg.port) {
-  }
+  explicit connect_client(const client_settings& cfg) : cfg_(cfg), conn_(cfg.host, cfg.port) {}
 
-  call_status ping(const ping::v1::PingRequest& req,
-                   ping::v1::PingResponse& resp) override {
+  call_status ping(const ping::v1::PingRequest& req, ping::v1::PingResponse& resp) override {
     return unary(ping_path, req, resp);
   }
 

@@ -24,12 +24,9 @@ std::string connect_detail(const std::string& message) {
 class grpc_client final : public rpc_client {
 public:
   grpc_client(const client_settings& cfg, std::shared_ptr<grpc::Channel> channel)
-    : cfg_(cfg), channel_(std::move(channel)),
-      stub_(ping::v1::PingService::NewStub(channel_)) {
-  }
+    : cfg_(cfg), channel_(std::move(channel)), stub_(ping::v1::PingService::NewStub(channel_)) {}
 
-  call_status ping(const ping::v1::PingRequest& req,
-                   ping::v1::PingResponse& resp) override {
+  call_status ping(const ping::v1::PingRequest& req, ping::v1::PingResponse& resp) override {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + cfg_.timeout);
     return convert(stub_->Ping(&ctx, req, &resp));
@@ -50,24 +47,17 @@ private:
     bool never_connected = state == GRPC_CHANNEL_TRANSIENT_FAILURE
                            || state == GRPC_CHANNEL_CONNECTING;
     if (st.error_code() == grpc::StatusCode::UNAVAILABLE
-        && (never_connected
-            || st.error_message().rfind("failed to connect", 0) == 0))
-      return call_status::error("unavailable",
-                                "cannot connect to " + cfg_.address + " ("
-                                  + connect_detail(st.error_message()) + ")");
-    if (st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED
-        && never_connected)
-      return call_status::error("unavailable",
-                                "cannot connect to " + cfg_.address
-                                  + " (no connection within "
-                                  + std::to_string(cfg_.timeout.count())
-                                  + " ms)");
+        && (never_connected || st.error_message().rfind("failed to connect", 0) == 0))
+      return call_status::error("unavailable", "cannot connect to " + cfg_.address + " ("
+                                                 + connect_detail(st.error_message()) + ")");
+    if (st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED && never_connected)
+      return call_status::error("unavailable", "cannot connect to " + cfg_.address
+                                                 + " (no connection within "
+                                                 + std::to_string(cfg_.timeout.count()) + " ms)");
     if (st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED
         && st.error_message() == "Deadline Exceeded") // expired here
-      return call_status::error("deadline_exceeded",
-                                "no response within "
-                                  + std::to_string(cfg_.timeout.count())
-                                  + " ms");
+      return call_status::error(
+        "deadline_exceeded", "no response within " + std::to_string(cfg_.timeout.count()) + " ms");
     // gRPC numbers its codes as Connect does; Connect's names.
     return call_status::error(
       std::string{connectrpc::to_string(static_cast<connectrpc::code>(st.error_code()))},
@@ -82,8 +72,7 @@ private:
 } // namespace
 
 client_factory make_grpc_client_factory(const client_settings& cfg) {
-  auto channel =
-    grpc::CreateChannel(cfg.address, grpc::InsecureChannelCredentials());
+  auto channel = grpc::CreateChannel(cfg.address, grpc::InsecureChannelCredentials());
   return [cfg, channel] { return std::make_unique<grpc_client>(cfg, channel); };
 }
 

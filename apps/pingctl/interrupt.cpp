@@ -15,7 +15,7 @@ extern "C" void on_admin_sigint(int) {
 } // namespace
 
 sigint_scope::sigint_scope() {
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = on_admin_sigint;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = 0;

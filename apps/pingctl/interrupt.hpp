@@ -21,7 +21,7 @@ public:
   static void clear();
 
 private:
-  struct sigaction previous_{};
+  struct sigaction previous_ {};
 };
 
 } // namespace ping::pingctl

@@ -96,7 +96,9 @@ std::string fixed(double v, int digits) {
 class progress_reporter {
 public:
   progress_reporter(const load_counters& counters, std::ostream& err)
-    : counters_(counters), err_(err), tty_(::isatty(STDERR_FILENO) == 1),
+    : counters_(counters),
+      err_(err),
+      tty_(::isatty(STDERR_FILENO) == 1),
       thread_([this] { run(); }) {}
   progress_reporter(const progress_reporter&) = delete;
   progress_reporter& operator=(const progress_reporter&) = delete;
@@ -217,8 +219,8 @@ int print_summary(load_result& r, std::ostream& out, std::ostream& err) {
   row("max", fixed(max, 3) + " ms");
   out << "requests=" << r.completed << " ok=" << ok << " errors=" << n_errors
       << " elapsed_s=" << fixed(r.elapsed, 3) << " rps=" << fixed(rps, 1)
-      << " p50_ms=" << fixed(p50, 3) << " p90_ms=" << fixed(p90, 3)
-      << " p99_ms=" << fixed(p99, 3) << " max_ms=" << fixed(max, 3);
+      << " p50_ms=" << fixed(p50, 3) << " p90_ms=" << fixed(p90, 3) << " p99_ms=" << fixed(p99, 3)
+      << " max_ms=" << fixed(max, 3);
   for (const auto& [code, n] : r.errors)
     out << " errors_" << code << "=" << n;
   out << std::endl;
@@ -234,8 +236,8 @@ int run_load(const load_settings& cfg, const client_factory& make_client, std::o
              std::ostream& err) {
   load_counters counters;
   counters.total = cfg.requests;
-  const auto workers =
-    static_cast<unsigned>(std::min<std::uint64_t>(cfg.concurrency, counters.total));
+  const auto workers
+    = static_cast<unsigned>(std::min<std::uint64_t>(cfg.concurrency, counters.total));
   std::vector<worker_stats> stats(workers);
   load_result result;
   {

@@ -19,7 +19,7 @@ struct load_settings {
 
 /// Runs the load and prints the summary. Returns the exit status: 0 when
 /// every ping succeeded, 1 when any failed, 130 when interrupted by SIGINT.
-int run_load(const load_settings& cfg, const client_factory& make_client,
-             std::ostream& out, std::ostream& err);
+int run_load(const load_settings& cfg, const client_factory& make_client, std::ostream& out,
+             std::ostream& err);
 
 } // namespace ping::pingctl

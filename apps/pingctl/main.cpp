@@ -26,7 +26,6 @@
 #include "apps/pingctl/options.hpp"
 #include "apps/pingctl/rpc.hpp"
 
-
 namespace ping::pingctl {
 namespace {
 
@@ -41,7 +40,7 @@ int fail(const call_status& st) {
 // The answer as protobuf JSON (lowerCamelCase, int64 as strings).
 std::string to_json(const google::protobuf::Message& m) {
   std::string out;
-  (void) google::protobuf::util::MessageToJsonString(m, &out);
+  (void)google::protobuf::util::MessageToJsonString(m, &out);
   return out;
 }
 

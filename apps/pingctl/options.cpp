@@ -5,8 +5,7 @@
 
 namespace ping::pingctl {
 
-bool split_address(const std::string& address, std::string& host,
-                   std::string& port) {
+bool split_address(const std::string& address, std::string& host, std::string& port) {
   auto colon = address.rfind(':');
   if (colon == std::string::npos || colon == 0)
     return false;
@@ -276,8 +275,8 @@ std::string resolve_client(options& opts, const given& g, const char* env_addres
   else if (env_address && *env_address)
     client.address = env_address;
   else
-    client.address =
-      client.protocol == wire_protocol::grpc ? default_grpc_address : default_connect_address;
+    client.address = client.protocol == wire_protocol::grpc ? default_grpc_address
+                                                            : default_connect_address;
   if (!split_address(client.address, client.host, client.port))
     return "address must be HOST:PORT, got '" + client.address + "'";
   client.timeout = std::chrono::milliseconds{g.timeout_ms.value_or(default_timeout_ms)};

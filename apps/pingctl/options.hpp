@@ -60,12 +60,10 @@ bool parse_int(std::string_view text, Int& out) {
 
 /// Splits HOST:PORT (IPv6 literals in brackets, "[::1]:8080") and checks
 /// that the port is 1..65535.
-bool split_address(const std::string& address, std::string& host,
-                   std::string& port);
+bool split_address(const std::string& address, std::string& host, std::string& port);
 
 /// Parses argv. `env_address` is $PINGCTL_ADDRESS (nullptr when unset).
-parse_result parse_args(int argc, const char* const* argv,
-                        const char* env_address);
+parse_result parse_args(int argc, const char* const* argv, const char* env_address);
 
 /// The full help text, every option with its default.
 std::string usage_text();

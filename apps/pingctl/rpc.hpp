@@ -37,10 +37,10 @@ struct call_status {
 class rpc_client {
 public:
   virtual ~rpc_client() = default;
-  virtual call_status ping(const ping::v1::PingRequest& req,
-                           ping::v1::PingResponse& resp) = 0;
+  virtual call_status ping(const ping::v1::PingRequest& req, ping::v1::PingResponse& resp) = 0;
   virtual call_status count(const ping::v1::PingCountRequest& req,
-                            ping::v1::PingCountResponse& resp) = 0;
+                            ping::v1::PingCountResponse& resp)
+    = 0;
 };
 
 /// Where and how to call.
@@ -50,7 +50,7 @@ struct client_settings {
   std::string address;                          // HOST:PORT as given
   std::string host;                             // without brackets
   std::string port;
-  std::chrono::milliseconds timeout{5000};      // per call
+  std::chrono::milliseconds timeout{5000}; // per call
 };
 
 /// Makes clients; each call gives a new, independent client (its own

@@ -17,13 +17,12 @@ namespace ping::gateways {
 
 template <class Reply, class Handle, class... Ts>
 void ask(caf::actor_system& sys, const Handle& dest, caf::timespan timeout,
-         std::function<void(Reply&)> on_reply,
-         std::function<void(caf::error&)> on_error, Ts... xs) {
+         std::function<void(Reply&)> on_reply, std::function<void(caf::error&)> on_error,
+         Ts... xs) {
   sys.spawn([=, on_reply = std::move(on_reply),
              on_error = std::move(on_error)](caf::event_based_actor* self) {
     self->request(dest, timeout, xs...)
-      .then([on_reply](Reply& r) { on_reply(r); },
-            [on_error](caf::error& e) { on_error(e); });
+      .then([on_reply](Reply& r) { on_reply(r); }, [on_error](caf::error& e) { on_error(e); });
   });
 }
 

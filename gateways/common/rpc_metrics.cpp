@@ -10,11 +10,10 @@ constexpr const char* protocol_names[] = {"connect", "grpc"};
 constexpr const char* method_names[] = {"Ping", "PingCount"};
 constexpr std::string_view service_prefix = "/ping.v1.PingService/";
 constexpr const char* code_names[] = {
-  "ok",           "canceled",          "unknown",       "invalid_argument",
-  "deadline_exceeded", "not_found",    "already_exists", "permission_denied",
-  "resource_exhausted", "failed_precondition", "aborted", "out_of_range",
-  "unimplemented", "internal",         "unavailable",   "data_loss",
-  "unauthenticated"};
+  "ok",        "canceled",       "unknown",           "invalid_argument",   "deadline_exceeded",
+  "not_found", "already_exists", "permission_denied", "resource_exhausted", "failed_precondition",
+  "aborted",   "out_of_range",   "unimplemented",     "internal",           "unavailable",
+  "data_loss", "unauthenticated"};
 
 } // namespace
 
@@ -66,8 +65,7 @@ void rpc_metrics::observe(rpc_protocol protocol, std::string_view path, int code
   ensure(p, method, c);
   auto& s = at(p, method, c);
   s.requests.load(std::memory_order_acquire)->fetch_add(1, std::memory_order_relaxed);
-  s.seconds.load(std::memory_order_acquire)
-    ->observe(std::chrono::duration<double>(took).count());
+  s.seconds.load(std::memory_order_acquire)->observe(std::chrono::duration<double>(took).count());
 }
 
 } // namespace ping::gateways

@@ -42,8 +42,7 @@ caf::timespan budget(const connectrpc::call_context& ctx, caf::timespan fallback
 // once: the mutex guards the turn's calls.
 class connect_frontend::batcher {
 public:
-  explicit batcher(gateway::gateway_actor gw) : gw_(std::move(gw)) {
-  }
+  explicit batcher(gateway::gateway_actor gw) : gw_(std::move(gw)) {}
 
   void bind(connectrpc::server* server) { server_ = server; }
 
@@ -73,8 +72,8 @@ private:
     for (size_t i = 0; i < calls.size(); ++i)
       counts[i] = calls[i].count;
     auto reply = std::make_shared<gateway::batch_reply>(
-      calls.size(), [rs = std::move(responders), counts = std::move(counts)](
-                      std::vector<gateway::answer>& answers) {
+      calls.size(), [rs = std::move(responders),
+                     counts = std::move(counts)](std::vector<gateway::answer>& answers) {
         for (auto& a : answers) {
           auto& done = rs[a.index];
           if (a.err)
@@ -156,10 +155,9 @@ connect_frontend::connect_frontend(gateway::gateway_actor gw, connect_options op
       m->observe(rpc_protocol::connect, path, static_cast<int>(c), took);
     };
   server_ = std::make_unique<connectrpc::server>(
-    opts.server,
-    connectrpc::procedures_for(
-      *v1::PingRequest::descriptor()->file()->FindServiceByName("PingService"),
-      std::move(handlers)));
+    opts.server, connectrpc::procedures_for(
+                   *v1::PingRequest::descriptor()->file()->FindServiceByName("PingService"),
+                   std::move(handlers)));
   batcher_->bind(server_.get());
 }
 

@@ -11,7 +11,6 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/server_posix.h>
 
-#include <caf/send.hpp>
 #include "actors/common/ids.hpp"
 #include "actors/common/log.hpp"
 #include "actors/common/trace.hpp"
@@ -21,6 +20,7 @@
 #include "gateways/grpc/rpc_interceptor.hpp"
 #include "grpc/health/v1/health.pb.h"
 #include "ping/v1/ping.grpc.pb.h"
+#include <caf/send.hpp>
 
 namespace ping::gateways {
 
@@ -42,8 +42,8 @@ std::optional<caf::timespan> call_timeout(const grpc::CallbackServerContext& ctx
   auto deadline = ctx.deadline();
   if (deadline == std::chrono::system_clock::time_point::max())
     return default_timeout; // the client set no deadline
-  auto left = std::chrono::duration_cast<caf::timespan>(
-    deadline - std::chrono::system_clock::now());
+  auto left
+    = std::chrono::duration_cast<caf::timespan>(deadline - std::chrono::system_clock::now());
   if (left <= caf::timespan::zero())
     return std::nullopt;
   return std::min(left, default_timeout);
@@ -53,13 +53,10 @@ std::optional<caf::timespan> call_timeout(const grpc::CallbackServerContext& ctx
 // carrying a reply that finishes the call from a CAF thread.
 class ping_service final : public ping::v1::PingService::CallbackService {
 public:
-  ping_service(gateway::gateway_actor gw,
-               caf::timespan default_timeout)
-    : gw_(std::move(gw)), default_timeout_(default_timeout) {
-  }
+  ping_service(gateway::gateway_actor gw, caf::timespan default_timeout)
+    : gw_(std::move(gw)), default_timeout_(default_timeout) {}
 
-  grpc::ServerUnaryReactor* Ping(grpc::CallbackServerContext* ctx,
-                                 const ping::v1::PingRequest* req,
+  grpc::ServerUnaryReactor* Ping(grpc::CallbackServerContext* ctx, const ping::v1::PingRequest* req,
                                  ping::v1::PingResponse*) override {
     auto* reactor = ctx->DefaultReactor();
     // The client's trace (or a new one), echoed with our span id in the
@@ -88,11 +85,11 @@ public:
       reactor->Finish(to_grpc_status(key.error()));
       return reactor;
     }
-    caf::anon_send(gw_, ping_atom::value, int64_t{req->timestamp_ms()}, std::move(*key), tc,
-                   gateway::ping_reply{
-                     [reactor](gateway::ping_ack&) { reactor->Finish(grpc::Status::OK); },
-                     [reactor](caf::error& err) { reactor->Finish(to_grpc_status(err)); },
-                     std::chrono::steady_clock::now() + *timeout});
+    caf::anon_send(
+      gw_, ping_atom::value, int64_t{req->timestamp_ms()}, std::move(*key), tc,
+      gateway::ping_reply{[reactor](gateway::ping_ack&) { reactor->Finish(grpc::Status::OK); },
+                          [reactor](caf::error& err) { reactor->Finish(to_grpc_status(err)); },
+                          std::chrono::steady_clock::now() + *timeout});
     return reactor;
   }
 
@@ -109,14 +106,14 @@ public:
     if (req->has_time_range())
       range = time_range{true, req->time_range().start(), req->time_range().end()};
     // `resp` lives until the reactor's OnDone, i.e. after Finish.
-    caf::anon_send(gw_, count_atom::value, range,
-                   gateway::count_reply{
-                     [reactor, resp](count_result& res) {
-                       resp->set_ping_count(res.count);
-                       reactor->Finish(grpc::Status::OK);
-                     },
-                     [reactor](caf::error& err) { reactor->Finish(to_grpc_status(err)); },
-                     std::chrono::steady_clock::now() + *timeout});
+    caf::anon_send(
+      gw_, count_atom::value, range,
+      gateway::count_reply{[reactor, resp](count_result& res) {
+                             resp->set_ping_count(res.count);
+                             reactor->Finish(grpc::Status::OK);
+                           },
+                           [reactor](caf::error& err) { reactor->Finish(to_grpc_status(err)); },
+                           std::chrono::steady_clock::now() + *timeout});
     return reactor;
   }
 
@@ -133,8 +130,7 @@ private:
 
 struct grpc_frontend::impl {
   impl(gateway::gateway_actor gw, grpc_options opts)
-    : opts(std::move(opts)), service(std::move(gw), this->opts.default_timeout) {
-  }
+    : opts(std::move(opts)), service(std::move(gw), this->opts.default_timeout) {}
 
   // Applies `serving` to the health service; requires `mtx` and a server.
   void apply_serving() {
@@ -157,10 +153,8 @@ struct grpc_frontend::impl {
   std::unique_ptr<h2_guard> guard;
 };
 
-grpc_frontend::grpc_frontend(gateway::gateway_actor gw,
-                             grpc_options opts)
-  : impl_(std::make_unique<impl>(std::move(gw), std::move(opts))) {
-}
+grpc_frontend::grpc_frontend(gateway::gateway_actor gw, grpc_options opts)
+  : impl_(std::make_unique<impl>(std::move(gw), std::move(opts))) {}
 
 grpc_frontend::~grpc_frontend() {
   stop(std::chrono::milliseconds::zero());
@@ -172,7 +166,7 @@ void grpc_frontend::start() {
   // The built-in health service has no descriptor in the generated pool;
   // referencing our copy of health.proto links it in, so reflection can
   // describe grpc.health.v1.Health.
-  (void) grpc::health::v1::HealthCheckRequest::descriptor();
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
   static std::once_flag global_setup;
   std::call_once(global_setup, [] {
     grpc::EnableDefaultHealthCheckService(true);
@@ -192,8 +186,7 @@ void grpc_frontend::start() {
   builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, o.max_metadata_bytes);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, ms(o.max_connection_idle));
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, ms(o.max_connection_age));
-  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
-                             ms(o.max_connection_age_grace));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, ms(o.max_connection_age_grace));
   grpc::ResourceQuota quota{"ping-grpc"};
   quota.Resize(o.memory_quota_bytes);
   quota.SetMaxThreads(o.max_threads);
@@ -210,8 +203,9 @@ void grpc_frontend::start() {
   g.resets_per_second = o.resets_per_second;
   g.reset_burst = o.reset_burst;
   g.max_connections = o.max_connections;
-  auto guard = std::make_unique<h2_guard>(
-    g, [srv = server.get()](int fd) { grpc::AddInsecureChannelFromFd(srv, fd); });
+  auto guard = std::make_unique<h2_guard>(g, [srv = server.get()](int fd) {
+    grpc::AddInsecureChannelFromFd(srv, fd);
+  });
   try {
     guard->start();
   } catch (...) {

@@ -18,7 +18,7 @@ class rpc_metrics;
 
 struct grpc_options {
   std::string address = "127.0.0.1"; // IPv4, IPv6 (with or without []) or a host name
-  uint16_t port = 9090;               // 0 = ephemeral, see grpc_frontend::port()
+  uint16_t port = 9090;              // 0 = ephemeral, see grpc_frontend::port()
   // Upper bound of every call's wait for the gateway actor, and the wait
   // itself when the client sets no deadline.
   caf::timespan default_timeout = std::chrono::seconds(10);
@@ -26,15 +26,15 @@ struct grpc_options {
   // denial-of-service bugs: rapid reset, HPACK and metadata handling).
   // A Ping request is about 10 bytes and PingCount's about 30: messages
   // beyond 64 KiB are refused (resource_exhausted), before any parsing.
-  int max_message_bytes = 64 << 10;      // receive and send limit per message
-  int max_concurrent_streams = 100;      // per connection (SETTINGS_MAX_CONCURRENT_STREAMS)
-  int max_metadata_bytes = 8 << 10;      // request headers (GRPC_ARG_MAX_METADATA_SIZE)
+  int max_message_bytes = 64 << 10; // receive and send limit per message
+  int max_concurrent_streams = 100; // per connection (SETTINGS_MAX_CONCURRENT_STREAMS)
+  int max_metadata_bytes = 8 << 10; // request headers (GRPC_ARG_MAX_METADATA_SIZE)
   caf::timespan max_connection_idle = std::chrono::minutes(5);
   caf::timespan max_connection_age = std::chrono::minutes(30);
   caf::timespan max_connection_age_grace = std::chrono::seconds(10);
-  size_t memory_quota_bytes = 32 << 20;  // gRPC's buffers for every connection together
-  int max_threads = 16;                  // gRPC's callback threads
-  std::shared_ptr<rpc_metrics> metrics;  // per-RPC metrics (none when null)
+  size_t memory_quota_bytes = 32 << 20; // gRPC's buffers for every connection together
+  int max_threads = 16;                 // gRPC's callback threads
+  std::shared_ptr<rpc_metrics> metrics; // per-RPC metrics (none when null)
   // The guard in front of gRPC (h2_guard.hpp): RST_STREAM frames a client
   // connection may send (sustained rate and burst) before it is closed,
   // and client connections open at once.
@@ -67,8 +67,7 @@ struct grpc_options {
 /// or stop().
 class grpc_frontend {
 public:
-  grpc_frontend(gateway::gateway_actor gw,
-                grpc_options opts);
+  grpc_frontend(gateway::gateway_actor gw, grpc_options opts);
   ~grpc_frontend();
 
   grpc_frontend(const grpc_frontend&) = delete;

@@ -33,11 +33,8 @@ void set_nonblocking(int fd) {
 
 // Bytes read from one side and not yet written to the other.
 struct buffer {
-  explicit buffer(size_t n) : bytes(n) {
-  }
-  size_t pending() const {
-    return end - begin;
-  }
+  explicit buffer(size_t n) : bytes(n) {}
+  size_t pending() const { return end - begin; }
   std::vector<char> bytes;
   size_t begin = 0;
   size_t end = 0;
@@ -60,13 +57,11 @@ struct endpoint {
 // socketpair whose other end the server owns.
 struct connection {
   connection(int client, int upstream, const h2_guard_options& o, peer* from)
-    : client(client), upstream(upstream), up(o.buffer_bytes), down(o.buffer_bytes),
-      from(from) {
-  }
+    : client(client), upstream(upstream), up(o.buffer_bytes), down(o.buffer_bytes), from(from) {}
   int client;
   int upstream;
-  buffer up;   // client -> server
-  buffer down; // server -> client
+  buffer up;                 // client -> server
+  buffer down;               // server -> client
   bool client_eof = false;   // read 0 from the client
   bool upstream_eof = false; // read 0 from the server
   bool up_shut = false;      // shut down the server's read side
@@ -109,18 +104,15 @@ io drain(int fd, buffer& b) {
     return io::progress;
   }
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? io::blocked
-                                                                                : io::closed;
+                                                                              : io::closed;
 }
 
 } // namespace
 
 struct h2_guard::impl {
-  impl(h2_guard_options o, handoff h) : opts(std::move(o)), to_server(std::move(h)) {
-  }
+  impl(h2_guard_options o, handoff h) : opts(std::move(o)), to_server(std::move(h)) {}
 
-  ~impl() {
-    close_all();
-  }
+  ~impl() { close_all(); }
 
   void bind_and_listen() {
     addrinfo hints{};
@@ -141,8 +133,7 @@ struct h2_guard::impl {
       throw sys_error("socket");
     int one = 1;
     ::setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (::bind(listener, res->ai_addr, res->ai_addrlen) != 0
-        || ::listen(listener, 1024) != 0) {
+    if (::bind(listener, res->ai_addr, res->ai_addrlen) != 0 || ::listen(listener, 1024) != 0) {
       auto err = sys_error("cannot listen on " + opts.address + ":" + service);
       ::close(listener);
       listener = -1;
@@ -205,7 +196,8 @@ struct h2_guard::impl {
       return &it->second;
     if (peers.size() >= opts.max_addresses) {
       for (auto i = peers.begin(); i != peers.end();)
-        i = i->second.connections == 0 && i->second.resets.full(now) ? peers.erase(i) : std::next(i);
+        i = i->second.connections == 0 && i->second.resets.full(now) ? peers.erase(i)
+                                                                     : std::next(i);
       if (peers.size() >= opts.max_addresses)
         return nullptr;
     }
@@ -289,9 +281,13 @@ struct h2_guard::impl {
         }
       }
       switch (drain(c->upstream, c->up)) {
-        case io::progress: moved = true; break;
-        case io::closed: return close(c);
-        case io::blocked: break;
+        case io::progress:
+          moved = true;
+          break;
+        case io::closed:
+          return close(c);
+        case io::blocked:
+          break;
       }
       if (c->client_eof && c->up.pending() == 0 && !c->up_shut) {
         ::shutdown(c->upstream, SHUT_WR);
@@ -302,15 +298,25 @@ struct h2_guard::impl {
         size_t at = 0;
         size_t got = 0;
         switch (fill(c->upstream, c->down, at, got)) {
-          case io::progress: moved = true; break;
-          case io::closed: c->upstream_eof = true; moved = true; break;
-          case io::blocked: break;
+          case io::progress:
+            moved = true;
+            break;
+          case io::closed:
+            c->upstream_eof = true;
+            moved = true;
+            break;
+          case io::blocked:
+            break;
         }
       }
       switch (drain(c->client, c->down)) {
-        case io::progress: moved = true; break;
-        case io::closed: return close(c);
-        case io::blocked: break;
+        case io::progress:
+          moved = true;
+          break;
+        case io::closed:
+          return close(c);
+        case io::blocked:
+          break;
       }
       if (c->upstream_eof && c->down.pending() == 0 && !c->down_shut) {
         ::shutdown(c->client, SHUT_WR);
@@ -361,18 +367,17 @@ struct h2_guard::impl {
   uint16_t bound_port = 0;
   char wake_tag = 0;
   char listen_tag = 0;
-  std::unordered_set<connection*> conns;   // owned; touched by the guard's thread only
-  std::unordered_set<connection*> doomed;  // closed during this round, deleted after it
+  std::unordered_set<connection*> conns;       // owned; touched by the guard's thread only
+  std::unordered_set<connection*> doomed;      // closed during this round, deleted after it
   std::unordered_map<std::string, peer> peers; // by client address
-  std::mutex mtx; // guards accepting and stopping
+  std::mutex mtx;                              // guards accepting and stopping
   bool accepting = true;
   bool stopping = false;
   std::thread thread;
 };
 
 h2_guard::h2_guard(h2_guard_options opts, handoff to_server)
-  : impl_(std::make_unique<impl>(std::move(opts), std::move(to_server))) {
-}
+  : impl_(std::make_unique<impl>(std::move(opts), std::move(to_server))) {}
 
 h2_guard::~h2_guard() {
   stop();

@@ -24,7 +24,7 @@ namespace ping::gateways {
 
 struct h2_guard_options {
   std::string address = "127.0.0.1"; // IPv4 or IPv6 literal, or a host name
-  uint16_t port = 0;                  // 0 = ephemeral, see h2_guard::port()
+  uint16_t port = 0;                 // 0 = ephemeral, see h2_guard::port()
   // RST_STREAM frames the connections of one client address may send
   // together: a bucket of `reset_burst` refilled at `resets_per_second`.
   // A connection that overdraws it is closed (both sides), and the server
@@ -128,8 +128,7 @@ private:
 class token_bucket {
 public:
   token_bucket(double per_second, double burst, std::chrono::steady_clock::time_point now)
-    : rate_(per_second), burst_(burst), tokens_(burst), last_(now) {
-  }
+    : rate_(per_second), burst_(burst), tokens_(burst), last_(now) {}
 
   /// Takes one token; false when there was none.
   bool take(std::chrono::steady_clock::time_point now) {
@@ -154,7 +153,6 @@ private:
     last_ = now;
     tokens_ = std::min(burst_, tokens_ + dt.count() * rate_);
   }
-
 
   double rate_;
   double burst_;

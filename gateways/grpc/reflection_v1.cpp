@@ -24,8 +24,7 @@ namespace rv1 = grpc::reflection::v1;
 
 // --- answering one request --------------------------------------------------
 
-void set_error(rv1::ServerReflectionResponse& resp, grpc::StatusCode code,
-               std::string message) {
+void set_error(rv1::ServerReflectionResponse& resp, grpc::StatusCode code, std::string message) {
   auto* err = resp.mutable_error_response();
   err->set_error_code(static_cast<int32_t>(code));
   err->set_error_message(std::move(message));
@@ -34,8 +33,7 @@ void set_error(rv1::ServerReflectionResponse& resp, grpc::StatusCode code,
 // Adds `root` and, breadth-first, every file it imports (transitively), each
 // once, as serialized FileDescriptorProtos. Clients need the dependencies to
 // build the descriptor, and may not have asked for them before.
-void add_file_with_deps(const pb::FileDescriptor* root,
-                        rv1::ServerReflectionResponse& resp) {
+void add_file_with_deps(const pb::FileDescriptor* root, rv1::ServerReflectionResponse& resp) {
   auto* out = resp.mutable_file_descriptor_response();
   std::unordered_set<std::string> seen{root->name()};
   std::vector<const pb::FileDescriptor*> queue{root};
@@ -52,8 +50,7 @@ void add_file_with_deps(const pb::FileDescriptor* root,
   }
 }
 
-void answer(const std::vector<std::string>& services,
-            const rv1::ServerReflectionRequest& req,
+void answer(const std::vector<std::string>& services, const rv1::ServerReflectionRequest& req,
             rv1::ServerReflectionResponse& resp) {
   using req_t = rv1::ServerReflectionRequest;
   const auto* pool = pb::DescriptorPool::generated_pool();
@@ -70,8 +67,7 @@ void answer(const std::vector<std::string>& services,
       if (const auto* file = pool->FindFileByName(req.file_by_filename()))
         add_file_with_deps(file, resp);
       else
-        set_error(resp, grpc::StatusCode::NOT_FOUND,
-                  "file not found: " + req.file_by_filename());
+        set_error(resp, grpc::StatusCode::NOT_FOUND, "file not found: " + req.file_by_filename());
       return;
     }
     case req_t::kFileContainingSymbol: {
@@ -79,16 +75,14 @@ void answer(const std::vector<std::string>& services,
       if (const auto* file = pool->FindFileContainingSymbol(symbol))
         add_file_with_deps(file, resp);
       else
-        set_error(resp, grpc::StatusCode::NOT_FOUND,
-                  "symbol not found: " + symbol);
+        set_error(resp, grpc::StatusCode::NOT_FOUND, "symbol not found: " + symbol);
       return;
     }
     case req_t::kFileContainingExtension: {
       const auto& ext = req.file_containing_extension();
       const auto* type = pool->FindMessageTypeByName(ext.containing_type());
       if (type == nullptr) {
-        set_error(resp, grpc::StatusCode::NOT_FOUND,
-                  "type not found: " + ext.containing_type());
+        set_error(resp, grpc::StatusCode::NOT_FOUND, "type not found: " + ext.containing_type());
         return;
       }
       const auto* field = pool->FindExtensionByNumber(type, ext.extension_number());
@@ -137,8 +131,7 @@ public:
     return services_;
   }
 
-  grpc::ServerBidiReactor<rv1::ServerReflectionRequest,
-                          rv1::ServerReflectionResponse>*
+  grpc::ServerBidiReactor<rv1::ServerReflectionRequest, rv1::ServerReflectionResponse>*
   ServerReflectionInfo(grpc::CallbackServerContext*) override {
     return new stream(*this);
   }
@@ -148,12 +141,9 @@ private:
   // the client half-closes (or the call is cancelled). Deletes itself in
   // OnDone, which gRPC calls once after Finish and all operations complete.
   class stream final
-    : public grpc::ServerBidiReactor<rv1::ServerReflectionRequest,
-                                     rv1::ServerReflectionResponse> {
+    : public grpc::ServerBidiReactor<rv1::ServerReflectionRequest, rv1::ServerReflectionResponse> {
   public:
-    explicit stream(const reflection_service& svc) : svc_(svc) {
-      StartRead(&req_);
-    }
+    explicit stream(const reflection_service& svc) : svc_(svc) { StartRead(&req_); }
 
     void OnReadDone(bool ok) override {
       if (!ok) { // half-close or cancellation
@@ -192,13 +182,9 @@ class reflection_plugin final : public grpc::ServerBuilderPlugin {
 public:
   std::string name() override { return "ping_reflection_v1"; }
 
-  void InitServer(grpc::ServerInitializer* si) override {
-    si->RegisterService(svc_);
-  }
+  void InitServer(grpc::ServerInitializer* si) override { si->RegisterService(svc_); }
 
-  void Finish(grpc::ServerInitializer* si) override {
-    svc_->set_services(*si->GetServiceList());
-  }
+  void Finish(grpc::ServerInitializer* si) override { svc_->set_services(*si->GetServiceList()); }
 
   void ChangeArguments(const std::string&, void*) override {}
 
@@ -210,8 +196,7 @@ class reflection_option final : public grpc::ServerBuilderOption {
 public:
   void UpdateArguments(grpc::ChannelArguments*) override {}
 
-  void UpdatePlugins(
-    std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
     plugins->push_back(std::make_unique<reflection_plugin>());
   }
 };

@@ -13,9 +13,7 @@ using grpc::experimental::InterceptionHookPoints;
 class metrics_interceptor final : public grpc::experimental::Interceptor {
 public:
   metrics_interceptor(std::string method, rpc_metrics& metrics)
-    : method_(std::move(method)), metrics_(metrics),
-      started_(std::chrono::steady_clock::now()) {
-  }
+    : method_(std::move(method)), metrics_(metrics), started_(std::chrono::steady_clock::now()) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS))
@@ -31,15 +29,12 @@ private:
   std::chrono::steady_clock::time_point started_;
 };
 
-class metrics_factory final
-  : public grpc::experimental::ServerInterceptorFactoryInterface {
+class metrics_factory final : public grpc::experimental::ServerInterceptorFactoryInterface {
 public:
-  explicit metrics_factory(std::shared_ptr<rpc_metrics> metrics)
-    : metrics_(std::move(metrics)) {
-  }
+  explicit metrics_factory(std::shared_ptr<rpc_metrics> metrics) : metrics_(std::move(metrics)) {}
 
-  grpc::experimental::Interceptor*
-  CreateServerInterceptor(grpc::experimental::ServerRpcInfo* info) override {
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+    grpc::experimental::ServerRpcInfo* info) override {
     std::string_view method = info->method() == nullptr ? "" : info->method();
     if (method.rfind("/ping.v1.PingService/", 0) != 0)
       return nullptr; // gRPC skips a null interceptor

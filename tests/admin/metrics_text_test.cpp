@@ -81,10 +81,12 @@ BOOST_AUTO_TEST_CASE(actor_stats_are_labelled_by_actor_and_kind) {
 
 BOOST_AUTO_TEST_CASE(series_of_one_name_form_one_family_with_its_help) {
   telemetry::registry reg;
-  reg.add_counter("processor_repairs_total", "Counter repairs, by reason.", {{"reason", "gap"}}) += 2;
+  reg.add_counter("processor_repairs_total", "Counter repairs, by reason.", {{"reason", "gap"}})
+    += 2;
   reg.add_counter("processor_repairs_total", "Counter repairs, by reason.", {{"reason", "lost"}});
-  reg.add_latency("rpc_request_duration_seconds", "Seconds per call.",
-                  {{"protocol", "grpc"}, {"method", "Ping"}, {"code", "ok"}})
+  reg
+    .add_latency("rpc_request_duration_seconds", "Seconds per call.",
+                 {{"protocol", "grpc"}, {"method", "Ping"}, {"code", "ok"}})
     .observe(0.001);
   auto text = admin::render_metrics(reg);
   BOOST_TEST(has_line(text, "# HELP ping_processor_repairs_total Counter repairs, by reason."));

@@ -20,8 +20,8 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/send.hpp>
-#include <caf/typed_event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 
 #include <google/protobuf/descriptor.pb.h>
 #include <grpcpp/generic/generic_stub.h>
@@ -59,8 +59,8 @@ struct late_answers {
     std::lock_guard<std::mutex> guard{mtx};
     threads.emplace_back([reply]() mutable {
       std::this_thread::sleep_until(reply.deadline());
-      reply.deliver(caf::error{ping::ping_errc::deadline_exceeded,
-                               std::string{"deadline exceeded"}});
+      reply.deliver(
+        caf::error{ping::ping_errc::deadline_exceeded, std::string{"deadline exceeded"}});
     });
   }
   void join() {
@@ -89,16 +89,15 @@ ping::trace::context last_trace; // ... and its trace (guarded by key_mtx)
 void fake_ping(int64_t ts, ping::gateway::ping_reply& reply) {
   note_budget(reply.deadline());
   if (ts == bad_ts)
-    reply.deliver(caf::error{ping::ping_errc::invalid_argument,
-                             std::string{"timestamp_ms out of range"}});
+    reply.deliver(
+      caf::error{ping::ping_errc::invalid_argument, std::string{"timestamp_ms out of range"}});
   else if (ts == silent_ts)
     late.at_deadline(reply);
   else
     reply.deliver(ping::gateway::ping_ack{"0190-fake", ts});
 }
 
-ping::gateway::gateway_actor::behavior_type
-fake_gateway() {
+ping::gateway::gateway_actor::behavior_type fake_gateway() {
   return {
     [=](ping::ping_atom, int64_t ts, ping::gateway::ping_reply& reply) { fake_ping(ts, reply); },
     [=](ping::ping_atom, int64_t ts, std::string& key, ping::gateway::ping_reply& reply) {
@@ -168,8 +167,7 @@ struct fixture {
     caf::anon_send_exit(gw, caf::exit_reason::user_shutdown);
   }
 
-  static void set_deadline(grpc::ClientContext& ctx,
-                           std::chrono::milliseconds d = 5s) {
+  static void set_deadline(grpc::ClientContext& ctx, std::chrono::milliseconds d = 5s) {
     ctx.set_deadline(std::chrono::system_clock::now() + d);
   }
 
@@ -183,8 +181,7 @@ struct fixture {
     return stub->Ping(&ctx, req, &resp);
   }
 
-  grpc::Status health(const std::string& service,
-                      grpc::health::v1::HealthCheckResponse& resp) {
+  grpc::Status health(const std::string& service, grpc::health::v1::HealthCheckResponse& resp) {
     grpc::TemplatedGenericStub<grpc::health::v1::HealthCheckRequest,
                                grpc::health::v1::HealthCheckResponse>
       stub{channel};
@@ -193,14 +190,14 @@ struct fixture {
     grpc::health::v1::HealthCheckRequest req;
     req.set_service(service);
     std::promise<grpc::Status> done;
-    stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions{},
-                   &req, &resp, [&](grpc::Status st) { done.set_value(st); });
+    stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions{}, &req, &resp,
+                   [&](grpc::Status st) { done.set_value(st); });
     return done.get_future().get();
   }
 
   // One reflection v1 round trip on a fresh stream.
-  grpc::reflection::v1::ServerReflectionResponse
-  reflect(const grpc::reflection::v1::ServerReflectionRequest& req) {
+  grpc::reflection::v1::ServerReflectionResponse reflect(
+    const grpc::reflection::v1::ServerReflectionRequest& req) {
     auto stub = grpc::reflection::v1::ServerReflection::NewStub(channel);
     grpc::ClientContext ctx;
     set_deadline(ctx);
@@ -300,8 +297,7 @@ BOOST_AUTO_TEST_CASE(health_follows_set_serving) {
     BOOST_TEST(resp.status() == hc::NOT_SERVING, "service '" << name << "'");
   }
   hc resp;
-  BOOST_TEST(health("no.such.Service", resp).error_code()
-             == grpc::StatusCode::NOT_FOUND);
+  BOOST_TEST(health("no.such.Service", resp).error_code() == grpc::StatusCode::NOT_FOUND);
 }
 
 BOOST_AUTO_TEST_CASE(reflection_v1_lists_services) {
@@ -338,8 +334,7 @@ BOOST_AUTO_TEST_CASE(reflection_v1_describes_files) {
   req.set_file_containing_symbol("grpc.health.v1.Health");
   resp = reflect(req);
   BOOST_REQUIRE(resp.has_file_descriptor_response());
-  BOOST_REQUIRE(file.ParseFromString(
-    resp.file_descriptor_response().file_descriptor_proto(0)));
+  BOOST_REQUIRE(file.ParseFromString(resp.file_descriptor_response().file_descriptor_proto(0)));
   BOOST_TEST(file.name() == "grpc/health/v1/health.proto");
 
   // A file comes with its transitive imports, the file itself first.
@@ -354,22 +349,21 @@ BOOST_AUTO_TEST_CASE(reflection_v1_describes_files) {
   BOOST_REQUIRE(!names.empty());
   BOOST_TEST(names[0] == "google/protobuf/type.proto");
   std::sort(names.begin(), names.end());
-  BOOST_TEST(names == (std::vector<std::string>{"google/protobuf/any.proto",
-                                                "google/protobuf/source_context.proto",
-                                                "google/protobuf/type.proto"}),
+  BOOST_TEST(names
+               == (std::vector<std::string>{"google/protobuf/any.proto",
+                                            "google/protobuf/source_context.proto",
+                                            "google/protobuf/type.proto"}),
              boost::test_tools::per_element());
 
   req.set_file_containing_symbol("no.such.Symbol");
   resp = reflect(req);
   BOOST_REQUIRE(resp.has_error_response());
-  BOOST_TEST(resp.error_response().error_code()
-             == static_cast<int>(grpc::StatusCode::NOT_FOUND));
+  BOOST_TEST(resp.error_response().error_code() == static_cast<int>(grpc::StatusCode::NOT_FOUND));
 
   req.set_file_by_filename("no/such/file.proto");
   resp = reflect(req);
   BOOST_REQUIRE(resp.has_error_response());
-  BOOST_TEST(resp.error_response().error_code()
-             == static_cast<int>(grpc::StatusCode::NOT_FOUND));
+  BOOST_TEST(resp.error_response().error_code() == static_cast<int>(grpc::StatusCode::NOT_FOUND));
 }
 
 BOOST_AUTO_TEST_CASE(reflection_v1_extensions) {
@@ -391,8 +385,7 @@ BOOST_AUTO_TEST_CASE(reflection_v1_extensions) {
   ext->set_extension_number(123456);
   resp = reflect(req);
   BOOST_REQUIRE(resp.has_error_response());
-  BOOST_TEST(resp.error_response().error_code()
-             == static_cast<int>(grpc::StatusCode::NOT_FOUND));
+  BOOST_TEST(resp.error_response().error_code() == static_cast<int>(grpc::StatusCode::NOT_FOUND));
 }
 
 BOOST_AUTO_TEST_CASE(start_throws_when_the_port_is_taken) {
@@ -498,12 +491,11 @@ BOOST_AUTO_TEST_CASE(stop_is_bounded_and_idempotent) {
   t0 = std::chrono::steady_clock::now();
   frontend->stop(100ms);
   auto second = std::chrono::steady_clock::now() - t0;
-  BOOST_TEST_MESSAGE("stop with a call in flight: "
-                     << std::chrono::duration_cast<std::chrono::milliseconds>(first).count()
-                     << " ms; again: "
-                     << std::chrono::duration_cast<std::chrono::milliseconds>(second).count()
-                     << " ms");
-  BOOST_TEST((first >= 100ms)); // it did wait for the call in flight, up to its drain
+  BOOST_TEST_MESSAGE(
+    "stop with a call in flight: "
+    << std::chrono::duration_cast<std::chrono::milliseconds>(first).count() << " ms; again: "
+    << std::chrono::duration_cast<std::chrono::milliseconds>(second).count() << " ms");
+  BOOST_TEST((first >= 100ms));             // it did wait for the call in flight, up to its drain
   BOOST_TEST((first < 100ms + 1s + 700ms)); // drain + default_timeout + scheduling
   BOOST_TEST((second < 50ms));
   BOOST_TEST(!ping(1, 1s).ok());

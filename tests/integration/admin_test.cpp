@@ -90,9 +90,12 @@ BOOST_AUTO_TEST_CASE(actor_lists_match_the_spawned_actors) {
       BOOST_TEST(a.name().rfind(a.parent() + ".", 0) == 0u, a.name());
     BOOST_TEST(a.up(), a.name());
   }
-  std::set<std::string> spawned{"windowing.consumer", "windowing.window",
-                                "windowing.cache-writer", "windowing.rebuilder",
-                                "cache", "cache.reader"};
+  std::set<std::string> spawned{"windowing.consumer",
+                                "windowing.window",
+                                "windowing.cache-writer",
+                                "windowing.rebuilder",
+                                "cache",
+                                "cache.reader"};
   BOOST_TEST((names == spawned), joined(names));
 
   std::set<std::string> gw_names;
@@ -106,9 +109,9 @@ BOOST_AUTO_TEST_CASE(actor_lists_match_the_spawned_actors) {
   // Each node offers the commands it can carry out, and refuses the rest.
   auto ps = admin_rpc<av1::GetStatusResponse>(proc->admin_port(), "GetStatus");
   std::set<std::string> commands{ps.commands().begin(), ps.commands().end()};
-  BOOST_TEST((commands == std::set<std::string>{"Flush", "PauseConsumption",
-                                                "ResumeConsumption", "RebuildCache",
-                                                "SetLogLevel"}),
+  BOOST_TEST((commands
+              == std::set<std::string>{"Flush", "PauseConsumption", "ResumeConsumption",
+                                       "RebuildCache", "SetLogLevel"}),
              joined(commands));
   auto gs = admin_rpc<av1::GetStatusResponse>(gw.admin_port(), "GetStatus");
   BOOST_TEST(gs.commands_size() == 1);
@@ -158,7 +161,7 @@ BOOST_AUTO_TEST_CASE(counters_move_when_pings_flow) {
   // The per-minute counts are the cache's, equal to PostgreSQL's.
   BOOST_REQUIRE(wait_until([&] { return exact(); }, 5s));
   auto minutes = admin_rpc<av1::GetMinuteCountsResponse>(proc->admin_port(), "GetMinuteCounts",
-                                                     R"({"minutes":3})");
+                                                         R"({"minutes":3})");
   BOOST_TEST(minutes.source() == "cache");
   BOOST_REQUIRE(minutes.minutes_size() == 3);
   auto sql = counts_in_postgres(dsn);
@@ -272,9 +275,10 @@ BOOST_AUTO_TEST_CASE(loopback_without_a_token_refuses_foreign_hosts) {
   auto proc = start_processor();
   auto url = "http://127.0.0.1:" + std::to_string(proc->admin_port());
   auto status = [&](const std::string& host, const std::string& path, const std::string& data) {
-    return shell_output("curl -s -m 5 -o /dev/null -w '%{http_code}' -H 'Host: " + host + "'"
-                        + (data.empty() ? "" : " -H 'Content-Type: application/json' -d '" + data + "'")
-                        + " " + url + path);
+    return shell_output(
+      "curl -s -m 5 -o /dev/null -w '%{http_code}' -H 'Host: " + host + "'"
+      + (data.empty() ? "" : " -H 'Content-Type: application/json' -d '" + data + "'") + " " + url
+      + path);
   };
   auto rpc = std::string{"/ping.admin.v1.AdminService/"};
   BOOST_TEST(status("evil.example:8080", rpc + "GetStatus", "{}") == "401");
@@ -300,14 +304,15 @@ BOOST_AUTO_TEST_CASE(loopback_without_a_token_refuses_foreign_hosts) {
 BOOST_AUTO_TEST_CASE(dns_rebinding_look_alike_hosts_are_refused) {
   auto url = "http://127.0.0.1:" + std::to_string(gw.admin_port());
   auto status = [&](const std::string& host, const std::string& path, const std::string& data) {
-    return shell_output("curl -s -m 5 -o /dev/null -w '%{http_code}' -H 'Host: " + host + "'"
-                        + (data.empty() ? "" : " -H 'Content-Type: application/json' -d '" + data + "'")
-                        + " " + url + path);
+    return shell_output(
+      "curl -s -m 5 -o /dev/null -w '%{http_code}' -H 'Host: " + host + "'"
+      + (data.empty() ? "" : " -H 'Content-Type: application/json' -d '" + data + "'") + " " + url
+      + path);
   };
   auto rpc = std::string{"/ping.admin.v1.AdminService/"};
-  for (std::string host : {"127.0.0.1.evil.example:9465", "127.0.0.1.evil.example",
-                           "127.1.evil.example", "localhost.evil.example:9465",
-                           "[::1].evil.example", "127.0.0.1:9465.evil.example"}) {
+  for (std::string host :
+       {"127.0.0.1.evil.example:9465", "127.0.0.1.evil.example", "127.1.evil.example",
+        "localhost.evil.example:9465", "[::1].evil.example", "127.0.0.1:9465.evil.example"}) {
     for (auto [path, body] : {std::pair<std::string, std::string>{rpc + "GetStatus", "{}"},
                               {rpc + "SetLogLevel", R"({"level":"debug"})"},
                               {"/metrics", ""}}) {
@@ -349,10 +354,9 @@ BOOST_AUTO_TEST_CASE(probes_get_through_when_idle_clients_hold_every_connection)
 BOOST_AUTO_TEST_CASE(token_protected_processor_refuses_wrong_tokens_and_hides_secrets) {
   auto secret_dsn = dsn + " password=hunter2-secret";
   // Off loopback without a token: refuses to start.
-  process refused{{env("PING_TEST_BUILD_DIR") + "/apps/ping-processor",
-                   "--admin.address=0.0.0.0", "--admin.port=0",
-                   "--postgres.dsn=" + secret_dsn, "--kafka.bootstrap=" + broker.bootstrap(),
-                   "--cache.address=" + redis.address()},
+  process refused{{env("PING_TEST_BUILD_DIR") + "/apps/ping-processor", "--admin.address=0.0.0.0",
+                   "--admin.port=0", "--postgres.dsn=" + secret_dsn,
+                   "--kafka.bootstrap=" + broker.bootstrap(), "--cache.address=" + redis.address()},
                   dir.path + "/refused.log"};
   auto status = refused.wait(30s);
   BOOST_REQUIRE(status.has_value());
@@ -363,7 +367,11 @@ BOOST_AUTO_TEST_CASE(token_protected_processor_refuses_wrong_tokens_and_hides_se
   shell("echo 'pr0cessor-token' > " + token_file);
   auto read_token_file = dir.path + "/read-token";
   shell("echo 'dashb0ard-token' > " + read_token_file);
-  processor guarded{dir.path, "guarded", secret_dsn, broker.bootstrap(), redis.address(),
+  processor guarded{dir.path,
+                    "guarded",
+                    secret_dsn,
+                    broker.bootstrap(),
+                    redis.address(),
                     {"--admin.address=127.0.0.2", "--admin.token-file=" + token_file,
                      "--admin.read-token-file=" + read_token_file}};
   auto node = "127.0.0.2:" + std::to_string(guarded.admin_port());
@@ -397,8 +405,8 @@ BOOST_AUTO_TEST_CASE(token_protected_processor_refuses_wrong_tokens_and_hides_se
              == "200");
   // The scheme is case-insensitive (RFC 7235); the token is not.
   auto curl_status = [&](const std::string& header) {
-    return shell_output("curl -s -m 5 -o /dev/null -w '%{http_code}' -H '" + header
-                        + "' http://" + node + "/metrics");
+    return shell_output("curl -s -m 5 -o /dev/null -w '%{http_code}' -H '" + header + "' http://"
+                        + node + "/metrics");
   };
   BOOST_TEST(curl_status("Authorization: bearer pr0cessor-token") == "200");
   BOOST_TEST(curl_status("Authorization: BEARER dashb0ard-token") == "200");
@@ -406,19 +414,21 @@ BOOST_AUTO_TEST_CASE(token_protected_processor_refuses_wrong_tokens_and_hides_se
   BOOST_TEST(curl_status("Authorization: Basic pr0cessor-token") == "401");
   av1::GetStatusResponse after;
   BOOST_REQUIRE(parse_json(admin_call(node, "GetStatus", "{}", "pr0cessor-token").body, after));
-  BOOST_TEST(!after.paused());                // the refused commands did nothing
+  BOOST_TEST(!after.paused()); // the refused commands did nothing
   BOOST_TEST(after.log_level() == "info");
   auto flushed = admin_call(node, "Flush", "{}", "pr0cessor-token");
   BOOST_TEST(flushed.http_status == 200, flushed.body);
   // pingctl admin: the token from a file, and clear words when it is wrong.
   auto pingctl = env("PING_TEST_BUILD_DIR") + "/apps/pingctl/pingctl admin --node " + node;
   shell("echo 'not-the-token' > " + dir.path + "/wrong-token");
-  auto refused_cli = shell_output(pingctl + " --token-file " + dir.path + "/wrong-token status 2>&1; echo \"exit=$?\"");
+  auto refused_cli = shell_output(pingctl + " --token-file " + dir.path
+                                  + "/wrong-token status 2>&1; echo \"exit=$?\"");
   BOOST_TEST(refused_cli.find("refused the token") != std::string::npos, refused_cli);
   BOOST_TEST(refused_cli.find("exit=1") != std::string::npos, refused_cli);
   auto no_token_cli = shell_output(pingctl + " status 2>&1; echo \"exit=$?\"");
   BOOST_TEST(no_token_cli.find("requires a token") != std::string::npos, no_token_cli);
-  auto status_cli = shell_output(pingctl + " --token-file " + token_file + " status 2>&1; echo \"exit=$?\"");
+  auto status_cli
+    = shell_output(pingctl + " --token-file " + token_file + " status 2>&1; echo \"exit=$?\"");
   BOOST_TEST(status_cli.find("ping-processor") != std::string::npos, status_cli);
   BOOST_TEST(status_cli.find("exit=0") != std::string::npos, status_cli);
   BOOST_TEST(status_cli.find("hunter2") == std::string::npos);

@@ -109,18 +109,18 @@ public:
   }
 
   void start() {
-    std::vector<std::string> args{"redis-server", "--port", std::to_string(port_),
-                                  "--bind", "127.0.0.1", "--save", "",
-                                  "--appendonly", "no", "--dir", dir_,
-                                  "--logfile", dir_ + "/redis.log"};
+    std::vector<std::string> args{
+      "redis-server", "--port",    std::to_string(port_), "--bind", "127.0.0.1",
+      "--save",       "",          "--appendonly",        "no",     "--dir",
+      dir_,           "--logfile", dir_ + "/redis.log"};
     args.insert(args.end(), extra_.begin(), extra_.end());
     std::vector<char*> argv;
     for (auto& a : args)
       argv.push_back(a.data());
     argv.push_back(nullptr);
-    BOOST_REQUIRE_MESSAGE(::posix_spawnp(&pid_, "redis-server", nullptr, nullptr,
-                                         argv.data(), environ) == 0,
-                          "cannot start redis-server");
+    BOOST_REQUIRE_MESSAGE(
+      ::posix_spawnp(&pid_, "redis-server", nullptr, nullptr, argv.data(), environ) == 0,
+      "cannot start redis-server");
     BOOST_REQUIRE_MESSAGE(eventually([this] { return ping(); }),
                           "redis-server did not come up on port " << port_);
   }
@@ -297,8 +297,7 @@ struct fixture {
                [&](caf::error& err) {
                  BOOST_ERROR("cache reader replied with an error: " << to_string(err));
                });
-    out.took = std::chrono::duration_cast<std::chrono::milliseconds>(
-      clock_type::now() - start);
+    out.took = std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() - start);
     return out;
   }
 
@@ -311,9 +310,16 @@ struct fixture {
 
   // Three partitions at seqs 1, 2, 3 with counts summing to `total`.
   static void consistent_state(redis_server& srv, int64_t total = 6) {
-    srv.cmd({"HSET", "ping:offsets", "offset:0", "10", "offset:1", "20", "offset:2", "30",
-             "seq:0", "1", "seq:1", "2", "seq:2", "3", "count:0", "1", "count:1", "2",
-             "count:2", std::to_string(total - 3),
+    srv.cmd({"HSET",         "ping:offsets",
+             "offset:0",     "10",
+             "offset:1",     "20",
+             "offset:2",     "30",
+             "seq:0",        "1",
+             "seq:1",        "2",
+             "seq:2",        "3",
+             "count:0",      "1",
+             "count:1",      "2",
+             "count:2",      std::to_string(total - 3),
              "floor_minute", std::to_string(now_minute() - 7 * 24 * 60)});
     srv.cmd({"HSET", "ping:counters", "total", std::to_string(total)});
   }
@@ -332,8 +338,7 @@ struct fixture {
     return w;
   }
 
-  caf::expected<cache::write_result> write(const cache::writer_actor& w,
-                                           cache::write_request req) {
+  caf::expected<cache::write_result> write(const cache::writer_actor& w, cache::write_request req) {
     caf::expected<cache::write_result> out{caf::make_error(caf::sec::request_timeout)};
     self->request(w, 3s, write_atom::value, req)
       .receive([&](cache::write_result& r) { out = r; }, [&](caf::error& e) { out = e; });
@@ -343,8 +348,7 @@ struct fixture {
   bool verify(const cache::writer_actor& w) {
     bool reset = false;
     self->request(w, 3s, verify_atom::value)
-      .receive([&](bool r) { reset = r; },
-               [](caf::error& e) { BOOST_FAIL(to_string(e)); });
+      .receive([&](bool r) { reset = r; }, [](caf::error& e) { BOOST_FAIL(to_string(e)); });
     return reset;
   }
 };
@@ -409,12 +413,14 @@ BOOST_AUTO_TEST_CASE(aligned_ranges_get_their_minute_buckets) {
   consistent_state(srv);
   auto m = now_minute();
   auto field = [](int64_t minute) { return "minute:" + std::to_string(minute); };
-  srv.cmd({"HSET", "ping:counters", field(m - 4), "100", field(m - 3), "5", field(m - 1),
-           "7", field(m), "2", field(m + 1), "9"});
+  srv.cmd({"HSET", "ping:counters", field(m - 4), "100", field(m - 3), "5", field(m - 1), "7",
+           field(m), "2", field(m + 1), "9"});
   auto r = make(defaults(srv.address()));
-  auto t = ask(r, {minutes(m - 3, m), minutes(m - 4, m + 2), minutes(m - 2, m - 1),
+  auto t = ask(r, {minutes(m - 3, m),
+                   minutes(m - 4, m + 2),
+                   minutes(m - 2, m - 1),
                    {true, (m - 1) * minute_ms + 1, m * minute_ms}, // unaligned
-                   {true, m * minute_ms, (m - 1) * minute_ms}});  // inverted
+                   {true, m * minute_ms, (m - 1) * minute_ms}});   // inverted
   BOOST_REQUIRE(t.snap.usable);
   BOOST_REQUIRE(t.snap.ranges.size() == 5u);
   BOOST_TEST((t.snap.ranges[0].buckets == std::vector<int64_t>{5, 0, 7}));
@@ -648,7 +654,7 @@ BOOST_AUTO_TEST_CASE(a_script_failing_halfway_is_caught_by_the_checksum) {
   BOOST_REQUIRE(write(w, {0, 0, 3, 3, 3, {{m, 3}}}));
   srv.cmd({"HSET", "ping:counters", "minute:" + std::to_string(m + 1), "not-a-number"});
   auto r = write(w, {0, 3, 5, 5, 2, {{m, 1}, {m + 1, 1}}});
-  BOOST_TEST(!r); // the script failed...
+  BOOST_TEST(!r);                                        // the script failed...
   BOOST_TEST(srv.hget("ping:counters", "total") == "5"); // ...after counting
   BOOST_TEST(srv.hget("ping:offsets", "seq:0") == "3");
   // The retry would count twice; the checksum says so first.
@@ -851,14 +857,15 @@ BOOST_AUTO_TEST_CASE(summed_ranges_are_exact_from_coarse_buckets) {
   auto s = defaults(srv.address());
   auto r = make(s);
   std::vector<time_range> ranges{
-    minutes(m - 7 * 1440, m),                                  // a week, aligned
+    minutes(m - 7 * 1440, m),                                    // a week, aligned
     {true, (m - 7 * 1440) * minute_ms + 123, m * minute_ms - 7}, // a week, unaligned
-    minutes(m - 400 * 1440, m + 1),                            // 400 days, mostly before the floor
-    minutes(m - 5, m - 4),                                     // one minute
-    minutes(m + 1440, m + 3 * 1440),                           // past the ceiling
+    minutes(m - 400 * 1440, m + 1),  // 400 days, mostly before the floor
+    minutes(m - 5, m - 4),           // one minute
+    minutes(m + 1440, m + 3 * 1440), // past the ceiling
   };
   for (int i = 0; i < 60; ++i) {
-    auto start = (m - 25 * 1440) * minute_ms + static_cast<int64_t>(rng() % (27ull * 1440 * minute_ms));
+    auto start = (m - 25 * 1440) * minute_ms
+                 + static_cast<int64_t>(rng() % (27ull * 1440 * minute_ms));
     auto len = 1 + static_cast<int64_t>(rng() % (10ull * 1440 * minute_ms));
     ranges.push_back({true, start, start + len});
   }
@@ -871,7 +878,8 @@ BOOST_AUTO_TEST_CASE(summed_ranges_are_exact_from_coarse_buckets) {
     BOOST_TEST(got.first_minute == (want.empty() ? 0 : want.lo), i);
     BOOST_TEST(got.end_minute == (want.empty() ? 0 : want.hi), i);
     int64_t n = 0;
-    for (auto it = model.lower_bound(want.lo); !want.empty() && it != model.end() && it->first < want.hi; ++it)
+    for (auto it = model.lower_bound(want.lo);
+         !want.empty() && it != model.end() && it->first < want.hi; ++it)
       n += it->second;
     BOOST_TEST(got.count == n, i);
   }

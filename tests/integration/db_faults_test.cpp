@@ -137,7 +137,9 @@ BOOST_AUTO_TEST_CASE(primary_vanishing_without_reset) {
   BOOST_REQUIRE(wait_until([&] { return clients.ok_since(clock::time_point{}) >= 50; }, 20s));
   // The relay relays (under load the backlog is rarely exactly 0).
   BOOST_REQUIRE(wait_until(
-    [&] { return query_int(pg.dsn(), "SELECT coalesce(sum(acked_seq), 0) FROM outbox_cursor") >= 50; },
+    [&] {
+      return query_int(pg.dsn(), "SELECT coalesce(sum(acked_seq), 0) FROM outbox_cursor") >= 50;
+    },
     20s));
 
   auto t0 = clock::now();
@@ -169,23 +171,21 @@ BOOST_AUTO_TEST_CASE(primary_vanishing_without_reset) {
       after_10s_ok += c.code == grpc::StatusCode::OK;
     }
   }
-  BOOST_TEST_MESSAGE("calls " << calls.size() << ", failed " << failed << ", slowest "
-                              << slowest << " s, back after "
-                              << (first_ok_after == clock::time_point{}
-                                    ? -1.0
-                                    : seconds(first_ok_after - t0))
-                              << " s");
+  BOOST_TEST_MESSAGE(
+    "calls " << calls.size() << ", failed " << failed << ", slowest " << slowest
+             << " s, back after "
+             << (first_ok_after == clock::time_point{} ? -1.0 : seconds(first_ok_after - t0))
+             << " s");
   BOOST_TEST(late == 0u, late << " calls took longer than the store timeout");
   BOOST_TEST(wrong == 0u, wrong << " calls got a code other than unavailable/deadline_exceeded");
   BOOST_TEST(after_10s > 0u);
-  BOOST_TEST(after_10s_ok == after_10s, "calls 10 s after the blackhole: " << after_10s_ok
-                                                                            << " of " << after_10s
-                                                                            << " ok");
+  BOOST_TEST(after_10s_ok == after_10s,
+             "calls 10 s after the blackhole: " << after_10s_ok << " of " << after_10s << " ok");
   // No batch reached PostgreSQL after its deadline (write timeout 5 s after
   // the ping arrived, plus clock slack).
-  auto late_commits = query_int(
-    pg.dsn(), "SELECT count(*) FROM pings WHERE pg_xact_commit_timestamp(xmin) "
-              "> received_at + interval '5.5 seconds'");
+  auto late_commits = query_int(pg.dsn(),
+                                "SELECT count(*) FROM pings WHERE pg_xact_commit_timestamp(xmin) "
+                                "> received_at + interval '5.5 seconds'");
   BOOST_TEST(late_commits == 0);
   // The relay's session went silent too: it is replaced and relays again.
   BOOST_TEST(wait_until([&] { return query_int(pg.dsn(), outbox_backlog) == 0; }, 30s),
@@ -238,8 +238,8 @@ BOOST_AUTO_TEST_CASE(reconnect_onto_read_only_server) {
   exec(su, "SELECT pg_reload_conf()");
   BOOST_TEST(wait_until([&] { return send_ping(*stub, 0).ok(); }, 15s));
   BOOST_TEST(wait_until([&] { return http_status(gw.admin_port(), "/readyz") == 200; }, 10s));
-  BOOST_TEST(wait_until([&] { return advisory_locks() == 3 && query_int(pg.dsn(), outbox_backlog) == 0; },
-                        20s));
+  BOOST_TEST(wait_until(
+    [&] { return advisory_locks() == 3 && query_int(pg.dsn(), outbox_backlog) == 0; }, 20s));
 }
 
 // Item 4. A storm of `{start: 1, end: 253402300800000}` counts: unaligned,
@@ -256,8 +256,10 @@ BOOST_AUTO_TEST_CASE(unaligned_count_storm) {
   auto dsn = fresh_database("countstorm");
   redis_server redis;
   test::devbroker broker{dir.path};
-  BOOST_REQUIRE(shell(env("PING_TEST_BUILD_DIR") + "/apps/ping-gateway --migrate-only "
-                      "'--postgres.dsn=" + dsn + "' >" + dir.path + "/migrate.log 2>&1")
+  BOOST_REQUIRE(shell(env("PING_TEST_BUILD_DIR")
+                      + "/apps/ping-gateway --migrate-only "
+                        "'--postgres.dsn="
+                      + dsn + "' >" + dir.path + "/migrate.log 2>&1")
                 == 0);
   // A history counted from PostgreSQL at the processor's cold start (not
   // through Kafka): the relay's cursor already stands at the head.
@@ -266,11 +268,14 @@ BOOST_AUTO_TEST_CASE(unaligned_count_storm) {
             "ON CONFLICT DO NOTHING");
   exec(dsn, "SELECT insert_pings(array_agg(gen_random_uuid()), array_agg(t), array_agg(t), "
             "array_agg((i % 3)::int2)) FROM (SELECT i, (extract(epoch FROM now()) * 1000)::int8 "
-            "- i * 10 AS t FROM generate_series(1, " + std::to_string(rows) + ") i) s");
+            "- i * 10 AS t FROM generate_series(1, "
+              + std::to_string(rows) + ") i) s");
   exec(dsn, "INSERT INTO outbox_cursor (kafka_partition, acked_seq) "
             "SELECT kafka_partition, next_seq - 1 FROM outbox_head "
             "ON CONFLICT (kafka_partition) DO UPDATE SET acked_seq = excluded.acked_seq");
-  gateway gw{dir.path, dsn, broker.bootstrap(),
+  gateway gw{dir.path,
+             dsn,
+             broker.bootstrap(),
              {"--cache.address=" + redis.address(), "--postgres.migrate=false"}};
   processor proc{dir.path, "p1", dsn, broker.bootstrap(), redis.address()};
   auto stub = gw.stub();

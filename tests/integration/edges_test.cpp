@@ -12,13 +12,13 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <map>
 #include <mutex>
-#include <chrono>
-#include <filesystem>
-#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -93,8 +93,8 @@ struct fixture {
 
   std::string connect_count() {
     return shell_output("curl -s -m 5 -H 'Content-Type: application/json' -d '{}' "
-                        "http://127.0.0.1:" + std::to_string(gw.connect_port())
-                        + "/ping.v1.PingService/PingCount");
+                        "http://127.0.0.1:"
+                        + std::to_string(gw.connect_port()) + "/ping.v1.PingService/PingCount");
   }
 };
 
@@ -184,8 +184,8 @@ BOOST_AUTO_TEST_CASE(trickling_bodies_do_not_hold_every_connection) {
   auto code = shell_output("curl -s -m 2 -o /dev/null -w '%{http_code}' -H 'Content-Type: "
                            "application/json' -d '{}' http://127.0.0.1:"
                            + std::to_string(gw.connect_port()) + "/ping.v1.PingService/Ping");
-  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
-    std::chrono::steady_clock::now() - started);
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now()
+                                                                    - started);
   BOOST_TEST(code == "200", "a normal Ping during the trickle got " << code);
   BOOST_TEST(took.count() < 2000, "took " << took.count() << " ms");
   BOOST_TEST_MESSAGE("normal Ping during the trickle: " << code << " in " << took.count() << " ms");
@@ -232,7 +232,8 @@ BOOST_AUTO_TEST_CASE(grpc_abuse_leaves_both_protocols_serving) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
     v1::PingRequest req;
-    req.GetReflection()->MutableUnknownFields(&req)->AddLengthDelimited(99, std::string(100 << 10, 'x'));
+    req.GetReflection()->MutableUnknownFields(&req)->AddLengthDelimited(99, std::string(100 << 10,
+                                                                                        'x'));
     v1::PingResponse resp;
     auto st = s->Ping(&ctx, req, &resp);
     BOOST_TEST(st.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED, st.error_message());
@@ -244,9 +245,10 @@ BOOST_AUTO_TEST_CASE(grpc_abuse_leaves_both_protocols_serving) {
   // flood happened: a flood that never ran proves nothing.
   auto flood = shell_output("timeout 30 h2load -n 20000 -c 10 -m 1000 -t 1 "
                             "-H 'content-type: application/grpc' -H 'te: trailers' "
-                            "http://" + target + "/ping.v1.PingService/PingCount > "
-                            + dir.path + "/h2load.out 2>&1; echo \"exit=$?\"; tail -8 "
-                            + dir.path + "/h2load.out",
+                            "http://"
+                              + target + "/ping.v1.PingService/PingCount > " + dir.path
+                              + "/h2load.out 2>&1; echo \"exit=$?\"; tail -8 " + dir.path
+                              + "/h2load.out",
                             60s);
   BOOST_TEST_MESSAGE("h2load: " << flood);
   BOOST_TEST(flood.rfind("exit=0", 0) == 0u, flood);
@@ -273,8 +275,8 @@ BOOST_AUTO_TEST_CASE(sigterm_answers_every_call_in_flight) {
   using steady = std::chrono::steady_clock;
   std::atomic<bool> stop{false};
   std::mutex mtx;
-  std::map<std::string, int> outcomes;             // what the clients saw
-  std::vector<std::string> unanswered;             // calls cut without an answer
+  std::map<std::string, int> outcomes; // what the clients saw
+  std::vector<std::string> unanswered; // calls cut without an answer
   auto note = [&](const std::string& what, bool cut) {
     std::lock_guard<std::mutex> guard{mtx};
     outcomes[what]++;
@@ -290,10 +292,10 @@ BOOST_AUTO_TEST_CASE(sigterm_answers_every_call_in_flight) {
     load.emplace_back([&] {
       while (!stop) {
         std::string out = shell_output("curl -s -m 20 -o /dev/null -w '%{http_code}' -H "
-                                "'Content-Type: application/json' -d '{}' http://127.0.0.1:"
-                                + std::to_string(gw.connect_port())
-                                + "/ping.v1.PingService/Ping; echo \" exit=$?\"",
-                                30s);
+                                       "'Content-Type: application/json' -d '{}' http://127.0.0.1:"
+                                         + std::to_string(gw.connect_port())
+                                         + "/ping.v1.PingService/Ping; echo \" exit=$?\"",
+                                       30s);
         while (!out.empty() && (out.back() == '\n' || out.back() == ' '))
           out.pop_back();
         bool cut = out.find("exit=52") != std::string::npos
@@ -320,8 +322,8 @@ BOOST_AUTO_TEST_CASE(sigterm_answers_every_call_in_flight) {
         bool ours = st.ok() || st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED
                     || st.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED
                     || msg.rfind("server is shutting down", 0) == 0
-                    || msg.rfind("service unavailable", 0) == 0
-                    || msg.rfind("PostgreSQL", 0) == 0 || msg.rfind("commit outcome", 0) == 0
+                    || msg.rfind("service unavailable", 0) == 0 || msg.rfind("PostgreSQL", 0) == 0
+                    || msg.rfind("commit outcome", 0) == 0
                     || msg.rfind("the call was dropped", 0) == 0;
         bool refused = msg.find("failed to connect") != std::string::npos
                        || msg.find("Connection refused") != std::string::npos;
@@ -345,10 +347,12 @@ BOOST_AUTO_TEST_CASE(sigterm_answers_every_call_in_flight) {
     wait_until([&] { return release.load(); }, 12s);
   }};
   locked.get_future().wait();
-  wait_until([&] {
-    std::lock_guard<std::mutex> guard{mtx};
-    return outcomes.size() > 0;
-  }, 5s);
+  wait_until(
+    [&] {
+      std::lock_guard<std::mutex> guard{mtx};
+      return outcomes.size() > 0;
+    },
+    5s);
   std::this_thread::sleep_for(300ms); // calls in flight, waiting on the lock (the fault)
   {
     std::lock_guard<std::mutex> guard{term_mtx};
@@ -385,9 +389,9 @@ BOOST_AUTO_TEST_CASE(retried_keyed_pings_count_once) {
   auto rows = [&] { return query_int(dsn, "SELECT count(*) FROM pings"); };
   auto connect_ping = [&](const std::string& key, const std::string& body = "{}") {
     return shell_output("curl -s -m 5 -o /dev/null -w '%{http_code}' -H 'Content-Type: "
-                        "application/json' -H 'Idempotency-Key: " + key + "' -d '" + body
-                        + "' http://127.0.0.1:" + std::to_string(gw.connect_port())
-                        + "/ping.v1.PingService/Ping");
+                        "application/json' -H 'Idempotency-Key: "
+                        + key + "' -d '" + body + "' http://127.0.0.1:"
+                        + std::to_string(gw.connect_port()) + "/ping.v1.PingService/Ping");
   };
   auto grpc_ping = [&](const std::string& field, const std::string& meta) {
     auto s = gw.stub();
@@ -415,8 +419,7 @@ BOOST_AUTO_TEST_CASE(retried_keyed_pings_count_once) {
   }
   BOOST_TEST(rows() == base + 2);
   // A key given twice, differently: invalid_argument, nothing stored.
-  BOOST_TEST(grpc_ping("a-key", "another-key").error_code()
-             == grpc::StatusCode::INVALID_ARGUMENT);
+  BOOST_TEST(grpc_ping("a-key", "another-key").error_code() == grpc::StatusCode::INVALID_ARGUMENT);
   BOOST_TEST(connect_ping("bad key") == "400");
   BOOST_TEST(rows() == base + 2);
   // Concurrent retries: 8 keys, each sent 25 times at once from 40 threads
@@ -458,7 +461,9 @@ BOOST_AUTO_TEST_CASE(retried_keyed_pings_count_once) {
 // row is pruned by a later keyed write.
 BOOST_AUTO_TEST_CASE(idempotency_keys_expire_after_their_ttl) {
   std::filesystem::create_directories(dir.path + "/ttl");
-  gateway short_ttl{dir.path + "/ttl", dsn, broker.bootstrap(),
+  gateway short_ttl{dir.path + "/ttl",
+                    dsn,
+                    broker.bootstrap(),
                     {"--cache.address=" + redis.address(), "--gateway.idempotency-ttl=1s"}};
   auto s = short_ttl.stub();
   auto keyed = [&](const std::string& key) {

@@ -31,8 +31,8 @@ struct fixture {
 
   std::unique_ptr<processor> start_processor(const std::string& name,
                                              std::vector<std::string> extra = {}) {
-    return std::make_unique<processor>(dir.path, name, dsn, broker.bootstrap(),
-                                       redis.address(), std::move(extra));
+    return std::make_unique<processor>(dir.path, name, dsn, broker.bootstrap(), redis.address(),
+                                       std::move(extra));
   }
 
   int64_t sql(const std::string& where = "true") {
@@ -54,15 +54,13 @@ struct fixture {
   void require_exact(clock::duration timeout) {
     auto ok = wait_until([&] { return exact(); }, timeout);
     if (!ok)
-      BOOST_TEST_MESSAGE("cache total " << redis.hgetall("ping:counters")["total"]
-                                        << ", postgres " << sql());
+      BOOST_TEST_MESSAGE("cache total " << redis.hgetall("ping:counters")["total"] << ", postgres "
+                                        << sql());
     BOOST_REQUIRE(ok);
   }
 
   // One ping with the next unique timestamp; true when acknowledged.
-  bool ping() {
-    return send_ping(*stub, next_ts++).ok();
-  }
+  bool ping() { return send_ping(*stub, next_ts++).ok(); }
 };
 
 // Pings from a background thread with unique timestamps; every answer to a
@@ -131,17 +129,17 @@ BOOST_AUTO_TEST_CASE(read_your_writes_while_the_pipeline_stands_still) {
     BOOST_REQUIRE(ping());
     BOOST_TEST(count_pings(*stub) == 10 + i, "after ping " << i);
     if (i % 10 == 0) {
-      BOOST_TEST(count_pings(*stub, minute, minute + 60'000)
-                   == sql_range(minute, minute + 60'000));
+      BOOST_TEST(count_pings(*stub, minute, minute + 60'000) == sql_range(minute, minute + 60'000));
       BOOST_TEST(count_pings(*stub, minute + 1, minute + 60'000)
-                   == sql_range(minute + 1, minute + 60'000));
+                 == sql_range(minute + 1, minute + 60'000));
     }
   }
   // And the answers came from the cache plus the tail: PostgreSQL counted
   // only the five unaligned ranges, which minute buckets cannot answer.
-  auto metrics = shell_output("curl -s http://127.0.0.1:" + std::to_string(gw.admin_port())
-                              + "/metrics");
-  BOOST_TEST(metrics.find("\nping_counts_answered_total{source=\"postgres\"} 5\n") != std::string::npos);
+  auto metrics
+    = shell_output("curl -s http://127.0.0.1:" + std::to_string(gw.admin_port()) + "/metrics");
+  BOOST_TEST(metrics.find("\nping_counts_answered_total{source=\"postgres\"} 5\n")
+             != std::string::npos);
   proc->proc().signal(SIGCONT);
   BOOST_TEST(broker.control("up all").rfind("ok", 0) == 0u);
   require_exact(60s);
@@ -152,7 +150,8 @@ BOOST_AUTO_TEST_CASE(read_your_writes_while_the_pipeline_stands_still) {
 // cache timeout. A write lands while the processor has given up on it; it
 // used to conflict forever, until the processors were restarted.
 BOOST_AUTO_TEST_CASE(a_frozen_cache_heals_without_a_restart) {
-  auto proc = start_processor("processor", {"--cache.timeout=300ms", "--window.writer-timeout=500ms"});
+  auto proc = start_processor("processor",
+                              {"--cache.timeout=300ms", "--window.writer-timeout=500ms"});
   BOOST_REQUIRE(wait_until([&] { return cache_complete(redis); }, 30s));
   checked_stream stream{*this, 4000};
   BOOST_REQUIRE(wait_until([&] { return redis.hgetall("ping:counters")["total"] > 300; }, 30s));
@@ -161,8 +160,8 @@ BOOST_AUTO_TEST_CASE(a_frozen_cache_heals_without_a_restart) {
     std::this_thread::sleep_for(3s); // the fault itself: longer than every timeout
     redis.signal(SIGCONT);
     auto before = redis.hgetall("ping:counters")["total"];
-    BOOST_REQUIRE(wait_until([&] { return redis.hgetall("ping:counters")["total"] > before; },
-                             30s));
+    BOOST_REQUIRE(
+      wait_until([&] { return redis.hgetall("ping:counters")["total"] > before; }, 30s));
   }
   stream.stop();
   require_exact(60s);
@@ -192,7 +191,7 @@ BOOST_AUTO_TEST_CASE(a_cache_restored_from_an_older_snapshot_heals) {
                              std::filesystem::copy_options::overwrite_existing);
   redis.start();
   BOOST_TEST(redis.hgetall("ping:counters")["total"] == 100); // the old state
-  BOOST_TEST(count_pings(*stub) == 200); // never wrong meanwhile
+  BOOST_TEST(count_pings(*stub) == 200);                      // never wrong meanwhile
   require_exact(30s);
   BOOST_TEST(proc->proc().log().find("reason=conflict") != std::string::npos);
 }
@@ -237,28 +236,29 @@ BOOST_AUTO_TEST_CASE(ranges_of_any_length_are_exact_and_far_pings_heal) {
   BOOST_REQUIRE(send_ping(*stub, far).ok());
   BOOST_REQUIRE(wait_until([&] { return redis.hgetall("ping:counters")["total"] == sql(); }, 30s));
   auto postgres_counts = [&] {
-    auto metrics = shell_output("curl -s http://127.0.0.1:" + std::to_string(gw.admin_port())
-                                + "/metrics");
+    auto metrics
+      = shell_output("curl -s http://127.0.0.1:" + std::to_string(gw.admin_port()) + "/metrics");
     const std::string name = "\nping_counts_answered_total{source=\"postgres\"} ";
     auto at = metrics.find(name);
     return at == std::string::npos ? int64_t{-1} : std::stoll(metrics.substr(at + name.size()));
   };
   auto aligned = now / minute * minute;
   std::vector<std::pair<int64_t, int64_t>> ranges{
-    {aligned - 7 * day, aligned},                    // a week, aligned
-    {aligned - 7 * day + 1234, now - 17},            // a week, unaligned
-    {now - 400 * day, now + 400 * day},              // 400 days each way
-    {aligned - 12 * day, aligned - 8 * day},         // before the floor only
-    {aligned - 9 * day - 999, aligned - 2 * day + 5}, // across the floor
-    {aligned - 3 * minute, aligned - 2 * minute},    // one minute
+    {aligned - 7 * day, aligned},                             // a week, aligned
+    {aligned - 7 * day + 1234, now - 17},                     // a week, unaligned
+    {now - 400 * day, now + 400 * day},                       // 400 days each way
+    {aligned - 12 * day, aligned - 8 * day},                  // before the floor only
+    {aligned - 9 * day - 999, aligned - 2 * day + 5},         // across the floor
+    {aligned - 3 * minute, aligned - 2 * minute},             // one minute
     {aligned - 3 * minute + 5, aligned - 3 * minute + 9'000}, // inside one minute
-    {aligned + 20 * day, aligned + 40 * day},        // past the ceiling
+    {aligned + 20 * day, aligned + 40 * day},                 // past the ceiling
   };
   for (auto [a, b] : ranges)
     BOOST_TEST(count_pings(*stub, a, b) == sql_range(a, b), a << ".." << b);
   // The week inside the cache: no PostgreSQL count at all.
   auto before = postgres_counts();
-  BOOST_TEST(count_pings(*stub, aligned - 5 * day, aligned + minute) == sql_range(aligned - 5 * day, aligned + minute));
+  BOOST_TEST(count_pings(*stub, aligned - 5 * day, aligned + minute)
+             == sql_range(aligned - 5 * day, aligned + minute));
   BOOST_TEST(postgres_counts() == before);
   // The far ping's minute is past the ceiling: PostgreSQL counts it.
   auto far_minute = far / minute * minute;
@@ -268,14 +268,17 @@ BOOST_AUTO_TEST_CASE(ranges_of_any_length_are_exact_and_far_pings_heal) {
   // buckets; its minute is served from the cache.
   proc.reset();
   auto later = start_processor("later", {"--cache.future=1000h"});
-  BOOST_REQUIRE(wait_until([&] {
-    auto ceiling = redis.hgetall("ping:offsets")["ceiling_minute"];
-    return ceiling * minute > far;
-  }, 30s));
+  BOOST_REQUIRE(wait_until(
+    [&] {
+      auto ceiling = redis.hgetall("ping:offsets")["ceiling_minute"];
+      return ceiling * minute > far;
+    },
+    30s));
   BOOST_TEST(redis.hgetall("ping:counters")["minute:" + std::to_string(far / minute)] == 1);
   before = postgres_counts();
   BOOST_TEST(count_pings(*stub, far_minute, far_minute + minute) == 1);
-  BOOST_TEST(count_pings(*stub, aligned - 2 * day, far_minute + day) == sql_range(aligned - 2 * day, far_minute + day));
+  BOOST_TEST(count_pings(*stub, aligned - 2 * day, far_minute + day)
+             == sql_range(aligned - 2 * day, far_minute + day));
   BOOST_TEST(postgres_counts() == before);
 }
 

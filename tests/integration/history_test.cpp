@@ -40,8 +40,11 @@ void generate_history(pqxx::connection& c, int64_t rows, int64_t days, int64_t e
   txn.exec("INSERT INTO pings (id, pinged_at, received_at, kafka_partition, relay_seq) "
            "SELECT gen_random_uuid(), ms_to_timestamptz(g.ms - (g.i * 7919) % 5000), "
            "ms_to_timestamptz(g.ms), (g.i % 3)::int2, g.i / 3 + 1 FROM ("
-           "SELECT i, " + std::to_string(start_ms) + " + i * " + step + " AS ms "
-           "FROM generate_series(0::int8, " + std::to_string(rows - 1) + ") i) g");
+           "SELECT i, "
+           + std::to_string(start_ms) + " + i * " + step
+           + " AS ms "
+             "FROM generate_series(0::int8, "
+           + std::to_string(rows - 1) + ") i) g");
   txn.exec("INSERT INTO outbox_head (kafka_partition, next_seq) "
            "SELECT kafka_partition, max(relay_seq) + 1 FROM pings GROUP BY 1 "
            "ON CONFLICT (kafka_partition) DO UPDATE SET next_seq = excluded.next_seq");
@@ -103,7 +106,8 @@ BOOST_AUTO_TEST_CASE(every_count_statement_keeps_an_index_plan_on_a_million_rows
     BOOST_TEST(!scans_rows(plan), "statement " << s.name << " scans the history:\n" << plan);
     // No JIT (the code turns it off for its sessions): compiling a generic
     // plan took 60-300 ms a count on an empty table.
-    BOOST_TEST(plan.find("JIT:") == std::string::npos, "statement " << s.name << " is JIT-compiled");
+    BOOST_TEST(plan.find("JIT:") == std::string::npos,
+               "statement " << s.name << " is JIT-compiled");
   }
 }
 
@@ -130,17 +134,24 @@ std::optional<int64_t> count(pqxx::connection& c, const time_range& r) {
 std::vector<time_range> many_ranges(int64_t from_ms, int64_t to_ms, int n, uint32_t seed) {
   std::mt19937_64 rng{seed};
   std::vector<time_range> out;
-  const int64_t lengths[] = {1, 59'999, 60'000, 61'000, 3'600'000, 3'599'999, 86'400'000,
-                             7 * day_ms, 30 * day_ms + 17, 400 * day_ms};
+  const int64_t lengths[] = {1,         59'999,     60'000,     61'000,           3'600'000,
+                             3'599'999, 86'400'000, 7 * day_ms, 30 * day_ms + 17, 400 * day_ms};
   for (int i = 0; i < n; ++i) {
     auto len = lengths[static_cast<size_t>(i) % std::size(lengths)];
     auto start = from_ms - day_ms
                  + static_cast<int64_t>(rng() % static_cast<uint64_t>(to_ms - from_ms + day_ms));
     switch (i % 4) {
-      case 0: start -= start % 60'000; break;                // minute-aligned start
-      case 1: start -= start % 3'600'000; break;             // hour-aligned start
-      case 2: start -= start % day_ms; break;                // day-aligned start
-      default: break;                                        // unaligned
+      case 0:
+        start -= start % 60'000;
+        break; // minute-aligned start
+      case 1:
+        start -= start % 3'600'000;
+        break; // hour-aligned start
+      case 2:
+        start -= start % day_ms;
+        break; // day-aligned start
+      default:
+        break; // unaligned
     }
     out.push_back(time_range{true, start, start + len});
   }
@@ -166,10 +177,10 @@ BOOST_AUTO_TEST_CASE(counts_from_buckets_equal_counts_of_rows) {
   // are derived in the same transaction.
   {
     pqxx::nontransaction txn{c};
-    txn.exec("SELECT insert_pings(array_agg(gen_random_uuid()), array_agg("
-             + std::to_string(end_ms) + " - i * 7777), array_agg("
-             + std::to_string(end_ms) + "::int8), array_agg((i % 3)::int2)) "
-             "FROM generate_series(1, 3000) i");
+    txn.exec("SELECT insert_pings(array_agg(gen_random_uuid()), array_agg(" + std::to_string(end_ms)
+             + " - i * 7777), array_agg(" + std::to_string(end_ms)
+             + "::int8), array_agg((i % 3)::int2)) "
+               "FROM generate_series(1, 3000) i");
   }
   BOOST_TEST(*count(c, time_range{}) == 93'000);
   BOOST_TEST(test::query_int(dsn, "SELECT count(*) FROM pings") == 93'000);
@@ -177,7 +188,8 @@ BOOST_AUTO_TEST_CASE(counts_from_buckets_equal_counts_of_rows) {
   for (auto& r : many_ranges(end_ms - days * day_ms, end_ms, 400, 17)) {
     auto n = count(c, r);
     BOOST_REQUIRE(n.has_value());
-    BOOST_TEST(*n == rows_in(raw, r.start_ms, r.end_ms), "range [" << r.start_ms << ", " << r.end_ms << ")");
+    BOOST_TEST(*n == rows_in(raw, r.start_ms, r.end_ms),
+               "range [" << r.start_ms << ", " << r.end_ms << ")");
     ++checked;
   }
   BOOST_TEST(checked == 400);
@@ -197,11 +209,14 @@ BOOST_AUTO_TEST_CASE(counts_from_buckets_equal_counts_of_rows) {
     int64_t in_minutes = 0;
     for (auto& [m, k] : rc.tail.minutes) {
       in_minutes += k;
-      BOOST_TEST(k == test::query_int(dsn, "SELECT count(*) FROM pings WHERE ((kafka_partition = 0"
-                                           " AND relay_seq > 30500) OR (kafka_partition = 1 AND"
-                                           " relay_seq > 30990)) AND pinged_at >= ms_to_timestamptz("
-                                           + std::to_string(m * 60'000) + ") AND pinged_at <"
-                                           " ms_to_timestamptz(" + std::to_string(m * 60'000 + 60'000) + ")"));
+      BOOST_TEST(k
+                 == test::query_int(dsn, "SELECT count(*) FROM pings WHERE ((kafka_partition = 0"
+                                         " AND relay_seq > 30500) OR (kafka_partition = 1 AND"
+                                         " relay_seq > 30990)) AND pinged_at >= ms_to_timestamptz("
+                                           + std::to_string(m * 60'000)
+                                           + ") AND pinged_at <"
+                                             " ms_to_timestamptz("
+                                           + std::to_string(m * 60'000 + 60'000) + ")"));
     }
     BOOST_TEST(in_minutes == 510);
     BOOST_REQUIRE(rc.ranges.size() == ranges.size());
@@ -236,9 +251,10 @@ BOOST_AUTO_TEST_CASE(counts_from_buckets_equal_counts_of_rows) {
     int64_t in_minutes = 0;
     for (auto& [m, k] : all.minutes)
       in_minutes += k;
-    BOOST_TEST(in_minutes == test::query_int(dsn, "SELECT count(*) FROM pings WHERE kafka_partition = 1 "
-                                                  "AND pinged_at >= ms_to_timestamptz("
-                                                  + std::to_string(first * 60'000) + ")"));
+    BOOST_TEST(in_minutes
+               == test::query_int(dsn, "SELECT count(*) FROM pings WHERE kafka_partition = 1 "
+                                       "AND pinged_at >= ms_to_timestamptz("
+                                         + std::to_string(first * 60'000) + ")"));
   }
 }
 
@@ -303,11 +319,13 @@ BOOST_AUTO_TEST_CASE(dropping_raw_ranges_changes_no_answer) {
       // Every edge minute still has its raw rows: the same exact answer.
       BOOST_TEST(after.has_value());
       if (after)
-        BOOST_TEST(*after == *before[i], "range [" << ranges[i].start_ms << ", " << ranges[i].end_ms << ")");
+        BOOST_TEST(*after == *before[i],
+                   "range [" << ranges[i].start_ms << ", " << ranges[i].end_ms << ")");
       ++same;
     } else {
       // An edge inside dropped raw rows: refused, never a wrong number.
-      BOOST_TEST(!after.has_value(), "range [" << ranges[i].start_ms << ", " << ranges[i].end_ms << ")");
+      BOOST_TEST(!after.has_value(),
+                 "range [" << ranges[i].start_ms << ", " << ranges[i].end_ms << ")");
       ++refused;
     }
   }

@@ -55,8 +55,8 @@ BOOST_AUTO_TEST_CASE(ping_becomes_a_row_and_an_event) {
   BOOST_TEST(query_int(dsn, "SELECT count(*) FROM pings WHERE pinged_at >= "
                             "'2024-10-14 17:18:51+00' AND pinged_at < '2024-10-14 17:18:51.020+00'")
              == 20);
-  auto events = consume_events(broker.bootstrap(), "ping-events",
-                               [](auto& evs) { return evs.size() >= 20; }, 20s);
+  auto events = consume_events(
+    broker.bootstrap(), "ping-events", [](auto& evs) { return evs.size() >= 20; }, 20s);
   BOOST_REQUIRE_EQUAL(events.size(), 20u);
   std::set<int64_t> stamps;
   for (auto& ev : events) {
@@ -84,8 +84,8 @@ BOOST_AUTO_TEST_CASE(broker_outage_delays_events_but_not_acks) {
   gateway gw{dir.path, dsn, broker.bootstrap()};
   auto stub = gw.stub();
   BOOST_REQUIRE(send_ping(*stub, 0).ok());
-  BOOST_REQUIRE(consume_events(broker.bootstrap(), "ping-events",
-                               [](auto& e) { return e.size() >= 1; }, 20s)
+  BOOST_REQUIRE(consume_events(
+                  broker.bootstrap(), "ping-events", [](auto& e) { return e.size() >= 1; }, 20s)
                   .size()
                 == 1u);
   BOOST_TEST(broker.control("down all").rfind("ok", 0) == 0);
@@ -96,8 +96,8 @@ BOOST_AUTO_TEST_CASE(broker_outage_delays_events_but_not_acks) {
   BOOST_TEST(query_int(dsn, "SELECT count(*) FROM pings") == 31);
   BOOST_TEST(query_int(dsn, outbox_backlog) == 30);
   BOOST_TEST(broker.control("up all").rfind("ok", 0) == 0);
-  auto events = consume_events(broker.bootstrap(), "ping-events",
-                               [](auto& e) { return e.size() >= 31; }, 60s);
+  auto events = consume_events(
+    broker.bootstrap(), "ping-events", [](auto& e) { return e.size() >= 31; }, 60s);
   int dups = 0;
   BOOST_TEST(apply_exactly_once(events, dups).size() == 31u);
   BOOST_TEST(wait_until([&] { return query_int(dsn, outbox_backlog) == 0; }, 30s));
@@ -115,7 +115,8 @@ BOOST_AUTO_TEST_CASE(acknowledged_pings_survive_sigkill) {
     gw.proc().signal(SIGKILL);
     BOOST_REQUIRE(gw.proc().wait(10s));
   }
-  BOOST_TEST(query_int(dsn, "SELECT count(*) FROM pings WHERE pinged_at < to_timestamp(2000)") == 50);
+  BOOST_TEST(query_int(dsn, "SELECT count(*) FROM pings WHERE pinged_at < to_timestamp(2000)")
+             == 50);
   BOOST_TEST(broker.control("up all").rfind("ok", 0) == 0);
   gateway restarted{dir.path, dsn, broker.bootstrap()};
   auto events = consume_events(
@@ -176,8 +177,8 @@ BOOST_AUTO_TEST_CASE(admin_endpoint_health_metrics_and_auth) {
   auto call = [&](const std::string& method, const std::string& body,
                   const std::string& header = "") {
     return shell_output("curl -s -m 5 -w ' %{http_code}' -H 'Content-Type: application/json' "
-                        + header + " -d '" + body + "' " + url
-                        + "/ping.admin.v1.AdminService/" + method);
+                        + header + " -d '" + body + "' " + url + "/ping.admin.v1.AdminService/"
+                        + method);
   };
   auto actors = call("ListActors", "{}");
   for (auto name : {"gateway", "persistence", "persistence.writer-1", "persistence.reader",
@@ -209,19 +210,23 @@ BOOST_AUTO_TEST_CASE(admin_endpoint_health_metrics_and_auth) {
   auto token_file = dir.path + "/token";
   shell("echo s3cret-token > " + token_file);
   temp_dir other;
-  gateway guarded{other.path, dsn, broker.bootstrap(),
+  gateway guarded{other.path,
+                  dsn,
+                  broker.bootstrap(),
                   {"--admin.address=127.0.0.2", "--admin.token-file=" + token_file}};
   auto gurl = "http://127.0.0.2:" + std::to_string(guarded.admin_port());
   auto gget = [&](const std::string& path, const std::string& header = "") {
-    return shell_output("curl -s -m 5 -o /dev/null -w '%{http_code}' " + header + " " + gurl + path);
+    return shell_output("curl -s -m 5 -o /dev/null -w '%{http_code}' " + header + " " + gurl
+                        + path);
   };
   BOOST_TEST(gget("/healthz") == "200");
   BOOST_TEST(gget("/metrics") == "401");
   BOOST_TEST(gget("/metrics", "-H 'Authorization: Bearer wrong'") == "401");
   BOOST_TEST(gget("/metrics", "-H 'Authorization: Bearer s3cret-token'") == "200");
   auto api = [&](const std::string& header) {
-    return shell_output("curl -s -m 5 -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' "
-                        + header + " -d '{}' " + gurl + "/ping.admin.v1.AdminService/ListActors");
+    return shell_output(
+      "curl -s -m 5 -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' " + header
+      + " -d '{}' " + gurl + "/ping.admin.v1.AdminService/ListActors");
   };
   BOOST_TEST(api("") == "401");
   BOOST_TEST(api("-H 'Authorization: Bearer s3cret-token'") == "200");

@@ -32,8 +32,8 @@ void produce(const std::string& bootstrap, int32_t partition, int64_t first_seq,
     ev.set_partition(partition);
     ev.set_relay_seq(first_seq + i);
     auto bytes = ev.SerializeAsString();
-    BOOST_REQUIRE(p->produce("ping-events", partition, RdKafka::Producer::RK_MSG_COPY,
-                             bytes.data(), bytes.size(), nullptr, 0, 0, nullptr)
+    BOOST_REQUIRE(p->produce("ping-events", partition, RdKafka::Producer::RK_MSG_COPY, bytes.data(),
+                             bytes.size(), nullptr, 0, 0, nullptr)
                   == RdKafka::ERR_NO_ERROR);
   }
   BOOST_REQUIRE(p->flush(10000) == RdKafka::ERR_NO_ERROR);
@@ -109,7 +109,8 @@ BOOST_AUTO_TEST_CASE(starts_where_told_decodes_pauses_and_revokes) {
   BOOST_TEST(seen.cold[2] == 0);
   // Partition 0 from offset 2: seqs 3..5; partition 1 only what comes now.
   produce(broker.bootstrap(), 1, 4, 2);
-  auto got = take_until(src, [](size_t n) { return n >= 5; }, 20s);
+  auto got = take_until(
+    src, [](size_t n) { return n >= 5; }, 20s);
   BOOST_REQUIRE(got[0].size() == 3u);
   BOOST_TEST(got[0][0].offset == 2);
   BOOST_TEST(got[0][0].relay_seq == 3);
@@ -124,10 +125,12 @@ BOOST_AUTO_TEST_CASE(starts_where_told_decodes_pauses_and_revokes) {
   // Paused: nothing comes; resumed: it does.
   BOOST_TEST(src.set_paused(true) == 3);
   produce(broker.bootstrap(), 2, 1, 4);
-  auto while_paused = take_until(src, [](size_t) { return false; }, 1500ms);
+  auto while_paused = take_until(
+    src, [](size_t) { return false; }, 1500ms);
   BOOST_TEST(while_paused[2].empty());
   BOOST_TEST(src.set_paused(false) == 3);
-  auto after = take_until(src, [](size_t n) { return n >= 4; }, 20s);
+  auto after = take_until(
+    src, [](size_t n) { return n >= 4; }, 20s);
   BOOST_TEST(after[2].size() == 4u);
   // Closing revokes everything, through the hook.
   src.close();

@@ -50,15 +50,18 @@ BOOST_AUTO_TEST_CASE(millisecond_conversions_are_exact_and_inlined) {
   // Either side of 1970, around now, at the years 1 and 9999, in a session
   // time zone other than UTC.
   txn.exec("SET timezone = 'America/New_York'");
-  auto wrong = txn.exec(
-    "SELECT count(*) FROM generate_series(-100000, 100000) g,"
-    " LATERAL (VALUES (g * 7919::int8), (1796000000000 + g * 7), (-62135596800000 + g + 100000),"
-    "                 (253402300799999 - g - 100000), (g::int8)) AS x(v)"
-    " WHERE ms_to_timestamptz(v)"
-    "         IS DISTINCT FROM to_timestamp(div(v, 1000)) + mod(v, 1000) * interval '1 millisecond'"
-    "    OR timestamptz_to_ms(ms_to_timestamptz(v)) <> v"
-    "    OR timestamptz_to_ms(ms_to_timestamptz(v))"
-    "         <> (extract(epoch FROM ms_to_timestamptz(v)) * 1000)::bigint")[0][0]
+  auto wrong = txn
+                 .exec(
+                   "SELECT count(*) FROM generate_series(-100000, 100000) g,"
+                   " LATERAL (VALUES (g * 7919::int8), (1796000000000 + g * 7), (-62135596800000 + "
+                   "g + 100000),"
+                   "                 (253402300799999 - g - 100000), (g::int8)) AS x(v)"
+                   " WHERE ms_to_timestamptz(v)"
+                   "         IS DISTINCT FROM to_timestamp(div(v, 1000)) + mod(v, 1000) * interval "
+                   "'1 millisecond'"
+                   "    OR timestamptz_to_ms(ms_to_timestamptz(v)) <> v"
+                   "    OR timestamptz_to_ms(ms_to_timestamptz(v))"
+                   "         <> (extract(epoch FROM ms_to_timestamptz(v)) * 1000)::bigint")[0][0]
                  .as<int64_t>();
   BOOST_TEST(wrong == 0);
   std::string plan;
@@ -85,23 +88,23 @@ BOOST_AUTO_TEST_CASE(concurrent_pings_share_commits) {
   // Fire all stores at once, then collect every reply.
   for (int i = 0; i < n; ++i) {
     auto id = make_uuid_v7(now_ms());
-    self->send(store, store_atom::value,
-               ping_row{id, 60'000 + i, now_ms(), partition_of(id, 3)});
+    self->send(store, store_atom::value, ping_row{id, 60'000 + i, now_ms(), partition_of(id, 3)});
   }
   int ok = 0;
   int64_t largest_batch = 0;
   for (int i = 0; i < n; ++i)
-    self->receive([&](int64_t batch) {
-                    ok++;
-                    largest_batch = std::max(largest_batch, batch);
-                  },
-                  [&](caf::error& err) { BOOST_TEST_MESSAGE(to_string(err)); },
-                  caf::after(10s) >> [] {});
+    self->receive(
+      [&](int64_t batch) {
+        ok++;
+        largest_batch = std::max(largest_batch, batch);
+      },
+      [&](caf::error& err) { BOOST_TEST_MESSAGE(to_string(err)); }, caf::after(10s) >> [] {});
   BOOST_TEST(ok == n);
   BOOST_TEST(largest_batch > 1); // stores that arrived together shared a commit
   BOOST_TEST(test::query_int(dsn, "SELECT count(*) FROM pings") == n);
   BOOST_TEST(test::query_int(dsn, test::outbox_backlog) == n); // nothing relays here
-  BOOST_TEST(test::query_int(dsn, "SELECT count(DISTINCT (kafka_partition, relay_seq)) FROM pings") == n);
+  BOOST_TEST(test::query_int(dsn, "SELECT count(DISTINCT (kafka_partition, relay_seq)) FROM pings")
+             == n);
   // Positions are dense per partition: 1..count, no gaps, no repeats.
   BOOST_TEST(test::query_int(dsn, "SELECT count(*) FROM (SELECT kafka_partition FROM pings "
                                   "GROUP BY 1 HAVING min(relay_seq) <> 1 "

@@ -26,8 +26,7 @@ struct fixture {
   std::unique_ptr<v1::PingService::Stub> stub = gw.stub();
 
   std::unique_ptr<processor> start_processor(const std::string& name) {
-    return std::make_unique<processor>(dir.path, name, dsn, broker.bootstrap(),
-                                       redis.address());
+    return std::make_unique<processor>(dir.path, name, dsn, broker.bootstrap(), redis.address());
   }
 
   // The cache's counters equal PostgreSQL's, bucket by bucket.
@@ -72,9 +71,7 @@ public:
       done_ = true;
     });
   }
-  ~ping_stream() {
-    stop();
-  }
+  ~ping_stream() { stop(); }
   void stop() {
     stop_ = true;
     if (thread_.joinable())
@@ -136,7 +133,8 @@ BOOST_AUTO_TEST_CASE(three_sigkills_mid_stream_leave_counts_exact) {
   for (int kill = 0; kill < 3; ++kill) {
     auto before = redis.hgetall("ping:counters")["total"];
     // Let it count some, then kill it without warning and start it again.
-    BOOST_REQUIRE(wait_until([&] { return redis.hgetall("ping:counters")["total"] > before; }, 60s));
+    BOOST_REQUIRE(
+      wait_until([&] { return redis.hgetall("ping:counters")["total"] > before; }, 60s));
     proc->proc().signal(SIGKILL);
     BOOST_REQUIRE(proc->proc().wait(10s));
     proc = start_processor("processor-" + std::to_string(kill));
@@ -155,14 +153,15 @@ BOOST_AUTO_TEST_CASE(a_second_processor_and_a_rebalance_keep_counts_exact) {
   ping_stream stream{gw, 20000};
   BOOST_REQUIRE(wait_until([&] { return redis.hgetall("ping:counters")["total"] > 100; }, 20s));
   auto second = start_processor("second"); // the group rebalances: partitions move
-  BOOST_REQUIRE(wait_until([&] { return second->proc().log().find("partitions assigned")
-                                          != std::string::npos; }, 60s));
+  BOOST_REQUIRE(wait_until(
+    [&] { return second->proc().log().find("partitions assigned") != std::string::npos; }, 60s));
   auto before = redis.hgetall("ping:counters")["total"];
   BOOST_REQUIRE(wait_until([&] { return redis.hgetall("ping:counters")["total"] > before; }, 30s));
   first->proc().signal(SIGKILL); // and back: the second takes everything over
   BOOST_REQUIRE(first->proc().wait(10s));
-  BOOST_REQUIRE(wait_until([&] { return second->proc().log().find("partitions=\"[0, 1, 2]\"")
-                                          != std::string::npos; }, 60s));
+  BOOST_REQUIRE(wait_until(
+    [&] { return second->proc().log().find("partitions=\"[0, 1, 2]\"") != std::string::npos; },
+    60s));
   before = redis.hgetall("ping:counters")["total"];
   BOOST_REQUIRE(wait_until([&] { return redis.hgetall("ping:counters")["total"] > before; }, 30s));
   stream.stop();
@@ -238,14 +237,14 @@ BOOST_AUTO_TEST_CASE(time_ranges_equal_sql_aligned_or_not) {
                             + std::to_string(b) + ")");
   };
   std::vector<std::pair<int64_t, int64_t>> ranges = {
-    {base, base + 60'000},                 // one aligned minute
-    {base, base + 10 * 60'000},            // aligned, several minutes
+    {base, base + 60'000},      // one aligned minute
+    {base, base + 10 * 60'000}, // aligned, several minutes
     {base + 60'000, base + 5 * 60'000},
-    {base + 17'000, base + 34'000},        // unaligned: exact from PostgreSQL
-    {base + 17'000, base + 17'001},        // a single millisecond
-    {base - 60'000, base},                 // empty
+    {base + 17'000, base + 34'000}, // unaligned: exact from PostgreSQL
+    {base + 17'000, base + 17'001}, // a single millisecond
+    {base - 60'000, base},          // empty
     {base + 30'000, base + 9 * 60'000 + 1},
-    {0, base + 20 * 60'000},               // aligned start at the epoch: beyond retention
+    {0, base + 20 * 60'000}, // aligned start at the epoch: beyond retention
   };
   for (auto [a, b] : ranges) {
     auto expected = sql(a, b);

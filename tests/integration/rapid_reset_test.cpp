@@ -12,8 +12,8 @@
 #include <future>
 #include <regex>
 #include <sstream>
-#include <thread>
 #include <string>
+#include <thread>
 
 #include <grpcpp/grpcpp.h>
 
@@ -68,13 +68,13 @@ struct fixture {
   // PingCount {} over Connect (curl): the count, or -1.
   int64_t connect_count() {
     auto out = shell_output("curl -s -m 5 -H 'Content-Type: application/json' -d '{}' "
-                            "http://127.0.0.1:" + std::to_string(gw.connect_port())
-                            + "/ping.v1.PingService/PingCount");
+                            "http://127.0.0.1:"
+                            + std::to_string(gw.connect_port()) + "/ping.v1.PingService/PingCount");
     std::smatch m;
     if (out == "{}")
       return 0;
     return std::regex_search(out, m, std::regex(R"re("pingCount":"(\d+)")re")) ? std::stoll(m[1])
-                                                                           : -1;
+                                                                               : -1;
   }
 };
 
@@ -93,8 +93,7 @@ BOOST_AUTO_TEST_CASE(a_rapid_reset_flood_leaves_memory_bounded_and_both_protocol
 
   auto flood = std::async(std::launch::async, [&] {
     return shell_output("timeout 40 /usr/bin/python3 " + std::string(root)
-                          + "/tests/tools/rapid_reset.py "
-                          + std::to_string(gw.grpc_port())
+                          + "/tests/tools/rapid_reset.py " + std::to_string(gw.grpc_port())
                           + " --connections 4 --seconds 10 2>&1; echo exit=$?",
                         60s);
   });

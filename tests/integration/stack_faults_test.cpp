@@ -47,9 +47,13 @@ BOOST_AUTO_TEST_CASE(dead_top_level_actor_is_not_live) {
   redis_server redis;
   test::devbroker broker{dir.path};
   // A consumer setting librdkafka refuses at creation: the consumer ends.
-  processor proc{dir.path, "p1", dsn, broker.bootstrap(), redis.address(),
-                 {"--kafka.properties=security.protocol=ssl,ssl.ca.location=" + dir.path
-                  + "/missing-ca.pem"}};
+  processor proc{
+    dir.path,
+    "p1",
+    dsn,
+    broker.bootstrap(),
+    redis.address(),
+    {"--kafka.properties=security.protocol=ssl,ssl.ca.location=" + dir.path + "/missing-ca.pem"}};
   BOOST_TEST(wait_until([&] { return http_status(proc.admin_port(), "/healthz") == 503; }, 10s),
              "/healthz answers " << http_status(proc.admin_port(), "/healthz"));
   BOOST_TEST(http_status(proc.admin_port(), "/readyz") == 503);
@@ -94,7 +98,9 @@ void survive_a_broker_abort(int partitions, bool paused) {
                  dir.path + "/devbroker.log"};
   BOOST_REQUIRE(wait_until([&] { return !apps::read_key(info, "bootstrap").empty(); }, 20s));
   auto bootstrap = apps::read_key(info, "bootstrap");
-  gateway gw{dir.path, dsn, bootstrap,
+  gateway gw{dir.path,
+             dsn,
+             bootstrap,
              {"--cache.address=" + redis.address(),
               "--kafka.partitions=" + std::to_string(partitions)}};
   processor proc{dir.path, "p1", dsn, bootstrap, redis.address()};
@@ -109,10 +115,13 @@ void survive_a_broker_abort(int partitions, bool paused) {
   auto mock_pid = std::stoi(apps::read_key(info, "pid"));
   auto aborted = clock::now();
   BOOST_REQUIRE(::kill(mock_pid, SIGABRT) == 0);
-  BOOST_TEST(wait_until([&] {
-    auto pid = apps::read_key(info, "pid");
-    return !pid.empty() && std::stoi(pid) != mock_pid;
-  }, 10s), "the dev broker did not come back");
+  BOOST_TEST(wait_until(
+               [&] {
+                 auto pid = apps::read_key(info, "pid");
+                 return !pid.empty() && std::stoi(pid) != mock_pid;
+               },
+               10s),
+             "the dev broker did not come back");
   BOOST_TEST(apps::read_key(info, "bootstrap") == bootstrap);
   for (int i = 0; i < 20; ++i)
     BOOST_TEST(send_ping(*stub, 0).ok());
@@ -244,18 +253,19 @@ BOOST_AUTO_TEST_CASE(postgres_losing_commits_is_recounted) {
   proc.reset();
 
   // PostgreSQL loses partition 0's commits above 50.
-  BOOST_REQUIRE(shell("psql -q -v ON_ERROR_STOP=1 '" + dsn + "' -c \""
-                      "BEGIN; "
-                      "DELETE FROM pings WHERE kafka_partition = 0 AND relay_seq > 50; "
-                      "DELETE FROM ping_buckets WHERE kafka_partition = 0; "
-                      "INSERT INTO ping_buckets SELECT 0, g, "
-                      "bucket_of(ms_to_minute(timestamptz_to_ms(pinged_at)), g), count(*) "
-                      "FROM pings, unnest(ARRAY[1, 60, 1440]) g WHERE kafka_partition = 0 "
-                      "GROUP BY 2, 3; "
-                      "UPDATE outbox_head SET next_seq = 51 WHERE kafka_partition = 0; "
-                      "UPDATE outbox_cursor SET acked_seq = least(acked_seq, 50) "
-                      "WHERE kafka_partition = 0; "
-                      "COMMIT;\"")
+  BOOST_REQUIRE(shell("psql -q -v ON_ERROR_STOP=1 '" + dsn
+                      + "' -c \""
+                        "BEGIN; "
+                        "DELETE FROM pings WHERE kafka_partition = 0 AND relay_seq > 50; "
+                        "DELETE FROM ping_buckets WHERE kafka_partition = 0; "
+                        "INSERT INTO ping_buckets SELECT 0, g, "
+                        "bucket_of(ms_to_minute(timestamptz_to_ms(pinged_at)), g), count(*) "
+                        "FROM pings, unnest(ARRAY[1, 60, 1440]) g WHERE kafka_partition = 0 "
+                        "GROUP BY 2, 3; "
+                        "UPDATE outbox_head SET next_seq = 51 WHERE kafka_partition = 0; "
+                        "UPDATE outbox_cursor SET acked_seq = least(acked_seq, 50) "
+                        "WHERE kafka_partition = 0; "
+                        "COMMIT;\"")
                 == 0);
   proc.emplace(dir.path, "p2", dsn, broker.bootstrap(), redis.address());
   // New pings in another minute, until partition 0's head passes the
@@ -287,17 +297,16 @@ BOOST_AUTO_TEST_CASE(postgres_losing_commits_is_recounted) {
   };
   auto sent_at = clock::now();
   auto ok = wait_until(exact, 30s);
-  BOOST_TEST_MESSAGE("exact again "
-                     << std::chrono::duration<double>(clock::now() - sent_at).count()
-                     << " s after the last new ping was acknowledged");
+  BOOST_TEST_MESSAGE("exact again " << std::chrono::duration<double>(clock::now() - sent_at).count()
+                                    << " s after the last new ping was acknowledged");
   auto cache = redis.hgetall("ping:counters");
   auto sql = in_sql();
   auto key = [](int64_t m) { return "minute:" + std::to_string(m); };
   BOOST_TEST(ok, "30 s after the new pings: SQL total "
                    << sql["total"] << ", first minute " << sql[key(first)] << ", second "
                    << sql[key(second)] << "; cache total " << cache["total"] << ", first "
-                   << cache[key(first)] << ", second " << cache[key(second)]
-                   << "; PingCount total " << count_pings(*stub) << ", first "
+                   << cache[key(first)] << ", second " << cache[key(second)] << "; PingCount total "
+                   << count_pings(*stub) << ", first "
                    << count_pings(*stub, first * 60000, (first + 1) * 60000) << ", second "
                    << count_pings(*stub, second * 60000, (second + 1) * 60000));
   BOOST_TEST(proc->proc().alive());

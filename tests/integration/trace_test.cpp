@@ -20,16 +20,15 @@ using namespace ping::test;
 namespace {
 
 constexpr const char* trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
-constexpr const char* client_parent
-  = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+constexpr const char* client_parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
 struct fixture {
   temp_dir dir;
   std::string dsn = fresh_database("trace");
   test::devbroker broker{dir.path};
   redis_server redis;
-  gateway gw{dir.path, dsn, broker.bootstrap(),
-             {"--cache.address=" + redis.address(), "--log-level=debug"}};
+  gateway gw{
+    dir.path, dsn, broker.bootstrap(), {"--cache.address=" + redis.address(), "--log-level=debug"}};
 };
 
 // Value of header `name` (lower-case) in curl's `-D -` output, or "".
@@ -68,8 +67,7 @@ std::string connect_ping(uint16_t port, const std::string& extra_header) {
 
 // The `traceparent` header of every event in `topic`, by ping id, until
 // `want` ids are seen or the deadline passes.
-std::map<std::string, std::string> event_traceparents(const std::string& bootstrap,
-                                                      size_t want) {
+std::map<std::string, std::string> event_traceparents(const std::string& bootstrap, size_t want) {
   std::string err;
   std::unique_ptr<RdKafka::Conf> conf{RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL)};
   conf->set("bootstrap.servers", bootstrap, err);
@@ -129,8 +127,8 @@ bool log_has(process& p, const std::string& a, const std::string& b) {
 
 BOOST_FIXTURE_TEST_CASE(a_pings_trace_id_is_followed_from_the_request_to_the_processor, fixture) {
   // The processor logs in JSON, at debug (per-ping lines).
-  processor proc{dir.path, "processor", dsn, broker.bootstrap(), redis.address(),
-                 {"--log-level=debug", "--log-format=json"}};
+  processor proc{dir.path,           "processor",     dsn,
+                 broker.bootstrap(), redis.address(), {"--log-level=debug", "--log-format=json"}};
   // Assigned and caught up first: pings stored before a partition's cold
   // start are counted by its resync from PostgreSQL, not consumed one by one.
   BOOST_REQUIRE(wait_until([&] { return cache_complete(redis); }, 60s));
@@ -160,8 +158,8 @@ BOOST_FIXTURE_TEST_CASE(a_pings_trace_id_is_followed_from_the_request_to_the_pro
   BOOST_TEST(started_id != trace_id);
 
   // An invalid one (uppercase hex) is not taken: a new trace again.
-  auto bad = connect_ping(gw.connect_port(),
-                          "-H 'traceparent: 00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01'");
+  auto bad = connect_ping(
+    gw.connect_port(), "-H 'traceparent: 00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01'");
   trace::context fresh;
   BOOST_REQUIRE(trace::parse(header_of(bad, "traceparent"), fresh));
   BOOST_TEST(trace::trace_id_string(fresh) != "4bf92f3577b34da6a3ce929d0e0e4736");
@@ -185,17 +183,17 @@ BOOST_FIXTURE_TEST_CASE(a_pings_trace_id_is_followed_from_the_request_to_the_pro
 
   // 2. The gateway's log: accepted and committed, each with the trace id.
   auto tid = std::string{"trace_id="} + trace_id;
-  BOOST_REQUIRE_MESSAGE(wait_until([&] { return log_has(gw.proc(), tid, "msg=\"ping committed\""); },
-                                   10s),
-                        gw.proc().log());
+  BOOST_REQUIRE_MESSAGE(
+    wait_until([&] { return log_has(gw.proc(), tid, "msg=\"ping committed\""); }, 10s),
+    gw.proc().log());
   BOOST_TEST(log_has(gw.proc(), tid, "msg=\"ping accepted\""));
   BOOST_TEST(log_has(gw.proc(), "trace_id=" + started_id, "msg=\"ping committed\""));
 
   // 3. PostgreSQL: the client's trace id is stored with its row; the
   //    started trace's row stores none (its id is the trace id).
-  BOOST_TEST(query_int(dsn, std::string{"SELECT count(*) FROM pings WHERE trace_id = '"} + trace_id
-                              + "'")
-             == 1);
+  BOOST_TEST(
+    query_int(dsn, std::string{"SELECT count(*) FROM pings WHERE trace_id = '"} + trace_id + "'")
+    == 1);
   BOOST_TEST(query_int(dsn, "SELECT count(*) FROM pings WHERE trace_id IS NULL "
                             "AND replace(id::text, '-', '') = '"
                               + started_id + "'")
@@ -224,5 +222,6 @@ BOOST_FIXTURE_TEST_CASE(a_pings_trace_id_is_followed_from_the_request_to_the_pro
   };
   // (Joining the consumer group takes a few seconds; more on a loaded machine.)
   BOOST_REQUIRE_MESSAGE(wait_until([&] { return consumed(trace_id) && consumed(started_id); }, 90s),
-                        "alive " << proc.proc().alive() << "\n" << proc.proc().log());
+                        "alive " << proc.proc().alive() << "\n"
+                                 << proc.proc().log());
 }

@@ -39,9 +39,8 @@ temp_dir::temp_dir() {
   if (!mkdtemp(tmpl.data()))
     throw std::runtime_error("mkdtemp failed");
   path = tmpl;
-  fs::permissions(path, fs::perms::owner_all | fs::perms::group_read
-                          | fs::perms::group_exec | fs::perms::others_read
-                          | fs::perms::others_exec);
+  fs::permissions(path, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec
+                          | fs::perms::others_read | fs::perms::others_exec);
 }
 
 temp_dir::~temp_dir() {
@@ -66,8 +65,7 @@ process::process(std::vector<std::string> argv, std::string log_path)
   : log_path_(std::move(log_path)) {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, log_path_.c_str(),
-                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_addopen(&fa, 1, log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   posix_spawn_file_actions_adddup2(&fa, 1, 2);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   std::vector<char*> args;
@@ -173,8 +171,7 @@ std::string fresh_database(const std::string& prefix) {
   pqxx::connection c{admin_dsn()};
   pqxx::nontransaction txn{c};
   txn.exec("CREATE DATABASE " + txn.quote_name(name) + " OWNER ping");
-  return "host=127.0.0.1 port=" + env("PING_TEST_PG_PORT") + " dbname=" + name
-         + " user=ping";
+  return "host=127.0.0.1 port=" + env("PING_TEST_PG_PORT") + " dbname=" + name + " user=ping";
 }
 
 int64_t query_int(const std::string& dsn, const std::string& sql) {
@@ -192,15 +189,15 @@ pg_cluster::~pg_cluster() {
 }
 
 void pg_cluster::start() {
-  auto cmd = "bash -c 'source " + env("PING_TEST_ROOT") + "/scripts/lib.sh && pg_start "
-             + dir_.path + "/pg " + std::to_string(port_) + "' >/dev/null";
+  auto cmd = "bash -c 'source " + env("PING_TEST_ROOT") + "/scripts/lib.sh && pg_start " + dir_.path
+             + "/pg " + std::to_string(port_) + "' >/dev/null";
   if (shell(cmd) != 0)
     throw std::runtime_error("cannot start PostgreSQL cluster");
 }
 
 void pg_cluster::stop() {
-  shell("bash -c 'source " + env("PING_TEST_ROOT") + "/scripts/lib.sh && pg_stop "
-        + dir_.path + "/pg' >/dev/null");
+  shell("bash -c 'source " + env("PING_TEST_ROOT") + "/scripts/lib.sh && pg_stop " + dir_.path
+        + "/pg' >/dev/null");
 }
 
 std::string pg_cluster::dsn() const {
@@ -210,8 +207,8 @@ std::string pg_cluster::dsn() const {
 devbroker::devbroker(const std::string& dir)
   : info_(dir + "/devbroker.info"), socket_(dir + "/devbroker.sock") {
   proc_ = std::make_unique<process>(
-    std::vector<std::string>{env("PING_TEST_BUILD_DIR") + "/apps/ping-devbroker",
-                             "--info-file", info_, "--control-socket", socket_},
+    std::vector<std::string>{env("PING_TEST_BUILD_DIR") + "/apps/ping-devbroker", "--info-file",
+                             info_, "--control-socket", socket_},
     dir + "/devbroker.log");
   if (!wait_until([&] { return !read_key(info_, "bootstrap").empty(); }, 20s))
     throw std::runtime_error("ping-devbroker did not start: " + proc_->log());
@@ -222,8 +219,8 @@ std::string devbroker::control(const std::string& cmd) {
   return ::devbroker::control(socket_, cmd, std::chrono::milliseconds(5000));
 }
 
-gateway::gateway(const std::string& dir, const std::string& dsn,
-                 const std::string& bootstrap, std::vector<std::string> extra) {
+gateway::gateway(const std::string& dir, const std::string& dsn, const std::string& bootstrap,
+                 std::vector<std::string> extra) {
   auto ports = dir + "/gateway.ports";
   std::remove(ports.c_str());
   std::vector<std::string> argv{env("PING_TEST_BUILD_DIR") + "/apps/ping-gateway",
@@ -235,8 +232,7 @@ gateway::gateway(const std::string& dir, const std::string& dsn,
                                 "--admin.port=0"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   proc_ = std::make_unique<process>(argv, dir + "/gateway.log");
-  if (!wait_until([&] { return !read_key(ports, "grpc").empty() || !proc_->alive(); },
-                  60s)
+  if (!wait_until([&] { return !read_key(ports, "grpc").empty() || !proc_->alive(); }, 60s)
       || !proc_->alive())
     throw std::runtime_error("ping-gateway did not start: " + proc_->log());
   connect_ = static_cast<uint16_t>(std::stoi(read_key(ports, "connect")));
@@ -261,8 +257,8 @@ redis_server::~redis_server() {
 void redis_server::start() {
   proc_ = std::make_unique<process>(
     std::vector<std::string>{"/usr/bin/redis-server", "--bind", "127.0.0.1", "--port",
-                             std::to_string(port_), "--save", "", "--appendonly", "no",
-                             "--dir", dir_.path},
+                             std::to_string(port_), "--save", "", "--appendonly", "no", "--dir",
+                             dir_.path},
     dir_.path + "/redis.log");
   if (!wait_until([&] { return cli("PING").find("PONG") != std::string::npos; }, 20s))
     throw std::runtime_error("redis-server did not start: " + proc_->log());
@@ -299,9 +295,9 @@ std::map<std::string, int64_t> redis_server::hgetall(const std::string& key) con
   return out;
 }
 
-processor::processor(const std::string& dir, const std::string& name,
-                     const std::string& dsn, const std::string& bootstrap,
-                     const std::string& cache_address, std::vector<std::string> extra) {
+processor::processor(const std::string& dir, const std::string& name, const std::string& dsn,
+                     const std::string& bootstrap, const std::string& cache_address,
+                     std::vector<std::string> extra) {
   auto ports = dir + "/" + name + ".ports";
   std::remove(ports.c_str());
   std::vector<std::string> argv{env("PING_TEST_BUILD_DIR") + "/apps/ping-processor",
@@ -324,7 +320,8 @@ admin_reply admin_call(const std::string& host_port, const std::string& method,
   temp_dir tmp;
   auto body = tmp.path + "/body";
   std::ofstream{tmp.path + "/request"} << json;
-  std::string cmd = "curl -s -m 10 -o " + body + " -w '%{http_code}' -H 'Content-Type: application/json'";
+  std::string cmd = "curl -s -m 10 -o " + body
+                    + " -w '%{http_code}' -H 'Content-Type: application/json'";
   if (!token.empty())
     cmd += " -H 'Authorization: Bearer " + token + "'";
   cmd += " --data-binary @" + tmp.path + "/request http://" + host_port
@@ -398,18 +395,17 @@ int64_t count_pings(ping::v1::PingService::Stub& stub, int64_t start, int64_t en
   return st.ok() ? resp.ping_count() : -1;
 }
 
-std::vector<ping::v1::PingEvent>
-consume_events(const std::string& bootstrap, const std::string& topic,
-               const std::function<bool(const std::vector<ping::v1::PingEvent>&)>& done,
-               clock::duration timeout) {
+std::vector<ping::v1::PingEvent> consume_events(
+  const std::string& bootstrap, const std::string& topic,
+  const std::function<bool(const std::vector<ping::v1::PingEvent>&)>& done,
+  clock::duration timeout) {
   std::string err;
   std::unique_ptr<RdKafka::Conf> conf{RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL)};
   conf->set("bootstrap.servers", bootstrap, err);
   conf->set("group.id", "ping-test-" + unique_suffix(), err);
   conf->set("enable.auto.commit", "false", err);
   conf->set("fetch.wait.max.ms", "50", err);
-  std::unique_ptr<RdKafka::KafkaConsumer> consumer{
-    RdKafka::KafkaConsumer::create(conf.get(), err)};
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer{RdKafka::KafkaConsumer::create(conf.get(), err)};
   if (!consumer)
     throw std::runtime_error("consumer: " + err);
   // Assign all partitions directly: no group join needed.

@@ -114,8 +114,8 @@ private:
 /// A ping-gateway process on free ports.
 class gateway {
 public:
-  gateway(const std::string& dir, const std::string& dsn,
-          const std::string& bootstrap, std::vector<std::string> extra = {});
+  gateway(const std::string& dir, const std::string& dsn, const std::string& bootstrap,
+          std::vector<std::string> extra = {});
   uint16_t connect_port() const { return connect_; }
   uint16_t grpc_port() const { return grpc_; }
   uint16_t admin_port() const { return admin_; }
@@ -209,9 +209,9 @@ int64_t count_pings(ping::v1::PingService::Stub& stub, int64_t start = 0, int64_
 
 /// Reads every record of `topic` from the beginning (all partitions) until
 /// `done(records)` is true or `timeout` passes.
-std::vector<ping::v1::PingEvent>
-consume_events(const std::string& bootstrap, const std::string& topic,
-               const std::function<bool(const std::vector<ping::v1::PingEvent>&)>& done,
-               clock::duration timeout);
+std::vector<ping::v1::PingEvent> consume_events(
+  const std::string& bootstrap, const std::string& topic,
+  const std::function<bool(const std::vector<ping::v1::PingEvent>&)>& done,
+  clock::duration timeout);
 
 } // namespace ping::test

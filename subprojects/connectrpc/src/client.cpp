@@ -74,8 +74,8 @@ status decode_error(const http_response& res) {
 
 } // namespace
 
-unary_outcome call_unary(http_connection& conn, const unary_call& call,
-                         const pb::Message& req, pb::Message& resp) {
+unary_outcome call_unary(http_connection& conn, const unary_call& call, const pb::Message& req,
+                         pb::Message& resp) {
   unary_outcome out;
   auto fail = [&out](code c, std::string message) {
     out.status = status::error(c, std::move(message));
@@ -109,8 +109,8 @@ unary_outcome call_unary(http_connection& conn, const unary_call& call,
       return fail(code::unavailable,
                   "cannot connect to " + call.address + " (" + result.detail + ")");
     case http_failure::timed_out:
-      return fail(code::deadline_exceeded, "no response within "
-                                         + std::to_string(call.timeout.count()) + " ms");
+      return fail(code::deadline_exceeded,
+                  "no response within " + std::to_string(call.timeout.count()) + " ms");
     case http_failure::io_error:
       return fail(code::unavailable, call.address + ": " + result.detail);
     case http_failure::interrupted:
@@ -123,11 +123,10 @@ unary_outcome call_unary(http_connection& conn, const unary_call& call,
     return out;
   }
   if (media_type(res.content_type) != media_type(hreq.content_type))
-    return fail(code::internal,
-                "unexpected response content-type \"" + res.content_type + "\"");
+    return fail(code::internal, "unexpected response content-type \"" + res.content_type + "\"");
   if (!res.content_encoding.empty() && res.content_encoding != "identity")
-    return fail(code::internal, "unexpected response content-encoding \""
-                              + res.content_encoding + "\"");
+    return fail(code::internal,
+                "unexpected response content-encoding \"" + res.content_encoding + "\"");
   if (json) {
     pb::util::JsonParseOptions opts;
     opts.ignore_unknown_fields = true;
@@ -139,4 +138,4 @@ unary_outcome call_unary(http_connection& conn, const unary_call& call,
   return out;
 }
 
-}  // namespace connectrpc
+} // namespace connectrpc

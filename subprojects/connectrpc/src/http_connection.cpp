@@ -102,7 +102,7 @@ struct http_connection::impl {
     auto ec = run([&](auto handler) { stream.async_connect(endpoints, handler); });
     if (ec) {
       out.failure = interrupted ? http_failure::interrupted : http_failure::connect_failed;
-      out.detail = interrupted                     ? "interrupted"
+      out.detail = interrupted                   ? "interrupted"
                    : ec == beast::error::timeout ? "timed out"
                                                  : ec.message();
       close();
@@ -113,8 +113,7 @@ struct http_connection::impl {
     return out;
   }
 
-  http_result post(const http_request& req,
-                   std::chrono::steady_clock::time_point deadline) {
+  http_result post(const http_request& req, std::chrono::steady_clock::time_point deadline) {
     if (open && idle_connection_broken())
       close();
     if (!open) {
@@ -136,29 +135,25 @@ struct http_connection::impl {
     if (!ec) {
       http::response_parser<http::string_body> parser;
       parser.body_limit(max_response_body);
-      ec = run([&](auto handler) {
-        http::async_read(stream, buffer, parser, handler);
-      });
+      ec = run([&](auto handler) { http::async_read(stream, buffer, parser, handler); });
       if (!ec) {
         auto& res = parser.get();
         out.response.status = res.result_int();
         out.response.reason = std::string{res.reason()};
         out.response.content_type = std::string{res[http::field::content_type]};
-        out.response.content_encoding =
-          std::string{res[http::field::content_encoding]};
+        out.response.content_encoding = std::string{res[http::field::content_encoding]};
         out.response.body = std::move(res.body());
         if (!res.keep_alive())
           close();
         return out;
       }
     }
-    out.failure = ec == beast::error::timeout ? http_failure::timed_out
-                                              : http_failure::io_error;
+    out.failure = ec == beast::error::timeout ? http_failure::timed_out : http_failure::io_error;
     if (interrupted) {
       out.failure = http_failure::interrupted;
       out.detail = "interrupted";
     } else if (ec == http::error::end_of_stream || ec == asio::error::eof
-        || ec == http::error::partial_message)
+               || ec == http::error::partial_message)
       out.detail = "connection closed by the server";
     else
       out.detail = ec.message();
@@ -187,4 +182,4 @@ http_result http_connection::post(const http_request& req,
   return impl_->post(req, deadline);
 }
 
-}  // namespace connectrpc
+} // namespace connectrpc

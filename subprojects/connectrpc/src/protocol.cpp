@@ -11,25 +11,32 @@ namespace connectrpc::protocol {
 std::string to_lower(std::string_view in) {
   std::string out(in);
   for (char& ch : out) {
-    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+    if (ch >= 'A' && ch <= 'Z')
+      ch = static_cast<char>(ch - 'A' + 'a');
   }
   return out;
 }
 
 bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
+  if (a.size() != b.size())
+    return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
     char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
+    if (x >= 'A' && x <= 'Z')
+      x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z')
+      y = static_cast<char>(y - 'A' + 'a');
+    if (x != y)
+      return false;
   }
   return true;
 }
 
 std::string_view trim(std::string_view in) noexcept {
-  while (!in.empty() && (in.front() == ' ' || in.front() == '\t')) in.remove_prefix(1);
-  while (!in.empty() && (in.back() == ' ' || in.back() == '\t')) in.remove_suffix(1);
+  while (!in.empty() && (in.front() == ' ' || in.front() == '\t'))
+    in.remove_prefix(1);
+  while (!in.empty() && (in.back() == ' ' || in.back() == '\t'))
+    in.remove_suffix(1);
   return in;
 }
 
@@ -46,32 +53,42 @@ std::optional<codec> parse_content_type(std::string_view value) noexcept {
   }
   media = trim(media);
   if (iequals(media, "application/proto")) {
-    if (!trim(params).empty()) return std::nullopt;
+    if (!trim(params).empty())
+      return std::nullopt;
     return codec::proto;
   }
-  if (!iequals(media, "application/json")) return std::nullopt;
+  if (!iequals(media, "application/json"))
+    return std::nullopt;
   // Only "charset=utf-8" is allowed as a parameter.
   params = trim(params);
-  if (params.empty()) return codec::json;
+  if (params.empty())
+    return codec::json;
   const auto eq = params.find('=');
-  if (eq == std::string_view::npos) return std::nullopt;
+  if (eq == std::string_view::npos)
+    return std::nullopt;
   std::string_view val = trim(params.substr(eq + 1));
-  if (val.size() >= 2 && val.front() == '"' && val.back() == '"') val = val.substr(1, val.size() - 2);
-  if (iequals(trim(params.substr(0, eq)), "charset") && iequals(val, "utf-8")) return codec::json;
+  if (val.size() >= 2 && val.front() == '"' && val.back() == '"')
+    val = val.substr(1, val.size() - 2);
+  if (iequals(trim(params.substr(0, eq)), "charset") && iequals(val, "utf-8"))
+    return codec::json;
   return std::nullopt;
 }
 
 std::optional<codec> parse_encoding_param(std::string_view value) noexcept {
-  if (value == "proto") return codec::proto;
-  if (value == "json") return codec::json;
+  if (value == "proto")
+    return codec::proto;
+  if (value == "json")
+    return codec::json;
   return std::nullopt;
 }
 
 std::optional<std::int64_t> parse_timeout_ms(std::string_view value) noexcept {
-  if (value.empty() || value.size() > 10) return std::nullopt;
+  if (value.empty() || value.size() > 10)
+    return std::nullopt;
   std::int64_t ms = 0;
   for (char ch : value) {
-    if (ch < '0' || ch > '9') return std::nullopt;
+    if (ch < '0' || ch > '9')
+      return std::nullopt;
     ms = ms * 10 + (ch - '0');
   }
   return ms;
@@ -79,8 +96,10 @@ std::optional<std::int64_t> parse_timeout_ms(std::string_view value) noexcept {
 
 std::optional<coding> parse_coding(std::string_view value) noexcept {
   value = trim(value);
-  if (value.empty() || iequals(value, "identity")) return coding::identity;
-  if (iequals(value, "gzip")) return coding::gzip;
+  if (value.empty() || iequals(value, "identity"))
+    return coding::identity;
+  if (iequals(value, "gzip"))
+    return coding::gzip;
   return std::nullopt;
 }
 
@@ -95,13 +114,16 @@ bool accepts_gzip(std::string_view list) noexcept {
       name = item.substr(0, semi);
       params = trim(item.substr(semi + 1));
     }
-    if (!iequals(trim(name), "gzip")) continue;
+    if (!iequals(trim(name), "gzip"))
+      continue;
     // "q=0", "q=0.0", "q=0.000" exclude the coding.
     if (params.size() >= 3 && (params[0] == 'q' || params[0] == 'Q') && params[1] == '=') {
       std::string_view q = params.substr(2);
       bool zero = !q.empty() && q[0] == '0';
-      for (char ch : q.substr(1)) zero = zero && (ch == '0' || ch == '.');
-      if (zero) return false;
+      for (char ch : q.substr(1))
+        zero = zero && (ch == '0' || ch == '.');
+      if (zero)
+        return false;
     }
     return true;
   }
@@ -111,13 +133,16 @@ bool accepts_gzip(std::string_view list) noexcept {
 namespace {
 
 int hex_value(char ch) noexcept {
-  if (ch >= '0' && ch <= '9') return ch - '0';
-  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-  if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+  if (ch >= '0' && ch <= '9')
+    return ch - '0';
+  if (ch >= 'a' && ch <= 'f')
+    return ch - 'a' + 10;
+  if (ch >= 'A' && ch <= 'F')
+    return ch - 'A' + 10;
   return -1;
 }
 
-}  // namespace
+} // namespace
 
 std::optional<std::string> percent_decode(std::string_view in) {
   std::string out;
@@ -127,10 +152,12 @@ std::optional<std::string> percent_decode(std::string_view in) {
     if (ch == '+') {
       out.push_back(' ');
     } else if (ch == '%') {
-      if (i + 2 >= in.size()) return std::nullopt;
+      if (i + 2 >= in.size())
+        return std::nullopt;
       const int hi = hex_value(in[i + 1]);
       const int lo = hex_value(in[i + 2]);
-      if (hi < 0 || lo < 0) return std::nullopt;
+      if (hi < 0 || lo < 0)
+        return std::nullopt;
       out.push_back(static_cast<char>(hi * 16 + lo));
       i += 2;
     } else {
@@ -140,17 +167,21 @@ std::optional<std::string> percent_decode(std::string_view in) {
   return out;
 }
 
-std::optional<std::vector<std::pair<std::string, std::string>>> parse_query(std::string_view query) {
+std::optional<std::vector<std::pair<std::string, std::string>>> parse_query(
+  std::string_view query) {
   std::vector<std::pair<std::string, std::string>> out;
   while (!query.empty()) {
     const auto amp = query.find('&');
     std::string_view item = query.substr(0, amp);
     query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
-    if (item.empty()) continue;
+    if (item.empty())
+      continue;
     const auto eq = item.find('=');
     auto key = percent_decode(item.substr(0, eq));
-    auto val = percent_decode(eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1));
-    if (!key || !val) return std::nullopt;
+    auto val = percent_decode(eq == std::string_view::npos ? std::string_view{}
+                                                           : item.substr(eq + 1));
+    if (!key || !val)
+      return std::nullopt;
     out.emplace_back(std::move(*key), std::move(*val));
   }
   return out;
@@ -158,19 +189,26 @@ std::optional<std::vector<std::pair<std::string, std::string>>> parse_query(std:
 
 namespace {
 
-constexpr std::string_view b64_std = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-constexpr std::string_view b64_url = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+constexpr std::string_view b64_std
+  = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+constexpr std::string_view b64_url
+  = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 int b64_value(char ch) noexcept {
-  if (ch >= 'A' && ch <= 'Z') return ch - 'A';
-  if (ch >= 'a' && ch <= 'z') return ch - 'a' + 26;
-  if (ch >= '0' && ch <= '9') return ch - '0' + 52;
-  if (ch == '+' || ch == '-') return 62;
-  if (ch == '/' || ch == '_') return 63;
+  if (ch >= 'A' && ch <= 'Z')
+    return ch - 'A';
+  if (ch >= 'a' && ch <= 'z')
+    return ch - 'a' + 26;
+  if (ch >= '0' && ch <= '9')
+    return ch - '0' + 52;
+  if (ch == '+' || ch == '-')
+    return 62;
+  if (ch == '/' || ch == '_')
+    return 63;
   return -1;
 }
 
-}  // namespace
+} // namespace
 
 std::optional<std::string> base64_decode(std::string_view in) {
   // Strip up to two '=' of padding; if present the total must be a multiple of 4.
@@ -180,15 +218,18 @@ std::optional<std::string> base64_decode(std::string_view in) {
     in.remove_suffix(1);
     ++pads;
   }
-  if (pads > 0 && padded_size % 4 != 0) return std::nullopt;
-  if (in.size() % 4 == 1) return std::nullopt;
+  if (pads > 0 && padded_size % 4 != 0)
+    return std::nullopt;
+  if (in.size() % 4 == 1)
+    return std::nullopt;
   std::string out;
   out.reserve(in.size() * 3 / 4);
   std::uint32_t acc = 0;
   int bits = 0;
   for (char ch : in) {
     const int v = b64_value(ch);
-    if (v < 0) return std::nullopt;
+    if (v < 0)
+      return std::nullopt;
     acc = (acc << 6) | static_cast<std::uint32_t>(v);
     bits += 6;
     if (bits >= 8) {
@@ -197,7 +238,8 @@ std::optional<std::string> base64_decode(std::string_view in) {
     }
   }
   // Leftover bits must be zero (canonical encoding).
-  if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) return std::nullopt;
+  if (bits > 0 && (acc & ((1u << bits) - 1)) != 0)
+    return std::nullopt;
   return out;
 }
 
@@ -207,8 +249,9 @@ std::string base64_encode(std::string_view in, bool url, bool pad) {
   out.reserve((in.size() + 2) / 3 * 4);
   std::size_t i = 0;
   for (; i + 3 <= in.size(); i += 3) {
-    const std::uint32_t n = (static_cast<unsigned char>(in[i]) << 16) |
-                            (static_cast<unsigned char>(in[i + 1]) << 8) | static_cast<unsigned char>(in[i + 2]);
+    const std::uint32_t n = (static_cast<unsigned char>(in[i]) << 16)
+                            | (static_cast<unsigned char>(in[i + 1]) << 8)
+                            | static_cast<unsigned char>(in[i + 2]);
     out.push_back(alphabet[(n >> 18) & 63]);
     out.push_back(alphabet[(n >> 12) & 63]);
     out.push_back(alphabet[(n >> 6) & 63]);
@@ -217,11 +260,14 @@ std::string base64_encode(std::string_view in, bool url, bool pad) {
   const std::size_t rest = in.size() - i;
   if (rest > 0) {
     std::uint32_t n = static_cast<unsigned char>(in[i]) << 16;
-    if (rest == 2) n |= static_cast<unsigned char>(in[i + 1]) << 8;
+    if (rest == 2)
+      n |= static_cast<unsigned char>(in[i + 1]) << 8;
     out.push_back(alphabet[(n >> 18) & 63]);
     out.push_back(alphabet[(n >> 12) & 63]);
-    if (rest == 2) out.push_back(alphabet[(n >> 6) & 63]);
-    if (pad) out.append(rest == 1 ? "==" : "=");
+    if (rest == 2)
+      out.push_back(alphabet[(n >> 6) & 63]);
+    if (pad)
+      out.append(rest == 1 ? "==" : "=");
   }
   return out;
 }
@@ -234,7 +280,8 @@ std::size_t utf8_sequence(std::string_view in, std::size_t i) noexcept {
   const unsigned char c = b(i);
   std::size_t len;
   std::uint32_t cp;
-  if (c < 0x80) return 1;
+  if (c < 0x80)
+    return 1;
   if ((c & 0xE0) == 0xC0) {
     len = 2;
     cp = c & 0x1F;
@@ -247,20 +294,22 @@ std::size_t utf8_sequence(std::string_view in, std::size_t i) noexcept {
   } else {
     return 0;
   }
-  if (i + len > in.size()) return 0;
+  if (i + len > in.size())
+    return 0;
   for (std::size_t k = 1; k < len; ++k) {
-    if ((b(i + k) & 0xC0) != 0x80) return 0;
+    if ((b(i + k) & 0xC0) != 0x80)
+      return 0;
     cp = (cp << 6) | (b(i + k) & 0x3F);
   }
   // Reject overlong forms, surrogates and values past U+10FFFF.
-  if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-      (cp >= 0xD800 && cp <= 0xDFFF)) {
+  if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000)
+      || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
     return 0;
   }
   return len;
 }
 
-}  // namespace
+} // namespace
 
 std::string json_escape(std::string_view in) {
   std::string out;
@@ -268,14 +317,36 @@ std::string json_escape(std::string_view in) {
   for (std::size_t i = 0; i < in.size();) {
     const char ch = in[i];
     switch (ch) {
-      case '"': out += "\\\""; ++i; continue;
-      case '\\': out += "\\\\"; ++i; continue;
-      case '\n': out += "\\n"; ++i; continue;
-      case '\r': out += "\\r"; ++i; continue;
-      case '\t': out += "\\t"; ++i; continue;
-      case '\b': out += "\\b"; ++i; continue;
-      case '\f': out += "\\f"; ++i; continue;
-      default: break;
+      case '"':
+        out += "\\\"";
+        ++i;
+        continue;
+      case '\\':
+        out += "\\\\";
+        ++i;
+        continue;
+      case '\n':
+        out += "\\n";
+        ++i;
+        continue;
+      case '\r':
+        out += "\\r";
+        ++i;
+        continue;
+      case '\t':
+        out += "\\t";
+        ++i;
+        continue;
+      case '\b':
+        out += "\\b";
+        ++i;
+        continue;
+      case '\f':
+        out += "\\f";
+        ++i;
+        continue;
+      default:
+        break;
     }
     const auto uc = static_cast<unsigned char>(ch);
     if (uc < 0x20 || uc == 0x7F) {
@@ -314,7 +385,8 @@ std::string error_json(const status& s) {
 std::string gzip_compress(std::string_view in) {
   z_stream zs{};
   // 15 window bits + 16 = gzip wrapper.
-  if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+  if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY)
+      != Z_OK) {
     throw std::bad_alloc();
   }
   std::string out;
@@ -326,7 +398,8 @@ std::string gzip_compress(std::string_view in) {
   const int rc = deflate(&zs, Z_FINISH);
   const std::size_t produced = zs.total_out;
   deflateEnd(&zs);
-  if (rc != Z_STREAM_END) throw std::bad_alloc();
+  if (rc != Z_STREAM_END)
+    throw std::bad_alloc();
   out.resize(produced);
   return out;
 }
@@ -334,7 +407,8 @@ std::string gzip_compress(std::string_view in) {
 inflate_result gzip_decompress(std::string_view in, std::size_t max_out, std::string& out) {
   out.clear();
   z_stream zs{};
-  if (inflateInit2(&zs, 15 + 16) != Z_OK) return inflate_result::corrupt;
+  if (inflateInit2(&zs, 15 + 16) != Z_OK)
+    return inflate_result::corrupt;
   zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
   zs.avail_in = static_cast<uInt>(in.size());
   std::array<char, 16384> chunk;
@@ -354,11 +428,13 @@ inflate_result gzip_decompress(std::string_view in, std::size_t max_out, std::st
       result = zs.avail_in == 0 ? inflate_result::ok : inflate_result::corrupt;
       break;
     }
-    if (rc != Z_OK) break;  // data error, or truncated input (Z_BUF_ERROR)
+    if (rc != Z_OK)
+      break; // data error, or truncated input (Z_BUF_ERROR)
   }
   inflateEnd(&zs);
-  if (result != inflate_result::ok) out.clear();
+  if (result != inflate_result::ok)
+    out.clear();
   return result;
 }
 
-}  // namespace connectrpc::protocol
+} // namespace connectrpc::protocol

@@ -19,7 +19,7 @@
 //                 wins; everyone else is ignored. While pending it keeps
 //                 its session alive; settling breaks that link.
 
-#include <utility>  // must precede Boost.Asio with C++20 (Boost 1.74 snag)
+#include <utility> // must precede Boost.Asio with C++20 (Boost 1.74 snag)
 
 #include "connectrpc/protocol.hpp"
 #include "connectrpc/server.hpp"
@@ -63,8 +63,10 @@ namespace {
 bool is_empty_json_object(std::string_view s) noexcept {
   const auto ws = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
   std::size_t i = 0, j = s.size();
-  while (i < j && ws(s[i])) ++i;
-  while (j > i && ws(s[j - 1])) --j;
+  while (i < j && ws(s[i]))
+    ++i;
+  while (j > i && ws(s[j - 1]))
+    --j;
   return j - i == 2 && s[i] == '{' && s[i + 1] == '}';
 }
 
@@ -81,7 +83,8 @@ bool print_flat_json(const google::protobuf::Message& m, std::string& out) {
   bool first = true;
   for (int i = 0; i < d->field_count(); ++i) {
     const auto* f = d->field(i);
-    if (f->is_repeated() || f->real_containing_oneof() != nullptr) return false;
+    if (f->is_repeated() || f->real_containing_oneof() != nullptr)
+      return false;
     std::string value;
     bool set = false;
     switch (f->cpp_type()) {
@@ -115,11 +118,15 @@ bool print_flat_json(const google::protobuf::Message& m, std::string& out) {
         value = v ? "true" : "false";
         break;
       }
-      default: return false;
+      default:
+        return false;
     }
-    if (f->has_presence()) set = r->HasField(m, f);
-    if (!set) continue;
-    if (!first) out += ',';
+    if (f->has_presence())
+      set = r->HasField(m, f);
+    if (!set)
+      continue;
+    if (!first)
+      out += ',';
     first = false;
     out += '"';
     out += f->json_name();
@@ -130,7 +137,7 @@ bool print_flat_json(const google::protobuf::Message& m, std::string& out) {
   return true;
 }
 
-}  // namespace
+} // namespace
 
 namespace detail {
 
@@ -140,17 +147,17 @@ class session;
 struct call_result {
   status st;
   std::string body;
-  header_list headers = {};  // responder::add_header
+  header_list headers = {}; // responder::add_header
 };
 
 /// Shared state of one pending call (see file comment).
 struct call_state {
   std::mutex mu;
   bool settled = false;
-  std::shared_ptr<session> owner;  // set while pending; cleared when settled
+  std::shared_ptr<session> owner; // set while pending; cleared when settled
   protocol::codec codec = protocol::codec::json;
   const google::protobuf::Descriptor* response_type = nullptr;
-  header_list headers;  // responder::add_header, until settled
+  header_list headers; // responder::add_header, until settled
 
   bool is_settled() {
     std::lock_guard lock(mu);
@@ -178,7 +185,8 @@ struct responder_token {
 
   ~responder_token() {
     if (!used.exchange(true)) {
-      state->settle({status{code::internal, "handler dropped the responder without answering"}, {}});
+      state->settle(
+        {status{code::internal, "handler dropped the responder without answering"}, {}});
     }
   }
 
@@ -191,7 +199,7 @@ struct responder_access {
   static responder_token& token(const responder& r) { return *r.token_; }
 };
 
-}  // namespace detail
+} // namespace detail
 
 // ---------------------------------------------------------------- responder
 
@@ -199,13 +207,16 @@ void responder::ok(const google::protobuf::Message& response) const {
   auto& token = *token_;
   const bool twice = token.used.exchange(true);
   assert(!twice && "connectrpc::responder completed twice");
-  if (twice) return;
+  if (twice)
+    return;
   auto& state = *token.state;
-  if (state.is_settled()) return;  // deadline or shutdown won; skip serialization
+  if (state.is_settled())
+    return; // deadline or shutdown won; skip serialization
   if (response.GetDescriptor() != state.response_type) {
-    state.settle({status{code::internal, "handler answered with " + response.GetDescriptor()->full_name() +
-                                             ", expected " + state.response_type->full_name()},
-                  {}});
+    state.settle(
+      {status{code::internal, "handler answered with " + response.GetDescriptor()->full_name()
+                                + ", expected " + state.response_type->full_name()},
+       {}});
     return;
   }
   detail::call_result r;
@@ -217,7 +228,8 @@ void responder::ok(const google::protobuf::Message& response) const {
     r.body.clear();
     google::protobuf::util::JsonPrintOptions opts;
     const auto st = google::protobuf::util::MessageToJsonString(response, &r.body, opts);
-    if (!st.ok()) r.st = status{code::internal, "failed to encode the response as JSON: " + st.ToString()};
+    if (!st.ok())
+      r.st = status{code::internal, "failed to encode the response as JSON: " + st.ToString()};
   }
   state.settle(std::move(r));
 }
@@ -226,17 +238,22 @@ void responder::fail(status s) const {
   auto& token = *token_;
   const bool twice = token.used.exchange(true);
   assert(!twice && "connectrpc::responder completed twice");
-  if (twice) return;
-  if (s.c == code::ok) s.c = code::unknown;
+  if (twice)
+    return;
+  if (s.c == code::ok)
+    s.c = code::unknown;
   token.state->settle({std::move(s), {}});
 }
 
-bool responder::pending() const noexcept { return token_ && !token_->used.load(); }
+bool responder::pending() const noexcept {
+  return token_ && !token_->used.load();
+}
 
 void responder::add_header(std::string name, std::string value) const {
   auto& state = *token_->state;
   std::lock_guard lock(state.mu);
-  if (!state.settled) state.headers.emplace_back(std::move(name), std::move(value));
+  if (!state.settled)
+    state.headers.emplace_back(std::move(name), std::move(value));
 }
 
 // ------------------------------------------------------------------ server::impl
@@ -262,7 +279,7 @@ struct server::impl {
   std::atomic<bool> stopping{false};
   std::mutex registry_mu;
   std::unordered_map<std::uint64_t, std::weak_ptr<detail::session>> registry;
-  std::uint64_t next_id = 0;  // guarded by registry_mu
+  std::uint64_t next_id = 0; // guarded by registry_mu
   std::uint16_t bound_port = 0;
   bool started = false;
   bool stopped = false;
@@ -270,7 +287,7 @@ struct server::impl {
   asio::io_context ioc;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   tcp::acceptor acceptor;
-  asio::steady_timer accept_retry;  // backoff after accept errors (e.g. EMFILE)
+  asio::steady_timer accept_retry; // backoff after accept errors (e.g. EMFILE)
   std::vector<std::thread> threads;
 };
 
@@ -281,34 +298,41 @@ namespace {
 constexpr std::string_view accept_post = "application/json, application/proto";
 
 // Beast uses boost::string_view; convert at the boundary.
-std::string_view sv(beast::string_view v) noexcept { return {v.data(), v.size()}; }
-beast::string_view bsv(std::string_view v) noexcept { return {v.data(), v.size()}; }
+std::string_view sv(beast::string_view v) noexcept {
+  return {v.data(), v.size()};
+}
+beast::string_view bsv(std::string_view v) noexcept {
+  return {v.data(), v.size()};
+}
 
 std::string format_peer(const tcp::endpoint& ep) {
   const auto addr = ep.address();
   std::string host = addr.to_string();
-  if (addr.is_v6()) host = "[" + host + "]";
+  if (addr.is_v6())
+    host = "[" + host + "]";
   return host + ":" + std::to_string(ep.port());
 }
 
-}  // namespace
+} // namespace
 
 /// One HTTP/1.1 connection (see file comment). All members are touched only
 /// on the connection's strand, except through call_state (mutex) and the
 /// server's atomics.
 class session : public std::enable_shared_from_this<session> {
- public:
+public:
   session(server::impl& srv, tcp::socket socket, std::uint64_t id)
-      : srv_(srv), id_(id), stream_(std::move(socket)), timer_(stream_.get_executor()) {
+    : srv_(srv), id_(id), stream_(std::move(socket)), timer_(stream_.get_executor()) {
     error_code ec;
     const auto ep = stream_.socket().remote_endpoint(ec);
-    if (!ec) peer_ = format_peer(ep);
+    if (!ec)
+      peer_ = format_peer(ep);
     srv_.stats.connections_open.fetch_add(1);
     srv_.stats.connections_total.fetch_add(1);
   }
 
   ~session() {
-    if (call_) call_->abandon();
+    if (call_)
+      call_->abandon();
     srv_.unregister(id_);
     srv_.stats.connections_open.fetch_sub(1);
   }
@@ -330,13 +354,17 @@ class session : public std::enable_shared_from_this<session> {
   void post_server_stop() {
     asio::post(stream_.get_executor(), [self = shared_from_this()] {
       self->keep_alive_ = false;
-      if (self->phase_ != phase::idle && self->phase_ != phase::reading_header) return;
+      if (self->phase_ != phase::idle && self->phase_ != phase::reading_header)
+        return;
       const auto grace = self->srv_.opts.drain_idle_grace;
-      if (grace.count() <= 0) return self->close();
+      if (grace.count() <= 0)
+        return self->close();
       self->timer_.expires_after(grace);
       self->timer_.async_wait([self](error_code ec) {
-        if (ec) return;  // a call came and set its own deadline, or closed
-        if (self->phase_ == phase::idle || self->phase_ == phase::reading_header) self->close();
+        if (ec)
+          return; // a call came and set its own deadline, or closed
+        if (self->phase_ == phase::idle || self->phase_ == phase::reading_header)
+          self->close();
       });
     });
   }
@@ -350,8 +378,8 @@ class session : public std::enable_shared_from_this<session> {
   /// rest of a body).
   void post_evict() {
     asio::post(stream_.get_executor(), [self = shared_from_this()] {
-      if (self->phase_ == phase::idle || self->phase_ == phase::reading_header ||
-          self->phase_ == phase::reading_body) {
+      if (self->phase_ == phase::idle || self->phase_ == phase::reading_header
+          || self->phase_ == phase::reading_body) {
         self->srv_.stats.connections_evicted.fetch_add(1);
         self->close();
       }
@@ -375,10 +403,12 @@ class session : public std::enable_shared_from_this<session> {
 
   /// Called on the strand with the winner's result.
   void finish_call(call_result r) {
-    if (phase_ != phase::in_call) return;  // closed meanwhile
+    if (phase_ != phase::in_call)
+      return; // closed meanwhile
     timer_.cancel();
     call_.reset();
-    for (auto& h : r.headers) cors_headers_.push_back(std::move(h));
+    for (auto& h : r.headers)
+      cors_headers_.push_back(std::move(h));
     if (!r.st.is_ok()) {
       send_error(r.st);
       return;
@@ -395,14 +425,14 @@ class session : public std::enable_shared_from_this<session> {
     send(std::move(res));
   }
 
- private:
+private:
   enum class phase { idle, reading_header, reading_body, in_call, writing, closing, closed };
   using response = http::response<http::string_body>;
 
   std::atomic<std::int64_t> waiting_since_{0};
-  std::string path_;                               // the request's path, for on_response
-  header_list cors_headers_;                       // for every answer to this request (cors.hpp)
-  std::chrono::steady_clock::time_point started_;  // when the request was complete
+  std::string path_;                              // the request's path, for on_response
+  header_list cors_headers_;                      // for every answer to this request (cors.hpp)
+  std::chrono::steady_clock::time_point started_; // when the request was complete
 
   // ---- reading
 
@@ -420,14 +450,15 @@ class session : public std::enable_shared_from_this<session> {
       // Keep-alive: wait (idle_timeout) for the first byte of the next request.
       phase_ = phase::idle;
       stream_.expires_after(srv_.opts.idle_timeout);
-      stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](error_code ec, std::size_t n) {
-        self->buffer_.commit(n);
-        if (ec) {
-          self->close();
-          return;
-        }
-        self->read_header();
-      });
+      stream_.async_read_some(buffer_.prepare(4096),
+                              [self = shared_from_this()](error_code ec, std::size_t n) {
+                                self->buffer_.commit(n);
+                                if (ec) {
+                                  self->close();
+                                  return;
+                                }
+                                self->read_header();
+                              });
       return;
     }
     read_header();
@@ -436,39 +467,44 @@ class session : public std::enable_shared_from_this<session> {
   void read_header() {
     phase_ = phase::reading_header;
     stream_.expires_after(srv_.opts.header_timeout);
-    http::async_read_header(stream_, buffer_, *parser_, [self = shared_from_this()](error_code ec, std::size_t) {
-      self->on_header(ec);
-    });
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](error_code ec, std::size_t) {
+                              self->on_header(ec);
+                            });
   }
 
   // Maps read errors to an answer (or a plain close). Returns true if handled.
   bool on_read_error(error_code ec) {
-    if (!ec) return false;
+    if (!ec)
+      return false;
     keep_alive_ = false;
     version_ = 11;
     if (ec == http::error::header_limit) {
       srv_.stats.http_errors.fetch_add(1);
       send(make_response(http::status::request_header_fields_too_large));
     } else if (ec == http::error::body_limit) {
-      send_error(status{code::resource_exhausted,
-                        "request body exceeds the limit of " + std::to_string(srv_.opts.max_body_bytes) + " bytes"});
+      send_error(status{code::resource_exhausted, "request body exceeds the limit of "
+                                                    + std::to_string(srv_.opts.max_body_bytes)
+                                                    + " bytes"});
     } else if (ec == beast::error::timeout) {
       srv_.stats.timeouts.fetch_add(1);
       close();
-      // NOLINTNEXTLINE(bugprone-branch-clone): these are in Beast's HTTP category: matched before the category test below
+      // NOLINTNEXTLINE(bugprone-branch-clone): these are in Beast's HTTP category: matched before
+      // the category test below
     } else if (ec == http::error::end_of_stream || ec == http::error::partial_message) {
       close();
     } else if (ec.category() == http::make_error_code(http::error::bad_target).category()) {
       srv_.stats.http_errors.fetch_add(1);
-      send(make_response(http::status::bad_request));  // malformed HTTP
+      send(make_response(http::status::bad_request)); // malformed HTTP
     } else {
-      close();  // reset, aborted, ...
+      close(); // reset, aborted, ...
     }
     return true;
   }
 
   void on_header(error_code ec) {
-    if (on_read_error(ec)) return;
+    if (on_read_error(ec))
+      return;
     // The head is in; until the body is too, the connection still waits
     // for its client (waiting_since_ stays set: evictable).
     const auto& req = parser_->get();
@@ -502,14 +538,19 @@ class session : public std::enable_shared_from_this<session> {
   void read_body() {
     const auto now = std::chrono::steady_clock::now();
     const auto left = body_started_ + srv_.opts.body_timeout - now;
-    if (left <= std::chrono::steady_clock::duration::zero()) return body_too_slow();
-    stream_.expires_after(std::min<std::chrono::steady_clock::duration>(left, srv_.opts.body_read_timeout));
+    if (left <= std::chrono::steady_clock::duration::zero())
+      return body_too_slow();
+    stream_.expires_after(
+      std::min<std::chrono::steady_clock::duration>(left, srv_.opts.body_read_timeout));
     http::async_read_some(stream_, buffer_, *parser_,
-                          [self = shared_from_this()](error_code ec, std::size_t n) { self->on_body(ec, n); });
+                          [self = shared_from_this()](error_code ec, std::size_t n) {
+                            self->on_body(ec, n);
+                          });
   }
 
   void on_body(error_code ec, std::size_t n) {
-    if (on_read_error(ec)) return;
+    if (on_read_error(ec))
+      return;
     if (parser_->is_done()) {
       process();
       return;
@@ -519,8 +560,10 @@ class session : public std::enable_shared_from_this<session> {
       const auto elapsed = std::chrono::steady_clock::now() - body_started_;
       const auto late = elapsed - srv_.opts.body_read_timeout;
       if (late > std::chrono::steady_clock::duration::zero()) {
-        const double due = std::chrono::duration<double>(late).count() * static_cast<double>(srv_.opts.min_body_rate);
-        if (static_cast<double>(body_read_) < due) return body_too_slow();
+        const double due = std::chrono::duration<double>(late).count()
+                           * static_cast<double>(srv_.opts.min_body_rate);
+        if (static_cast<double>(body_read_) < due)
+          return body_too_slow();
       }
     }
     read_body();
@@ -543,11 +586,14 @@ class session : public std::enable_shared_from_this<session> {
     const std::string_view target = sv(req.target());
     const auto qpos = target.find('?');
     path_ = std::string(target.substr(0, qpos));
-    if (!srv_.opts.cors.allowed_origins.empty() && answer_cors(req)) return;
-    const std::string_view query = qpos == std::string_view::npos ? std::string_view{} : target.substr(qpos + 1);
+    if (!srv_.opts.cors.allowed_origins.empty() && answer_cors(req))
+      return;
+    const std::string_view query = qpos == std::string_view::npos ? std::string_view{}
+                                                                  : target.substr(qpos + 1);
     const auto method = req.method();
 
-    if ((method == http::verb::get || method == http::verb::head) && serve_file(req, method)) return;
+    if ((method == http::verb::get || method == http::verb::head) && serve_file(req, method))
+      return;
 
     const auto it = srv_.procedures.find(path_);
     if (it == srv_.procedures.end()) {
@@ -561,20 +607,27 @@ class session : public std::enable_shared_from_this<session> {
       return;
     }
     const procedure& proc = it->second;
-    if (!method_allowed(proc, method)) return;
+    if (!method_allowed(proc, method))
+      return;
 
     const bool is_get = method == http::verb::get;
     std::string payload;
     protocol::coding coding = protocol::coding::identity;
-    if (is_get ? !read_get_message(req, query, payload, coding) : !read_post_message(req, payload, coding)) return;
+    if (is_get ? !read_get_message(req, query, payload, coding)
+               : !read_post_message(req, payload, coding))
+      return;
     choose_response_coding(req, coding);
     std::optional<std::chrono::milliseconds> timeout;
-    if (!read_timeout(req, timeout)) return;
-    if (!inflate(coding, payload)) return;
+    if (!read_timeout(req, timeout))
+      return;
+    if (!inflate(coding, payload))
+      return;
     auto request = decode(proc, payload);
-    if (!request) return;
+    if (!request)
+      return;
 
-    if (timeout) ctx.deadline = std::chrono::steady_clock::now() + *timeout;
+    if (timeout)
+      ctx.deadline = std::chrono::steady_clock::now() + *timeout;
     dispatch_call(proc, std::move(request), std::move(ctx));
   }
 
@@ -599,7 +652,8 @@ class session : public std::enable_shared_from_this<session> {
     ctx.procedure = path_;
     ctx.peer = peer_;
     for (const auto& field : req) {
-      ctx.headers.emplace_back(protocol::to_lower(sv(field.name_string())), std::string(sv(field.value())));
+      ctx.headers.emplace_back(protocol::to_lower(sv(field.name_string())),
+                               std::string(sv(field.value())));
     }
     return ctx;
   }
@@ -607,7 +661,8 @@ class session : public std::enable_shared_from_this<session> {
   /// GET/HEAD of a static file (server.hpp); false if none is at this path.
   bool serve_file(const request_message& req, http::verb method) {
     const auto f = srv_.files.find(path_);
-    if (f == srv_.files.end()) return false;
+    if (f == srv_.files.end())
+      return false;
     const auto& file = f->second;
     std::optional<call_context> ctx;
     if (!file.open && srv_.opts.authorize && !srv_.opts.authorize(ctx.emplace(make_context(req)))) {
@@ -633,7 +688,8 @@ class session : public std::enable_shared_from_this<session> {
 
   /// POST always; GET for procedures without side effects.
   bool method_allowed(const procedure& proc, http::verb method) {
-    if (method == http::verb::post || (method == http::verb::get && proc.no_side_effects)) return true;
+    if (method == http::verb::post || (method == http::verb::get && proc.no_side_effects))
+      return true;
     auto res = make_response(http::status::method_not_allowed);
     res.set(http::field::allow, proc.no_side_effects ? "GET, POST" : "POST");
     srv_.stats.http_errors.fetch_add(1);
@@ -645,41 +701,54 @@ class session : public std::enable_shared_from_this<session> {
   /// query. Sets codec_, `payload` and `coding`.
   bool read_get_message(const request_message& req, std::string_view query, std::string& payload,
                         protocol::coding& coding) {
-    if (!req.body().empty()) return reject_unsupported_media();
+    if (!req.body().empty())
+      return reject_unsupported_media();
     auto params = protocol::parse_query(query);
-    if (!params) return reject(status{code::invalid_argument, "malformed percent-encoding in query"});
+    if (!params)
+      return reject(status{code::invalid_argument, "malformed percent-encoding in query"});
     const std::string* message = nullptr;
     const std::string* encoding = nullptr;
     const std::string* compression = nullptr;
     const std::string* connect = nullptr;
     bool base64 = false;
     for (const auto& [k, v] : *params) {
-      if (k == "message") message = &v;
-      else if (k == "encoding") encoding = &v;
-      else if (k == "compression") compression = &v;
-      else if (k == "connect") connect = &v;
-      else if (k == "base64") base64 = v == "1";
+      if (k == "message")
+        message = &v;
+      else if (k == "encoding")
+        encoding = &v;
+      else if (k == "compression")
+        compression = &v;
+      else if (k == "connect")
+        connect = &v;
+      else if (k == "base64")
+        base64 = v == "1";
     }
     const auto c = encoding ? protocol::parse_encoding_param(*encoding) : std::nullopt;
-    if (!c) return reject_unsupported_media();
+    if (!c)
+      return reject_unsupported_media();
     codec_ = *c;
     if (connect ? *connect != "v1" : srv_.opts.require_protocol_version) {
       return reject(status{code::invalid_argument, "connect query parameter must be \"v1\""});
     }
     if (compression) {
       const auto cd = protocol::parse_coding(*compression);
-      if (!cd) return reject_unknown_coding(*compression);
+      if (!cd)
+        return reject_unknown_coding(*compression);
       coding = *cd;
     }
-    if (!message) return reject(status{code::invalid_argument, "missing message query parameter"});
+    if (!message)
+      return reject(status{code::invalid_argument, "missing message query parameter"});
     if (base64) {
       auto decoded = protocol::base64_decode(*message);
-      if (!decoded) return reject(status{code::invalid_argument, "message query parameter is not valid base64"});
+      if (!decoded)
+        return reject(
+          status{code::invalid_argument, "message query parameter is not valid base64"});
       payload = std::move(*decoded);
     } else {
       payload = *message;
     }
-    if (payload.size() > srv_.opts.max_body_bytes) return reject_too_large();
+    if (payload.size() > srv_.opts.max_body_bytes)
+      return reject_too_large();
     return true;
   }
 
@@ -687,7 +756,8 @@ class session : public std::enable_shared_from_this<session> {
   /// and the body. Sets codec_, `payload` and `coding`.
   bool read_post_message(request_message& req, std::string& payload, protocol::coding& coding) {
     const auto c = protocol::parse_content_type(sv(req[http::field::content_type]));
-    if (!c) return reject_unsupported_media();
+    if (!c)
+      return reject_unsupported_media();
     codec_ = *c;
     const auto version = req.find("connect-protocol-version");
     if (version != req.end() ? version->value() != "1" : srv_.opts.require_protocol_version) {
@@ -696,7 +766,8 @@ class session : public std::enable_shared_from_this<session> {
     const auto enc = req.find(http::field::content_encoding);
     if (enc != req.end()) {
       const auto cd = protocol::parse_coding(sv(enc->value()));
-      if (!cd) return reject_unknown_coding(sv(enc->value()));
+      if (!cd)
+        return reject_unknown_coding(sv(enc->value()));
       coding = *cd;
     }
     payload = std::move(req.body());
@@ -716,7 +787,8 @@ class session : public std::enable_shared_from_this<session> {
   bool read_timeout(const request_message& req, std::optional<std::chrono::milliseconds>& timeout) {
     if (const auto t = req.find("connect-timeout-ms"); t != req.end()) {
       const auto ms = protocol::parse_timeout_ms(sv(t->value()));
-      if (!ms) return reject(status{code::invalid_argument, "connect-timeout-ms must be 1 to 10 digits"});
+      if (!ms)
+        return reject(status{code::invalid_argument, "connect-timeout-ms must be 1 to 10 digits"});
       timeout = std::chrono::milliseconds(*ms);
     }
     if (srv_.opts.max_timeout.count() > 0 && (!timeout || *timeout > srv_.opts.max_timeout)) {
@@ -727,11 +799,15 @@ class session : public std::enable_shared_from_this<session> {
 
   /// Inflates a gzip payload, at most max_body_bytes.
   bool inflate(protocol::coding coding, std::string& payload) {
-    if (coding != protocol::coding::gzip || payload.empty()) return true;
+    if (coding != protocol::coding::gzip || payload.empty())
+      return true;
     std::string inflated;
     switch (protocol::gzip_decompress(payload, srv_.opts.max_body_bytes, inflated)) {
-      case protocol::inflate_result::ok: payload = std::move(inflated); return true;
-      case protocol::inflate_result::too_large: return reject_too_large();
+      case protocol::inflate_result::ok:
+        payload = std::move(inflated);
+        return true;
+      case protocol::inflate_result::too_large:
+        return reject_too_large();
       case protocol::inflate_result::corrupt:
         return reject(status{code::invalid_argument, "request body is not valid gzip"});
     }
@@ -739,11 +815,13 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   /// The request message in codec_; null if it does not parse.
-  std::unique_ptr<google::protobuf::Message> decode(const procedure& proc, const std::string& payload) {
+  std::unique_ptr<google::protobuf::Message> decode(const procedure& proc,
+                                                    const std::string& payload) {
     std::unique_ptr<google::protobuf::Message> request(proc.request_prototype->New());
     if (codec_ == protocol::codec::proto) {
       if (!request->ParseFromString(payload)) {
-        reject(status{code::invalid_argument, "cannot unmarshal " + request->GetTypeName() + " from proto"});
+        reject(status{code::invalid_argument,
+                      "cannot unmarshal " + request->GetTypeName() + " from proto"});
         return nullptr;
       }
       return request;
@@ -752,7 +830,8 @@ class session : public std::enable_shared_from_this<session> {
       reject(status{code::invalid_argument, "empty JSON body; send {} for an empty message"});
       return nullptr;
     }
-    if (is_empty_json_object(payload)) return request;
+    if (is_empty_json_object(payload))
+      return request;
     google::protobuf::util::JsonParseOptions opts;
     opts.ignore_unknown_fields = true;
     const auto st = google::protobuf::util::JsonStringToMessage(payload, request.get(), opts);
@@ -782,19 +861,21 @@ class session : public std::enable_shared_from_this<session> {
     return false;
   }
 
-  void dispatch_call(const procedure& proc, std::unique_ptr<google::protobuf::Message> request, call_context ctx) {
+  void dispatch_call(const procedure& proc, std::unique_ptr<google::protobuf::Message> request,
+                     call_context ctx) {
     auto state = std::make_shared<call_state>();
     state->owner = shared_from_this();
     state->codec = codec_;
     state->response_type = proc.response_prototype->GetDescriptor();
     call_ = state;
     phase_ = phase::in_call;
-    parser_.reset();  // free the request body
+    parser_.reset(); // free the request body
 
     if (ctx.deadline) {
       timer_.expires_at(*ctx.deadline);
       timer_.async_wait([state](error_code ec) {
-        if (ec) return;  // cancelled: answered first
+        if (ec)
+          return; // cancelled: answered first
         state->settle({status{code::deadline_exceeded, "the call exceeded its deadline"}, {}});
       });
     }
@@ -806,9 +887,11 @@ class session : public std::enable_shared_from_this<session> {
     try {
       proc.fn(std::move(request), std::move(ctx), keep);
     } catch (const std::exception& e) {
-      if (!token->used.exchange(true)) state->settle({status{code::internal, std::string("handler threw: ") + e.what()}, {}});
+      if (!token->used.exchange(true))
+        state->settle({status{code::internal, std::string("handler threw: ") + e.what()}, {}});
     } catch (...) {
-      if (!token->used.exchange(true)) state->settle({status{code::internal, "handler threw"}, {}});
+      if (!token->used.exchange(true))
+        state->settle({status{code::internal, "handler threw"}, {}});
     }
   }
 
@@ -822,7 +905,8 @@ class session : public std::enable_shared_from_this<session> {
     cors_headers_ = cors_response_headers(srv_.opts.cors, origin);
     auto preflight = cors_preflight(srv_.opts.cors, sv(req.method_string()), origin,
                                     sv(req[http::field::access_control_request_method]));
-    if (!preflight) return false;
+    if (!preflight)
+      return false;
     cors_headers_ = std::move(*preflight);
     path_.clear();
     send(make_response(http::status::no_content));
@@ -837,13 +921,15 @@ class session : public std::enable_shared_from_this<session> {
 
   void count(code c) {
     srv_.stats.responses_by_code[static_cast<std::size_t>(c)].fetch_add(1);
-    if (srv_.opts.on_response) srv_.opts.on_response(path_, c, std::chrono::steady_clock::now() - started_);
+    if (srv_.opts.on_response)
+      srv_.opts.on_response(path_, c, std::chrono::steady_clock::now() - started_);
     path_.clear();
   }
 
   void send_error(const status& s, std::optional<http::status> http_override = std::nullopt) {
     const code c = s.c == code::ok ? code::unknown : s.c;
-    auto res = make_response(http_override ? *http_override : static_cast<http::status>(http_status(c)));
+    auto res = make_response(http_override ? *http_override
+                                           : static_cast<http::status>(http_status(c)));
     res.set(http::field::content_type, "application/json");
     res.body() = protocol::error_json(status{c, s.message});
     count(c);
@@ -858,21 +944,25 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void send_unknown_coding(std::string_view name) {
-    send_error(status{code::unimplemented, "unsupported compression \"" + std::string(name) +
-                                               "\"; supported: " + std::string(protocol::supported_codings)});
+    send_error(status{code::unimplemented,
+                      "unsupported compression \"" + std::string(name)
+                        + "\"; supported: " + std::string(protocol::supported_codings)});
   }
 
   void send_too_large() {
-    send_error(status{code::resource_exhausted,
-                      "message exceeds the limit of " + std::to_string(srv_.opts.max_body_bytes) + " bytes"});
+    send_error(status{code::resource_exhausted, "message exceeds the limit of "
+                                                  + std::to_string(srv_.opts.max_body_bytes)
+                                                  + " bytes"});
   }
 
   /// Sends `res`; for a HEAD request (`head_only`), its headers alone, with
   /// the Content-Length the body would have had.
   void send(response res, bool head_only = false) {
-    if (res.find(http::field::accept_encoding) == res.end()) res.set(http::field::accept_encoding, "gzip");
+    if (res.find(http::field::accept_encoding) == res.end())
+      res.set(http::field::accept_encoding, "gzip");
     res.set(http::field::vary, "Accept-Encoding");
-    for (const auto& [name, value] : cors_headers_) res.set(name, value);
+    for (const auto& [name, value] : cors_headers_)
+      res.set(name, value);
     cors_headers_.clear();
     res.keep_alive(keep_alive_);
     res.prepare_payload();
@@ -910,18 +1000,20 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void drain() {
-    stream_.async_read_some(asio::buffer(drain_buf_), [self = shared_from_this()](error_code ec, std::size_t n) {
-      self->drained_ += n;
-      if (ec || self->drained_ > (1u << 20)) {
-        self->close();
-        return;
-      }
-      self->drain();
-    });
+    stream_.async_read_some(asio::buffer(drain_buf_),
+                            [self = shared_from_this()](error_code ec, std::size_t n) {
+                              self->drained_ += n;
+                              if (ec || self->drained_ > (1u << 20)) {
+                                self->close();
+                                return;
+                              }
+                              self->drain();
+                            });
   }
 
   void close() {
-    if (phase_ == phase::closed) return;
+    if (phase_ == phase::closed)
+      return;
     phase_ = phase::closed;
     error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -931,7 +1023,7 @@ class session : public std::enable_shared_from_this<session> {
   server::impl& srv_;
   const std::uint64_t id_;
   beast::tcp_stream stream_;
-  asio::steady_timer timer_;  // call deadline
+  asio::steady_timer timer_; // call deadline
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<response> res_;
@@ -946,34 +1038,37 @@ class session : public std::enable_shared_from_this<session> {
   std::array<char, 4096> drain_buf_{};
   std::size_t drained_ = 0;
   std::chrono::steady_clock::time_point body_started_{};
-  std::size_t body_read_ = 0;  // body bytes parsed so far
+  std::size_t body_read_ = 0; // body bytes parsed so far
 };
 
 void call_state::settle(call_result r) {
   std::shared_ptr<session> target;
   {
     std::lock_guard lock(mu);
-    if (settled) return;
+    if (settled)
+      return;
     settled = true;
     target = std::move(owner);
     r.headers = std::move(headers);
   }
-  if (!target) return;
+  if (!target)
+    return;
   auto* s = target.get();
   asio::post(s->executor(), [target = std::move(target), r = std::move(r)]() mutable {
     target->finish_call(std::move(r));
   });
 }
 
-}  // namespace detail
+} // namespace detail
 
 // ------------------------------------------------------------------ server::impl
 
 server::impl::impl(server_options o, std::vector<procedure> procs, std::vector<static_file> fs)
-    : opts(std::move(o)), acceptor(asio::make_strand(ioc)), accept_retry(acceptor.get_executor()) {
+  : opts(std::move(o)), acceptor(asio::make_strand(ioc)), accept_retry(acceptor.get_executor()) {
   for (auto& p : procs) {
     if (!p.request_prototype || !p.response_prototype || !p.fn) {
-      throw std::invalid_argument("connectrpc: procedure " + p.path + " lacks prototypes or a handler");
+      throw std::invalid_argument("connectrpc: procedure " + p.path
+                                  + " lacks prototypes or a handler");
     }
     std::string path = p.path;
     if (!procedures.emplace(std::move(path), std::move(p)).second) {
@@ -989,11 +1084,13 @@ server::impl::impl(server_options o, std::vector<procedure> procs, std::vector<s
 void server::impl::do_accept() {
   acceptor.async_accept(asio::make_strand(ioc), [this](error_code ec, tcp::socket socket) {
     if (ec) {
-      if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+      if (ec == asio::error::operation_aborted || !acceptor.is_open())
+        return;
       // Resource exhaustion (EMFILE, ENOBUFS...): back off instead of spinning.
       accept_retry.expires_after(100ms);
       accept_retry.async_wait([this](error_code wec) {
-        if (!wec && acceptor.is_open()) do_accept();
+        if (!wec && acceptor.is_open())
+          do_accept();
       });
       return;
     }
@@ -1044,10 +1141,12 @@ bool server::impl::evict_idle() {
 
 void server::impl::reject(tcp::socket socket) {
   stats.connections_rejected.fetch_add(1);
-  static const std::string body = protocol::error_json(status{code::unavailable, "too many connections"});
-  static const std::string answer = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                                    "Connection: close\r\nContent-Length: " +
-                                    std::to_string(body.size()) + "\r\n\r\n" + body;
+  static const std::string body
+    = protocol::error_json(status{code::unavailable, "too many connections"});
+  static const std::string answer
+    = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+      "Connection: close\r\nContent-Length: "
+      + std::to_string(body.size()) + "\r\n\r\n" + body;
   auto stream = std::make_shared<beast::tcp_stream>(std::move(socket));
   stream->expires_after(1s);
   asio::async_write(*stream, asio::buffer(answer), [stream](error_code, std::size_t) {
@@ -1068,27 +1167,32 @@ void server::impl::for_each_session(F&& f) {
   {
     std::lock_guard lock(registry_mu);
     for (auto& [id, weak] : registry) {
-      if (auto s = weak.lock()) live.push_back(std::move(s));
+      if (auto s = weak.lock())
+        live.push_back(std::move(s));
     }
   }
-  for (auto& s : live) f(*s);
+  for (auto& s : live)
+    f(*s);
 }
 
 // ------------------------------------------------------------------ server
 
-server::server(server_options options, std::vector<procedure> procedures, std::vector<static_file> files)
-    : impl_(std::make_unique<impl>(std::move(options), std::move(procedures), std::move(files))) {}
+server::server(server_options options, std::vector<procedure> procedures,
+               std::vector<static_file> files)
+  : impl_(std::make_unique<impl>(std::move(options), std::move(procedures), std::move(files))) {}
 
 server::~server() {
   try {
     stop(std::chrono::milliseconds{0});
-  } catch (...) {  // a failed join at destruction: nothing left to do (thrown on, it would terminate)
+  } catch (
+    ...) { // a failed join at destruction: nothing left to do (thrown on, it would terminate)
   }
 }
 
 void server::start() {
   auto& m = *impl_;
-  if (m.started) throw std::logic_error("connectrpc::server::start called twice");
+  if (m.started)
+    throw std::logic_error("connectrpc::server::start called twice");
   try {
     const tcp::endpoint ep(asio::ip::make_address(m.opts.address), m.opts.port);
     m.acceptor.open(ep.protocol());
@@ -1100,7 +1204,8 @@ void server::start() {
     error_code ignored;
     m.acceptor.close(ignored);
     throw std::system_error(std::error_code(e.code().value(), std::system_category()),
-                            "connectrpc: cannot listen on " + m.opts.address + ":" + std::to_string(m.opts.port));
+                            "connectrpc: cannot listen on " + m.opts.address + ":"
+                              + std::to_string(m.opts.port));
   }
   m.started = true;
   m.work.emplace(m.ioc.get_executor());
@@ -1120,15 +1225,22 @@ void server::start() {
   }
 }
 
-std::uint16_t server::port() const noexcept { return impl_->bound_port; }
+std::uint16_t server::port() const noexcept {
+  return impl_->bound_port;
+}
 
-const server_stats& server::stats() const noexcept { return impl_->stats; }
+const server_stats& server::stats() const noexcept {
+  return impl_->stats;
+}
 
-void server::post(std::function<void()> fn) { asio::post(impl_->ioc, std::move(fn)); }
+void server::post(std::function<void()> fn) {
+  asio::post(impl_->ioc, std::move(fn));
+}
 
 void server::stop(std::chrono::milliseconds drain) {
   auto& m = *impl_;
-  if (!m.started || m.stopped) return;
+  if (!m.started || m.stopped)
+    return;
   m.stopped = true;
   m.stopping.store(true);
 
@@ -1153,11 +1265,12 @@ void server::stop(std::chrono::milliseconds drain) {
 
   m.work.reset();
   m.ioc.stop();
-  for (auto& t : m.threads) t.join();
+  for (auto& t : m.threads)
+    t.join();
   m.threads.clear();
   // No I/O thread runs now: detach any call still pending so late responders
   // become no-ops instead of posting to a dead io_context.
   m.for_each_session([](detail::session& s) { s.force_close(); });
 }
 
-}  // namespace connectrpc
+} // namespace connectrpc

@@ -46,9 +46,9 @@ struct echo_server {
       done.ok(res);
     };
     srv = std::make_unique<server>(
-      opts, procedures_for(*echo::v1::EchoRequest::descriptor()->file()->FindServiceByName(
-                             "EchoService"),
-                           {{"Echo", fn}}));
+      opts,
+      procedures_for(*echo::v1::EchoRequest::descriptor()->file()->FindServiceByName("EchoService"),
+                     {{"Echo", fn}}));
     srv->start();
   }
   ~echo_server() {

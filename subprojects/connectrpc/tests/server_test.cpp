@@ -3,7 +3,7 @@
 #define BOOST_TEST_MODULE connectrpc_server
 #include <boost/test/unit_test.hpp>
 
-#include <utility>  // before Boost.Asio with C++20 (Boost 1.74)
+#include <utility> // before Boost.Asio with C++20 (Boost 1.74)
 
 #include <connectrpc/protocol.hpp>
 #include <connectrpc/server.hpp>
@@ -44,7 +44,7 @@ const std::string lookup_path = "/echo.v1.EchoService/Lookup";
 
 struct reply {
   unsigned status = 0;
-  std::map<std::string, std::string> headers;  // lower-case names
+  std::map<std::string, std::string> headers; // lower-case names
   std::string body;
   std::string header(const std::string& name) const {
     auto it = headers.find(name);
@@ -55,8 +55,10 @@ struct reply {
 
 // One client connection; reads are async with a deadline.
 class conn {
- public:
-  explicit conn(std::uint16_t port) : sock_(ioc_) { sock_.connect({asio::ip::make_address("127.0.0.1"), port}); }
+public:
+  explicit conn(std::uint16_t port) : sock_(ioc_) {
+    sock_.connect({asio::ip::make_address("127.0.0.1"), port});
+  }
 
   void write_raw(const std::string& bytes) { asio::write(sock_, asio::buffer(bytes)); }
   void write(http::request<http::string_body>& req) { http::write(sock_, req); }
@@ -72,7 +74,8 @@ class conn {
       result = ec;
       done = true;
     });
-    if (!run(done, timeout) || result) return std::nullopt;
+    if (!run(done, timeout) || result)
+      return std::nullopt;
     reply r;
     auto& res = parser.get();
     r.status = res.result_int();
@@ -113,11 +116,12 @@ class conn {
     return closed;
   }
 
- private:
+private:
   bool run(bool& done, std::chrono::milliseconds timeout) {
     ioc_.restart();
     const auto until = clock_type::now() + timeout;
-    while (!done && clock_type::now() < until) ioc_.run_one_until(until);
+    while (!done && clock_type::now() < until)
+      ioc_.run_one_until(until);
     if (!done) {
       boost::system::error_code ignored;
       sock_.cancel(ignored);
@@ -132,20 +136,23 @@ class conn {
   beast::flat_buffer buf_;
 };
 
-http::request<http::string_body> make_req(http::verb verb, const std::string& target, const std::string& content_type,
-                                          std::string body,
-                                          const std::vector<std::pair<std::string, std::string>>& extra = {}) {
+http::request<http::string_body> make_req(
+  http::verb verb, const std::string& target, const std::string& content_type, std::string body,
+  const std::vector<std::pair<std::string, std::string>>& extra = {}) {
   http::request<http::string_body> req{verb, target, 11};
   req.set(http::field::host, "127.0.0.1");
-  if (!content_type.empty()) req.set(http::field::content_type, content_type);
-  for (auto& [k, v] : extra) req.set(k, v);
+  if (!content_type.empty())
+    req.set(http::field::content_type, content_type);
+  for (auto& [k, v] : extra)
+    req.set(k, v);
   req.body() = std::move(body);
   req.prepare_payload();
   return req;
 }
 
 http::request<http::string_body> post_json(const std::string& json,
-                                           std::vector<std::pair<std::string, std::string>> extra = {}) {
+                                           std::vector<std::pair<std::string, std::string>> extra
+                                           = {}) {
   return make_req(http::verb::post, echo_path, "application/json", json, std::move(extra));
 }
 
@@ -153,7 +160,8 @@ template <class Pred>
 bool wait_for(Pred pred, std::chrono::milliseconds timeout = 5s) {
   const auto until = clock_type::now() + timeout;
   while (!pred()) {
-    if (clock_type::now() >= until) return false;
+    if (clock_type::now() >= until)
+      return false;
     std::this_thread::sleep_for(2ms);
   }
   return true;
@@ -168,7 +176,8 @@ echo::v1::EchoResponse parse_json_response(const std::string& body) {
 std::string error_code_of(const reply& r) {
   // The error JSON is produced by error_json(); a substring check is enough.
   const auto pos = r.body.find("\"code\":\"");
-  if (pos == std::string::npos) return {};
+  if (pos == std::string::npos)
+    return {};
   const auto start = pos + 8;
   return r.body.substr(start, r.body.find('"', start) - start);
 }
@@ -180,26 +189,28 @@ std::string error_code_of(const reply& r) {
 struct echo_fixture {
   explicit echo_fixture(server_options opts = {}, std::vector<static_file> files = {}) {
     opts.port = 0;
-    auto fn = [this](std::unique_ptr<google::protobuf::Message> m, call_context ctx, responder done) {
+    auto fn = [this](std::unique_ptr<google::protobuf::Message> m, call_context ctx,
+                     responder done) {
       handle(static_cast<const echo::v1::EchoRequest&>(*m), std::move(ctx), std::move(done));
     };
-    srv = std::make_unique<server>(opts,
-                                   procedures_for(echo_service(),
-                                                  {{"Echo", fn}, {"Lookup", fn}}),
-                                   std::move(files));
+    srv = std::make_unique<server>(
+      opts, procedures_for(echo_service(), {{"Echo", fn}, {"Lookup", fn}}), std::move(files));
     srv->start();
   }
 
   ~echo_fixture() {
     srv->stop(0ms);
-    for (auto& t : threads) t.join();
+    for (auto& t : threads)
+      t.join();
   }
 
   void handle(const echo::v1::EchoRequest& req, const call_context& ctx, responder done) {
     echo::v1::EchoResponse res;
     const std::string& text = req.text();
-    if (text == "throw") throw std::runtime_error("boom");
-    if (text == "drop") return;
+    if (text == "throw")
+      throw std::runtime_error("boom");
+    if (text == "drop")
+      return;
     if (text == "never") {
       std::lock_guard lock(mu);
       stash.push_back(done);
@@ -222,16 +233,17 @@ struct echo_fixture {
     }
     if (text == "ctx") {
       const std::string* h = ctx.header("x-custom");
-      res.set_text((h ? *h : "-") + "|" + ctx.peer + "|" + (ctx.deadline ? "deadline" : "none") + "|" +
-                   ctx.procedure);
+      res.set_text((h ? *h : "-") + "|" + ctx.peer + "|" + (ctx.deadline ? "deadline" : "none")
+                   + "|" + ctx.procedure);
       done.ok(res);
       return;
     }
     if (text == "wrong-type") {
-      done.ok(req);  // request type instead of response type
+      done.ok(req); // request type instead of response type
       return;
     }
-    res.set_text(req.padding() > 0 ? std::string(static_cast<std::size_t>(req.padding()), 'p') : text);
+    res.set_text(req.padding() > 0 ? std::string(static_cast<std::size_t>(req.padding()), 'p')
+                                   : text);
     res.set_count(req.count());
     done.ok(res);
   }
@@ -245,7 +257,7 @@ struct echo_fixture {
   std::unique_ptr<server> srv;
 };
 
-}  // namespace
+} // namespace
 
 // ------------------------------------------------------------------ success paths
 
@@ -255,7 +267,7 @@ BOOST_AUTO_TEST_CASE(post_json_success) {
   BOOST_TEST(r.status == 200u);
   BOOST_TEST(r.header("content-type") == "application/json");
   BOOST_TEST(r.header("accept-encoding") == "gzip");
-  BOOST_TEST(r.body.find("\"count\":\"5\"") != std::string::npos);  // int64 as string
+  BOOST_TEST(r.body.find("\"count\":\"5\"") != std::string::npos); // int64 as string
   auto res = parse_json_response(r.body);
   BOOST_TEST(res.text() == "hi");
   BOOST_TEST(res.count() == 5);
@@ -264,7 +276,8 @@ BOOST_AUTO_TEST_CASE(post_json_success) {
 
 BOOST_AUTO_TEST_CASE(post_json_charset_and_number_int64) {
   echo_fixture f;
-  auto r = f.call(make_req(http::verb::post, echo_path, "Application/JSON; charset=utf-8", R"({"text":"x","count":7})"));
+  auto r = f.call(make_req(http::verb::post, echo_path, "Application/JSON; charset=utf-8",
+                           R"({"text":"x","count":7})"));
   BOOST_TEST(r.status == 200u);
   BOOST_TEST(parse_json_response(r.body).count() == 7);
 }
@@ -274,7 +287,8 @@ BOOST_AUTO_TEST_CASE(post_proto_success) {
   echo::v1::EchoRequest req;
   req.set_text("binary");
   req.set_count(1234567890123LL);
-  auto r = f.call(make_req(http::verb::post, echo_path, "application/proto", req.SerializeAsString()));
+  auto r
+    = f.call(make_req(http::verb::post, echo_path, "application/proto", req.SerializeAsString()));
   BOOST_TEST(r.status == 200u);
   BOOST_TEST(r.header("content-type") == "application/proto");
   echo::v1::EchoResponse res;
@@ -287,7 +301,7 @@ BOOST_AUTO_TEST_CASE(empty_proto_body_is_empty_message) {
   echo_fixture f;
   auto r = f.call(make_req(http::verb::post, echo_path, "application/proto", ""));
   BOOST_TEST(r.status == 200u);
-  BOOST_TEST(r.body.empty());  // empty response message = 0 bytes
+  BOOST_TEST(r.body.empty()); // empty response message = 0 bytes
 }
 
 BOOST_AUTO_TEST_CASE(empty_json_body_is_invalid_argument) {
@@ -323,8 +337,9 @@ BOOST_AUTO_TEST_CASE(get_with_base64_proto) {
   req.set_text("via get \xc3\xbf?>");
   req.set_count(3);
   const std::string b64 = protocol::base64_encode(req.SerializeAsString(), true, false);
-  auto r = f.call(make_req(http::verb::get, lookup_path + "?connect=v1&unknown=1&encoding=proto&base64=1&message=" + b64,
-                           "", ""));
+  auto r = f.call(
+    make_req(http::verb::get,
+             lookup_path + "?connect=v1&unknown=1&encoding=proto&base64=1&message=" + b64, "", ""));
   BOOST_TEST(r.status == 200u);
   BOOST_TEST(r.header("content-type") == "application/proto");
   BOOST_TEST(r.header("vary") == "Accept-Encoding");
@@ -336,7 +351,9 @@ BOOST_AUTO_TEST_CASE(get_with_base64_proto) {
 
 BOOST_AUTO_TEST_CASE(get_with_json) {
   echo_fixture f;
-  auto r = f.call(make_req(http::verb::get, lookup_path + "?encoding=json&message=%7B%22text%22%3A%22a%20b%22%7D", "", ""));
+  auto r = f.call(make_req(http::verb::get,
+                           lookup_path + "?encoding=json&message=%7B%22text%22%3A%22a%20b%22%7D",
+                           "", ""));
   BOOST_TEST(r.status == 200u);
   BOOST_TEST(r.header("content-type") == "application/json");
   BOOST_TEST(parse_json_response(r.body).text() == "a b");
@@ -345,27 +362,37 @@ BOOST_AUTO_TEST_CASE(get_with_json) {
 BOOST_AUTO_TEST_CASE(get_edge_cases) {
   echo_fixture f;
   // Missing or unknown encoding -> 415.
-  BOOST_TEST(f.call(make_req(http::verb::get, lookup_path + "?message=%7B%7D", "", "")).status == 415u);
-  BOOST_TEST(f.call(make_req(http::verb::get, lookup_path + "?encoding=xml&message=x", "", "")).status == 415u);
+  BOOST_TEST(f.call(make_req(http::verb::get, lookup_path + "?message=%7B%7D", "", "")).status
+             == 415u);
+  BOOST_TEST(
+    f.call(make_req(http::verb::get, lookup_path + "?encoding=xml&message=x", "", "")).status
+    == 415u);
   // GET with a body -> 415.
-  BOOST_TEST(f.call(make_req(http::verb::get, lookup_path + "?encoding=json&message=%7B%7D", "", "{}")).status == 415u);
+  BOOST_TEST(
+    f.call(make_req(http::verb::get, lookup_path + "?encoding=json&message=%7B%7D", "", "{}"))
+      .status
+    == 415u);
   // connect=v2 -> invalid_argument.
-  auto r = f.call(make_req(http::verb::get, lookup_path + "?encoding=json&message=%7B%7D&connect=v2", "", ""));
+  auto r = f.call(
+    make_req(http::verb::get, lookup_path + "?encoding=json&message=%7B%7D&connect=v2", "", ""));
   BOOST_TEST(r.status == 400u);
   BOOST_TEST(error_code_of(r) == "invalid_argument");
   // Unknown compression -> unimplemented.
-  r = f.call(make_req(http::verb::get, lookup_path + "?encoding=json&message=%7B%7D&compression=br", "", ""));
+  r = f.call(make_req(http::verb::get, lookup_path + "?encoding=json&message=%7B%7D&compression=br",
+                      "", ""));
   BOOST_TEST(r.status == 501u);
   // Bad base64 -> invalid_argument.
-  r = f.call(make_req(http::verb::get, lookup_path + "?encoding=proto&base64=1&message=%21%21", "", ""));
+  r = f.call(
+    make_req(http::verb::get, lookup_path + "?encoding=proto&base64=1&message=%21%21", "", ""));
   BOOST_TEST(r.status == 400u);
   // Padded base64 is accepted too, and gzip-compressed GET payloads work.
   echo::v1::EchoRequest req;
   req.set_text("zipped");
-  const std::string b64 = protocol::base64_encode(protocol::gzip_compress(req.SerializeAsString()), true, true);
+  const std::string b64 = protocol::base64_encode(protocol::gzip_compress(req.SerializeAsString()),
+                                                  true, true);
   r = f.call(make_req(http::verb::get,
-                      lookup_path + "?encoding=proto&base64=1&compression=gzip&message=" + b64,
-                      "", "", {{"accept-encoding", "identity"}}));
+                      lookup_path + "?encoding=proto&base64=1&compression=gzip&message=" + b64, "",
+                      "", {{"accept-encoding", "identity"}}));
   BOOST_TEST(r.status == 200u);
   echo::v1::EchoResponse res;
   BOOST_REQUIRE(res.ParseFromString(r.body));
@@ -401,18 +428,21 @@ BOOST_AUTO_TEST_CASE(bad_content_type_is_415) {
     BOOST_TEST(r.header("accept-post") == "application/json, application/proto");
     BOOST_TEST(r.body.empty());
   }
-  BOOST_TEST(f.call(make_req(http::verb::post, echo_path, "", "{}")).status == 415u);  // missing
+  BOOST_TEST(f.call(make_req(http::verb::post, echo_path, "", "{}")).status == 415u); // missing
 }
 
 BOOST_AUTO_TEST_CASE(unknown_path_is_404_unimplemented) {
   echo_fixture f;
-  auto r = f.call(make_req(http::verb::post, "/echo.v1.EchoService/Nope", "application/json", "{}"));
+  auto r
+    = f.call(make_req(http::verb::post, "/echo.v1.EchoService/Nope", "application/json", "{}"));
   BOOST_TEST(r.status == 404u);
   BOOST_TEST(r.header("content-type") == "application/json");
   BOOST_TEST(error_code_of(r) == "unimplemented");
   BOOST_TEST(r.body.find("/echo.v1.EchoService/Nope") != std::string::npos);
   // Routing is case-sensitive.
-  BOOST_TEST(f.call(make_req(http::verb::post, "/echo.v1.echoservice/Echo", "application/json", "{}")).status == 404u);
+  BOOST_TEST(
+    f.call(make_req(http::verb::post, "/echo.v1.echoservice/Echo", "application/json", "{}")).status
+    == 404u);
 }
 
 BOOST_AUTO_TEST_CASE(unknown_content_encoding_is_501) {
@@ -432,19 +462,22 @@ BOOST_AUTO_TEST_CASE(gzip_request_and_response) {
   BOOST_TEST(r.status == 200u);
   BOOST_TEST(r.header("content-encoding") == "gzip");
   std::string plain;
-  BOOST_REQUIRE((protocol::gzip_decompress(r.body, 1 << 20, plain) == protocol::inflate_result::ok));
+  BOOST_REQUIRE(
+    (protocol::gzip_decompress(r.body, 1 << 20, plain) == protocol::inflate_result::ok));
   BOOST_TEST(parse_json_response(plain).text() == std::string(2000, 'p'));
   // Small responses (< 1 KiB) are not compressed.
   r = f.call(post_json(R"({"text":"small"})", {{"accept-encoding", "gzip"}}));
   BOOST_TEST(!r.has("content-encoding"));
   // No Accept-Encoding: a gzip request implies gzip is accepted.
-  r = f.call(post_json(protocol::gzip_compress(R"({"padding":"3000"})"), {{"content-encoding", "gzip"}}));
+  r = f.call(
+    post_json(protocol::gzip_compress(R"({"padding":"3000"})"), {{"content-encoding", "gzip"}}));
   BOOST_TEST(r.header("content-encoding") == "gzip");
   // Identity request without Accept-Encoding: plain.
   r = f.call(post_json(R"({"padding":"3000"})"));
   BOOST_TEST(!r.has("content-encoding"));
   // gzip with an empty body is never decompressed: empty proto message.
-  r = f.call(make_req(http::verb::post, echo_path, "application/proto", "", {{"content-encoding", "gzip"}}));
+  r = f.call(
+    make_req(http::verb::post, echo_path, "application/proto", "", {{"content-encoding", "gzip"}}));
   BOOST_TEST(r.status == 200u);
   // Corrupt gzip -> invalid_argument.
   r = f.call(post_json("not gzip", {{"content-encoding", "gzip"}}));
@@ -461,7 +494,7 @@ BOOST_AUTO_TEST_CASE(bad_timeout_and_version_headers) {
   auto r = f.call(post_json("{}", {{"connect-protocol-version", "2"}}));
   BOOST_TEST(r.status == 400u);
   BOOST_TEST(f.call(post_json("{}", {{"connect-protocol-version", "1"}})).status == 200u);
-  BOOST_TEST(f.call(post_json("{}")).status == 200u);  // optional by default
+  BOOST_TEST(f.call(post_json("{}")).status == 200u); // optional by default
 }
 
 BOOST_AUTO_TEST_CASE(protocol_version_can_be_required) {
@@ -470,9 +503,13 @@ BOOST_AUTO_TEST_CASE(protocol_version_can_be_required) {
   echo_fixture f(o);
   BOOST_TEST(f.call(post_json("{}")).status == 400u);
   BOOST_TEST(f.call(post_json("{}", {{"connect-protocol-version", "1"}})).status == 200u);
-  BOOST_TEST(f.call(make_req(http::verb::get, lookup_path + "?encoding=json&message=%7B%7D", "", "")).status == 400u);
-  BOOST_TEST(f.call(make_req(http::verb::get, lookup_path + "?encoding=json&message=%7B%7D&connect=v1", "", "")).status ==
-             200u);
+  BOOST_TEST(
+    f.call(make_req(http::verb::get, lookup_path + "?encoding=json&message=%7B%7D", "", "")).status
+    == 400u);
+  BOOST_TEST(f.call(make_req(http::verb::get,
+                             lookup_path + "?encoding=json&message=%7B%7D&connect=v1", "", ""))
+               .status
+             == 200u);
 }
 
 // ------------------------------------------------------------------ calls and responders
@@ -535,13 +572,16 @@ BOOST_AUTO_TEST_CASE(handler_exception_and_dropped_responder_are_internal) {
 BOOST_AUTO_TEST_CASE(error_message_is_json_escaped) {
   echo_fixture f;
   auto r = f.call(post_json(R"({"text":"fail"})"));
-  BOOST_TEST(r.status == 400u);  // failed_precondition
-  BOOST_TEST(r.body == "{\"code\":\"failed_precondition\",\"message\":\"bad \\\"thing\\\"\\r\\n\xf0\x9f\x98\x80\"}");
+  BOOST_TEST(r.status == 400u); // failed_precondition
+  BOOST_TEST(r.body
+             == "{\"code\":\"failed_precondition\",\"message\":\"bad "
+                "\\\"thing\\\"\\r\\n\xf0\x9f\x98\x80\"}");
 }
 
 BOOST_AUTO_TEST_CASE(context_carries_headers_peer_deadline) {
   echo_fixture f;
-  auto r = f.call(post_json(R"({"text":"ctx"})", {{"X-Custom", "v1"}, {"connect-timeout-ms", "5000"}}));
+  auto r
+    = f.call(post_json(R"({"text":"ctx"})", {{"X-Custom", "v1"}, {"connect-timeout-ms", "5000"}}));
   const std::string text = parse_json_response(r.body).text();
   BOOST_TEST(text.rfind("v1|127.0.0.1:", 0) == 0u);
   BOOST_TEST(text.find("|deadline|" + echo_path) != std::string::npos);
@@ -558,8 +598,9 @@ BOOST_AUTO_TEST_CASE(oversized_body_is_429) {
   // Content-Length over the limit: answered before the body is sent.
   {
     conn c(f.port());
-    c.write_raw("POST " + echo_path +
-                " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"te");
+    c.write_raw("POST " + echo_path
+                + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+                  "100000\r\n\r\n{\"te");
     auto r = c.read();
     BOOST_REQUIRE(r.has_value());
     BOOST_TEST(r->status == 429u);
@@ -568,8 +609,9 @@ BOOST_AUTO_TEST_CASE(oversized_body_is_429) {
   // Chunked body that grows past the limit.
   {
     conn c(f.port());
-    c.write_raw("POST " + echo_path +
-                " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n");
+    c.write_raw("POST " + echo_path
+                + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: "
+                  "chunked\r\n\r\n");
     const std::string chunk(600, ' ');
     c.write_raw("258\r\n" + chunk + "\r\n258\r\n" + chunk + "\r\n");
     auto r = c.read();
@@ -578,8 +620,9 @@ BOOST_AUTO_TEST_CASE(oversized_body_is_429) {
   }
   // gzip bomb: small on the wire, too large decoded.
   {
-    auto r = f.call(post_json(protocol::gzip_compress("{\"text\":\"" + std::string(100000, 'a') + "\"}"),
-                              {{"content-encoding", "gzip"}}));
+    auto r
+      = f.call(post_json(protocol::gzip_compress("{\"text\":\"" + std::string(100000, 'a') + "\"}"),
+                         {{"content-encoding", "gzip"}}));
     BOOST_TEST(r.status == 429u);
     BOOST_TEST(error_code_of(r) == "resource_exhausted");
   }
@@ -602,7 +645,7 @@ BOOST_AUTO_TEST_CASE(slow_client_is_disconnected_after_header_timeout) {
   echo_fixture f(o);
   conn c(f.port());
   const auto t0 = clock_type::now();
-  c.write_raw("POST " + echo_path + " HTTP/1.1\r\nHost: x\r\nContent-Ty");  // then stall
+  c.write_raw("POST " + echo_path + " HTTP/1.1\r\nHost: x\r\nContent-Ty"); // then stall
   BOOST_TEST(c.closed_within(5s));
   BOOST_TEST((clock_type::now() - t0) >= 250ms);
   BOOST_TEST(wait_for([&] { return f.srv->stats().timeouts.load() == 1u; }));
@@ -615,7 +658,9 @@ BOOST_AUTO_TEST_CASE(slow_body_is_disconnected_after_body_timeout) {
   o.body_timeout = 300ms;
   echo_fixture f(o);
   conn c(f.port());
-  c.write_raw("POST " + echo_path + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n{");
+  c.write_raw(
+    "POST " + echo_path
+    + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n{");
   BOOST_TEST(c.closed_within(5s));
 }
 
@@ -644,14 +689,17 @@ BOOST_AUTO_TEST_CASE(connection_cap_closes_a_trickling_body) {
   server_options o;
   o.max_connections = 2;
   echo_fixture f(o);
-  const std::string head = "POST " + echo_path +
-                           " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{";
+  const std::string head
+    = "POST " + echo_path
+      + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{";
   conn c1(f.port());
   c1.write_raw(head);
   conn c2(f.port());
   c2.write_raw(head);
-  BOOST_REQUIRE(wait_for([&] { return f.srv->stats().requests_total.load() == 0u &&
-                                      f.srv->stats().connections_open.load() == 2u; }));
+  BOOST_REQUIRE(wait_for([&] {
+    return f.srv->stats().requests_total.load() == 0u
+           && f.srv->stats().connections_open.load() == 2u;
+  }));
   conn c3(f.port());
   BOOST_TEST(c3.call(post_json(R"({"text":"in"})")).status == 200u);
   BOOST_TEST(f.srv->stats().connections_evicted.load() == 1u);
@@ -667,11 +715,12 @@ BOOST_AUTO_TEST_CASE(a_body_below_the_minimum_rate_is_cut) {
   server_options o;
   o.body_timeout = 30s;
   o.body_read_timeout = 400ms;
-  o.min_body_rate = 1000;  // bytes/s
+  o.min_body_rate = 1000; // bytes/s
   echo_fixture f(o);
   conn c(f.port());
-  c.write_raw("POST " + echo_path +
-              " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 60000\r\n\r\n{");
+  c.write_raw(
+    "POST " + echo_path
+    + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 60000\r\n\r\n{");
   const auto t0 = clock_type::now();
   bool closed = false;
   // One byte every 100 ms: never 400 ms of silence, but 10 bytes/s.
@@ -683,7 +732,7 @@ BOOST_AUTO_TEST_CASE(a_body_below_the_minimum_rate_is_cut) {
     try {
       c.write_raw(" ");
     } catch (const std::exception&) {
-      closed = true;  // reset by the server meanwhile
+      closed = true; // reset by the server meanwhile
       break;
     }
   }
@@ -693,8 +742,9 @@ BOOST_AUTO_TEST_CASE(a_body_below_the_minimum_rate_is_cut) {
   // Silence longer than body_read_timeout is cut too.
   conn d(f.port());
   const auto t1 = clock_type::now();
-  d.write_raw("POST " + echo_path +
-              " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n{");
+  d.write_raw(
+    "POST " + echo_path
+    + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n{");
   BOOST_TEST(d.closed_within(5s));
   BOOST_TEST((clock_type::now() - t1) < 2s);
   BOOST_TEST(f.call(post_json("{}")).status == 200u);
@@ -764,7 +814,7 @@ BOOST_AUTO_TEST_CASE(stop_drains_in_flight_call_and_closes_idle) {
   BOOST_REQUIRE(wait_for([&] { return f.srv->stats().requests_total.load() == 2u; }));
   const auto t0 = clock_type::now();
   f.srv->stop(5s);
-  BOOST_TEST((clock_type::now() - t0) < 3s);  // did not wait the full drain
+  BOOST_TEST((clock_type::now() - t0) < 3s); // did not wait the full drain
   auto r = busy.read(2s);
   BOOST_REQUIRE(r.has_value());
   BOOST_TEST(r->status == 200u);
@@ -910,13 +960,15 @@ BOOST_AUTO_TEST_CASE(multiple_io_threads_concurrent_clients) {
         c.write(req);
         auto r = c.read();
         echo::v1::EchoResponse res;
-        if (r && r->status == 200u && google::protobuf::util::JsonStringToMessage(r->body, &res).ok() &&
-            res.text() == "t" + std::to_string(i)) {
+        if (r && r->status == 200u
+            && google::protobuf::util::JsonStringToMessage(r->body, &res).ok()
+            && res.text() == "t" + std::to_string(i)) {
           ++ok;
         }
       }
     });
   }
-  for (auto& t : clients) t.join();
+  for (auto& t : clients)
+    t.join();
   BOOST_TEST(ok.load() == 80);
 }

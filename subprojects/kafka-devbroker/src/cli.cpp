@@ -35,15 +35,15 @@ namespace {
 using namespace std::chrono_literals;
 
 // Deadlines and bounds of the run loop, named in one place.
-constexpr auto signal_poll = 1s;            // sigtimedwait slice
-constexpr auto shutdown_deadline = 10s;     // watchdog: _exit(1) if teardown hangs
+constexpr auto signal_poll = 1s;        // sigtimedwait slice
+constexpr auto shutdown_deadline = 10s; // watchdog: _exit(1) if teardown hangs
 constexpr auto default_ctl_timeout = 5000ms;
-constexpr std::size_t max_unix_path = 107;  // sizeof(sockaddr_un::sun_path) - 1
+constexpr std::size_t max_unix_path = 107; // sizeof(sockaddr_un::sun_path) - 1
 
 // All options of the broker run, parsed once.
 struct broker_options {
   cluster_settings cluster;
-  std::map<std::string, int> topics;  // name -> partitions (defaults, then --topic)
+  std::map<std::string, int> topics; // name -> partitions (defaults, then --topic)
   std::string info_file;
   std::string control_socket;
   log::level log_threshold = log::level::info;
@@ -68,68 +68,71 @@ std::string program_name(const defaults& d) {
 void print_help(const defaults& d) {
   const std::string prog = program_name(d);
   std::string default_topics;
-  for (const auto& t : d.topics) default_topics += (default_topics.empty() ? "" : " ") + t;
+  for (const auto& t : d.topics)
+    default_topics += (default_topics.empty() ? "" : " ") + t;
   std::cout
-      << prog << " — development Kafka broker (librdkafka mock cluster)\n"
-      << "\n"
-      << "FOR DEVELOPMENT AND TESTS ONLY. This is not Kafka: data lives in memory,\n"
-      << "there is no security, no durability and no real replication; transactions\n"
-      << "and read_committed are only approximated. Never point production at it.\n"
-      << "\n"
-      << "Usage:\n"
-      << "  " << prog << " [options]                 run the broker until SIGTERM/SIGINT\n"
-      << "  " << prog << " ctl [ctl options] COMMAND...  send one control command\n"
-      << "\n"
-      << "Options:\n"
-      << "  --brokers N                 number of mock brokers, ids 1..N (default 1)\n"
-      << "  --topic NAME:PARTITIONS     create a topic at start-up (repeatable)\n"
-      << "  --no-default-topics         do not create the built-in default topics\n"
-      << "                              (defaults: " << (default_topics.empty() ? "none" : default_topics) << ")\n"
-      << "  --replication-factor N      replication factor of created topics\n"
-      << "                              (default min(brokers, 3))\n"
-      << "  --info-file PATH            write bootstrap=, control=, pid= lines here\n"
-      << "                              (atomically, once ready; removed on exit)\n"
-      << "  --control-socket PATH       Unix control socket (default PATH-of-info-file.sock,\n"
-      << "                              else $TMPDIR/" << prog << "-PID.sock)\n"
-      << "  --log-level LEVEL           debug|info|notice|warn|error (default info)\n"
-      << "  --debug CONTEXTS            librdkafka debug contexts, e.g. mock,broker,protocol\n"
-      << "  --ports P1[,P2...]          listen on these ports (one per broker; default random)\n"
-      << "  --restart-on-crash          run the cluster in a child process and start it again,\n"
-      << "                              on the same ports, whenever it dies (librdkafka's mock\n"
-      << "                              aborts on some consumer group races); clients reconnect\n"
-      << "  -h, --help                  this help\n"
-      << "  --version                   print the version\n"
-      << "\n"
-      << "On start the broker prints one line `bootstrap=127.0.0.1:PORT[,...]` on stdout\n"
-      << "(ports are random). Clients should set fetch.wait.max.ms low (e.g. 50): the\n"
-      << "mock always waits the full fetch wait. Consumer group joins take about 3 s.\n"
-      << "\n"
-      << "ctl options:\n"
-      << "  --control-socket PATH | --info-file PATH   where the broker listens\n"
-      << "  --timeout MS                               overall deadline (default 5000)\n"
-      << "  exit status 0 on `ok ...`, 1 on `error ...` or no answer, 2 on usage error\n"
-      << "\n"
-      << "Control commands:\n"
-      << "  ping | help | status\n"
-      << "  down [ID|all] | up [ID|all]       simulate an outage (data and ports kept)\n"
-      << "  errors API ERR COUNT              next COUNT requests of API fail with ERR\n"
-      << "                                    (e.g. errors Produce NOT_LEADER_FOR_PARTITION 1)\n"
-      << "  clear-errors API\n"
-      << "  rtt ID|all MS                     add response latency\n"
-      << "  create-topic NAME PARTITIONS\n";
+    << prog << " — development Kafka broker (librdkafka mock cluster)\n"
+    << "\n"
+    << "FOR DEVELOPMENT AND TESTS ONLY. This is not Kafka: data lives in memory,\n"
+    << "there is no security, no durability and no real replication; transactions\n"
+    << "and read_committed are only approximated. Never point production at it.\n"
+    << "\n"
+    << "Usage:\n"
+    << "  " << prog << " [options]                 run the broker until SIGTERM/SIGINT\n"
+    << "  " << prog << " ctl [ctl options] COMMAND...  send one control command\n"
+    << "\n"
+    << "Options:\n"
+    << "  --brokers N                 number of mock brokers, ids 1..N (default 1)\n"
+    << "  --topic NAME:PARTITIONS     create a topic at start-up (repeatable)\n"
+    << "  --no-default-topics         do not create the built-in default topics\n"
+    << "                              (defaults: "
+    << (default_topics.empty() ? "none" : default_topics) << ")\n"
+    << "  --replication-factor N      replication factor of created topics\n"
+    << "                              (default min(brokers, 3))\n"
+    << "  --info-file PATH            write bootstrap=, control=, pid= lines here\n"
+    << "                              (atomically, once ready; removed on exit)\n"
+    << "  --control-socket PATH       Unix control socket (default PATH-of-info-file.sock,\n"
+    << "                              else $TMPDIR/" << prog << "-PID.sock)\n"
+    << "  --log-level LEVEL           debug|info|notice|warn|error (default info)\n"
+    << "  --debug CONTEXTS            librdkafka debug contexts, e.g. mock,broker,protocol\n"
+    << "  --ports P1[,P2...]          listen on these ports (one per broker; default random)\n"
+    << "  --restart-on-crash          run the cluster in a child process and start it again,\n"
+    << "                              on the same ports, whenever it dies (librdkafka's mock\n"
+    << "                              aborts on some consumer group races); clients reconnect\n"
+    << "  -h, --help                  this help\n"
+    << "  --version                   print the version\n"
+    << "\n"
+    << "On start the broker prints one line `bootstrap=127.0.0.1:PORT[,...]` on stdout\n"
+    << "(ports are random). Clients should set fetch.wait.max.ms low (e.g. 50): the\n"
+    << "mock always waits the full fetch wait. Consumer group joins take about 3 s.\n"
+    << "\n"
+    << "ctl options:\n"
+    << "  --control-socket PATH | --info-file PATH   where the broker listens\n"
+    << "  --timeout MS                               overall deadline (default 5000)\n"
+    << "  exit status 0 on `ok ...`, 1 on `error ...` or no answer, 2 on usage error\n"
+    << "\n"
+    << "Control commands:\n"
+    << "  ping | help | status\n"
+    << "  down [ID|all] | up [ID|all]       simulate an outage (data and ports kept)\n"
+    << "  errors API ERR COUNT              next COUNT requests of API fail with ERR\n"
+    << "                                    (e.g. errors Produce NOT_LEADER_FOR_PARTITION 1)\n"
+    << "  clear-errors API\n"
+    << "  rtt ID|all MS                     add response latency\n"
+    << "  create-topic NAME PARTITIONS\n";
 }
 
 int parse_positive(const std::string& flag, const std::string& value, int max) {
   int n = 0;
   const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
   if (ec != std::errc{} || end != value.data() + value.size() || n < 1 || n > max)
-    throw usage_error(flag + " expects an integer 1.." + std::to_string(max) + ", got '" + value + "'");
+    throw usage_error(flag + " expects an integer 1.." + std::to_string(max) + ", got '" + value
+                      + "'");
   return n;
 }
 
 // Iterates "--flag value" and "--flag=value" forms.
 class arg_reader {
- public:
+public:
   arg_reader(int argc, char** argv, int first) : args_(argv + first, argv + argc) {}
   bool done() const { return pos_ >= args_.size(); }
   // Next flag name; a "--flag=value" value is kept for value().
@@ -145,17 +148,20 @@ class arg_reader {
     return a;
   }
   std::string value(const std::string& flag) {
-    if (inline_value_) return *std::exchange(inline_value_, std::nullopt);
-    if (done()) throw usage_error(flag + " needs a value");
+    if (inline_value_)
+      return *std::exchange(inline_value_, std::nullopt);
+    if (done())
+      throw usage_error(flag + " needs a value");
     return args_[pos_++];
   }
   void no_value(const std::string& flag) {
-    if (inline_value_) throw usage_error(flag + " takes no value");
+    if (inline_value_)
+      throw usage_error(flag + " takes no value");
   }
   std::vector<std::string> rest() { return {args_.begin() + static_cast<long>(pos_), args_.end()}; }
   void unread() { --pos_; }
 
- private:
+private:
   std::vector<std::string> args_;
   std::size_t pos_ = 0;
   std::optional<std::string> inline_value_;
@@ -163,16 +169,22 @@ class arg_reader {
 
 void add_topic(std::map<std::string, int>& topics, const std::string& text) {
   const auto spec = parse_topic_spec(text);
-  if (!spec) throw usage_error("invalid topic '" + text + "', expected NAME:PARTITIONS");
+  if (!spec)
+    throw usage_error("invalid topic '" + text + "', expected NAME:PARTITIONS");
   topics[spec->name] = spec->partitions;
 }
 
 log::level parse_level(const std::string& s) {
-  if (s == "debug") return log::level::debug;
-  if (s == "info") return log::level::info;
-  if (s == "notice") return log::level::notice;
-  if (s == "warn" || s == "warning") return log::level::warning;
-  if (s == "error") return log::level::error;
+  if (s == "debug")
+    return log::level::debug;
+  if (s == "info")
+    return log::level::info;
+  if (s == "notice")
+    return log::level::notice;
+  if (s == "warn" || s == "warning")
+    return log::level::warning;
+  if (s == "error")
+    return log::level::error;
   throw usage_error("--log-level expects debug|info|notice|warn|error");
 }
 
@@ -218,7 +230,7 @@ std::optional<broker_options> parse_broker_options(int argc, char** argv, const 
       for (std::size_t pos = 0; pos <= list.size();) {
         const auto end = std::min(list.find(',', pos), list.size());
         o.cluster.ports.push_back(
-            static_cast<uint16_t>(parse_positive(f, list.substr(pos, end - pos), 65535)));
+          static_cast<uint16_t>(parse_positive(f, list.substr(pos, end - pos), 65535)));
         pos = end + 1;
       }
     } else if (f == "--restart-on-crash") {
@@ -229,8 +241,10 @@ std::optional<broker_options> parse_broker_options(int argc, char** argv, const 
     }
   }
   if (use_defaults)
-    for (const auto& t : d.topics) add_topic(o.topics, t);
-  for (const auto& t : cli_topics) add_topic(o.topics, t);  // CLI wins on same name
+    for (const auto& t : d.topics)
+      add_topic(o.topics, t);
+  for (const auto& t : cli_topics)
+    add_topic(o.topics, t); // CLI wins on same name
   o.cluster.log_level = o.log_threshold == log::level::debug ? 7 : 6;
   if (!o.cluster.ports.empty() && static_cast<int>(o.cluster.ports.size()) != o.cluster.brokers)
     throw usage_error("--ports needs one port per broker");
@@ -240,7 +254,8 @@ std::optional<broker_options> parse_broker_options(int argc, char** argv, const 
     if (!o.info_file.empty() && o.info_file.size() + 5 <= max_unix_path)
       o.control_socket = o.info_file + ".sock";
     else
-      o.control_socket = temp_dir() + "/" + program_name(d) + "-" + std::to_string(::getpid()) + ".sock";
+      o.control_socket = temp_dir() + "/" + program_name(d) + "-" + std::to_string(::getpid())
+                         + ".sock";
   }
   if (o.control_socket.size() > max_unix_path)
     throw usage_error("control socket path longer than 107 bytes: " + o.control_socket);
@@ -251,15 +266,15 @@ std::optional<broker_options> parse_broker_options(int argc, char** argv, const 
 // deadline the process is ended with _exit(1) so a stuck librdkafka
 // teardown can never wedge a test run or a dev script.
 class shutdown_watchdog {
- public:
+public:
   explicit shutdown_watchdog(std::chrono::seconds limit)
-      : thread_([this, limit] {
-          std::unique_lock lock(mutex_);
-          if (!cv_.wait_for(lock, limit, [this] { return done_; })) {
-            log::error("shutdown deadline exceeded, forcing exit");
-            std::_Exit(1);
-          }
-        }) {}
+    : thread_([this, limit] {
+        std::unique_lock lock(mutex_);
+        if (!cv_.wait_for(lock, limit, [this] { return done_; })) {
+          log::error("shutdown deadline exceeded, forcing exit");
+          std::_Exit(1);
+        }
+      }) {}
   ~shutdown_watchdog() {
     {
       std::lock_guard lock(mutex_);
@@ -269,20 +284,22 @@ class shutdown_watchdog {
     thread_.join();
   }
 
- private:
+private:
   std::mutex mutex_;
   std::condition_variable cv_;
   bool done_ = false;
-  std::thread thread_;  // last: started after the members above exist
+  std::thread thread_; // last: started after the members above exist
 };
 
 // Removes the info file on scope exit (only if it is still ours).
 struct info_file_guard {
   std::string path;
   void remove() {
-    if (path.empty()) return;
+    if (path.empty())
+      return;
     const auto info = read_info_file(path);
-    if (info && info->pid == ::getpid()) ::unlink(path.c_str());
+    if (info && info->pid == ::getpid())
+      ::unlink(path.c_str());
     path.clear();
   }
   ~info_file_guard() { remove(); }
@@ -316,9 +333,8 @@ int run_broker(const broker_options& o, const defaults& d) {
     }
 
     command_handler commands(cluster);
-    control_server control(o.control_socket, [&commands](std::string_view line) {
-      return commands.handle(line);
-    });
+    control_server control(o.control_socket,
+                           [&commands](std::string_view line) { return commands.handle(line); });
     control.start();
     log::info("control socket listening", {{"path", o.control_socket}});
 
@@ -347,7 +363,8 @@ int run_broker(const broker_options& o, const defaults& d) {
     exit_code = 1;
   }
   pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
-  if (exit_code == 0) log::info("stopped");
+  if (exit_code == 0)
+    log::info("stopped");
   return exit_code;
 }
 
@@ -363,7 +380,8 @@ std::vector<uint16_t> ports_of(const std::string& bootstrap) {
       const auto digits = item.substr(colon + 1);
       (void)std::from_chars(digits.data(), digits.data() + digits.size(), port);
     }
-    if (port > 0 && port < 65536) out.push_back(static_cast<uint16_t>(port));
+    if (port > 0 && port < 65536)
+      out.push_back(static_cast<uint16_t>(port));
     pos = end + 1;
   }
   return out;
@@ -387,9 +405,14 @@ int run_supervisor(int argc, char** argv, const broker_options& o) {
   std::vector<std::string> base;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--restart-on-crash") continue;
-    if (a == "--ports") { ++i; continue; }
-    if (a.rfind("--ports=", 0) == 0) continue;
+    if (a == "--restart-on-crash")
+      continue;
+    if (a == "--ports") {
+      ++i;
+      continue;
+    }
+    if (a.rfind("--ports=", 0) == 0)
+      continue;
     base.push_back(a);
   }
   auto ports = o.cluster.ports;
@@ -399,11 +422,13 @@ int run_supervisor(int argc, char** argv, const broker_options& o) {
     std::vector<std::string> args{argv[0]}; // run as /proc/self/exe, shown as we are
     args.insert(args.end(), base.begin(), base.end());
     // The control socket path must not depend on the child's pid.
-    if (o.info_file.empty()) args.push_back(std::string{"--control-socket="}.append(o.control_socket));
+    if (o.info_file.empty())
+      args.push_back(std::string{"--control-socket="}.append(o.control_socket));
     if (!ports.empty()) {
       std::string list;
       for (auto p : ports) {
-        if (!list.empty()) list.push_back(',');
+        if (!list.empty())
+          list.push_back(',');
         list.append(std::to_string(p));
       }
       args.push_back(std::string{"--ports="}.append(list));
@@ -416,17 +441,19 @@ int run_supervisor(int argc, char** argv, const broker_options& o) {
     }
     if (child == 0) {
       ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-      if (::getppid() != parent) std::_Exit(1);
+      if (::getppid() != parent)
+        std::_Exit(1);
       pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
       std::vector<char*> cargs;
       cargs.reserve(args.size() + 1);
-      for (auto& a : args) cargs.push_back(a.data());
+      for (auto& a : args)
+        cargs.push_back(a.data());
       cargs.push_back(nullptr);
       ::execv("/proc/self/exe", cargs.data());
       std::_Exit(127);
     }
-    log::info("broker started", {{"pid", std::to_string(child)},
-                                 {"start", std::to_string(starts + 1)}});
+    log::info("broker started",
+              {{"pid", std::to_string(child)}, {"start", std::to_string(starts + 1)}});
     int status = 0;
     bool stopping = false;
     for (;;) {
@@ -436,7 +463,8 @@ int run_supervisor(int argc, char** argv, const broker_options& o) {
         stopping = true;
         ::kill(child, SIGTERM);
       }
-      if (::waitpid(child, &status, WNOHANG) == child) break;
+      if (::waitpid(child, &status, WNOHANG) == child)
+        break;
     }
     if (stopping || (WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
       pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
@@ -445,10 +473,12 @@ int run_supervisor(int argc, char** argv, const broker_options& o) {
     std::string how = WIFSIGNALED(status) ? "signal " : "exit ";
     how.append(std::to_string(WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status)));
     if (ports.empty() && !o.info_file.empty())
-      if (const auto info = read_info_file(o.info_file)) ports = ports_of(info->bootstrap);
+      if (const auto info = read_info_file(o.info_file))
+        ports = ports_of(info->bootstrap);
     // A child that ran a while crashed: start again at once. One that could
     // not start (its ports still taken): back off.
-    if (std::chrono::steady_clock::now() - started > 5s) backoff = 200ms;
+    if (std::chrono::steady_clock::now() - started > 5s)
+      backoff = 200ms;
     log::error("broker died; starting it again on the same ports",
                {{"status", how}, {"backoff_ms", std::to_string(backoff.count())}});
     std::this_thread::sleep_for(backoff);
@@ -476,10 +506,13 @@ int run_ctl(int argc, char** argv) {
       break;
     }
   }
-  for (const auto& word : r.rest()) o.command += (o.command.empty() ? "" : " ") + word;
-  if (o.command.empty()) throw usage_error("ctl needs a command (try: ctl ... help)");
+  for (const auto& word : r.rest())
+    o.command += (o.command.empty() ? "" : " ") + word;
+  if (o.command.empty())
+    throw usage_error("ctl needs a command (try: ctl ... help)");
   if (o.control_socket.empty()) {
-    if (o.info_file.empty()) throw usage_error("ctl needs --control-socket or --info-file");
+    if (o.info_file.empty())
+      throw usage_error("ctl needs --control-socket or --info-file");
     const auto info = read_info_file(o.info_file);
     if (!info) {
       std::cerr << "error cannot read info file " << o.info_file << "\n";
@@ -497,14 +530,17 @@ int run_ctl(int argc, char** argv) {
   }
 }
 
-}  // namespace
+} // namespace
 
 int main(int argc, char** argv, const defaults& d) {
   try {
-    if (argc >= 2 && std::string_view(argv[1]) == "ctl") return run_ctl(argc, argv);
+    if (argc >= 2 && std::string_view(argv[1]) == "ctl")
+      return run_ctl(argc, argv);
     const auto options = parse_broker_options(argc, argv, d);
-    if (!options) return 0;
-    if (options->restart_on_crash) return run_supervisor(argc, argv, *options);
+    if (!options)
+      return 0;
+    if (options->restart_on_crash)
+      return run_supervisor(argc, argv, *options);
     return run_broker(*options, d);
   } catch (const usage_error& e) {
     std::cerr << program_name(d) << ": " << e.what() << "\n";
@@ -512,4 +548,4 @@ int main(int argc, char** argv, const defaults& d) {
   }
 }
 
-}  // namespace devbroker
+} // namespace devbroker

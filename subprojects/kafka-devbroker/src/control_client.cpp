@@ -17,7 +17,8 @@ using clock = std::chrono::steady_clock;
 struct fd_guard {
   int fd;
   ~fd_guard() {
-    if (fd >= 0) ::close(fd);
+    if (fd >= 0)
+      ::close(fd);
   }
 };
 
@@ -31,14 +32,17 @@ void wait_for(int fd, short events, clock::time_point deadline, const char* what
   for (;;) {
     pollfd p{fd, events, 0};
     const int ms = remaining_ms(deadline);
-    if (ms == 0) throw control_error(std::string("timeout while ") + what);
+    if (ms == 0)
+      throw control_error(std::string("timeout while ") + what);
     const int r = ::poll(&p, 1, ms);
-    if (r > 0) return;
-    if (r < 0 && errno != EINTR) throw control_error(std::string("poll: ") + std::strerror(errno));
+    if (r > 0)
+      return;
+    if (r < 0 && errno != EINTR)
+      throw control_error(std::string("poll: ") + std::strerror(errno));
   }
 }
 
-}  // namespace
+} // namespace
 
 std::string control(const std::string& socket_path, const std::string& command,
                     std::chrono::milliseconds timeout) {
@@ -53,12 +57,14 @@ std::string control(const std::string& socket_path, const std::string& command,
   std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
 
   fd_guard sock{::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
-  if (sock.fd < 0) throw control_error(std::string("socket: ") + std::strerror(errno));
+  if (sock.fd < 0)
+    throw control_error(std::string("socket: ") + std::strerror(errno));
 
   // A Unix socket connect either succeeds at once or fails with EAGAIN
   // (backlog full): retry until the deadline.
   while (::connect(sock.fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
-    if (errno == EINTR) continue;
+    if (errno == EINTR)
+      continue;
     if (errno != EAGAIN && errno != EINPROGRESS)
       throw control_error("connect " + socket_path + ": " + std::strerror(errno));
     if (errno == EINPROGRESS) {
@@ -66,10 +72,12 @@ std::string control(const std::string& socket_path, const std::string& command,
       int err = 0;
       socklen_t len = sizeof err;
       ::getsockopt(sock.fd, SOL_SOCKET, SO_ERROR, &err, &len);
-      if (err != 0) throw control_error("connect " + socket_path + ": " + std::strerror(err));
+      if (err != 0)
+        throw control_error("connect " + socket_path + ": " + std::strerror(err));
       break;
     }
-    if (remaining_ms(deadline) == 0) throw control_error("timeout while connecting");
+    if (remaining_ms(deadline) == 0)
+      throw control_error("timeout while connecting");
     ::usleep(10'000);
   }
 
@@ -92,8 +100,10 @@ std::string control(const std::string& socket_path, const std::string& command,
 
   std::string answer;
   for (;;) {
-    if (const auto nl = answer.find('\n'); nl != std::string::npos) return answer.substr(0, nl);
-    if (answer.size() > 1 << 20) throw control_error("answer too long");
+    if (const auto nl = answer.find('\n'); nl != std::string::npos)
+      return answer.substr(0, nl);
+    if (answer.size() > 1 << 20)
+      throw control_error("answer too long");
     char buf[4096];
     const ssize_t n = ::recv(sock.fd, buf, sizeof buf, 0);
     if (n > 0) {
@@ -108,4 +118,4 @@ std::string control(const std::string& socket_path, const std::string& command,
   }
 }
 
-}  // namespace devbroker
+} // namespace devbroker

@@ -29,8 +29,8 @@ sockaddr_un unix_address(const std::string& path) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.empty() || path.size() >= sizeof addr.sun_path)
-    throw std::runtime_error("control socket path empty or longer than " +
-                             std::to_string(sizeof addr.sun_path - 1) + " bytes: " + path);
+    throw std::runtime_error("control socket path empty or longer than "
+                             + std::to_string(sizeof addr.sun_path - 1) + " bytes: " + path);
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   return addr;
 }
@@ -38,7 +38,8 @@ sockaddr_un unix_address(const std::string& path) {
 // True when something accepts connections on `path`.
 bool someone_listens(const sockaddr_un& addr) {
   const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
+  if (fd < 0)
+    return false;
   const bool ok = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
   ::close(fd);
   return ok;
@@ -49,38 +50,45 @@ struct client {
   int fd = -1;
   std::string in;
   std::string out;
-  bool closing = false;  // close once `out` is flushed
+  bool closing = false; // close once `out` is flushed
   clock::time_point deadline;
 };
 
-}  // namespace
+} // namespace
 
 control_server::control_server(std::string path, handler on_line, control_limits limits)
-    : path_(std::move(path)), on_line_(std::move(on_line)), limits_(limits) {}
+  : path_(std::move(path)), on_line_(std::move(on_line)), limits_(limits) {}
 
-control_server::~control_server() { stop(); }
+control_server::~control_server() {
+  stop();
+}
 
 void control_server::start() {
   const sockaddr_un addr = unix_address(path_);
-  struct stat st{};
+  struct stat st {};
   if (::lstat(path_.c_str(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode)) throw std::runtime_error("control path exists and is not a socket: " + path_);
-    if (someone_listens(addr)) throw std::runtime_error("control socket in use: " + path_);
-    ::unlink(path_.c_str());  // stale socket from a killed broker
+    if (!S_ISSOCK(st.st_mode))
+      throw std::runtime_error("control path exists and is not a socket: " + path_);
+    if (someone_listens(addr))
+      throw std::runtime_error("control socket in use: " + path_);
+    ::unlink(path_.c_str()); // stale socket from a killed broker
   }
 
   int pipe_fds[2];
-  if (::pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) != 0) throw_errno("pipe2");
+  if (::pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) != 0)
+    throw_errno("pipe2");
   wake_read_ = pipe_fds[0];
   wake_write_ = pipe_fds[1];
 
   listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (listen_fd_ < 0) throw_errno("socket");
+  if (listen_fd_ < 0)
+    throw_errno("socket");
   if (::bind(listen_fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
     throw_errno("bind " + path_);
   bound_ = true;
-  ::chmod(path_.c_str(), 0600);  // control is for the owner only
-  if (::listen(listen_fd_, 16) != 0) throw_errno("listen " + path_);
+  ::chmod(path_.c_str(), 0600); // control is for the owner only
+  if (::listen(listen_fd_, 16) != 0)
+    throw_errno("listen " + path_);
 
   thread_ = std::thread([this] { run(); });
 }
@@ -93,14 +101,16 @@ void control_server::stop() {
     thread_.join();
   }
   for (int* fd : {&listen_fd_, &wake_read_, &wake_write_}) {
-    if (*fd >= 0) ::close(*fd);
+    if (*fd >= 0)
+      ::close(*fd);
     *fd = -1;
   }
   if (bound_) {
     bound_ = false;
     // Remove only our own socket file (never one a failed start found in use).
-    struct stat st{};
-    if (::lstat(path_.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(path_.c_str());
+    struct stat st {};
+    if (::lstat(path_.c_str(), &st) == 0 && S_ISSOCK(st.st_mode))
+      ::unlink(path_.c_str());
   }
 }
 
@@ -116,9 +126,9 @@ void control_server::run() {
       } else if (n < 0 && errno == EINTR) {
         continue;
       } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        return true;  // wait for POLLOUT
+        return true; // wait for POLLOUT
       } else {
-        return false;  // peer gone
+        return false; // peer gone
       }
     }
     return true;
@@ -135,8 +145,10 @@ void control_server::run() {
       }
       std::string line = c.in.substr(0, pos);
       c.in.erase(0, pos + 1);
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      if (line.find_first_not_of(" \t") == std::string::npos) continue;
+      if (!line.empty() && line.back() == '\r')
+        line.pop_back();
+      if (line.find_first_not_of(" \t") == std::string::npos)
+        continue;
       c.out += on_line_(line) + "\n";
     }
     if (c.closing) {
@@ -145,7 +157,8 @@ void control_server::run() {
       c.out += "error line too long\n";
       c.closing = true;
     } else if (eof) {
-      if (c.in.find_first_not_of(" \t\r") != std::string::npos) c.out += on_line_(c.in) + "\n";
+      if (c.in.find_first_not_of(" \t\r") != std::string::npos)
+        c.out += on_line_(c.in) + "\n";
       c.in.clear();
       c.closing = true;
     }
@@ -167,7 +180,8 @@ void control_server::run() {
       log::error("control server poll failed", {{"errno", std::strerror(errno)}});
       break;
     }
-    if (fds[0].revents != 0) break;  // stop() requested
+    if (fds[0].revents != 0)
+      break; // stop() requested
 
     // Existing clients first (fds[2..] match clients[0..] before accepting).
     for (std::size_t i = 0; i < clients.size(); ++i) {
@@ -187,9 +201,12 @@ void control_server::run() {
           alive = false;
         }
       }
-      if (alive) alive = flush(c);
-      if (alive && c.closing && c.out.empty()) alive = false;
-      if (alive && clock::now() >= c.deadline) alive = false;  // idle or stuck reader
+      if (alive)
+        alive = flush(c);
+      if (alive && c.closing && c.out.empty())
+        alive = false;
+      if (alive && clock::now() >= c.deadline)
+        alive = false; // idle or stuck reader
       if (!alive) {
         ::close(c.fd);
         c.fd = -1;
@@ -200,7 +217,8 @@ void control_server::run() {
     if (ready > 0 && (fds[1].revents & POLLIN)) {
       for (;;) {
         const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) break;  // EAGAIN: backlog drained
+        if (fd < 0)
+          break; // EAGAIN: backlog drained
         if (clients.size() >= limits_.max_clients) {
           static constexpr char busy[] = "error busy\n";
           [[maybe_unused]] const auto n = ::send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL);
@@ -211,7 +229,8 @@ void control_server::run() {
       }
     }
   }
-  for (auto& c : clients) ::close(c.fd);
+  for (auto& c : clients)
+    ::close(c.fd);
 }
 
-}  // namespace devbroker
+} // namespace devbroker

@@ -18,14 +18,15 @@ std::size_t taken = 0;
 
 std::optional<uint16_t> next_port() {
   std::lock_guard lock(mutex);
-  if (pending.empty()) return std::nullopt;
+  if (pending.empty())
+    return std::nullopt;
   const auto port = pending.front();
   pending.pop_front();
   ++taken;
   return port;
 }
 
-}  // namespace
+} // namespace
 
 void arm(const std::vector<uint16_t>& ports) {
   std::lock_guard lock(mutex);
@@ -39,7 +40,7 @@ std::size_t disarm() {
   return taken;
 }
 
-}  // namespace devbroker::fixed_ports
+} // namespace devbroker::fixed_ports
 
 // See fixed_ports.hpp. Resolved before libc's for librdkafka too (the
 // executable exports it because a shared library it links references it).

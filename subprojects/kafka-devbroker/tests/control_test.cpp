@@ -21,15 +21,17 @@ std::map<std::string, std::string> parse_answer(const std::string& answer) {
   std::istringstream in(answer);
   std::string word;
   in >> word;
-  if (word != "ok") throw std::runtime_error("not ok: " + answer);
+  if (word != "ok")
+    throw std::runtime_error("not ok: " + answer);
   while (in >> word) {
     const auto eq = word.find('=');
-    if (eq != std::string::npos) out[word.substr(0, eq)] = word.substr(eq + 1);
+    if (eq != std::string::npos)
+      out[word.substr(0, eq)] = word.substr(eq + 1);
   }
   return out;
 }
 
-}  // namespace
+} // namespace
 
 BOOST_AUTO_TEST_CASE(status_parses) {
   broker_process broker({"--brokers", "3", "--topic", "a:3", "--topic", "b:1"});
@@ -49,7 +51,8 @@ BOOST_AUTO_TEST_CASE(down_then_up_keeps_data_and_address) {
   {
     producer p(broker.bootstrap());
     const auto r = p.produce_all("outage", make_records("before", 5), 10s);
-    for (auto e : r) BOOST_TEST_REQUIRE(e == RdKafka::ERR_NO_ERROR);
+    for (auto e : r)
+      BOOST_TEST_REQUIRE(e == RdKafka::ERR_NO_ERROR);
   }
 
   BOOST_TEST(broker.ctl("down all") == "ok brokers=1:down");
@@ -75,16 +78,18 @@ BOOST_AUTO_TEST_CASE(down_then_up_keeps_data_and_address) {
 BOOST_AUTO_TEST_CASE(producer_blocked_during_outage_recovers_after_up) {
   broker_process broker({"--brokers", "2", "--topic", "recover:2"});
   producer p(broker.bootstrap(), {{"message.timeout.ms", "20000"}});
-  BOOST_TEST_REQUIRE(p.produce_all("recover", make_records("warm", 2), 10s)[0] == RdKafka::ERR_NO_ERROR);
+  BOOST_TEST_REQUIRE(p.produce_all("recover", make_records("warm", 2), 10s)[0]
+                     == RdKafka::ERR_NO_ERROR);
   BOOST_TEST(broker.ctl("down") == "ok brokers=1:down,2:down");
   // Bring the cluster back from another thread while produce_all waits.
   std::thread restore([&] {
-    std::this_thread::sleep_for(1s);  // outage length (not an assertion mechanism)
+    std::this_thread::sleep_for(1s); // outage length (not an assertion mechanism)
     broker.ctl("up");
   });
   const auto r = p.produce_all("recover", make_records("held", 4), 15s);
   restore.join();
-  for (auto e : r) BOOST_TEST(e == RdKafka::ERR_NO_ERROR, RdKafka::err2str(e));
+  for (auto e : r)
+    BOOST_TEST(e == RdKafka::ERR_NO_ERROR, RdKafka::err2str(e));
   BOOST_TEST(count_messages(broker.bootstrap(), "recover", 5s) == 6);
 }
 
@@ -94,7 +99,8 @@ BOOST_AUTO_TEST_CASE(injected_error_fails_once_then_retry_delivers_exactly_once)
   // Proof the injection bites: without retries the error reaches the app.
   BOOST_TEST(broker.ctl("errors Produce REQUEST_TIMED_OUT 1").rfind("ok", 0) == 0);
   {
-    producer p(broker.bootstrap(), {{"enable.idempotence", "false"}, {"retries", "0"}, {"acks", "all"}});
+    producer p(broker.bootstrap(),
+               {{"enable.idempotence", "false"}, {"retries", "0"}, {"acks", "all"}});
     const auto r = p.produce_all("inject", make_records("noretry", 1), 10s);
     BOOST_TEST(r[0] == RdKafka::ERR_REQUEST_TIMED_OUT, RdKafka::err2str(r[0]));
   }
@@ -122,7 +128,8 @@ BOOST_AUTO_TEST_CASE(ctl_subcommand) {
   BOOST_TEST(r.exit_code == 0);
   BOOST_TEST(r.out.rfind("ok bootstrap=" + broker.bootstrap(), 0) == 0, r.out);
 
-  r = run_command({bin, "ctl", "--control-socket", broker.info().control, "rtt", "1", "5"}, "", 10s);
+  r = run_command({bin, "ctl", "--control-socket", broker.info().control, "rtt", "1", "5"}, "",
+                  10s);
   BOOST_TEST(r.exit_code == 0);
   BOOST_TEST(r.out == "ok rtt=1:5\n");
 
@@ -131,7 +138,8 @@ BOOST_AUTO_TEST_CASE(ctl_subcommand) {
   BOOST_TEST(r.out.rfind("error", 0) == 0);
 
   // No broker behind the socket: fails fast, no hang.
-  r = run_command({bin, "ctl", "--timeout", "500", "--control-socket", broker.dir() + "/none.sock", "status"},
+  r = run_command({bin, "ctl", "--timeout", "500", "--control-socket", broker.dir() + "/none.sock",
+                   "status"},
                   "", 10s);
   BOOST_TEST(!r.timed_out);
   BOOST_TEST(r.exit_code == 1);

@@ -15,14 +15,16 @@ std::string kcat() {
   const char* k = std::getenv("KCAT");
   return k && *k ? k : "kcat";
 }
-}  // namespace
+} // namespace
 
 BOOST_AUTO_TEST_CASE(kcat_produce_and_consume) {
   broker_process broker({"--topic", "lines:3"});
   std::string input;
-  for (int i = 0; i < 20; ++i) input += "line-" + std::to_string(i) + "\n";
+  for (int i = 0; i < 20; ++i)
+    input += "line-" + std::to_string(i) + "\n";
 
-  const auto produced = run_command({kcat(), "-P", "-b", broker.bootstrap(), "-t", "lines"}, input, 15s);
+  const auto produced = run_command({kcat(), "-P", "-b", broker.bootstrap(), "-t", "lines"}, input,
+                                    15s);
   BOOST_TEST_REQUIRE(!produced.timed_out);
   BOOST_TEST_REQUIRE(produced.exit_code == 0);
 
@@ -34,8 +36,10 @@ BOOST_AUTO_TEST_CASE(kcat_produce_and_consume) {
 
   std::multiset<std::string> got, expected;
   std::istringstream out(consumed.out);
-  for (std::string line; std::getline(out, line);) got.insert(line);
-  for (int i = 0; i < 20; ++i) expected.insert("line-" + std::to_string(i));
+  for (std::string line; std::getline(out, line);)
+    got.insert(line);
+  for (int i = 0; i < 20; ++i)
+    expected.insert("line-" + std::to_string(i));
   BOOST_TEST((got == expected), "kcat output:\n" << consumed.out);
 }
 

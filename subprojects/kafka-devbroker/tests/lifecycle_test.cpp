@@ -15,14 +15,16 @@
 using namespace devbroker::test;
 
 namespace {
-bool exited_zero(int status) { return status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0; }
-}  // namespace
+bool exited_zero(int status) {
+  return status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+} // namespace
 
 BOOST_AUTO_TEST_CASE(prints_bootstrap_and_writes_info_file) {
   broker_process broker({"--brokers", "2"});
   BOOST_TEST(broker.info().pid == broker.pid());
   BOOST_TEST(broker.info().bootstrap.rfind("127.0.0.1:", 0) == 0);
-  BOOST_TEST(broker.info().bootstrap.find(',') != std::string::npos);  // two brokers
+  BOOST_TEST(broker.info().bootstrap.find(',') != std::string::npos); // two brokers
   BOOST_TEST(broker.info().control == broker.info_file() + ".sock");
   // stdout carries the same bootstrap line (written before the info file).
   BOOST_TEST(broker.stdout_text() == "bootstrap=" + broker.bootstrap() + "\n");
@@ -46,7 +48,7 @@ BOOST_AUTO_TEST_CASE(sigint_exits_zero_with_open_control_connection) {
   addr.sun_family = AF_UNIX;
   std::strcpy(addr.sun_path, broker.info().control.c_str());
   BOOST_REQUIRE(::connect(idle, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  BOOST_TEST(broker.ctl("down") == "ok brokers=1:down");  // also stops while "down"
+  BOOST_TEST(broker.ctl("down") == "ok brokers=1:down"); // also stops while "down"
   BOOST_TEST(exited_zero(broker.stop(SIGINT, 5s)));
   ::close(idle);
 }
@@ -72,5 +74,5 @@ BOOST_AUTO_TEST_CASE(second_broker_refuses_a_live_control_socket) {
                              "", 10s);
   BOOST_TEST(!r.timed_out);
   BOOST_TEST(r.exit_code == 1);
-  BOOST_TEST(first.ctl("ping") == "ok pong");  // first broker unaffected
+  BOOST_TEST(first.ctl("ping") == "ok pong"); // first broker unaffected
 }

@@ -39,7 +39,8 @@ BOOST_AUTO_TEST_CASE(api_and_error_names) {
   BOOST_TEST(*parse_api_key("JoinGroup") == 11);
   BOOST_TEST(!parse_api_key("Nope"));
   BOOST_TEST(!parse_api_key("-1"));
-  BOOST_TEST(*parse_error_code("NOT_LEADER_FOR_PARTITION") == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION);
+  BOOST_TEST(*parse_error_code("NOT_LEADER_FOR_PARTITION")
+             == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION);
   BOOST_TEST(*parse_error_code("request_timed_out") == RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
   BOOST_TEST(*parse_error_code("RD_KAFKA_RESP_ERR__TRANSPORT") == RD_KAFKA_RESP_ERR__TRANSPORT);
   BOOST_TEST(*parse_error_code("7") == RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
@@ -54,19 +55,19 @@ BOOST_AUTO_TEST_CASE(commands_on_in_process_cluster) {
   command_handler h(cluster);
   BOOST_TEST(h.handle("ping") == "ok pong");
   BOOST_TEST(h.handle("create-topic t1 2") == "ok topic=t1 partitions=2");
-  BOOST_TEST(h.handle("create-topic t1 2").rfind("error", 0) == 0);  // exists
+  BOOST_TEST(h.handle("create-topic t1 2").rfind("error", 0) == 0); // exists
   BOOST_TEST(h.handle("down 2") == "ok brokers=1:up,2:down");
   BOOST_TEST(h.handle("down 3").rfind("error", 0) == 0);
   BOOST_TEST(h.handle("up") == "ok brokers=1:up,2:up");
   BOOST_TEST(h.handle("rtt 1 25") == "ok rtt=1:25");
-  BOOST_TEST(h.handle("errors Produce REQUEST_TIMED_OUT 2") ==
-             "ok api=0 err=7 name=REQUEST_TIMED_OUT count=2");
+  BOOST_TEST(h.handle("errors Produce REQUEST_TIMED_OUT 2")
+             == "ok api=0 err=7 name=REQUEST_TIMED_OUT count=2");
   BOOST_TEST(h.handle("clear-errors 0") == "ok api=0");
   BOOST_TEST(h.handle("errors Produce 7 0").rfind("error", 0) == 0);
   BOOST_TEST(h.handle("frobnicate").rfind("error unknown command", 0) == 0);
   BOOST_TEST(h.handle("   ").rfind("error", 0) == 0);
-  BOOST_TEST(h.handle("status") == "ok bootstrap=" + cluster.bootstrap() +
-                                       " brokers=1:up,2:up topics=t1:2 rtt=1:25");
+  BOOST_TEST(h.handle("status")
+             == "ok bootstrap=" + cluster.bootstrap() + " brokers=1:up,2:up topics=t1:2 rtt=1:25");
 }
 
 BOOST_AUTO_TEST_CASE(control_server_and_client) {
@@ -74,8 +75,8 @@ BOOST_AUTO_TEST_CASE(control_server_and_client) {
   const std::string path = dir.path() + "/ctl.sock";
   control_limits limits;
   limits.max_line = 64;
-  control_server server(path, [](std::string_view line) { return "ok echo " + std::string(line); },
-                        limits);
+  control_server server(
+    path, [](std::string_view line) { return "ok echo " + std::string(line); }, limits);
   server.start();
   BOOST_TEST(control(path, "hello world", 2s) == "ok echo hello world");
 
@@ -93,7 +94,8 @@ BOOST_AUTO_TEST_CASE(control_server_and_client) {
   std::string got;
   char buf[256];
   ssize_t n;
-  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) got.append(buf, static_cast<std::size_t>(n));
+  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0)
+    got.append(buf, static_cast<std::size_t>(n));
   ::close(fd);
   BOOST_TEST(got == "ok echo a\nok echo b\nok echo c\n");
 
@@ -101,7 +103,7 @@ BOOST_AUTO_TEST_CASE(control_server_and_client) {
   BOOST_CHECK_THROW(control(path, "two\nlines", 1s), std::invalid_argument);
 
   server.stop();
-  BOOST_TEST(::access(path.c_str(), F_OK) != 0);  // socket file removed
+  BOOST_TEST(::access(path.c_str(), F_OK) != 0); // socket file removed
   BOOST_CHECK_THROW(control(path, "ping", 1s), control_error);
 }
 
@@ -137,7 +139,9 @@ BOOST_AUTO_TEST_CASE(log_lines_are_single_line_key_value) {
   const auto line = log::format(log::level::warning, "rdkafka", "two\nlines \"quoted\"",
                                 {{"fac", "FAIL"}, {"peer", "a b"}});
   BOOST_TEST(line.find('\n') == line.size() - 1);
-  BOOST_TEST(line.find(" level=warn component=rdkafka msg=\"two\\nlines \\\"quoted\\\"\" fac=FAIL peer=\"a b\"") !=
-             std::string::npos);
+  BOOST_TEST(
+    line.find(
+      " level=warn component=rdkafka msg=\"two\\nlines \\\"quoted\\\"\" fac=FAIL peer=\"a b\"")
+    != std::string::npos);
   BOOST_TEST(line.rfind("ts=", 0) == 0);
 }

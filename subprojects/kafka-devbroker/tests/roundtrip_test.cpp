@@ -17,7 +17,8 @@ BOOST_AUTO_TEST_CASE(produce_and_consume_with_group) {
   producer p(broker.bootstrap());
   const auto results = p.produce_all("events", records, 10s);
   for (std::size_t i = 0; i < n; ++i)
-    BOOST_TEST(results[i] == RdKafka::ERR_NO_ERROR, "record " << i << ": " << RdKafka::err2str(results[i]));
+    BOOST_TEST(results[i] == RdKafka::ERR_NO_ERROR,
+               "record " << i << ": " << RdKafka::err2str(results[i]));
 
   // Group join takes ~3 s on the mock; the deadline covers it generously.
   auto got = consume_group(broker.bootstrap(), "events", "rt-group", n, 20s);

@@ -101,7 +101,8 @@ BOOST_AUTO_TEST_CASE(no_range_needs_more_than_a_fixed_number_of_buckets) {
     BOOST_TEST(covered == len);
     if (!s.empty()) {
       BOOST_TEST(out.size() <= 2u);
-      if (!out.empty() && out.front().start_ms == r.start_ms && out.front().end_ms <= s.lo * minute_ms)
+      if (!out.empty() && out.front().start_ms == r.start_ms
+          && out.front().end_ms <= s.lo * minute_ms)
         BOOST_TEST(out.front().end_ms == s.lo * minute_ms);
     }
   }

@@ -43,7 +43,8 @@ BOOST_AUTO_TEST_CASE(logfmt_is_the_default) {
   auto line = captured([] { log::info("gateway", "listening", {{"grpc", "127.0.0.1:9090"}}); });
   BOOST_TEST(line.rfind("ts=", 0) == 0);
   BOOST_TEST(line.find(" level=info component=gateway msg=listening grpc=127.0.0.1:9090\n")
-             != std::string::npos, line);
+               != std::string::npos,
+             line);
 }
 
 BOOST_AUTO_TEST_CASE(json_is_one_object_per_line_with_escaped_values) {
@@ -57,6 +58,8 @@ BOOST_AUTO_TEST_CASE(json_is_one_object_per_line_with_escaped_values) {
   log::set_format(log::format::logfmt);
   BOOST_TEST(line.rfind("{\"ts\":\"", 0) == 0, line);
   BOOST_TEST(line.find(R"("level":"warn","component":"counts","msg":"the cache \"cannot\" answer",)"
-                       R"("reason":"a\\b\nc\u0001"})" "\n")
-             != std::string::npos, line);
+                       R"("reason":"a\\b\nc\u0001"})"
+                       "\n")
+               != std::string::npos,
+             line);
 }

@@ -23,10 +23,10 @@ namespace {
 constexpr int64_t minute_ms = 60'000;
 
 struct world {
-  cache::snapshot snap;          // what the cache answers (ranges filled per ask)
-  std::map<int64_t, int64_t> buckets; // minute -> count in the cache
-  persistence::tail_counts tail; // what the tail query answers
-  int64_t pg_count = 0;          // what count(*) answers (unless pg_rows)
+  cache::snapshot snap;                        // what the cache answers (ranges filled per ask)
+  std::map<int64_t, int64_t> buckets;          // minute -> count in the cache
+  persistence::tail_counts tail;               // what the tail query answers
+  int64_t pg_count = 0;                        // what count(*) answers (unless pg_rows)
   std::optional<std::vector<int64_t>> pg_rows; // timestamps PostgreSQL holds
   int64_t limit = std::numeric_limits<int64_t>::max(); // the cache's ceiling + 1
   bool hold_counts = false;
@@ -43,8 +43,8 @@ struct world {
   int statements = 0;
   bool hold_reads = false;
   std::vector<std::pair<std::vector<int64_t>, std::vector<time_range>>> reads; // seqs, ranges
-  std::vector<std::pair<caf::typed_response_promise<persistence::read_counts>,
-                        persistence::read_counts>>
+  std::vector<
+    std::pair<caf::typed_response_promise<persistence::read_counts>, persistence::read_counts>>
     held_reads;
   std::vector<std::vector<time_range>> asked; // summed
   std::vector<std::vector<time_range>> asked_minutes;
@@ -147,8 +147,8 @@ fake_store_actor::behavior_type fake_store(fake_store_actor::pointer self,
       }
       return w->tail;
     },
-    [=](tail_atom, std::vector<int64_t> seqs, bool, std::vector<time_range> ranges)
-      -> caf::result<persistence::read_counts> {
+    [=](tail_atom, std::vector<int64_t> seqs, bool,
+        std::vector<time_range> ranges) -> caf::result<persistence::read_counts> {
       w->statements++;
       w->reads.emplace_back(seqs, ranges);
       persistence::read_counts rc;
@@ -217,8 +217,7 @@ struct fixture : test::coordinator_fixture {
     s.max_fallbacks = 4;
     s.max_ranges_per_read = 8;
     counts = counts::spawn_count_reader(*sys, s, caf::actor_cast<cache::reader_actor>(c),
-                                        caf::actor_cast<persistence::persistence_actor>(st),
-                                        reg);
+                                        caf::actor_cast<persistence::persistence_actor>(st), reg);
     // A caught-up, usable cache by default.
     w->snap.usable = true;
     w->snap.seqs = {10, 20, 30};

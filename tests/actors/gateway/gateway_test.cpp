@@ -44,8 +44,8 @@ struct observed {
 // inside the actor: a promise is delivered by its actor).
 using fake_store_actor = persistence::persistence_actor::extend<caf::reacts_to<resume_atom>>;
 
-fake_store_actor::behavior_type
-fake_store(fake_store_actor::pointer self, mode m, std::shared_ptr<observed> obs) {
+fake_store_actor::behavior_type fake_store(fake_store_actor::pointer self, mode m,
+                                           std::shared_ptr<observed> obs) {
   return {
     [=](resume_atom) {
       if (obs->held.empty())
@@ -132,8 +132,8 @@ struct fixture : test::coordinator_fixture {
     auto pub = sys->spawn(fake_publisher, obs);
     auto counts = sys->spawn(fake_counts, obs);
     this->store = caf::actor_cast<caf::actor>(store);
-    auto gw = gateway::spawn_gateway(*sys, s, caf::actor_cast<persistence::persistence_actor>(store),
-                                     pub, counts, reg);
+    auto gw = gateway::spawn_gateway(
+      *sys, s, caf::actor_cast<persistence::persistence_actor>(store), pub, counts, reg);
     for (auto a : {caf::actor_cast<caf::actor>(store), caf::actor_cast<caf::actor>(pub),
                    caf::actor_cast<caf::actor>(counts), caf::actor_cast<caf::actor>(gw)})
       spawned.push_back(a);
@@ -150,8 +150,8 @@ struct fixture : test::coordinator_fixture {
 
   // Sends a call with a reply and runs every message it causes (no timers).
   template <class T, class... Ts>
-  std::shared_ptr<answers<T>> call(const gateway::gateway_actor& gw, clock_type::time_point deadline,
-                                   Ts... xs) {
+  std::shared_ptr<answers<T>> call(const gateway::gateway_actor& gw,
+                                   clock_type::time_point deadline, Ts... xs) {
     auto a = std::make_shared<answers<T>>();
     caf::anon_send(gw, xs...,
                    reply<T>{[a](T& v) {
@@ -167,12 +167,13 @@ struct fixture : test::coordinator_fixture {
     return a;
   }
 
-  std::shared_ptr<answers<gateway::ping_ack>>
-  ping(const gateway::gateway_actor& gw, int64_t ts, clock_type::time_point deadline) {
+  std::shared_ptr<answers<gateway::ping_ack>> ping(const gateway::gateway_actor& gw, int64_t ts,
+                                                   clock_type::time_point deadline) {
     return call<gateway::ping_ack>(gw, deadline, ping_atom::value, ts);
   }
 
-  std::shared_ptr<answers<gateway::ping_ack>> ping(const gateway::gateway_actor& gw, int64_t ts = 0) {
+  std::shared_ptr<answers<gateway::ping_ack>> ping(const gateway::gateway_actor& gw,
+                                                   int64_t ts = 0) {
     return ping(gw, ts, clock_type::now() + 60s);
   }
 
@@ -253,7 +254,8 @@ BOOST_AUTO_TEST_CASE(idempotency_keys_travel_with_the_row) {
   BOOST_TEST(obs->rows[0].key_ttl_ms == 90'000);
   BOOST_TEST(obs->rows[1].key == "");
   for (auto bad : {std::string{"has space"}, std::string{"quote\""}, std::string(129, 'k')}) {
-    auto a = call<gateway::ping_ack>(gw, clock_type::now() + 60s, ping_atom::value, int64_t{0}, bad);
+    auto a = call<gateway::ping_ack>(gw, clock_type::now() + 60s, ping_atom::value, int64_t{0},
+                                     bad);
     BOOST_TEST(a->failed_with(ping_errc::invalid_argument), bad);
   }
   BOOST_TEST(obs->rows.size() == 2u);
@@ -480,11 +482,10 @@ std::shared_ptr<handovers> send_batch(const gateway::gateway_actor& gw,
   auto h = std::make_shared<handovers>();
   auto n = calls.size();
   caf::anon_send(gw, batch_atom::value,
-                 gateway::call_batch{std::move(calls),
-                                     std::make_shared<gateway::batch_reply>(
-                                       n, [h](std::vector<gateway::answer>& as) {
-                                         h->got.push_back(as);
-                                       })});
+                 gateway::call_batch{std::move(calls), std::make_shared<gateway::batch_reply>(
+                                                         n, [h](std::vector<gateway::answer>& as) {
+                                                           h->got.push_back(as);
+                                                         })});
   return h;
 }
 
@@ -497,11 +498,11 @@ std::shared_ptr<handovers> send_batch(const gateway::gateway_actor& gw,
 BOOST_AUTO_TEST_CASE(a_batch_gets_each_calls_outcome_once) {
   auto gw = make(mode::hold, with(2));
   auto later = clock_type::now() + 60s;
-  auto h = send_batch(gw, {ping_call(-5, later),               // 0: invalid
-                           ping_call(0, later),                // 1: ok, after its commit
-                           ping_call(0, clock_type::now()),    // 2: deadline passes
-                           ping_call(0, later),                // 3: busy (2 in flight)
-                           count_call(later)});                // 4: the count reader's 7
+  auto h = send_batch(gw, {ping_call(-5, later),            // 0: invalid
+                           ping_call(0, later),             // 1: ok, after its commit
+                           ping_call(0, clock_type::now()), // 2: deadline passes
+                           ping_call(0, later),             // 3: busy (2 in flight)
+                           count_call(later)});             // 4: the count reader's 7
   drain();
   BOOST_TEST(obs->rows.size() == 2u); // neither the invalid nor the busy one is stored
   BOOST_TEST(h->failed_with(0, ping_errc::invalid_argument));

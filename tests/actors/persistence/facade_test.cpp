@@ -20,9 +20,9 @@ using namespace std::chrono_literals;
 namespace {
 
 struct world {
-  int spawned = 0;           // workers made, in order: writer, count reader, tail reader, ...
-  bool hang_writes = false;  // writes get no answer
-  bool hang_counts = false;  // counts get no answer
+  int spawned = 0;            // workers made, in order: writer, count reader, tail reader, ...
+  bool hang_writes = false;   // writes get no answer
+  bool hang_counts = false;   // counts get no answer
   std::vector<int> writes_by; // the worker of each write received
   std::vector<int> counts_by;
   std::vector<caf::typed_response_promise<int64_t>> held;
@@ -49,7 +49,9 @@ worker_actor::behavior_type fake_worker(worker_actor::pointer self, std::shared_
       }
       return int64_t{42};
     },
-    [=](tail_atom, const std::vector<int64_t>&, bool) { return tail_counts{true, 7, {}}; },
+    [=](tail_atom, const std::vector<int64_t>&, bool) {
+      return tail_counts{true, 7, {}};
+    },
     [=](tail_atom, const std::vector<int64_t>&, bool, const std::vector<time_range>&) {
       return read_counts{{true, 7, {}}, {}};
     },
@@ -142,8 +144,8 @@ BOOST_AUTO_TEST_CASE(tails_do_not_queue_behind_counts) {
   for (int i = 0; i < 3; ++i)
     (*self)->send(store, count_atom::value, time_range{true, 1, 253402300800000});
   drain();
-  auto rh = (*self)->request(store, caf::infinite, tail_atom::value,
-                             std::vector<int64_t>{0, 0, 0}, false);
+  auto rh = (*self)->request(store, caf::infinite, tail_atom::value, std::vector<int64_t>{0, 0, 0},
+                             false);
   drain();
   auto t = answer<tail_counts>(rh);
   BOOST_REQUIRE(static_cast<bool>(t));

@@ -56,7 +56,9 @@ BOOST_AUTO_TEST_CASE(skips_fields_it_does_not_know) {
   // producer's additions.
   bytes += std::string{"\x49\x01\x02\x03\x04\x05\x06\x07\x08", 9};
   bytes += std::string{"\x55\x01\x02\x03\x04", 5};
-  bytes += std::string{"\x5a\x03" "abc", 5};
+  bytes += std::string{"\x5a\x03"
+                       "abc",
+                       5};
   auto f = decoded(bytes);
   BOOST_TEST(f.timestamp_ms == 1234);
   BOOST_TEST(f.relay_seq == 99);
@@ -74,7 +76,8 @@ BOOST_AUTO_TEST_CASE(rejects_broken_bytes) {
   // Every truncation inside a field fails in both parsers alike.
   for (size_t cut = 1; cut < bytes.size(); ++cut) {
     ping::v1::PingEvent check;
-    BOOST_TEST(decode_event_fields(bytes.data(), cut, f) == check.ParseFromArray(bytes.data(), static_cast<int>(cut)),
+    BOOST_TEST(decode_event_fields(bytes.data(), cut, f)
+                 == check.ParseFromArray(bytes.data(), static_cast<int>(cut)),
                "cut at " << cut);
   }
   std::string bad_wire_type{"\x0b", 1}; // field 1, start group

@@ -29,7 +29,7 @@ namespace {
 // -- the truth: every partition's pings by relay_seq (1-based, gapless) -----
 
 struct database {
-  std::map<int32_t, std::vector<int64_t>> pings; // partition -> timestamp of seq i+1
+  std::map<int32_t, std::vector<int64_t>> pings;  // partition -> timestamp of seq i+1
   std::map<int32_t, std::vector<int64_t>> idents; // partition -> identity of seq i+1
   int64_t next_ident = 1000;
 
@@ -123,12 +123,12 @@ struct cache_model {
 struct world {
   database db;
   cache_model cache;
-  std::vector<write_request> writes;  // every write the cache received
-  int fills = 0;                      // fill requests the rebuilder received
-  int head_checks = 0;                // head checks the rebuilder received
-  int racing_fills = 0;               // fills during which another owner moves the partition on
-  bool hold_writes = false;           // apply, but keep the reply back
-  bool hold_fills = false;            // keep fill replies back
+  std::vector<write_request> writes; // every write the cache received
+  int fills = 0;                     // fill requests the rebuilder received
+  int head_checks = 0;               // head checks the rebuilder received
+  int racing_fills = 0;              // fills during which another owner moves the partition on
+  bool hold_writes = false;          // apply, but keep the reply back
+  bool hold_fills = false;           // keep fill replies back
   std::vector<caf::typed_response_promise<cache::write_result>> held_writes;
   std::vector<caf::typed_response_promise<write_request>> held_fills;
   std::vector<write_request> held_fill_values;
@@ -236,8 +236,8 @@ struct fixture : test::coordinator_fixture {
   fixture() {
     window_settings s;
     s.max_records = 1000;
-    s.max_delay = 0s;        // every batch is due at once
-    s.heartbeat = 0s;        // every tick writes idle partitions
+    s.max_delay = 0s; // every batch is due at once
+    s.heartbeat = 0s; // every tick writes idle partitions
     s.verify_interval = 1s;
     s.writer_timeout = 5s;
     s.rebuild_timeout = 5s;
@@ -498,7 +498,7 @@ BOOST_AUTO_TEST_CASE(repeated_resync_conflicts_back_off) {
   w->racing_fills = 3;
   auto fills = w->fills;
   consume(0, {w->db.add(0, 40, 240'000)}); // a gap: resync
-  BOOST_TEST(w->fills == fills + 2); // the first conflict retries at once
+  BOOST_TEST(w->fills == fills + 2);       // the first conflict retries at once
   advance(50ms);
   BOOST_TEST(w->fills == fills + 2); // the second waits the backoff (100 ms)
   advance(50ms);
@@ -519,8 +519,8 @@ BOOST_AUTO_TEST_CASE(a_lost_cache_is_recounted) {
   produce(1, 0, 6);
   advance(100ms);
   w->cache = cache_model{}; // FLUSHALL, or a restart without persistence
-  produce(0, 10, 2);       // a write finds the partition lost
-  advance(200ms);          // the idle one is found by its heartbeat
+  produce(0, 10, 2);        // a write finds the partition lost
+  advance(200ms);           // the idle one is found by its heartbeat
   require_exact();
   BOOST_TEST(repairs("lost") == 2u);
 }
@@ -547,8 +547,8 @@ BOOST_AUTO_TEST_CASE(a_resyncing_partition_does_not_stop_the_others) {
   w->db.add(0, 3, 123'000);
   consume(0, {w->db.add(0, 4, 124'000)});
   BOOST_REQUIRE(w->held_fills.size() == 1u);
-  produce(0, 5, 2);          // more of partition 0 while it resyncs
-  produce(1, 3, 4, 60'000);  // and of partition 1, queued behind them
+  produce(0, 5, 2);         // more of partition 0 while it resyncs
+  produce(1, 3, 4, 60'000); // and of partition 1, queued behind them
   advance(200ms);
   BOOST_TEST(w->cache.parts[1].seq == 7); // partition 1 goes on
   BOOST_TEST(w->cache.parts[0].seq == 3); // partition 0 waits for its recount
@@ -577,8 +577,7 @@ BOOST_AUTO_TEST_CASE(revoking_flushes_what_the_window_holds) {
   produce(0, 0, 3);
   w->hold_writes = false;
   BOOST_TEST(w->held_writes.size() == 1u);
-  auto rh = (*self)->request(window, caf::infinite, revoke_atom::value,
-                             std::vector<int32_t>{0});
+  auto rh = (*self)->request(window, caf::infinite, revoke_atom::value, std::vector<int32_t>{0});
   drain();
   advance(7s); // the held write times out; the retry is a duplicate
   bool clean = false;

@@ -10,8 +10,8 @@ using namespace ping::admin::cluster;
 
 namespace {
 
-void stage(v1::GetPipelineResponse& p, const std::string& name, double rate, double p50,
-           double p99, int64_t backlog) {
+void stage(v1::GetPipelineResponse& p, const std::string& name, double rate, double p50, double p99,
+           int64_t backlog) {
   auto* s = p.add_stages();
   s->set_name(name);
   s->set_per_second(rate);
@@ -88,13 +88,15 @@ BOOST_AUTO_TEST_CASE(hops_sum_rates_and_backlogs_and_combine_latencies) {
   auto g1 = gateway("g1:1", "a", 30, 1.0, 5.0);
   g1.self = true;
   auto g2 = gateway("g2:1", "b", 10, 3.0, 9.0);
-  auto view = build_view({g1, g2, processor("p1:1", "c", {0, 1}, 3), processor("p2:1", "d", {2}, 4)},
-                         exact({{10, 10}, {12, 9}, {5, 5}}));
+  auto view
+    = build_view({g1, g2, processor("p1:1", "c", {0, 1}, 3), processor("p2:1", "d", {2}, 4)},
+                 exact({{10, 10}, {12, 9}, {5, 5}}));
   std::vector<std::string> names;
   for (auto& h : view.pipeline())
     names.push_back(h.name());
-  BOOST_TEST((names == std::vector<std::string>{"accept", "commit", "relay", "kafka", "consume",
-                                                 "flush", "cache"}));
+  BOOST_TEST((names
+              == std::vector<std::string>{"accept", "commit", "relay", "kafka", "consume", "flush",
+                                          "cache"}));
   auto& accept = hop(view, "accept");
   BOOST_TEST(accept.per_second() == 40);
   BOOST_TEST(accept.latency_p50_ms() == 1.5); // (30*1 + 10*3) / 40

@@ -48,9 +48,9 @@ BOOST_AUTO_TEST_CASE(peer_lists_are_bounded_and_fail_on_the_first_bad_entry) {
 BOOST_AUTO_TEST_CASE(targets_merge_listed_first_without_duplicates_up_to_the_bound) {
   std::vector<target> listed{{"10.0.0.1:9464", "10.0.0.1", "9464", ""},
                              {"gw:9464", "", "9464", "cannot resolve gw"}};
-  std::vector<std::vector<target>> named{
-    {{"10.0.0.1:9464", "10.0.0.1", "9464", ""}, {"10.0.0.7:9464", "10.0.0.7", "9464", ""}},
-    {{"10.0.0.8:9464", "10.0.0.8", "9464", ""}}};
+  std::vector<std::vector<target>> named{{{"10.0.0.1:9464", "10.0.0.1", "9464", ""},
+                                          {"10.0.0.7:9464", "10.0.0.7", "9464", ""}},
+                                         {{"10.0.0.8:9464", "10.0.0.8", "9464", ""}}};
   bool truncated = true;
   auto all = merge_targets(listed, named, 64, &truncated);
   BOOST_TEST(!truncated);

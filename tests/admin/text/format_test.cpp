@@ -32,9 +32,10 @@ BOOST_AUTO_TEST_CASE(tables_align_and_trim) {
   text_table t{{{"NAME"}, {"N", text_table::align::right}, {"NOTE"}}};
   t.add_row({"a", "1", ""});
   t.add_row({"bbb", "100", "x"});
-  BOOST_TEST(t.render() == "NAME    N  NOTE\n"
-                           "a       1\n"
-                           "bbb   100  x\n");
+  BOOST_TEST(t.render()
+             == "NAME    N  NOTE\n"
+                "a       1\n"
+                "bbb   100  x\n");
 }
 
 BOOST_AUTO_TEST_CASE(durations) {
@@ -78,10 +79,10 @@ BOOST_AUTO_TEST_CASE(actors_are_grouped_under_their_parents) {
   std::vector<std::string> names;
   for (auto& line : fit_to_screen(text, 0, 0))
     names.push_back(line.substr(0, line.find("  ", line.find_first_not_of(' '))));
-  BOOST_TEST((names == std::vector<std::string>{"NAME", "cache", "publisher",
-                                                "  publisher.relay", "windowing",
-                                                "  windowing.consumer", "  windowing.window",
-                                                "5 actors, 1 down, 2 restarts"}),
+  BOOST_TEST((names
+              == std::vector<std::string>{"NAME", "cache", "publisher", "  publisher.relay",
+                                          "windowing", "  windowing.consumer", "  windowing.window",
+                                          "5 actors, 1 down, 2 restarts"}),
              text);
   BOOST_TEST(text.find("12.3") != std::string::npos, text);
   BOOST_TEST(text.find(" NO\n") != std::string::npos, text);
@@ -109,12 +110,13 @@ BOOST_AUTO_TEST_CASE(lag_is_sorted_with_a_total) {
   }
   resp.set_total_lag(33);
   resp.set_paused(true);
-  BOOST_TEST(format_lag(resp) == "PARTITION  END OFFSET  POSITION  LAG\n"
-                                 "0                 100        90   10\n"
-                                 "1                 101        90   11\n"
-                                 "2                 102        90   12\n"
-                                 "TOTAL                             33\n"
-                                 "consumption paused\n");
+  BOOST_TEST(format_lag(resp)
+             == "PARTITION  END OFFSET  POSITION  LAG\n"
+                "0                 100        90   10\n"
+                "1                 101        90   11\n"
+                "2                 102        90   12\n"
+                "TOTAL                             33\n"
+                "consumption paused\n");
   BOOST_TEST(format_lag({}) == "no partitions assigned; consumption running\n");
 }
 
@@ -130,10 +132,11 @@ BOOST_AUTO_TEST_CASE(pipeline_shows_rates_and_latencies) {
   resp.add_stages()->set_name("count");
   resp.set_window_seconds(10);
   auto text = format_pipeline(resp);
-  BOOST_TEST(text == "STAGE    TOTAL  PER S  P50 MS  P99 MS  BACKLOG  DESCRIPTION\n"
-                     "consume   1000    250    0.42    31.2        0  records fetched\n"
-                     "count        0      0       -       -        0\n"
-                     "rates and latencies over the last 10s\n");
+  BOOST_TEST(text
+             == "STAGE    TOTAL  PER S  P50 MS  P99 MS  BACKLOG  DESCRIPTION\n"
+                "consume   1000    250    0.42    31.2        0  records fetched\n"
+                "count        0      0       -       -        0\n"
+                "rates and latencies over the last 10s\n");
 }
 
 BOOST_AUTO_TEST_CASE(minutes_draw_bars_scaled_to_the_busiest) {
@@ -145,11 +148,12 @@ BOOST_AUTO_TEST_CASE(minutes_draw_bars_scaled_to_the_busiest) {
   }
   resp.set_source("postgres");
   auto text = format_minutes(resp, 10);
-  BOOST_TEST(text == "MINUTE (UTC)      COUNT\n"
-                     "2025-02-19 21:20      0\n"
-                     "2025-02-19 21:21     10  ##########\n"
-                     "2025-02-19 21:22      1  #\n"
-                     "3 minutes, 11 pings, from PostgreSQL\n");
+  BOOST_TEST(text
+             == "MINUTE (UTC)      COUNT\n"
+                "2025-02-19 21:20      0\n"
+                "2025-02-19 21:21     10  ##########\n"
+                "2025-02-19 21:22      1  #\n"
+                "3 minutes, 11 pings, from PostgreSQL\n");
 }
 
 BOOST_AUTO_TEST_CASE(command_results_are_one_line) {
@@ -212,7 +216,8 @@ BOOST_AUTO_TEST_CASE(watch_frames_fit_the_screen) {
              header);
   BOOST_TEST(watch_header("n", "lag", "t", 1, 500ms).find("every 0.5s") != std::string::npos);
   auto lines = fit_to_screen("a\nb\nc\nd\n", 3, 80);
-  BOOST_TEST((lines == std::vector<std::string>{"a", "b", "... 2 more lines (enlarge the terminal)"}));
+  BOOST_TEST(
+    (lines == std::vector<std::string>{"a", "b", "... 2 more lines (enlarge the terminal)"}));
   BOOST_TEST((fit_to_screen("abcdef\n", 5, 3) == std::vector<std::string>{"abc"}));
 }
 
@@ -271,15 +276,20 @@ BOOST_AUTO_TEST_CASE(cluster_view_lists_nodes_hops_partitions_and_rebalances) {
   r.set_peer_timeout_ms(1000);
   auto text = format_cluster(r);
   BOOST_TEST(text.find("nodes: 2 of 3 up\n") == 0u, text);
-  BOOST_TEST(text.find("10.0.0.1:9464 (this)  ping-gateway    yes   yes") != std::string::npos, text);
+  BOOST_TEST(text.find("10.0.0.1:9464 (this)  ping-gateway    yes   yes") != std::string::npos,
+             text);
   BOOST_TEST(text.find("0,1") != std::string::npos, text);
   BOOST_TEST(text.find("paused") != std::string::npos, text);
   BOOST_TEST(text.find("DOWN") != std::string::npos, text);
   BOOST_TEST(text.find("no answer within 1000 ms") != std::string::npos, text);
   BOOST_TEST(text.find("accept   12.5    1.50") != std::string::npos, text);
   BOOST_TEST(text.find("partitions (exactness from 10.0.0.1:9464)") != std::string::npos, text);
-  BOOST_TEST(text.find("0  10.0.0.2:9464    7    10          8    2           10") != std::string::npos, text);
-  BOOST_TEST(text.find("2  NONE             -     3          ?    ?            0") != std::string::npos, text);
+  BOOST_TEST(text.find("0  10.0.0.2:9464    7    10          8    2           10")
+               != std::string::npos,
+             text);
+  BOOST_TEST(text.find("2  NONE             -     3          ?    ?            0")
+               != std::string::npos,
+             text);
   BOOST_TEST(text.find("01:02:03    10.0.0.2:9464  0,1       -") != std::string::npos, text);
   BOOST_TEST(text.find("peer deadline 1000 ms") != std::string::npos, text);
 

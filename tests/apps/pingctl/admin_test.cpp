@@ -150,7 +150,8 @@ BOOST_AUTO_TEST_CASE(cluster_views_and_forwards_commands) {
   BOOST_TEST((admin_timeout(pause.inv, *pause.inv.cmd) == default_admin_timeout));
   for (auto bad : std::vector<std::vector<std::string>>{
          {"cluster", "pause"}, {"cluster", "status", "a:1"}, {"cluster", "pause", "a:1", "b:2"}})
-    BOOST_TEST(parse(bad).error == "cluster takes nothing, or flush|pause|resume|rebuild-cache NODE");
+    BOOST_TEST(parse(bad).error
+               == "cluster takes nothing, or flush|pause|resume|rebuild-cache NODE");
   auto watch = console("watch cluster 2");
   BOOST_TEST(watch.error == "");
   BOOST_TEST((watch.cmd.watch_target == admin_verb::cluster));

@@ -104,23 +104,28 @@ BOOST_AUTO_TEST_CASE(usage_errors) {
              == "--timeout-ms needs an integer from 1 to 9999999999, got '0'");
   BOOST_TEST(error({"ping", "--timeout-ms", "10000000000"})
              == "--timeout-ms needs an integer from 1 to 9999999999, got '10000000000'");
-  BOOST_TEST(error({"ping", "--timestamp-ms", "1x"}) == "--timestamp-ms needs an integer, got '1x'");
+  BOOST_TEST(error({"ping", "--timestamp-ms", "1x"})
+             == "--timestamp-ms needs an integer, got '1x'");
   BOOST_TEST(error({"ping", "--requests", "0"}) == "--requests needs a positive integer, got '0'");
   BOOST_TEST(error({"ping", "--requests", "1", "--concurrency", "1025"})
              == "--concurrency needs an integer from 1 to 1024, got '1025'");
   BOOST_TEST(error({"count", "--to", "x"}) == "--to needs an integer (epoch ms), got 'x'");
   BOOST_TEST(error({"ping", "--frob=1"}) == "unknown option '--frob'");
   BOOST_TEST(error({"count", "--timestamp-ms", "1"}) == "--timestamp-ms applies to ping only");
-  BOOST_TEST(error({"count", "--requests", "1"}) == "--requests and --concurrency apply to ping only");
-  BOOST_TEST(error({"count", "--concurrency", "2"}) == "--requests and --concurrency apply to ping only");
-  BOOST_TEST(error({"count", "--from", "1"}) == "--from and --to go together: give both or neither");
+  BOOST_TEST(error({"count", "--requests", "1"})
+             == "--requests and --concurrency apply to ping only");
+  BOOST_TEST(error({"count", "--concurrency", "2"})
+             == "--requests and --concurrency apply to ping only");
+  BOOST_TEST(error({"count", "--from", "1"})
+             == "--from and --to go together: give both or neither");
   BOOST_TEST(error({"ping", "--to", "1"}) == "--from and --to apply to count only");
   BOOST_TEST(error({"ping", "--concurrency", "2"}) == "--concurrency needs --requests");
   BOOST_TEST(error({"ping", "--protocol", "h3"}) == "--protocol must be connect or grpc, got 'h3'");
   BOOST_TEST(error({"ping", "--protocol", "grpc", "--encoding", "json"})
              == "--encoding applies to --protocol connect only");
   BOOST_TEST(error({"ping", "--encoding", "xml"}) == "--encoding must be json or proto, got 'xml'");
-  BOOST_TEST(error({"ping", "--address", "localhost"}) == "address must be HOST:PORT, got 'localhost'");
+  BOOST_TEST(error({"ping", "--address", "localhost"})
+             == "address must be HOST:PORT, got 'localhost'");
   BOOST_TEST(error({"ping", "--address", "::1:80"}) == "address must be HOST:PORT, got '::1:80'");
   BOOST_TEST(error({"ping", "--address", "h:0"}) == "address must be HOST:PORT, got 'h:0'");
   // The first error wins.

@@ -43,7 +43,8 @@ BOOST_AUTO_TEST_CASE(ranges_are_validated) {
 }
 
 BOOST_AUTO_TEST_CASE(uuid_v7_layout) {
-  static const std::regex shape{"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"};
+  static const std::regex shape{
+    "[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"};
   std::set<std::string> seen;
   for (int i = 0; i < 1000; ++i) {
     auto id = make_uuid_v7(1'728'926'331'000);
@@ -74,8 +75,7 @@ BOOST_AUTO_TEST_CASE(dsn_passwords_are_redacted) {
   BOOST_TEST(log::redact_dsn("host=db user=u password=s3cret dbname=x")
              == "host=db user=u password=*** dbname=x");
   BOOST_TEST(log::redact_dsn("password='a b' host=db") == "password=*** host=db");
-  BOOST_TEST(log::redact_dsn("postgresql://u:s3cret@db:5432/x")
-             == "postgresql://u:***@db:5432/x");
+  BOOST_TEST(log::redact_dsn("postgresql://u:s3cret@db:5432/x") == "postgresql://u:***@db:5432/x");
 }
 
 BOOST_AUTO_TEST_CASE(errors_map_to_rpc_codes) {
@@ -84,12 +84,12 @@ BOOST_AUTO_TEST_CASE(errors_map_to_rpc_codes) {
   auto st = to_rpc_status(caf::make_error(ping_errc::invalid_argument, "bad ts"));
   BOOST_TEST((st.code == rpc_code::invalid_argument));
   BOOST_TEST(st.message == "bad ts");
-  BOOST_TEST((to_rpc_status(caf::make_error(ping_errc::unavailable)).code
-              == rpc_code::unavailable));
+  BOOST_TEST(
+    (to_rpc_status(caf::make_error(ping_errc::unavailable)).code == rpc_code::unavailable));
   BOOST_TEST((to_rpc_status(caf::make_error(ping_errc::resource_exhausted)).code
               == rpc_code::resource_exhausted));
-  BOOST_TEST((to_rpc_status(caf::make_error(ping_errc::shutting_down)).code
-              == rpc_code::unavailable));
+  BOOST_TEST(
+    (to_rpc_status(caf::make_error(ping_errc::shutting_down)).code == rpc_code::unavailable));
   BOOST_TEST((to_rpc_status(caf::make_error(caf::sec::request_timeout)).code
               == rpc_code::deadline_exceeded));
   BOOST_TEST((to_rpc_status(caf::make_error(caf::sec::request_receiver_down)).code
@@ -108,8 +108,8 @@ BOOST_AUTO_TEST_CASE(infrastructure_faults_are_retryable_codes) {
     auto st = to_rpc_status(caf::make_error(reason));
     BOOST_TEST((st.code == rpc_code::unavailable), caf::to_string(caf::make_error(reason)));
   }
-  for (auto sec : {caf::sec::request_receiver_down,
-                   caf::sec::runtime_error, caf::sec::cannot_forward_to_invalid_actor}) {
+  for (auto sec : {caf::sec::request_receiver_down, caf::sec::runtime_error,
+                   caf::sec::cannot_forward_to_invalid_actor}) {
     auto st = to_rpc_status(caf::make_error(sec));
     BOOST_TEST((st.code == rpc_code::unavailable), caf::to_string(caf::make_error(sec)));
   }
@@ -118,8 +118,8 @@ BOOST_AUTO_TEST_CASE(infrastructure_faults_are_retryable_codes) {
   BOOST_TEST((to_rpc_status(caf::make_error(ping_errc::internal, "database error 42883")).code
               == rpc_code::internal));
   // A message nobody handles is a bug, not a fault.
-  BOOST_TEST((to_rpc_status(caf::make_error(caf::sec::unexpected_message)).code
-              == rpc_code::internal));
+  BOOST_TEST(
+    (to_rpc_status(caf::make_error(caf::sec::unexpected_message)).code == rpc_code::internal));
 }
 
 // Issue 19 item 10: which PostgreSQL errors are faults of the database

@@ -26,10 +26,9 @@
 
 namespace google::protobuf {
 class Message;
-}  // namespace google::protobuf
+} // namespace google::protobuf
 
 namespace connectrpc {
-
 
 struct http_request {
   std::string target; // e.g. "/ping.v1.PingService/Ping"
@@ -74,14 +73,12 @@ public:
   void set_interrupt_check(std::function<bool()> check);
 
   /// POSTs `req` and waits for the response until `deadline`.
-  http_result post(const http_request& req,
-                   std::chrono::steady_clock::time_point deadline);
+  http_result post(const http_request& req, std::chrono::steady_clock::time_point deadline);
 
 private:
   struct impl;
   std::unique_ptr<impl> impl_;
 };
-
 
 enum class encoding { json, proto };
 
@@ -106,7 +103,6 @@ struct unary_outcome {
 /// Performs the call; fills `resp` on success. Blocks until the response or
 /// `call.timeout` (which also goes out as Connect-Timeout-Ms).
 unary_outcome call_unary(http_connection& conn, const unary_call& call,
-                         const google::protobuf::Message& req,
-                         google::protobuf::Message& resp);
+                         const google::protobuf::Message& req, google::protobuf::Message& resp);
 
-}  // namespace connectrpc
+} // namespace connectrpc

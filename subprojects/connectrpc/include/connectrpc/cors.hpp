@@ -35,4 +35,4 @@ std::optional<header_list> cors_preflight(const cors_options& cors, std::string_
 /// otherwise): Access-Control-Allow-Origin, the headers the client may read.
 header_list cors_response_headers(const cors_options& cors, std::string_view origin);
 
-}  // namespace connectrpc
+} // namespace connectrpc

@@ -87,4 +87,4 @@ bool iequals(std::string_view a, std::string_view b) noexcept;
 /// Trims spaces and tabs.
 std::string_view trim(std::string_view in) noexcept;
 
-}  // namespace connectrpc::protocol
+} // namespace connectrpc::protocol

@@ -26,16 +26,18 @@ namespace google::protobuf {
 class Message;
 class MessageFactory;
 class ServiceDescriptor;
-}  // namespace google::protobuf
+} // namespace google::protobuf
 
 namespace connectrpc {
 
 /// Per-call information handed to a handler.
 struct call_context {
-  std::string procedure;                                          ///< "/pkg.Svc/Method"
-  std::optional<std::chrono::steady_clock::time_point> deadline;  ///< from Connect-Timeout-Ms (clamped by max_timeout)
-  std::vector<std::pair<std::string, std::string>> headers;       ///< request headers, lower-case names, repeats kept
-  std::string peer;                                               ///< "127.0.0.1:5555"
+  std::string procedure; ///< "/pkg.Svc/Method"
+  std::optional<std::chrono::steady_clock::time_point>
+    deadline; ///< from Connect-Timeout-Ms (clamped by max_timeout)
+  std::vector<std::pair<std::string, std::string>>
+    headers;        ///< request headers, lower-case names, repeats kept
+  std::string peer; ///< "127.0.0.1:5555"
 
   /// First value of header `lower_name`, or nullptr.
   const std::string* header(std::string_view lower_name) const noexcept;
@@ -44,7 +46,7 @@ struct call_context {
 namespace detail {
 struct responder_token;
 struct responder_access;
-}  // namespace detail
+} // namespace detail
 
 /// Completes one call. Thread-safe: may be used from any thread (the answer
 /// is serialized on the calling thread and posted to the connection's strand).
@@ -56,7 +58,7 @@ struct responder_access;
 /// `internal` ("handler dropped the responder"), so a lost responder never
 /// leaks the connection.
 class responder {
- public:
+public:
   /// Answers with `response`, which must be of the procedure's response type
   /// (otherwise the client gets `internal`).
   void ok(const google::protobuf::Message& response) const;
@@ -70,9 +72,10 @@ class responder {
   /// True until the call has been completed by this responder (any copy).
   bool pending() const noexcept;
 
- private:
+private:
   friend struct detail::responder_access;
-  explicit responder(std::shared_ptr<detail::responder_token> token) noexcept : token_(std::move(token)) {}
+  explicit responder(std::shared_ptr<detail::responder_token> token) noexcept
+    : token_(std::move(token)) {}
   std::shared_ptr<detail::responder_token> token_;
 };
 
@@ -80,8 +83,8 @@ class responder {
 /// hand the work off (e.g. to an actor) and complete `done` later. May be
 /// invoked concurrently for different calls. `request` is an instance of the
 /// procedure's request type. Exceptions become `internal`.
-using handler = std::function<void(std::unique_ptr<google::protobuf::Message> request, call_context ctx,
-                                   responder done)>;
+using handler = std::function<void(std::unique_ptr<google::protobuf::Message> request,
+                                   call_context ctx, responder done)>;
 
 /// Adapts a handler taking the concrete request type.
 template <class Request, class F>
@@ -95,10 +98,12 @@ handler typed_handler(F fn) {
 
 /// One routable unary procedure.
 struct procedure {
-  std::string path;                                           ///< "/pkg.Svc/Method", exact match
-  const google::protobuf::Message* request_prototype = nullptr;   ///< not owned; must outlive the server
-  const google::protobuf::Message* response_prototype = nullptr;  ///< not owned; must outlive the server
-  bool no_side_effects = false;                               ///< GET allowed (idempotency_level = NO_SIDE_EFFECTS)
+  std::string path; ///< "/pkg.Svc/Method", exact match
+  const google::protobuf::Message* request_prototype
+    = nullptr; ///< not owned; must outlive the server
+  const google::protobuf::Message* response_prototype
+    = nullptr;                  ///< not owned; must outlive the server
+  bool no_side_effects = false; ///< GET allowed (idempotency_level = NO_SIDE_EFFECTS)
   handler fn;
 };
 
@@ -133,17 +138,18 @@ struct static_file {
 /// Server configuration; every bound is named here.
 struct server_options {
   std::string address = "127.0.0.1";
-  std::uint16_t port = 8080;  ///< 0 = ephemeral (see server::port())
-  unsigned threads = 1;       ///< I/O threads
+  std::uint16_t port = 8080; ///< 0 = ephemeral (see server::port())
+  unsigned threads = 1;      ///< I/O threads
 
   /// Request body limit, applied to the encoded body (Content-Length checked
   /// before reading; chunked bodies stop at the limit) and to the decoded
   /// message (gzip bomb guard). Exceeded -> resource_exhausted (429).
   std::size_t max_body_bytes = 4 << 20;
-  std::size_t max_header_bytes = 16 << 10;  ///< exceeded -> 431, connection closed
+  std::size_t max_header_bytes = 16 << 10; ///< exceeded -> 431, connection closed
 
-  std::chrono::milliseconds header_timeout{10000};  ///< whole request head; slow clients are disconnected
-  std::chrono::milliseconds body_timeout{30000};    ///< whole request body
+  std::chrono::milliseconds header_timeout{
+    10000}; ///< whole request head; slow clients are disconnected
+  std::chrono::milliseconds body_timeout{30000}; ///< whole request body
   /// Longest silence while a body arrives (nginx's client_body_timeout):
   /// the wait for each read of the body, not for the whole body.
   std::chrono::milliseconds body_read_timeout{5000};
@@ -151,8 +157,8 @@ struct server_options {
   /// body_read_timeout; slower bodies are cut (a trickle that never stays
   /// silent long enough for body_read_timeout). 0 = no minimum.
   std::size_t min_body_rate = 1024;
-  std::chrono::milliseconds write_timeout{30000};   ///< whole response
-  std::chrono::milliseconds idle_timeout{60000};    ///< keep-alive wait for the next request
+  std::chrono::milliseconds write_timeout{30000}; ///< whole response
+  std::chrono::milliseconds idle_timeout{60000};  ///< keep-alive wait for the next request
   /// stop(): how long a connection waiting for its next request stays open,
   /// so that a request already on its way is answered, not cut (0: closed
   /// at once).
@@ -169,7 +175,7 @@ struct server_options {
   /// trickling bodies holding every slot can lock out a health probe or a
   /// normal call.
   std::size_t max_connections = 1024;
-  bool require_protocol_version = false;  ///< require Connect-Protocol-Version: 1 / connect=v1
+  bool require_protocol_version = false; ///< require Connect-Protocol-Version: 1 / connect=v1
 
   /// When set, every call and every route not marked `open` must pass it;
   /// otherwise the client gets 401 `unauthenticated`. Runs on an I/O thread.
@@ -185,19 +191,21 @@ struct server_options {
   /// the request path ("" when the head was never complete), the code and the
   /// time since the request was complete. Runs on an I/O thread: must not block.
   std::function<void(std::string_view path, code c, std::chrono::steady_clock::duration took)>
-      on_response;
+    on_response;
 };
 
 /// Counters, updated atomically; readable from any thread at any time.
 struct server_stats {
   std::atomic<std::uint64_t> connections_open{0};
-  std::atomic<std::uint64_t> connections_total{0};     ///< accepted (not counting rejected)
-  std::atomic<std::uint64_t> connections_rejected{0};  ///< over max_connections, none idle to close
-  std::atomic<std::uint64_t> connections_evicted{0};   ///< idle ones closed to make room
-  std::atomic<std::uint64_t> requests_total{0};        ///< complete request heads received
-  std::atomic<std::uint64_t> timeouts{0};              ///< connections closed for a header/body timeout
-  std::atomic<std::uint64_t> http_errors{0};           ///< answers without a Connect code (405, 415, 431, 400)
-  std::array<std::atomic<std::uint64_t>, code_count> responses_by_code{};  ///< Connect answers (ok included)
+  std::atomic<std::uint64_t> connections_total{0};    ///< accepted (not counting rejected)
+  std::atomic<std::uint64_t> connections_rejected{0}; ///< over max_connections, none idle to close
+  std::atomic<std::uint64_t> connections_evicted{0};  ///< idle ones closed to make room
+  std::atomic<std::uint64_t> requests_total{0};       ///< complete request heads received
+  std::atomic<std::uint64_t> timeouts{0}; ///< connections closed for a header/body timeout
+  std::atomic<std::uint64_t> http_errors{
+    0}; ///< answers without a Connect code (405, 415, 431, 400)
+  std::array<std::atomic<std::uint64_t>, code_count>
+    responses_by_code{}; ///< Connect answers (ok included)
 
   std::uint64_t responses(code c) const noexcept {
     return responses_by_code[static_cast<std::size_t>(c)].load(std::memory_order_relaxed);
@@ -213,8 +221,9 @@ struct server_stats {
 /// start() -> stop() (or the destructor, which stops with no drain).
 /// stop() and the destructor must not be called from a handler/I/O thread.
 class server {
- public:
-  server(server_options options, std::vector<procedure> procedures, std::vector<static_file> files = {});
+public:
+  server(server_options options, std::vector<procedure> procedures,
+         std::vector<static_file> files = {});
   ~server();
   server(const server&) = delete;
   server& operator=(const server&) = delete;
@@ -244,8 +253,8 @@ class server {
 
   struct impl;
 
- private:
+private:
   std::unique_ptr<impl> impl_;
 };
 
-}  // namespace connectrpc
+} // namespace connectrpc

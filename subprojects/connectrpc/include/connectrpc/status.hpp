@@ -58,4 +58,4 @@ struct status {
   friend bool operator==(const status&, const status&) = default;
 };
 
-}  // namespace connectrpc
+} // namespace connectrpc

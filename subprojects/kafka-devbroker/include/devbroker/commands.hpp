@@ -34,14 +34,14 @@ std::optional<rd_kafka_resp_err_t> parse_error_code(std::string_view text);
 // Stateless apart from the cluster reference; called from the control
 // server thread. Never throws for bad input: answers "error ...".
 class command_handler {
- public:
+public:
   explicit command_handler(mock_cluster& cluster) : cluster_(cluster) {}
 
   // `line` without the newline; returns the answer without the newline.
   std::string handle(std::string_view line);
 
- private:
+private:
   mock_cluster& cluster_;
 };
 
-}  // namespace devbroker
+} // namespace devbroker

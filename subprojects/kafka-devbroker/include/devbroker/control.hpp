@@ -10,7 +10,7 @@ namespace devbroker {
 // Transport failure talking to the control socket: cannot connect, timeout,
 // connection closed before a full answer line.
 class control_error : public std::runtime_error {
- public:
+public:
   using std::runtime_error::runtime_error;
 };
 
@@ -22,4 +22,4 @@ class control_error : public std::runtime_error {
 std::string control(const std::string& socket_path, const std::string& command,
                     std::chrono::milliseconds timeout);
 
-}  // namespace devbroker
+} // namespace devbroker

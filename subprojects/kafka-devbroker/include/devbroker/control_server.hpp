@@ -12,10 +12,10 @@ namespace devbroker {
 
 // Bounds of the control server, named in one place.
 struct control_limits {
-  std::size_t max_clients = 16;     // further connections get "error busy"
-  std::size_t max_line = 4096;      // longer lines: "error line too long", close
-  std::chrono::milliseconds idle_timeout{10'000};  // per connection
-  std::chrono::milliseconds poll_interval{500};    // upper bound of one poll()
+  std::size_t max_clients = 16;                   // further connections get "error busy"
+  std::size_t max_line = 4096;                    // longer lines: "error line too long", close
+  std::chrono::milliseconds idle_timeout{10'000}; // per connection
+  std::chrono::milliseconds poll_interval{500};   // upper bound of one poll()
 };
 
 // control_server owns a listening Unix domain socket and one thread that
@@ -27,7 +27,7 @@ struct control_limits {
 // thread through a self-pipe, it closes every connection and returns; the
 // socket file is unlinked. Bounds: see control_limits.
 class control_server {
- public:
+public:
   using handler = std::function<std::string(std::string_view line)>;
 
   control_server(std::string path, handler on_line, control_limits limits = {});
@@ -43,17 +43,17 @@ class control_server {
 
   const std::string& path() const { return path_; }
 
- private:
+private:
   void run();
 
   std::string path_;
   handler on_line_;
   control_limits limits_;
-  bool bound_ = false;  // we created the socket file and must unlink it
+  bool bound_ = false; // we created the socket file and must unlink it
   int listen_fd_ = -1;
   int wake_read_ = -1;
   int wake_write_ = -1;
   std::thread thread_;
 };
 
-}  // namespace devbroker
+} // namespace devbroker

@@ -24,4 +24,4 @@ struct defaults {
 // 2 usage error.
 int main(int argc, char** argv, const defaults& program_defaults);
 
-}  // namespace devbroker
+} // namespace devbroker

@@ -20,4 +20,4 @@ void arm(const std::vector<uint16_t>& ports);
 // Drops the ports not taken; returns how many were.
 std::size_t disarm();
 
-}  // namespace devbroker::fixed_ports
+} // namespace devbroker::fixed_ports

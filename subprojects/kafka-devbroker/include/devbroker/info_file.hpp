@@ -23,4 +23,4 @@ void write_info_file(const std::string& path, const broker_info& info);
 // Reads an info file; nullopt if it is missing or lacks bootstrap/control.
 std::optional<broker_info> read_info_file(const std::string& path);
 
-}  // namespace devbroker
+} // namespace devbroker

@@ -38,4 +38,4 @@ inline void error(std::string_view msg, std::initializer_list<field> f = {}) {
   write(level::error, "devbroker", msg, f);
 }
 
-}  // namespace devbroker::log
+} // namespace devbroker::log

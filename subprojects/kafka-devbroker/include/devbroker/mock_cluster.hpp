@@ -11,7 +11,7 @@
 #include <vector>
 
 #include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>  // after rdkafka.h, by its own rule
+#include <librdkafka/rdkafka_mock.h> // after rdkafka.h, by its own rule
 
 namespace devbroker {
 
@@ -37,9 +37,9 @@ struct cluster_settings {
 // Snapshot of the cluster as reported by `status`.
 struct cluster_status {
   std::string bootstrap;
-  std::vector<std::pair<int32_t, bool>> brokers;  // (id, up)
-  std::vector<std::pair<int32_t, int>> rtt_ms;    // (id, rtt) where rtt != 0
-  std::map<std::string, int> topics;              // name -> partitions
+  std::vector<std::pair<int32_t, bool>> brokers; // (id, up)
+  std::vector<std::pair<int32_t, int>> rtt_ms;   // (id, rtt) where rtt != 0
+  std::map<std::string, int> topics;             // name -> partitions
 };
 
 // mock_cluster owns a dedicated rd_kafka_t (a producer handle that never
@@ -55,7 +55,7 @@ struct cluster_status {
 // then the handle. Addresses stay the same for the object's lifetime, also
 // across down/up.
 class mock_cluster {
- public:
+public:
   explicit mock_cluster(const cluster_settings& settings);
   ~mock_cluster();
   mock_cluster(const mock_cluster&) = delete;
@@ -72,13 +72,12 @@ class mock_cluster {
   rd_kafka_resp_err_t set_up(std::optional<int32_t> broker);
   rd_kafka_resp_err_t set_rtt(std::optional<int32_t> broker, int rtt_ms);
   // The next `count` requests of `api_key` (cluster-wide) fail with `err`.
-  rd_kafka_resp_err_t push_request_errors(int16_t api_key, rd_kafka_resp_err_t err,
-                                          size_t count);
+  rd_kafka_resp_err_t push_request_errors(int16_t api_key, rd_kafka_resp_err_t err, size_t count);
   void clear_request_errors(int16_t api_key);
 
   cluster_status status() const;
 
- private:
+private:
   struct handle_deleter {
     void operator()(rd_kafka_t* rk) const;
   };
@@ -97,9 +96,9 @@ class mock_cluster {
   std::string bootstrap_;
 
   mutable std::mutex mutex_;
-  std::vector<bool> up_;            // index id-1
-  std::vector<int> rtt_;            // index id-1
+  std::vector<bool> up_; // index id-1
+  std::vector<int> rtt_; // index id-1
   std::map<std::string, int> topics_;
 };
 
-}  // namespace devbroker
+} // namespace devbroker

@@ -12,7 +12,8 @@ std::unique_ptr<RdKafka::Conf> make_conf(const config_map& values) {
   std::string err;
   for (const auto& [k, v] : values)
     if (conf->set(k, v, err) != RdKafka::Conf::CONF_OK)
-      throw std::runtime_error(std::string{"conf "}.append(k).append("=").append(v).append(": ").append(err));
+      throw std::runtime_error(
+        std::string{"conf "}.append(k).append("=").append(v).append(": ").append(err));
   return conf;
 }
 
@@ -21,11 +22,11 @@ int ms_left(clock::time_point deadline) {
   return left.count() > 0 ? static_cast<int>(left.count()) : 0;
 }
 
-}  // namespace
+} // namespace
 
 // Stores the error of each report under the index passed as msg_opaque.
 class producer::report_cb : public RdKafka::DeliveryReportCb {
- public:
+public:
   void dr_cb(RdKafka::Message& m) override {
     const auto index = reinterpret_cast<std::uintptr_t>(m.msg_opaque());
     if (index < results.size()) {
@@ -38,18 +39,21 @@ class producer::report_cb : public RdKafka::DeliveryReportCb {
 };
 
 producer::producer(const std::string& bootstrap, const config_map& overrides)
-    : cb_(std::make_unique<report_cb>()) {
+  : cb_(std::make_unique<report_cb>()) {
   config_map values{{"bootstrap.servers", bootstrap},
                     {"enable.idempotence", "true"},
                     {"acks", "all"},
                     {"linger.ms", "5"},
                     {"reconnect.backoff.max.ms", "500"}};
-  for (const auto& [k, v] : overrides) values[k] = v;
+  for (const auto& [k, v] : overrides)
+    values[k] = v;
   auto conf = make_conf(values);
   std::string err;
-  if (conf->set("dr_cb", cb_.get(), err) != RdKafka::Conf::CONF_OK) throw std::runtime_error(err);
+  if (conf->set("dr_cb", cb_.get(), err) != RdKafka::Conf::CONF_OK)
+    throw std::runtime_error(err);
   producer_.reset(RdKafka::Producer::create(conf.get(), err));
-  if (!producer_) throw std::runtime_error("producer: " + err);
+  if (!producer_)
+    throw std::runtime_error("producer: " + err);
 }
 
 producer::~producer() {
@@ -68,10 +72,12 @@ std::vector<RdKafka::ErrorCode> producer::produce_all(const std::string& topic,
   std::size_t enqueued = 0;
   for (std::size_t i = 0; i < records.size(); ++i) {
     const auto& [key, value] = records[i];
-    const auto err = producer_->produce(
-        topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
-        const_cast<char*>(value.data()), value.size(), key.data(), key.size(), 0,
-        reinterpret_cast<void*>(static_cast<std::uintptr_t>(i))); // NOLINT(performance-no-int-to-ptr): librdkafka's opaque is a void*; the message index travels in it
+    const auto err
+      = producer_->produce(topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+                           const_cast<char*>(value.data()), value.size(), key.data(), key.size(), 0,
+                           reinterpret_cast<void*>(static_cast<std::uintptr_t>(
+                             i))); // NOLINT(performance-no-int-to-ptr): librdkafka's opaque is a
+                                   // void*; the message index travels in it
     if (err != RdKafka::ERR_NO_ERROR) {
       cb_->results[i] = err;
     } else {
@@ -94,8 +100,10 @@ std::vector<record> consume_group(const std::string& bootstrap, const std::strin
                          {"fetch.wait.max.ms", "50"}});
   std::string err;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer(RdKafka::KafkaConsumer::create(conf.get(), err));
-  if (!consumer) throw std::runtime_error("consumer: " + err);
-  if (consumer->subscribe({topic}) != RdKafka::ERR_NO_ERROR) throw std::runtime_error("subscribe");
+  if (!consumer)
+    throw std::runtime_error("consumer: " + err);
+  if (consumer->subscribe({topic}) != RdKafka::ERR_NO_ERROR)
+    throw std::runtime_error("subscribe");
   std::vector<record> got;
   while (got.size() < expected && ms_left(deadline) > 0) {
     std::unique_ptr<RdKafka::Message> m(consumer->consume(std::min(ms_left(deadline), 100)));
@@ -113,17 +121,20 @@ int64_t count_messages(const std::string& bootstrap, const std::string& topic,
   auto conf = make_conf({{"bootstrap.servers", bootstrap}});
   std::string err;
   std::unique_ptr<RdKafka::Producer> client(RdKafka::Producer::create(conf.get(), err));
-  if (!client) return -1;
+  if (!client)
+    return -1;
   std::unique_ptr<RdKafka::Topic> t(RdKafka::Topic::create(client.get(), topic, nullptr, err));
   RdKafka::Metadata* raw = nullptr;
-  if (client->metadata(false, t.get(), &raw, ms_left(deadline)) != RdKafka::ERR_NO_ERROR) return -1;
+  if (client->metadata(false, t.get(), &raw, ms_left(deadline)) != RdKafka::ERR_NO_ERROR)
+    return -1;
   std::unique_ptr<RdKafka::Metadata> md(raw);
-  if (md->topics()->empty() || md->topics()->at(0)->err() != RdKafka::ERR_NO_ERROR) return -1;
+  if (md->topics()->empty() || md->topics()->at(0)->err() != RdKafka::ERR_NO_ERROR)
+    return -1;
   int64_t total = 0;
   for (const auto* p : *md->topics()->at(0)->partitions()) {
     int64_t low = 0, high = 0;
-    if (client->query_watermark_offsets(topic, p->id(), &low, &high, ms_left(deadline)) !=
-        RdKafka::ERR_NO_ERROR)
+    if (client->query_watermark_offsets(topic, p->id(), &low, &high, ms_left(deadline))
+        != RdKafka::ERR_NO_ERROR)
       return -1;
     total += high - low;
   }
@@ -137,4 +148,4 @@ std::vector<record> make_records(const std::string& prefix, std::size_t n) {
   return out;
 }
 
-}  // namespace devbroker::test
+} // namespace devbroker::test

@@ -14,12 +14,12 @@
 namespace devbroker::test {
 
 using config_map = std::map<std::string, std::string>;
-using record = std::pair<std::string, std::string>;  // key, value
+using record = std::pair<std::string, std::string>; // key, value
 
 // Producer with delivery reports collected per produce_all() call.
 // Defaults: idempotent, acks=all; `overrides` win.
 class producer {
- public:
+public:
   explicit producer(const std::string& bootstrap, const config_map& overrides = {});
   ~producer();
 
@@ -30,7 +30,7 @@ class producer {
                                               const std::vector<record>& records,
                                               std::chrono::milliseconds timeout);
 
- private:
+private:
   class report_cb;
   std::unique_ptr<report_cb> cb_;
   std::unique_ptr<RdKafka::Producer> producer_;
@@ -49,4 +49,4 @@ int64_t count_messages(const std::string& bootstrap, const std::string& topic,
 // records key-0..key-(n-1) / `prefix`-0..
 std::vector<record> make_records(const std::string& prefix, std::size_t n);
 
-}  // namespace devbroker::test
+} // namespace devbroker::test

@@ -21,14 +21,14 @@ bool wait_until(const std::function<bool()>& condition, std::chrono::millisecond
 
 // A fresh directory under $TMPDIR, removed recursively on destruction.
 class temp_dir {
- public:
+public:
   temp_dir();
   ~temp_dir();
   temp_dir(const temp_dir&) = delete;
   temp_dir& operator=(const temp_dir&) = delete;
   const std::string& path() const { return path_; }
 
- private:
+private:
   std::string path_;
 };
 
@@ -36,8 +36,8 @@ class temp_dir {
 std::string broker_binary();
 
 struct command_result {
-  int exit_code = -1;  // -1: killed at the deadline or did not exit normally
-  std::string out;     // stdout
+  int exit_code = -1; // -1: killed at the deadline or did not exit normally
+  std::string out;    // stdout
   bool timed_out = false;
 };
 
@@ -53,7 +53,7 @@ int wait_exit(pid_t pid, std::chrono::milliseconds timeout);
 // The constructor waits (bounded) until the info file exists; the destructor
 // sends SIGTERM and escalates to SIGKILL after a deadline.
 class broker_process {
- public:
+public:
   explicit broker_process(std::vector<std::string> args = {},
                           std::chrono::milliseconds ready_timeout = 10s);
   ~broker_process();
@@ -75,7 +75,7 @@ class broker_process {
   // Everything the broker wrote to stdout so far.
   std::string stdout_text() const;
 
- private:
+private:
   temp_dir dir_;
   std::string info_file_;
   std::string stdout_file_;
@@ -83,4 +83,4 @@ class broker_process {
   broker_info info_;
 };
 
-}  // namespace devbroker::test
+} // namespace devbroker::test
