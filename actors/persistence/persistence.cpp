@@ -58,9 +58,7 @@ struct worker_state {
 // learns it here or through SQLSTATE 25006.
 bool writable(pqxx::connection& c) {
   pqxx::nontransaction txn{c};
-  auto r = txn.exec("SELECT NOT pg_is_in_recovery() "
-                    "AND current_setting('transaction_read_only') = 'off'");
-  return r[0][0].as<bool>();
+  return sql::writable(txn);
 }
 
 pqxx::connection& connection(worker_state& st, const settings& cfg) {
@@ -89,7 +87,7 @@ pqxx::connection& connection(worker_state& st, const settings& cfg) {
 
 // Runs `f` against the worker's connection, turning database failures into
 // ping errors. Connection-level failures drop the connection; the next call
-// reconnects. The classes:
+// reconnects. The classes (sql::classify, the one translation):
 //   * lost connection (broken, class 08, 57 but 57014, outcome in doubt):
 //     unavailable, reconnect;
 //   * 25006, a write on a read-only server (the session landed on a standby
@@ -97,46 +95,53 @@ pqxx::connection& connection(worker_state& st, const settings& cfg) {
 //     connection insists on a read-write server);
 //   * 57014, the statement timeout: deadline_exceeded, the connection stays
 //     (the server cancelled the statement, the session is fine);
+//   * a transient fault of the database (sql::retryable_sqlstate):
+//     unavailable, the connection stays;
 //   * anything else from SQL: internal.
 template <class F>
 auto guarded(worker_state& st, const settings& cfg, const char* what, F f)
   -> caf::result<decltype(f(std::declval<pqxx::connection&>()))> {
   try {
     return f(connection(st, cfg));
-  } catch (const pqxx::broken_connection& e) {
-    st.drop();
-    st.stats->up = false;
-    log::warn("persistence", "connection lost", {{"op", what}, {"error", e.what()}});
-    return caf::make_error(ping_errc::unavailable, "PostgreSQL is unreachable");
-  } catch (const pqxx::in_doubt_error& e) {
-    st.drop();
-    log::warn("persistence", "commit outcome unknown", {{"op", what}});
-    return caf::make_error(ping_errc::unavailable, "commit outcome unknown");
-  } catch (const pqxx::sql_error& e) {
-    auto state = e.sqlstate();
-    if (state == sql::statement_timeout_state) {
-      log::warn("persistence", "statement timed out", {{"op", what}});
-      return caf::make_error(ping_errc::deadline_exceeded,
-                             "PostgreSQL did not answer within the statement timeout");
-    }
-    if (sql::connection_failure(e)) {
-      st.drop();
-      st.stats->up = false;
-      log::warn("persistence", "database unavailable", {{"op", what}, {"sqlstate", state}});
-      return caf::make_error(ping_errc::unavailable, "PostgreSQL is unavailable");
-    }
-    if (sql::retryable_sqlstate(state)) {
-      // A fault of the database, not of the statement: retryable.
-      log::warn("persistence", "transient database error", {{"op", what}, {"sqlstate", state}});
-      return caf::make_error(ping_errc::unavailable, "PostgreSQL is unavailable (" + state + ")");
-    }
-    log::error("persistence", "sql error",
-               {{"op", what}, {"sqlstate", state}, {"error", e.what()}});
-    return caf::make_error(ping_errc::internal, "database error " + state);
   } catch (const std::exception& e) {
-    st.drop();
-    log::error("persistence", "unexpected error", {{"op", what}, {"error", e.what()}});
-    return caf::make_error(ping_errc::unavailable, "database error");
+    // The one translation of database errors (sql::classify). An exception
+    // that is not PostgreSQL's leaves the session in an unknown state: it is
+    // dropped too.
+    auto f = sql::classify(e);
+    using kind = sql::failure_kind;
+    if (f.reconnect || f.kind == kind::other)
+      st.drop();
+    if (f.kind == kind::connection_lost || f.kind == kind::read_only)
+      st.stats->up = false;
+    switch (f.kind) {
+      case kind::connection_lost:
+      case kind::read_only:
+        if (f.sqlstate.empty())
+          log::warn("persistence", "connection lost", {{"op", what}, {"error", e.what()}});
+        else
+          log::warn("persistence", "database unavailable",
+                    {{"op", what}, {"sqlstate", f.sqlstate}});
+        break;
+      case kind::outcome_unknown:
+        log::warn("persistence", "commit outcome unknown", {{"op", what}});
+        break;
+      case kind::timeout:
+        log::warn("persistence", "statement timed out", {{"op", what}});
+        break;
+      case kind::transient:
+        // A fault of the database, not of the statement: retryable.
+        log::warn("persistence", "transient database error",
+                  {{"op", what}, {"sqlstate", f.sqlstate}});
+        break;
+      case kind::statement:
+        log::error("persistence", "sql error",
+                   {{"op", what}, {"sqlstate", f.sqlstate}, {"error", e.what()}});
+        break;
+      case kind::other:
+        log::error("persistence", "unexpected error", {{"op", what}, {"error", e.what()}});
+        break;
+    }
+    return std::move(f.error);
   }
 }
 

@@ -6,6 +6,7 @@
 #include <pqxx/pqxx>
 
 #include "actors/common/log.hpp"
+#include "actors/persistence/sql.hpp"
 
 namespace ping::persistence {
 
@@ -20,13 +21,7 @@ struct retention_state {
 
 int32_t drop_old_ranges(pqxx::connection& conn, int32_t days) {
   pqxx::work txn{conn};
-  // DROP TABLE of a range waits for the readers of its parent: never long
-  // (every count statement is short), and never longer than this.
-  txn.exec("SET LOCAL lock_timeout = '2s'");
-  auto n = txn
-             .exec("SELECT drop_old_pings(now() - make_interval(days => " + std::to_string(days)
-                   + "))")[0][0]
-             .as<int32_t>();
+  auto n = sql::drop_old_pings(txn, days);
   txn.commit();
   return n;
 }

@@ -32,6 +32,41 @@ constexpr const char* insert_keyed_traced_batch_sql
   = "SELECT insert_keyed_pings($1::uuid[], $2::int8[], $3::int8[], $4::int2[], $5::text[],"
     " $6::int8[], $7::uuid[])";
 
+// pg_try_advisory_lock(int4, int4) class key of the relay's partition
+// locks: "PING".
+constexpr int32_t relay_lock_class = 0x50494E47;
+
+// Outbox log entries not yet handed to this producer, for every held
+// partition at once ($1 partitions, $2 the highest position handed out in
+// each): up to $3 per partition, in position order. One statement, one
+// snapshot, one round trip, whatever the number of partitions (an index
+// range per partition: the LATERAL keeps each one a bounded scan).
+// No ORDER BY over the whole result (a sort of every row read): the relay
+// puts the rows in (partition, position) order. Positions are assigned at
+// commit time in commit order (insert_batch() above), so nothing at or
+// below `$2` can still appear.
+constexpr const char* relay_select_sql = R"sql(
+SELECT w.part, x.id::text, timestamptz_to_ms(x.pinged_at), timestamptz_to_ms(x.received_at),
+       x.relay_seq, x.trace_id::text
+FROM unnest($1::int2[], $2::int8[]) AS w(part, after)
+CROSS JOIN LATERAL (SELECT id, pinged_at, received_at, relay_seq, trace_id FROM pings
+                    WHERE kafka_partition = w.part AND relay_seq > w.after
+                    ORDER BY relay_seq LIMIT $3) x
+)sql";
+
+// The acknowledged positions of every partition that moved, in one
+// statement ($1 partitions, $2 positions).
+constexpr const char* relay_advance_sql = R"sql(
+UPDATE outbox_cursor c SET acked_seq = a.seq
+FROM unnest($1::int2[], $2::int8[]) AS a(part, seq)
+WHERE c.kafka_partition = a.part AND c.acked_seq < a.seq
+)sql";
+
+// A partition's committed head, and the id of its ping at a sequence.
+constexpr const char* head_mark_sql
+  = "SELECT (SELECT next_seq - 1 FROM outbox_head WHERE kafka_partition = $1), "
+    "(SELECT id::text FROM pings WHERE kafka_partition = $1 AND relay_seq = $2)";
+
 bool traced(const ping_row& r) {
   return (r.trace_hi | r.trace_lo) != 0;
 }
@@ -226,17 +261,136 @@ void prepare_count_statements(pqxx::connection& c) {
     c.prepare(s.name, s.sql);
 }
 
-bool connection_failure(const std::exception& e) {
-  if (dynamic_cast<const pqxx::broken_connection*>(&e)
-      || dynamic_cast<const pqxx::in_doubt_error*>(&e))
-    return true;
-  if (auto* sql = dynamic_cast<const pqxx::sql_error*>(&e)) {
-    auto state = sql->sqlstate();
-    if (state == statement_timeout_state)
-      return false; // the server cancelled one statement; the session is fine
-    return state.rfind("08", 0) == 0 || state.rfind("57", 0) == 0 || state == read_only_state;
+failure classify(const std::exception& e) {
+  failure f;
+  if (dynamic_cast<const pqxx::broken_connection*>(&e)) {
+    f.kind = failure_kind::connection_lost;
+    f.reconnect = true;
+    f.error = caf::make_error(ping_errc::unavailable, "PostgreSQL is unreachable");
+    return f;
   }
-  return false;
+  if (dynamic_cast<const pqxx::in_doubt_error*>(&e)) {
+    f.kind = failure_kind::outcome_unknown;
+    f.reconnect = true;
+    f.error = caf::make_error(ping_errc::unavailable, "commit outcome unknown");
+    return f;
+  }
+  auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
+  if (sql == nullptr) {
+    f.error = caf::make_error(ping_errc::unavailable, "database error");
+    return f;
+  }
+  f.sqlstate = sql->sqlstate();
+  const auto& state = f.sqlstate;
+  if (state == statement_timeout_state) {
+    // The server cancelled one statement; the session is fine.
+    f.kind = failure_kind::timeout;
+    f.error = caf::make_error(ping_errc::deadline_exceeded,
+                              "PostgreSQL did not answer within the statement timeout");
+  } else if (state.rfind("08", 0) == 0 || state.rfind("57", 0) == 0 || state == read_only_state) {
+    f.kind = state == read_only_state ? failure_kind::read_only : failure_kind::connection_lost;
+    f.reconnect = true;
+    f.error = caf::make_error(ping_errc::unavailable, "PostgreSQL is unavailable");
+  } else if (retryable_sqlstate(state)) {
+    // A fault of the database, not of the statement: retryable.
+    f.kind = failure_kind::transient;
+    f.error = caf::make_error(ping_errc::unavailable, "PostgreSQL is unavailable (" + state + ")");
+  } else {
+    f.kind = failure_kind::statement;
+    f.error = caf::make_error(ping_errc::internal, "database error " + state);
+  }
+  return f;
+}
+
+caf::error to_error(const std::exception& e) {
+  return classify(e).error;
+}
+
+bool connection_failure(const std::exception& e) {
+  return classify(e).reconnect;
+}
+
+bool writable(pqxx::transaction_base& txn) {
+  auto r = txn.exec("SELECT NOT pg_is_in_recovery() "
+                    "AND current_setting('transaction_read_only') = 'off'");
+  return r[0][0].as<bool>();
+}
+
+void prepare_relay_statements(pqxx::connection& c) {
+  c.prepare("relay_select_pending", relay_select_sql);
+  c.prepare("relay_advance_cursor", relay_advance_sql);
+}
+
+std::vector<pending_row> pending(pqxx::transaction_base& txn, const std::vector<int64_t>& parts,
+                                 const std::vector<int64_t>& after, int64_t batch) {
+  auto res = txn.exec_prepared("relay_select_pending", array_literal(parts), array_literal(after),
+                               batch);
+  std::vector<pending_row> out;
+  out.reserve(res.size());
+  for (const auto& r : res) {
+    pending_row row;
+    row.partition = r[0].as<int32_t>();
+    row.id = r[1].as<std::string>();
+    row.pinged_ms = r[2].as<int64_t>();
+    row.received_ms = r[3].as<int64_t>();
+    row.seq = r[4].as<int64_t>();
+    if (!r[5].is_null())
+      row.trace_id = r[5].as<std::string>();
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
+void advance_cursors(pqxx::transaction_base& txn, const std::vector<int64_t>& parts,
+                     const std::vector<int64_t>& seqs) {
+  txn.exec_prepared("relay_advance_cursor", array_literal(parts), array_literal(seqs));
+}
+
+bool try_lock_partition(pqxx::transaction_base& txn, int32_t partition) {
+  return txn
+    .exec_params("SELECT pg_try_advisory_lock($1::int4, $2::int4)", relay_lock_class,
+                 partition)[0][0]
+    .as<bool>();
+}
+
+int64_t claim_cursor(pqxx::transaction_base& txn, int32_t partition) {
+  txn.exec_params("INSERT INTO outbox_cursor (kafka_partition) VALUES ($1::int2)"
+                  " ON CONFLICT DO NOTHING",
+                  partition);
+  return txn
+    .exec_params("SELECT acked_seq FROM outbox_cursor WHERE kafka_partition = $1::int2",
+                 partition)[0][0]
+    .as<int64_t>();
+}
+
+int64_t outbox_backlog(pqxx::transaction_base& txn) {
+  return txn
+    .exec("SELECT coalesce(sum(h.next_seq - 1 - c.acked_seq), 0) FROM outbox_head h "
+          "JOIN outbox_cursor c USING (kafka_partition)")[0][0]
+    .as<int64_t>();
+}
+
+void prepare_head_mark(pqxx::connection& c) {
+  c.prepare("window_head_mark", head_mark_sql);
+}
+
+head_id head_mark(pqxx::transaction_base& txn, int32_t partition, int64_t seq) {
+  auto r = txn.exec_prepared1("window_head_mark", partition, seq);
+  head_id out;
+  if (!r[0].is_null())
+    out.head = r[0].as<int64_t>();
+  if (!r[1].is_null())
+    out.id = r[1].as<std::string>();
+  return out;
+}
+
+int32_t drop_old_pings(pqxx::transaction_base& txn, int32_t days) {
+  // DROP TABLE of a range waits for the readers of its parent: never long
+  // (every count statement is short), and never longer than this.
+  txn.exec("SET LOCAL lock_timeout = '2s'");
+  return txn
+    .exec_params("SELECT drop_old_pings(now() - make_interval(days => $1::int4))", days)[0][0]
+    .as<int32_t>();
 }
 
 std::string array_literal(const std::vector<std::string>& values) {

@@ -22,35 +22,6 @@ namespace ping::publisher {
 
 namespace {
 
-// pg_try_advisory_lock(int4, int4) class key: "PING".
-constexpr int relay_lock_class = 0x50494E47;
-
-// Outbox log entries not yet handed to this producer, for every held
-// partition at once ($1 partitions, $2 the highest position handed out in
-// each): up to $3 per partition, in position order. One statement, one
-// snapshot, one round trip, whatever the number of partitions (an index
-// range per partition: the LATERAL keeps each one a bounded scan).
-// No ORDER BY over the whole result (a sort of every row read): the rows are
-// put in (partition, position) order here. Positions are assigned at commit
-// time in commit order
-// (actors/persistence/sql.cpp), so nothing at or below `$2` can still appear.
-constexpr const char* select_sql = R"sql(
-SELECT w.part, x.id::text, timestamptz_to_ms(x.pinged_at), timestamptz_to_ms(x.received_at),
-       x.relay_seq, x.trace_id::text
-FROM unnest($1::int2[], $2::int8[]) AS w(part, after)
-CROSS JOIN LATERAL (SELECT id, pinged_at, received_at, relay_seq, trace_id FROM pings
-                    WHERE kafka_partition = w.part AND relay_seq > w.after
-                    ORDER BY relay_seq LIMIT $3) x
-)sql";
-
-// The acknowledged positions of every partition that moved, in one
-// statement ($1 partitions, $2 positions).
-constexpr const char* advance_sql = R"sql(
-UPDATE outbox_cursor c SET acked_seq = a.seq
-FROM unnest($1::int2[], $2::int8[]) AS a(part, seq)
-WHERE c.kafka_partition = a.part AND c.acked_seq < a.seq
-)sql";
-
 struct message_info {
   std::string id;
   int32_t partition;
@@ -226,8 +197,7 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
       // The cursor is a hint of what Kafka holds, not a ping: committing it
       // asynchronously spares a WAL flush per pass (docs/outbox-relay.md).
       conn->set_variable("synchronous_commit", "off");
-      conn->prepare("select_pending", select_sql);
-      conn->prepare("advance_cursor", advance_sql);
+      persistence::sql::prepare_relay_statements(*conn);
       std::fill(held.begin(), held.end(), false);
     }
     return *conn;
@@ -253,11 +223,7 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
     if (now - writable_checked < std::chrono::seconds(1))
       return;
     pqxx::nontransaction txn{db()};
-    auto ok = txn
-                .exec("SELECT NOT pg_is_in_recovery() "
-                      "AND current_setting('transaction_read_only') = 'off'")[0][0]
-                .as<bool>();
-    if (!ok) {
+    if (!persistence::sql::writable(txn)) {
       lost_db();
       throw std::runtime_error("PostgreSQL session is read-only; reconnecting");
     }
@@ -301,17 +267,10 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
     for (int32_t p = 0; p < cfg.partitions; ++p) {
       if (held[static_cast<size_t>(p)])
         continue;
-      auto r = txn.exec("SELECT pg_try_advisory_lock(" + std::to_string(relay_lock_class) + ", "
-                        + std::to_string(p) + ")");
-      if (r[0][0].as<bool>()) {
+      if (persistence::sql::try_lock_partition(txn, p)) {
         // Start after what the broker acknowledged for whoever held it last.
         auto idx = static_cast<size_t>(p);
-        txn.exec("INSERT INTO outbox_cursor (kafka_partition) VALUES (" + std::to_string(p)
-                 + ") ON CONFLICT DO NOTHING");
-        auto cur = txn
-                     .exec("SELECT acked_seq FROM outbox_cursor WHERE kafka_partition = "
-                           + std::to_string(p))[0][0]
-                     .as<int64_t>();
+        auto cur = persistence::sql::claim_cursor(txn, p);
         held[idx] = true;
         acked[idx] = stored[idx] = std::max(acked[idx], cur);
         sent_upto[idx] = std::max(sent_upto[idx], acked[idx]);
@@ -336,8 +295,7 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
     if (parts.empty())
       return 0;
     pqxx::nontransaction txn{db()};
-    txn.exec_prepared("advance_cursor", persistence::sql::array_literal(parts),
-                      persistence::sql::array_literal(seqs));
+    persistence::sql::advance_cursors(txn, parts, seqs);
     for (size_t p = 0; p < acked.size(); ++p)
       if (held[p])
         stored[p] = std::max(stored[p], acked[p]);
@@ -366,18 +324,11 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
     std::vector<row> rows;
     {
       pqxx::nontransaction txn{db()}; // one statement: one snapshot
-      auto res = txn.exec_prepared("select_pending", persistence::sql::array_literal(parts),
-                                   persistence::sql::array_literal(after),
-                                   static_cast<int64_t>(cfg.batch));
+      auto res = persistence::sql::pending(txn, parts, after, static_cast<int64_t>(cfg.batch));
       rows.reserve(res.size());
-      for (const auto& r : res) {
-        auto id = r[1].as<std::string>();
-        std::optional<std::string> trace_id;
-        if (!r[5].is_null())
-          trace_id = r[5].as<std::string>();
-        auto tc = event_trace(id, trace_id ? &*trace_id : nullptr);
-        rows.push_back({r[0].as<int32_t>(), std::move(id), r[2].as<int64_t>(), r[3].as<int64_t>(),
-                        r[4].as<int64_t>(), tc});
+      for (auto& r : res) {
+        auto tc = event_trace(r.id, r.trace_id ? &*r.trace_id : nullptr);
+        rows.push_back({r.partition, std::move(r.id), r.pinged_ms, r.received_ms, r.seq, tc});
       }
     }
     std::sort(rows.begin(), rows.end(), [](const row& a, const row& b) {
@@ -451,10 +402,9 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
       rep.acked += advance_cursors();
       if (stalled())
         release_partitions();
-    } catch (const pqxx::broken_connection&) {
-      lost_db();
-      throw;
-    } catch (const pqxx::sql_error& e) {
+    } catch (const std::exception& e) {
+      // The one classification (persistence/sql): a connection that is
+      // lost or on the wrong server is dropped; the caller maps the error.
       if (persistence::sql::connection_failure(e))
         lost_db();
       throw;
@@ -472,10 +422,7 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
 
   int64_t backlog() {
     pqxx::nontransaction txn{db()}; // one statement: one snapshot
-    return txn
-      .exec("SELECT coalesce(sum(h.next_seq - 1 - c.acked_seq), 0) FROM outbox_head h "
-            "JOIN outbox_cursor c USING (kafka_partition)")[0][0]
-      .as<int64_t>();
+    return persistence::sql::outbox_backlog(txn);
   }
 };
 

@@ -15,11 +15,6 @@ namespace ping::windowing {
 
 namespace {
 
-// A partition's committed head, and the id of its ping at a sequence.
-constexpr const char* head_mark_sql
-  = "SELECT (SELECT next_seq - 1 FROM outbox_head WHERE kafka_partition = $1), "
-    "(SELECT id::text FROM pings WHERE kafka_partition = $1 AND relay_seq = $2)";
-
 struct rebuilder_state {
   std::unique_ptr<pqxx::connection> conn;
   std::shared_ptr<telemetry::actor_stats> stats;
@@ -31,7 +26,7 @@ struct rebuilder_state {
     auto c = std::make_unique<pqxx::connection>(
       with_timeouts(cfg.dsn, cfg.connect_timeout, cfg.statement_timeout));
     persistence::sql::prepare_count_statements(*c);
-    c->prepare("window_head_mark", head_mark_sql);
+    persistence::sql::prepare_head_mark(*c);
     conn = std::move(c);
   }
 };
@@ -40,12 +35,12 @@ struct rebuilder_state {
 // `seq` (0 when it holds none there).
 template <class Txn>
 head_mark mark_of(Txn& txn, int32_t partition, int64_t seq) {
-  auto r = txn.exec_prepared1("window_head_mark", partition, seq);
+  auto r = persistence::sql::head_mark(txn, partition, seq);
   head_mark m;
   m.partition = partition;
-  m.head = r[0].is_null() ? 0 : r[0].template as<int64_t>();
-  if (!r[1].is_null())
-    m.ident_at = cache::schema::ident_of(r[1].c_str());
+  m.head = r.head.value_or(0);
+  if (r.id)
+    m.ident_at = cache::schema::ident_of(*r.id);
   return m;
 }
 
