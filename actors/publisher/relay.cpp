@@ -358,7 +358,7 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
                                      value.size(), r.id.data(), r.id.size(), 0, headers.get(),
                                      info);
         if (err == RdKafka::ERR_NO_ERROR) {
-          headers.release();
+          static_cast<void>(headers.release()); // now librdkafka's
           break;
         }
         if (err == RdKafka::ERR__QUEUE_FULL) {
