@@ -150,8 +150,10 @@ caf::error deadline_error() {
   return caf::make_error(ping_errc::deadline_exceeded, "deadline exceeded");
 }
 
-// Answers a call: a single call at once, a batched one at the turn's flush.
-void answer_ping(state& st, answer_to<ping_ack>& to, caf::expected<ping_ack> res) {
+// Answers a call: a single call at once, a batched one at the turn's flush
+// (`slot`: the field of `answer` that carries a batched call's value).
+template <class T>
+void answer_call(state& st, answer_to<T>& to, caf::expected<T> res, T answer::*slot) {
   if (!to.batch) {
     if (res)
       to.single.deliver(std::move(*res));
@@ -162,27 +164,18 @@ void answer_ping(state& st, answer_to<ping_ack>& to, caf::expected<ping_ack> res
   answer a;
   a.index = to.index;
   if (res)
-    a.ack = std::move(*res);
+    a.*slot = std::move(*res);
   else
     a.err = std::move(res.error());
   st.outbox.emplace_back(std::move(to.batch), std::move(a));
 }
 
+void answer_ping(state& st, answer_to<ping_ack>& to, caf::expected<ping_ack> res) {
+  answer_call(st, to, std::move(res), &answer::ack);
+}
+
 void answer_count(state& st, answer_to<count_result>& to, caf::expected<count_result> res) {
-  if (!to.batch) {
-    if (res)
-      to.single.deliver(std::move(*res));
-    else
-      to.single.deliver(std::move(res.error()));
-    return;
-  }
-  answer a;
-  a.index = to.index;
-  if (res)
-    a.count = std::move(*res);
-  else
-    a.err = std::move(res.error());
-  st.outbox.emplace_back(std::move(to.batch), std::move(a));
+  answer_call(st, to, std::move(res), &answer::count);
 }
 
 // Hands the turn's answers back: one hand-over per batch (answers of one
