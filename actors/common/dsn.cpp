@@ -47,12 +47,12 @@ std::string with_timeouts(const std::string& dsn, caf::timespan connect_timeout,
         out.append(sep).append(k).append("=").append(v);
         sep = "&";
       }
-    return out + sep + "options=-c%20statement_timeout%3D" + stmt_ms;
+    return out + sep + "options=-c%20statement_timeout%3D" + stmt_ms + "%20-c%20jit%3Doff";
   }
   for (auto& [k, v] : extra)
     if (!has_key(dsn, k))
       out.append(" ").append(k).append("=").append(v);
-  return out + " options='-c statement_timeout=" + stmt_ms + "'";
+  return out + " options='-c statement_timeout=" + stmt_ms + " -c jit=off'";
 }
 
 } // namespace ping

@@ -252,11 +252,7 @@ const std::vector<statement>& count_statements() {
 }
 
 void prepare_count_statements(pqxx::connection& c) {
-  // No JIT: these statements take a millisecond, and a generic plan's
-  // estimates on an empty or unanalyzed table can pass jit_above_cost,
-  // which made a count compile ~40 functions for 60-300 ms. set_variable
-  // is kept across libpqxx's reconnects.
-  c.set_variable("jit", "off");
+  // No JIT: every session of ours is opened with jit=off (with_timeouts()).
   for (auto& s : count_statements())
     c.prepare(s.name, s.sql);
 }
@@ -316,9 +312,17 @@ bool writable(pqxx::transaction_base& txn) {
   return r[0][0].as<bool>();
 }
 
+const std::vector<statement>& relay_statements() {
+  static const std::vector<statement> all{
+    {"relay_select_pending", relay_select_sql, {"'{0,1,2}'", "'{333000,333000,333000}'", "2000"}},
+    {"relay_advance_cursor", relay_advance_sql, {"'{0,1,2}'", "'{333100,333100,333100}'"}},
+  };
+  return all;
+}
+
 void prepare_relay_statements(pqxx::connection& c) {
-  c.prepare("relay_select_pending", relay_select_sql);
-  c.prepare("relay_advance_cursor", relay_advance_sql);
+  for (auto& s : relay_statements())
+    c.prepare(s.name, s.sql);
 }
 
 std::vector<pending_row> pending(pqxx::transaction_base& txn, const std::vector<int64_t>& parts,

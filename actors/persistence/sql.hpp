@@ -168,6 +168,10 @@ bool writable(pqxx::transaction_base& txn);
 
 // -- the outbox relay's statements (actors/publisher/relay.cpp) -------------
 
+/// The relay's statements, with example arguments for EXPLAIN (the
+/// history test plans them on a million rows).
+const std::vector<statement>& relay_statements();
+
 /// Prepares the relay's statements on a fresh connection.
 void prepare_relay_statements(pqxx::connection& c);
 
