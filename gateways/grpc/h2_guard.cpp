@@ -53,19 +53,31 @@ struct endpoint {
   connection* conn;
 };
 
+// One way of a connection: bytes read from `from`, held in `buf`, written
+// to `to`; once `from` reached EOF and everything before it went out, `to`
+// is shut down for writing (the other side sees the EOF in order).
+struct direction {
+  direction(int from, int to, size_t bytes) : from(from), to(to), buf(bytes) {}
+  int from;
+  int to;
+  buffer buf;
+  bool eof = false;  // read 0 from `from`
+  bool shut = false; // shut down `to` for writing
+};
+
 // One client connection: the client's socket and the guard's end of the
 // socketpair whose other end the server owns.
 struct connection {
   connection(int client, int upstream, const h2_guard_options& o, peer* from)
-    : client(client), upstream(upstream), up(o.buffer_bytes), down(o.buffer_bytes), from(from) {}
+    : client(client),
+      upstream(upstream),
+      up(client, upstream, o.buffer_bytes),
+      down(upstream, client, o.buffer_bytes),
+      from(from) {}
   int client;
   int upstream;
-  buffer up;                 // client -> server
-  buffer down;               // server -> client
-  bool client_eof = false;   // read 0 from the client
-  bool upstream_eof = false; // read 0 from the server
-  bool up_shut = false;      // shut down the server's read side
-  bool down_shut = false;    // shut down the client's read side
+  direction up;   // client -> server, its frames scanned on the way in
+  direction down; // server -> client, copied as is
   h2_frame_scanner scanner;
   peer* from; // owned by the guard's address table
   endpoint client_tag{this};
@@ -105,6 +117,47 @@ io drain(int fd, buffer& b) {
   }
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? io::blocked
                                                                               : io::closed;
+}
+
+enum class step { moved, idle, close };
+
+// One step of a direction: reads what fits (`seen` gets the new bytes and
+// returns false to close the connection), writes what is held, and passes
+// the EOF on once nothing is left before it.
+template <class Seen>
+step advance(direction& d, Seen&& seen) {
+  bool moved = false;
+  if (!d.eof) {
+    size_t at = 0;
+    size_t got = 0;
+    switch (fill(d.from, d.buf, at, got)) {
+      case io::progress:
+        moved = true;
+        if (!seen(d.buf.bytes.data() + at, got))
+          return step::close;
+        break;
+      case io::closed:
+        d.eof = true;
+        moved = true;
+        break;
+      case io::blocked:
+        break;
+    }
+  }
+  switch (drain(d.to, d.buf)) {
+    case io::progress:
+      moved = true;
+      break;
+    case io::closed:
+      return step::close;
+    case io::blocked:
+      break;
+  }
+  if (d.eof && d.buf.pending() == 0 && !d.shut) {
+    ::shutdown(d.to, SHUT_WR);
+    d.shut = true;
+  }
+  return moved ? step::moved : step::idle;
 }
 
 } // namespace
@@ -249,81 +302,29 @@ struct h2_guard::impl {
   void pump(connection* c) {
     if (doomed.count(c) != 0)
       return;
+    // The client's bytes pass the frame scanner: too many stream resets
+    // close the connection, and so do bytes that are not HTTP/2 with prior
+    // knowledge (the server would refuse them too).
+    auto scan = [&](const char* bytes, size_t n) {
+      auto now = std::chrono::steady_clock::now();
+      bool abusive = false;
+      bool ok = c->scanner.feed(bytes, n, [&] {
+        if (!c->from->resets.take(now))
+          abusive = true;
+      });
+      if (abusive)
+        ++stats.closed_for_resets;
+      return ok && !abusive;
+    };
+    auto as_is = [](const char*, size_t) { return true; };
     for (bool moved = true; moved;) {
-      moved = false;
-      // client -> server, scanning frame headers on the way in.
-      if (!c->client_eof) {
-        size_t at = 0;
-        size_t got = 0;
-        switch (fill(c->client, c->up, at, got)) {
-          case io::progress: {
-            moved = true;
-            auto now = std::chrono::steady_clock::now();
-            bool abusive = false;
-            bool ok = c->scanner.feed(c->up.bytes.data() + at, got, [&] {
-              if (!c->from->resets.take(now))
-                abusive = true;
-            });
-            if (abusive) {
-              ++stats.closed_for_resets;
-              return close(c);
-            }
-            if (!ok)
-              return close(c); // not HTTP/2 prior knowledge: the server would refuse it too
-            break;
-          }
-          case io::closed:
-            c->client_eof = true;
-            moved = true;
-            break;
-          case io::blocked:
-            break;
-        }
-      }
-      switch (drain(c->upstream, c->up)) {
-        case io::progress:
-          moved = true;
-          break;
-        case io::closed:
-          return close(c);
-        case io::blocked:
-          break;
-      }
-      if (c->client_eof && c->up.pending() == 0 && !c->up_shut) {
-        ::shutdown(c->upstream, SHUT_WR);
-        c->up_shut = true;
-      }
-      // server -> client, copied as is.
-      if (!c->upstream_eof) {
-        size_t at = 0;
-        size_t got = 0;
-        switch (fill(c->upstream, c->down, at, got)) {
-          case io::progress:
-            moved = true;
-            break;
-          case io::closed:
-            c->upstream_eof = true;
-            moved = true;
-            break;
-          case io::blocked:
-            break;
-        }
-      }
-      switch (drain(c->client, c->down)) {
-        case io::progress:
-          moved = true;
-          break;
-        case io::closed:
-          return close(c);
-        case io::blocked:
-          break;
-      }
-      if (c->upstream_eof && c->down.pending() == 0 && !c->down_shut) {
-        ::shutdown(c->client, SHUT_WR);
-        c->down_shut = true;
-      }
-      if (c->up_shut && c->down_shut)
+      auto up = advance(c->up, scan);
+      if (up == step::close)
         return close(c);
+      auto down = advance(c->down, as_is);
+      if (down == step::close || (c->up.shut && c->down.shut))
+        return close(c);
+      moved = up == step::moved || down == step::moved;
     }
   }
 
