@@ -13,9 +13,11 @@
 #      speed (pingctl, 64 in flight) that leaves the processor behind;
 #   2. every kind of time_range, one connection (wrk): p99 and max;
 #      then a random mix of them at 32 connections: rate;
-#   3. recovery: FLUSHALL, then the time until the cache is exact again
-#      (total and every partition's sequence equal to PostgreSQL's heads),
-#      with PingCount {} p99 on 4 connections meanwhile;
+#   3. recovery: the cache restored from an older snapshot (taken before
+#      the burst), the Kafka offsets reset to the beginning, FLUSHALL; each
+#      time until the cache is exact again (total and every partition's
+#      sequence equal to PostgreSQL's heads, every offset back), with
+#      PingCount {} p99 on 4 connections meanwhile;
 #   4. EXPLAIN-based: the statements auto_explain logged as slower than
 #      5 ms, and how many of them scanned pings sequentially.
 set -euo pipefail
@@ -32,7 +34,23 @@ ensure_packages
 # binaries (say, before a change) without building the tree.
 [ -n "${BENCH_NO_BUILD:-}" ] || build >/dev/null
 
-trap throwaway_stack_stop EXIT
+# BENCH_HISTORY_KEEP=1: leave PostgreSQL running with both databases after
+# the run (its port and the command that stops it are printed), to EXPLAIN
+# the statements on the same data.
+stop_stack() {
+  if [ -n "${BENCH_HISTORY_KEEP:-}" ] && [ -n "${RUN:-}" ]; then
+    set +e
+    stop_process processor "$RUN"
+    stop_process gateway "$RUN"
+    stop_process devbroker "$RUN"
+    redis_stop "$RUN/redis"
+    echo "kept: psql -h 127.0.0.1 -p $PG_PORT -U ping ping_history;" \
+      "stop with: source scripts/lib.sh; pg_stop $RUN/pg; rm -rf $RUN"
+  else
+    throwaway_stack_stop
+  fi
+}
+trap stop_stack EXIT
 throwaway_stack_start
 SU=("$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qAt -v ON_ERROR_STOP=1)
 "${SU[@]}" -c "ALTER ROLE ping SET plan_cache_mode = force_generic_plan" \
@@ -127,6 +145,48 @@ exact() { # the cache equals PostgreSQL's heads
 }
 
 declare -A FIG
+# When the processor started last was assigned its partitions (ms): the
+# consumer group's join takes 3 s on the dev broker (librdkafka's mock
+# cluster delays a new group's first rebalance by 3 s, as Kafka's
+# group.initial.rebalance.delay.ms does by default), before any count work.
+assigned_ms() {
+  date -d "$(grep -m1 'msg="partitions assigned"' "$RUN/processor.log" | sed -E 's/^ts=([^ ]+) .*/\1/')" +%s%3N
+}
+redis_eval() { redis-cli -p "$REDIS_PORT" EVAL "$1" 0; }
+# The cache's keys copied aside, and put back (a cache restored from an
+# older snapshot: RDB or AOF of an earlier moment).
+SNAPSHOT_TAKE="for _, k in ipairs({'counters', 'offsets', 'future'}) do
+  redis.call('DEL', 'bench:old:' .. k)
+  if redis.call('EXISTS', 'ping:' .. k) == 1 then redis.call('COPY', 'ping:' .. k, 'bench:old:' .. k) end
+end"
+SNAPSHOT_RESTORE="for _, k in ipairs({'counters', 'offsets', 'future'}) do
+  redis.call('DEL', 'ping:' .. k)
+  if redis.call('EXISTS', 'bench:old:' .. k) == 1 then redis.call('COPY', 'bench:old:' .. k, 'ping:' .. k) end
+end"
+offsets_back() { # every offset:<p> of $offsets at or above its value then
+  local kv v
+  for kv in $offsets; do
+    v=$(redis-cli -p "$REDIS_PORT" HGET ping:offsets "${kv%%=*}")
+    [ "${v:-0}" -ge "${kv#*=}" ] || return 1
+  done
+}
+healed() { exact "$1" && offsets_back; }
+# heal KIND DATABASE COMMAND...: run COMMAND (the fault), then the time until
+# the cache is exact again (and every Kafka offset back), with PingCount {}
+# on 4 connections for 4 s meanwhile.
+heal() {
+  local kind=$1 db=$2 t1 h2
+  shift 2
+  t1=$(ms)
+  h2_count 4 4 >"$RUN/heal.fig" &
+  h2=$!
+  "$@" >/dev/null
+  WAIT_SECONDS=120 wait_for "the cache healed ($kind)" healed "$db"
+  FIG[$name.$kind]=$(( $(ms) - t1 ))
+  [ "$kind" != reset ] || FIG[$name.$kind.assigned]=$(( $(ms) - $(assigned_ms) ))
+  wait "$h2" || true
+  read -r _ FIG[$name.$kind.p99] FIG[$name.$kind.max] FIG[$name.$kind.bad] _ <"$RUN/heal.fig"
+}
 measure() { # NAME DATABASE
   local name=$1 db=$2 now minute hour day
   log "== $name database"
@@ -139,7 +199,10 @@ measure() { # NAME DATABASE
   processor_start "$RUN" "$REDIS_PORT" "$(dsn_of "$db")"
   WAIT_SECONDS=600 wait_for "the cache counts $db" exact "$db"
   FIG[$name.cold]=$(( $(ms) - t0 ))
+  FIG[$name.cold.assigned]=$(( $(ms) - $(assigned_ms) ))
   local pglines0=$(wc -l <"$PGLOG")
+  # The older snapshot of step 3, taken now (the burst comes after it).
+  redis_eval "$SNAPSHOT_TAKE" >/dev/null
 
   read -r FIG[$name.rps] FIG[$name.p99] FIG[$name.max] FIG[$name.bad] FIG[$name.pgus] < <(h2_count)
 
@@ -175,15 +238,22 @@ measure() { # NAME DATABASE
   read -r FIG[$name.burst.rps] FIG[$name.burst.p99] FIG[$name.burst.max] FIG[$name.burst.bad] _ < <(h2_count)
   WAIT_SECONDS=120 wait_for "the processor caught up" exact "$db"
 
-  # Recovery: wipe the cache, count until exact, PingCount on 4 connections meanwhile.
-  redis-cli -p "$REDIS_PORT" FLUSHALL >/dev/null
-  local t1=$(ms)
-  h2_count 4 4 >"$RUN/heal.fig" &
-  local h2=$!
-  WAIT_SECONDS=120 wait_for "the cache healed" exact "$db"
-  FIG[$name.heal]=$(( $(ms) - t1 ))
-  wait "$h2" || true
-  read -r _ FIG[$name.heal.p99] FIG[$name.heal.max] FIG[$name.heal.bad] _ <"$RUN/heal.fig"
+  # Recovery, each with PingCount {} on 4 connections meanwhile.
+  # 1. The cache restored from the snapshot taken before the ranges and the
+  #    burst (the processor running: its next write conflicts).
+  local offsets=""
+  heal older "$db" redis_eval "$SNAPSHOT_RESTORE"
+  # 2. The Kafka offsets reset to the beginning: with the processor stopped
+  #    (it reads them when it is assigned a partition), every stored
+  #    offset:<p> set to 0; exact again once every offset is back where it
+  #    was.
+  offsets=$(redis-cli -p "$REDIS_PORT" HGETALL ping:offsets | paste - - | awk '$1 ~ /^offset:/ { printf "%s=%s ", $1, $2 }')
+  stop_process processor "$RUN"
+  local kv
+  for kv in $offsets; do redis-cli -p "$REDIS_PORT" HSET ping:offsets "${kv%%=*}" 0 >/dev/null; done
+  heal reset "$db" processor_start "$RUN" "$REDIS_PORT" "$(dsn_of "$db")"
+  # 3. The cache wiped.
+  heal wipe "$db" redis-cli -p "$REDIS_PORT" FLUSHALL
 
   tail -n +"$pglines0" "$PGLOG" >"$PLANS.$name"
   FIG[$name.slow]=$(tail -n +"$pglines0" "$PGLOG" | grep -c 'duration: .* plan:' || true)
@@ -209,6 +279,7 @@ echo "== summary ($(nproc) cores; force_generic_plan for role ping; generator ${
 row "" "empty" "history"
 row "rows in pings" "${FIG[empty.rows]}" "${FIG[history.rows]}"
 row "cold start until exact (ms)" "${FIG[empty.cold]}" "${FIG[history.cold]}"
+row "  of which after the partitions were assigned" "${FIG[empty.cold.assigned]}" "${FIG[history.cold.assigned]}"
 row "PingCount {} x$CONNS: req/s" "${FIG[empty.rps]}" "${FIG[history.rps]}"
 row "  p99 / max (ms)" "${FIG[empty.p99]} / ${FIG[empty.max]}" "${FIG[history.p99]} / ${FIG[history.max]}"
 row "  PostgreSQL CPU per PingCount (us)" "${FIG[empty.pgus]}" "${FIG[history.pgus]}"
@@ -225,9 +296,18 @@ row "  p99 / max (ms)" "${FIG[empty.mix.p99]} / ${FIG[empty.mix.max]}" "${FIG[hi
 row "  rate / PingCount {} rate" "$(awk -v a="${FIG[empty.mix.rps]}" -v b="${FIG[empty.rps]}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')" \
   "$(awk -v a="${FIG[history.mix.rps]}" -v b="${FIG[history.rps]}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
 row "  PostgreSQL CPU per PingCount (us)" "${FIG[empty.mix.pgus]}" "${FIG[history.mix.pgus]}"
-row "FLUSHALL until exact (ms)" "${FIG[empty.heal]}" "${FIG[history.heal]}"
-row "  PingCount {} x4 meanwhile p99 / max (ms)" "${FIG[empty.heal.p99]} / ${FIG[empty.heal.max]}" \
-  "${FIG[history.heal.p99]} / ${FIG[history.heal.max]}"
+for k in older reset wipe; do
+  case $k in
+    older) what="older snapshot restored until exact (ms)" ;;
+    reset) what="Kafka offsets reset until caught up (ms)" ;;
+    wipe) what="FLUSHALL until exact (ms)" ;;
+  esac
+  row "$what" "${FIG[empty.$k]}" "${FIG[history.$k]}"
+  [ "$k" != reset ] ||
+    row "  of which after the partitions were assigned" "${FIG[empty.$k.assigned]}" "${FIG[history.$k.assigned]}"
+  row "  PingCount {} x4 meanwhile p99 / max (ms)" "${FIG[empty.$k.p99]} / ${FIG[empty.$k.max]}" \
+    "${FIG[history.$k.p99]} / ${FIG[history.$k.max]}"
+done
 row "statements > 5 ms (auto_explain)" "${FIG[empty.slow]}" "${FIG[history.slow]}"
 row "  of which Seq Scan of pings rows" "${FIG[empty.seqscans]}" "${FIG[history.seqscans]}"
 bad=0
