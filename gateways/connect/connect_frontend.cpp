@@ -102,7 +102,7 @@ private:
 };
 
 connect_frontend::connect_frontend(gateway::gateway_actor gw, connect_options opts)
-  : batcher_(std::make_unique<batcher>(gw)) {
+  : batcher_(std::make_unique<batcher>(std::move(gw))) {
   using connectrpc::typed_handler;
   auto fallback = opts.default_timeout;
   auto* b = batcher_.get();
