@@ -2,17 +2,22 @@
 # The C++ checks held by clang-tidy and the root .clang-tidy (bugprone-*,
 # performance-*; what is disabled says why there). Every finding fails.
 #
-#   scripts/tidy.sh                 every translation unit of the build
+#   scripts/tidy.sh                 every translation unit of the build (CI)
 #   scripts/tidy.sh --base REF      only those changed since REF's merge base
 #                                   with HEAD (work tree included), and those
-#                                   including a changed header; what CI runs
-#                                   (on REF itself: the last commit's changes)
+#                                   including a changed header (on REF
+#                                   itself: the last commit's changes)
 #
 # Reads BUILD_DIR's compile_commands.json (meson writes it; `build` of
-# scripts/lib.sh configures). Generated code (protobuf, gRPC, embedded
-# migrations: all under the build directory) and third_party are left out.
-# Runs PING_TIDY_JOBS clang-tidy processes at once (default: nproc); prints
-# the findings of each failing file, then one summary line.
+# scripts/lib.sh configures; run it after `build`). Generated code
+# (protobuf, gRPC, embedded migrations: all under the build directory) and
+# third_party are left out. scripts/tidy.py runs PING_TIDY_JOBS clang-tidy
+# processes at once (default: nproc), the longest units first, and skips a
+# unit that passed before with the same inputs (its source and every file it
+# includes, its compile command, the .clang-tidy files, clang-tidy's
+# version): PING_TIDY_CACHE (default ~/.cache/ping-tidy; "off": none) keeps
+# those passes. Prints the findings of each failing unit, then one summary
+# line.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -77,21 +82,7 @@ if ((${#units[@]} == 0)); then
   exit 0
 fi
 
-started=$SECONDS
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
-# One clang-tidy per unit; its output goes to a file, printed at the end
-# when it failed (no interleaving).
-printf '%s\0' "${units[@]}" | xargs -0 -P "${PING_TIDY_JOBS:-$(nproc)}" -n 1 \
-  sh -c 'log=$2/$(printf %s "$3" | tr / _).log
-         "$1" -p "$0" --quiet --warnings-as-errors="*" "$3" >"$log" 2>&1 || mv "$log" "$log.failed"' \
-  "$BUILD_DIR" "$TIDY" "$out" || true
-failed=0
-for f in "$out"/*.failed; do
-  [ -e "$f" ] || continue
-  failed=$((failed + 1))
-  grep -v -e '^[0-9]* warnings\? generated\.$' -e '^Suppressed [0-9]* warnings' \
-    -e '^Use -header-filter' -e '^[0-9]* warnings\? treated as errors$' "$f" || true
-done
-echo "tidy: ${#units[@]} translation units, $failed with findings, $((SECONDS - started)) s"
-[ "$failed" = 0 ]
+# scripts/tidy.py runs them (longest first, cached passes skipped).
+cache=${PING_TIDY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ping-tidy}
+exec python3 "$PING_ROOT/scripts/tidy.py" "$BUILD_DIR" "$PING_ROOT" "$TIDY" \
+  "${PING_TIDY_JOBS:-$(nproc)}" "$cache" "${units[@]}"

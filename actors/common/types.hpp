@@ -57,17 +57,19 @@ typename Inspector::result_type inspect(Inspector& f, ping_row& x) {
            x.key, x.key_ttl_ms, x.trace_hi, x.trace_lo);
 }
 
-/// A count and where it came from ("postgres", "cache").
+/// A count and where it came from ("postgres", "cache"), and the count
+/// reader's shared read that answered it (its `read` log field; 0: none).
 struct count_result {
   int64_t count = 0;
   std::string source;
+  uint64_t read = 0;
 
   friend bool operator==(const count_result&, const count_result&) = default;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, count_result& x) {
-  return f(caf::meta::type_name("count_result"), x.count, x.source);
+  return f(caf::meta::type_name("count_result"), x.count, x.source, x.read);
 }
 
 } // namespace ping

@@ -22,6 +22,8 @@ struct waiter {
   std::optional<caf::typed_response_promise<minute_counts>> minutes_rp;
 };
 
+using steady = std::chrono::steady_clock;
+
 struct state {
   settings cfg;
   cache::reader_actor cache;
@@ -35,12 +37,18 @@ struct state {
   std::atomic<uint64_t>* from_postgres = nullptr;
   telemetry::histogram* read_latency = nullptr;
   telemetry::histogram* read_size = nullptr;
+  // The read in flight (one at a time): its id (the `read` log field and
+  // count_result::read), requests, when its statement started, tail rows.
+  uint64_t next_read = 1;
+  uint64_t read = 0;
+  size_t read_requests = 0;
+  std::optional<steady::time_point> statement_started;
+  std::optional<int64_t> tail_rows;
   static inline const char* name = "counts";
 };
 
 using self_ptr = counts_actor::stateful_pointer<state>;
 using batch_ptr = std::shared_ptr<std::vector<waiter>>;
-using steady = std::chrono::steady_clock;
 
 int64_t first_minute(const time_range& r) {
   return r.start_ms / ms_per_minute;
@@ -113,10 +121,39 @@ void note_reason(self_ptr self, const std::string& reason) {
 
 void start_read(self_ptr self);
 
+// A read slower than `slow_threshold`: one line with its id, which the
+// gateway's line about each slow PingCount it answered names. The tail's
+// rows when the cache answered (PostgreSQL counted alone otherwise).
+void log_slow_read(const state& st, steady::time_point now, steady::duration took) {
+  if (took < st.cfg.slow_threshold || !log::enabled(log::level::info))
+    return;
+  auto ms = [](steady::duration d) {
+    return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+  };
+  auto statement = st.statement_started ? ms(now - *st.statement_started) : "0";
+  if (st.tail_rows)
+    log::info("counts", "slow count read",
+              {{"read", std::to_string(st.read)},
+               {"ms", ms(took)},
+               {"requests", std::to_string(st.read_requests)},
+               {"statement_ms", statement},
+               {"tail_rows", std::to_string(*st.tail_rows)},
+               {"source", "cache"}});
+  else
+    log::info("counts", "slow count read",
+              {{"read", std::to_string(st.read)},
+               {"ms", ms(took)},
+               {"requests", std::to_string(st.read_requests)},
+               {"statement_ms", statement},
+               {"source", "postgres"}});
+}
+
 void read_done(self_ptr self, steady::time_point started) {
   auto& st = self->state;
-  std::chrono::duration<double> took = steady::now() - started;
+  auto now = steady::now();
+  std::chrono::duration<double> took = now - started;
   st.read_latency->observe(took.count());
+  log_slow_read(st, now, now - started);
   st.reading = false;
   start_read(self);
 }
@@ -144,6 +181,7 @@ void fall_back_all(self_ptr self, const batch_ptr& batch, const std::string& rea
     return;
   }
   auto& st = self->state;
+  st.statement_started = steady::now();
   self
     ->request(st.store, st.cfg.fallback_timeout, tail_atom::value, std::vector<int64_t>{}, false,
               *ranges)
@@ -163,7 +201,7 @@ void fall_back_all(self_ptr self, const batch_ptr& batch, const std::string& rea
             continue;
           }
           (*st.from_postgres)++;
-          w.count_rp->deliver(count_result{n, "postgres"});
+          w.count_rp->deliver(count_result{n, "postgres", st.read});
         }
         read_done(self, started);
       },
@@ -209,7 +247,7 @@ void answer(self_ptr self, const batch_ptr& batch, const batch_ranges& asked,
     auto slot = static_cast<size_t>(asked.slot[i]);
     if (!w.range.bounded) {
       (*st.from_cache)++;
-      w.count_rp->deliver(count_result{snap.total + tail.total, "cache"});
+      w.count_rp->deliver(count_result{snap.total + tail.total, "cache", st.read});
       continue;
     }
     if (w.count_rp) {
@@ -228,7 +266,7 @@ void answer(self_ptr self, const batch_ptr& batch, const batch_ranges& asked,
         continue;
       }
       (*(span.empty() ? st.from_postgres : st.from_cache))++;
-      w.count_rp->deliver(count_result{n, span.empty() ? "postgres" : "cache"});
+      w.count_rp->deliver(count_result{n, span.empty() ? "postgres" : "cache", st.read});
       continue;
     }
     auto& view = snap.ranges[slot];
@@ -258,6 +296,9 @@ void start_read(self_ptr self) {
     return;
   st.reading = true;
   auto started = steady::now();
+  st.read = st.next_read++;
+  st.statement_started.reset();
+  st.tail_rows.reset();
   // The waiters of this read, in arrival order, until it holds
   // `max_ranges_per_read` distinct ranges (so one read, and the buckets it
   // fetches, stays small); the others wait for the next read.
@@ -281,6 +322,7 @@ void start_read(self_ptr self) {
   st.waiting.erase(st.waiting.begin(), st.waiting.begin() + static_cast<ptrdiff_t>(taken));
   st.stats->backlog = static_cast<int64_t>(st.waiting.size());
   st.read_size->observe(static_cast<double>(batch->size()));
+  st.read_requests = batch->size();
   self
     ->request(st.cache, st.cfg.snapshot_timeout, snapshot_atom::value, asked->per_minute,
               asked->summed)
@@ -309,6 +351,7 @@ void start_read(self_ptr self) {
         }
         auto shared = std::make_shared<cache::snapshot>(std::move(snap));
         auto& st = self->state;
+        st.statement_started = steady::now();
         self
           ->request(st.store, st.cfg.tail_timeout, tail_atom::value, shared->seqs, per_minute,
                     asked->postgres)
@@ -320,6 +363,7 @@ void start_read(self_ptr self) {
                 return;
               }
               note_reason(self, "");
+              self->state.tail_rows = rc.tail.total;
               answer(self, batch, *asked, *shared, rc);
               read_done(self, started);
             },

@@ -60,6 +60,10 @@ struct settings {
   caf::timespan snapshot_timeout = std::chrono::milliseconds(200); // the reader answers sooner
   caf::timespan tail_timeout = std::chrono::seconds(5);
   caf::timespan fallback_timeout = std::chrono::seconds(5);
+  // A shared read taking longer than this is logged (info: its id,
+  // duration, requests answered, tail rows); the gateway logs each
+  // PingCount answered later than it with its trace id and read id. 0: all.
+  caf::timespan slow_threshold = std::chrono::milliseconds(100);
 };
 
 counts_actor spawn_count_reader(caf::actor_system& sys, settings cfg, cache::reader_actor cache,

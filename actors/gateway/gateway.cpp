@@ -100,6 +100,32 @@ struct pending_count {
   answer_to<count_result> to;
   clock::time_point deadline;
   clock::time_point started;
+  trace::context trace;
+};
+
+// Lines about slow PingCounts: at most `per_second` a second (a stalled
+// read makes every waiting count slow at once), the next line carrying how
+// many were held back.
+struct line_budget {
+  static constexpr uint64_t per_second = 100;
+  clock::time_point window{};
+  uint64_t used = 0;
+  uint64_t suppressed = 0;
+
+  bool allow(clock::time_point now, uint64_t& held) {
+    if (now >= window) {
+      window = now + std::chrono::seconds(1);
+      used = 0;
+    }
+    if (used >= per_second) {
+      ++suppressed;
+      return false;
+    }
+    ++used;
+    held = suppressed;
+    suppressed = 0;
+    return true;
+  }
 };
 
 // A call's deadline; calls already answered are skipped when they come up.
@@ -121,6 +147,7 @@ struct state {
   uint64_t next_call = 1;
   std::unordered_map<uint64_t, pending_ping> pings;
   std::unordered_map<uint64_t, pending_count> counts_waiting;
+  line_budget slow_count_lines;
   std::priority_queue<deadline_entry, std::vector<deadline_entry>, std::greater<>> deadlines;
   bool sweep_armed = false;
   clock::time_point last_nudge;
@@ -288,13 +315,40 @@ void finish_ping(self_ptr self, uint64_t call, caf::error err) {
   nudge(self);
 }
 
+// A PingCount answered after `slow_count` (or at its deadline): its trace
+// id, and the count reader's read that answered it (whose own line, when
+// it was slow, has the same `read`).
+void slow_count(state& st, const pending_count& c, clock::time_point now,
+                const caf::expected<count_result>& res) {
+  uint64_t held = 0;
+  if (!log::enabled(log::level::info) || !st.slow_count_lines.allow(now, held))
+    return;
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - c.started).count();
+  if (res)
+    log::info("gateway", "slow PingCount",
+              {{log::trace_id_key, trace_field(c.trace)},
+               {"ms", std::to_string(ms)},
+               {"read", std::to_string(res->read)},
+               {"source", res->source},
+               {"suppressed", std::to_string(held)}});
+  else
+    log::info("gateway", "slow PingCount",
+              {{log::trace_id_key, trace_field(c.trace)},
+               {"ms", std::to_string(ms)},
+               {"error", to_string(res.error())},
+               {"suppressed", std::to_string(held)}});
+}
+
 void finish_count(self_ptr self, uint64_t call, caf::expected<count_result> res) {
   auto& st = self->state;
   auto i = st.counts_waiting.find(call);
   if (i == st.counts_waiting.end())
     return;
   auto to = std::move(i->second.to);
-  std::chrono::duration<double> took = clock::now() - i->second.started;
+  auto now = clock::now();
+  std::chrono::duration<double> took = now - i->second.started;
+  if (now - i->second.started >= st.cfg.slow_count)
+    slow_count(st, i->second, now, res);
   st.counts_waiting.erase(i);
   if (res)
     (res->source == "postgres" ? st.count_from_postgres : st.count_from_cache)
@@ -384,8 +438,9 @@ void accept_ping(self_ptr self, int64_t timestamp_ms, std::string key, trace::co
 }
 
 // Validates and asks the count reader; the caller waits until `until`.
+// `tc`: the call's trace (invalid: a new one).
 void accept_count(self_ptr self, const time_range& range, clock::time_point until,
-                  answer_to<count_result> to) {
+                  answer_to<count_result> to, trace::context tc = {}) {
   auto& st = self->state;
   if (auto err = validate_range(range)) {
     answer_count(st, to, std::move(err));
@@ -394,7 +449,8 @@ void accept_count(self_ptr self, const time_range& range, clock::time_point unti
   auto started = clock::now();
   auto deadline = std::min(until, started + st.cfg.count_timeout);
   auto call = st.next_call++;
-  st.counts_waiting.emplace(call, pending_count{std::move(to), deadline, started});
+  st.counts_waiting.emplace(call, pending_count{std::move(to), deadline, started,
+                                                tc.valid() ? tc : trace::start(nullptr, now_ms())});
   track(self, call, deadline);
   self->request(st.counts, caf::infinite, count_atom::value, range)
     .then([self, call](count_result& r) { finish_count(self, call, std::move(r)); },
@@ -447,6 +503,11 @@ impl_actor::behavior_type gateway(self_ptr self, settings cfg,
       auto until = reply.deadline();
       accept_count(self, range, until, {std::move(reply), nullptr, 0});
     },
+    [=](count_atom, time_range range, trace::context tc, count_reply& reply) {
+      note();
+      auto until = reply.deadline();
+      accept_count(self, range, until, {std::move(reply), nullptr, 0}, tc);
+    },
     [=](batch_atom, call_batch& batch) {
       note();
       if (!batch.reply)
@@ -454,7 +515,7 @@ impl_actor::behavior_type gateway(self_ptr self, settings cfg,
       for (uint32_t i = 0; i < batch.calls.size() && i < batch.reply->size(); ++i) {
         auto& c = batch.calls[i];
         if (c.count)
-          accept_count(self, c.range, c.deadline, {{}, batch.reply, i});
+          accept_count(self, c.range, c.deadline, {{}, batch.reply, i}, c.trace);
         else
           accept_ping(self, c.timestamp_ms, std::move(c.key),
                       c.trace.valid() ? c.trace : trace::start(nullptr, now_ms()), c.deadline,
@@ -485,6 +546,8 @@ impl_actor::behavior_type gateway(self_ptr self, settings cfg,
           st.pings.erase(i);
         } else if (auto j = st.counts_waiting.find(call); j != st.counts_waiting.end()) {
           (*st.expired)++;
+          if (now - j->second.started >= st.cfg.slow_count)
+            slow_count(st, j->second, now, caf::expected<count_result>{deadline_error()});
           answer_count(st, j->second.to, deadline_error());
           st.counts_waiting.erase(j);
         }

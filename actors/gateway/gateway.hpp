@@ -45,6 +45,10 @@ struct settings {
   // How long PostgreSQL remembers an idempotency key: a retry within it is
   // not stored again.
   caf::timespan idempotency_ttl = std::chrono::hours(24);
+  // A PingCount answered later than this is logged (info) with its trace id
+  // and the count reader's read that answered it; 0: every one
+  // (counts.slow-threshold, the count reader's own).
+  caf::timespan slow_count = std::chrono::milliseconds(100);
 };
 
 /// Validation of a ping timestamp; returns the stored timestamp ("now" for

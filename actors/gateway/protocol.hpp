@@ -78,7 +78,7 @@ struct call {
   std::string key;          // Ping: the idempotency key (empty: none)
   time_range range;         // PingCount
   std::chrono::steady_clock::time_point deadline;
-  trace::context trace; // Ping: the call's trace (invalid: start one)
+  trace::context trace; // the call's trace (invalid: start one)
 };
 
 /// The answer to call `index` of a batch: an error, else the ping's ack or
@@ -162,6 +162,9 @@ using gateway_actor = caf::typed_actor<
   // Counts pings, in total or within a half-open range. Errors:
   // invalid_argument, unavailable, deadline_exceeded.
   caf::reacts_to<count_atom, time_range, count_reply>,
+  // The same within the call's trace (the client's traceparent or a new
+  // trace): its trace id is on the gateway's log lines about the count.
+  caf::reacts_to<count_atom, time_range, trace::context, count_reply>,
   // Stop accepting pings (SIGTERM); counts are still answered.
   caf::reacts_to<drain_atom>,
   // Several calls at once, each as the single calls above (same checks,

@@ -105,6 +105,8 @@ gateway_config::gateway_config()
   add("counts", counts.max_fallbacks, "max-fallbacks",
       "PostgreSQL counts outstanding when the cache cannot answer");
   add("counts", counts.tail_timeout, "tail-timeout", "deadline of the tail query");
+  add("counts", counts.slow_threshold, "slow-threshold",
+      "log each shared count read, and each PingCount, taking longer (read id, trace id; 0 = all)");
   add("global", ports_file, "ports-file",
       "write the bound ports here once listening (connect=N, grpc=N)");
   add("global", drain_timeout, "drain-timeout",
@@ -170,6 +172,7 @@ gateway_config::gateway_config()
   bound("counts", counts.max_waiting, "max-waiting", 1, 1 << 24);
   bound("counts", counts.max_fallbacks, "max-fallbacks", 1, 1 << 16);
   bound("counts", counts.tail_timeout, "tail-timeout", caf::timespan{1ms}, caf::timespan{1h});
+  bound("counts", counts.slow_threshold, "slow-threshold", caf::timespan{0ms}, caf::timespan{1h});
   bound("global", drain_margin, "drain-margin", caf::timespan{0ms}, caf::timespan{1min});
 }
 
@@ -240,6 +243,7 @@ cache::settings gateway_config::cache_settings() const {
 gateway::settings gateway_config::gateway_settings() const {
   auto s = gateway;
   s.partitions = partitions;
+  s.slow_count = counts.slow_threshold;
   return s;
 }
 

@@ -102,7 +102,7 @@ private:
 };
 
 connect_frontend::connect_frontend(gateway::gateway_actor gw, connect_options opts)
-  : batcher_(std::make_unique<batcher>(gw)) {
+  : batcher_(std::make_unique<batcher>(std::move(gw))) {
   using connectrpc::typed_handler;
   auto fallback = opts.default_timeout;
   auto* b = batcher_.get();
@@ -137,6 +137,9 @@ connect_frontend::connect_frontend(gateway::gateway_actor gw, connect_options op
   handlers["PingCount"] = typed_handler<v1::PingCountRequest>(
     [b, fallback](std::unique_ptr<v1::PingCountRequest> req, const connectrpc::call_context& ctx,
                   connectrpc::responder done) {
+      // As Ping: the client's trace (or a new one), echoed with our span id.
+      auto tc = trace::start(ctx.header("traceparent"), now_ms());
+      done.add_header("traceparent", std::string{trace::view(trace::format(tc))});
       auto left = budget(ctx, fallback);
       if (left <= caf::timespan{0}) {
         done.fail(connectrpc::code::deadline_exceeded, "deadline exceeded");
@@ -144,6 +147,7 @@ connect_frontend::connect_frontend(gateway::gateway_actor gw, connect_options op
       }
       gateway::call c;
       c.count = true;
+      c.trace = tc;
       if (req->has_time_range())
         c.range = {true, req->time_range().start(), req->time_range().end()};
       c.deadline = std::chrono::steady_clock::now() + left;

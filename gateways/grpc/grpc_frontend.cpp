@@ -49,6 +49,14 @@ std::optional<caf::timespan> call_timeout(const grpc::CallbackServerContext& ctx
   return std::min(left, default_timeout);
 }
 
+// The call's trace: the client's traceparent metadata, or a new trace.
+trace::context trace_of(const grpc::CallbackServerContext& ctx) {
+  auto m = ctx.client_metadata().find("traceparent");
+  if (m == ctx.client_metadata().end())
+    return trace::start(nullptr, now_ms());
+  return trace::start(std::string_view{m->second.data(), m->second.size()}, now_ms());
+}
+
 // ping.v1.PingService: each call becomes one message to the gateway actor,
 // carrying a reply that finishes the call from a CAF thread.
 class ping_service final : public ping::v1::PingService::CallbackService {
@@ -97,6 +105,9 @@ public:
                                       const ping::v1::PingCountRequest* req,
                                       ping::v1::PingCountResponse* resp) override {
     auto* reactor = ctx->DefaultReactor();
+    // As Ping: the client's trace (or a new one), echoed with our span id.
+    auto tc = trace_of(*ctx);
+    ctx->AddInitialMetadata("traceparent", std::string{trace::view(trace::format(tc))});
     auto timeout = call_timeout(*ctx, default_timeout_);
     if (!timeout) {
       reactor->Finish(deadline_exceeded());
@@ -107,7 +118,7 @@ public:
       range = time_range{true, req->time_range().start(), req->time_range().end()};
     // `resp` lives until the reactor's OnDone, i.e. after Finish.
     caf::anon_send(
-      gw_, count_atom::value, range,
+      gw_, count_atom::value, range, tc,
       gateway::count_reply{[reactor, resp](count_result& res) {
                              resp->set_ping_count(res.count);
                              reactor->Finish(grpc::Status::OK);

@@ -120,6 +120,15 @@ ping::gateway::gateway_actor::behavior_type fake_gateway() {
       note_budget(reply.deadline());
       reply.deliver(ping::count_result{encode(range), "fake"});
     },
+    [=](ping::count_atom, ping::time_range range, ping::trace::context tc,
+        ping::gateway::count_reply& reply) {
+      {
+        std::lock_guard<std::mutex> guard{key_mtx};
+        last_trace = tc;
+      }
+      note_budget(reply.deadline());
+      reply.deliver(ping::count_result{encode(range), "fake"});
+    },
     [=](ping::drain_atom) {},
     [=](ping::batch_atom, ping::gateway::call_batch& batch) {
       // Each call as the single calls above.
@@ -468,6 +477,29 @@ BOOST_AUTO_TEST_CASE(the_traceparent_metadata_is_taken_and_echoed) {
   BOOST_REQUIRE(call("00-00000000000000000000000000000000-00f067aa0ba902b7-01", echoed).ok());
   BOOST_TEST(seen().started);
   BOOST_TEST(echoed.substr(0, 35) != "00-00000000000000000000000000000000");
+}
+
+// PingCount as Ping: the traceparent metadata reaches the gateway actor
+// with a span of ours, echoed in the initial metadata.
+BOOST_AUTO_TEST_CASE(a_pingcounts_traceparent_is_taken_and_echoed) {
+  auto stub = ping::v1::PingService::NewStub(channel);
+  grpc::ClientContext ctx;
+  set_deadline(ctx);
+  ctx.AddMetadata("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+  ping::v1::PingCountRequest req;
+  ping::v1::PingCountResponse resp;
+  BOOST_REQUIRE(stub->PingCount(&ctx, req, &resp).ok());
+  ping::trace::context tc;
+  {
+    std::lock_guard<std::mutex> guard{key_mtx};
+    tc = last_trace;
+  }
+  BOOST_TEST(ping::trace::trace_id_string(tc) == "0af7651916cd43dd8448eb211c80319c");
+  BOOST_TEST(tc.span != 0xb7ad6b7169203331ull);
+  auto m = ctx.GetServerInitialMetadata().find("traceparent");
+  BOOST_REQUIRE(m != ctx.GetServerInitialMetadata().end());
+  BOOST_TEST(std::string(m->second.data(), m->second.size())
+             == std::string{ping::trace::view(ping::trace::format(tc))});
 }
 
 // stop(drain) is bounded, even with a call in flight that is answered only

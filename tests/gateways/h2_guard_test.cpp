@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "gateways/grpc/h2_guard.hpp"
+#include "tests/support/loopback.hpp"
 
 using namespace ping::gateways;
 using namespace std::chrono_literals;
@@ -42,19 +43,6 @@ std::string frame(uint8_t type, uint32_t stream, const std::string& payload = ""
 
 std::string rst(uint32_t stream) {
   return frame(0x3, stream, std::string("\0\0\0\x8", 4));
-}
-
-int connect_to(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
 }
 
 // Reads until `n` bytes arrived, the peer closed, or 5 s passed.
@@ -168,14 +156,14 @@ BOOST_AUTO_TEST_CASE(a_resetting_connection_is_closed_and_its_neighbours_are_not
   BOOST_REQUIRE(guard.port() != 0);
 
   // A well-behaved neighbour from the same address: bytes flow both ways.
-  int calm = connect_to(guard.port());
+  int calm = ping::test::connect_loopback(guard.port());
   BOOST_REQUIRE(calm >= 0);
   auto hello = preface + frame(0x4, 0);
   ::send(calm, hello.data(), hello.size(), MSG_NOSIGNAL);
   BOOST_TEST(read_some(calm, hello.size()) == hello);
 
   // The abuser: five resets pass (the burst), the sixth closes it.
-  int abuser = connect_to(guard.port());
+  int abuser = ping::test::connect_loopback(guard.port());
   BOOST_REQUIRE(abuser >= 0);
   std::string flood = preface;
   for (uint32_t id = 1; id <= 11; id += 2)
@@ -186,7 +174,7 @@ BOOST_AUTO_TEST_CASE(a_resetting_connection_is_closed_and_its_neighbours_are_not
   ::close(abuser);
 
   // Reconnecting does not refill the address's bucket...
-  int again = connect_to(guard.port());
+  int again = ping::test::connect_loopback(guard.port());
   BOOST_REQUIRE(again >= 0);
   auto one = preface + rst(1);
   ::send(again, one.data(), one.size(), MSG_NOSIGNAL);
@@ -209,14 +197,14 @@ BOOST_AUTO_TEST_CASE(connections_beyond_the_limit_are_refused) {
   o.max_connections = 2;
   h2_guard guard{o, echo.handoff()};
   guard.start();
-  int a = connect_to(guard.port());
-  int b = connect_to(guard.port());
+  int a = ping::test::connect_loopback(guard.port());
+  int b = ping::test::connect_loopback(guard.port());
   auto hello = preface + frame(0x4, 0);
   ::send(a, hello.data(), hello.size(), MSG_NOSIGNAL);
   ::send(b, hello.data(), hello.size(), MSG_NOSIGNAL);
   BOOST_TEST(read_some(a, hello.size()) == hello);
   BOOST_TEST(read_some(b, hello.size()) == hello);
-  int c = connect_to(guard.port());
+  int c = ping::test::connect_loopback(guard.port());
   BOOST_TEST(closed_by_peer(c));
   BOOST_TEST(guard.stats().refused.load() == 1u);
   for (int fd : {a, b, c})

@@ -28,6 +28,7 @@
 
 #include "actors/common/ids.hpp"
 #include "tests/support/harness.hpp"
+#include "tests/support/loopback.hpp"
 
 using namespace ping;
 using namespace ping::test;
@@ -44,20 +45,9 @@ int64_t status_kib(int pid, const std::string& field) {
   return -1;
 }
 
-int connect_to(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  timeval tv{2, 0}; // a send that blocks gives up (the server stopped reading)
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  return fd;
-}
+// Raw connections: a send that blocks gives up after 2 s (the server
+// stopped reading).
+constexpr loopback_options raw{.send_timeout = 2s};
 
 // Open file descriptors of a process (its sockets among them).
 size_t open_fds(int pid) {
@@ -117,7 +107,7 @@ BOOST_AUTO_TEST_CASE(a_flood_of_maximum_size_bodies_stays_small) {
   std::vector<int> held;
   size_t sent_total = 0;
   for (int i = 0; i < 100; ++i) {
-    int fd = connect_to(gw.connect_port());
+    int fd = connect_loopback(gw.connect_port(), raw);
     BOOST_REQUIRE(fd >= 0);
     held.push_back(fd);
     ::send(fd, head.data(), head.size(), MSG_NOSIGNAL);
@@ -164,7 +154,7 @@ BOOST_AUTO_TEST_CASE(trickling_bodies_do_not_hold_every_connection) {
                      "Content-Type: application/json\r\nContent-Length: 65536\r\n\r\n{";
   std::vector<int> held;
   for (int i = 0; i < 1100; ++i) {
-    int fd = connect_to(gw.connect_port());
+    int fd = connect_loopback(gw.connect_port(), raw);
     BOOST_REQUIRE(fd >= 0);
     ::send(fd, head.data(), head.size(), MSG_NOSIGNAL);
     held.push_back(fd);

@@ -3,6 +3,7 @@
 // gateway's log (logfmt), PostgreSQL's row, the Kafka event's `traceparent`
 // header (read with a consumer of the test's own) and the processor's log
 // (JSON). A ping without one gets a new trace, whose id is the ping's id.
+// A PingCount is tied the same way to the shared read that answered it.
 #define BOOST_TEST_MODULE trace
 #include <boost/test/unit_test.hpp>
 
@@ -224,4 +225,104 @@ BOOST_FIXTURE_TEST_CASE(a_pings_trace_id_is_followed_from_the_request_to_the_pro
   BOOST_REQUIRE_MESSAGE(wait_until([&] { return consumed(trace_id) && consumed(started_id); }, 90s),
                         "alive " << proc.proc().alive() << "\n"
                                  << proc.proc().log());
+}
+
+namespace {
+
+// The value of `key=` on a logfmt line (up to the next space), or "".
+std::string field_of(const std::string& line, const std::string& key) {
+  auto at = line.find(" " + key + "=");
+  if (at == std::string::npos)
+    return "";
+  at += key.size() + 2;
+  return line.substr(at, line.find(' ', at) - at);
+}
+
+// The first line of `text` holding both `a` and `b`, or "".
+std::string line_with(const std::string& text, const std::string& a, const std::string& b) {
+  size_t at = 0;
+  while (at < text.size()) {
+    auto end = text.find('\n', at);
+    if (end == std::string::npos)
+      end = text.size();
+    auto line = text.substr(at, end - at);
+    if (line.find(a) != std::string::npos && line.find(b) != std::string::npos)
+      return line;
+    at = end + 1;
+  }
+  return "";
+}
+
+struct count_fixture {
+  temp_dir dir;
+  std::string dsn = fresh_database("trace_count");
+  test::devbroker broker{dir.path};
+  redis_server redis;
+  // Every shared read and every PingCount logged (threshold 0).
+  gateway gw{dir.path,
+             dsn,
+             broker.bootstrap(),
+             {"--cache.address=" + redis.address(), "--counts.slow-threshold=0ms"}};
+};
+
+// The PingCount of trace `id`: its gateway line names its shared read, and
+// that read's own line (duration, requests answered, the statement's time,
+// tail rows) the same id.
+void check_count_lines(gateway& gw, const std::string& id) {
+  std::string count_line;
+  BOOST_REQUIRE_MESSAGE(wait_until(
+                          [&] {
+                            count_line = line_with(gw.proc().log(), "trace_id=" + id,
+                                                   "msg=\"slow PingCount\"");
+                            return !count_line.empty();
+                          },
+                          10s),
+                        gw.proc().log());
+  BOOST_TEST_MESSAGE(count_line);
+  auto read = field_of(count_line, "read");
+  BOOST_REQUIRE_MESSAGE(!read.empty() && read != "0", count_line);
+  BOOST_TEST(!field_of(count_line, "ms").empty());
+  auto read_line = line_with(gw.proc().log(), " read=" + read + " ", "msg=\"slow count read\"");
+  BOOST_REQUIRE_MESSAGE(!read_line.empty(), gw.proc().log());
+  BOOST_TEST_MESSAGE(read_line);
+  BOOST_TEST(!field_of(read_line, "ms").empty());
+  BOOST_TEST(std::stoi(field_of(read_line, "requests")) >= 1);
+  // The tail's rows when the cache answered; PostgreSQL alone otherwise
+  // (here the cache is cold: no processor fills it).
+  auto source = field_of(read_line, "source");
+  BOOST_TEST((source == "cache" || source == "postgres"));
+  BOOST_TEST(field_of(read_line, "tail_rows").empty() == (source == "postgres"));
+}
+
+} // namespace
+
+BOOST_FIXTURE_TEST_CASE(a_pingcounts_trace_id_is_tied_to_its_shared_read, count_fixture) {
+  // Connect: the traceparent is taken and echoed (with our span id).
+  auto head = shell_output(
+    "curl -sS -m 10 -D - -o - -X POST http://127.0.0.1:" + std::to_string(gw.connect_port())
+    + "/ping.v1.PingService/PingCount -H 'Content-Type: application/json' -H 'traceparent: "
+    + client_parent + "' -d '{}'");
+  BOOST_TEST_MESSAGE(head);
+  BOOST_REQUIRE(head.find(" 200") != std::string::npos);
+  trace::context back;
+  BOOST_REQUIRE_MESSAGE(trace::parse(header_of(head, "traceparent"), back), head);
+  BOOST_TEST(trace::trace_id_string(back) == trace_id);
+  check_count_lines(gw, trace_id);
+
+  // gRPC: from the metadata, echoed in the initial metadata.
+  const std::string grpc_id = "0af7651916cd43dd8448eb211c80319c";
+  auto stub = gw.stub();
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+  ctx.AddMetadata("traceparent", "00-" + grpc_id + "-b7ad6b7169203331-01");
+  ping::v1::PingCountRequest req;
+  ping::v1::PingCountResponse resp;
+  auto st = stub->PingCount(&ctx, req, &resp);
+  BOOST_REQUIRE_MESSAGE(st.ok(), st.error_message());
+  auto m = ctx.GetServerInitialMetadata().find("traceparent");
+  BOOST_REQUIRE(m != ctx.GetServerInitialMetadata().end());
+  trace::context g;
+  BOOST_REQUIRE(trace::parse(std::string_view{m->second.data(), m->second.size()}, g));
+  BOOST_TEST(trace::trace_id_string(g) == grpc_id);
+  check_count_lines(gw, grpc_id);
 }

@@ -1,8 +1,8 @@
 #include "tests/support/blackhole_proxy.hpp"
+#include "tests/support/loopback.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -18,21 +18,6 @@ struct blackhole_proxy::link {
 };
 
 namespace {
-
-int connect_loopback(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  return fd;
-}
 
 bool write_all(int fd, const char* p, ssize_t n) {
   while (n > 0) {
@@ -95,7 +80,7 @@ void blackhole_proxy::accept_loop() {
     int down = ::accept(listen_fd_, nullptr, nullptr);
     if (down < 0)
       continue;
-    int up = connect_loopback(upstream_);
+    int up = connect_loopback(upstream_, {.no_delay = true});
     if (up < 0) {
       ::close(down);
       continue;

@@ -489,17 +489,20 @@ private:
     } else if (ec == beast::error::timeout) {
       srv_.stats.timeouts.fetch_add(1);
       close();
-      // NOLINTNEXTLINE(bugprone-branch-clone): these are in Beast's HTTP category: matched before
-      // the category test below
-    } else if (ec == http::error::end_of_stream || ec == http::error::partial_message) {
-      close();
-    } else if (ec.category() == http::make_error_code(http::error::bad_target).category()) {
+    } else if (malformed_http(ec)) {
       srv_.stats.http_errors.fetch_add(1);
-      send(make_response(http::status::bad_request)); // malformed HTTP
+      send(make_response(http::status::bad_request));
     } else {
-      close(); // reset, aborted, ...
+      close(); // end of stream, partial message, reset, aborted, ...
     }
     return true;
+  }
+
+  // Beast's HTTP parse errors, less the two that mean the client went away
+  // (they share the category).
+  static bool malformed_http(error_code ec) {
+    return ec.category() == http::make_error_code(http::error::bad_target).category()
+           && ec != http::error::end_of_stream && ec != http::error::partial_message;
   }
 
   void on_header(error_code ec) {

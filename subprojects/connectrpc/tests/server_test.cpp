@@ -150,10 +150,9 @@ http::request<http::string_body> make_req(
   return req;
 }
 
-http::request<http::string_body> post_json(const std::string& json,
-                                           std::vector<std::pair<std::string, std::string>> extra
-                                           = {}) {
-  return make_req(http::verb::post, echo_path, "application/json", json, std::move(extra));
+http::request<http::string_body> post_json(
+  const std::string& json, const std::vector<std::pair<std::string, std::string>>& extra = {}) {
+  return make_req(http::verb::post, echo_path, "application/json", json, extra);
 }
 
 template <class Pred>
@@ -189,9 +188,9 @@ std::string error_code_of(const reply& r) {
 struct echo_fixture {
   explicit echo_fixture(server_options opts = {}, std::vector<static_file> files = {}) {
     opts.port = 0;
-    auto fn = [this](std::unique_ptr<google::protobuf::Message> m, call_context ctx,
+    auto fn = [this](std::unique_ptr<google::protobuf::Message> m, const call_context& ctx,
                      responder done) {
-      handle(static_cast<const echo::v1::EchoRequest&>(*m), std::move(ctx), std::move(done));
+      handle(static_cast<const echo::v1::EchoRequest&>(*m), ctx, std::move(done));
     };
     srv = std::make_unique<server>(
       opts, procedures_for(echo_service(), {{"Echo", fn}, {"Lookup", fn}}), std::move(files));

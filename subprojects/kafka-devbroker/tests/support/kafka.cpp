@@ -72,12 +72,13 @@ std::vector<RdKafka::ErrorCode> producer::produce_all(const std::string& topic,
   std::size_t enqueued = 0;
   for (std::size_t i = 0; i < records.size(); ++i) {
     const auto& [key, value] = records[i];
-    const auto err
-      = producer_->produce(topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
-                           const_cast<char*>(value.data()), value.size(), key.data(), key.size(), 0,
-                           reinterpret_cast<void*>(static_cast<std::uintptr_t>(
-                             i))); // NOLINT(performance-no-int-to-ptr): librdkafka's opaque is a
-                                   // void*; the message index travels in it
+    // librdkafka's opaque is a void*: the index travels in it, never dereferenced.
+    // NOLINTNEXTLINE(performance-no-int-to-ptr): a token, not an address
+    auto* opaque = reinterpret_cast<void*>(static_cast<std::uintptr_t>(i));
+    const auto err = producer_->produce(topic, RdKafka::Topic::PARTITION_UA,
+                                        RdKafka::Producer::RK_MSG_COPY,
+                                        const_cast<char*>(value.data()), value.size(), key.data(),
+                                        key.size(), 0, opaque);
     if (err != RdKafka::ERR_NO_ERROR) {
       cb_->results[i] = err;
     } else {
