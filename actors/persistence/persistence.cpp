@@ -261,9 +261,45 @@ using facade_actor
 
 using steady = std::chrono::steady_clock;
 
+// The pings of one batch store (store_atom, std::vector<ping_row>): their
+// outcomes, in order, go back in one answer once the last one is known.
+struct store_group {
+  caf::typed_response_promise<std::vector<caf::error>> rp;
+  std::vector<caf::error> outcomes;
+  size_t left = 0;
+
+  void settle(uint32_t index, caf::error err) {
+    outcomes[index] = std::move(err);
+    if (--left == 0)
+      rp.deliver(std::move(outcomes));
+  }
+};
+
+// Where one ping's outcome goes: its own promise (a single store), or its
+// place in a batch store (`group` set). Settled exactly once.
+struct store_reply {
+  caf::typed_response_promise<int64_t> rp;
+  std::shared_ptr<store_group> group;
+  uint32_t index = 0;
+
+  void committed(int64_t group_size) {
+    if (group)
+      group->settle(index, caf::none);
+    else
+      rp.deliver(group_size);
+  }
+
+  void failed(caf::error err) {
+    if (group)
+      group->settle(index, std::move(err));
+    else
+      rp.deliver(std::move(err));
+  }
+};
+
 struct pending_store {
   ping_row row;
-  caf::typed_response_promise<int64_t> rp;
+  store_reply reply;
   steady::time_point deadline; // arrival + write_timeout: never sent later
 };
 
@@ -392,7 +428,7 @@ void mark_unhealthy(facade_ptr self) {
   // Fail fast: nothing waits for a database that is not there.
   for (auto& q : st.queues) {
     for (auto& p : q)
-      p.rp.deliver(unavailable_error());
+      p.reply.failed(unavailable_error());
     q.clear();
   }
   st.pending = 0;
@@ -470,7 +506,7 @@ void dispatch(facade_ptr self) {
     auto& queue = st.queues[i];
     // Pings whose deadline passed in the queue are answered, never sent.
     while (!queue.empty() && queue.front().deadline <= now) {
-      queue.front().rp.deliver(
+      queue.front().reply.failed(
         caf::make_error(ping_errc::deadline_exceeded, "waited too long for PostgreSQL"));
       queue.pop_front();
       --st.pending;
@@ -480,7 +516,7 @@ void dispatch(facade_ptr self) {
       continue;
     auto n = std::min(queue.size(), st.cfg.max_batch);
     std::vector<ping_row> rows;
-    auto promises = std::make_shared<std::vector<caf::typed_response_promise<int64_t>>>();
+    auto promises = std::make_shared<std::vector<store_reply>>();
     rows.reserve(n);
     promises->reserve(n);
     // The batch is due when its earliest ping is: nothing of it may reach
@@ -489,7 +525,7 @@ void dispatch(facade_ptr self) {
     for (size_t k = 0; k < n; ++k) {
       deadline = std::min(deadline, queue.front().deadline);
       rows.push_back(std::move(queue.front().row));
-      promises->push_back(std::move(queue.front().rp));
+      promises->push_back(std::move(queue.front().reply));
       queue.pop_front();
     }
     st.pending -= n;
@@ -507,7 +543,7 @@ void dispatch(facade_ptr self) {
             slot.child.healthy();
           }
           for (auto& rp : *promises)
-            rp.deliver(committed);
+            rp.committed(committed);
           dispatch(self);
         },
         [self, i, generation, promises](caf::error& err) {
@@ -527,12 +563,29 @@ void dispatch(facade_ptr self) {
                          ? err
                          : unavailable_error();
           for (auto& rp : *promises)
-            rp.deliver(reply);
+            rp.failed(reply);
           if (reply == ping_errc::unavailable)
             mark_unhealthy(self);
           dispatch(self);
         });
   }
+}
+
+// Why a store is refused at once, if it is: PostgreSQL unavailable, or
+// max_pending stores already waiting.
+caf::error refuse_store(const facade_state& st) {
+  if (!st.healthy)
+    return unavailable_error();
+  if (st.pending >= st.cfg.max_pending)
+    return caf::make_error(ping_errc::resource_exhausted, "too many pings waiting for PostgreSQL");
+  return caf::none;
+}
+
+// Queues a store for the writer of its partition.
+void enqueue_store(facade_state& st, ping_row row, store_reply reply, steady::time_point deadline) {
+  auto writer = static_cast<size_t>(row.partition) % st.queues.size();
+  st.queues[writer].push_back({std::move(row), std::move(reply), deadline});
+  st.stats->backlog = static_cast<int64_t>(++st.pending);
 }
 
 facade_actor::behavior_type facade(facade_ptr self, settings cfg, telemetry::registry* reg,
@@ -580,16 +633,32 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg, telemetry::reg
     [=](store_atom, ping_row& row) -> caf::result<int64_t> {
       note();
       auto& st = self->state;
-      if (!st.healthy)
-        return unavailable_error();
-      if (st.pending >= st.cfg.max_pending)
-        return caf::make_error(ping_errc::resource_exhausted,
-                               "too many pings waiting for PostgreSQL");
+      if (auto err = refuse_store(st))
+        return err;
       auto rp = self->make_response_promise<int64_t>();
-      auto writer = static_cast<size_t>(row.partition) % st.queues.size();
-      st.queues[writer].push_back({std::move(row), rp, steady::now() + st.cfg.write_timeout});
-      st.stats->backlog = static_cast<int64_t>(++st.pending);
+      enqueue_store(st, std::move(row), {rp, nullptr, 0}, steady::now() + st.cfg.write_timeout);
       dispatch(self);
+      return rp;
+    },
+    // A batch: each ping as above; one answer when all have their outcome.
+    [=](store_atom, std::vector<ping_row>& rows) -> caf::result<std::vector<caf::error>> {
+      note();
+      auto& st = self->state;
+      auto group = std::make_shared<store_group>();
+      group->rp = self->make_response_promise<std::vector<caf::error>>();
+      group->outcomes.resize(rows.size());
+      group->left = rows.size() + 1; // + 1: held until every row is queued
+      auto deadline = steady::now() + st.cfg.write_timeout;
+      for (uint32_t i = 0; i < rows.size(); ++i) {
+        if (auto err = refuse_store(st))
+          group->settle(i, std::move(err));
+        else
+          enqueue_store(st, std::move(rows[i]), {{}, group, i}, deadline);
+      }
+      auto rp = group->rp;
+      dispatch(self);
+      if (--group->left == 0) // every row already has its outcome
+        group->rp.deliver(std::move(group->outcomes));
       return rp;
     },
     // Counts that scan (unaligned ranges, the admin's minutes) have their
