@@ -1,6 +1,7 @@
 #include "actors/persistence/persistence.hpp"
 #include "actors/persistence/metrics.hpp"
 
+#include <algorithm>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -255,7 +256,8 @@ worker_actor::behavior_type worker(worker_actor::stateful_pointer<worker_state> 
 // -- facade: group commit, bounds, health, supervision ----------------------
 
 using facade_actor
-  = persistence_actor::extend<caf::reacts_to<probe_atom>, // timer: probe PostgreSQL again
+  = persistence_actor::extend<caf::reacts_to<tick_atom>,  // timer: the watchdog of requests out
+                              caf::reacts_to<probe_atom>, // timer: probe PostgreSQL again
                               caf::reacts_to<respawn_atom, int32_t>>; // timer: restart worker slot
                                                                       // i
 
@@ -303,14 +305,25 @@ struct pending_store {
   steady::time_point deadline; // arrival + write_timeout: never sent later
 };
 
-// A read waiting for its lane: `run` sends it to the lane's worker (with
-// the time it may take) and calls `done(timed_out)` once the worker
-// answered or the request timed out; `fail` answers the caller without
-// asking PostgreSQL.
+// A read waiting for its lane: `run` sends it to the lane's worker (due
+// back within the time given) and calls `done(timed_out)` once the worker
+// answered or the watchdog found it overdue; `fail` answers the caller
+// without asking PostgreSQL.
 struct read_job {
   steady::time_point deadline; // still waiting then: dropped
   std::function<void(const worker_actor&, caf::timespan, std::function<void(bool)>)> run;
   std::function<void(caf::error)> fail;
+};
+
+// A request out to a worker. It carries no CAF timeout (in CAF 0.17 each
+// one would post a timer and its cancellation to the clock thread): the
+// facade's one watchdog timer finds it overdue instead, at `due` (on the
+// actor clock), and then settles it as a timed-out request. Settled once:
+// by its answer or by the watchdog, whichever comes first.
+struct watched {
+  caf::actor_clock::time_point due;
+  bool settled = false;
+  std::function<void()> overdue; // the request's error path, with request_timeout
 };
 
 struct worker_slot {
@@ -341,6 +354,11 @@ struct facade_state {
   std::vector<worker_slot> slots; // writers, then the count reader, then the tail reader
   lane counts;                    // count, minutes: may scan much
   lane tails;                     // tail, heads, probe: index ranges, short
+  // Requests out to workers, unanswered (at most one per slot, plus those
+  // of replaced workers until the watchdog settles them), and when the
+  // watchdog's timer fires next (max: not armed).
+  std::vector<std::shared_ptr<watched>> out;
+  caf::actor_clock::time_point watch_at = caf::actor_clock::time_point::max();
   bool healthy = true;
   bool probe_scheduled = false;
   bool probing = false;
@@ -363,6 +381,77 @@ caf::error unavailable_error() {
 
 void dispatch(facade_ptr self);
 void dispatch_lane(facade_ptr self, lane& l);
+
+// Arms the watchdog for the earliest request out, unless a timer already
+// fires by then: one timer per deadline span, not one per request.
+void arm_watchdog(facade_ptr self) {
+  auto& st = self->state;
+  if (st.out.empty())
+    return;
+  auto first = st.out.front()->due;
+  for (auto& r : st.out)
+    first = std::min(first, r->due);
+  if (first >= st.watch_at)
+    return;
+  st.watch_at = first;
+  auto delay = std::max<caf::timespan>(first - self->clock().now(), caf::timespan{0});
+  self->delayed_send(self, delay, tick_atom::value);
+}
+
+// True (once) when `r` is not settled yet; settles it.
+bool settle(facade_state& st, watched& r) {
+  if (r.settled)
+    return false;
+  r.settled = true;
+  auto i = std::find_if(st.out.begin(), st.out.end(), [&](auto& p) { return p.get() == &r; });
+  if (i != st.out.end())
+    st.out.erase(i);
+  return true;
+}
+
+// Asks worker `w`, due back within `within`: `on_value` gets its answer,
+// `on_error` its error, or request_timeout when the watchdog finds it
+// overdue (as a CAF request timeout would, without a timer per request).
+template <class R, class OnValue, class OnError, class... Ts>
+void ask(facade_ptr self, const worker_actor& w, caf::timespan within, OnValue on_value,
+         OnError on_error, Ts&&... xs) {
+  auto& st = self->state;
+  auto r = std::make_shared<watched>();
+  r->due = self->clock().now() + within;
+  r->overdue = [on_error]() mutable {
+    caf::error err = caf::sec::request_timeout;
+    on_error(err);
+  };
+  st.out.push_back(r);
+  arm_watchdog(self);
+  self->request(w, caf::infinite, std::forward<Ts>(xs)...)
+    .then(
+      [self, r, on_value](R& x) mutable {
+        if (settle(self->state, *r))
+          on_value(x);
+      },
+      [self, r, on_error](caf::error& err) mutable {
+        if (settle(self->state, *r))
+          on_error(err);
+      });
+}
+
+// The watchdog's timer: settles every request out past its due time as
+// timed out, then arms for the next.
+void watchdog(facade_ptr self) {
+  auto& st = self->state;
+  auto now = self->clock().now();
+  if (now >= st.watch_at)
+    st.watch_at = caf::actor_clock::time_point::max();
+  std::vector<std::shared_ptr<watched>> overdue;
+  for (auto& r : st.out)
+    if (r->due <= now)
+      overdue.push_back(r);
+  for (auto& r : overdue)
+    if (settle(st, *r))
+      r->overdue();
+  arm_watchdog(self);
+}
 
 void spawn_worker(facade_ptr self, int32_t index) {
   auto& slot = self->state.slots[static_cast<size_t>(index)];
@@ -449,17 +538,18 @@ caf::result<T> enqueue_read(facade_ptr self, lane& l, Ts... xs) {
   job.deadline = steady::now() + st.cfg.statement_timeout;
   job.run = [self, rp, xs...](const worker_actor& w, caf::timespan timeout,
                               std::function<void(bool)> done) mutable {
-    self->request(w, timeout, xs...)
-      .then(
-        [rp, done](T& x) mutable {
-          rp.deliver(std::move(x));
-          done(false);
-        },
-        [rp, done](caf::error& err) mutable {
-          auto timed_out = err == caf::sec::request_timeout;
-          rp.deliver(timed_out ? unavailable_error() : std::move(err));
-          done(timed_out);
-        });
+    ask<T>(
+      self, w, timeout,
+      [rp, done](T& x) mutable {
+        rp.deliver(std::move(x));
+        done(false);
+      },
+      [rp, done](caf::error& err) mutable {
+        auto timed_out = err == caf::sec::request_timeout;
+        rp.deliver(timed_out ? unavailable_error() : std::move(err));
+        done(timed_out);
+      },
+      xs...);
   };
   job.fail = [rp](caf::error err) mutable { rp.deliver(std::move(err)); };
   l.queue.push_back(std::move(job));
@@ -532,42 +622,41 @@ void dispatch(facade_ptr self) {
     st.stats->backlog = static_cast<int64_t>(st.pending);
     slot.busy = true;
     auto generation = slot.child.generation();
-    self
-      ->request(slot.child.get(), deadline - now, write_atom::value, std::move(rows),
-                steady_ns(deadline))
-      .then(
-        [self, i, generation, promises](int64_t committed) {
-          auto& slot = self->state.slots[i];
-          if (slot.child.generation() == generation) {
-            slot.busy = false;
-            slot.child.healthy();
-          }
-          for (auto& rp : *promises)
-            rp.committed(committed);
-          dispatch(self);
-        },
-        [self, i, generation, promises](caf::error& err) {
-          auto& slot = self->state.slots[i];
-          auto timed_out = err == caf::sec::request_timeout;
-          if (slot.child.generation() == generation) {
-            slot.busy = false;
-            // A write that got no answer by its deadline: the worker is
-            // stuck (the primary vanished, or a COMMIT waits for a
-            // synchronous standby that is gone); it is replaced, never
-            // reused, so no later batch queues behind it.
-            if (timed_out)
-              replace_silent(self, i, "a write got no answer within its deadline");
-          }
-          auto reply = err.category() == caf::atom("ping")
-                           && err.code() != static_cast<uint8_t>(ping_errc::unavailable)
-                         ? err
-                         : unavailable_error();
-          for (auto& rp : *promises)
-            rp.failed(reply);
-          if (reply == ping_errc::unavailable)
-            mark_unhealthy(self);
-          dispatch(self);
-        });
+    ask<int64_t>(
+      self, slot.child.get(), deadline - now,
+      [self, i, generation, promises](int64_t committed) {
+        auto& slot = self->state.slots[i];
+        if (slot.child.generation() == generation) {
+          slot.busy = false;
+          slot.child.healthy();
+        }
+        for (auto& rp : *promises)
+          rp.committed(committed);
+        dispatch(self);
+      },
+      [self, i, generation, promises](caf::error& err) {
+        auto& slot = self->state.slots[i];
+        auto timed_out = err == caf::sec::request_timeout;
+        if (slot.child.generation() == generation) {
+          slot.busy = false;
+          // A write that got no answer by its deadline: the worker is
+          // stuck (the primary vanished, or a COMMIT waits for a
+          // synchronous standby that is gone); it is replaced, never
+          // reused, so no later batch queues behind it.
+          if (timed_out)
+            replace_silent(self, i, "a write got no answer within its deadline");
+        }
+        auto reply = err.category() == caf::atom("ping")
+                         && err.code() != static_cast<uint8_t>(ping_errc::unavailable)
+                       ? err
+                       : unavailable_error();
+        for (auto& rp : *promises)
+          rp.failed(reply);
+        if (reply == ping_errc::unavailable)
+          mark_unhealthy(self);
+        dispatch(self);
+      },
+      write_atom::value, std::move(rows), steady_ns(deadline));
   }
 }
 
@@ -706,47 +795,47 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg, telemetry::reg
       slot.busy = true;
       auto index = l.slot;
       auto generation = slot.child.generation();
-      self
-        ->request(slot.child.get(), st.cfg.connect_timeout + std::chrono::milliseconds(500),
-                  probe_atom::value)
-        .then(
-          [self, index, generation](bool ok) {
-            auto& st = self->state;
-            st.probing = false;
-            auto& slot = st.slots[index];
-            if (slot.child.generation() == generation)
-              slot.busy = false;
-            if (!ok) {
-              if (st.healthy)
-                mark_unhealthy(self); // unreachable or read-only, with no traffic
-              schedule_probe(self);
-              dispatch_lane(self, st.tails);
-              return;
-            }
-            if (!st.healthy)
-              log::info("persistence", "PostgreSQL is back; accepting stores");
-            st.healthy = true;
-            st.stats->up = true;
-            st.probe_backoff = caf::timespan{0};
+      ask<bool>(
+        self, slot.child.get(), st.cfg.connect_timeout + std::chrono::milliseconds(500),
+        [self, index, generation](bool ok) {
+          auto& st = self->state;
+          st.probing = false;
+          auto& slot = st.slots[index];
+          if (slot.child.generation() == generation)
+            slot.busy = false;
+          if (!ok) {
+            if (st.healthy)
+              mark_unhealthy(self); // unreachable or read-only, with no traffic
             schedule_probe(self);
-            dispatch(self);
             dispatch_lane(self, st.tails);
-            dispatch_lane(self, st.counts);
-          },
-          [self, index, generation](caf::error& err) {
-            auto& st = self->state;
-            st.probing = false;
-            if (st.slots[index].child.generation() == generation) {
-              st.slots[index].busy = false;
-              if (err == caf::sec::request_timeout) {
-                replace_silent(self, index, "a probe got no answer within its deadline");
-                if (st.healthy)
-                  mark_unhealthy(self);
-              }
+            return;
+          }
+          if (!st.healthy)
+            log::info("persistence", "PostgreSQL is back; accepting stores");
+          st.healthy = true;
+          st.stats->up = true;
+          st.probe_backoff = caf::timespan{0};
+          schedule_probe(self);
+          dispatch(self);
+          dispatch_lane(self, st.tails);
+          dispatch_lane(self, st.counts);
+        },
+        [self, index, generation](caf::error& err) {
+          auto& st = self->state;
+          st.probing = false;
+          if (st.slots[index].child.generation() == generation) {
+            st.slots[index].busy = false;
+            if (err == caf::sec::request_timeout) {
+              replace_silent(self, index, "a probe got no answer within its deadline");
+              if (st.healthy)
+                mark_unhealthy(self);
             }
-            schedule_probe(self);
-          });
+          }
+          schedule_probe(self);
+        },
+        probe_atom::value);
     },
+    [=](tick_atom) { watchdog(self); },
     [=](respawn_atom, int32_t index) {
       note();
       spawn_worker(self, index);

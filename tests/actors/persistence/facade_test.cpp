@@ -225,4 +225,33 @@ BOOST_AUTO_TEST_CASE(a_batch_store_behind_a_stuck_writer_gets_unavailable) {
   BOOST_TEST(((*b)[1] == ping_errc::unavailable));
 }
 
+// Issue 18: requests out to the workers carry no CAF timeout each (in CAF
+// 0.17 every one posts a timer and its cancellation to the clock thread);
+// one watchdog timer covers them all, and each is still settled at its own
+// deadline: a write that gets no answer at write_timeout, a count at the
+// readers' deadline (statement + connect timeout + 1 s).
+BOOST_AUTO_TEST_CASE(one_watchdog_timer_covers_every_request_out) {
+  start(defaults());
+  BOOST_REQUIRE(sched->clock().schedule().size() == 1u); // the health probe's
+  w->hang_writes = true;
+  w->hang_counts = true;
+  auto write = (*self)->request(store, caf::infinite, store_atom::value, row());
+  auto count = (*self)->request(store, caf::infinite, count_atom::value,
+                                time_range{true, 1, 253402300800000});
+  drain();
+  BOOST_REQUIRE(w->writes_by.size() == 1u);
+  BOOST_REQUIRE(w->counts_by.size() == 1u);
+  // Two requests out; the probe's timer and one more.
+  BOOST_TEST(sched->clock().schedule().size() == 2u);
+  advance(4900ms);
+  BOOST_TEST(w->spawned == 3); // nothing replaced before the write's deadline
+  advance(200ms);
+  auto a = answer<int64_t>(write);
+  BOOST_TEST((!a && a.error() == ping_errc::unavailable));
+  BOOST_TEST(w->spawned >= 4); // the writer is replaced
+  advance(3000ms);             // 8.1 s: the count's deadline
+  auto c = answer<int64_t>(count);
+  BOOST_TEST((!c && c.error() == ping_errc::unavailable));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
