@@ -490,6 +490,8 @@ impl_actor::behavior_type gateway(self_ptr self, settings cfg,
     },
     [=](batch_atom, call_batch& batch) {
       note();
+      if (batch.take)
+        batch.take(batch);
       if (!batch.reply)
         return;
       // The batch's pings go to persistence as one request.
