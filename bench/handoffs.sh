@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Hand-offs per call (issue 18): the gateway CPU and thread wake-ups per call.
 # Prints figures, asserts nothing.
-#   bench/handoffs.sh GATEWAY_BIN...   (env: SECS=8 CONNS=32 PERF=0)
+#   bench/handoffs.sh GATEWAY_BIN...   (env: SECS=8 CONNS=32 PERF=0 STRACE=0)
+# PERF=1 records a profile per run (./NAME.perf); STRACE=1 adds a short
+# extra run of 5,000 calls under `strace -c -f` (the whole process's
+# syscalls per call; strace slows the gateway, so it is kept out of the CPU
+# figures).
 # e.g. bench/handoffs.sh /tmp/old/ping-gateway build/apps/ping-gateway
 # For each gateway binary, in one throwaway stack: Connect Ping, gRPC Ping,
 # Connect PingCount; then nginx (1 worker). Per run: CPU ticks of the process
@@ -50,6 +54,15 @@ measure() {
   join <(sort "$RUN/thr0") <(sort "$RUN/thr1") | awk -v n="$done" -v tk="$TICK_US" '{ d = $6 - $3; c = $7 - $4; if (d > 0) w[$2] += d; cpu[$2] += c; th[$2]++ } END { for (k in w) if (w[k] / n >= 0.01 || cpu[k] > 0) printf "    %-20s %2d threads  wakeups %5.2f/call  CPU %6.1f us/call\n", k, th[k], w[k] / n, cpu[k] * tk / n }' | sort -k5 -nr | tee -a "$RUN/result.txt"
   if [ "${PERF:-0}" = 1 ]; then
     cp "$RUN/$name.perf" "./$name.perf"
+  fi
+  if [ "${STRACE:-0}" = 1 ]; then
+    strace -c -f -p "$pid" -o "$RUN/$name.strace" 2>/dev/null &
+    local spid=$!
+    sleep 0.5
+    h2load -t1 -n 5000 "$@" > "$RUN/$name.strace-h2load" 2>&1 || true
+    kill -INT "$spid" 2>/dev/null; wait "$spid" 2>/dev/null || true
+    awk -v name="$name" '/^ *[0-9.]+ +[0-9.]+ +[0-9]+ +[0-9]+/ { n = $4; sc = $NF; if (sc != "total") printf "    strace %-16s %6.2f calls per call\n", sc, n / 5000 }' \
+      "$RUN/$name.strace" | sort -k3 -nr | head -12 | tee -a "$RUN/result.txt"
   fi
 }
 i=0

@@ -369,8 +369,12 @@ void rejected(const trace::context& tc, const caf::error& err) {
 // `tc` is the call's trace: its id is on every line about the ping, and
 // travels with the row when the client sent it; a trace started here lends
 // the ping its id (a UUIDv7 of the call's arrival).
+// With `collect` set, the row is added to it (with its call) instead of
+// being sent: the caller stores the turn's rows in one request
+// (store_rows).
 void accept_ping(self_ptr self, int64_t timestamp_ms, std::string key, trace::context tc,
-                 clock::time_point until, answer_to<ping_ack> to) {
+                 clock::time_point until, answer_to<ping_ack> to,
+                 std::vector<std::pair<uint64_t, ping_row>>* collect = nullptr) {
   auto& st = self->state;
   auto reject = [&](caf::error err) {
     rejected(tc, err);
@@ -430,11 +434,48 @@ void accept_ping(self_ptr self, int64_t timestamp_ms, std::string key, trace::co
                                       started, tc});
   note_in_flight(st);
   track(self, call, deadline);
+  if (collect) {
+    collect->emplace_back(call, std::move(row));
+    return;
+  }
   // No per-call timer: the sweep answers at the deadline, and a late
   // commit then finds no call waiting.
   self->request(st.persistence, caf::infinite, store_atom::value, std::move(row))
     .then([self, call](int64_t) { finish_ping(self, call, caf::none); },
           [self, call](caf::error& err) { finish_ping(self, call, std::move(err)); });
+}
+
+// Stores the rows of one batch in one request; each call is finished with
+// its row's outcome. No timeout on the request either: the sweep answers
+// every call at its deadline, and a persistence that stopped answers the
+// request with an error (CAF's answer for a terminated receiver). What a
+// wedged persistence leaves behind is bounded: one response handler per
+// request (per front-end batch), while max_in_flight bounds the calls.
+void store_rows(self_ptr self, std::vector<std::pair<uint64_t, ping_row>>& collected) {
+  if (collected.empty())
+    return;
+  auto& st = self->state;
+  std::vector<uint64_t> calls;
+  std::vector<ping_row> rows;
+  calls.reserve(collected.size());
+  rows.reserve(collected.size());
+  for (auto& [call, row] : collected) {
+    calls.push_back(call);
+    rows.push_back(std::move(row));
+  }
+  self->request(st.persistence, caf::infinite, store_atom::value, std::move(rows))
+    .then(
+      [self, calls](std::vector<caf::error>& outcomes) {
+        for (size_t i = 0; i < calls.size(); ++i)
+          finish_ping(self, calls[i],
+                      i < outcomes.size()
+                        ? std::move(outcomes[i])
+                        : caf::make_error(ping_errc::internal, "persistence lost the outcome"));
+      },
+      [self, calls](caf::error& err) {
+        for (auto call : calls)
+          finish_ping(self, call, err);
+      });
 }
 
 // Validates and asks the count reader; the caller waits until `until`.
@@ -510,8 +551,12 @@ impl_actor::behavior_type gateway(self_ptr self, settings cfg,
     },
     [=](batch_atom, call_batch& batch) {
       note();
+      if (batch.take)
+        batch.take(batch);
       if (!batch.reply)
         return;
+      // The batch's pings go to persistence as one request.
+      std::vector<std::pair<uint64_t, ping_row>> rows;
       for (uint32_t i = 0; i < batch.calls.size() && i < batch.reply->size(); ++i) {
         auto& c = batch.calls[i];
         if (c.count)
@@ -519,8 +564,9 @@ impl_actor::behavior_type gateway(self_ptr self, settings cfg,
         else
           accept_ping(self, c.timestamp_ms, std::move(c.key),
                       c.trace.valid() ? c.trace : trace::start(nullptr, now_ms()), c.deadline,
-                      {{}, batch.reply, i});
+                      {{}, batch.reply, i}, &rows);
       }
+      store_rows(self, rows);
       flush(self->state);
     },
     [=](drain_atom) {

@@ -3,7 +3,8 @@
 //
 // Runs on the cooperative pool and never blocks. It validates input,
 // resolves "now", assigns the ping's id and partition, asks persistence to
-// store it, answers the front-end only after the commit, and then nudges
+// store it (a front-end's batch of calls: its pings in one request),
+// answers the front-end only after the commit, and then nudges
 // the publisher (at most once per `nudge_interval`). At most
 // `max_in_flight` pings wait for persistence at once; beyond that new pings
 // get resource_exhausted at once instead of queueing.

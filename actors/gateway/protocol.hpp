@@ -143,6 +143,10 @@ private:
 struct call_batch {
   std::vector<call> calls;
   std::shared_ptr<batch_reply> reply;
+  // Empty, or how the gateway takes the batch's calls and reply when it
+  // gets to the message: a front-end without an event-loop turn (gRPC)
+  // queues its calls meanwhile, and they all go in this batch.
+  std::function<void(call_batch&)> take = {};
 };
 
 using gateway_actor = caf::typed_actor<

@@ -1,6 +1,7 @@
 #include "actors/persistence/persistence.hpp"
 #include "actors/persistence/metrics.hpp"
 
+#include <algorithm>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -255,26 +256,74 @@ worker_actor::behavior_type worker(worker_actor::stateful_pointer<worker_state> 
 // -- facade: group commit, bounds, health, supervision ----------------------
 
 using facade_actor
-  = persistence_actor::extend<caf::reacts_to<probe_atom>, // timer: probe PostgreSQL again
+  = persistence_actor::extend<caf::reacts_to<tick_atom>,  // timer: the watchdog of requests out
+                              caf::reacts_to<probe_atom>, // timer: probe PostgreSQL again
                               caf::reacts_to<respawn_atom, int32_t>>; // timer: restart worker slot
                                                                       // i
 
 using steady = std::chrono::steady_clock;
 
+// The pings of one batch store (store_atom, std::vector<ping_row>): their
+// outcomes, in order, go back in one answer once the last one is known.
+struct store_group {
+  caf::typed_response_promise<std::vector<caf::error>> rp;
+  std::vector<caf::error> outcomes;
+  size_t left = 0;
+
+  void settle(uint32_t index, caf::error err) {
+    outcomes[index] = std::move(err);
+    if (--left == 0)
+      rp.deliver(std::move(outcomes));
+  }
+};
+
+// Where one ping's outcome goes: its own promise (a single store), or its
+// place in a batch store (`group` set). Settled exactly once.
+struct store_reply {
+  caf::typed_response_promise<int64_t> rp;
+  std::shared_ptr<store_group> group;
+  uint32_t index = 0;
+
+  void committed(int64_t group_size) {
+    if (group)
+      group->settle(index, caf::none);
+    else
+      rp.deliver(group_size);
+  }
+
+  void failed(caf::error err) {
+    if (group)
+      group->settle(index, std::move(err));
+    else
+      rp.deliver(std::move(err));
+  }
+};
+
 struct pending_store {
   ping_row row;
-  caf::typed_response_promise<int64_t> rp;
+  store_reply reply;
   steady::time_point deadline; // arrival + write_timeout: never sent later
 };
 
-// A read waiting for its lane: `run` sends it to the lane's worker (with
-// the time it may take) and calls `done(timed_out)` once the worker
-// answered or the request timed out; `fail` answers the caller without
-// asking PostgreSQL.
+// A read waiting for its lane: `run` sends it to the lane's worker (due
+// back within the time given) and calls `done(timed_out)` once the worker
+// answered or the watchdog found it overdue; `fail` answers the caller
+// without asking PostgreSQL.
 struct read_job {
   steady::time_point deadline; // still waiting then: dropped
   std::function<void(const worker_actor&, caf::timespan, std::function<void(bool)>)> run;
   std::function<void(caf::error)> fail;
+};
+
+// A request out to a worker. It carries no CAF timeout (in CAF 0.17 each
+// one would post a timer and its cancellation to the clock thread): the
+// facade's one watchdog timer finds it overdue instead, at `due` (on the
+// actor clock), and then settles it as a timed-out request. Settled once:
+// by its answer or by the watchdog, whichever comes first.
+struct watched {
+  caf::actor_clock::time_point due;
+  bool settled = false;
+  std::function<void()> overdue; // the request's error path, with request_timeout
 };
 
 struct worker_slot {
@@ -305,6 +354,11 @@ struct facade_state {
   std::vector<worker_slot> slots; // writers, then the count reader, then the tail reader
   lane counts;                    // count, minutes: may scan much
   lane tails;                     // tail, heads, probe: index ranges, short
+  // Requests out to workers, unanswered (at most one per slot, plus those
+  // of replaced workers until the watchdog settles them), and when the
+  // watchdog's timer fires next (max: not armed).
+  std::vector<std::shared_ptr<watched>> out;
+  caf::actor_clock::time_point watch_at = caf::actor_clock::time_point::max();
   bool healthy = true;
   bool probe_scheduled = false;
   bool probing = false;
@@ -327,6 +381,77 @@ caf::error unavailable_error() {
 
 void dispatch(facade_ptr self);
 void dispatch_lane(facade_ptr self, lane& l);
+
+// Arms the watchdog for the earliest request out, unless a timer already
+// fires by then: one timer per deadline span, not one per request.
+void arm_watchdog(facade_ptr self) {
+  auto& st = self->state;
+  if (st.out.empty())
+    return;
+  auto first = st.out.front()->due;
+  for (auto& r : st.out)
+    first = std::min(first, r->due);
+  if (first >= st.watch_at)
+    return;
+  st.watch_at = first;
+  auto delay = std::max<caf::timespan>(first - self->clock().now(), caf::timespan{0});
+  self->delayed_send(self, delay, tick_atom::value);
+}
+
+// True (once) when `r` is not settled yet; settles it.
+bool settle(facade_state& st, watched& r) {
+  if (r.settled)
+    return false;
+  r.settled = true;
+  auto i = std::find_if(st.out.begin(), st.out.end(), [&](auto& p) { return p.get() == &r; });
+  if (i != st.out.end())
+    st.out.erase(i);
+  return true;
+}
+
+// Asks worker `w`, due back within `within`: `on_value` gets its answer,
+// `on_error` its error, or request_timeout when the watchdog finds it
+// overdue (as a CAF request timeout would, without a timer per request).
+template <class R, class OnValue, class OnError, class... Ts>
+void ask(facade_ptr self, const worker_actor& w, caf::timespan within, OnValue on_value,
+         OnError on_error, Ts&&... xs) {
+  auto& st = self->state;
+  auto r = std::make_shared<watched>();
+  r->due = self->clock().now() + within;
+  r->overdue = [on_error]() mutable {
+    caf::error err = caf::sec::request_timeout;
+    on_error(err);
+  };
+  st.out.push_back(r);
+  arm_watchdog(self);
+  self->request(w, caf::infinite, std::forward<Ts>(xs)...)
+    .then(
+      [self, r, on_value](R& x) mutable {
+        if (settle(self->state, *r))
+          on_value(x);
+      },
+      [self, r, on_error](caf::error& err) mutable {
+        if (settle(self->state, *r))
+          on_error(err);
+      });
+}
+
+// The watchdog's timer: settles every request out past its due time as
+// timed out, then arms for the next.
+void watchdog(facade_ptr self) {
+  auto& st = self->state;
+  auto now = self->clock().now();
+  if (now >= st.watch_at)
+    st.watch_at = caf::actor_clock::time_point::max();
+  std::vector<std::shared_ptr<watched>> overdue;
+  for (auto& r : st.out)
+    if (r->due <= now)
+      overdue.push_back(r);
+  for (auto& r : overdue)
+    if (settle(st, *r))
+      r->overdue();
+  arm_watchdog(self);
+}
 
 void spawn_worker(facade_ptr self, int32_t index) {
   auto& slot = self->state.slots[static_cast<size_t>(index)];
@@ -392,7 +517,7 @@ void mark_unhealthy(facade_ptr self) {
   // Fail fast: nothing waits for a database that is not there.
   for (auto& q : st.queues) {
     for (auto& p : q)
-      p.rp.deliver(unavailable_error());
+      p.reply.failed(unavailable_error());
     q.clear();
   }
   st.pending = 0;
@@ -413,17 +538,18 @@ caf::result<T> enqueue_read(facade_ptr self, lane& l, Ts... xs) {
   job.deadline = steady::now() + st.cfg.statement_timeout;
   job.run = [self, rp, xs...](const worker_actor& w, caf::timespan timeout,
                               std::function<void(bool)> done) mutable {
-    self->request(w, timeout, xs...)
-      .then(
-        [rp, done](T& x) mutable {
-          rp.deliver(std::move(x));
-          done(false);
-        },
-        [rp, done](caf::error& err) mutable {
-          auto timed_out = err == caf::sec::request_timeout;
-          rp.deliver(timed_out ? unavailable_error() : std::move(err));
-          done(timed_out);
-        });
+    ask<T>(
+      self, w, timeout,
+      [rp, done](T& x) mutable {
+        rp.deliver(std::move(x));
+        done(false);
+      },
+      [rp, done](caf::error& err) mutable {
+        auto timed_out = err == caf::sec::request_timeout;
+        rp.deliver(timed_out ? unavailable_error() : std::move(err));
+        done(timed_out);
+      },
+      xs...);
   };
   job.fail = [rp](caf::error err) mutable { rp.deliver(std::move(err)); };
   l.queue.push_back(std::move(job));
@@ -470,7 +596,7 @@ void dispatch(facade_ptr self) {
     auto& queue = st.queues[i];
     // Pings whose deadline passed in the queue are answered, never sent.
     while (!queue.empty() && queue.front().deadline <= now) {
-      queue.front().rp.deliver(
+      queue.front().reply.failed(
         caf::make_error(ping_errc::deadline_exceeded, "waited too long for PostgreSQL"));
       queue.pop_front();
       --st.pending;
@@ -480,7 +606,7 @@ void dispatch(facade_ptr self) {
       continue;
     auto n = std::min(queue.size(), st.cfg.max_batch);
     std::vector<ping_row> rows;
-    auto promises = std::make_shared<std::vector<caf::typed_response_promise<int64_t>>>();
+    auto promises = std::make_shared<std::vector<store_reply>>();
     rows.reserve(n);
     promises->reserve(n);
     // The batch is due when its earliest ping is: nothing of it may reach
@@ -489,50 +615,66 @@ void dispatch(facade_ptr self) {
     for (size_t k = 0; k < n; ++k) {
       deadline = std::min(deadline, queue.front().deadline);
       rows.push_back(std::move(queue.front().row));
-      promises->push_back(std::move(queue.front().rp));
+      promises->push_back(std::move(queue.front().reply));
       queue.pop_front();
     }
     st.pending -= n;
     st.stats->backlog = static_cast<int64_t>(st.pending);
     slot.busy = true;
     auto generation = slot.child.generation();
-    self
-      ->request(slot.child.get(), deadline - now, write_atom::value, std::move(rows),
-                steady_ns(deadline))
-      .then(
-        [self, i, generation, promises](int64_t committed) {
-          auto& slot = self->state.slots[i];
-          if (slot.child.generation() == generation) {
-            slot.busy = false;
-            slot.child.healthy();
-          }
-          for (auto& rp : *promises)
-            rp.deliver(committed);
-          dispatch(self);
-        },
-        [self, i, generation, promises](caf::error& err) {
-          auto& slot = self->state.slots[i];
-          auto timed_out = err == caf::sec::request_timeout;
-          if (slot.child.generation() == generation) {
-            slot.busy = false;
-            // A write that got no answer by its deadline: the worker is
-            // stuck (the primary vanished, or a COMMIT waits for a
-            // synchronous standby that is gone); it is replaced, never
-            // reused, so no later batch queues behind it.
-            if (timed_out)
-              replace_silent(self, i, "a write got no answer within its deadline");
-          }
-          auto reply = err.category() == caf::atom("ping")
-                           && err.code() != static_cast<uint8_t>(ping_errc::unavailable)
-                         ? err
-                         : unavailable_error();
-          for (auto& rp : *promises)
-            rp.deliver(reply);
-          if (reply == ping_errc::unavailable)
-            mark_unhealthy(self);
-          dispatch(self);
-        });
+    ask<int64_t>(
+      self, slot.child.get(), deadline - now,
+      [self, i, generation, promises](int64_t committed) {
+        auto& slot = self->state.slots[i];
+        if (slot.child.generation() == generation) {
+          slot.busy = false;
+          slot.child.healthy();
+        }
+        for (auto& rp : *promises)
+          rp.committed(committed);
+        dispatch(self);
+      },
+      [self, i, generation, promises](caf::error& err) {
+        auto& slot = self->state.slots[i];
+        auto timed_out = err == caf::sec::request_timeout;
+        if (slot.child.generation() == generation) {
+          slot.busy = false;
+          // A write that got no answer by its deadline: the worker is
+          // stuck (the primary vanished, or a COMMIT waits for a
+          // synchronous standby that is gone); it is replaced, never
+          // reused, so no later batch queues behind it.
+          if (timed_out)
+            replace_silent(self, i, "a write got no answer within its deadline");
+        }
+        auto reply = err.category() == caf::atom("ping")
+                         && err.code() != static_cast<uint8_t>(ping_errc::unavailable)
+                       ? err
+                       : unavailable_error();
+        for (auto& rp : *promises)
+          rp.failed(reply);
+        if (reply == ping_errc::unavailable)
+          mark_unhealthy(self);
+        dispatch(self);
+      },
+      write_atom::value, std::move(rows), steady_ns(deadline));
   }
+}
+
+// Why a store is refused at once, if it is: PostgreSQL unavailable, or
+// max_pending stores already waiting.
+caf::error refuse_store(const facade_state& st) {
+  if (!st.healthy)
+    return unavailable_error();
+  if (st.pending >= st.cfg.max_pending)
+    return caf::make_error(ping_errc::resource_exhausted, "too many pings waiting for PostgreSQL");
+  return caf::none;
+}
+
+// Queues a store for the writer of its partition.
+void enqueue_store(facade_state& st, ping_row row, store_reply reply, steady::time_point deadline) {
+  auto writer = static_cast<size_t>(row.partition) % st.queues.size();
+  st.queues[writer].push_back({std::move(row), std::move(reply), deadline});
+  st.stats->backlog = static_cast<int64_t>(++st.pending);
 }
 
 facade_actor::behavior_type facade(facade_ptr self, settings cfg, telemetry::registry* reg,
@@ -580,16 +722,32 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg, telemetry::reg
     [=](store_atom, ping_row& row) -> caf::result<int64_t> {
       note();
       auto& st = self->state;
-      if (!st.healthy)
-        return unavailable_error();
-      if (st.pending >= st.cfg.max_pending)
-        return caf::make_error(ping_errc::resource_exhausted,
-                               "too many pings waiting for PostgreSQL");
+      if (auto err = refuse_store(st))
+        return err;
       auto rp = self->make_response_promise<int64_t>();
-      auto writer = static_cast<size_t>(row.partition) % st.queues.size();
-      st.queues[writer].push_back({std::move(row), rp, steady::now() + st.cfg.write_timeout});
-      st.stats->backlog = static_cast<int64_t>(++st.pending);
+      enqueue_store(st, std::move(row), {rp, nullptr, 0}, steady::now() + st.cfg.write_timeout);
       dispatch(self);
+      return rp;
+    },
+    // A batch: each ping as above; one answer when all have their outcome.
+    [=](store_atom, std::vector<ping_row>& rows) -> caf::result<std::vector<caf::error>> {
+      note();
+      auto& st = self->state;
+      auto group = std::make_shared<store_group>();
+      group->rp = self->make_response_promise<std::vector<caf::error>>();
+      group->outcomes.resize(rows.size());
+      group->left = rows.size() + 1; // + 1: held until every row is queued
+      auto deadline = steady::now() + st.cfg.write_timeout;
+      for (uint32_t i = 0; i < rows.size(); ++i) {
+        if (auto err = refuse_store(st))
+          group->settle(i, std::move(err));
+        else
+          enqueue_store(st, std::move(rows[i]), {{}, group, i}, deadline);
+      }
+      auto rp = group->rp;
+      dispatch(self);
+      if (--group->left == 0) // every row already has its outcome
+        group->rp.deliver(std::move(group->outcomes));
       return rp;
     },
     // Counts that scan (unaligned ranges, the admin's minutes) have their
@@ -637,47 +795,47 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg, telemetry::reg
       slot.busy = true;
       auto index = l.slot;
       auto generation = slot.child.generation();
-      self
-        ->request(slot.child.get(), st.cfg.connect_timeout + std::chrono::milliseconds(500),
-                  probe_atom::value)
-        .then(
-          [self, index, generation](bool ok) {
-            auto& st = self->state;
-            st.probing = false;
-            auto& slot = st.slots[index];
-            if (slot.child.generation() == generation)
-              slot.busy = false;
-            if (!ok) {
-              if (st.healthy)
-                mark_unhealthy(self); // unreachable or read-only, with no traffic
-              schedule_probe(self);
-              dispatch_lane(self, st.tails);
-              return;
-            }
-            if (!st.healthy)
-              log::info("persistence", "PostgreSQL is back; accepting stores");
-            st.healthy = true;
-            st.stats->up = true;
-            st.probe_backoff = caf::timespan{0};
+      ask<bool>(
+        self, slot.child.get(), st.cfg.connect_timeout + std::chrono::milliseconds(500),
+        [self, index, generation](bool ok) {
+          auto& st = self->state;
+          st.probing = false;
+          auto& slot = st.slots[index];
+          if (slot.child.generation() == generation)
+            slot.busy = false;
+          if (!ok) {
+            if (st.healthy)
+              mark_unhealthy(self); // unreachable or read-only, with no traffic
             schedule_probe(self);
-            dispatch(self);
             dispatch_lane(self, st.tails);
-            dispatch_lane(self, st.counts);
-          },
-          [self, index, generation](caf::error& err) {
-            auto& st = self->state;
-            st.probing = false;
-            if (st.slots[index].child.generation() == generation) {
-              st.slots[index].busy = false;
-              if (err == caf::sec::request_timeout) {
-                replace_silent(self, index, "a probe got no answer within its deadline");
-                if (st.healthy)
-                  mark_unhealthy(self);
-              }
+            return;
+          }
+          if (!st.healthy)
+            log::info("persistence", "PostgreSQL is back; accepting stores");
+          st.healthy = true;
+          st.stats->up = true;
+          st.probe_backoff = caf::timespan{0};
+          schedule_probe(self);
+          dispatch(self);
+          dispatch_lane(self, st.tails);
+          dispatch_lane(self, st.counts);
+        },
+        [self, index, generation](caf::error& err) {
+          auto& st = self->state;
+          st.probing = false;
+          if (st.slots[index].child.generation() == generation) {
+            st.slots[index].busy = false;
+            if (err == caf::sec::request_timeout) {
+              replace_silent(self, index, "a probe got no answer within its deadline");
+              if (st.healthy)
+                mark_unhealthy(self);
             }
-            schedule_probe(self);
-          });
+          }
+          schedule_probe(self);
+        },
+        probe_atom::value);
     },
+    [=](tick_atom) { watchdog(self); },
     [=](respawn_atom, int32_t index) {
       note();
       spawn_worker(self, index);

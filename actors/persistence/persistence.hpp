@@ -13,7 +13,9 @@
 // for each other's outbox locks); an idle writer takes up to `max_batch`
 // pings of its queue and writes them in one transaction, so pings that
 // arrive while a commit is under way share the next one. Each ping's promise
-// is delivered only after its transaction committed.
+// is delivered only after its transaction committed. A batch store (a
+// front-end's batch of calls) queues its pings the same way and answers
+// once, when every one has its outcome.
 //
 // Bounds: at most `max_pending` stores wait (beyond: resource_exhausted);
 // each reader runs one request at a time, and at most `max_reads_waiting`
@@ -23,7 +25,10 @@
 // with its earliest ping, is sent with that deadline and is refused by the
 // worker once it passed, so no batch reaches PostgreSQL after its callers
 // may have been answered. A read waits at most `statement_timeout` for its
-// reader. A statement timeout (57014) answers deadline_exceeded and keeps
+// reader. Requests to the workers carry no CAF timeout each (in CAF 0.17
+// each would post a timer and its cancellation to the clock thread): one
+// watchdog timer, armed for the earliest request out, settles a request
+// past its due time as timed out. A statement timeout (57014) answers deadline_exceeded and keeps
 // the connection.
 // The facade probes PostgreSQL (reachable and writable) every
 // `health_interval` while healthy, so readiness follows it without traffic.

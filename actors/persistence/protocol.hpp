@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include <caf/error.hpp>
 #include <caf/meta/type_name.hpp>
 
 #include <caf/replies_to.hpp>
@@ -73,6 +74,11 @@ using persistence_actor = caf::typed_actor<
   // is sent only after that transaction committed; an error means the ping
   // may or may not be stored and was not acknowledged.
   caf::replies_to<store_atom, ping_row>::with<int64_t>,
+  // Stores several pings, each as the single store above (same queue,
+  // bounds and deadlines), and answers once, when every one of them has
+  // its outcome: per ping, in order, none when its transaction committed,
+  // else its error. One message each way for a batch of calls.
+  caf::replies_to<store_atom, std::vector<ping_row>>::with<std::vector<caf::error>>,
   // Counts stored pings in the range, exactly, from PostgreSQL.
   caf::replies_to<count_atom, time_range>::with<int64_t>,
   // Counts the pings above each partition's sequence (index ranges; empty

@@ -5,6 +5,7 @@
 #include <optional>
 #include <stdexcept>
 #include <utility>
+#include <vector>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
@@ -57,23 +58,88 @@ trace::context trace_of(const grpc::CallbackServerContext& ctx) {
   return trace::start(std::string_view{m->second.data(), m->second.size()}, now_ms());
 }
 
-// ping.v1.PingService: each call becomes one message to the gateway actor,
-// carrying a reply that finishes the call from a CAF thread.
+// Pings for the gateway, handed over in batches. gRPC's callback threads
+// have no event-loop turn to end a batch, so the first Ping after a
+// hand-over sends the gateway one batch_atom message, and when the gateway
+// runs it (`take`), it takes every Ping queued meanwhile: the CAF worker
+// wakes once per hand-over, not once per call, and the batch's pings go to
+// persistence in one request. The answers finish the calls from a CAF
+// thread. A message the gateway never runs (it stopped) takes its calls
+// when it is destroyed and answers them `unavailable`. Bounded: the queue
+// holds calls in flight only (max_concurrent_streams per connection).
+class ping_batcher {
+public:
+  explicit ping_batcher(gateway::gateway_actor gw) : gw_(std::move(gw)) {}
+
+  void add(gateway::call c, grpc::ServerUnaryReactor* reactor) {
+    {
+      std::lock_guard<std::mutex> lock{mtx_};
+      calls_.push_back(std::move(c));
+      reactors_.push_back(reactor);
+      if (sent_)
+        return;
+      sent_ = true;
+    }
+    // Taken once: by the gateway, else when the message is dropped.
+    auto token = std::make_shared<take_token>(this);
+    caf::anon_send(gw_, batch_atom::value,
+                   gateway::call_batch{{}, nullptr, [token](gateway::call_batch& b) {
+                                         token->taken = true;
+                                         token->owner->take(b);
+                                       }});
+  }
+
+private:
+  struct take_token {
+    explicit take_token(ping_batcher* b) : owner(b) {}
+    take_token(const take_token&) = delete;
+    take_token& operator=(const take_token&) = delete;
+    ~take_token() {
+      if (taken)
+        return;
+      gateway::call_batch dropped;
+      owner->take(dropped); // the reply, dropped unanswered: unavailable
+    }
+    ping_batcher* owner;
+    bool taken = false;
+  };
+
+  void take(gateway::call_batch& b) {
+    std::vector<grpc::ServerUnaryReactor*> reactors;
+    {
+      std::lock_guard<std::mutex> lock{mtx_};
+      sent_ = false;
+      b.calls.swap(calls_);
+      reactors.swap(reactors_);
+    }
+    b.reply = std::make_shared<gateway::batch_reply>(
+      b.calls.size(), [rs = std::move(reactors)](std::vector<gateway::answer>& answers) {
+        for (auto& a : answers)
+          rs[a.index]->Finish(a.err ? to_grpc_status(a.err) : grpc::Status::OK);
+      });
+  }
+
+  gateway::gateway_actor gw_;
+  std::mutex mtx_;
+  std::vector<gateway::call> calls_;
+  std::vector<grpc::ServerUnaryReactor*> reactors_;
+  bool sent_ = false; // a batch_atom is on its way and has not taken yet
+};
+
+// ping.v1.PingService: Pings go to the gateway actor in batches
+// (ping_batcher); each PingCount is one message carrying a reply that
+// finishes the call from a CAF thread.
 class ping_service final : public ping::v1::PingService::CallbackService {
 public:
   ping_service(gateway::gateway_actor gw, caf::timespan default_timeout)
-    : gw_(std::move(gw)), default_timeout_(default_timeout) {}
+    : gw_(gw), default_timeout_(default_timeout), pings_(std::move(gw)) {}
 
   grpc::ServerUnaryReactor* Ping(grpc::CallbackServerContext* ctx, const ping::v1::PingRequest* req,
                                  ping::v1::PingResponse*) override {
     auto* reactor = ctx->DefaultReactor();
     // The client's trace (or a new one), echoed with our span id in the
     // initial metadata.
-    trace::context tc;
-    if (auto m = ctx->client_metadata().find("traceparent"); m != ctx->client_metadata().end())
-      tc = trace::start(std::string_view{m->second.data(), m->second.size()}, now_ms());
-    else
-      tc = trace::start(nullptr, now_ms());
+    auto tc = trace_of(*ctx);
     ctx->AddInitialMetadata("traceparent", std::string{trace::view(trace::format(tc))});
     auto timeout = call_timeout(*ctx, default_timeout_);
     if (!timeout) {
@@ -93,11 +159,12 @@ public:
       reactor->Finish(to_grpc_status(key.error()));
       return reactor;
     }
-    caf::anon_send(
-      gw_, ping_atom::value, int64_t{req->timestamp_ms()}, std::move(*key), tc,
-      gateway::ping_reply{[reactor](gateway::ping_ack&) { reactor->Finish(grpc::Status::OK); },
-                          [reactor](caf::error& err) { reactor->Finish(to_grpc_status(err)); },
-                          std::chrono::steady_clock::now() + *timeout});
+    gateway::call c;
+    c.timestamp_ms = int64_t{req->timestamp_ms()};
+    c.key = std::move(*key);
+    c.deadline = std::chrono::steady_clock::now() + *timeout;
+    c.trace = tc;
+    pings_.add(std::move(c), reactor);
     return reactor;
   }
 
@@ -135,6 +202,7 @@ private:
 
   gateway::gateway_actor gw_;
   caf::timespan default_timeout_;
+  ping_batcher pings_;
 };
 
 } // namespace

@@ -131,11 +131,20 @@ ping::gateway::gateway_actor::behavior_type fake_gateway() {
     },
     [=](ping::drain_atom) {},
     [=](ping::batch_atom, ping::gateway::call_batch& batch) {
+      if (batch.take) // the calls queued until now (the gRPC front-end)
+        batch.take(batch);
       // Each call as the single calls above.
       std::vector<ping::gateway::answer> answers;
+      std::vector<ping::gateway::answer> silent;
+      auto latest = std::chrono::steady_clock::time_point{};
       for (uint32_t i = 0; i < batch.calls.size(); ++i) {
         auto& c = batch.calls[i];
         note_budget(c.deadline);
+        if (!c.count) {
+          std::lock_guard<std::mutex> guard{key_mtx};
+          last_key = c.key;
+          last_trace = c.trace;
+        }
         ping::gateway::answer a;
         a.index = i;
         if (c.count)
@@ -143,11 +152,23 @@ ping::gateway::gateway_actor::behavior_type fake_gateway() {
         else if (c.timestamp_ms == bad_ts)
           a.err = caf::error{ping::ping_errc::invalid_argument,
                              std::string{"timestamp_ms out of range"}};
-        else
+        else if (c.timestamp_ms == silent_ts) {
+          a.err = caf::error{ping::ping_errc::deadline_exceeded, std::string{"deadline exceeded"}};
+          latest = std::max(latest, c.deadline);
+          silent.push_back(std::move(a));
+          continue;
+        } else
           a.ack = ping::gateway::ping_ack{"0190-fake", c.timestamp_ms};
         answers.push_back(std::move(a));
       }
       batch.reply->deliver(answers);
+      if (!silent.empty()) { // answered at the deadline (the reply is the thread's alone now)
+        std::lock_guard<std::mutex> guard{late.mtx};
+        late.threads.emplace_back([reply = batch.reply, silent, latest]() mutable {
+          std::this_thread::sleep_until(latest);
+          reply->deliver(silent);
+        });
+      }
     },
   };
 }
@@ -533,6 +554,28 @@ BOOST_AUTO_TEST_CASE(stop_is_bounded_and_idempotent) {
   BOOST_TEST(!ping(1, 1s).ok());
   auto st = in_flight.get(); // cut at the drain: an error, not a hang
   BOOST_TEST(!st.ok());
+}
+
+// Issue 18: Pings reach the gateway in batches (one message per hand-over,
+// taken when the gateway runs it). Concurrent calls each get their own
+// answer; a hand-over the gateway never runs (it stopped) still answers
+// its calls, unavailable, instead of leaving them to the client's deadline.
+BOOST_AUTO_TEST_CASE(batched_pings_are_each_answered_even_by_a_stopped_gateway) {
+  std::vector<std::thread> clients;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 8; ++i)
+    clients.emplace_back([&, i] {
+      if (ping(100 + i).ok())
+        ++ok;
+    });
+  for (auto& t : clients)
+    t.join();
+  BOOST_TEST(ok.load() == 8);
+  caf::anon_send_exit(gw, caf::exit_reason::user_shutdown);
+  auto started = std::chrono::steady_clock::now();
+  auto st = ping(1, 5s);
+  BOOST_TEST((st.error_code() == grpc::StatusCode::UNAVAILABLE));
+  BOOST_TEST((std::chrono::steady_clock::now() - started < 4s)); // not the client's deadline
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -41,6 +41,7 @@
 
 #include <cassert>
 #include <cstdio>
+#include <iterator>
 #include <mutex>
 #include <stdexcept>
 #include <system_error>
@@ -654,6 +655,7 @@ private:
     call_context ctx;
     ctx.procedure = path_;
     ctx.peer = peer_;
+    ctx.headers.reserve(static_cast<std::size_t>(std::distance(req.begin(), req.end())));
     for (const auto& field : req) {
       ctx.headers.emplace_back(protocol::to_lower(sv(field.name_string())),
                                std::string(sv(field.value())));

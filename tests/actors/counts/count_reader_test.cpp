@@ -119,6 +119,7 @@ fake_store_actor::behavior_type fake_store(fake_store_actor::pointer self,
                                            std::shared_ptr<world> w) {
   return {
     [=](store_atom, ping_row&) { return int64_t{1}; },
+    [=](store_atom, std::vector<ping_row>& rows) { return std::vector<caf::error>(rows.size()); },
     [=](count_atom, time_range r) -> caf::result<int64_t> {
       w->pg_counts++;
       w->pg_ranges.push_back(r);

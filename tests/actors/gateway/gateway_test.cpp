@@ -38,6 +38,18 @@ struct observed {
   std::vector<time_range> ranges;
   int nudges = 0;
   std::vector<caf::typed_response_promise<int64_t>> held; // commits not answered yet
+  // Batch stores (store_atom, rows): how many came, and their rows not
+  // committed yet, each with its batch's answer (sent when its last row
+  // is committed, as the facade does).
+  struct held_batch {
+    caf::typed_response_promise<std::vector<caf::error>> rp;
+    size_t size = 0;
+    size_t left = 0;
+  };
+  int batches = 0;
+  std::vector<std::shared_ptr<held_batch>> held_rows;
+
+  size_t holding() const { return held.size() + held_rows.size(); }
 };
 
 // The fake store answers held commits one at a time on resume_atom (from
@@ -48,11 +60,18 @@ fake_store_actor::behavior_type fake_store(fake_store_actor::pointer self, mode 
                                            std::shared_ptr<observed> obs) {
   return {
     [=](resume_atom) {
-      if (obs->held.empty())
+      if (!obs->held.empty()) {
+        auto rp = obs->held.front();
+        obs->held.erase(obs->held.begin());
+        rp.deliver(int64_t{1});
         return;
-      auto rp = obs->held.front();
-      obs->held.erase(obs->held.begin());
-      rp.deliver(int64_t{1});
+      }
+      if (obs->held_rows.empty())
+        return;
+      auto b = obs->held_rows.front();
+      obs->held_rows.erase(obs->held_rows.begin());
+      if (--b->left == 0)
+        b->rp.deliver(std::vector<caf::error>(b->size)); // all committed
     },
     [=](store_atom, ping_row& row) -> caf::result<int64_t> {
       obs->rows.push_back(row);
@@ -64,6 +83,23 @@ fake_store_actor::behavior_type fake_store(fake_store_actor::pointer self, mode 
         return rp;
       }
       return int64_t{1};
+    },
+    [=](store_atom, std::vector<ping_row>& rows) -> caf::result<std::vector<caf::error>> {
+      obs->batches++;
+      for (auto& r : rows)
+        obs->rows.push_back(r);
+      if (m == mode::fail)
+        return std::vector<caf::error>(rows.size(), caf::make_error(ping_errc::unavailable,
+                                                                    "PostgreSQL is unavailable"));
+      if (m == mode::hold) {
+        auto b = std::make_shared<observed::held_batch>();
+        b->rp = self->make_response_promise<std::vector<caf::error>>();
+        b->size = b->left = rows.size();
+        for (size_t i = 0; i < rows.size(); ++i)
+          obs->held_rows.push_back(b);
+        return b->rp;
+      }
+      return std::vector<caf::error>(rows.size());
     },
     [=](count_atom, time_range r) -> caf::result<int64_t> {
       obs->ranges.push_back(r);
@@ -190,7 +226,7 @@ struct fixture : test::coordinator_fixture {
 
   // Answers the oldest held commit.
   void commit_one() {
-    BOOST_REQUIRE(!obs->held.empty());
+    BOOST_REQUIRE(obs->holding() > 0);
     caf::anon_send(store, resume_atom::value);
     drain();
   }
@@ -519,13 +555,68 @@ BOOST_AUTO_TEST_CASE(a_batch_gets_each_calls_outcome_once) {
   fire_timers();
   BOOST_TEST(h->failed_with(2, ping_errc::deadline_exceeded));
   BOOST_TEST(h->to(1).empty());
-  // The commit answers call 1; the late commit of call 2 changes nothing.
+  // The batch's pings went to persistence as one request, answered when
+  // both rows are committed: that answers call 1; the late commit of call
+  // 2 changes nothing.
+  BOOST_TEST(obs->batches == 1);
+  commit_one();
+  BOOST_TEST(h->to(1).empty()); // its batch's other row is not committed yet
   commit_one();
   BOOST_REQUIRE(h->ok(1));
   BOOST_TEST(h->to(1)[0].ack.id == obs->rows[0].id);
-  commit_one();
   for (uint32_t i = 0; i < 5; ++i)
     BOOST_TEST(h->to(i).size() == 1u, "call " << i);
+}
+
+// Issue 18: the pings of a batch cross to persistence as one message (not
+// a store request per row), and their outcomes come back as one: each call
+// gets its own row's outcome.
+BOOST_AUTO_TEST_CASE(a_batch_is_stored_with_one_request) {
+  auto gw = make(mode::answer, with(10));
+  auto later = clock_type::now() + 60s;
+  auto h = send_batch(gw, {ping_call(0, later), count_call(later), ping_call(0, later),
+                           ping_call(0, later)});
+  drain();
+  BOOST_TEST(obs->batches == 1);
+  BOOST_TEST(obs->rows.size() == 3u);
+  for (uint32_t i = 0; i < 4; ++i)
+    BOOST_TEST(h->ok(i), "call " << i);
+  BOOST_TEST(h->to(2)[0].ack.id == obs->rows[1].id);
+  BOOST_TEST(h->to(3)[0].ack.id == obs->rows[2].id);
+}
+
+// A batch store that fails answers every ping of the batch with the error,
+// once, and nudges nobody.
+BOOST_AUTO_TEST_CASE(a_failed_batch_store_answers_each_ping) {
+  auto gw = make(mode::fail, with(10));
+  auto later = clock_type::now() + 60s;
+  auto h = send_batch(gw, {ping_call(0, later), ping_call(0, later)});
+  drain();
+  BOOST_TEST(obs->batches == 1);
+  BOOST_TEST(h->failed_with(0, ping_errc::unavailable));
+  BOOST_TEST(h->failed_with(1, ping_errc::unavailable));
+  BOOST_TEST(obs->nudges == 0);
+}
+
+// Issue 18: the gateway's store request carries no timeout of its own (no
+// timer per request): a batch whose store never answers is still answered
+// deadline_exceeded by the sweep at its deadline, once, and the late
+// commit changes nothing.
+BOOST_AUTO_TEST_CASE(a_batch_whose_store_never_answers_meets_its_deadline) {
+  auto gw = make(mode::hold, with(10));
+  auto h = send_batch(gw, {ping_call(0, clock_type::now()), ping_call(0, clock_type::now())});
+  drain();
+  BOOST_REQUIRE(obs->holding() == 2u);
+  // The one timer pending is the gateway's sweep: no request timeout.
+  BOOST_TEST(sched->clock().schedule().size() == 1u);
+  BOOST_TEST(h->to(0).empty());
+  fire_timers();
+  BOOST_TEST(h->failed_with(0, ping_errc::deadline_exceeded));
+  BOOST_TEST(h->failed_with(1, ping_errc::deadline_exceeded));
+  commit_one();
+  commit_one();
+  BOOST_TEST(h->to(0).size() == 1u);
+  BOOST_TEST(h->to(1).size() == 1u);
 }
 
 // The acks of one commit go back to their batch in one hand-over, and a
@@ -535,7 +626,7 @@ BOOST_AUTO_TEST_CASE(acks_of_one_commit_go_back_together) {
   auto later = clock_type::now() + 60s;
   auto h = send_batch(gw, {ping_call(0, later), ping_call(0, later), ping_call(0, later)});
   drain();
-  BOOST_REQUIRE(obs->held.size() == 3u);
+  BOOST_REQUIRE(obs->holding() == 3u);
   BOOST_TEST(h->got.empty());
   // The store answers all three before the gateway runs (one commit).
   for (int i = 0; i < 3; ++i)

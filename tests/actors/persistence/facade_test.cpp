@@ -20,10 +20,11 @@ using namespace std::chrono_literals;
 namespace {
 
 struct world {
-  int spawned = 0;            // workers made, in order: writer, count reader, tail reader, ...
-  bool hang_writes = false;   // writes get no answer
-  bool hang_counts = false;   // counts get no answer
-  std::vector<int> writes_by; // the worker of each write received
+  int spawned = 0;                 // workers made, in order: writer, count reader, tail reader, ...
+  bool hang_writes = false;        // writes get no answer
+  bool hang_counts = false;        // counts get no answer
+  std::vector<int> writes_by;      // the worker of each write received
+  std::vector<size_t> write_sizes; // the rows of each write received
   std::vector<int> counts_by;
   std::vector<caf::typed_response_promise<int64_t>> held;
 };
@@ -33,6 +34,7 @@ worker_actor::behavior_type fake_worker(worker_actor::pointer self, std::shared_
   return {
     [=](write_atom, const std::vector<ping_row>& rows, int64_t) -> caf::result<int64_t> {
       w->writes_by.push_back(id);
+      w->write_sizes.push_back(rows.size());
       if (w->hang_writes) {
         auto rp = self->make_response_promise<int64_t>();
         w->held.push_back(rp);
@@ -181,6 +183,75 @@ BOOST_AUTO_TEST_CASE(counts_waiting_are_bounded) {
   BOOST_TEST((!first && first.error() == ping_errc::unavailable));
   BOOST_TEST(w->counts_by.size() >= 2u);
   BOOST_TEST(w->counts_by.back() != w->counts_by.front());
+}
+
+// Issue 18: a batch store is one message each way: every ping is queued
+// as a single store would be (same bound), the batch is written in one
+// transaction, and the answer, once every ping has its outcome, gives each
+// ping its own (none: committed).
+BOOST_AUTO_TEST_CASE(a_batch_store_answers_once_with_each_pings_outcome) {
+  auto s = defaults();
+  s.max_pending = 2;
+  start(s);
+  // Two fit (max_pending); the third is refused at once, but answered
+  // with the others.
+  auto batch = (*self)->request(store, caf::infinite, store_atom::value,
+                                std::vector<ping_row>{row(), row(), row()});
+  drain();
+  BOOST_TEST(w->write_sizes == std::vector<size_t>{2}); // the batch's two pings in one write
+  auto b = answer<std::vector<caf::error>>(batch);
+  BOOST_REQUIRE(static_cast<bool>(b));
+  BOOST_REQUIRE(b->size() == 3u);
+  BOOST_TEST(!(*b)[0]);
+  BOOST_TEST(!(*b)[1]);
+  BOOST_TEST(((*b)[2] == ping_errc::resource_exhausted));
+}
+
+// A batch store while the writer is stuck: every ping gets the outcome a
+// single store gets (unavailable once the writer is replaced), in one
+// answer.
+BOOST_AUTO_TEST_CASE(a_batch_store_behind_a_stuck_writer_gets_unavailable) {
+  start(defaults());
+  w->hang_writes = true;
+  auto batch = (*self)->request(store, caf::infinite, store_atom::value,
+                                std::vector<ping_row>{row(), row()});
+  drain();
+  BOOST_TEST(w->write_sizes == std::vector<size_t>{2});
+  advance(5100ms);
+  auto b = answer<std::vector<caf::error>>(batch);
+  BOOST_REQUIRE(static_cast<bool>(b));
+  BOOST_REQUIRE(b->size() == 2u);
+  BOOST_TEST(((*b)[0] == ping_errc::unavailable));
+  BOOST_TEST(((*b)[1] == ping_errc::unavailable));
+}
+
+// Issue 18: requests out to the workers carry no CAF timeout each (in CAF
+// 0.17 every one posts a timer and its cancellation to the clock thread);
+// one watchdog timer covers them all, and each is still settled at its own
+// deadline: a write that gets no answer at write_timeout, a count at the
+// readers' deadline (statement + connect timeout + 1 s).
+BOOST_AUTO_TEST_CASE(one_watchdog_timer_covers_every_request_out) {
+  start(defaults());
+  BOOST_REQUIRE(sched->clock().schedule().size() == 1u); // the health probe's
+  w->hang_writes = true;
+  w->hang_counts = true;
+  auto write = (*self)->request(store, caf::infinite, store_atom::value, row());
+  auto count = (*self)->request(store, caf::infinite, count_atom::value,
+                                time_range{true, 1, 253402300800000});
+  drain();
+  BOOST_REQUIRE(w->writes_by.size() == 1u);
+  BOOST_REQUIRE(w->counts_by.size() == 1u);
+  // Two requests out; the probe's timer and one more.
+  BOOST_TEST(sched->clock().schedule().size() == 2u);
+  advance(4900ms);
+  BOOST_TEST(w->spawned == 3); // nothing replaced before the write's deadline
+  advance(200ms);
+  auto a = answer<int64_t>(write);
+  BOOST_TEST((!a && a.error() == ping_errc::unavailable));
+  BOOST_TEST(w->spawned >= 4); // the writer is replaced
+  advance(3000ms);             // 8.1 s: the count's deadline
+  auto c = answer<int64_t>(count);
+  BOOST_TEST((!c && c.error() == ping_errc::unavailable));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
