@@ -62,4 +62,10 @@ struct settings {
 
 publisher_actor spawn_publisher(caf::actor_system& sys, settings cfg, telemetry::registry& reg);
 
+/// The publisher as the writers' outbox sink (persistence::settings::outbox):
+/// the facade takes the pings each commit stored and gives them to the
+/// relay's next pass, which produces them without reading PostgreSQL when
+/// they continue its position (docs/outbox-relay.md, "The fast path").
+persistence::outbox_sink outbox_of(const publisher_actor& publisher);
+
 } // namespace ping::publisher
