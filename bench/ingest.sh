@@ -103,7 +103,7 @@ relay_print() {
   read -ra b < "$RUN/$1.relay1"
   awk -v c=$((b[0] - a[0])) -v s=$((b[1] - a[1])) -v rm=$((b[2] - a[2])) -v rp=$((b[3] - a[3])) \
     -v em=$((b[4] - a[4])) -v ep=$((b[5] - a[5])) 'BEGIN {
-      printf "   commits: %d, %.1f pings each; relay partition reads: %d from memory, %d from PostgreSQL (%.3f SELECTs per commit); events: %d from memory, %d from PostgreSQL\n",
+      printf "   commits: %d, %.1f pings each; relay partition reads: %d from memory, %d from PostgreSQL (%.3f per commit); events: %d from memory, %d from PostgreSQL\n",
         c, (c > 0) ? s / c : 0, rm, rp, (c > 0) ? rp / c : 0, em, ep }'
 }
 

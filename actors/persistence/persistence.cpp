@@ -167,9 +167,9 @@ bool uuid_bits(std::string_view s, uint64_t& hi, uint64_t& lo) {
     if (c >= '0' && c <= '9')
       v = static_cast<uint64_t>(c - '0');
     else if (c >= 'a' && c <= 'f')
-      v = static_cast<uint64_t>(c - 'a' + 10);
+      v = static_cast<uint64_t>(c - 'a') + 10;
     else if (c >= 'A' && c <= 'F')
-      v = static_cast<uint64_t>(c - 'A' + 10);
+      v = static_cast<uint64_t>(c - 'A') + 10;
     else
       return false;
     auto& h = half[digits / 16];

@@ -31,11 +31,11 @@ relay_actor::behavior_type worker(relay_actor::stateful_pointer<worker_state> se
   self->state.core = std::make_unique<relay>(cfg, *reg, std::move(socket));
   self->state.outbox_backlog = &m.outbox_backlog;
   return {
-    [self](relay_atom, relay_feed& feed) -> caf::result<relay_report> {
+    [self](relay_atom, const relay_feed& feed) -> caf::result<relay_report> {
       auto& st = self->state;
       telemetry::noter(self)();
       try {
-        auto rep = st.core->pass(std::move(feed));
+        auto rep = st.core->pass(feed);
         st.stats->up = true;
         st.stats->backlog = rep.in_flight;
         // Pings committed but not yet acknowledged by Kafka, once a second.

@@ -351,8 +351,17 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
   // Records acknowledged positions in outbox_cursor (one row per
   // partition), every partition that moved in one autocommitted statement.
   // The session commits asynchronously (db()): a cursor lost in a crash
-  // only means re-sends, which the consumer skips.
-  int64_t advance_cursors() {
+  // only means re-sends, which the consumer skips. The cursor says what
+  // Kafka holds and acknowledges nothing, so it is written at most every
+  // `cursor_period` (a pass runs after every commit under load), unless
+  // `force` (drain); it never runs ahead of Kafka.
+  static constexpr auto cursor_period = std::chrono::milliseconds(100);
+  steady::time_point cursor_written{};
+
+  int64_t advance_cursors(bool force) {
+    auto now = steady::now();
+    if (!force && now - cursor_written < cursor_period)
+      return 0;
     int64_t n = 0;
     std::vector<int64_t> parts, seqs;
     for (size_t p = 0; p < acked.size(); ++p)
@@ -365,6 +374,7 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
       return 0;
     pqxx::nontransaction txn{db()};
     persistence::sql::advance_cursors(txn, parts, seqs);
+    cursor_written = now;
     for (size_t p = 0; p < acked.size(); ++p)
       if (held[p])
         stored[p] = std::max(stored[p], acked[p]);
@@ -444,22 +454,46 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
     sent_total++;
   }
 
+  // Produces the buffered pings of partition `p` that continue its
+  // position exactly (sent_upto + 1, gapless), up to `batch` in the pass
+  // (`taken` counts them). Returns how many.
+  size_t take_memory(size_t p, size_t& taken, bool debug) {
+    drop_sent(p);
+    auto& q = memory[p];
+    size_t n = 0;
+    while (!q.empty() && q.front().seq == sent_upto[p] + 1 && taken < cfg.batch) {
+      produce(from_memory(q.front()), debug);
+      q.pop_front();
+      ++n;
+      ++taken;
+    }
+    if (n > 0) {
+      reads_memory++;
+      read_events_memory += n;
+    }
+    return n;
+  }
+
   // Sends the next events of every held partition that has room in
-  // flight: from PostgreSQL (one statement for all of them) where memory
-  // cannot be trusted to continue its position (not caught up, a gap,
-  // `full`, or not read for `interval`), then from memory wherever the
-  // buffered pings continue it exactly (position + 1, gapless). Sets
-  // `more` when a partition has more to send right away.
+  // flight: first from memory where the buffered pings continue its
+  // position exactly; then from PostgreSQL (one statement for all of them)
+  // where memory cannot be trusted to hold the rest (not caught up, a gap,
+  // `full`, or not read for `interval`: that read starts above what memory
+  // gave, so it returns only what memory lacks); then from memory again
+  // (the buffered pings may continue what the read gave). Sets `more` when
+  // a partition has more to send right away.
   void relay_partitions(int64_t& sent, bool& more, bool full) {
     auto now = steady::now();
     auto room = [&](size_t p) {
       return held[p] && in_flight[p] < static_cast<int64_t>(cfg.max_in_flight);
     };
+    bool debug = log::enabled(log::level::debug);
+    std::vector<size_t> taken(held.size(), 0); // from memory, this pass
     std::vector<int64_t> parts, after;
     for (size_t p = 0; p < held.size(); ++p) {
       if (!room(p))
         continue;
-      drop_sent(p);
+      sent += static_cast<int64_t>(take_memory(p, taken[p], debug));
       if (!memory[p].empty() && memory[p].front().seq != sent_upto[p] + 1)
         caught_up[p] = false; // a gap: another writer's pings, or a hand-off lost
       if (full || !caught_up[p] || now - read_at[p] >= cfg.interval) {
@@ -467,7 +501,6 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
         after.push_back(sent_upto[p]);
       }
     }
-    bool debug = log::enabled(log::level::debug);
     if (!parts.empty()) {
       std::vector<outgoing> rows;
       {
@@ -502,19 +535,8 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
     for (size_t p = 0; p < held.size(); ++p) {
       if (!room(p))
         continue;
-      drop_sent(p);
+      sent += static_cast<int64_t>(take_memory(p, taken[p], debug));
       auto& q = memory[p];
-      size_t n = 0;
-      while (!q.empty() && q.front().seq == sent_upto[p] + 1 && n < cfg.batch) {
-        produce(from_memory(q.front()), debug);
-        q.pop_front();
-        ++n;
-      }
-      sent += static_cast<int64_t>(n);
-      if (n > 0) {
-        reads_memory++;
-        read_events_memory += n;
-      }
       if (!q.empty()) {
         if (q.front().seq != sent_upto[p] + 1)
           caught_up[p] = false; // a gap: the next pass reads PostgreSQL
@@ -538,13 +560,13 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
       for (size_t p = 0; p < held.size(); ++p)
         if (!held[p])
           memory[p].clear(); // another relay sends these
-      rep.acked += advance_cursors();
+      rep.acked += advance_cursors(feed.full);
       relay_partitions(rep.sent, rep.more, feed.full);
       // Wait briefly for acknowledgements, then retire what was acked.
       auto deadline = std::chrono::steady_clock::now() + cfg.ack_wait;
       while (total_in_flight() > 0 && std::chrono::steady_clock::now() < deadline)
         producer->poll(5);
-      rep.acked += advance_cursors();
+      rep.acked += advance_cursors(feed.full);
       if (stalled())
         release_partitions();
     } catch (const std::exception& e) {
@@ -576,7 +598,7 @@ relay::relay(settings cfg, telemetry::registry& reg, socket_handle_ptr socket)
 
 relay::~relay() = default;
 
-relay_report relay::pass(relay_feed feed) {
+relay_report relay::pass(const relay_feed& feed) {
   return d_->pass(feed);
 }
 

@@ -28,7 +28,7 @@ public:
   /// memory when they continue its position, else read from PostgreSQL.
   /// Throws on PostgreSQL or Kafka failures; the caller retries with
   /// backoff.
-  relay_report pass(relay_feed feed = {});
+  relay_report pass(const relay_feed& feed = {});
 
   /// Outbox rows of the partitions this relay holds (for drain).
   int64_t backlog();
