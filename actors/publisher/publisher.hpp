@@ -17,6 +17,12 @@
 // cursor with the original positions, so the consumer skips repeats by
 // relay_seq. See docs/outbox-relay.md.
 //
+// The fast path: the persistence writers hand each commit's pings, with
+// their positions, to the facade (outbox_of), which gives them to the next
+// pass; a partition's pings that continue its position are produced from
+// memory, and PostgreSQL is read only where memory lacks some (a gap, a
+// lost hand-off, a restart, a partition just taken) and every `interval`.
+//
 // Passes run when nudged after a commit (coalesced), every `interval`
 // (leftovers after crashes, broker outages), and on drain.
 //
