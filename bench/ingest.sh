@@ -83,6 +83,29 @@ processor_start "$RUN" "$REDIS_PORT" "$DSN"
 GW_PID=$(cat "$RUN/gateway.pid")
 ADMIN=$(sed -n 's/^admin=//p' "$RUN/gateway.ports")
 metric() { curl -sf "http://127.0.0.1:$ADMIN/metrics" | awk -v m="ping_$1" '$1 == m { print $2 }'; }
+# relay_snap: commits, pings committed, the relay's partition reads from
+# memory and from PostgreSQL, and its events from each (0 where a build
+# has no such metric).
+relay_snap() {
+  curl -sf "http://127.0.0.1:$ADMIN/metrics" | awk '
+    $1 == "ping_persistence_commit_batch_size_count" { c = $2 }
+    $1 == "ping_persistence_commit_batch_size_sum" { s = $2 }
+    $1 == "ping_relay_reads_total{source=\"memory\"}" { rm = $2 }
+    $1 == "ping_relay_reads_total{source=\"postgres\"}" { rp = $2 }
+    $1 == "ping_relay_read_events_total{source=\"memory\"}" { em = $2 }
+    $1 == "ping_relay_read_events_total{source=\"postgres\"}" { ep = $2 }
+    END { printf "%d %d %d %d %d %d\n", c, s, rm, rp, em, ep }'
+}
+# relay_print NAME: commits and the relay's reads between two relay_snap's.
+relay_print() {
+  local a b
+  read -ra a < "$RUN/$1.relay0"
+  read -ra b < "$RUN/$1.relay1"
+  awk -v c=$((b[0] - a[0])) -v s=$((b[1] - a[1])) -v rm=$((b[2] - a[2])) -v rp=$((b[3] - a[3])) \
+    -v em=$((b[4] - a[4])) -v ep=$((b[5] - a[5])) 'BEGIN {
+      printf "   commits: %d, %.1f pings each; relay partition reads: %d from memory, %d from PostgreSQL (%.3f per commit); events: %d from memory, %d from PostgreSQL\n",
+        c, (c > 0) ? s / c : 0, rm, rp, (c > 0) ? rp / c : 0, em, ep }'
+}
 
 echo '{}' > "$RUN/empty.json"
 printf '\x00\x00\x00\x00\x00' > "$RUN/grpc-ping.bin" # gRPC frame of an empty PingRequest
@@ -263,15 +286,24 @@ show() { # NAME LABEL
 for r in $(seq 1 "$RUNS"); do
   echo "== run $r"
   stmt_reset
+  relay_snap > "$RUN/ping$r.relay0"
   measure "ping$r" "${h1[@]}" "$CONNECT/Ping"
+  relay_snap > "$RUN/ping$r.relay1"
   show "ping$r" "Connect Ping"
+  relay_print "ping$r"
   stmt_print "Connect Ping" "${FIG[ping$r.calls]}"
   procs_print "ping$r" "${FIG[ping$r.calls]}"
+  stmt_reset
   acked0=$(metric gateway_pings_accepted_total)
+  relay_snap > "$RUN/grpc$r.relay0"
   measure "grpc$r" "${grpc[@]}" "$GRPC"
+  relay_snap > "$RUN/grpc$r.relay1"
   acked1=$(metric gateway_pings_accepted_total)
   FIG[grpc$r.acked]=$((acked1 - acked0))
   show "grpc$r" "gRPC Ping"
+  relay_print "grpc$r"
+  stmt_print "gRPC Ping" "${FIG[grpc$r.calls]}"
+  procs_print "grpc$r" "${FIG[grpc$r.calls]}"
   # The cache must hold everything before PingCount is measured: let the
   # processor flush (its lag is 0) so the tail is short.
   sleep 2

@@ -33,5 +33,7 @@ using heal_atom = caf::atom_constant<caf::atom("heal")>;         // resync a par
 using fill_atom = caf::atom_constant<caf::atom("fill")>;         // count a sequence range
 using heads_atom = caf::atom_constant<caf::atom("heads")>;       // outbox heads and cursors
 using batch_atom = caf::atom_constant<caf::atom("batch")>;       // several calls in one message
+// The pings a commit stored, with their outbox positions (writer to relay).
+using committed_atom = caf::atom_constant<caf::atom("committed")>;
 
 } // namespace ping

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <caf/all.hpp>
@@ -15,6 +16,7 @@
 #include "actors/common/backoff.hpp"
 #include "actors/common/dsn.hpp"
 #include "actors/common/errors.hpp"
+#include "actors/common/ids.hpp"
 #include "actors/common/log.hpp"
 #include "actors/common/note.hpp"
 #include "actors/common/socket_handle.hpp"
@@ -146,6 +148,70 @@ auto guarded(worker_state& st, const settings& cfg, const char* what, F f)
   }
 }
 
+// A UUID in canonical text (8-4-4-4-12 hex digits) as 128 bits; false for
+// any other form. PostgreSQL accepts other forms too, and prints them all
+// canonical: a ping whose id is in another form is not handed over, so the
+// relay never writes an id other than PostgreSQL's `id::text`.
+bool uuid_bits(std::string_view s, uint64_t& hi, uint64_t& lo) {
+  if (s.size() != 36)
+    return false;
+  uint64_t half[2] = {0, 0};
+  int digits = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    auto c = s[i];
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (c != '-')
+        return false;
+      continue;
+    }
+    uint64_t v = 0;
+    if (c >= '0' && c <= '9')
+      v = static_cast<uint64_t>(c - '0');
+    else if (c >= 'a' && c <= 'f')
+      v = static_cast<uint64_t>(c - 'a') + 10;
+    else if (c >= 'A' && c <= 'F')
+      v = static_cast<uint64_t>(c - 'A') + 10;
+    else
+      return false;
+    auto& h = half[digits / 16];
+    h = (h << 4) | v;
+    ++digits;
+  }
+  hi = half[0];
+  lo = half[1];
+  return true;
+}
+
+// The stored pings of a committed batch with their positions, for the
+// relay's fast path. Empty when one of them cannot be described exactly (an
+// id not in canonical form, a timestamp outside the range whose conversion
+// to timestamptz and back is exact: the gateway refuses those anyway); the
+// relay then finds a gap and reads the batch from PostgreSQL.
+std::vector<committed_ping> committed_pings(const std::vector<ping_row>& rows,
+                                            const std::vector<int64_t>& seqs) {
+  std::vector<committed_ping> out;
+  if (seqs.size() != rows.size())
+    return out;
+  out.reserve(rows.size());
+  auto exact = [](int64_t ms) { return ms >= 0 && ms <= max_timestamp_ms; };
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (seqs[i] <= 0)
+      continue; // not stored (its idempotency key was held)
+    const auto& r = rows[i];
+    committed_ping c;
+    if (!uuid_bits(r.id, c.id_hi, c.id_lo) || !exact(r.pinged_at_ms) || !exact(r.received_at_ms))
+      return {};
+    c.partition = r.partition;
+    c.seq = seqs[i];
+    c.pinged_ms = r.pinged_at_ms;
+    c.received_ms = r.received_at_ms;
+    c.trace_hi = r.trace_hi;
+    c.trace_lo = r.trace_lo;
+    out.push_back(c);
+  }
+  return out;
+}
+
 int64_t steady_ns(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
 }
@@ -170,9 +236,18 @@ worker_actor::behavior_type worker(worker_actor::stateful_pointer<worker_state> 
       if (steady_ns(start) >= deadline)
         return caf::make_error(ping_errc::deadline_exceeded,
                                "the batch's deadline passed before it was sent");
-      auto res = guarded(self->state, cfg, "write",
-                         [&](pqxx::connection& c) { return sql::insert_batch(c, rows); });
+      std::vector<int64_t> seqs;
+      auto res = guarded(self->state, cfg, "write", [&](pqxx::connection& c) {
+        auto stored = sql::store_batch(c, rows);
+        seqs = std::move(stored.seqs);
+        return stored.stored;
+      });
       if (res.flag == caf::rt_value) {
+        // Committed: the relay gets the pings before their callers hear of
+        // the commit, so the nudge that follows the acks finds them.
+        if (cfg.outbox)
+          if (auto done = committed_pings(rows, seqs); !done.empty())
+            self->send(cfg.outbox, committed_atom::value, std::move(done));
         std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
         commit_latency.observe(took.count());
         batch_sizes.observe(static_cast<double>(rows.size()));

@@ -68,6 +68,36 @@ typename Inspector::result_type inspect(Inspector& f, outbox_position& x) {
   return f(caf::meta::type_name("outbox_position"), x.partition, x.head, x.acked);
 }
 
+/// One ping as its transaction committed it, with the outbox position it
+/// got: exactly what the outbox relay would read back from PostgreSQL
+/// (docs/outbox-relay.md, "The fast path"). Plain integers: the id and the
+/// trace id as 128 bits each, so the relay writes their canonical text as
+/// PostgreSQL would (`id::text`).
+struct committed_ping {
+  int32_t partition = 0;
+  int64_t seq = 0; // relay_seq in the partition
+  uint64_t id_hi = 0;
+  uint64_t id_lo = 0;
+  int64_t pinged_ms = 0;
+  int64_t received_ms = 0;
+  uint64_t trace_hi = 0; // the client's trace id; zero: none (pings.trace_id NULL)
+  uint64_t trace_lo = 0;
+
+  friend bool operator==(const committed_ping&, const committed_ping&) = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, committed_ping& x) {
+  return f(caf::meta::type_name("committed_ping"), x.partition, x.seq, x.id_hi, x.id_lo,
+           x.pinged_ms, x.received_ms, x.trace_hi, x.trace_lo);
+}
+
+/// Where a writer hands the pings of each commit, after the commit (the
+/// outbox relay's facade; publisher::outbox_of). Sent in commit order; a
+/// batch it cannot describe exactly is not sent (the relay then reads
+/// PostgreSQL).
+using outbox_sink = caf::typed_actor<caf::reacts_to<committed_atom, std::vector<committed_ping>>>;
+
 /// The persistence facade: the stable handle other subsystems hold.
 using persistence_actor = caf::typed_actor<
   // Stores one ping. The reply (the size of the group commit that held it)

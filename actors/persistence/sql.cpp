@@ -1,6 +1,7 @@
 #include "actors/persistence/sql.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <optional>
 
 #include <stdexcept>
@@ -15,21 +16,17 @@ namespace {
 
 // One statement, so one round trip and one implicit transaction (see
 // insert_pings() in migrations/0002_outbox.sql for the ordering guarantee).
+// store_pings() (migrations/0013_stored_positions.sql) returns the first
+// position of each partition in the batch; `$5` is empty when no ping of the
+// batch carries the client's trace id (migrations/0011_trace_ids.sql).
 constexpr const char* insert_batch_sql
-  = "SELECT insert_pings($1::uuid[], $2::int8[], $3::int8[], $4::int2[])";
+  = "SELECT store_pings($1::uuid[], $2::int8[], $3::int8[], $4::int2[], $5::uuid[])";
 
-// A batch with idempotency keys: insert_keyed_pings() claims each key and
-// stores only the pings that claimed theirs (or carry none).
+// A batch with idempotency keys: store_keyed_pings() claims each key and
+// stores only the pings that claimed theirs (or carry none); it returns
+// every row's position (NULL: not stored).
 constexpr const char* insert_keyed_batch_sql
-  = "SELECT insert_keyed_pings($1::uuid[], $2::int8[], $3::int8[], $4::int2[], $5::text[],"
-    " $6::int8[])";
-
-// The same two for a batch where some ping carries the client's trace id
-// (migrations/0011_trace_ids.sql); other batches keep the statements above.
-constexpr const char* insert_traced_batch_sql
-  = "SELECT insert_pings($1::uuid[], $2::int8[], $3::int8[], $4::int2[], $5::uuid[])";
-constexpr const char* insert_keyed_traced_batch_sql
-  = "SELECT insert_keyed_pings($1::uuid[], $2::int8[], $3::int8[], $4::int2[], $5::text[],"
+  = "SELECT store_keyed_pings($1::uuid[], $2::int8[], $3::int8[], $4::int2[], $5::text[],"
     " $6::int8[], $7::uuid[])";
 
 // pg_try_advisory_lock(int4, int4) class key of the relay's partition
@@ -415,40 +412,96 @@ void prepare_writer_statements(pqxx::connection& c, int32_t partitions) {
   }
   c.prepare("insert_batch", insert_batch_sql);
   c.prepare("insert_keyed_batch", insert_keyed_batch_sql);
-  c.prepare("insert_traced_batch", insert_traced_batch_sql);
-  c.prepare("insert_keyed_traced_batch", insert_keyed_traced_batch_sql);
   prepare_count_statements(c);
 }
 
-int64_t insert_batch(pqxx::connection& c, const std::vector<ping_row>& rows) {
+std::vector<std::optional<int64_t>> parse_int8_array(std::string_view text, int64_t& lower) {
+  auto bad = [&] {
+    return std::invalid_argument("not an int8[] in text form: " + std::string{text.substr(0, 64)});
+  };
+  lower = 1;
+  if (!text.empty() && text.front() == '[') {
+    auto colon = text.find(':');
+    auto eq = text.find("]=");
+    if (colon == std::string_view::npos || eq == std::string_view::npos || colon > eq)
+      throw bad();
+    auto lo = text.substr(1, colon - 1);
+    if (std::from_chars(lo.data(), lo.data() + lo.size(), lower).ptr != lo.data() + lo.size())
+      throw bad();
+    text.remove_prefix(eq + 2);
+  }
+  if (text.size() < 2 || text.front() != '{' || text.back() != '}')
+    throw bad();
+  text = text.substr(1, text.size() - 2);
+  std::vector<std::optional<int64_t>> out;
+  while (!text.empty()) {
+    auto comma = text.find(',');
+    auto item = text.substr(0, comma);
+    if (item == "NULL") {
+      out.emplace_back();
+    } else {
+      int64_t v = 0;
+      auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
+      if (ec != std::errc{} || end != item.data() + item.size())
+        throw bad();
+      out.emplace_back(v);
+    }
+    if (comma == std::string_view::npos)
+      break;
+    text.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
+stored_batch store_batch(pqxx::connection& c, const std::vector<ping_row>& rows) {
   if (std::any_of(rows.begin(), rows.end(), [](const ping_row& r) { return !r.key.empty(); }))
-    return insert_keyed_batch(c, rows);
-  std::vector<std::string> ids;
+    return store_keyed_batch(c, rows);
+  std::vector<std::string> ids, traces;
   std::vector<int64_t> pinged, received, parts;
   ids.reserve(rows.size());
   pinged.reserve(rows.size());
   received.reserve(rows.size());
   parts.reserve(rows.size());
-  for (auto& r : rows) {
+  for (const auto& r : rows) {
     ids.push_back(r.id);
     pinged.push_back(r.pinged_at_ms);
     received.push_back(r.received_at_ms);
     parts.push_back(r.partition);
   }
-  pqxx::nontransaction txn{c}; // autocommit: the statement is the transaction
   if (std::any_of(rows.begin(), rows.end(), traced)) {
-    std::vector<std::string> traces;
     traces.reserve(rows.size());
-    for (auto& r : rows)
+    for (const auto& r : rows)
       traces.push_back(trace_element(r));
-    auto res = txn.exec_prepared("insert_traced_batch", array_literal(ids), array_literal(pinged),
-                                 array_literal(received), array_literal(parts),
-                                 array_literal(traces));
-    return res[0][0].as<int64_t>();
   }
-  auto res = txn.exec_prepared("insert_batch", array_literal(ids), array_literal(pinged),
-                               array_literal(received), array_literal(parts));
-  return res[0][0].as<int64_t>();
+  pqxx::result res;
+  {
+    pqxx::nontransaction txn{c}; // autocommit: the statement is the transaction
+    res = txn.exec_prepared("insert_batch", array_literal(ids), array_literal(pinged),
+                            array_literal(received), array_literal(parts), array_literal(traces));
+  }
+  // The first position of each partition; the batch's rows of a partition
+  // follow it in the batch's order (store_pings()).
+  int64_t lower = 1;
+  auto firsts = parse_int8_array(res[0][0].c_str(), lower);
+  stored_batch out;
+  out.stored = static_cast<int64_t>(rows.size());
+  out.seqs.reserve(rows.size());
+  std::vector<int64_t> next;
+  for (const auto& r : rows) {
+    auto i = static_cast<int64_t>(r.partition) + 1 - lower;
+    if (i < 0 || i >= static_cast<int64_t>(firsts.size()) || !firsts[static_cast<size_t>(i)])
+      throw std::runtime_error("store_pings() returned no position for partition "
+                               + std::to_string(r.partition));
+    auto k = static_cast<size_t>(i);
+    if (next.size() <= k)
+      next.resize(k + 1, 0);
+    out.seqs.push_back(*firsts[k] + next[k]++);
+  }
+  return out;
+}
+
+int64_t insert_batch(pqxx::connection& c, const std::vector<ping_row>& rows) {
+  return store_batch(c, rows).stored;
 }
 
 namespace {
@@ -700,10 +753,10 @@ std::vector<int64_t> per_minute(pqxx::transaction_base& txn, int64_t first_minut
 // Keys are validated by the gateway (gateway::idempotency_key: letters,
 // digits and - _ . : ~ + / =), so quoting each element is enough for the
 // array literal.
-int64_t insert_keyed_batch(pqxx::connection& c, const std::vector<ping_row>& rows) {
-  std::vector<std::string> ids, keys;
+stored_batch store_keyed_batch(pqxx::connection& c, const std::vector<ping_row>& rows) {
+  std::vector<std::string> ids, keys, traces;
   std::vector<int64_t> pinged, received, parts, keep;
-  for (auto& r : rows) {
+  for (const auto& r : rows) {
     ids.push_back(r.id);
     pinged.push_back(r.pinged_at_ms);
     received.push_back(r.received_at_ms);
@@ -711,22 +764,33 @@ int64_t insert_keyed_batch(pqxx::connection& c, const std::vector<ping_row>& row
     keys.push_back('"' + r.key + '"');
     keep.push_back(r.key_ttl_ms);
   }
-  pqxx::nontransaction txn{c}; // autocommit: the statement is the transaction
   if (std::any_of(rows.begin(), rows.end(), traced)) {
-    std::vector<std::string> traces;
     traces.reserve(rows.size());
-    for (auto& r : rows)
+    for (const auto& r : rows)
       traces.push_back(trace_element(r));
-    auto res = txn.exec_prepared("insert_keyed_traced_batch", array_literal(ids),
-                                 array_literal(pinged), array_literal(received),
-                                 array_literal(parts), array_literal(keys), array_literal(keep),
-                                 array_literal(traces));
-    return res[0][0].as<int64_t>();
   }
-  auto res = txn.exec_prepared("insert_keyed_batch", array_literal(ids), array_literal(pinged),
-                               array_literal(received), array_literal(parts), array_literal(keys),
-                               array_literal(keep));
-  return res[0][0].as<int64_t>();
+  pqxx::result res;
+  {
+    pqxx::nontransaction txn{c}; // autocommit: the statement is the transaction
+    res = txn.exec_prepared("insert_keyed_batch", array_literal(ids), array_literal(pinged),
+                            array_literal(received), array_literal(parts), array_literal(keys),
+                            array_literal(keep), array_literal(traces));
+  }
+  stored_batch out;
+  out.seqs.assign(rows.size(), 0);
+  if (res[0][0].is_null())
+    return out; // an empty batch
+  int64_t lower = 1;
+  auto seqs = parse_int8_array(res[0][0].c_str(), lower);
+  if (lower != 1 || seqs.size() != rows.size())
+    throw std::runtime_error("store_keyed_pings() returned " + std::to_string(seqs.size())
+                             + " positions for " + std::to_string(rows.size()) + " pings");
+  for (size_t i = 0; i < seqs.size(); ++i)
+    if (seqs[i]) {
+      out.seqs[i] = *seqs[i];
+      ++out.stored;
+    }
+  return out;
 }
 
 bool retryable_sqlstate(const std::string& s) {

@@ -4,6 +4,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <caf/error.hpp>
@@ -36,9 +37,27 @@ const std::vector<statement>& count_statements();
 /// rebuilder call it on every fresh connection).
 void prepare_count_statements(pqxx::connection& c);
 
+/// What a committed batch stored: the number of pings, and each row's
+/// outbox position (relay_seq in its partition), in the batch's order; 0
+/// for a row not stored (an unexpired ping held its idempotency key).
+struct stored_batch {
+  int64_t stored = 0;
+  std::vector<int64_t> seqs;
+};
+
 /// Inserts and commits the pings with the next outbox positions of their
-/// partitions: one statement, one round trip. Returns the rows inserted.
+/// partitions: one statement, one round trip (store_pings() or, when some
+/// ping carries an idempotency key, store_keyed_pings(); migration 0013).
+/// Returns the positions the transaction gave them.
+stored_batch store_batch(pqxx::connection& c, const std::vector<ping_row>& rows);
+
+/// store_batch(), the number of pings stored.
 int64_t insert_batch(pqxx::connection& c, const std::vector<ping_row>& rows);
+
+/// A PostgreSQL int8[] in text form ("{1,NULL,3}", or "[2:3]={5,7}" with
+/// its bounds): `lower` gets its lower bound, NULL elements are nullopt.
+/// Throws std::invalid_argument on anything else.
+std::vector<std::optional<int64_t>> parse_int8_array(std::string_view text, int64_t& lower);
 
 /// The buckets and edges that make up a bounded range [start_ms, end_ms):
 /// the fewest day, hour and minute buckets covering its whole minutes
@@ -65,11 +84,11 @@ struct raw_rows_dropped : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// insert_batch() for a batch where some pings carry an idempotency key
-/// (insert_batch() hands such batches here): one statement, one
+/// store_batch() for a batch where some pings carry an idempotency key
+/// (store_batch() hands such batches here): one statement, one
 /// transaction; a ping whose key an unexpired earlier ping holds (or an
-/// earlier ping of the batch claims) is not stored. Returns the rows stored.
-int64_t insert_keyed_batch(pqxx::connection& c, const std::vector<ping_row>& rows);
+/// earlier ping of the batch claims) is not stored (position 0).
+stored_batch store_keyed_batch(pqxx::connection& c, const std::vector<ping_row>& rows);
 
 /// An SQLSTATE of a transient fault of the database, not of the statement:
 /// serialization failure or deadlock (class 40), insufficient resources

@@ -31,11 +31,11 @@ relay_actor::behavior_type worker(relay_actor::stateful_pointer<worker_state> se
   self->state.core = std::make_unique<relay>(cfg, *reg, std::move(socket));
   self->state.outbox_backlog = &m.outbox_backlog;
   return {
-    [self](relay_atom) -> caf::result<relay_report> {
+    [self](relay_atom, const relay_feed& feed) -> caf::result<relay_report> {
       auto& st = self->state;
       telemetry::noter(self)();
       try {
-        auto rep = st.core->pass();
+        auto rep = st.core->pass(feed);
         st.stats->up = true;
         st.stats->backlog = rep.in_flight;
         // Pings committed but not yet acknowledged by Kafka, once a second.
@@ -56,8 +56,10 @@ relay_actor::behavior_type worker(relay_actor::stateful_pointer<worker_state> se
 
 // -- facade: schedules passes, coalesces nudges, supervises the worker ------
 
-using facade_actor
-  = publisher_actor::extend<caf::reacts_to<tick_atom>, caf::reacts_to<respawn_atom>>;
+using facade_actor = publisher_actor::extend<
+  caf::reacts_to<tick_atom>, caf::reacts_to<respawn_atom>,
+  // The writers' hand-off after each commit (persistence::outbox_sink).
+  caf::reacts_to<committed_atom, std::vector<persistence::committed_ping>>>;
 
 struct facade_state {
   settings cfg;
@@ -67,6 +69,10 @@ struct facade_state {
   socket_handle_ptr socket; // the worker's PostgreSQL session
   bool busy = false;        // a pass is running
   bool dirty = false;       // nudged while busy
+  // What the writers committed since the last pass began, for the next one
+  // (at most `partitions x batch` events; beyond, it is dropped and marked
+  // lost, and the relay reads PostgreSQL).
+  relay_feed feed;
   caf::timespan backoff{0};
   static inline const char* name = "publisher";
 };
@@ -74,6 +80,15 @@ struct facade_state {
 using facade_ptr = facade_actor::stateful_pointer<facade_state>;
 
 void run_pass(facade_ptr self);
+
+// The hand-offs gathered since the last pass, for the next one; `full`: it
+// reads PostgreSQL for every held partition (drain).
+relay_feed take_feed(facade_state& st, bool full) {
+  relay_feed out = std::move(st.feed);
+  st.feed = relay_feed{};
+  out.full = full;
+  return out;
+}
 
 // A relay stuck in a pass (a silent PostgreSQL session) is never asked
 // again: its socket is shut down so the blocked call fails now, it is told
@@ -91,6 +106,9 @@ void after_pass(facade_ptr self, bool ok, bool more) {
   auto& st = self->state;
   st.busy = false;
   if (!ok) {
+    // The pass's hand-offs may not have reached a relay (it died, or was
+    // replaced): the next one must not take its memory on trust.
+    st.feed.lost = true;
     st.backoff = next_backoff(st.backoff, st.cfg.backoff_min, st.cfg.backoff_max);
     return; // the periodic tick retries after the backoff
   }
@@ -110,7 +128,7 @@ void run_pass(facade_ptr self) {
   st.busy = true;
   st.dirty = false;
   auto generation = st.worker->generation();
-  self->request(st.worker->get(), st.cfg.pass_timeout, relay_atom::value)
+  self->request(st.worker->get(), st.cfg.pass_timeout, relay_atom::value, take_feed(st, false))
     .then(
       [self](relay_report& rep) {
         self->state.worker->healthy();
@@ -135,7 +153,7 @@ void drain_step(facade_ptr self, caf::typed_response_promise<bool> rp,
     rp.deliver(false);
     return;
   }
-  self->request(st.worker->get(), left, relay_atom::value)
+  self->request(st.worker->get(), left, relay_atom::value, take_feed(st, true))
     .then(
       [self, rp, deadline](relay_report& rep) mutable {
         if (!rep.more && rep.in_flight == 0 && rep.sent == 0)
@@ -143,7 +161,10 @@ void drain_step(facade_ptr self, caf::typed_response_promise<bool> rp,
         else
           drain_step(self, rp, deadline);
       },
-      [rp](caf::error&) mutable { rp.deliver(false); });
+      [self, rp](caf::error&) mutable {
+        self->state.feed.lost = true;
+        rp.deliver(false);
+      });
 }
 
 void spawn_worker(facade_ptr self) {
@@ -192,6 +213,17 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg, telemetry::reg
       note();
       spawn_worker(self);
     },
+    [=](committed_atom, std::vector<persistence::committed_ping>& pings) {
+      note();
+      auto& st = self->state;
+      auto bound = st.cfg.batch * static_cast<size_t>(std::max(1, st.cfg.partitions));
+      if (st.feed.events.size() + pings.size() > bound) {
+        st.feed.events.clear(); // the relay reads these from PostgreSQL
+        st.feed.lost = true;
+        return;
+      }
+      st.feed.events.insert(st.feed.events.end(), pings.begin(), pings.end());
+    },
     [=](drain_atom, caf::timespan budget) -> caf::result<bool> {
       note();
       auto rp = self->make_response_promise<bool>();
@@ -204,8 +236,15 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg, telemetry::reg
 } // namespace
 
 publisher_actor spawn_publisher(caf::actor_system& sys, settings cfg, telemetry::registry& reg) {
+  metrics::registered_in(reg); // visible (console, tests) as soon as this returns
   auto impl = sys.spawn(facade, std::move(cfg), &reg);
   return caf::actor_cast<publisher_actor>(impl);
+}
+
+persistence::outbox_sink outbox_of(const publisher_actor& publisher) {
+  // The facade behind every publisher_actor handles committed_atom too
+  // (facade_actor above).
+  return caf::actor_cast<persistence::outbox_sink>(publisher);
 }
 
 } // namespace ping::publisher

@@ -17,6 +17,12 @@
 // cursor with the original positions, so the consumer skips repeats by
 // relay_seq. See docs/outbox-relay.md.
 //
+// The fast path: the persistence writers hand each commit's pings, with
+// their positions, to the facade (outbox_of), which gives them to the next
+// pass; a partition's pings that continue its position are produced from
+// memory, and PostgreSQL is read only where memory lacks some (a gap, a
+// lost hand-off, a restart, a partition just taken) and every `interval`.
+//
 // Passes run when nudged after a commit (coalesced), every `interval`
 // (leftovers after crashes, broker outages), and on drain.
 //
@@ -61,5 +67,11 @@ struct settings {
 };
 
 publisher_actor spawn_publisher(caf::actor_system& sys, settings cfg, telemetry::registry& reg);
+
+/// The publisher as the writers' outbox sink (persistence::settings::outbox):
+/// the facade takes the pings each commit stored and gives them to the
+/// relay's next pass, which produces them without reading PostgreSQL when
+/// they continue its position (docs/outbox-relay.md, "The fast path").
+persistence::outbox_sink outbox_of(const publisher_actor& publisher);
 
 } // namespace ping::publisher

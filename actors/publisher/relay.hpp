@@ -23,9 +23,12 @@ public:
   relay(const relay&) = delete;
   relay& operator=(const relay&) = delete;
 
-  /// One pass (see publisher.hpp). Throws on PostgreSQL or Kafka failures;
-  /// the caller retries with backoff.
-  relay_report pass();
+  /// One pass (see publisher.hpp) with what the writers handed over since
+  /// the last one (`feed`): a held partition's events are produced from
+  /// memory when they continue its position, else read from PostgreSQL.
+  /// Throws on PostgreSQL or Kafka failures; the caller retries with
+  /// backoff.
+  relay_report pass(const relay_feed& feed = {});
 
   /// Outbox rows of the partitions this relay holds (for drain).
   int64_t backlog();

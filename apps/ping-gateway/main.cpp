@@ -52,8 +52,11 @@ int run(caf::actor_system& sys, const apps::gateway_config& cfg, telemetry::regi
       && !migrate_with_retry(persistence::effective_dsn(pcfg), cfg.migrate_timeout,
                              pcfg.backoff_min, pcfg.backoff_max))
     return 1;
-  auto store = persistence::spawn_persistence(sys, pcfg, reg);
+  // The relay first: the writers hand it each commit's pings (its fast
+  // path, docs/outbox-relay.md).
   auto relay = publisher::spawn_publisher(sys, cfg.publisher_settings(), reg);
+  pcfg.outbox = publisher::outbox_of(relay);
+  auto store = persistence::spawn_persistence(sys, pcfg, reg);
   auto cache = cache::spawn_cache_reader(sys, cfg.cache_settings(), reg);
   auto counts = counts::spawn_count_reader(sys, cfg.counts, cache, store, reg);
   auto gw = gateway::spawn_gateway(sys, cfg.gateway_settings(), store, relay, counts, reg);

@@ -68,6 +68,14 @@ BOOST_AUTO_TEST_CASE(ping_becomes_a_row_and_an_event) {
   BOOST_TEST(*stamps.begin() == 1'728'926'331'000);
   // The relay advances the outbox cursor after the broker's acknowledgement.
   BOOST_TEST(wait_until([&] { return query_int(dsn, outbox_backlog) == 0; }, 10s));
+  // The writer handed its commits to the relay, which sent them from memory
+  // (docs/outbox-relay.md, "The fast path").
+  auto metrics
+    = shell_output("curl -s -m 5 http://127.0.0.1:" + std::to_string(gw.admin_port()) + "/metrics");
+  auto series = std::string{"ping_relay_read_events_total{source=\"memory\"} "};
+  auto at = metrics.find(series);
+  BOOST_REQUIRE_MESSAGE(at != std::string::npos, metrics);
+  BOOST_TEST(std::stod(metrics.substr(at + series.size())) > 0, metrics.substr(at, 80));
   // kcat reads the same topic; the value decodes as the original event
   // (field 1 = timestamp_ms), so existing consumers keep working.
   auto lines = shell_output("kcat -b " + broker.bootstrap()

@@ -11,6 +11,7 @@
 #include "actors/common/ids.hpp"
 #include "actors/persistence/migrations.hpp"
 #include "actors/persistence/persistence.hpp"
+#include "actors/persistence/sql.hpp"
 #include "tests/support/harness.hpp"
 
 using namespace ping;
@@ -122,4 +123,112 @@ BOOST_AUTO_TEST_CASE(concurrent_pings_share_commits) {
   BOOST_TEST(count({true, 60'100, 60'101}) == 1);
   BOOST_TEST(count({true, 60'000 + n, 1'000'000}) == 0);
   caf::anon_send_exit(store, caf::exit_reason::user_shutdown);
+}
+
+// Migration 0013 (the relay's fast path): the writer learns each ping's
+// outbox position from its insert, and it is the position PostgreSQL
+// stored; a ping whose idempotency key is held gets none. The previous
+// release's functions, which a gateway not yet upgraded calls during a
+// rollout, still store and number the same way.
+BOOST_AUTO_TEST_CASE(stored_positions_are_the_positions_postgres_gave) {
+  auto dsn = test::fresh_database("positions");
+  persistence::migrate(dsn);
+  pqxx::connection c{dsn};
+  persistence::sql::prepare_writer_statements(c, 3);
+  auto row_at = [&](int32_t part, int64_t seq) {
+    pqxx::nontransaction txn{c};
+    auto r = txn.exec_params("SELECT id::text FROM pings WHERE kafka_partition = $1 AND "
+                             "relay_seq = $2",
+                             part, seq);
+    return r.empty() ? std::string{} : r[0][0].as<std::string>();
+  };
+  auto make = [](int i) {
+    auto id = make_uuid_v7(now_ms());
+    ping_row r{id, 60'000 + i, now_ms(), partition_of(id, 3)};
+    if (i % 4 == 0) {
+      r.trace_hi = 0x4bf92f3577b34da6ull + static_cast<uint64_t>(i);
+      r.trace_lo = 0xa3ce929d0e0e4736ull;
+    }
+    return r;
+  };
+  auto check = [&](const std::vector<ping_row>& rows, const persistence::sql::stored_batch& s) {
+    BOOST_REQUIRE_EQUAL(s.seqs.size(), rows.size());
+    int64_t stored = 0;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (s.seqs[i] == 0)
+        continue;
+      ++stored;
+      BOOST_TEST(row_at(rows[i].partition, s.seqs[i]) == rows[i].id);
+    }
+    BOOST_TEST(stored == s.stored);
+  };
+  std::vector<ping_row> plain;
+  for (int i = 0; i < 25; ++i)
+    plain.push_back(make(i));
+  auto first = persistence::sql::store_batch(c, plain);
+  BOOST_TEST(first.stored == 25);
+  check(plain, first);
+  // Keys: the 2nd ping repeats the 1st's key in the batch, the 3rd one a
+  // key stored before: neither is stored, and neither gets a position.
+  std::vector<ping_row> keyed;
+  for (int i = 0; i < 10; ++i) {
+    auto r = make(100 + i);
+    if (i < 6)
+      r.key = "k" + std::to_string(i);
+    r.key_ttl_ms = 60'000;
+    keyed.push_back(r);
+  }
+  keyed[1].key = keyed[0].key;
+  auto held = make(200);
+  held.key = "held";
+  held.key_ttl_ms = 60'000;
+  BOOST_TEST(persistence::sql::store_batch(c, {held}).stored == 1);
+  keyed[2].key = "held";
+  auto second = persistence::sql::store_batch(c, keyed);
+  BOOST_TEST(second.stored == 8);
+  BOOST_TEST(second.seqs[1] == 0);
+  BOOST_TEST(second.seqs[2] == 0);
+  check(keyed, second);
+  // The previous release's entry points: the number stored, as before.
+  {
+    pqxx::nontransaction txn{c};
+    auto id = [] { return make_uuid_v7(now_ms()); };
+    auto a = id(), b = id(), d = id(), e = id();
+    BOOST_TEST(txn
+                 .exec("SELECT insert_pings('{" + a + "," + b
+                       + "}'::uuid[], '{1,2}', '{3,4}', '{0,2}'::int2[])")[0][0]
+                 .as<int64_t>()
+               == 2);
+    BOOST_TEST(txn
+                 .exec("SELECT insert_pings('{" + d
+                       + "}'::uuid[], '{1}', '{3}', '{1}'::int2[], "
+                         "'{4bf92f35-77b3-4da6-a3ce-929d0e0e4736}'::uuid[])")[0][0]
+                 .as<int64_t>()
+               == 1);
+    BOOST_TEST(txn
+                 .exec("SELECT insert_keyed_pings('{" + e + "," + id()
+                       + "}'::uuid[], '{1,2}', '{3,4}', '{1,1}'::int2[], '{old,held}', "
+                         "'{60000,60000}')")[0][0]
+                 .as<int64_t>()
+               == 1);
+  }
+  // And the new writer numbers after them.
+  std::vector<ping_row> last{make(300), make(301)};
+  auto third = persistence::sql::store_batch(c, last);
+  BOOST_TEST(third.stored == 2);
+  check(last, third);
+  // Dense per partition across all of it: 1..count, no gap, no repeat.
+  BOOST_TEST(test::query_int(dsn, "SELECT count(*) FROM (SELECT kafka_partition FROM pings "
+                                  "GROUP BY 1 HAVING min(relay_seq) <> 1 "
+                                  "OR max(relay_seq) <> count(*)) gaps")
+             == 0);
+  BOOST_TEST(test::query_int(dsn, "SELECT count(*) FROM pings") == 25 + 1 + 8 + 4 + 2);
+  int64_t lower = 0;
+  auto xs = persistence::sql::parse_int8_array("[2:3]={5,NULL}", lower);
+  BOOST_TEST(lower == 2);
+  BOOST_REQUIRE_EQUAL(xs.size(), 2u);
+  BOOST_TEST(*xs[0] == 5);
+  BOOST_TEST(!xs[1].has_value());
+  BOOST_TEST(persistence::sql::parse_int8_array("{}", lower).empty());
+  BOOST_CHECK_THROW(persistence::sql::parse_int8_array("{1,x}", lower), std::invalid_argument);
 }
