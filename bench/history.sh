@@ -149,8 +149,16 @@ declare -A FIG
 # consumer group's join takes 3 s on the dev broker (librdkafka's mock
 # cluster delays a new group's first rebalance by 3 s, as Kafka's
 # group.initial.rebalance.delay.ms does by default), before any count work.
+# Empty when none is logged yet (an empty database is exact before it).
 assigned_ms() {
-  date -d "$(grep -m1 'msg="partitions assigned"' "$RUN/processor.log" | sed -E 's/^ts=([^ ]+) .*/\1/')" +%s%3N
+  local ts
+  ts=$(grep -m1 'msg="partitions assigned"' "$RUN/processor.log" | sed -E 's/^ts=([^ ]+) .*/\1/')
+  [ -z "$ts" ] || date -d "$ts" +%s%3N
+}
+since_assigned() { # ms since the assignment, or "-" before it
+  local a
+  a=$(assigned_ms)
+  if [ -n "$a" ]; then echo $(($(ms) - a)); else echo -; fi
 }
 redis_eval() { redis-cli -p "$REDIS_PORT" EVAL "$1" 0; }
 # The cache's keys copied aside, and put back (a cache restored from an
@@ -183,7 +191,7 @@ heal() {
   "$@" >/dev/null
   WAIT_SECONDS=120 wait_for "the cache healed ($kind)" healed "$db"
   FIG[$name.$kind]=$(( $(ms) - t1 ))
-  [ "$kind" != reset ] || FIG[$name.$kind.assigned]=$(( $(ms) - $(assigned_ms) ))
+  [ "$kind" != reset ] || FIG[$name.$kind.assigned]=$(since_assigned)
   wait "$h2" || true
   read -r _ FIG[$name.$kind.p99] FIG[$name.$kind.max] FIG[$name.$kind.bad] _ <"$RUN/heal.fig"
 }
@@ -199,7 +207,7 @@ measure() { # NAME DATABASE
   processor_start "$RUN" "$REDIS_PORT" "$(dsn_of "$db")"
   WAIT_SECONDS=600 wait_for "the cache counts $db" exact "$db"
   FIG[$name.cold]=$(( $(ms) - t0 ))
-  FIG[$name.cold.assigned]=$(( $(ms) - $(assigned_ms) ))
+  FIG[$name.cold.assigned]=$(since_assigned)
   local pglines0=$(wc -l <"$PGLOG")
   # The older snapshot of step 3, taken now (the burst comes after it).
   redis_eval "$SNAPSHOT_TAKE" >/dev/null
