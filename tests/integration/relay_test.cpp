@@ -35,42 +35,27 @@ struct record {
 
 // Every record of `topic` (3 partitions) from the beginning, until `n` were
 // read or `timeout` passed, in (partition, offset) order.
-std::vector<record> consume_records(const std::string& bootstrap, const std::string& topic,
-                                    size_t n, clock::duration timeout) {
-  std::string err;
-  std::unique_ptr<RdKafka::Conf> conf{RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL)};
-  conf->set("bootstrap.servers", bootstrap, err);
-  conf->set("group.id", "relay-test-" + topic, err);
-  conf->set("enable.auto.commit", "false", err);
-  conf->set("fetch.wait.max.ms", "50", err);
-  std::unique_ptr<RdKafka::KafkaConsumer> consumer{RdKafka::KafkaConsumer::create(conf.get(), err)};
-  if (!consumer)
-    throw std::runtime_error("consumer: " + err);
-  std::vector<RdKafka::TopicPartition*> parts;
-  for (int p = 0; p < 3; ++p)
-    parts.push_back(RdKafka::TopicPartition::create(topic, p, RdKafka::Topic::OFFSET_BEGINNING));
-  consumer->assign(parts);
-  RdKafka::TopicPartition::destroy(parts);
+std::vector<record> records_of(const std::string& bootstrap, const std::string& topic, size_t n,
+                               clock::duration timeout) {
   std::vector<record> out;
-  auto deadline = clock::now() + timeout;
-  while (out.size() < n && clock::now() < deadline) {
-    std::unique_ptr<RdKafka::Message> msg{consumer->consume(100)};
-    if (msg->err() != RdKafka::ERR_NO_ERROR)
-      continue;
-    record r;
-    r.partition = msg->partition();
-    r.offset = msg->offset();
-    if (msg->key())
-      r.key = *msg->key();
-    r.value.assign(static_cast<const char*>(msg->payload()), msg->len());
-    if (auto* h = msg->headers()) {
-      auto found = h->get_last("traceparent");
-      if (found.err() == RdKafka::ERR_NO_ERROR && found.value() != nullptr)
-        r.traceparent.assign(static_cast<const char*>(found.value()), found.value_size());
-    }
-    out.push_back(std::move(r));
-  }
-  consumer->close();
+  consume_records(
+    bootstrap, topic,
+    [&](RdKafka::Message& msg) {
+      record r;
+      r.partition = msg.partition();
+      r.offset = msg.offset();
+      if (msg.key())
+        r.key = *msg.key();
+      r.value.assign(static_cast<const char*>(msg.payload()), msg.len());
+      if (auto* h = msg.headers()) {
+        auto found = h->get_last("traceparent");
+        if (found.err() == RdKafka::ERR_NO_ERROR && found.value() != nullptr)
+          r.traceparent.assign(static_cast<const char*>(found.value()), found.value_size());
+      }
+      out.push_back(std::move(r));
+      return out.size() >= n;
+    },
+    timeout);
   std::sort(out.begin(), out.end(), [](const record& a, const record& b) {
     return a.partition != b.partition ? a.partition < b.partition : a.offset < b.offset;
   });
@@ -243,8 +228,8 @@ BOOST_AUTO_TEST_CASE(events_from_memory_equal_events_from_postgres) {
   BOOST_TEST(counter(reg, "relay_read_events_total", "postgres") == static_cast<uint64_t>(stored));
   caf::anon_send_exit(b, caf::exit_reason::user_shutdown);
 
-  auto from_memory = consume_records(broker.bootstrap(), "ping-events", stored, 30s);
-  auto from_postgres = consume_records(broker.bootstrap(), "ping-events-pg", stored, 30s);
+  auto from_memory = records_of(broker.bootstrap(), "ping-events", stored, 30s);
+  auto from_postgres = records_of(broker.bootstrap(), "ping-events-pg", stored, 30s);
   BOOST_REQUIRE_EQUAL(from_memory.size(), static_cast<size_t>(stored));
   BOOST_REQUIRE_EQUAL(from_postgres.size(), static_cast<size_t>(stored));
   int traced = 0;
@@ -306,7 +291,7 @@ void store_one_by_one(node& a, int n, std::mt19937_64& rng) {
 // each partition's sequences 1..head in order, nothing repeated.
 void every_ping_once_in_order(const std::string& dsn, const std::string& bootstrap) {
   auto stored = stored_pings(dsn);
-  auto records = consume_records(bootstrap, "ping-events", static_cast<size_t>(stored), 30s);
+  auto records = records_of(bootstrap, "ping-events", static_cast<size_t>(stored), 30s);
   BOOST_TEST(records.size() == static_cast<size_t>(stored));
   std::set<std::string> ids;
   std::map<int32_t, int64_t> watermark;

@@ -395,10 +395,8 @@ int64_t count_pings(ping::v1::PingService::Stub& stub, int64_t start, int64_t en
   return st.ok() ? resp.ping_count() : -1;
 }
 
-std::vector<ping::v1::PingEvent> consume_events(
-  const std::string& bootstrap, const std::string& topic,
-  const std::function<bool(const std::vector<ping::v1::PingEvent>&)>& done,
-  clock::duration timeout) {
+void consume_records(const std::string& bootstrap, const std::string& topic,
+                     const std::function<bool(RdKafka::Message&)>& seen, clock::duration timeout) {
   std::string err;
   std::unique_ptr<RdKafka::Conf> conf{RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL)};
   conf->set("bootstrap.servers", bootstrap, err);
@@ -414,17 +412,32 @@ std::vector<ping::v1::PingEvent> consume_events(
     parts.push_back(RdKafka::TopicPartition::create(topic, p, RdKafka::Topic::OFFSET_BEGINNING));
   consumer->assign(parts);
   RdKafka::TopicPartition::destroy(parts);
-  std::vector<ping::v1::PingEvent> out;
   auto deadline = clock::now() + timeout;
-  while (!done(out) && clock::now() < deadline) {
+  bool done = false;
+  while (!done && clock::now() < deadline) {
     std::unique_ptr<RdKafka::Message> msg{consumer->consume(100)};
-    if (msg->err() != RdKafka::ERR_NO_ERROR)
-      continue;
-    ping::v1::PingEvent ev;
-    if (ev.ParseFromArray(msg->payload(), static_cast<int>(msg->len())))
-      out.push_back(std::move(ev));
+    if (msg->err() == RdKafka::ERR_NO_ERROR)
+      done = seen(*msg);
   }
   consumer->close();
+}
+
+std::vector<ping::v1::PingEvent> consume_events(
+  const std::string& bootstrap, const std::string& topic,
+  const std::function<bool(const std::vector<ping::v1::PingEvent>&)>& done,
+  clock::duration timeout) {
+  std::vector<ping::v1::PingEvent> out;
+  if (done(out))
+    return out;
+  consume_records(
+    bootstrap, topic,
+    [&](RdKafka::Message& msg) {
+      ping::v1::PingEvent ev;
+      if (ev.ParseFromArray(msg.payload(), static_cast<int>(msg.len())))
+        out.push_back(std::move(ev));
+      return done(out);
+    },
+    timeout);
   return out;
 }
 

@@ -23,6 +23,10 @@
 #include "ping/v1/event.pb.h"
 #include "ping/v1/ping.grpc.pb.h"
 
+namespace RdKafka {
+class Message;
+} // namespace RdKafka
+
 namespace ping::test {
 
 using namespace std::chrono_literals;
@@ -206,6 +210,12 @@ grpc::Status send_ping(ping::v1::PingService::Stub& stub, int64_t timestamp_ms,
 /// PingCount over gRPC (a half-open range when `start` <= `end`); -1 on error.
 int64_t count_pings(ping::v1::PingService::Stub& stub, int64_t start = 0, int64_t end = -1,
                     clock::duration timeout = 5s);
+
+/// Reads `topic` from the beginning (its 3 partitions assigned directly, no
+/// group join), handing each record to `seen` until it returns true (done)
+/// or `timeout` passes.
+void consume_records(const std::string& bootstrap, const std::string& topic,
+                     const std::function<bool(RdKafka::Message&)>& seen, clock::duration timeout);
 
 /// Reads every record of `topic` from the beginning (all partitions) until
 /// `done(records)` is true or `timeout` passes.
