@@ -90,6 +90,9 @@ public:
   }
 
 private:
+  // `owner` outlives every token: an untaken token means unfinished calls,
+  // and the server's Shutdown() returns only once every call finished, so
+  // the service (and its batcher) cannot be destroyed before the take.
   struct take_token {
     explicit take_token(ping_batcher* b) : owner(b) {}
     take_token(const take_token&) = delete;
