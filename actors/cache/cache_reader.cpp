@@ -306,11 +306,11 @@ reader_actor::behavior_type worker(reader_actor::stateful_pointer<worker_state> 
                                    std::shared_ptr<telemetry::actor_stats> stats) {
   self->state.stats = std::move(stats);
   self->state.conn = std::make_unique<connection>(cfg.address, cfg.password, cfg.timeout);
+  auto note = telemetry::noter(self);
   auto serve = [=](const std::vector<time_range>& per_minute,
                    const std::vector<time_range>& summed) -> snapshot {
+    note();
     auto& st = self->state;
-    st.stats->handled++;
-    st.stats->mailbox = static_cast<int64_t>(self->mailbox().size());
     if (!st.conn->connected() && std::chrono::steady_clock::now() < st.retry_at)
       return not_usable("cache unreachable (backing off)", per_minute.size(), summed.size());
     try {

@@ -11,6 +11,7 @@
 #include "actors/cache/range_plan.hpp"
 #include "actors/common/errors.hpp"
 #include "actors/common/log.hpp"
+#include "actors/common/note.hpp"
 
 namespace ping::counts {
 
@@ -377,9 +378,8 @@ void start_read(self_ptr self) {
 }
 
 bool admit(self_ptr self) {
+  telemetry::noter(self)();
   auto& st = self->state;
-  st.stats->handled++;
-  st.stats->mailbox = static_cast<int64_t>(self->mailbox().size());
   return st.waiting.size() < st.cfg.max_waiting;
 }
 

@@ -9,6 +9,7 @@
 #include "actors/common/errors.hpp"
 #include "actors/common/ids.hpp"
 #include "actors/common/log.hpp"
+#include "actors/common/note.hpp"
 #include "actors/persistence/sql.hpp"
 
 namespace ping::windowing {
@@ -47,10 +48,11 @@ head_mark mark_of(Txn& txn, int32_t partition, int64_t seq) {
 rebuilder_actor::behavior_type rebuilder(rebuilder_actor::stateful_pointer<rebuilder_state> self,
                                          rebuild_settings cfg, telemetry::registry* reg) {
   self->state.stats = metrics::registered_in(*reg).rebuilder;
+  auto note = telemetry::noter(self);
   return {
     [=](fill_atom, int32_t partition, int64_t from_seq) -> caf::result<write_request> {
+      note();
       auto& st = self->state;
-      st.stats->handled++;
       try {
         st.connect(cfg);
         pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::readwrite_policy::read_only>
@@ -92,8 +94,8 @@ rebuilder_actor::behavior_type rebuilder(rebuilder_actor::stateful_pointer<rebui
     },
     [=](heads_atom, const std::vector<std::pair<int32_t, int64_t>>& where)
       -> caf::result<std::vector<head_mark>> {
+      note();
       auto& st = self->state;
-      st.stats->handled++;
       try {
         st.connect(cfg);
         pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::readwrite_policy::read_only>
