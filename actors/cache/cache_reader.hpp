@@ -37,6 +37,7 @@
 // (detached; `up` is false while disconnected).
 
 #include <chrono>
+#include <functional>
 #include <string>
 
 #include <caf/actor_system.hpp>
@@ -69,6 +70,13 @@ struct settings {
   size_t max_in_flight = 1; // reads handed to the worker at once
 };
 
-reader_actor spawn_cache_reader(caf::actor_system& sys, settings cfg, telemetry::registry& reg);
+/// Spawns the worker; the seam in front of the blocking worker, so tests
+/// drive the facade's deadlines and replacements with a fake on the test
+/// coordinator.
+using worker_factory = std::function<reader_actor(caf::actor_system&, const settings&)>;
+
+/// `make` empty: the real worker (detached, one connection).
+reader_actor spawn_cache_reader(caf::actor_system& sys, settings cfg, telemetry::registry& reg,
+                                worker_factory make = {});
 
 } // namespace ping::cache
