@@ -31,6 +31,9 @@
 //   `usable = false` without touching the network.
 // - A worker that crashes, or has not replied within `stuck_after`, is
 //   replaced (link + exit handler, restart with backoff).
+// - The callers' deadlines and the worker's share one watchdog timer,
+//   armed for the earliest (actors/common/watchdog.hpp), not two timers a
+//   read.
 //
 // Telemetry: counters `cache_hits_total`, `cache_misses_total`, latency
 // `cache_read_seconds`; actor stats "cache" (pool) and "cache.reader"
