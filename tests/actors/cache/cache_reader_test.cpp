@@ -100,8 +100,8 @@ struct fixture : test::coordinator_fixture {
   }
 
   using handle = decltype(std::declval<caf::scoped_actor&>()->request(
-    std::declval<reader_actor&>(), caf::infinite, snapshot_atom::value,
-    std::vector<time_range>{}, std::vector<time_range>{}));
+    std::declval<reader_actor&>(), caf::infinite, snapshot_atom::value, std::vector<time_range>{},
+    std::vector<time_range>{}));
 
   handle ask() {
     return (*self)->request(reader, caf::infinite, snapshot_atom::value, std::vector<time_range>{},
@@ -114,7 +114,9 @@ struct fixture : test::coordinator_fixture {
     if (!has_answer())
       return out;
     h.receive([&](snapshot& s) { out = std::move(s); },
-              [&](caf::error& e) { BOOST_FAIL("the reader answers errors as snapshots: " + to_string(e)); });
+              [&](caf::error& e) {
+                BOOST_FAIL("the reader answers errors as snapshots: " + to_string(e));
+              });
     return out;
   }
 
