@@ -92,41 +92,52 @@ pg_ticks() {
   done
   echo "$t"
 }
+# The gateway's CPU (its one process), in clock ticks.
+gw_ticks() {
+  local p
+  p=$(cat "$RUN/gateway.pid" 2>/dev/null) && [ -r "/proc/$p/stat" ] && awk '{ print $14 + $15 }' "/proc/$p/stat" || echo 0
+}
 per_call_us() { awk -v t="$1" -v n="$2" -v u="$TICK_US" 'BEGIN { printf "%.1f", (n > 0 ? t * u / n : 0) }'; }
 
 # h2load PingCount {} for SECS at CONNS connections
-#   -> "rps p99_ms max_ms non200 pg_cpu_us_per_call"
+#   -> "rps p99_ms max_ms non200 pg_cpu_us_per_call gateway_cpu_us_per_call"
 h2_count() {
-  local log=$RUN/h2load.log secs=${2:-$SECS} conns=${1:-$CONNS} t0 t1
+  local log=$RUN/h2load.log secs=${2:-$SECS} conns=${1:-$CONNS} t0 t1 g0 g1
   echo '{}' >"$RUN/empty.json"
   rm -f "$log"
   t0=$(pg_ticks)
+  g0=$(gw_ticks)
   h2load --h1 -c "$conns" -D "$secs" -d "$RUN/empty.json" \
     -H 'Content-Type: application/json' --log-file="$log" \
     "http://127.0.0.1:$CPORT/ping.v1.PingService/PingCount" >"$RUN/h2load.out" 2>&1 || true
   t1=$(pg_ticks)
+  g1=$(gw_ticks)
   local bad
   bad=$(awk '$2 != 200' "$log" | wc -l)
   awk '$2 == 200 { print $3 / 1000 }' "$log" | sort -n |
-    awk -v secs="$secs" -v bad="$bad" -v us="$(per_call_us $((t1 - t0)) "$(wc -l <"$log")")" '{ d[++n] = $1 }
-      END { if (!n) { print "0 - - " bad " -"; exit }
+    awk -v secs="$secs" -v bad="$bad" -v us="$(per_call_us $((t1 - t0)) "$(wc -l <"$log")")" \
+      -v gw="$(per_call_us $((g1 - g0)) "$(wc -l <"$log")")" '{ d[++n] = $1 }
+      END { if (!n) { print "0 - - " bad " - -"; exit }
             p = int(n * 0.99); if (p < 1) p = 1
-            printf "%.0f %.2f %.2f %d %s\n", n / secs, d[p], d[n], bad, us }'
+            printf "%.0f %.2f %.2f %d %s %s\n", n / secs, d[p], d[n], bad, us, gw }'
 }
 
 # wrk over RANGES (';'-separated bodies)
-#   -> "rps p99_ms max_ms non2xx pg_cpu_us_per_call"
+#   -> "rps p99_ms max_ms non2xx pg_cpu_us_per_call gateway_cpu_us_per_call"
 wrk_ranges() {
-  local conns=$1 secs=$2 t0 t1
+  local conns=$1 secs=$2 t0 t1 g0 g1
   t0=$(pg_ticks)
+  g0=$(gw_ticks)
   wrk -t1 -c"$conns" -d"${secs}s" --latency -s "$BENCH/ranges.lua" "http://127.0.0.1:$CPORT" \
     >"$RUN/wrk.out" || true
   t1=$(pg_ticks)
-  awk -v ticks=$((t1 - t0)) -v u="$TICK_US" 'function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+  g1=$(gw_ticks)
+  awk -v ticks=$((t1 - t0)) -v gticks=$((g1 - g0)) -v u="$TICK_US" 'function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
       /Requests\/sec/ { rps = $2 } /^ +99%/ { p99 = ms($2) } /Non-2xx/ { bad = $NF }
       /requests in/ { n = $1 }
       /Latency/ && !lat { max = ms($4); lat = 1 }
-      END { printf "%.0f %.2f %.2f %d %.1f\n", rps, p99, max, bad + 0, (n > 0 ? ticks * u / n : 0) }' "$RUN/wrk.out"
+      END { printf "%.0f %.2f %.2f %d %.1f %.1f\n", rps, p99, max, bad + 0, (n > 0 ? ticks * u / n : 0),
+                   (n > 0 ? gticks * u / n : 0) }' "$RUN/wrk.out"
 }
 
 body() { printf '{"time_range":{"start":%s,"end":%s}}' "$1" "$2"; }
@@ -212,7 +223,8 @@ measure() { # NAME DATABASE
   # The older snapshot of step 3, taken now (the burst comes after it).
   redis_eval "$SNAPSHOT_TAKE" >/dev/null
 
-  read -r FIG[$name.rps] FIG[$name.p99] FIG[$name.max] FIG[$name.bad] FIG[$name.pgus] < <(h2_count)
+  read -r FIG[$name.rps] FIG[$name.p99] FIG[$name.max] FIG[$name.bad] FIG[$name.pgus] FIG[$name.gwus] \
+    < <(h2_count)
 
   # Ranges, relative to now (the history ends now).
   now=$(ms); minute=$((now / 60000 * 60000)); hour=$((now / 3600000 * 3600000))
@@ -235,7 +247,7 @@ measure() { # NAME DATABASE
     mix+="${R[$k]};"
   done
   read -r FIG[$name.mix.rps] FIG[$name.mix.p99] FIG[$name.mix.max] FIG[$name.mix.bad] FIG[$name.mix.pgus] \
-    < <(RANGES=$mix wrk_ranges "$CONNS" "$SECS")
+    FIG[$name.mix.gwus] < <(RANGES=$mix wrk_ranges "$CONNS" "$SECS")
 
   # A 10 s burst of Pings at full speed, then PingCount {} at once.
   timeout 10 "$BUILD_DIR/apps/pingctl/pingctl" --address "127.0.0.1:$CPORT" ping \
@@ -291,6 +303,7 @@ row "  of which after the partitions were assigned" "${FIG[empty.cold.assigned]}
 row "PingCount {} x$CONNS: req/s" "${FIG[empty.rps]}" "${FIG[history.rps]}"
 row "  p99 / max (ms)" "${FIG[empty.p99]} / ${FIG[empty.max]}" "${FIG[history.p99]} / ${FIG[history.max]}"
 row "  PostgreSQL CPU per PingCount (us)" "${FIG[empty.pgus]}" "${FIG[history.pgus]}"
+row "  gateway CPU per PingCount (us)" "${FIG[empty.gwus]}" "${FIG[history.gwus]}"
 row "after a 10 s burst: pings not yet counted" "${FIG[empty.behind]}" "${FIG[history.behind]}"
 row "  PingCount {} x$CONNS req/s" "${FIG[empty.burst.rps]}" "${FIG[history.burst.rps]}"
 row "  p99 / max (ms)" "${FIG[empty.burst.p99]} / ${FIG[empty.burst.max]}" "${FIG[history.burst.p99]} / ${FIG[history.burst.max]}"
@@ -304,6 +317,7 @@ row "  p99 / max (ms)" "${FIG[empty.mix.p99]} / ${FIG[empty.mix.max]}" "${FIG[hi
 row "  rate / PingCount {} rate" "$(awk -v a="${FIG[empty.mix.rps]}" -v b="${FIG[empty.rps]}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')" \
   "$(awk -v a="${FIG[history.mix.rps]}" -v b="${FIG[history.rps]}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
 row "  PostgreSQL CPU per PingCount (us)" "${FIG[empty.mix.pgus]}" "${FIG[history.mix.pgus]}"
+row "  gateway CPU per PingCount (us)" "${FIG[empty.mix.gwus]}" "${FIG[history.mix.gwus]}"
 for k in older reset wipe; do
   case $k in
     older) what="older snapshot restored until exact (ms)" ;;
