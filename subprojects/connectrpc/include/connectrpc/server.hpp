@@ -177,6 +177,11 @@ struct server_options {
   std::size_t max_connections = 1024;
   bool require_protocol_version = false; ///< require Connect-Protocol-Version: 1 / connect=v1
 
+  /// When set, the headers a handler's call_context carries (and
+  /// `authorize` sees): these names (lower case), not every header of the
+  /// request. Each header copied costs the I/O thread allocations per call.
+  std::optional<std::vector<std::string>> context_headers;
+
   /// When set, every call and every route not marked `open` must pass it;
   /// otherwise the client gets 401 `unauthenticated`. Runs on an I/O thread.
   std::function<bool(const call_context&)> authorize;
