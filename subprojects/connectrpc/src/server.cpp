@@ -44,6 +44,7 @@
 #include <cstdio>
 #include <iterator>
 #include <mutex>
+#include <pthread.h>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
@@ -1374,6 +1375,8 @@ void server::start() {
   const unsigned n = m.opts.threads == 0 ? 1 : m.opts.threads;
   for (unsigned i = 0; i < n; ++i) {
     m.threads.emplace_back([&m] {
+      if (!m.opts.thread_name.empty()) // Linux keeps 15 characters
+        pthread_setname_np(pthread_self(), m.opts.thread_name.substr(0, 15).c_str());
       for (;;) {
         try {
           m.ioc.run();

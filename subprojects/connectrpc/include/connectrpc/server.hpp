@@ -140,6 +140,9 @@ struct server_options {
   std::string address = "127.0.0.1";
   std::uint16_t port = 8080; ///< 0 = ephemeral (see server::port())
   unsigned threads = 1;      ///< I/O threads
+  /// The I/O threads' name (ps, top, perf; at most 15 characters); empty:
+  /// the name of the thread that calls start().
+  std::string thread_name;
 
   /// Request body limit, applied to the encoded body (Content-Length checked
   /// before reading; chunked bodies stop at the limit) and to the decoded
