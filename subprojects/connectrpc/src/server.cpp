@@ -5,7 +5,8 @@
 //   server::impl  owns the io_context, the acceptor (on its own strand), the
 //                 I/O threads, the route tables, the stats and a registry of
 //                 live sessions (for stop()).
-//   session       one TCP connection, on its own strand. Reads a request
+//   session       one TCP connection, on its own strand (with one I/O
+//                 thread, on the io_context itself). Reads a request
 //                 head (header_timeout, max_header_bytes), then the body
 //                 (body_timeout for the whole body, body_read_timeout for
 //                 each read, min_body_rate, max_body_bytes); until the body
@@ -1244,7 +1245,11 @@ server::impl::impl(server_options o, std::vector<procedure> procs, std::vector<s
 }
 
 void server::impl::do_accept() {
-  acceptor.async_accept(asio::make_strand(ioc), [this](error_code ec, tcp::socket socket) {
+  // With one I/O thread its loop already runs a connection's handlers one at
+  // a time: no strand (a strand costs a lock and a queue per handler).
+  auto executor = opts.threads <= 1 ? asio::any_io_executor(ioc.get_executor())
+                                    : asio::any_io_executor(asio::make_strand(ioc));
+  acceptor.async_accept(std::move(executor), [this](error_code ec, tcp::socket socket) {
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open())
         return;
