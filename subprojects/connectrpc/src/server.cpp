@@ -1247,9 +1247,9 @@ server::impl::impl(server_options o, std::vector<procedure> procs, std::vector<s
 void server::impl::do_accept() {
   // With one I/O thread its loop already runs a connection's handlers one at
   // a time: no strand (a strand costs a lock and a queue per handler).
-  auto executor = opts.threads <= 1 ? asio::any_io_executor(ioc.get_executor())
-                                    : asio::any_io_executor(asio::make_strand(ioc));
-  acceptor.async_accept(std::move(executor), [this](error_code ec, tcp::socket socket) {
+  const auto executor = opts.threads <= 1 ? asio::any_io_executor(ioc.get_executor())
+                                          : asio::any_io_executor(asio::make_strand(ioc));
+  acceptor.async_accept(executor, [this](error_code ec, tcp::socket socket) {
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open())
         return;

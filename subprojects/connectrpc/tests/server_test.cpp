@@ -895,9 +895,11 @@ BOOST_AUTO_TEST_CASE(pipelined_requests_are_answered_in_order) {
   std::string both;
   for (const char* text : {"first", "second"}) {
     const std::string body = std::string(R"({"text":")") + text + "\"}";
-    both += "POST " + echo_path
-            + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
-            + std::to_string(body.size()) + "\r\n\r\n" + body;
+    both += "POST " + echo_path;
+    both += " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ";
+    both += std::to_string(body.size());
+    both += "\r\n\r\n";
+    both += body;
   }
   c.write_raw(both);
   auto r1 = c.read(5s);
