@@ -25,6 +25,7 @@
 #include "actors/common/log.hpp"
 #include "actors/common/note.hpp"
 #include "actors/common/supervision.hpp"
+#include "actors/common/watchdog.hpp"
 
 namespace ping::cache {
 
@@ -349,19 +350,20 @@ reader_actor::behavior_type worker(reader_actor::stateful_pointer<worker_state> 
 // -- facade: deadlines, the in-flight bound, supervision --------------------
 
 using facade_actor
-  = reader_actor::extend<caf::reacts_to<tick_atom, uint64_t>, // timer: the caller's deadline of
-                                                              // read id
-                         caf::reacts_to<respawn_atom>>;       // timer: start the worker again
+  = reader_actor::extend<caf::reacts_to<tick_atom>,     // timer: the watchdog (deadlines)
+                         caf::reacts_to<respawn_atom>>; // timer: start the worker again
 
 struct waiting_read {
   caf::typed_response_promise<snapshot> rp;
   size_t ranges = 0;
   size_t sums = 0;
   std::chrono::steady_clock::time_point started;
+  caf::actor_clock::time_point due; // the caller's deadline: answered "timed out" then
 };
 
 struct facade_state {
   settings cfg;
+  worker_factory make; // empty: the real, detached worker
   std::shared_ptr<telemetry::actor_stats> stats;
   std::shared_ptr<telemetry::actor_stats> worker_stats;
   std::atomic<uint64_t>* hits = nullptr;
@@ -371,6 +373,9 @@ struct facade_state {
   size_t in_flight = 0; // reads the current worker has not answered yet
   uint64_t next_id = 0;
   std::unordered_map<uint64_t, waiting_read> waiting; // callers not answered yet
+  // One timer for the callers' deadlines and the requests to the worker
+  // (stuck_after), not two CAF timers per read (actors/common/watchdog.hpp).
+  watchdog watch;
   static inline const char* name = "cache";
 };
 
@@ -395,10 +400,33 @@ void finish(facade_ptr self, uint64_t id, snapshot s) {
   st.waiting.erase(i);
 }
 
+// The watchdog's timer: requests to the worker past stuck_after time out
+// (their error path replaces it), callers past their deadline are answered
+// "timed out"; then it arms for the earliest caller still waiting.
+void on_tick(facade_ptr self) {
+  auto& st = self->state;
+  st.watch.on_tick(self);
+  auto now = self->clock().now();
+  std::vector<uint64_t> late;
+  auto next = caf::actor_clock::time_point::max();
+  for (auto& [id, w] : st.waiting) {
+    if (w.due <= now)
+      late.push_back(id);
+    else
+      next = std::min(next, w.due);
+  }
+  for (auto id : late)
+    finish(self, id, not_usable("cache read timed out", 0));
+  if (next != caf::actor_clock::time_point::max())
+    st.watch.arm(self, next);
+}
+
 void spawn_worker(facade_ptr self) {
   auto& st = self->state;
   st.worker->start(self, [self] {
     auto& st = self->state;
+    if (st.make)
+      return st.make(self->home_system(), st.cfg);
     return self->spawn<caf::detached>(worker, st.cfg, st.worker_stats);
   });
   st.in_flight = 0;
@@ -422,10 +450,12 @@ void worker_done(facade_ptr self, uint64_t gen) {
   st.stats->backlog = static_cast<int64_t>(st.in_flight);
 }
 
-facade_actor::behavior_type facade(facade_ptr self, settings cfg, telemetry::registry* reg) {
+facade_actor::behavior_type facade(facade_ptr self, settings cfg, telemetry::registry* reg,
+                                   worker_factory make) {
   auto& st = self->state;
   cfg.max_in_flight = std::max<size_t>(1, cfg.max_in_flight);
   st.cfg = cfg;
+  st.make = std::move(make);
   auto m = reader_metrics::registered_in(*reg);
   st.stats = m.facade;
   st.worker_stats = m.worker;
@@ -454,28 +484,28 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg, telemetry::reg
     auto id = st.next_id++;
     auto gen = st.worker->generation();
     auto rp = self->make_response_promise<snapshot>();
-    st.waiting.emplace(id, waiting_read{rp, ranges, sums, std::chrono::steady_clock::now()});
+    auto due = self->clock().now() + st.cfg.timeout + st.cfg.answer_slack;
+    st.waiting.emplace(id, waiting_read{rp, ranges, sums, std::chrono::steady_clock::now(), due});
     st.stats->backlog = static_cast<int64_t>(++st.in_flight);
     // The caller's deadline; the worker's slot is freed only by its reply
     // (or by replacing it when it is silent for `stuck_after`).
-    self->delayed_send(self, st.cfg.timeout + st.cfg.answer_slack, tick_atom::value, id);
-    self
-      ->request(st.worker->get(), st.cfg.stuck_after, snapshot_atom::value, std::move(per_minute),
-                std::move(summed))
-      .then(
-        [self, id, gen](snapshot& s) {
-          worker_done(self, gen);
-          self->state.worker->healthy();
-          finish(self, id, std::move(s));
-        },
-        [self, id, gen](caf::error& err) {
-          auto& st = self->state;
-          auto current = gen == st.worker->generation() && st.worker->running();
-          worker_done(self, gen);
-          if (current && err == caf::sec::request_timeout)
-            worker_gone(self, st.worker->replace(self, "no reply within stuck_after"));
-          finish(self, id, not_usable("cache reader failed: " + to_string(err), 0));
-        });
+    st.watch.arm(self, due);
+    timed_request<snapshot>(
+      self, st.watch, st.worker->get(), st.cfg.stuck_after,
+      [self, id, gen](snapshot& s) {
+        worker_done(self, gen);
+        self->state.worker->healthy();
+        finish(self, id, std::move(s));
+      },
+      [self, id, gen](caf::error& err) {
+        auto& st = self->state;
+        auto current = gen == st.worker->generation() && st.worker->running();
+        worker_done(self, gen);
+        if (current && err == caf::sec::request_timeout)
+          worker_gone(self, st.worker->replace(self, "no reply within stuck_after"));
+        finish(self, id, not_usable("cache reader failed: " + to_string(err), 0));
+      },
+      snapshot_atom::value, std::move(per_minute), std::move(summed));
     return rp;
   };
   return {
@@ -488,9 +518,9 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg, telemetry::reg
       note();
       return start(std::move(per_minute), {});
     },
-    [=](tick_atom, uint64_t id) {
+    [=](tick_atom) {
       note();
-      finish(self, id, not_usable("cache read timed out", 0));
+      on_tick(self);
     },
     [=](respawn_atom) {
       note();
@@ -502,11 +532,12 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg, telemetry::reg
 
 } // namespace
 
-reader_actor spawn_cache_reader(caf::actor_system& sys, settings cfg, telemetry::registry& reg) {
+reader_actor spawn_cache_reader(caf::actor_system& sys, settings cfg, telemetry::registry& reg,
+                                worker_factory make) {
   // Register the stats now, so they are visible as soon as this returns (the
   // facade initializes later, on the pool).
   reader_metrics::registered_in(reg);
-  auto impl = sys.spawn(facade, std::move(cfg), &reg);
+  auto impl = sys.spawn(facade, std::move(cfg), &reg, std::move(make));
   return caf::actor_cast<reader_actor>(impl);
 }
 

@@ -31,12 +31,16 @@
 //   `usable = false` without touching the network.
 // - A worker that crashes, or has not replied within `stuck_after`, is
 //   replaced (link + exit handler, restart with backoff).
+// - The callers' deadlines and the worker's share one watchdog timer,
+//   armed for the earliest (actors/common/watchdog.hpp), not two timers a
+//   read.
 //
 // Telemetry: counters `cache_hits_total`, `cache_misses_total`, latency
 // `cache_read_seconds`; actor stats "cache" (pool) and "cache.reader"
 // (detached; `up` is false while disconnected).
 
 #include <chrono>
+#include <functional>
 #include <string>
 
 #include <caf/actor_system.hpp>
@@ -69,6 +73,13 @@ struct settings {
   size_t max_in_flight = 1; // reads handed to the worker at once
 };
 
-reader_actor spawn_cache_reader(caf::actor_system& sys, settings cfg, telemetry::registry& reg);
+/// Spawns the worker; the seam in front of the blocking worker, so tests
+/// drive the facade's deadlines and replacements with a fake on the test
+/// coordinator.
+using worker_factory = std::function<reader_actor(caf::actor_system&, const settings&)>;
+
+/// `make` empty: the real worker (detached, one connection).
+reader_actor spawn_cache_reader(caf::actor_system& sys, settings cfg, telemetry::registry& reg,
+                                worker_factory make = {});
 
 } // namespace ping::cache

@@ -12,6 +12,7 @@
 #include "actors/common/errors.hpp"
 #include "actors/common/log.hpp"
 #include "actors/common/note.hpp"
+#include "actors/common/watchdog.hpp"
 
 namespace ping::counts {
 
@@ -24,6 +25,9 @@ struct waiter {
 };
 
 using steady = std::chrono::steady_clock;
+
+// The reader's own interface: the watchdog's timer besides counts_actor.
+using impl_actor = counts_actor::extend<caf::reacts_to<tick_atom>>;
 
 struct state {
   settings cfg;
@@ -45,10 +49,13 @@ struct state {
   size_t read_requests = 0;
   std::optional<steady::time_point> statement_started;
   std::optional<int64_t> tail_rows;
+  // The deadlines of its requests to the cache and to persistence: one
+  // timer for all of them, not a CAF timer each (actors/common/watchdog.hpp).
+  watchdog watch;
   static inline const char* name = "counts";
 };
 
-using self_ptr = counts_actor::stateful_pointer<state>;
+using self_ptr = impl_actor::stateful_pointer<state>;
 using batch_ptr = std::shared_ptr<std::vector<waiter>>;
 
 int64_t first_minute(const time_range& r) {
@@ -95,18 +102,17 @@ void minutes_from_postgres(self_ptr self, waiter w) {
     (*self->state.from_postgres)++;
   };
   auto rp = *w.minutes_rp;
-  self
-    ->request(st.store, st.cfg.fallback_timeout, minutes_atom::value, first_minute(w.range),
-              minutes_in(w.range))
-    .then(
-      [rp, settle](std::vector<int64_t>& xs) mutable {
-        settle();
-        rp.deliver(minute_counts{std::move(xs), "postgres"});
-      },
-      [rp, settle](caf::error& err) mutable {
-        settle();
-        rp.deliver(std::move(err));
-      });
+  timed_request<std::vector<int64_t>>(
+    self, st.watch, st.store, st.cfg.fallback_timeout,
+    [rp, settle](std::vector<int64_t>& xs) mutable {
+      settle();
+      rp.deliver(minute_counts{std::move(xs), "postgres"});
+    },
+    [rp, settle](caf::error& err) mutable {
+      settle();
+      rp.deliver(std::move(err));
+    },
+    minutes_atom::value, first_minute(w.range), minutes_in(w.range));
 }
 
 void note_reason(self_ptr self, const std::string& reason) {
@@ -183,35 +189,33 @@ void fall_back_all(self_ptr self, const batch_ptr& batch, const std::string& rea
   }
   auto& st = self->state;
   st.statement_started = steady::now();
-  self
-    ->request(st.store, st.cfg.fallback_timeout, tail_atom::value, std::vector<int64_t>{}, false,
-              *ranges)
-    .then(
-      [self, batch, slots, started](persistence::read_counts& rc) {
-        auto& st = self->state;
-        for (size_t i = 0; i < batch->size(); ++i) {
-          auto slot = (*slots)[i];
-          auto& w = (*batch)[i];
-          if (slot < 0 || !w.count_rp)
-            continue;
-          auto n = static_cast<size_t>(slot) < rc.ranges.size()
-                     ? rc.ranges[static_cast<size_t>(slot)]
-                     : -1;
-          if (n < 0) {
-            w.count_rp->deliver(raw_rows_dropped());
-            continue;
-          }
-          (*st.from_postgres)++;
-          w.count_rp->deliver(count_result{n, "postgres", st.read});
+  timed_request<persistence::read_counts>(
+    self, st.watch, st.store, st.cfg.fallback_timeout,
+    [self, batch, slots, started](persistence::read_counts& rc) {
+      auto& st = self->state;
+      for (size_t i = 0; i < batch->size(); ++i) {
+        auto slot = (*slots)[i];
+        auto& w = (*batch)[i];
+        if (slot < 0 || !w.count_rp)
+          continue;
+        auto n = static_cast<size_t>(slot) < rc.ranges.size() ? rc.ranges[static_cast<size_t>(slot)]
+                                                              : -1;
+        if (n < 0) {
+          w.count_rp->deliver(raw_rows_dropped());
+          continue;
         }
-        read_done(self, started);
-      },
-      [self, batch, slots, started](caf::error& err) {
-        for (size_t i = 0; i < batch->size(); ++i)
-          if ((*slots)[i] >= 0 && (*batch)[i].count_rp)
-            (*batch)[i].count_rp->deliver(err);
-        read_done(self, started);
-      });
+        (*st.from_postgres)++;
+        w.count_rp->deliver(count_result{n, "postgres", st.read});
+      }
+      read_done(self, started);
+    },
+    [self, batch, slots, started](caf::error& err) {
+      for (size_t i = 0; i < batch->size(); ++i)
+        if ((*slots)[i] >= 0 && (*batch)[i].count_rp)
+          (*batch)[i].count_rp->deliver(err);
+      read_done(self, started);
+    },
+    tail_atom::value, std::vector<int64_t>{}, false, *ranges);
 }
 
 // Pings of the tail in the minutes [first, end).
@@ -324,57 +328,55 @@ void start_read(self_ptr self) {
   st.stats->backlog = static_cast<int64_t>(st.waiting.size());
   st.read_size->observe(static_cast<double>(batch->size()));
   st.read_requests = batch->size();
-  self
-    ->request(st.cache, st.cfg.snapshot_timeout, snapshot_atom::value, asked->per_minute,
-              asked->summed)
-    .then(
-      [self, batch, asked, started](cache::snapshot& snap) {
-        if (!snap.usable || snap.ranges.size() != asked->per_minute.size()
-            || snap.sums.size() != asked->summed.size()) {
-          fall_back_all(self, batch, snap.usable ? "malformed snapshot" : snap.why, started);
-          return;
-        }
-        bool per_minute = false;
-        for (auto& view : snap.ranges)
-          per_minute |= view.covered;
-        for (auto& sum : snap.sums)
-          per_minute |= sum.first_minute < sum.end_minute;
-        // The parts of each summed range outside its cached span (edge
-        // minutes, what lies outside the cache's window), each once.
-        asked->parts.resize(batch->size());
-        for (size_t i = 0; i < batch->size(); ++i) {
-          auto& w = (*batch)[i];
-          if (!w.count_rp || !w.range.bounded)
-            continue;
-          auto& sum = snap.sums[static_cast<size_t>(asked->slot[i])];
-          for (auto& part : cache::outside(w.range, {sum.first_minute, sum.end_minute}))
-            asked->parts[i].push_back(index_of(asked->postgres, part));
-        }
-        auto shared = std::make_shared<cache::snapshot>(std::move(snap));
-        auto& st = self->state;
-        st.statement_started = steady::now();
-        self
-          ->request(st.store, st.cfg.tail_timeout, tail_atom::value, shared->seqs, per_minute,
-                    asked->postgres)
-          .then(
-            [self, batch, asked, shared, started](persistence::read_counts& rc) {
-              if (!rc.tail.consistent) {
-                fall_back_all(self, batch, "the cache claims sequences PostgreSQL does not hold",
-                              started);
-                return;
-              }
-              note_reason(self, "");
-              self->state.tail_rows = rc.tail.total;
-              answer(self, batch, *asked, *shared, rc);
-              read_done(self, started);
-            },
-            [self, batch, started](caf::error& err) {
-              fall_back_all(self, batch, "tail query failed: " + to_string(err), started);
-            });
-      },
-      [self, batch, started](caf::error& err) {
-        fall_back_all(self, batch, "cache read failed: " + to_string(err), started);
-      });
+  timed_request<cache::snapshot>(
+    self, st.watch, st.cache, st.cfg.snapshot_timeout,
+    [self, batch, asked, started](cache::snapshot& snap) {
+      if (!snap.usable || snap.ranges.size() != asked->per_minute.size()
+          || snap.sums.size() != asked->summed.size()) {
+        fall_back_all(self, batch, snap.usable ? "malformed snapshot" : snap.why, started);
+        return;
+      }
+      bool per_minute = false;
+      for (auto& view : snap.ranges)
+        per_minute |= view.covered;
+      for (auto& sum : snap.sums)
+        per_minute |= sum.first_minute < sum.end_minute;
+      // The parts of each summed range outside its cached span (edge
+      // minutes, what lies outside the cache's window), each once.
+      asked->parts.resize(batch->size());
+      for (size_t i = 0; i < batch->size(); ++i) {
+        auto& w = (*batch)[i];
+        if (!w.count_rp || !w.range.bounded)
+          continue;
+        auto& sum = snap.sums[static_cast<size_t>(asked->slot[i])];
+        for (auto& part : cache::outside(w.range, {sum.first_minute, sum.end_minute}))
+          asked->parts[i].push_back(index_of(asked->postgres, part));
+      }
+      auto shared = std::make_shared<cache::snapshot>(std::move(snap));
+      auto& st = self->state;
+      st.statement_started = steady::now();
+      timed_request<persistence::read_counts>(
+        self, st.watch, st.store, st.cfg.tail_timeout,
+        [self, batch, asked, shared, started](persistence::read_counts& rc) {
+          if (!rc.tail.consistent) {
+            fall_back_all(self, batch, "the cache claims sequences PostgreSQL does not hold",
+                          started);
+            return;
+          }
+          note_reason(self, "");
+          self->state.tail_rows = rc.tail.total;
+          answer(self, batch, *asked, *shared, rc);
+          read_done(self, started);
+        },
+        [self, batch, started](caf::error& err) {
+          fall_back_all(self, batch, "tail query failed: " + to_string(err), started);
+        },
+        tail_atom::value, shared->seqs, per_minute, asked->postgres);
+    },
+    [self, batch, started](caf::error& err) {
+      fall_back_all(self, batch, "cache read failed: " + to_string(err), started);
+    },
+    snapshot_atom::value, asked->per_minute, asked->summed);
 }
 
 bool admit(self_ptr self) {
@@ -387,9 +389,9 @@ caf::error busy() {
   return caf::make_error(ping_errc::resource_exhausted, "too many counts waiting; retry later");
 }
 
-counts_actor::behavior_type count_reader(self_ptr self, settings cfg, cache::reader_actor cache,
-                                         persistence::persistence_actor store,
-                                         telemetry::registry* reg) {
+impl_actor::behavior_type count_reader(self_ptr self, settings cfg, cache::reader_actor cache,
+                                       persistence::persistence_actor store,
+                                       telemetry::registry* reg) {
   auto& st = self->state;
   st.cfg = cfg;
   st.cache = std::move(cache);
@@ -425,6 +427,7 @@ counts_actor::behavior_type count_reader(self_ptr self, settings cfg, cache::rea
       start_read(self);
       return rp;
     },
+    [=](tick_atom) { self->state.watch.on_tick(self); },
   };
 }
 
@@ -434,7 +437,9 @@ counts_actor spawn_count_reader(caf::actor_system& sys, settings cfg, cache::rea
                                 persistence::persistence_actor persistence,
                                 telemetry::registry& reg) {
   metrics::registered_in(reg);
-  return sys.spawn(count_reader, std::move(cfg), std::move(cache), std::move(persistence), &reg);
+  auto impl = sys.spawn(count_reader, std::move(cfg), std::move(cache), std::move(persistence),
+                        &reg);
+  return caf::actor_cast<counts_actor>(impl);
 }
 
 } // namespace ping::counts

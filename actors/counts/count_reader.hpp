@@ -31,8 +31,9 @@
 // Bounds: at most `max_waiting` requests wait for the next read (beyond:
 // resource_exhausted at once); one read holds at most
 // `max_ranges_per_read` distinct ranges (so at most twice as many parts
-// for PostgreSQL); each step has its deadline; one read, hence one
-// statement, is in flight. The console's minutes, when the cache cannot
+// for PostgreSQL); each step has its deadline (one watchdog timer for all
+// of them, armed for the earliest: actors/common/watchdog.hpp); one read,
+// hence one statement, is in flight. The console's minutes, when the cache cannot
 // answer them, are at most `max_fallbacks` PostgreSQL reads at once
 // (beyond: unavailable).
 

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <set>
 
 #include <caf/all.hpp>
 #include <caf/scheduler/test_coordinator.hpp>
@@ -41,6 +42,27 @@ struct coordinator_fixture {
       sched->advance_time(step);
       drain();
     }
+  }
+
+  /// What the clock holds now: every pending timer and delayed message,
+  /// the CAF request timeouts among them (one per `request(..., timeout)`
+  /// awaiting its answer), and their distinct due times.
+  struct timers {
+    size_t all = 0;
+    size_t request_timeouts = 0;
+    std::set<caf::actor_clock::time_point> dues;
+  };
+
+  timers pending_timers() const {
+    using clock = caf::detail::simple_actor_clock;
+    timers t;
+    for (auto& [due, event] : sched->clock().schedule()) {
+      ++t.all;
+      if (event->subtype == clock::request_timeout_type)
+        ++t.request_timeouts;
+      t.dues.insert(due);
+    }
+    return t;
   }
 };
 

@@ -7,6 +7,7 @@
 
 #include <limits>
 #include <optional>
+#include <set>
 
 #include <caf/all.hpp>
 
@@ -229,6 +230,10 @@ struct fixture : test::coordinator_fixture {
   ~fixture() {
     caf::anon_send_exit(counts, caf::exit_reason::user_shutdown);
     drain();
+    // Promises still held would keep the fakes (their owners) alive.
+    w->held.clear();
+    w->held_reads.clear();
+    w->held_counts.clear();
   }
 
   using count_handle = decltype(std::declval<caf::scoped_actor&>()->request(
@@ -597,6 +602,100 @@ BOOST_AUTO_TEST_CASE(week_long_ranges_share_reads_of_a_bounded_size) {
   BOOST_TEST(w->asked[1].size() == 8u);
   BOOST_TEST(w->asked[2].size() == 7u);
   BOOST_TEST(w->pg_counts == 0);
+}
+
+// A cache that never answers: the read gives up on it at snapshot_timeout
+// (200 ms), no sooner, and PostgreSQL counts the read alone.
+BOOST_AUTO_TEST_CASE(a_silent_cache_is_given_up_at_its_deadline) {
+  w->hold_snapshots = true;
+  w->pg_count = 9;
+  auto h = ask({});
+  drain();
+  BOOST_REQUIRE(w->snapshots == 1);
+  advance(150ms, 10ms);
+  BOOST_TEST(w->statements == 0); // still waiting for the cache
+  advance(50ms, 10ms);
+  BOOST_REQUIRE(w->statements == 1); // 200 ms: PostgreSQL counts it
+  BOOST_TEST(w->reads[0].first.empty());
+  auto r = result(h);
+  BOOST_REQUIRE(r);
+  BOOST_TEST(r->count == 9);
+  BOOST_TEST(r->source == "postgres");
+  BOOST_TEST(reg.counter_at("counts_answered_total", {{"source", "postgres"}}).load() == 1u);
+  // The cache answers again: so does the next read, from the cache.
+  w->hold_snapshots = false;
+  auto next = count({});
+  BOOST_REQUIRE(next);
+  BOOST_TEST(next->source == "cache");
+}
+
+// A wedged store: the tail statement gets no answer, so at tail_timeout
+// (5 s) the read falls back to one counting statement; that one gets none
+// either, and at fallback_timeout (5 s more) the callers get the timeout.
+// Requests waiting meanwhile are answered by the next read.
+BOOST_AUTO_TEST_CASE(a_wedged_store_fails_the_read_at_its_deadlines) {
+  w->hold_reads = true;
+  auto h = ask({});
+  drain();
+  BOOST_REQUIRE(w->statements == 1); // the tail, held
+  auto later = ask({});
+  drain();
+  advance(4900ms, 100ms);
+  BOOST_TEST(w->statements == 1);
+  advance(100ms, 100ms);
+  BOOST_REQUIRE(w->statements == 2); // 5 s: the fallback statement, held too
+  BOOST_TEST(w->reads[1].first.empty());
+  advance(4900ms, 100ms);
+  BOOST_TEST(w->statements == 2);
+  advance(100ms, 100ms);
+  auto r = result(h);
+  BOOST_REQUIRE(!r);
+  BOOST_TEST((r.error() == caf::sec::request_timeout));
+  // The next read (for `later`) started at once; the store answers again.
+  BOOST_REQUIRE(w->statements == 3);
+  w->hold_reads = false;
+  (*self)->send(store, resume_atom::value);
+  drain();
+  auto l = result(later);
+  BOOST_REQUIRE(l);
+  BOOST_TEST(l->source == "cache");
+}
+
+// Issue 18: the count path's requests carry no CAF timeout each (in CAF
+// 0.17 each one posts a timer to the clock thread and its answer posts the
+// cancellation, both waking that thread). Ten reads one after the other,
+// each with its snapshot and its statement out for a while: one timer,
+// armed by the first read for its earliest deadline, covers them all.
+BOOST_AUTO_TEST_CASE(reads_arm_one_timer_not_one_per_request) {
+  w->tail_per_read = true;
+  size_t request_timeouts = 0; // the most pending at once
+  std::set<caf::actor_clock::time_point> dues;
+  auto sample = [&] {
+    auto t = pending_timers();
+    request_timeouts = std::max(request_timeouts, t.request_timeouts);
+    dues.insert(t.dues.begin(), t.dues.end());
+  };
+  for (int i = 1; i <= 10; ++i) {
+    w->hold_snapshots = true;
+    w->hold_reads = true;
+    auto h = ask({});
+    drain();
+    sample(); // the snapshot out
+    w->hold_snapshots = false;
+    (*self)->send(cache, resume_atom::value);
+    drain();
+    sample(); // the statement out
+    w->hold_reads = false;
+    (*self)->send(store, resume_atom::value);
+    drain();
+    auto r = result(h);
+    BOOST_REQUIRE(r);
+    BOOST_TEST(r->count == 60 + 100 * i);
+    advance(1ms, 1ms);
+  }
+  BOOST_TEST(request_timeouts == 0u);
+  BOOST_TEST(dues.size() == 1u); // timers armed in all
+  BOOST_TEST(pending_timers().all <= 1u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
