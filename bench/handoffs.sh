@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Hand-offs per call (issue 18): the gateway CPU and thread wake-ups per call.
 # Prints figures, asserts nothing.
-#   bench/handoffs.sh GATEWAY_BIN...   (env: SECS=8 CONNS=32 PERF=0 STRACE=0)
+#   bench/handoffs.sh GATEWAY_BIN...   (env: SECS=8 CONNS=32 PERF=0 STRACE=0 RPS=)
+# RPS=N holds each connection to N calls per second (h2load --rps; nginx
+# too): every build then runs at the same rate, so its CPU per call does not
+# move with how much the shared machine lets it batch.
 # PERF=1 records a profile per run (./NAME.perf); STRACE=1 adds a short
 # extra run of 5,000 calls under `strace -c -f` (the whole process's
 # syscalls per call; strace slows the gateway, so it is kept out of the CPU
@@ -25,8 +28,9 @@ thr() { for t in /proc/$1/task/*; do printf '%s %s %s %s\n' "${t##*/}" "$(tr ' '
 idle_total() { awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
 echo '{}' > "$RUN/empty.json"
 printf '\x00\x00\x00\x00\x00' > "$RUN/grpc-ping.bin"
-h1=(--h1 -c"$CONNS" -H 'content-type: application/json' -d "$RUN/empty.json")
-grpc=(-c"$CONNS" -m4 -H 'content-type: application/grpc' -H 'te: trailers' -d "$RUN/grpc-ping.bin")
+rate=(${RPS:+--rps="$RPS"})
+h1=(--h1 -c"$CONNS" "${rate[@]}" -H 'content-type: application/json' -d "$RUN/empty.json")
+grpc=(-c"$CONNS" "${rate[@]}" -m4 -H 'content-type: application/grpc' -H 'te: trailers' -d "$RUN/grpc-ping.bin")
 # measure NAME PID h2load-args...
 measure() {
   local name=$1 pid=$2; shift 2
@@ -96,5 +100,5 @@ nginx -c "$RUN/nginx.conf"
 wait_for nginx curl -sf "http://127.0.0.1:$NPORT/ping.json"
 NW=$(pgrep -P "$(cat "$RUN/nginx.pid")" | head -1)
 h2load --h1 -c"$CONNS" -D 2 "http://127.0.0.1:$NPORT/ping.json" >/dev/null 2>&1 || true
-measure "nginx-static" "$NW" --h1 -c"$CONNS" "http://127.0.0.1:$NPORT/ping.json"
+measure "nginx-static" "$NW" --h1 -c"$CONNS" "${rate[@]}" "http://127.0.0.1:$NPORT/ping.json"
 

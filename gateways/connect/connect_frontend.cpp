@@ -153,6 +153,11 @@ connect_frontend::connect_frontend(gateway::gateway_actor gw, connect_options op
       c.deadline = std::chrono::steady_clock::now() + left;
       b->add(std::move(c), std::move(done));
     });
+  // The handlers read these two headers only: the call context copies no
+  // other (each copied header costs the I/O thread allocations per call).
+  opts.server.context_headers = std::vector<std::string>{"traceparent", "idempotency-key"};
+  if (opts.server.thread_name.empty())
+    opts.server.thread_name = "connect-io";
   if (opts.metrics)
     opts.server.on_response = [m = opts.metrics](std::string_view path, connectrpc::code c,
                                                  std::chrono::steady_clock::duration took) {

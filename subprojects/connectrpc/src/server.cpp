@@ -5,7 +5,8 @@
 //   server::impl  owns the io_context, the acceptor (on its own strand), the
 //                 I/O threads, the route tables, the stats and a registry of
 //                 live sessions (for stop()).
-//   session       one TCP connection, on its own strand. Reads a request
+//   session       one TCP connection, on its own strand (with one I/O
+//                 thread, on the io_context itself). Reads a request
 //                 head (header_timeout, max_header_bytes), then the body
 //                 (body_timeout for the whole body, body_read_timeout for
 //                 each read, min_body_rate, max_body_bytes); until the body
@@ -39,10 +40,12 @@
 #include <google/protobuf/message.h>
 #include <google/protobuf/util/json_util.h>
 
+#include <algorithm>
 #include <cassert>
 #include <cstdio>
 #include <iterator>
 #include <mutex>
+#include <pthread.h>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
@@ -322,11 +325,14 @@ std::string format_peer(const tcp::endpoint& ep) {
 class session : public std::enable_shared_from_this<session> {
 public:
   session(server::impl& srv, tcp::socket socket, std::uint64_t id)
-    : srv_(srv), id_(id), stream_(std::move(socket)), timer_(stream_.get_executor()) {
+    : srv_(srv), id_(id), socket_(std::move(socket)), timer_(socket_.get_executor()) {
     error_code ec;
-    const auto ep = stream_.socket().remote_endpoint(ec);
+    const auto ep = socket_.remote_endpoint(ec);
     if (!ec)
       peer_ = format_peer(ep);
+    // Writes are tried at once (send); an answer that does not fit the
+    // socket's buffer goes on asynchronously.
+    socket_.non_blocking(true, ec);
     srv_.stats.connections_open.fetch_add(1);
     srv_.stats.connections_total.fetch_add(1);
   }
@@ -341,10 +347,10 @@ public:
   session(const session&) = delete;
   session& operator=(const session&) = delete;
 
-  asio::any_io_executor executor() { return stream_.get_executor(); }
+  asio::any_io_executor executor() { return socket_.get_executor(); }
 
   void start() {
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_request(); });
+    asio::dispatch(socket_.get_executor(), [self = shared_from_this()] { self->read_request(); });
   }
 
   /// Server is stopping: no more keep-alive. A call in progress is answered,
@@ -353,20 +359,16 @@ public:
   /// answered (Connection: close) rather than cut by the close; then it
   /// closes.
   void post_server_stop() {
-    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+    asio::post(socket_.get_executor(), [self = shared_from_this()] {
       self->keep_alive_ = false;
       if (self->phase_ != phase::idle && self->phase_ != phase::reading_header)
         return;
       const auto grace = self->srv_.opts.drain_idle_grace;
       if (grace.count() <= 0)
         return self->close();
-      self->timer_.expires_after(grace);
-      self->timer_.async_wait([self](error_code ec) {
-        if (ec)
-          return; // a call came and set its own deadline, or closed
-        if (self->phase_ == phase::idle || self->phase_ == phase::reading_header)
-          self->close();
-      });
+      // Applies while the connection waits for a request or its head.
+      self->grace_until_ = clock::now() + grace;
+      self->set_deadline(std::min(self->deadline_, self->grace_until_));
     });
   }
 
@@ -378,7 +380,7 @@ public:
   /// Room is needed: close if still waiting for its client (a head, or the
   /// rest of a body).
   void post_evict() {
-    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+    asio::post(socket_.get_executor(), [self = shared_from_this()] {
       if (self->phase_ == phase::idle || self->phase_ == phase::reading_header
           || self->phase_ == phase::reading_body) {
         self->srv_.stats.connections_evicted.fetch_add(1);
@@ -389,7 +391,7 @@ public:
 
   /// Drain expired: abandon a pending call and close now.
   void post_force_close() {
-    asio::post(stream_.get_executor(), [self = shared_from_this()] { self->force_close(); });
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->force_close(); });
   }
 
   /// Only when no I/O thread runs (after join).
@@ -398,15 +400,14 @@ public:
       call_->abandon();
       call_.reset();
     }
-    timer_.cancel();
     close();
   }
 
   /// Called on the strand with the winner's result.
   void finish_call(call_result r) {
     if (phase_ != phase::in_call)
-      return; // closed meanwhile
-    timer_.cancel();
+      return;          // closed meanwhile
+    deadline_ = never; // the call's, if any (the timer, if armed, finds it gone)
     call_.reset();
     for (auto& h : r.headers)
       cors_headers_.push_back(std::move(h));
@@ -435,43 +436,228 @@ private:
   header_list cors_headers_;                      // for every answer to this request (cors.hpp)
   std::chrono::steady_clock::time_point started_; // when the request was complete
 
+  // ---- deadlines
+  //
+  // One timer per connection, armed lazily: each phase stores its deadline
+  // in deadline_ (never: none); before the connection waits (a read, a
+  // write that did not complete at once, a call with a deadline), the timer
+  // is armed if that deadline comes earlier than the time it is armed for
+  // (timer_at_). When it fires, it re-arms to a deadline that moved later,
+  // or enforces one that passed. So the common request (head and body in
+  // the read that ended the idle wait, answer written at once) arms,
+  // cancels and runs no timer at all; a busy connection's timer fires about
+  // once per idle_timeout, to move on to the current idle deadline.
+
+  using clock = std::chrono::steady_clock;
+  static constexpr clock::time_point never = clock::time_point::max();
+
+  void set_deadline(clock::time_point at) {
+    deadline_ = at;
+    watch_deadline();
+  }
+
+  /// The connection is about to wait: the timer must fire by deadline_.
+  void watch_deadline() {
+    if (deadline_ < timer_at_)
+      arm(deadline_);
+  }
+
+  void arm(clock::time_point at) {
+    timer_at_ = at;
+    timer_.expires_at(at); // a wait armed for later ends with operation_aborted
+    timer_.async_wait([weak = weak_from_this()](error_code ec) {
+      if (ec)
+        return; // re-armed earlier, or the connection is gone
+      if (auto self = weak.lock())
+        self->on_timer();
+    });
+  }
+
+  void on_timer() {
+    timer_at_ = never;
+    if (phase_ == phase::closed || deadline_ == never)
+      return; // armed again when a phase sets a deadline
+    const auto now = clock::now();
+    if (deadline_ > now) {
+      arm(deadline_);
+      return;
+    }
+    deadline_ = never;
+    on_deadline(now);
+  }
+
+  // The phase's deadline passed; the same outcome as each phase had with a
+  // timed stream: a head or body too slow counts a timeout and closes, an
+  // idle connection, a stuck write or the drain closes, a call is answered
+  // deadline_exceeded.
+  void on_deadline(clock::time_point now) {
+    switch (phase_) {
+      case phase::reading_header:
+        if (now < grace_until_)
+          srv_.stats.timeouts.fetch_add(1);
+        close();
+        break;
+      case phase::reading_body:
+        body_too_slow();
+        break;
+      case phase::in_call:
+        if (call_)
+          call_->settle({status{code::deadline_exceeded, "the call exceeded its deadline"}, {}});
+        break;
+      case phase::idle:
+      case phase::writing:
+      case phase::closing:
+        close();
+        break;
+      case phase::closed:
+        break;
+    }
+  }
+
   // ---- reading
+  //
+  // One loop reads a request's head and body: parse() feeds the parser
+  // what is buffered; read_more() reads from the socket when it needs more,
+  // under the phase's deadline (set only then).
 
   void read_request() {
     if (srv_.stopping.load()) {
       close();
       return;
     }
-    waiting_since_.store(std::chrono::steady_clock::now().time_since_epoch().count(),
-                         std::memory_order_relaxed);
+    const auto now = clock::now();
+    waiting_since_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(srv_.opts.max_header_bytes));
     parser_->body_limit(srv_.opts.max_body_bytes);
+    continue_sent_ = false;
     if (!first_request_ && buffer_.size() == 0) {
       // Keep-alive: wait (idle_timeout) for the first byte of the next request.
       phase_ = phase::idle;
-      stream_.expires_after(srv_.opts.idle_timeout);
-      stream_.async_read_some(buffer_.prepare(4096),
-                              [self = shared_from_this()](error_code ec, std::size_t n) {
-                                self->buffer_.commit(n);
-                                if (ec) {
-                                  self->close();
-                                  return;
-                                }
-                                self->read_header();
-                              });
+      deadline_ = std::min(now + srv_.opts.idle_timeout, grace_until_);
+      read_more();
       return;
     }
-    read_header();
+    begin_header(now);
+    parse();
   }
 
-  void read_header() {
+  // The head's time (header_timeout) runs from its first byte (from the
+  // connection's start for the first request).
+  void begin_header(clock::time_point now) {
     phase_ = phase::reading_header;
-    stream_.expires_after(srv_.opts.header_timeout);
-    http::async_read_header(stream_, buffer_, *parser_,
-                            [self = shared_from_this()](error_code ec, std::size_t) {
-                              self->on_header(ec);
+    deadline_ = std::min(now + srv_.opts.header_timeout, grace_until_);
+  }
+
+  void parse() {
+    for (;;) {
+      if (parser_->is_done()) {
+        process();
+        return;
+      }
+      if (buffer_.size() == 0)
+        break;
+      const bool in_body = parser_->is_header_done();
+      error_code ec;
+      const auto used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (in_body)
+        body_read_ += used;
+      if (ec == http::error::need_more)
+        break;
+      if (on_read_error(ec))
+        return;
+      if (!in_body && parser_->is_header_done())
+        begin_body();
+      if (used == 0)
+        break;
+    }
+    if (phase_ == phase::reading_body && !continue_sent_
+        && protocol::iequals(sv(parser_->get()[http::field::expect]), "100-continue")) {
+      // The client waits for this before it sends the body.
+      continue_sent_ = true;
+      watch_deadline();
+      static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
+      asio::async_write(socket_, asio::buffer(cont.data(), cont.size()),
+                        [self = shared_from_this()](error_code wec, std::size_t) {
+                          if (wec) {
+                            self->close();
+                            return;
+                          }
+                          self->read_more();
+                        });
+      return;
+    }
+    read_more();
+  }
+
+  // The head is in; until the body is too, the connection still waits for
+  // its client (waiting_since_ stays set: evictable).
+  void begin_body() {
+    phase_ = phase::reading_body;
+    body_started_ = clock::now();
+    body_read_ = 0;
+    deadline_ = body_started_ + std::min(srv_.opts.body_timeout, srv_.opts.body_read_timeout);
+  }
+
+  // The body, one read at a time: each read waits at most
+  // body_read_timeout, the whole body at most body_timeout, and after a
+  // grace of one body_read_timeout the body must have come at
+  // min_body_rate at least.
+  void read_more() {
+    if (phase_ == phase::reading_body) {
+      const auto now = clock::now();
+      const auto elapsed = now - body_started_;
+      if (srv_.opts.min_body_rate > 0) {
+        const auto late = elapsed - srv_.opts.body_read_timeout;
+        if (late > clock::duration::zero()) {
+          const double due = std::chrono::duration<double>(late).count()
+                             * static_cast<double>(srv_.opts.min_body_rate);
+          if (static_cast<double>(body_read_) < due)
+            return body_too_slow();
+        }
+      }
+      const auto left = srv_.opts.body_timeout - elapsed;
+      if (left <= clock::duration::zero())
+        return body_too_slow();
+      deadline_ = now + std::min<clock::duration>(left, srv_.opts.body_read_timeout);
+    }
+    watch_deadline();
+    const auto room = std::clamp<std::size_t>(buffer_.capacity() - buffer_.size(), 4096, 65536);
+    socket_.async_read_some(buffer_.prepare(room),
+                            [self = shared_from_this()](error_code ec, std::size_t n) {
+                              self->on_read(ec, n);
                             });
+  }
+
+  void on_read(error_code ec, std::size_t n) {
+    buffer_.commit(n);
+    if (phase_ == phase::closed)
+      return; // closed meanwhile (evicted, timed out, stopped)
+    if (phase_ == phase::idle) {
+      if (ec) {
+        close();
+        return;
+      }
+      begin_header(clock::now());
+    } else if (ec) {
+      if (ec == asio::error::eof) {
+        // As Beast's read: the end of a message cut short, or before one.
+        if (parser_->got_some())
+          parser_->put_eof(ec);
+        else
+          ec = http::error::end_of_stream;
+        if (!ec && parser_->is_done()) {
+          process();
+          return;
+        }
+        if (!ec)
+          ec = http::error::partial_message;
+      }
+      on_read_error(ec);
+      return;
+    }
+    parse();
   }
 
   // Maps read errors to an answer (or a plain close). Returns true if handled.
@@ -487,9 +673,6 @@ private:
       send_error(status{code::resource_exhausted, "request body exceeds the limit of "
                                                     + std::to_string(srv_.opts.max_body_bytes)
                                                     + " bytes"});
-    } else if (ec == beast::error::timeout) {
-      srv_.stats.timeouts.fetch_add(1);
-      close();
     } else if (malformed_http(ec)) {
       srv_.stats.http_errors.fetch_add(1);
       send(make_response(http::status::bad_request));
@@ -504,73 +687,6 @@ private:
   static bool malformed_http(error_code ec) {
     return ec.category() == http::make_error_code(http::error::bad_target).category()
            && ec != http::error::end_of_stream && ec != http::error::partial_message;
-  }
-
-  void on_header(error_code ec) {
-    if (on_read_error(ec))
-      return;
-    // The head is in; until the body is too, the connection still waits
-    // for its client (waiting_since_ stays set: evictable).
-    const auto& req = parser_->get();
-    if (parser_->is_done()) {
-      process();
-      return;
-    }
-    phase_ = phase::reading_body;
-    body_started_ = std::chrono::steady_clock::now();
-    body_read_ = 0;
-    stream_.expires_after(std::min(srv_.opts.body_timeout, srv_.opts.body_read_timeout));
-    if (protocol::iequals(sv(req[http::field::expect]), "100-continue")) {
-      static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
-      asio::async_write(stream_, asio::buffer(cont.data(), cont.size()),
-                        [self = shared_from_this()](error_code wec, std::size_t) {
-                          if (wec) {
-                            self->close();
-                            return;
-                          }
-                          self->read_body();
-                        });
-      return;
-    }
-    read_body();
-  }
-
-  // The body, one read at a time: each read waits at most
-  // body_read_timeout, the whole body at most body_timeout, and after a
-  // grace of one body_read_timeout the body must have come at
-  // min_body_rate at least.
-  void read_body() {
-    const auto now = std::chrono::steady_clock::now();
-    const auto left = body_started_ + srv_.opts.body_timeout - now;
-    if (left <= std::chrono::steady_clock::duration::zero())
-      return body_too_slow();
-    stream_.expires_after(
-      std::min<std::chrono::steady_clock::duration>(left, srv_.opts.body_read_timeout));
-    http::async_read_some(stream_, buffer_, *parser_,
-                          [self = shared_from_this()](error_code ec, std::size_t n) {
-                            self->on_body(ec, n);
-                          });
-  }
-
-  void on_body(error_code ec, std::size_t n) {
-    if (on_read_error(ec))
-      return;
-    if (parser_->is_done()) {
-      process();
-      return;
-    }
-    body_read_ += n;
-    if (srv_.opts.min_body_rate > 0) {
-      const auto elapsed = std::chrono::steady_clock::now() - body_started_;
-      const auto late = elapsed - srv_.opts.body_read_timeout;
-      if (late > std::chrono::steady_clock::duration::zero()) {
-        const double due = std::chrono::duration<double>(late).count()
-                           * static_cast<double>(srv_.opts.min_body_rate);
-        if (static_cast<double>(body_read_) < due)
-          return body_too_slow();
-      }
-    }
-    read_body();
   }
 
   void body_too_slow() {
@@ -589,7 +705,7 @@ private:
     auto& req = parser_->get();
     const std::string_view target = sv(req.target());
     const auto qpos = target.find('?');
-    path_ = std::string(target.substr(0, qpos));
+    path_.assign(target.substr(0, qpos)); // keeps path_'s buffer across requests
     if (!srv_.opts.cors.allowed_origins.empty() && answer_cors(req))
       return;
     const std::string_view query = qpos == std::string_view::npos ? std::string_view{}
@@ -639,7 +755,7 @@ private:
 
   /// The request is complete: the connection is busy with it now.
   void begin_request() {
-    stream_.expires_never();
+    deadline_ = never; // the timer, if armed, finds none and stops
     first_request_ = false;
     waiting_since_.store(0, std::memory_order_relaxed);
     const auto& req = parser_->get();
@@ -650,15 +766,28 @@ private:
   }
 
   /// The handler's view of the request: procedure, peer, headers (names in
-  /// lower case).
+  /// lower case; only server_options::context_headers when they are listed).
   call_context make_context(const request_message& req) const {
     call_context ctx;
     ctx.procedure = path_;
     ctx.peer = peer_;
-    ctx.headers.reserve(static_cast<std::size_t>(std::distance(req.begin(), req.end())));
+    const auto& wanted = srv_.opts.context_headers;
+    if (!wanted) {
+      ctx.headers.reserve(static_cast<std::size_t>(std::distance(req.begin(), req.end())));
+      for (const auto& field : req) {
+        ctx.headers.emplace_back(protocol::to_lower(sv(field.name_string())),
+                                 std::string(sv(field.value())));
+      }
+      return ctx;
+    }
     for (const auto& field : req) {
-      ctx.headers.emplace_back(protocol::to_lower(sv(field.name_string())),
-                               std::string(sv(field.value())));
+      const auto name = sv(field.name_string());
+      for (const auto& w : *wanted) {
+        if (protocol::iequals(name, w)) {
+          ctx.headers.emplace_back(w, std::string(sv(field.value())));
+          break;
+        }
+      }
     }
     return ctx;
   }
@@ -876,14 +1005,8 @@ private:
     phase_ = phase::in_call;
     parser_.reset(); // free the request body
 
-    if (ctx.deadline) {
-      timer_.expires_at(*ctx.deadline);
-      timer_.async_wait([state](error_code ec) {
-        if (ec)
-          return; // cancelled: answered first
-        state->settle({status{code::deadline_exceeded, "the call exceeded its deadline"}, {}});
-      });
-    }
+    if (ctx.deadline)
+      set_deadline(*ctx.deadline); // on_deadline settles it deadline_exceeded
 
     auto token = std::make_shared<responder_token>(state);
     // `keep` holds a reference across the call so an exception is reported
@@ -978,17 +1101,45 @@ private:
     }
     res_.emplace(std::move(res));
     phase_ = phase::writing;
-    stream_.expires_after(srv_.opts.write_timeout);
-    http::async_write(stream_, *res_, [self = shared_from_this()](error_code ec, std::size_t) {
-      self->res_.reset();
-      if (ec) {
-        self->close();
-      } else if (!self->keep_alive_) {
-        self->linger_close();
+    serializer_.emplace(*res_);
+    // Most answers fit the socket's send buffer: written now, with no
+    // deadline and no handler run; the rest goes on asynchronously.
+    error_code ec;
+    while (!ec && !serializer_->is_done())
+      http::write_some(socket_, *serializer_, ec);
+    if (!ec) {
+      if (buffer_.size() == 0 || !keep_alive_) {
+        written({});
       } else {
-        self->read_request();
+        // The next request is already here (pipelined): parse it in a new
+        // handler rather than deeper in this one's stack.
+        asio::post(socket_.get_executor(), [self = shared_from_this()] { self->written({}); });
       }
-    });
+      return;
+    }
+    if (ec != asio::error::would_block && ec != asio::error::try_again) {
+      written(ec);
+      return;
+    }
+    set_deadline(clock::now() + srv_.opts.write_timeout);
+    http::async_write(socket_, *serializer_,
+                      [self = shared_from_this()](error_code wec, std::size_t) {
+                        self->written(wec);
+                      });
+  }
+
+  void written(error_code ec) {
+    serializer_.reset();
+    res_.reset();
+    if (phase_ == phase::closed)
+      return;
+    if (ec) {
+      close();
+    } else if (!keep_alive_) {
+      linger_close();
+    } else {
+      read_request();
+    }
   }
 
   // ---- closing
@@ -999,13 +1150,13 @@ private:
   void linger_close() {
     phase_ = phase::closing;
     error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.expires_after(500ms);
+    socket_.shutdown(tcp::socket::shutdown_send, ec);
+    set_deadline(clock::now() + 500ms);
     drain();
   }
 
   void drain() {
-    stream_.async_read_some(asio::buffer(drain_buf_),
+    socket_.async_read_some(asio::buffer(drain_buf_),
                             [self = shared_from_this()](error_code ec, std::size_t n) {
                               self->drained_ += n;
                               if (ec || self->drained_ > (1u << 20)) {
@@ -1021,17 +1172,24 @@ private:
       return;
     phase_ = phase::closed;
     error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-    stream_.close();
+    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    socket_.close(ec);
+    deadline_ = never;
+    timer_.cancel(); // its handler holds no reference: the session can go now
   }
 
   server::impl& srv_;
   const std::uint64_t id_;
-  beast::tcp_stream stream_;
-  asio::steady_timer timer_; // call deadline
+  tcp::socket socket_;
+  asio::steady_timer timer_;              // the deadlines' one timer (see "deadlines")
+  clock::time_point deadline_ = never;    // the current phase's deadline
+  clock::time_point timer_at_ = never;    // when timer_ fires (never: not armed)
+  clock::time_point grace_until_ = never; // stop(): close if still idle by then
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<response> res_;
+  std::optional<http::response_serializer<http::string_body>> serializer_;
+  bool continue_sent_ = false; // 100 Continue sent for this request
   std::shared_ptr<call_state> call_;
   std::string peer_;
   phase phase_ = phase::reading_header;
@@ -1087,7 +1245,11 @@ server::impl::impl(server_options o, std::vector<procedure> procs, std::vector<s
 }
 
 void server::impl::do_accept() {
-  acceptor.async_accept(asio::make_strand(ioc), [this](error_code ec, tcp::socket socket) {
+  // With one I/O thread its loop already runs a connection's handlers one at
+  // a time: no strand (a strand costs a lock and a queue per handler).
+  const auto executor = opts.threads <= 1 ? asio::any_io_executor(ioc.get_executor())
+                                          : asio::any_io_executor(asio::make_strand(ioc));
+  acceptor.async_accept(executor, [this](error_code ec, tcp::socket socket) {
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open())
         return;
@@ -1218,6 +1380,8 @@ void server::start() {
   const unsigned n = m.opts.threads == 0 ? 1 : m.opts.threads;
   for (unsigned i = 0; i < n; ++i) {
     m.threads.emplace_back([&m] {
+      if (!m.opts.thread_name.empty()) // Linux keeps 15 characters
+        pthread_setname_np(pthread_self(), m.opts.thread_name.substr(0, 15).c_str());
       for (;;) {
         try {
           m.ioc.run();

@@ -184,7 +184,8 @@ std::string error_code_of(const reply& r) {
 // Test service. Behaviour is selected by the request text:
 //   "throw", "drop", "never" (responder stashed), "thread" (answered from a
 //   std::thread), "slow" (thread, 300 ms), "fail" (failed_precondition with a
-//   tricky message), "ctx" (echoes header x-custom, peer, deadline), else echo.
+//   tricky message), "ctx" (echoes header x-custom, peer, deadline), "headers"
+//   (the names of the context's headers), else echo.
 struct echo_fixture {
   explicit echo_fixture(server_options opts = {}, std::vector<static_file> files = {}) {
     opts.port = 0;
@@ -234,6 +235,14 @@ struct echo_fixture {
       const std::string* h = ctx.header("x-custom");
       res.set_text((h ? *h : "-") + "|" + ctx.peer + "|" + (ctx.deadline ? "deadline" : "none")
                    + "|" + ctx.procedure);
+      done.ok(res);
+      return;
+    }
+    if (text == "headers") { // the names the call context carries
+      std::string names;
+      for (const auto& [name, value] : ctx.headers)
+        names += (names.empty() ? "" : ",") + name;
+      res.set_text(names);
       done.ok(res);
       return;
     }
@@ -799,6 +808,143 @@ BOOST_AUTO_TEST_CASE(idle_keep_alive_connection_times_out) {
   conn c(f.port());
   BOOST_TEST(c.call(post_json("{}")).status == 200u);
   BOOST_TEST(c.closed_within(5s));
+}
+
+// Issue 18: the deadlines share one lazily armed timer per connection (no
+// timer per request). A kept-alive connection's timer is armed for its idle
+// deadline; a head that stalls after some requests must still be cut at
+// header_timeout, not at the later idle deadline.
+BOOST_AUTO_TEST_CASE(header_timeout_holds_after_requests_on_a_kept_alive_connection) {
+  server_options o;
+  o.idle_timeout = 10s;
+  o.header_timeout = 300ms;
+  echo_fixture f(o);
+  conn c(f.port());
+  for (int i = 0; i < 3; ++i) {
+    BOOST_TEST(c.call(post_json(R"({"text":"k"})")).status == 200u);
+    // Longer than header_timeout: the timer fires and moves on to the
+    // (later) idle deadline; the connection stays open.
+    BOOST_REQUIRE(!c.closed_within(400ms));
+  }
+  const auto t0 = clock_type::now();
+  c.write_raw("POST " + echo_path + " HTTP/1.1\r\nHost: x\r\nContent-Ty"); // then stall
+  BOOST_TEST(c.closed_within(5s));
+  const auto took = clock_type::now() - t0;
+  BOOST_TEST(took >= 250ms);
+  BOOST_TEST(took < 3s);
+  BOOST_TEST(wait_for([&] { return f.srv->stats().timeouts.load() == 1u; }));
+}
+
+// The idle deadline moves with every request, and the timer follows it
+// lazily: a connection used more often than idle_timeout stays open across
+// several idle_timeouts, and closes idle_timeout after its last request.
+BOOST_AUTO_TEST_CASE(idle_deadline_moves_with_each_request_and_still_fires) {
+  server_options o;
+  o.idle_timeout = 400ms;
+  echo_fixture f(o);
+  conn c(f.port());
+  const auto t0 = clock_type::now();
+  while (clock_type::now() - t0 < 1500ms) { // more than three idle_timeouts
+    BOOST_REQUIRE(c.call(post_json(R"({"text":"k"})")).status == 200u);
+    BOOST_REQUIRE(!c.closed_within(150ms)); // open: its idle deadline moved on
+  }
+  BOOST_TEST(c.call(post_json(R"({"text":"last"})")).status == 200u);
+  const auto t1 = clock_type::now();
+  BOOST_TEST(c.closed_within(5s));
+  const auto idle = clock_type::now() - t1;
+  BOOST_TEST(idle >= 350ms);
+  BOOST_TEST(idle < 3s);
+  BOOST_TEST(f.srv->stats().requests_total.load() >= 5u);
+  BOOST_TEST(f.srv->stats().timeouts.load() == 0u); // idle is no head/body timeout
+}
+
+// A client that does not read its answer: the write that did not complete
+// at once goes on asynchronously under write_timeout, then the connection
+// closes.
+BOOST_AUTO_TEST_CASE(write_timeout_closes_a_client_that_does_not_read) {
+  server_options o;
+  o.write_timeout = 300ms;
+  echo_fixture f(o);
+  conn c(f.port());
+  auto req = post_json(R"({"text":"big","padding":33554432})"); // 32 MiB answer, never read
+  c.write(req);
+  BOOST_REQUIRE(wait_for([&] { return f.srv->stats().responses(code::ok) == 1u; }));
+  const auto t0 = clock_type::now();
+  BOOST_TEST(wait_for([&] { return f.srv->stats().connections_open.load() == 0u; }, 5s));
+  BOOST_TEST((clock_type::now() - t0) < 3s);
+  BOOST_TEST(f.call(post_json("{}")).status == 200u); // others unaffected
+}
+
+// An answer larger than the socket's buffer: the part written at once and
+// the rest written asynchronously arrive whole, and the connection goes on.
+BOOST_AUTO_TEST_CASE(a_large_answer_arrives_whole_and_the_connection_goes_on) {
+  echo_fixture f;
+  conn c(f.port());
+  for (int i = 0; i < 2; ++i) {
+    auto r = c.call(post_json(R"({"text":"big","padding":8388608})")); // 8 MiB
+    BOOST_TEST(r.status == 200u);
+    BOOST_TEST(parse_json_response(r.body).text() == std::string(8u << 20, 'p'));
+  }
+  BOOST_TEST(f.srv->stats().connections_total.load() == 1u);
+}
+
+// Two requests in one segment (pipelining): both answered, in order.
+BOOST_AUTO_TEST_CASE(pipelined_requests_are_answered_in_order) {
+  echo_fixture f;
+  conn c(f.port());
+  std::string both;
+  for (const char* text : {"first", "second"}) {
+    const std::string body = std::string(R"({"text":")") + text + "\"}";
+    both += "POST " + echo_path;
+    both += " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ";
+    both += std::to_string(body.size());
+    both += "\r\n\r\n";
+    both += body;
+  }
+  c.write_raw(both);
+  auto r1 = c.read(5s);
+  auto r2 = c.read(5s);
+  BOOST_REQUIRE(r1.has_value());
+  BOOST_REQUIRE(r2.has_value());
+  BOOST_TEST(parse_json_response(r1->body).text() == "first");
+  BOOST_TEST(parse_json_response(r2->body).text() == "second");
+  BOOST_TEST(f.srv->stats().connections_total.load() == 1u);
+}
+
+// Expect: 100-continue: the server asks for the body, then answers.
+BOOST_AUTO_TEST_CASE(expect_100_continue_gets_continue_then_the_answer) {
+  echo_fixture f;
+  conn c(f.port());
+  const std::string body = R"({"text":"cont"})";
+  c.write_raw("POST " + echo_path
+              + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: "
+                "100-continue\r\nContent-Length: "
+              + std::to_string(body.size()) + "\r\n\r\n");
+  auto cont = c.read(5s);
+  BOOST_REQUIRE(cont.has_value());
+  BOOST_TEST(cont->status == 100u);
+  c.write_raw(body);
+  auto r = c.read(5s);
+  BOOST_REQUIRE(r.has_value());
+  BOOST_TEST(r->status == 200u);
+  BOOST_TEST(parse_json_response(r->body).text() == "cont");
+}
+
+// The call context carries only the listed headers when
+// server_options::context_headers is set.
+BOOST_AUTO_TEST_CASE(context_headers_limits_the_copied_headers) {
+  server_options o;
+  o.context_headers = std::vector<std::string>{"x-custom"};
+  echo_fixture f(o);
+  auto r = f.call(post_json(R"({"text":"ctx"})", {{"X-Custom", "v1"}, {"X-Other", "v2"}}));
+  BOOST_TEST(r.status == 200u);
+  BOOST_TEST(parse_json_response(r.body).text().rfind("v1|", 0) == 0u);
+  r = f.call(post_json(R"({"text":"headers"})", {{"X-Custom", "v1"}, {"X-Other", "v2"}}));
+  BOOST_TEST(parse_json_response(r.body).text() == "x-custom");
+  echo_fixture all;
+  r = all.call(post_json(R"({"text":"headers"})", {{"X-Custom", "v1"}}));
+  BOOST_TEST(parse_json_response(r.body).text()
+             == "host,content-type,x-custom,content-length"); // every one, by default
 }
 
 // ------------------------------------------------------------------ lifecycle

@@ -140,6 +140,9 @@ struct server_options {
   std::string address = "127.0.0.1";
   std::uint16_t port = 8080; ///< 0 = ephemeral (see server::port())
   unsigned threads = 1;      ///< I/O threads
+  /// The I/O threads' name (ps, top, perf; at most 15 characters); empty:
+  /// the name of the thread that calls start().
+  std::string thread_name;
 
   /// Request body limit, applied to the encoded body (Content-Length checked
   /// before reading; chunked bodies stop at the limit) and to the decoded
@@ -176,6 +179,11 @@ struct server_options {
   /// normal call.
   std::size_t max_connections = 1024;
   bool require_protocol_version = false; ///< require Connect-Protocol-Version: 1 / connect=v1
+
+  /// When set, the headers a handler's call_context carries (and
+  /// `authorize` sees): these names (lower case), not every header of the
+  /// request. Each header copied costs the I/O thread allocations per call.
+  std::optional<std::vector<std::string>> context_headers;
 
   /// When set, every call and every route not marked `open` must pass it;
   /// otherwise the client gets 401 `unauthenticated`. Runs on an I/O thread.
