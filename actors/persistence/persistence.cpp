@@ -425,6 +425,11 @@ struct facade_state {
   // One queue per writer: writer i stores the pings of partitions p with
   // p % writers == i, so writers never wait for each other's partition locks.
   std::vector<std::deque<pending_store>> queues;
+  // Per writer: the Kafka partition its next batch goes to. Every ping of a
+  // batch goes to one partition, the writer's partitions in turn, so a
+  // commit moves one outbox head and one bucket per grain and minute
+  // (migrations/0014; docs/cost.md, "PostgreSQL per ping, third round").
+  std::vector<int32_t> turn;
   size_t pending = 0;
   std::vector<worker_slot> slots; // writers, then the count reader, then the tail reader
   lane counts;                    // count, minutes: may scan much
@@ -662,6 +667,19 @@ void dispatch_lane(facade_ptr self, lane& l) {
   });
 }
 
+// The Kafka partition of writer i's next batch: its partitions (p % writers
+// == i) one after the other. A writer that owns none (more writers than
+// partitions; its queue gets no pings then) keeps the pings' own.
+std::optional<int32_t> next_partition(facade_state& st, size_t i) {
+  auto writers = static_cast<int32_t>(st.queues.size());
+  auto& p = st.turn[i];
+  if (p < 0 || p >= st.cfg.partitions)
+    return std::nullopt;
+  auto now = p;
+  p = p + writers < st.cfg.partitions ? p + writers : static_cast<int32_t>(i);
+  return now;
+}
+
 void dispatch(facade_ptr self) {
   auto& st = self->state;
   auto writers = st.queues.size();
@@ -687,9 +705,12 @@ void dispatch(facade_ptr self) {
     // The batch is due when its earliest ping is: nothing of it may reach
     // PostgreSQL after a caller could have been told `unavailable`.
     auto deadline = queue.front().deadline;
+    auto partition = next_partition(st, i);
     for (size_t k = 0; k < n; ++k) {
       deadline = std::min(deadline, queue.front().deadline);
       rows.push_back(std::move(queue.front().row));
+      if (partition)
+        rows.back().partition = *partition;
       promises->push_back(std::move(queue.front().reply));
       queue.pop_front();
     }
@@ -768,6 +789,8 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg, telemetry::reg
   for (int i = 0; i < writers; ++i)
     add_slot("persistence.writer-" + std::to_string(i + 1));
   st.queues.resize(static_cast<size_t>(writers));
+  for (int i = 0; i < writers; ++i)
+    st.turn.push_back(i);
   add_slot("persistence.reader");
   add_slot("persistence.tail-reader");
   st.counts.slot = st.slots.size() - 2;

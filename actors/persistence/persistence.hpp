@@ -10,9 +10,12 @@
 //
 // Group commit: stores queue in the facade, one queue per writer (writer i
 // owns the Kafka partitions p with p % writers == i, so writers never wait
-// for each other's outbox locks); an idle writer takes up to `max_batch`
-// pings of its queue and writes them in one transaction, so pings that
-// arrive while a commit is under way share the next one. Each ping's promise
+// for each other's outbox locks; a ping's own partition picks its queue);
+// an idle writer takes up to `max_batch` pings of its queue and writes them
+// in one transaction, so pings that arrive while a commit is under way
+// share the next one. Every ping of a batch goes to one Kafka partition,
+// the writer's partitions in turn (the facade sets `ping_row::partition`),
+// so a commit locks and moves one outbox head. Each ping's promise
 // is delivered only after its transaction committed. A batch store (a
 // front-end's batch of calls) queues its pings the same way and answers
 // once, when every one has its outcome.
