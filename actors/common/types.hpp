@@ -37,7 +37,8 @@ struct ping_row {
   std::string id;         // UUIDv7, canonical text form
   int64_t pinged_at_ms;   // event time (never 0: "now" is resolved on accept)
   int64_t received_at_ms; // gateway clock when accepted
-  int32_t partition;      // Kafka partition, fixed at accept time
+  int32_t partition;      // Kafka partition: the gateway's picks the writer, whose batch then
+                          // puts all its pings in one (actors/persistence/persistence.hpp)
   // The client's idempotency key (empty: none) and how long PostgreSQL
   // keeps it: a ping whose key is already held is not stored again.
   std::string key = {};

@@ -331,8 +331,9 @@ worker_actor::behavior_type worker(worker_actor::stateful_pointer<worker_state> 
 // -- facade: group commit, bounds, health, supervision ----------------------
 
 using facade_actor
-  = persistence_actor::extend<caf::reacts_to<tick_atom>,  // timer: the watchdog of requests out
-                              caf::reacts_to<probe_atom>, // timer: probe PostgreSQL again
+  = persistence_actor::extend<caf::reacts_to<tick_atom>, // timer: the watchdog of requests out
+                              caf::reacts_to<tick_atom, int32_t>, // timer: writer i's linger
+                              caf::reacts_to<probe_atom>,         // timer: probe PostgreSQL again
                               caf::reacts_to<respawn_atom, int32_t>>; // timer: restart worker slot
                                                                       // i
 
@@ -425,6 +426,16 @@ struct facade_state {
   // One queue per writer: writer i stores the pings of partitions p with
   // p % writers == i, so writers never wait for each other's partition locks.
   std::vector<std::deque<pending_store>> queues;
+  // Per writer: the Kafka partition its next batch goes to. Every ping of a
+  // batch goes to one partition, the writer's partitions in turn, so a
+  // commit moves one outbox head and one bucket per grain and minute
+  // (migrations/0014; docs/cost.md, "PostgreSQL per ping, third round").
+  std::vector<int32_t> turn;
+  // Per writer, after a commit (settings::commit_linger): the pings its
+  // next batch waits for, until when, and whether a timer is armed.
+  std::vector<size_t> want;
+  std::vector<steady::time_point> linger_until;
+  std::vector<bool> linger_armed;
   size_t pending = 0;
   std::vector<worker_slot> slots; // writers, then the count reader, then the tail reader
   lane counts;                    // count, minutes: may scan much
@@ -662,6 +673,19 @@ void dispatch_lane(facade_ptr self, lane& l) {
   });
 }
 
+// The Kafka partition of writer i's next batch: its partitions (p % writers
+// == i) one after the other. A writer that owns none (more writers than
+// partitions; its queue gets no pings then) keeps the pings' own.
+std::optional<int32_t> next_partition(facade_state& st, size_t i) {
+  auto writers = static_cast<int32_t>(st.queues.size());
+  auto& p = st.turn[i];
+  if (p < 0 || p >= st.cfg.partitions)
+    return std::nullopt;
+  auto now = p;
+  p = p + writers < st.cfg.partitions ? p + writers : static_cast<int32_t>(i);
+  return now;
+}
+
 void dispatch(facade_ptr self) {
   auto& st = self->state;
   auto writers = st.queues.size();
@@ -679,6 +703,16 @@ void dispatch(facade_ptr self) {
     st.stats->backlog = static_cast<int64_t>(st.pending);
     if (slot.busy || !slot.child.running() || queue.empty())
       continue;
+    if (queue.size() < st.want[i] && now < st.linger_until[i]) {
+      // Lingering: the callers just answered have not sent again yet.
+      if (!st.linger_armed[i]) {
+        st.linger_armed[i] = true;
+        self->delayed_send(self, st.linger_until[i] - now, tick_atom::value,
+                           static_cast<int32_t>(i));
+      }
+      continue;
+    }
+    st.want[i] = 0;
     auto n = std::min(queue.size(), st.cfg.max_batch);
     std::vector<ping_row> rows;
     auto promises = std::make_shared<std::vector<store_reply>>();
@@ -687,9 +721,12 @@ void dispatch(facade_ptr self) {
     // The batch is due when its earliest ping is: nothing of it may reach
     // PostgreSQL after a caller could have been told `unavailable`.
     auto deadline = queue.front().deadline;
+    auto partition = next_partition(st, i);
     for (size_t k = 0; k < n; ++k) {
       deadline = std::min(deadline, queue.front().deadline);
       rows.push_back(std::move(queue.front().row));
+      if (partition)
+        rows.back().partition = *partition;
       promises->push_back(std::move(queue.front().reply));
       queue.pop_front();
     }
@@ -700,10 +737,15 @@ void dispatch(facade_ptr self) {
     ask<int64_t>(
       self, slot.child.get(), deadline - now,
       [self, i, generation, promises](int64_t committed) {
-        auto& slot = self->state.slots[i];
+        auto& st = self->state;
+        auto& slot = st.slots[i];
         if (slot.child.generation() == generation) {
           slot.busy = false;
           slot.child.healthy();
+        }
+        if (st.cfg.commit_linger > caf::timespan{0}) {
+          st.want[i] = std::min(st.cfg.max_batch, st.queues[i].size() + promises->size());
+          st.linger_until[i] = steady::now() + st.cfg.commit_linger;
         }
         for (auto& rp : *promises)
           rp.committed(committed);
@@ -768,6 +810,11 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg, telemetry::reg
   for (int i = 0; i < writers; ++i)
     add_slot("persistence.writer-" + std::to_string(i + 1));
   st.queues.resize(static_cast<size_t>(writers));
+  for (int i = 0; i < writers; ++i)
+    st.turn.push_back(i);
+  st.want.resize(static_cast<size_t>(writers), 0);
+  st.linger_until.resize(static_cast<size_t>(writers));
+  st.linger_armed.resize(static_cast<size_t>(writers), false);
   add_slot("persistence.reader");
   add_slot("persistence.tail-reader");
   st.counts.slot = st.slots.size() - 2;
@@ -911,6 +958,14 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg, telemetry::reg
         probe_atom::value);
     },
     [=](tick_atom) { watchdog(self); },
+    // A linger's timer ends the linger it finds (one timer per writer at
+    // most, so a linger never lasts longer than commit_linger).
+    [=](tick_atom, int32_t writer) {
+      auto i = static_cast<size_t>(writer);
+      self->state.linger_armed[i] = false;
+      self->state.want[i] = 0;
+      dispatch(self);
+    },
     [=](respawn_atom, int32_t index) {
       note();
       spawn_worker(self, index);

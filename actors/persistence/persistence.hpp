@@ -10,9 +10,15 @@
 //
 // Group commit: stores queue in the facade, one queue per writer (writer i
 // owns the Kafka partitions p with p % writers == i, so writers never wait
-// for each other's outbox locks); an idle writer takes up to `max_batch`
-// pings of its queue and writes them in one transaction, so pings that
-// arrive while a commit is under way share the next one. Each ping's promise
+// for each other's outbox locks; a ping's own partition picks its queue);
+// an idle writer takes up to `max_batch` pings of its queue and writes them
+// in one transaction, so pings that arrive while a commit is under way
+// share the next one. Every ping of a batch goes to one Kafka partition,
+// the writer's partitions in turn (the facade sets `ping_row::partition`),
+// so a commit locks and moves one outbox head. With `commit_linger` set, a
+// writer that just committed waits (at most that long, one timer) for the
+// callers it answered to send again before its next batch: fewer, larger
+// commits under a closed loop of callers; off by default. Each ping's promise
 // is delivered only after its transaction committed. A batch store (a
 // front-end's batch of calls) queues its pings the same way and answers
 // once, when every one has its outcome.
@@ -54,10 +60,15 @@
 namespace ping::persistence {
 
 struct settings {
-  std::string dsn;               // libpq connection string (secret)
-  int32_t partitions = 3;        // Kafka partitions (relay sequences)
-  int writers = 1;               // concurrent transactions (more = smaller batches)
-  size_t max_batch = 2000;       // pings per transaction
+  std::string dsn;         // libpq connection string (secret)
+  int32_t partitions = 3;  // Kafka partitions (relay sequences)
+  int writers = 1;         // concurrent transactions (more = smaller batches)
+  size_t max_batch = 2000; // pings per transaction
+  // After a commit, a writer waits up to this long for as many pings as
+  // were queued plus those it just answered (their callers' next pings)
+  // before it sends the next batch: fewer, larger commits (one WAL flush
+  // each) under a closed loop of callers. 0: send at once.
+  caf::timespan commit_linger{0};
   size_t max_pending = 20000;    // queued stores before rejecting
   size_t max_reads_waiting = 32; // per reader: queued reads before rejecting
   caf::timespan write_timeout = std::chrono::seconds(5);

@@ -60,6 +60,8 @@ gateway_config::gateway_config()
   add("postgres", postgres.dsn, "dsn", "libpq connection string", true);
   add("postgres", postgres.writers, "writers", "concurrent write transactions (connections)");
   add("postgres", postgres.max_batch, "max-batch", "pings per group commit");
+  add("postgres", postgres.commit_linger, "commit-linger",
+      "after a commit, wait this long at most for the answered callers' next pings (0: off)");
   add("postgres", postgres.max_pending, "max-pending",
       "pings queued for a commit before resource_exhausted");
   add("postgres", postgres.max_reads_waiting, "max-reads-waiting",
@@ -126,6 +128,7 @@ gateway_config::gateway_config()
   bound("gateway", gateway.max_in_flight, "max-in-flight", 1, 1 << 24);
   bound("postgres", postgres.writers, "writers", 1, 64);
   bound("postgres", postgres.max_batch, "max-batch", 1, 100000);
+  bound("postgres", postgres.commit_linger, "commit-linger", caf::timespan{0}, caf::timespan{1s});
   bound("postgres", postgres.max_pending, "max-pending", 1, 1 << 24);
   bound("kafka", partitions, "partitions", 1, 10000);
   bound("global", drain_timeout, "drain-timeout", caf::timespan{0ms}, caf::timespan{10min});

@@ -25,6 +25,7 @@ struct world {
   bool hang_counts = false;        // counts get no answer
   std::vector<int> writes_by;      // the worker of each write received
   std::vector<size_t> write_sizes; // the rows of each write received
+  std::vector<std::vector<int32_t>> write_parts; // the partitions of each write's rows
   std::vector<int> counts_by;
   std::vector<caf::typed_response_promise<int64_t>> held;
 };
@@ -35,6 +36,9 @@ worker_actor::behavior_type fake_worker(worker_actor::pointer self, std::shared_
     [=](write_atom, const std::vector<ping_row>& rows, int64_t) -> caf::result<int64_t> {
       w->writes_by.push_back(id);
       w->write_sizes.push_back(rows.size());
+      w->write_parts.emplace_back();
+      for (const auto& r : rows)
+        w->write_parts.back().push_back(r.partition);
       if (w->hang_writes) {
         auto rp = self->make_response_promise<int64_t>();
         w->held.push_back(rp);
@@ -252,6 +256,53 @@ BOOST_AUTO_TEST_CASE(one_watchdog_timer_covers_every_request_out) {
   advance(3000ms);             // 8.1 s: the count's deadline
   auto c = answer<int64_t>(count);
   BOOST_TEST((!c && c.error() == ping_errc::unavailable));
+}
+
+// Issue 18, third round: every ping of a batch goes to one Kafka
+// partition, the writer's partitions in turn, whatever partition the
+// gateway gave it (a commit then moves one outbox head).
+BOOST_AUTO_TEST_CASE(a_batch_goes_to_one_partition_the_writers_in_turn) {
+  start(defaults()); // one writer, 3 partitions
+  for (int k = 0; k < 4; ++k) {
+    std::vector<ping_row> rows;
+    for (int32_t p = 0; p < 3; ++p) {
+      rows.push_back(row());
+      rows.back().partition = p;
+    }
+    auto rh = (*self)->request(store, caf::infinite, store_atom::value, rows);
+    drain();
+    BOOST_REQUIRE(static_cast<bool>(answer<std::vector<caf::error>>(rh)));
+  }
+  using parts = std::vector<std::vector<int32_t>>;
+  BOOST_TEST((w->write_parts == parts{{0, 0, 0}, {1, 1, 1}, {2, 2, 2}, {0, 0, 0}}));
+}
+
+// commit_linger: after a commit, the writer waits for as many pings as it
+// had queued plus those it answered (their callers' next ones), or until
+// the linger ends, before the next batch.
+BOOST_AUTO_TEST_CASE(a_lingering_writer_waits_for_the_callers_it_answered) {
+  auto s = defaults();
+  s.commit_linger = 1ms;
+  start(s);
+  auto first = (*self)->request(store, caf::infinite, store_atom::value,
+                                std::vector<ping_row>{row(), row()});
+  drain();
+  BOOST_TEST(w->write_sizes == std::vector<size_t>{2}); // nothing to wait for at first
+  BOOST_REQUIRE(static_cast<bool>(answer<std::vector<caf::error>>(first)));
+  auto b = (*self)->request(store, caf::infinite, store_atom::value, row());
+  drain();
+  BOOST_TEST(w->write_sizes == std::vector<size_t>{2}); // waits for the second caller
+  auto c = (*self)->request(store, caf::infinite, store_atom::value, row());
+  drain();
+  BOOST_TEST((w->write_sizes == std::vector<size_t>{2, 2}));
+  BOOST_TEST(static_cast<bool>(answer<int64_t>(b)));
+  BOOST_TEST(static_cast<bool>(answer<int64_t>(c)));
+  auto d = (*self)->request(store, caf::infinite, store_atom::value, row());
+  drain();
+  BOOST_TEST((w->write_sizes == std::vector<size_t>{2, 2})); // waits for one more
+  advance(50ms);                                             // the linger ends
+  BOOST_TEST((w->write_sizes == std::vector<size_t>{2, 2, 1}));
+  BOOST_TEST(static_cast<bool>(answer<int64_t>(d)));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
