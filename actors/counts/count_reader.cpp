@@ -18,11 +18,45 @@ namespace ping::counts {
 
 namespace {
 
+// A batch of ranges asked in one message: answered once, when its last
+// range has its outcome.
+struct batch_answer {
+  std::optional<caf::typed_response_promise<std::vector<count_outcome>>> rp;
+  std::vector<count_outcome> outcomes;
+  size_t left = 0;
+};
+
+// A request waiting for a read: a count (its own promise, or its place in
+// a batch) or the console's minutes.
 struct waiter {
   time_range range;
   std::optional<caf::typed_response_promise<count_result>> count_rp;
   std::optional<caf::typed_response_promise<minute_counts>> minutes_rp;
+  std::shared_ptr<batch_answer> group;
+  size_t index = 0;
+
+  bool counts() const { return !minutes_rp; }
 };
+
+// Answers a count waiter: its promise, or its place in its batch (which is
+// answered with its last outcome).
+void settle_count(waiter& w, caf::expected<count_result> res) {
+  if (!w.group) {
+    if (res)
+      w.count_rp->deliver(std::move(*res));
+    else
+      w.count_rp->deliver(std::move(res.error()));
+    return;
+  }
+  auto& g = *w.group;
+  auto& out = g.outcomes[w.index];
+  if (res)
+    out.result = std::move(*res);
+  else
+    out.err = std::move(res.error());
+  if (--g.left == 0 && g.rp)
+    g.rp->deliver(std::move(g.outcomes));
+}
 
 using steady = std::chrono::steady_clock;
 
@@ -67,8 +101,8 @@ int32_t minutes_in(const time_range& r) {
 }
 
 void fail(waiter& w, const caf::error& err) {
-  if (w.count_rp)
-    w.count_rp->deliver(err);
+  if (w.counts())
+    settle_count(w, err);
   else
     w.minutes_rp->deliver(err);
 }
@@ -176,7 +210,7 @@ void fall_back_all(self_ptr self, const batch_ptr& batch, const std::string& rea
   auto ranges = std::make_shared<std::vector<time_range>>();
   auto slots = std::make_shared<std::vector<int>>();
   for (auto& w : *batch) {
-    if (w.count_rp) {
+    if (w.counts()) {
       slots->push_back(index_of(*ranges, w.range));
     } else {
       slots->push_back(-1);
@@ -196,23 +230,23 @@ void fall_back_all(self_ptr self, const batch_ptr& batch, const std::string& rea
       for (size_t i = 0; i < batch->size(); ++i) {
         auto slot = (*slots)[i];
         auto& w = (*batch)[i];
-        if (slot < 0 || !w.count_rp)
+        if (slot < 0 || !w.counts())
           continue;
         auto n = static_cast<size_t>(slot) < rc.ranges.size() ? rc.ranges[static_cast<size_t>(slot)]
                                                               : -1;
         if (n < 0) {
-          w.count_rp->deliver(raw_rows_dropped());
+          settle_count(w, raw_rows_dropped());
           continue;
         }
         (*st.from_postgres)++;
-        w.count_rp->deliver(count_result{n, "postgres", st.read});
+        settle_count(w, count_result{n, "postgres", st.read});
       }
       read_done(self, started);
     },
     [self, batch, slots, started](caf::error& err) {
       for (size_t i = 0; i < batch->size(); ++i)
-        if ((*slots)[i] >= 0 && (*batch)[i].count_rp)
-          (*batch)[i].count_rp->deliver(err);
+        if ((*slots)[i] >= 0 && (*batch)[i].counts())
+          settle_count((*batch)[i], err);
       read_done(self, started);
     },
     tail_atom::value, std::vector<int64_t>{}, false, *ranges);
@@ -252,10 +286,10 @@ void answer(self_ptr self, const batch_ptr& batch, const batch_ranges& asked,
     auto slot = static_cast<size_t>(asked.slot[i]);
     if (!w.range.bounded) {
       (*st.from_cache)++;
-      w.count_rp->deliver(count_result{snap.total + tail.total, "cache", st.read});
+      settle_count(w, count_result{snap.total + tail.total, "cache", st.read});
       continue;
     }
-    if (w.count_rp) {
+    if (w.counts()) {
       auto& sum = snap.sums[slot];
       cache::minute_span span{sum.first_minute, sum.end_minute};
       auto n = span.empty() ? 0 : sum.count + tail_in(tail_minutes, span.lo, span.hi);
@@ -267,11 +301,11 @@ void answer(self_ptr self, const batch_ptr& batch, const batch_ranges& asked,
         n += part;
       }
       if (dropped) {
-        w.count_rp->deliver(raw_rows_dropped());
+        settle_count(w, raw_rows_dropped());
         continue;
       }
       (*(span.empty() ? st.from_postgres : st.from_cache))++;
-      w.count_rp->deliver(count_result{n, span.empty() ? "postgres" : "cache", st.read});
+      settle_count(w, count_result{n, span.empty() ? "postgres" : "cache", st.read});
       continue;
     }
     auto& view = snap.ranges[slot];
@@ -314,7 +348,7 @@ void start_read(self_ptr self) {
     auto& w = st.waiting[taken];
     int slot = -1;
     if (w.range.bounded) {
-      auto& xs = w.count_rp ? asked->summed : asked->per_minute;
+      auto& xs = w.counts() ? asked->summed : asked->per_minute;
       auto known = std::find(xs.begin(), xs.end(), w.range) != xs.end();
       if (!known && taken > 0
           && asked->summed.size() + asked->per_minute.size() >= st.cfg.max_ranges_per_read)
@@ -346,7 +380,7 @@ void start_read(self_ptr self) {
       asked->parts.resize(batch->size());
       for (size_t i = 0; i < batch->size(); ++i) {
         auto& w = (*batch)[i];
-        if (!w.count_rp || !w.range.bounded)
+        if (!w.counts() || !w.range.bounded)
           continue;
         auto& sum = snap.sums[static_cast<size_t>(asked->slot[i])];
         for (auto& part : cache::outside(w.range, {sum.first_minute, sum.end_minute}))
@@ -409,10 +443,38 @@ impl_actor::behavior_type count_reader(self_ptr self, settings cfg, cache::reade
       if (range.bounded && range.start_ms >= range.end_ms)
         return count_result{0, "cache"}; // empty: nothing to read
       auto rp = self->make_response_promise<count_result>();
-      self->state.waiting.push_back({range, rp, std::nullopt});
+      self->state.waiting.push_back({range, rp, std::nullopt, nullptr, 0});
       self->state.stats->backlog = static_cast<int64_t>(self->state.waiting.size());
       start_read(self);
       return rp;
+    },
+    [=](count_atom,
+        const std::vector<time_range>& ranges) -> caf::result<std::vector<count_outcome>> {
+      // Each range as if asked alone (admitted while fewer than max_waiting
+      // wait, an empty one answered at once), answered together.
+      telemetry::noter(self)();
+      auto& st = self->state;
+      auto group = std::make_shared<batch_answer>();
+      group->outcomes.resize(ranges.size());
+      for (size_t i = 0; i < ranges.size(); ++i) {
+        auto& range = ranges[i];
+        if (st.waiting.size() >= st.cfg.max_waiting) {
+          group->outcomes[i].err = busy();
+          continue;
+        }
+        if (range.bounded && range.start_ms >= range.end_ms) {
+          group->outcomes[i].result = count_result{0, "cache"};
+          continue;
+        }
+        st.waiting.push_back({range, std::nullopt, std::nullopt, group, i});
+        ++group->left;
+      }
+      if (group->left == 0)
+        return std::move(group->outcomes);
+      group->rp = self->make_response_promise<std::vector<count_outcome>>();
+      st.stats->backlog = static_cast<int64_t>(st.waiting.size());
+      start_read(self);
+      return *group->rp;
     },
     [=](minutes_atom, int64_t first, int32_t n) -> caf::result<minute_counts> {
       if (!admit(self))
@@ -422,7 +484,7 @@ impl_actor::behavior_type count_reader(self_ptr self, settings cfg, cache::reade
                                "minutes must be between 1 and one week");
       auto rp = self->make_response_promise<minute_counts>();
       time_range range{true, first * ms_per_minute, (first + n) * ms_per_minute};
-      self->state.waiting.push_back({range, std::nullopt, rp});
+      self->state.waiting.push_back({range, std::nullopt, rp, nullptr, 0});
       self->state.stats->backlog = static_cast<int64_t>(self->state.waiting.size());
       start_read(self);
       return rp;

@@ -479,9 +479,12 @@ void store_rows(self_ptr self, std::vector<std::pair<uint64_t, ping_row>>& colle
 }
 
 // Validates and asks the count reader; the caller waits until `until`.
-// `tc`: the call's trace (invalid: a new one).
+// `tc`: the call's trace (invalid: a new one). With `collect` set, the
+// range is added to it (with its call) instead of being sent: the caller
+// asks the turn's ranges in one request (count_ranges).
 void accept_count(self_ptr self, const time_range& range, clock::time_point until,
-                  answer_to<count_result> to, trace::context tc = {}) {
+                  answer_to<count_result> to, trace::context tc = {},
+                  std::vector<std::pair<uint64_t, time_range>>* collect = nullptr) {
   auto& st = self->state;
   if (auto err = validate_range(range)) {
     answer_count(st, to, std::move(err));
@@ -493,9 +496,48 @@ void accept_count(self_ptr self, const time_range& range, clock::time_point unti
   st.counts_waiting.emplace(call, pending_count{std::move(to), deadline, started,
                                                 tc.valid() ? tc : trace::start(nullptr, now_ms())});
   track(self, call, deadline);
+  if (collect) {
+    collect->emplace_back(call, range);
+    return;
+  }
   self->request(st.counts, caf::infinite, count_atom::value, range)
     .then([self, call](count_result& r) { finish_count(self, call, std::move(r)); },
           [self, call](caf::error& err) { finish_count(self, call, std::move(err)); });
+}
+
+// Asks the ranges of one batch in one request; each call is finished with
+// its range's outcome (its count, with the read that answered it, or its
+// error). No timeout, as for the rows: the sweep answers every call at its
+// deadline; the count reader bounds what waits (max_waiting, per range).
+void count_ranges(self_ptr self, std::vector<std::pair<uint64_t, time_range>>& collected) {
+  if (collected.empty())
+    return;
+  auto& st = self->state;
+  std::vector<uint64_t> calls;
+  std::vector<time_range> ranges;
+  calls.reserve(collected.size());
+  ranges.reserve(collected.size());
+  for (auto& [call, range] : collected) {
+    calls.push_back(call);
+    ranges.push_back(range);
+  }
+  self->request(st.counts, caf::infinite, count_atom::value, std::move(ranges))
+    .then(
+      [self, calls](std::vector<counts::count_outcome>& outcomes) {
+        for (size_t i = 0; i < calls.size(); ++i) {
+          if (i >= outcomes.size())
+            finish_count(self, calls[i],
+                         caf::make_error(ping_errc::internal, "the count reader lost the outcome"));
+          else if (outcomes[i].err)
+            finish_count(self, calls[i], std::move(outcomes[i].err));
+          else
+            finish_count(self, calls[i], std::move(outcomes[i].result));
+        }
+      },
+      [self, calls](caf::error& err) {
+        for (auto call : calls)
+          finish_count(self, call, err);
+      });
 }
 
 impl_actor::behavior_type gateway(self_ptr self, settings cfg,
@@ -555,18 +597,21 @@ impl_actor::behavior_type gateway(self_ptr self, settings cfg,
         batch.take(batch);
       if (!batch.reply)
         return;
-      // The batch's pings go to persistence as one request.
+      // The batch's pings go to persistence as one request, its counts to
+      // the count reader as one.
       std::vector<std::pair<uint64_t, ping_row>> rows;
+      std::vector<std::pair<uint64_t, time_range>> ranges;
       for (uint32_t i = 0; i < batch.calls.size() && i < batch.reply->size(); ++i) {
         auto& c = batch.calls[i];
         if (c.count)
-          accept_count(self, c.range, c.deadline, {{}, batch.reply, i}, c.trace);
+          accept_count(self, c.range, c.deadline, {{}, batch.reply, i}, c.trace, &ranges);
         else
           accept_ping(self, c.timestamp_ms, std::move(c.key),
                       c.trace.valid() ? c.trace : trace::start(nullptr, now_ms()), c.deadline,
                       {{}, batch.reply, i}, &rows);
       }
       store_rows(self, rows);
+      count_ranges(self, ranges);
       flush(self->state);
     },
     [=](drain_atom) {

@@ -254,6 +254,22 @@ struct fixture : test::coordinator_fixture {
     drain();
     return result(h);
   }
+
+  using batch_handle = decltype(std::declval<caf::scoped_actor&>()->request(
+    std::declval<counts::counts_actor&>(), caf::infinite, count_atom::value,
+    std::vector<time_range>{}));
+
+  batch_handle ask_all(std::vector<time_range> rs) {
+    return (*self)->request(counts, caf::infinite, count_atom::value, std::move(rs));
+  }
+
+  // The one answer to a batch (none: empty, and the test fails).
+  std::vector<counts::count_outcome> outcomes(batch_handle& h) {
+    std::vector<counts::count_outcome> out;
+    h.receive([&](std::vector<counts::count_outcome>& xs) { out = std::move(xs); },
+              [&](caf::error& e) { BOOST_FAIL(caf::to_string(e)); });
+    return out;
+  }
 };
 
 time_range minutes(int64_t a, int64_t b) {
@@ -696,6 +712,60 @@ BOOST_AUTO_TEST_CASE(reads_arm_one_timer_not_one_per_request) {
   BOOST_TEST(request_timeouts == 0u);
   BOOST_TEST(dues.size() == 1u); // timers armed in all
   BOOST_TEST(pending_timers().all <= 1u);
+}
+
+// Issue 18: a batch of ranges (one front-end batch through the gateway) is
+// one request and one answer: every range's outcome in order, from one
+// shared read; an empty range is answered without it.
+BOOST_AUTO_TEST_CASE(a_batch_of_ranges_is_answered_once_from_one_read) {
+  w->buckets = {{100, 5}, {101, 6}, {102, 7}};
+  w->tail.total = 7;
+  w->tail.minutes = {{101, 1}};
+  auto h
+    = ask_all({{}, minutes(100, 103), {true, 5 * minute_ms, 5 * minute_ms}, minutes(100, 103)});
+  drain();
+  auto out = outcomes(h);
+  BOOST_REQUIRE(out.size() == 4u);
+  for (auto& o : out)
+    BOOST_TEST(!o.err);
+  BOOST_TEST(out[0].result.count == 67);
+  BOOST_TEST(out[1].result.count == 5 + 6 + 7 + 1);
+  BOOST_TEST(out[2].result.count == 0);
+  BOOST_TEST(out[3].result.count == 5 + 6 + 7 + 1);
+  // One read answered them all: one snapshot, one statement, one read id.
+  BOOST_TEST(w->snapshots == 1);
+  BOOST_TEST(w->statements == 1);
+  BOOST_TEST(w->asked[0].size() == 1u); // the range asked once
+  BOOST_TEST(out[0].result.read != 0u);
+  BOOST_TEST(out[1].result.read == out[0].result.read);
+  BOOST_TEST(out[3].result.read == out[0].result.read);
+}
+
+// The bound holds per range: the ranges of a batch beyond max_waiting are
+// refused (resource_exhausted), in its one answer; the others are counted
+// by the read that starts after the batch arrived (read-your-writes).
+BOOST_AUTO_TEST_CASE(a_batch_beyond_the_bound_refuses_only_its_excess) {
+  w->tail_per_read = true;
+  w->hold_snapshots = true;
+  auto first = ask({}); // read 1, in flight
+  drain();
+  auto h = ask_all(std::vector<time_range>(20, time_range{}));
+  drain();
+  w->hold_snapshots = false;
+  (*self)->send(cache, resume_atom::value);
+  drain();
+  auto first_answer = result(first);
+  BOOST_REQUIRE(first_answer);
+  BOOST_TEST(first_answer->count == 60 + 100); // read 1
+  auto out = outcomes(h);
+  BOOST_REQUIRE(out.size() == 20u);
+  for (size_t i = 0; i < 16; ++i) {
+    BOOST_TEST(!out[i].err, "range " << i);
+    BOOST_TEST(out[i].result.count == 60 + 200, "range " << i); // read 2, after the batch
+  }
+  for (size_t i = 16; i < 20; ++i)
+    BOOST_TEST((out[i].err == ping_errc::resource_exhausted), "range " << i);
+  BOOST_TEST(w->snapshots == 2);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -48,6 +48,15 @@ struct observed {
   };
   int batches = 0;
   std::vector<std::shared_ptr<held_batch>> held_rows;
+  // The count reader's requests: single ranges, and batches of ranges
+  // (each answered once); with hold_counts, batches are answered on
+  // resume_atom.
+  int count_requests = 0;
+  int count_batches = 0;
+  bool hold_counts = false;
+  std::vector<std::pair<caf::typed_response_promise<std::vector<counts::count_outcome>>,
+                        std::vector<counts::count_outcome>>>
+    held_counts;
 
   size_t holding() const { return held.size() + held_rows.size(); }
 };
@@ -127,12 +136,52 @@ publisher::publisher_actor::behavior_type fake_publisher(std::shared_ptr<observe
   };
 }
 
-// A count reader that answers 7 from "cache" and records the ranges.
-counts::counts_actor::behavior_type fake_counts(std::shared_ptr<observed> obs) {
+// The fake count reader's answer to a range, from read 5: a range ending
+// below 1000 ms counts its end (so each call can be told its own), one
+// starting at 13 fails (unavailable), any other counts 7.
+counts::count_outcome fake_count(const time_range& r) {
+  counts::count_outcome o;
+  if (r.bounded && r.start_ms == 13)
+    o.err = caf::make_error(ping_errc::unavailable, "the cache cannot answer");
+  else
+    o.result = count_result{r.bounded && r.end_ms < 1000 ? r.end_ms : 7, "cache", 5};
+  return o;
+}
+
+using fake_counts_actor = counts::counts_actor::extend<caf::reacts_to<resume_atom>>;
+
+// A count reader that answers as fake_count says and records the ranges.
+fake_counts_actor::behavior_type fake_counts(fake_counts_actor::pointer self,
+                                             std::shared_ptr<observed> obs) {
   return {
-    [=](count_atom, time_range r) {
+    [=](count_atom, time_range r) -> caf::result<count_result> {
+      obs->count_requests++;
       obs->ranges.push_back(r);
-      return count_result{7, "cache"};
+      auto o = fake_count(r);
+      if (o.err)
+        return o.err;
+      return o.result;
+    },
+    [=](count_atom,
+        const std::vector<time_range>& rs) -> caf::result<std::vector<counts::count_outcome>> {
+      obs->count_batches++;
+      std::vector<counts::count_outcome> out;
+      for (auto& r : rs) {
+        obs->ranges.push_back(r);
+        out.push_back(fake_count(r));
+      }
+      if (obs->hold_counts) {
+        auto rp = self->make_response_promise<std::vector<counts::count_outcome>>();
+        obs->held_counts.emplace_back(rp, std::move(out));
+        return rp;
+      }
+      return out;
+    },
+    [=](resume_atom) {
+      auto held = std::move(obs->held_counts);
+      obs->held_counts.clear();
+      for (auto& [rp, out] : held)
+        rp.deliver(out);
     },
     [](minutes_atom, int64_t, int32_t n) {
       return counts::minute_counts{std::vector<int64_t>(static_cast<size_t>(n), 0), "cache"};
@@ -155,7 +204,8 @@ struct fixture : test::coordinator_fixture {
   telemetry::registry reg;
   std::shared_ptr<observed> obs = std::make_shared<observed>();
   std::vector<caf::actor> spawned;
-  caf::actor store; // the last fake store spawned
+  caf::actor store;  // the last fake store spawned
+  caf::actor counts; // the last fake count reader spawned
 
   ~fixture() {
     for (auto& a : spawned)
@@ -168,8 +218,10 @@ struct fixture : test::coordinator_fixture {
     auto pub = sys->spawn(fake_publisher, obs);
     auto counts = sys->spawn(fake_counts, obs);
     this->store = caf::actor_cast<caf::actor>(store);
-    auto gw = gateway::spawn_gateway(
-      *sys, s, caf::actor_cast<persistence::persistence_actor>(store), pub, counts, reg);
+    this->counts = caf::actor_cast<caf::actor>(counts);
+    auto gw = gateway::spawn_gateway(*sys, s,
+                                     caf::actor_cast<persistence::persistence_actor>(store), pub,
+                                     caf::actor_cast<counts::counts_actor>(counts), reg);
     for (auto a : {caf::actor_cast<caf::actor>(store), caf::actor_cast<caf::actor>(pub),
                    caf::actor_cast<caf::actor>(counts), caf::actor_cast<caf::actor>(gw)})
       spawned.push_back(a);
@@ -506,10 +558,11 @@ gateway::call ping_call(int64_t ts, clock_type::time_point deadline) {
   return c;
 }
 
-gateway::call count_call(clock_type::time_point deadline) {
+gateway::call count_call(clock_type::time_point deadline, time_range range = {}) {
   gateway::call c;
   c.count = true;
   c.deadline = deadline;
+  c.range = range;
   return c;
 }
 
@@ -681,6 +734,69 @@ BOOST_AUTO_TEST_CASE(the_calls_trace_reaches_the_row) {
   BOOST_TEST(obs->rows[1].trace_hi == 0u);
   BOOST_TEST(obs->rows[1].trace_lo == 0u);
   BOOST_TEST(obs->rows[1].key == "retry-1");
+}
+
+// Issue 18: the PingCounts of a batch cross to the count reader as one
+// request and come back as one answer (not a request and an answer per
+// call); each call gets its own range's count, with the read that answered
+// it, and the batch's answers go back in one hand-over.
+BOOST_AUTO_TEST_CASE(a_batch_of_counts_is_one_request_and_one_answer) {
+  auto gw = make(mode::answer, with(10));
+  auto later = clock_type::now() + 60s;
+  auto h = send_batch(gw, {count_call(later, {true, 0, 100}), count_call(later),
+                           count_call(later, {true, 50, 300}), count_call(later, {true, 0, 400})});
+  drain();
+  BOOST_TEST(obs->count_requests == 0);
+  BOOST_TEST(obs->count_batches == 1);
+  BOOST_TEST(obs->ranges.size() == 4u);
+  for (uint32_t i = 0; i < 4; ++i)
+    BOOST_TEST(h->ok(i), "call " << i);
+  BOOST_REQUIRE(h->ok(0) && h->ok(1) && h->ok(2) && h->ok(3));
+  BOOST_TEST(h->to(0)[0].count.count == 100);
+  BOOST_TEST(h->to(1)[0].count.count == 7);
+  BOOST_TEST(h->to(2)[0].count.count == 300);
+  BOOST_TEST(h->to(3)[0].count.count == 400);
+  BOOST_TEST(h->to(3)[0].count.read == 5u); // the read id reaches the call
+  BOOST_TEST(h->got.size() == 1u);          // one hand-over back
+}
+
+// A bad range fails only its call: an invalid one (start after end) at the
+// gateway, never asked; one the count reader fails with that call's error;
+// the others get their counts.
+BOOST_AUTO_TEST_CASE(a_bad_range_in_a_batch_fails_only_that_call) {
+  auto gw = make(mode::answer, with(10));
+  auto later = clock_type::now() + 60s;
+  auto h = send_batch(gw, {count_call(later, {true, 0, 100}), count_call(later, {true, 9, 3}),
+                           count_call(later, {true, 13, 20}), count_call(later, {true, 0, 200})});
+  drain();
+  BOOST_TEST(obs->count_batches == 1);
+  BOOST_TEST(obs->count_requests == 0);
+  BOOST_TEST(obs->ranges.size() == 3u); // not the invalid one
+  BOOST_TEST(h->failed_with(1, ping_errc::invalid_argument));
+  BOOST_TEST(h->failed_with(2, ping_errc::unavailable));
+  BOOST_REQUIRE(h->ok(0) && h->ok(3));
+  BOOST_TEST(h->to(0)[0].count.count == 100);
+  BOOST_TEST(h->to(3)[0].count.count == 200);
+}
+
+// A batch of counts whose answer never comes is answered at its deadline by
+// the sweep (the request carries no timer), once; the late answer changes
+// nothing.
+BOOST_AUTO_TEST_CASE(a_batch_of_counts_never_answered_meets_its_deadline) {
+  obs->hold_counts = true;
+  auto gw = make(mode::answer, with(10));
+  auto h = send_batch(gw, {count_call(clock_type::now()), count_call(clock_type::now())});
+  drain();
+  BOOST_REQUIRE(obs->held_counts.size() == 1u);
+  BOOST_TEST(sched->clock().schedule().size() == 1u); // the sweep alone
+  BOOST_TEST(h->to(0).empty());
+  fire_timers();
+  BOOST_TEST(h->failed_with(0, ping_errc::deadline_exceeded));
+  BOOST_TEST(h->failed_with(1, ping_errc::deadline_exceeded));
+  caf::anon_send(counts, resume_atom::value);
+  drain();
+  BOOST_TEST(h->to(0).size() == 1u);
+  BOOST_TEST(h->to(1).size() == 1u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
