@@ -74,19 +74,20 @@ BOOST_AUTO_TEST_CASE(millisecond_conversions_are_exact_and_inlined) {
   BOOST_TEST(plan.find("timestamptz_to_ms(") == std::string::npos);
 }
 
-BOOST_AUTO_TEST_CASE(concurrent_pings_share_commits) {
-  auto dsn = test::fresh_database("groupcommit");
-  persistence::migrate(dsn);
-  caf::actor_system_config cfg;
-  caf::actor_system sys{cfg};
-  telemetry::registry reg;
+namespace {
+
+// Sends n stores at once to a persistence actor with two writers (writer 0
+// owns partitions 0 and 2, writer 1 partition 1), collects every reply, and
+// checks that each was committed and that stores arriving together shared
+// a commit. Leaves the actor running for the caller's checks (`reg`
+// outlives it).
+persistence::persistence_actor store_concurrently(caf::actor_system& sys, telemetry::registry& reg,
+                                                  const std::string& dsn, int n) {
   persistence::settings s;
   s.dsn = dsn;
   s.writers = 2;
   auto store = persistence::spawn_persistence(sys, s, reg);
   caf::scoped_actor self{sys};
-  constexpr int n = 3000;
-  // Fire all stores at once, then collect every reply.
   for (int i = 0; i < n; ++i) {
     auto id = make_uuid_v7(now_ms());
     self->send(store, store_atom::value, ping_row{id, 60'000 + i, now_ms(), partition_of(id, 3)});
@@ -102,6 +103,19 @@ BOOST_AUTO_TEST_CASE(concurrent_pings_share_commits) {
       [&](caf::error& err) { BOOST_TEST_MESSAGE(to_string(err)); }, caf::after(10s) >> [] {});
   BOOST_TEST(ok == n);
   BOOST_TEST(largest_batch > 1); // stores that arrived together shared a commit
+  return store;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(concurrent_pings_share_commits) {
+  auto dsn = test::fresh_database("groupcommit");
+  persistence::migrate(dsn);
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  telemetry::registry reg;
+  constexpr int n = 3000;
+  auto store = store_concurrently(sys, reg, dsn, n);
   BOOST_TEST(test::query_int(dsn, "SELECT count(*) FROM pings") == n);
   BOOST_TEST(test::query_int(dsn, test::outbox_backlog) == n); // nothing relays here
   BOOST_TEST(test::query_int(dsn, "SELECT count(DISTINCT (kafka_partition, relay_seq)) FROM pings")
@@ -112,6 +126,7 @@ BOOST_AUTO_TEST_CASE(concurrent_pings_share_commits) {
                                   "OR max(relay_seq) <> count(*)) gaps")
              == 0);
   // Exact, half-open counts.
+  caf::scoped_actor self{sys};
   auto count = [&](time_range r) {
     int64_t out = -1;
     self->request(store, 5s, count_atom::value, r)
@@ -243,27 +258,8 @@ BOOST_AUTO_TEST_CASE(a_commit_stores_its_pings_in_one_partition) {
   caf::actor_system_config cfg;
   caf::actor_system sys{cfg};
   telemetry::registry reg;
-  persistence::settings s;
-  s.dsn = dsn;
-  s.writers = 2; // writer 0 owns partitions 0 and 2, writer 1 partition 1
-  auto store = persistence::spawn_persistence(sys, s, reg);
-  caf::scoped_actor self{sys};
   constexpr int n = 3000;
-  for (int i = 0; i < n; ++i) {
-    auto id = make_uuid_v7(now_ms());
-    self->send(store, store_atom::value, ping_row{id, 60'000 + i, now_ms(), partition_of(id, 3)});
-  }
-  int ok = 0;
-  int64_t largest_batch = 0;
-  for (int i = 0; i < n; ++i)
-    self->receive(
-      [&](int64_t batch) {
-        ok++;
-        largest_batch = std::max(largest_batch, batch);
-      },
-      [&](caf::error& err) { BOOST_TEST_MESSAGE(to_string(err)); }, caf::after(10s) >> [] {});
-  BOOST_TEST(ok == n);
-  BOOST_TEST(largest_batch > 1);
+  auto store = store_concurrently(sys, reg, dsn, n);
   BOOST_TEST(test::query_int(dsn, "SELECT count(*) FROM (SELECT xmin::text FROM pings GROUP BY 1"
                                   " HAVING count(DISTINCT kafka_partition) > 1) mixed")
              == 0);
