@@ -76,6 +76,12 @@ BOOST_AUTO_TEST_CASE(millisecond_conversions_are_exact_and_inlined) {
 
 namespace {
 
+// Partitions whose stored positions are not dense (1..count, no gap, no
+// repeat).
+constexpr const char* position_gaps
+  = "SELECT count(*) FROM (SELECT kafka_partition FROM pings GROUP BY 1"
+    " HAVING min(relay_seq) <> 1 OR max(relay_seq) <> count(*)) gaps";
+
 // Sends n stores at once to a persistence actor with two writers (writer 0
 // owns partitions 0 and 2, writer 1 partition 1), collects every reply, and
 // checks that each was committed and that stores arriving together shared
@@ -121,10 +127,7 @@ BOOST_AUTO_TEST_CASE(concurrent_pings_share_commits) {
   BOOST_TEST(test::query_int(dsn, "SELECT count(DISTINCT (kafka_partition, relay_seq)) FROM pings")
              == n);
   // Positions are dense per partition: 1..count, no gaps, no repeats.
-  BOOST_TEST(test::query_int(dsn, "SELECT count(*) FROM (SELECT kafka_partition FROM pings "
-                                  "GROUP BY 1 HAVING min(relay_seq) <> 1 "
-                                  "OR max(relay_seq) <> count(*)) gaps")
-             == 0);
+  BOOST_TEST(test::query_int(dsn, position_gaps) == 0);
   // Exact, half-open counts.
   caf::scoped_actor self{sys};
   auto count = [&](time_range r) {
@@ -233,10 +236,7 @@ BOOST_AUTO_TEST_CASE(stored_positions_are_the_positions_postgres_gave) {
   BOOST_TEST(third.stored == 2);
   check(last, third);
   // Dense per partition across all of it: 1..count, no gap, no repeat.
-  BOOST_TEST(test::query_int(dsn, "SELECT count(*) FROM (SELECT kafka_partition FROM pings "
-                                  "GROUP BY 1 HAVING min(relay_seq) <> 1 "
-                                  "OR max(relay_seq) <> count(*)) gaps")
-             == 0);
+  BOOST_TEST(test::query_int(dsn, position_gaps) == 0);
   BOOST_TEST(test::query_int(dsn, "SELECT count(*) FROM pings") == 25 + 1 + 8 + 4 + 2);
   int64_t lower = 0;
   auto xs = persistence::sql::parse_int8_array("[2:3]={5,NULL}", lower);
@@ -264,10 +264,7 @@ BOOST_AUTO_TEST_CASE(a_commit_stores_its_pings_in_one_partition) {
                                   " HAVING count(DISTINCT kafka_partition) > 1) mixed")
              == 0);
   BOOST_TEST(test::query_int(dsn, "SELECT count(DISTINCT kafka_partition) FROM pings") == 3);
-  BOOST_TEST(test::query_int(dsn, "SELECT count(*) FROM (SELECT kafka_partition FROM pings "
-                                  "GROUP BY 1 HAVING min(relay_seq) <> 1 "
-                                  "OR max(relay_seq) <> count(*)) gaps")
-             == 0);
+  BOOST_TEST(test::query_int(dsn, position_gaps) == 0);
   caf::anon_send_exit(store, caf::exit_reason::user_shutdown);
 }
 
