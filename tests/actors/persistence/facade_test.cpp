@@ -436,4 +436,30 @@ BOOST_AUTO_TEST_CASE(answered_requests_leave_no_timer_or_handler_behind) {
   BOOST_TEST(dues.size() <= 2u); // the probe's, the tick armed by the first request
 }
 
+// The deadline and the answer at once: the worker's answer is already in
+// the facade's mailbox when the watchdog's tick for that deadline is
+// handled. The timeout is a message queued behind the answer, so the
+// answer counts (the batch was sent before its deadline and committed):
+// its callers hear of the commit and the writer is kept. Before, the tick
+// settled the write as timed out on the spot, answered `unavailable` for
+// pings that were stored, and replaced a writer that had answered.
+BOOST_AUTO_TEST_CASE(an_answer_queued_before_the_deadlines_tick_counts) {
+  start(defaults());
+  w->hang_writes = true;
+  auto h = (*self)->request(store, caf::infinite, store_atom::value, row());
+  drain();
+  BOOST_REQUIRE(w->asked.size() == 1u);
+  advance(4900ms);
+  sched->advance_time(100ms); // the tick is queued, not handled yet
+  w->answer_late(1);          // the commit's answer, queued behind it
+  drain();
+  auto a = answer<int64_t>(h);
+  BOOST_TEST((a && *a == 1));
+  w->hang_writes = false;
+  advance(2s);                 // past any replacement's backoff
+  BOOST_TEST(w->spawned == 3); // nobody replaced
+  BOOST_TEST(test::response_handlers(store) == 0u);
+  BOOST_TEST((*self)->mailbox().size() == 0u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
