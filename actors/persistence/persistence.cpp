@@ -462,7 +462,9 @@ void dispatch_lane(facade_ptr self, lane& l);
 // `on_error` its error, or request_timeout once the watchdog finds it
 // overdue. The timeout is CAF's own message: it consumes the response
 // handler, so a worker that never answers leaves nothing behind, and a
-// late answer is dropped as after a CAF request timeout.
+// late answer is dropped as after a CAF request timeout. An answer already
+// queued when the deadline's tick is handled comes first and counts (a
+// batch is sent only before its deadline: its commit is reported).
 template <class R, class OnValue, class OnError, class... Ts>
 void ask(facade_ptr self, const worker_actor& w, caf::timespan within, OnValue on_value,
          OnError on_error, Ts&&... xs) {
