@@ -22,6 +22,7 @@
 #include "actors/common/socket_handle.hpp"
 #include "actors/common/supervision.hpp"
 #include "actors/common/trace.hpp"
+#include "actors/common/watchdog.hpp"
 #include "actors/persistence/retention.hpp"
 #include "actors/persistence/sql.hpp"
 
@@ -391,17 +392,6 @@ struct read_job {
   std::function<void(caf::error)> fail;
 };
 
-// A request out to a worker. It carries no CAF timeout (in CAF 0.17 each
-// one would post a timer and its cancellation to the clock thread): the
-// facade's one watchdog timer finds it overdue instead, at `due` (on the
-// actor clock), and then settles it as a timed-out request. Settled once:
-// by its answer or by the watchdog, whichever comes first.
-struct watched {
-  caf::actor_clock::time_point due;
-  bool settled = false;
-  std::function<void()> overdue; // the request's error path, with request_timeout
-};
-
 struct worker_slot {
   supervised<worker_actor> child;
   std::shared_ptr<telemetry::actor_stats> stats;
@@ -440,11 +430,11 @@ struct facade_state {
   std::vector<worker_slot> slots; // writers, then the count reader, then the tail reader
   lane counts;                    // count, minutes: may scan much
   lane tails;                     // tail, heads, probe: index ranges, short
-  // Requests out to workers, unanswered (at most one per slot, plus those
-  // of replaced workers until the watchdog settles them), and when the
-  // watchdog's timer fires next (max: not armed).
-  std::vector<std::shared_ptr<watched>> out;
-  caf::actor_clock::time_point watch_at = caf::actor_clock::time_point::max();
+  // Requests out to workers, unanswered: at most one per slot, plus those
+  // of replaced workers until their deadline. They carry no CAF timeout
+  // each; one timer armed for the earliest deadline times them out
+  // (actors/common/watchdog.hpp).
+  ping::watchdog watch;
   bool healthy = true;
   bool probe_scheduled = false;
   bool probing = false;
@@ -468,75 +458,18 @@ caf::error unavailable_error() {
 void dispatch(facade_ptr self);
 void dispatch_lane(facade_ptr self, lane& l);
 
-// Arms the watchdog for the earliest request out, unless a timer already
-// fires by then: one timer per deadline span, not one per request.
-void arm_watchdog(facade_ptr self) {
-  auto& st = self->state;
-  if (st.out.empty())
-    return;
-  auto first = st.out.front()->due;
-  for (auto& r : st.out)
-    first = std::min(first, r->due);
-  if (first >= st.watch_at)
-    return;
-  st.watch_at = first;
-  auto delay = std::max<caf::timespan>(first - self->clock().now(), caf::timespan{0});
-  self->delayed_send(self, delay, tick_atom::value);
-}
-
-// True (once) when `r` is not settled yet; settles it.
-bool settle(facade_state& st, watched& r) {
-  if (r.settled)
-    return false;
-  r.settled = true;
-  auto i = std::find_if(st.out.begin(), st.out.end(), [&](auto& p) { return p.get() == &r; });
-  if (i != st.out.end())
-    st.out.erase(i);
-  return true;
-}
-
 // Asks worker `w`, due back within `within`: `on_value` gets its answer,
-// `on_error` its error, or request_timeout when the watchdog finds it
-// overdue (as a CAF request timeout would, without a timer per request).
+// `on_error` its error, or request_timeout once the watchdog finds it
+// overdue. The timeout is CAF's own message: it consumes the response
+// handler, so a worker that never answers leaves nothing behind, and a
+// late answer is dropped as after a CAF request timeout. An answer already
+// queued when the deadline's tick is handled comes first and counts (a
+// batch is sent only before its deadline: its commit is reported).
 template <class R, class OnValue, class OnError, class... Ts>
 void ask(facade_ptr self, const worker_actor& w, caf::timespan within, OnValue on_value,
          OnError on_error, Ts&&... xs) {
-  auto& st = self->state;
-  auto r = std::make_shared<watched>();
-  r->due = self->clock().now() + within;
-  r->overdue = [on_error]() mutable {
-    caf::error err = caf::sec::request_timeout;
-    on_error(err);
-  };
-  st.out.push_back(r);
-  arm_watchdog(self);
-  self->request(w, caf::infinite, std::forward<Ts>(xs)...)
-    .then(
-      [self, r, on_value](R& x) mutable {
-        if (settle(self->state, *r))
-          on_value(x);
-      },
-      [self, r, on_error](caf::error& err) mutable {
-        if (settle(self->state, *r))
-          on_error(err);
-      });
-}
-
-// The watchdog's timer: settles every request out past its due time as
-// timed out, then arms for the next.
-void watchdog(facade_ptr self) {
-  auto& st = self->state;
-  auto now = self->clock().now();
-  if (now >= st.watch_at)
-    st.watch_at = caf::actor_clock::time_point::max();
-  std::vector<std::shared_ptr<watched>> overdue;
-  for (auto& r : st.out)
-    if (r->due <= now)
-      overdue.push_back(r);
-  for (auto& r : overdue)
-    if (settle(st, *r))
-      r->overdue();
-  arm_watchdog(self);
+  timed_request<R>(self, self->state.watch, w, within, std::move(on_value), std::move(on_error),
+                   std::forward<Ts>(xs)...);
 }
 
 void spawn_worker(facade_ptr self, int32_t index) {
@@ -957,7 +890,7 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg, telemetry::reg
         },
         probe_atom::value);
     },
-    [=](tick_atom) { watchdog(self); },
+    [=](tick_atom) { self->state.watch.on_tick(self); },
     // A linger's timer ends the linger it finds (one timer per writer at
     // most, so a linger never lasts longer than commit_linger).
     [=](tick_atom, int32_t writer) {

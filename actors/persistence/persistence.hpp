@@ -32,10 +32,13 @@
 // worker once it passed, so no batch reaches PostgreSQL after its callers
 // may have been answered. A read waits at most `statement_timeout` for its
 // reader. Requests to the workers carry no CAF timeout each (in CAF 0.17
-// each would post a timer and its cancellation to the clock thread): one
-// watchdog timer, armed for the earliest request out, settles a request
-// past its due time as timed out. A statement timeout (57014) answers deadline_exceeded and keeps
-// the connection.
+// each would post a timer and its cancellation to the clock thread): the
+// shared watchdog (actors/common/watchdog.hpp), one timer armed for the
+// earliest request out, gives a request past its due time CAF's own
+// request_timeout, which consumes its response handler (a worker that
+// never answers leaves nothing behind; a late answer reaches nobody).
+// A statement timeout (57014) answers deadline_exceeded and keeps the
+// connection.
 // The facade probes PostgreSQL (reachable and writable) every
 // `health_interval` while healthy, so readiness follows it without traffic.
 // When PostgreSQL is unreachable, or answers read-only (25006: a standby,

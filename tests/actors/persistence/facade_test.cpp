@@ -6,12 +6,16 @@
 #define BOOST_TEST_MODULE persistence_facade
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
+#include <set>
+
 #include <caf/all.hpp>
 
 #include "actors/common/errors.hpp"
 #include "actors/common/ids.hpp"
 #include "actors/persistence/persistence.hpp"
 #include "tests/support/coordinator.hpp"
+#include "tests/support/response_handlers.hpp"
 
 using namespace ping;
 using namespace ping::persistence;
@@ -28,6 +32,16 @@ struct world {
   std::vector<std::vector<int32_t>> write_parts; // the partitions of each write's rows
   std::vector<int> counts_by;
   std::vector<caf::typed_response_promise<int64_t>> held;
+  // Who asked for each held answer, and its response id: a late answer
+  // after the worker was replaced (killed, its promises unusable) is sent
+  // as the worker would have.
+  std::vector<std::pair<caf::strong_actor_ptr, caf::message_id>> asked;
+
+  void answer_late(int64_t x) {
+    for (auto& [to, mid] : asked)
+      to->enqueue(caf::make_mailbox_element(nullptr, mid.response_id(), {}, x), nullptr);
+    asked.clear();
+  }
 };
 
 worker_actor::behavior_type fake_worker(worker_actor::pointer self, std::shared_ptr<world> w,
@@ -40,6 +54,7 @@ worker_actor::behavior_type fake_worker(worker_actor::pointer self, std::shared_
       for (const auto& r : rows)
         w->write_parts.back().push_back(r.partition);
       if (w->hang_writes) {
+        w->asked.emplace_back(self->current_sender(), self->current_message_id());
         auto rp = self->make_response_promise<int64_t>();
         w->held.push_back(rp);
         return rp;
@@ -49,6 +64,7 @@ worker_actor::behavior_type fake_worker(worker_actor::pointer self, std::shared_
     [=](count_atom, const time_range&) -> caf::result<int64_t> {
       w->counts_by.push_back(id);
       if (w->hang_counts) {
+        w->asked.emplace_back(self->current_sender(), self->current_message_id());
         auto rp = self->make_response_promise<int64_t>();
         w->held.push_back(rp);
         return rp;
@@ -303,6 +319,147 @@ BOOST_AUTO_TEST_CASE(a_lingering_writer_waits_for_the_callers_it_answered) {
   advance(50ms);                                             // the linger ends
   BOOST_TEST((w->write_sizes == std::vector<size_t>{2, 2, 1}));
   BOOST_TEST(static_cast<bool>(answer<int64_t>(d)));
+}
+
+// A worker wedged for good (its request never answered, not even after it
+// was replaced) used to leave the facade's response handler for that
+// request behind for the facade's life: the facade's own watchdog settled
+// the request, but CAF's handler (request(..., infinite).then) stayed,
+// holding the request's callbacks and their callers' promises. One more
+// per wedged request, round after round. Now the overdue request gets
+// CAF's own request_timeout (actors/common/watchdog.hpp), which consumes
+// the handler, and no timer per request is left either.
+BOOST_AUTO_TEST_CASE(a_wedged_worker_leaves_no_response_handler_behind) {
+  start(defaults());
+  BOOST_REQUIRE(test::response_handlers(store) == 0u);
+  w->hang_writes = true;
+  w->hang_counts = true;
+  for (int round = 1; round <= 3; ++round) {
+    BOOST_TEST_CONTEXT("round " << round) {
+      auto write = (*self)->request(store, caf::infinite, store_atom::value, row());
+      auto count = (*self)->request(store, caf::infinite, count_atom::value,
+                                    time_range{true, 1, 253402300800000});
+      drain();
+      BOOST_REQUIRE(w->writes_by.size() == static_cast<size_t>(round));
+      BOOST_REQUIRE(w->counts_by.size() == static_cast<size_t>(round));
+      BOOST_TEST(test::response_handlers(store) == 2u); // both out
+      advance(8500ms); // the write's deadline (5 s), the count's (8 s)
+      auto a = answer<int64_t>(write);
+      BOOST_TEST((!a && a.error() == ping_errc::unavailable));
+      auto c = answer<int64_t>(count);
+      BOOST_TEST((!c && c.error() == ping_errc::unavailable));
+      BOOST_TEST(test::response_handlers(store) == 0u);
+      BOOST_TEST(pending_timers().request_timeouts == 0u);
+      advance(3s); // respawn, probe: healthy again
+    }
+  }
+  BOOST_TEST(w->spawned >= 9); // every wedged worker was replaced
+  BOOST_TEST(test::response_handlers(store) == 0u);
+  BOOST_TEST(pending_timers().all <= 2u); // the probe's, at most one watchdog tick
+}
+
+// A wedged worker that answers after all, after its request's deadline
+// (and its replacement): every caller was answered once, at the deadline,
+// and the late answers reach nobody, nor disturb the new workers.
+BOOST_AUTO_TEST_CASE(a_late_answer_after_the_deadline_answers_nobody_twice) {
+  start(defaults());
+  w->hang_writes = true;
+  w->hang_counts = true;
+  auto batch = (*self)->request(store, caf::infinite, store_atom::value,
+                                std::vector<ping_row>{row(), row()});
+  auto single = (*self)->request(store, caf::infinite, store_atom::value, row());
+  auto count = (*self)->request(store, caf::infinite, count_atom::value,
+                                time_range{true, 1, 253402300800000});
+  drain();
+  BOOST_REQUIRE(w->held.size() == 2u); // the batch's write (the single one waits), the count
+  advance(4900ms);
+  BOOST_TEST(w->spawned == 3); // nothing settled before the write's deadline
+  advance(200ms);
+  auto b = answer<std::vector<caf::error>>(batch);
+  BOOST_REQUIRE(static_cast<bool>(b));
+  BOOST_REQUIRE(b->size() == 2u);
+  BOOST_TEST(((*b)[0] == ping_errc::unavailable));
+  BOOST_TEST(((*b)[1] == ping_errc::unavailable));
+  auto s = answer<int64_t>(single);
+  BOOST_TEST((!s && s.error() == ping_errc::unavailable));
+  advance(3000ms); // 8.1 s: the count's deadline
+  auto c = answer<int64_t>(count);
+  BOOST_TEST((!c && c.error() == ping_errc::unavailable));
+  BOOST_TEST(test::response_handlers(store) == 0u); // nothing waits for them any more
+  // The wedged workers answer now: success, late.
+  w->hang_writes = false;
+  w->hang_counts = false;
+  w->answer_late(2);
+  drain();
+  BOOST_TEST((*self)->mailbox().size() == 0u); // no caller hears twice
+  BOOST_TEST(test::response_handlers(store) == 0u);
+  advance(3s); // respawn, probe: healthy again
+  auto writes = w->writes_by.size();
+  auto next = (*self)->request(store, caf::infinite, store_atom::value, row());
+  auto next_count = (*self)->request(store, caf::infinite, count_atom::value,
+                                     time_range{true, 1, 253402300800000});
+  drain();
+  auto n = answer<int64_t>(next);
+  BOOST_TEST((n && *n == 1));
+  auto nc = answer<int64_t>(next_count);
+  BOOST_TEST((nc && *nc == 42));
+  BOOST_REQUIRE(w->writes_by.size() == writes + 1);
+  BOOST_TEST(w->writes_by.back() != 1); // a new writer
+  BOOST_TEST((*self)->mailbox().size() == 0u);
+  BOOST_TEST(test::response_handlers(store) == 0u);
+}
+
+// Requests answered in time leave nothing behind either: no CAF request
+// timeout, no handler, one watchdog tick for them all.
+BOOST_AUTO_TEST_CASE(answered_requests_leave_no_timer_or_handler_behind) {
+  start(defaults());
+  size_t most = 0; // timers pending at once, at most
+  std::set<caf::actor_clock::time_point> dues;
+  for (int i = 0; i < 20; ++i) {
+    auto s = (*self)->request(store, caf::infinite, store_atom::value, row());
+    auto c = (*self)->request(store, caf::infinite, count_atom::value,
+                              time_range{true, 1, 253402300800000});
+    auto t = (*self)->request(store, caf::infinite, tail_atom::value, std::vector<int64_t>{0, 0, 0},
+                              false);
+    drain();
+    BOOST_TEST(static_cast<bool>(answer<int64_t>(s)));
+    BOOST_TEST(static_cast<bool>(answer<int64_t>(c)));
+    BOOST_TEST(static_cast<bool>(answer<tail_counts>(t)));
+    auto p = pending_timers();
+    BOOST_TEST(p.request_timeouts == 0u);
+    most = std::max(most, p.all);
+    dues.insert(p.dues.begin(), p.dues.end());
+    BOOST_TEST(test::response_handlers(store) == 0u);
+    advance(1ms, 1ms);
+  }
+  BOOST_TEST(most <= 2u);        // the probe's and one watchdog tick
+  BOOST_TEST(dues.size() <= 2u); // the probe's, the tick armed by the first request
+}
+
+// The deadline and the answer at once: the worker's answer is already in
+// the facade's mailbox when the watchdog's tick for that deadline is
+// handled. The timeout is a message queued behind the answer, so the
+// answer counts (the batch was sent before its deadline and committed):
+// its callers hear of the commit and the writer is kept. Before, the tick
+// settled the write as timed out on the spot, answered `unavailable` for
+// pings that were stored, and replaced a writer that had answered.
+BOOST_AUTO_TEST_CASE(an_answer_queued_before_the_deadlines_tick_counts) {
+  start(defaults());
+  w->hang_writes = true;
+  auto h = (*self)->request(store, caf::infinite, store_atom::value, row());
+  drain();
+  BOOST_REQUIRE(w->asked.size() == 1u);
+  advance(4900ms);
+  sched->advance_time(100ms); // the tick is queued, not handled yet
+  w->answer_late(1);          // the commit's answer, queued behind it
+  drain();
+  auto a = answer<int64_t>(h);
+  BOOST_TEST((a && *a == 1));
+  w->hang_writes = false;
+  advance(2s);                 // past any replacement's backoff
+  BOOST_TEST(w->spawned == 3); // nobody replaced
+  BOOST_TEST(test::response_handlers(store) == 0u);
+  BOOST_TEST((*self)->mailbox().size() == 0u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
