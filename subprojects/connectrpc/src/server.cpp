@@ -294,6 +294,19 @@ struct server::impl {
   tcp::acceptor acceptor;
   asio::steady_timer accept_retry; // backoff after accept errors (e.g. EMFILE)
   std::vector<std::thread> threads;
+
+  /// A settled call's answer, for its session's executor (any thread).
+  void deliver(std::shared_ptr<detail::session> s, detail::call_result r);
+  void run_answers();
+  using answer = std::pair<std::shared_ptr<detail::session>, detail::call_result>;
+  // With one I/O thread, answers settled meanwhile go to it together: the
+  // first posts one handler (run_answers) that writes them all, so a batch
+  // of answers from another thread costs one handler, not one each.
+  // Bounded: a connection has at most one call. Declared after the
+  // io_context: the sessions they hold go first.
+  std::mutex answers_mu;
+  std::vector<answer> answers; // guarded by answers_mu
+  std::vector<answer> running; // run_answers' batch (the I/O thread's)
 };
 
 namespace detail {
@@ -346,6 +359,7 @@ public:
   session& operator=(const session&) = delete;
 
   asio::any_io_executor executor() { return socket_.get_executor(); }
+  server::impl& server_impl() { return srv_; }
 
   void start() {
     asio::dispatch(socket_.get_executor(), [self = shared_from_this()] { self->read_request(); });
@@ -1159,11 +1173,22 @@ private:
   /// status has no body) into out_.
   void write_head(std::size_t length) {
     out_.clear();
-    const auto s = static_cast<unsigned>(status_);
-    char line[32];
-    const int n = std::snprintf(line, sizeof line, "HTTP/%u.%u %03u ", version_ / 10, version_ % 10,
-                                s);
-    out_.append(line, static_cast<std::size_t>(n));
+    const auto s = static_cast<unsigned>(status_) % 1000;
+    const auto digit = [](unsigned d) { return static_cast<char>('0' + d % 10); };
+    const std::array<char, 13> line{'H',
+                                    'T',
+                                    'T',
+                                    'P',
+                                    '/',
+                                    digit(version_ / 10),
+                                    '.',
+                                    digit(version_),
+                                    ' ',
+                                    digit(s / 100),
+                                    digit(s / 10),
+                                    digit(s),
+                                    ' '};
+    out_.append(line.data(), line.size());
     const auto reason = http::obsolete_reason(status_);
     out_.append(reason.data(), reason.size());
     out_ += "\r\n";
@@ -1282,10 +1307,8 @@ void call_state::settle(call_result r) {
   }
   if (!target)
     return;
-  auto* s = target.get();
-  asio::post(s->executor(), [target = std::move(target), r = std::move(r)]() mutable {
-    target->finish_call(std::move(r));
-  });
+  auto& srv = target->server_impl();
+  srv.deliver(std::move(target), std::move(r));
 }
 
 } // namespace detail
@@ -1387,6 +1410,33 @@ void server::impl::reject(tcp::socket socket) {
     stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream->close();
   });
+}
+
+void server::impl::deliver(std::shared_ptr<detail::session> s, detail::call_result r) {
+  if (opts.threads > 1) { // to the session's strand
+    auto* p = s.get();
+    asio::post(p->executor(),
+               [s = std::move(s), r = std::move(r)]() mutable { s->finish_call(std::move(r)); });
+    return;
+  }
+  bool first = false;
+  {
+    std::lock_guard lock(answers_mu);
+    first = answers.empty();
+    answers.emplace_back(std::move(s), std::move(r));
+  }
+  if (first)
+    asio::post(ioc, [this] { run_answers(); });
+}
+
+void server::impl::run_answers() {
+  {
+    std::lock_guard lock(answers_mu);
+    running.swap(answers);
+  }
+  for (auto& [s, r] : running)
+    s->finish_call(std::move(r));
+  running.clear();
 }
 
 void server::impl::unregister(std::uint64_t id) {
@@ -1503,6 +1553,13 @@ void server::stop(std::chrono::milliseconds drain) {
   for (auto& t : m.threads)
     t.join();
   m.threads.clear();
+  std::vector<impl::answer> late; // settled after the last handler ran
+  {
+    std::lock_guard lock(m.answers_mu);
+    late.swap(m.answers);
+  }
+  late.clear();
+  m.running.clear();
   // No I/O thread runs now: detach any call still pending so late responders
   // become no-ops instead of posting to a dead io_context.
   m.for_each_session([](detail::session& s) { s.force_close(); });
