@@ -320,6 +320,56 @@ std::string_view sv(beast::string_view v) noexcept {
   return {v.data(), v.size()};
 }
 
+/// Memory for one request's header fields: Beast allocates each field of
+/// the head it parses (name and value) on its own; these come from a buffer
+/// the connection keeps, handed out in order and taken back all at once
+/// when the next request begins (reset). A head larger than the buffer
+/// takes the rest from the heap.
+struct field_arena {
+  static constexpr std::size_t size = 2048;
+  alignas(std::max_align_t) std::array<unsigned char, size> buf{};
+  std::size_t used = 0;
+
+  void* allocate(std::size_t bytes) {
+    constexpr std::size_t align = alignof(std::max_align_t);
+    const std::size_t start = (used + align - 1) / align * align;
+    if (start + bytes <= size) {
+      used = start + bytes;
+      return buf.data() + start;
+    }
+    return ::operator new(bytes);
+  }
+  void deallocate(void* p) noexcept {
+    const auto* b = static_cast<const unsigned char*>(p);
+    if (b >= buf.data() && b < buf.data() + size)
+      return; // taken back by reset()
+    ::operator delete(p);
+  }
+  void reset() noexcept { used = 0; }
+};
+
+template <class T>
+struct arena_allocator {
+  using value_type = T;
+  field_arena* arena;
+
+  explicit arena_allocator(field_arena* a) noexcept : arena(a) {}
+  template <class U>
+  arena_allocator(const arena_allocator<U>& o) noexcept : arena(o.arena) {} // NOLINT: rebind
+  T* allocate(std::size_t n) { return static_cast<T*>(arena->allocate(n * sizeof(T))); }
+  void deallocate(T* p, std::size_t) noexcept { arena->deallocate(p); }
+  template <class U>
+  bool operator==(const arena_allocator<U>& o) const noexcept {
+    return arena == o.arena;
+  }
+  template <class U>
+  bool operator!=(const arena_allocator<U>& o) const noexcept {
+    return arena != o.arena;
+  }
+};
+
+using request_fields = http::basic_fields<arena_allocator<char>>;
+
 std::string format_peer(const tcp::endpoint& ep) {
   const auto addr = ep.address();
   std::string host = addr.to_string();
@@ -539,7 +589,10 @@ private:
     }
     const auto now = clock::now();
     waiting_since_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
-    parser_.emplace();
+    parser_.reset();
+    arena_.reset(); // the last request's fields are gone with its parser
+    parser_.emplace(std::piecewise_construct, std::make_tuple(),
+                    std::make_tuple(arena_allocator<char>{&arena_}));
     parser_->header_limit(static_cast<std::uint32_t>(srv_.opts.max_header_bytes));
     parser_->body_limit(srv_.opts.max_body_bytes);
     continue_sent_ = false;
@@ -765,7 +818,7 @@ private:
     dispatch_call(proc, std::move(request), std::move(ctx));
   }
 
-  using request_message = http::request<http::string_body>;
+  using request_message = http::request<http::string_body, request_fields>;
 
   /// The request is complete: the connection is busy with it now.
   void begin_request() {
@@ -1274,7 +1327,8 @@ private:
   clock::time_point timer_at_ = never;    // when timer_ fires (never: not armed)
   clock::time_point grace_until_ = never; // stop(): close if still idle by then
   beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
+  field_arena arena_; // parser_'s fields; declared first: it outlives them
+  std::optional<http::request_parser<http::string_body, arena_allocator<char>>> parser_;
   http::status status_ = http::status::ok;                            // the answer begun
   std::vector<std::pair<std::string_view, std::string_view>> fields_; // its fields (set_field)
   std::string out_;            // its head, as written (kept: its capacity serves every answer)
