@@ -4,10 +4,12 @@
 #   bench/iosyscalls.sh GATEWAY_BIN...   (env: CALLS=20000 CONNS=32)
 # For each gateway binary, in one throwaway stack: Connect Ping and Connect
 # PingCount `{}`, then nginx (1 worker, a 2-byte static file). Per run: a
-# warm-up, then `strace -c` on the one thread that serves the connections
-# (the gateway's `connect-io`, nginx's worker) over `h2load --h1 -t1
-# -n CALLS`: each system call's count and failures (EAGAIN) per request.
-# strace slows the thread it traces, so these are counts, not CPU.
+# warm-up, then `perf trace -s` on the one thread that serves the
+# connections (the gateway's `connect-io`, nginx's worker) over `h2load
+# --h1 -t1 -n CALLS`: each system call's count and failures (EAGAIN) per
+# request. (Not strace: it slows the thread so much that every read finds
+# the next request already there, which hides the reads that find none.)
+# Tracing costs CPU, so these are counts, not CPU.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
 CALLS=${CALLS:-20000}; CONNS=${CONNS:-32}
@@ -27,7 +29,7 @@ io_thread() {
 count() {
   local name=$1 tid=$2; shift 2
   h2load "$@" -n 2000 >/dev/null 2>&1 || true
-  strace -c -p "$tid" -o "$RUN/$name.strace" 2>/dev/null &
+  perf trace -s -t "$tid" -o "$RUN/$name.trace" 2>/dev/null &
   local spid=$!
   sleep 0.5
   h2load "$@" -n "$CALLS" > "$RUN/$name.out" 2>&1 || true
@@ -35,14 +37,11 @@ count() {
   kill -INT "$spid" 2>/dev/null; wait "$spid" 2>/dev/null || true
   local done; done=$(awk '/^requests:/ { print $8 }' "$RUN/$name.out")
   echo "== $name: $done requests, thread $tid" | tee -a "$RUN/result.txt"
-  # strace -c columns: % time, seconds, usecs/call, calls, [errors], syscall
-  awk -v n="${done:-1}" '/^ *[0-9.]+ +[0-9.]+ +[0-9]+ +[0-9]+/ {
-      sc = $NF; if (sc == "total") next
-      err = (NF == 6) ? $5 : 0
-      printf "    %-16s %6.3f per request  (failed %6.3f)\n", sc, $4 / n, err / n }' \
-    "$RUN/$name.strace" | sort -k2 -nr | tee -a "$RUN/result.txt"
-  awk -v n="${done:-1}" '/ total$/ { printf "    %-16s %6.3f per request\n", "all", $(NF - 1) / n }' \
-    "$RUN/$name.strace" | tee -a "$RUN/result.txt"
+  # perf trace -s rows: syscall, calls, errors, total ms, min, avg, max, stddev
+  awk -v n="${done:-1}" '$1 ~ /^[a-z_0-9]+$/ && $2 ~ /^[0-9]+$/ && $3 ~ /^[0-9]+$/ {
+      all += $2; printf "    %-16s %6.3f per request  (failed %6.3f)\n", $1, $2 / n, $3 / n }
+    END { printf "    %-16s %6.3f per request\n", "all", all / n }' \
+    "$RUN/$name.trace" | sort -k2 -nr | tee -a "$RUN/result.txt"
 }
 i=0
 for bin in "$@"; do
