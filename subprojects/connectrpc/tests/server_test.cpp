@@ -1059,6 +1059,7 @@ BOOST_AUTO_TEST_CASE(a_head_larger_than_the_field_arena_is_read_whole) {
   echo_fixture f(o);
   conn c(f.port());
   std::vector<std::pair<std::string, std::string>> many;
+  many.reserve(61);
   for (int i = 0; i < 60; ++i)
     many.emplace_back("X-Filler-" + std::to_string(i), std::string(80, 'f'));
   many.emplace_back("X-Custom", "last");
