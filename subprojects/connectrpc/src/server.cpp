@@ -41,6 +41,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <array>
 #include <cassert>
 #include <cstdio>
 #include <iterator>
@@ -293,6 +294,19 @@ struct server::impl {
   tcp::acceptor acceptor;
   asio::steady_timer accept_retry; // backoff after accept errors (e.g. EMFILE)
   std::vector<std::thread> threads;
+
+  /// A settled call's answer, for its session's executor (any thread).
+  void deliver(std::shared_ptr<detail::session> s, detail::call_result r);
+  void run_answers();
+  using answer = std::pair<std::shared_ptr<detail::session>, detail::call_result>;
+  // With one I/O thread, answers settled meanwhile go to it together: the
+  // first posts one handler (run_answers) that writes them all, so a batch
+  // of answers from another thread costs one handler, not one each.
+  // Bounded: a connection has at most one call. Declared after the
+  // io_context: the sessions they hold go first.
+  std::mutex answers_mu;
+  std::vector<answer> answers; // guarded by answers_mu
+  std::vector<answer> running; // run_answers' batch (the I/O thread's)
 };
 
 namespace detail {
@@ -305,9 +319,56 @@ constexpr std::string_view accept_post = "application/json, application/proto";
 std::string_view sv(beast::string_view v) noexcept {
   return {v.data(), v.size()};
 }
-beast::string_view bsv(std::string_view v) noexcept {
-  return {v.data(), v.size()};
-}
+
+/// Memory for one request's header fields: Beast allocates each field of
+/// the head it parses (name and value) on its own; these come from a buffer
+/// the connection keeps, handed out in order and taken back all at once
+/// when the next request begins (reset). A head larger than the buffer
+/// takes the rest from the heap.
+struct field_arena {
+  static constexpr std::size_t size = 2048;
+  alignas(std::max_align_t) std::array<unsigned char, size> buf{};
+  std::size_t used = 0;
+
+  void* allocate(std::size_t bytes) {
+    constexpr std::size_t align = alignof(std::max_align_t);
+    const std::size_t start = (used + align - 1) / align * align;
+    if (start + bytes <= size) {
+      used = start + bytes;
+      return buf.data() + start;
+    }
+    return ::operator new(bytes);
+  }
+  void deallocate(void* p) noexcept {
+    const auto* b = static_cast<const unsigned char*>(p);
+    if (b >= buf.data() && b < buf.data() + size)
+      return; // taken back by reset()
+    ::operator delete(p);
+  }
+  void reset() noexcept { used = 0; }
+};
+
+template <class T>
+struct arena_allocator {
+  using value_type = T;
+  field_arena* arena;
+
+  explicit arena_allocator(field_arena* a) noexcept : arena(a) {}
+  template <class U>
+  arena_allocator(const arena_allocator<U>& o) noexcept : arena(o.arena) {} // NOLINT: rebind
+  T* allocate(std::size_t n) { return static_cast<T*>(arena->allocate(n * sizeof(T))); }
+  void deallocate(T* p, std::size_t) noexcept { arena->deallocate(p); }
+  template <class U>
+  bool operator==(const arena_allocator<U>& o) const noexcept {
+    return arena == o.arena;
+  }
+  template <class U>
+  bool operator!=(const arena_allocator<U>& o) const noexcept {
+    return arena != o.arena;
+  }
+};
+
+using request_fields = http::basic_fields<arena_allocator<char>>;
 
 std::string format_peer(const tcp::endpoint& ep) {
   const auto addr = ep.address();
@@ -348,6 +409,7 @@ public:
   session& operator=(const session&) = delete;
 
   asio::any_io_executor executor() { return socket_.get_executor(); }
+  server::impl& server_impl() { return srv_; }
 
   void start() {
     asio::dispatch(socket_.get_executor(), [self = shared_from_this()] { self->read_request(); });
@@ -415,21 +477,21 @@ public:
       send_error(r.st);
       return;
     }
-    auto res = make_response(http::status::ok);
-    res.set(http::field::content_type, bsv(protocol::content_type(codec_)));
+    begin_answer(http::status::ok);
+    set_field("Content-Type", protocol::content_type(codec_));
+    std::string body;
     if (accept_gzip_ && r.body.size() >= srv_.opts.compress_min_bytes) {
-      res.body() = protocol::gzip_compress(r.body);
-      res.set(http::field::content_encoding, "gzip");
+      body = protocol::gzip_compress(r.body);
+      set_field("Content-Encoding", "gzip");
     } else {
-      res.body() = std::move(r.body);
+      body = std::move(r.body);
     }
     count(code::ok);
-    send(std::move(res));
+    send(std::move(body));
   }
 
 private:
   enum class phase { idle, reading_header, reading_body, in_call, writing, closing, closed };
-  using response = http::response<http::string_body>;
 
   std::atomic<std::int64_t> waiting_since_{0};
   std::string path_;                              // the request's path, for on_response
@@ -527,7 +589,10 @@ private:
     }
     const auto now = clock::now();
     waiting_since_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
-    parser_.emplace();
+    parser_.reset();
+    arena_.reset(); // the last request's fields are gone with its parser
+    parser_.emplace(std::piecewise_construct, std::make_tuple(),
+                    std::make_tuple(arena_allocator<char>{&arena_}));
     parser_->header_limit(static_cast<std::uint32_t>(srv_.opts.max_header_bytes));
     parser_->body_limit(srv_.opts.max_body_bytes);
     continue_sent_ = false;
@@ -668,14 +733,16 @@ private:
     version_ = 11;
     if (ec == http::error::header_limit) {
       srv_.stats.http_errors.fetch_add(1);
-      send(make_response(http::status::request_header_fields_too_large));
+      begin_answer(http::status::request_header_fields_too_large);
+      send({});
     } else if (ec == http::error::body_limit) {
       send_error(status{code::resource_exhausted, "request body exceeds the limit of "
                                                     + std::to_string(srv_.opts.max_body_bytes)
                                                     + " bytes"});
     } else if (malformed_http(ec)) {
       srv_.stats.http_errors.fetch_add(1);
-      send(make_response(http::status::bad_request));
+      begin_answer(http::status::bad_request);
+      send({});
     } else {
       close(); // end of stream, partial message, reset, aborted, ...
     }
@@ -751,7 +818,7 @@ private:
     dispatch_call(proc, std::move(request), std::move(ctx));
   }
 
-  using request_message = http::request<http::string_body>;
+  using request_message = http::request<http::string_body, request_fields>;
 
   /// The request is complete: the connection is busy with it now.
   void begin_request() {
@@ -813,10 +880,9 @@ private:
     } else {
       answer.body = file.body;
     }
-    auto res = make_response(static_cast<http::status>(answer.status));
-    res.set(http::field::content_type, answer.content_type);
-    res.body() = std::move(answer.body);
-    send(std::move(res), method == http::verb::head);
+    begin_answer(static_cast<http::status>(answer.status));
+    set_field("Content-Type", answer.content_type); // answer outlives send()
+    send(std::move(answer.body), method == http::verb::head);
     return true;
   }
 
@@ -824,10 +890,10 @@ private:
   bool method_allowed(const procedure& proc, http::verb method) {
     if (method == http::verb::post || (method == http::verb::get && proc.no_side_effects))
       return true;
-    auto res = make_response(http::status::method_not_allowed);
-    res.set(http::field::allow, proc.no_side_effects ? "GET, POST" : "POST");
+    begin_answer(http::status::method_not_allowed);
+    set_field("Allow", proc.no_side_effects ? "GET, POST" : "POST");
     srv_.stats.http_errors.fetch_add(1);
-    send(std::move(res));
+    send({});
     return false;
   }
 
@@ -1037,14 +1103,36 @@ private:
       return false;
     cors_headers_ = std::move(*preflight);
     path_.clear();
-    send(make_response(http::status::no_content));
+    begin_answer(http::status::no_content);
+    send({});
     return true;
   }
 
-  response make_response(http::status s) const {
-    response res{s, version_};
-    res.keep_alive(keep_alive_);
-    return res;
+  // An answer is built in three steps: begin_answer(), set_field() for its
+  // fields, send() with its body. The head is written into one buffer
+  // (out_) that the connection keeps, and goes out with the body in one
+  // system call: no field or serializer allocated per answer.
+
+  void begin_answer(http::status s) {
+    status_ = s;
+    fields_.clear();
+  }
+
+  /// Sets a field of the answer begun, replacing one of the same name (any
+  /// case). `name` and `value` must stay valid until send() returns.
+  void set_field(std::string_view name, std::string_view value) {
+    for (auto& f : fields_) {
+      if (protocol::iequals(f.first, name)) {
+        f.second = value;
+        return;
+      }
+    }
+    fields_.emplace_back(name, value);
+  }
+
+  bool has_field(std::string_view name) const {
+    return std::any_of(fields_.begin(), fields_.end(),
+                       [name](const auto& f) { return protocol::iequals(f.first, name); });
   }
 
   void count(code c) {
@@ -1056,19 +1144,18 @@ private:
 
   void send_error(const status& s, std::optional<http::status> http_override = std::nullopt) {
     const code c = s.c == code::ok ? code::unknown : s.c;
-    auto res = make_response(http_override ? *http_override
-                                           : static_cast<http::status>(http_status(c)));
-    res.set(http::field::content_type, "application/json");
-    res.body() = protocol::error_json(status{c, s.message});
+    begin_answer(http_override ? *http_override : static_cast<http::status>(http_status(c)));
+    set_field("Content-Type", "application/json");
+    auto body = protocol::error_json(status{c, s.message});
     count(c);
-    send(std::move(res));
+    send(std::move(body));
   }
 
   void send_unsupported_media() {
-    auto res = make_response(http::status::unsupported_media_type);
-    res.set("Accept-Post", bsv(accept_post));
+    begin_answer(http::status::unsupported_media_type);
+    set_field("Accept-Post", accept_post);
     srv_.stats.http_errors.fetch_add(1);
-    send(std::move(res));
+    send({});
   }
 
   void send_unknown_coding(std::string_view name) {
@@ -1083,30 +1170,32 @@ private:
                                                   + " bytes"});
   }
 
-  /// Sends `res`; for a HEAD request (`head_only`), its headers alone, with
-  /// the Content-Length the body would have had.
-  void send(response res, bool head_only = false) {
-    if (res.find(http::field::accept_encoding) == res.end())
-      res.set(http::field::accept_encoding, "gzip");
-    res.set(http::field::vary, "Accept-Encoding");
+  /// Sends the answer begun with `body`; for a HEAD request (`head_only`),
+  /// its head alone, with the Content-Length the body would have had.
+  void send(std::string body, bool head_only = false) {
+    if (!has_field("Accept-Encoding"))
+      set_field("Accept-Encoding", "gzip");
+    set_field("Vary", "Accept-Encoding");
     for (const auto& [name, value] : cors_headers_)
-      res.set(name, value);
-    cors_headers_.clear();
-    res.keep_alive(keep_alive_);
-    res.prepare_payload();
-    if (head_only) {
-      const auto length = res.body().size();
-      res.body().clear();
-      res.content_length(length);
-    }
-    res_.emplace(std::move(res));
+      set_field(name, value);
+    // Connection as Beast's keep_alive(): the version's default is not written.
+    if (version_ >= 11 && !keep_alive_)
+      set_field("Connection", "close");
+    else if (version_ < 11 && keep_alive_)
+      set_field("Connection", "keep-alive");
+    write_head(body.size());
+    fields_.clear();
+    cors_headers_.clear(); // after write_head: fields_ pointed into it
+    if (head_only || !has_body())
+      body.clear();
+    body_ = std::move(body);
+    sent_ = 0;
     phase_ = phase::writing;
-    serializer_.emplace(*res_);
     // Most answers fit the socket's send buffer: written now, with no
     // deadline and no handler run; the rest goes on asynchronously.
     error_code ec;
-    while (!ec && !serializer_->is_done())
-      http::write_some(socket_, *serializer_, ec);
+    while (!ec && sent_ < out_.size() + body_.size())
+      sent_ += socket_.send(unsent(), 0, ec);
     if (!ec) {
       if (buffer_.size() == 0 || !keep_alive_) {
         written({});
@@ -1122,15 +1211,67 @@ private:
       return;
     }
     set_deadline(clock::now() + srv_.opts.write_timeout);
-    http::async_write(socket_, *serializer_,
-                      [self = shared_from_this()](error_code wec, std::size_t) {
-                        self->written(wec);
-                      });
+    asio::async_write(socket_, unsent(), [self = shared_from_this()](error_code wec, std::size_t) {
+      self->written(wec);
+    });
+  }
+
+  // Beast's prepare_payload(): no Content-Length (nor body) for 1xx, 204 and 304.
+  bool has_body() const {
+    const auto s = static_cast<unsigned>(status_);
+    return (s < 100 || s >= 200) && s != 204 && s != 304;
+  }
+
+  /// The status line, the fields and Content-Length (`length`, unless the
+  /// status has no body) into out_.
+  void write_head(std::size_t length) {
+    out_.clear();
+    const auto s = static_cast<unsigned>(status_) % 1000;
+    const auto digit = [](unsigned d) { return static_cast<char>('0' + d % 10); };
+    const std::array<char, 13> line{'H',
+                                    'T',
+                                    'T',
+                                    'P',
+                                    '/',
+                                    digit(version_ / 10),
+                                    '.',
+                                    digit(version_),
+                                    ' ',
+                                    digit(s / 100),
+                                    digit(s / 10),
+                                    digit(s),
+                                    ' '};
+    out_.append(line.data(), line.size());
+    const auto reason = http::obsolete_reason(status_);
+    out_.append(reason.data(), reason.size());
+    out_ += "\r\n";
+    for (const auto& [name, value] : fields_) {
+      out_ += name;
+      out_ += ": ";
+      out_ += value;
+      out_ += "\r\n";
+    }
+    if (has_body()) {
+      out_ += "Content-Length: ";
+      out_ += std::to_string(length);
+      out_ += "\r\n";
+    }
+    out_ += "\r\n";
+  }
+
+  /// What is left to write of the head (out_) and the body (body_).
+  std::array<asio::const_buffer, 2> unsent() const {
+    if (sent_ < out_.size())
+      return {asio::buffer(out_.data() + sent_, out_.size() - sent_), asio::buffer(body_)};
+    const auto b = sent_ - out_.size();
+    return {asio::const_buffer{}, asio::buffer(body_.data() + b, body_.size() - b)};
   }
 
   void written(error_code ec) {
-    serializer_.reset();
-    res_.reset();
+    if (body_.capacity() > 65536)
+      std::string{}.swap(body_); // a large answer's memory goes with it
+    else
+      body_.clear();
     if (phase_ == phase::closed)
       return;
     if (ec) {
@@ -1186,9 +1327,13 @@ private:
   clock::time_point timer_at_ = never;    // when timer_ fires (never: not armed)
   clock::time_point grace_until_ = never; // stop(): close if still idle by then
   beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
-  std::optional<response> res_;
-  std::optional<http::response_serializer<http::string_body>> serializer_;
+  field_arena arena_; // parser_'s fields; declared first: it outlives them
+  std::optional<http::request_parser<http::string_body, arena_allocator<char>>> parser_;
+  http::status status_ = http::status::ok;                            // the answer begun
+  std::vector<std::pair<std::string_view, std::string_view>> fields_; // its fields (set_field)
+  std::string out_;            // its head, as written (kept: its capacity serves every answer)
+  std::string body_;           // its body, as written
+  std::size_t sent_ = 0;       // bytes of out_ and body_ written
   bool continue_sent_ = false; // 100 Continue sent for this request
   std::shared_ptr<call_state> call_;
   std::string peer_;
@@ -1216,10 +1361,8 @@ void call_state::settle(call_result r) {
   }
   if (!target)
     return;
-  auto* s = target.get();
-  asio::post(s->executor(), [target = std::move(target), r = std::move(r)]() mutable {
-    target->finish_call(std::move(r));
-  });
+  auto& srv = target->server_impl();
+  srv.deliver(std::move(target), std::move(r));
 }
 
 } // namespace detail
@@ -1321,6 +1464,33 @@ void server::impl::reject(tcp::socket socket) {
     stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream->close();
   });
+}
+
+void server::impl::deliver(std::shared_ptr<detail::session> s, detail::call_result r) {
+  if (opts.threads > 1) { // to the session's strand
+    auto* p = s.get();
+    asio::post(p->executor(),
+               [s = std::move(s), r = std::move(r)]() mutable { s->finish_call(std::move(r)); });
+    return;
+  }
+  bool first = false;
+  {
+    std::lock_guard lock(answers_mu);
+    first = answers.empty();
+    answers.emplace_back(std::move(s), std::move(r));
+  }
+  if (first)
+    asio::post(ioc, [this] { run_answers(); });
+}
+
+void server::impl::run_answers() {
+  {
+    std::lock_guard lock(answers_mu);
+    running.swap(answers);
+  }
+  for (auto& [s, r] : running)
+    s->finish_call(std::move(r));
+  running.clear();
 }
 
 void server::impl::unregister(std::uint64_t id) {
@@ -1437,6 +1607,13 @@ void server::stop(std::chrono::milliseconds drain) {
   for (auto& t : m.threads)
     t.join();
   m.threads.clear();
+  std::vector<impl::answer> late; // settled after the last handler ran
+  {
+    std::lock_guard lock(m.answers_mu);
+    late.swap(m.answers);
+  }
+  late.clear();
+  m.running.clear();
   // No I/O thread runs now: detach any call still pending so late responders
   // become no-ops instead of posting to a dead io_context.
   m.for_each_session([](detail::session& s) { s.force_close(); });

@@ -21,7 +21,9 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
 
 namespace asio = boost::asio;
@@ -1030,6 +1032,77 @@ BOOST_AUTO_TEST_CASE(dynamic_routes_render_per_request) {
   auto second = f.call(make_req(http::verb::get, "/readyz", "", ""));
   BOOST_TEST(second.status == 503u);
   BOOST_TEST(calls == 2);
+}
+
+BOOST_AUTO_TEST_CASE(a_status_without_a_body_is_answered_without_one) {
+  // 204 (or 1xx, 304) carries no body and no Content-Length, whatever the
+  // route rendered; the connection goes on.
+  static_file empty{"/empty", "", "", [](const call_context&) {
+                      return http_answer{204, "text/plain", "dropped"};
+                    }};
+  echo_fixture f({}, {empty});
+  conn c(f.port());
+  c.write_raw("GET /empty HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto r = c.read(3s);
+  BOOST_REQUIRE(r.has_value());
+  BOOST_TEST(r->status == 204u);
+  BOOST_TEST(!r->has("content-length"));
+  BOOST_TEST(r->body.empty());
+  BOOST_TEST(parse_json_response(c.call(post_json(R"({"text":"after"})")).body).text() == "after");
+}
+
+BOOST_AUTO_TEST_CASE(a_head_larger_than_the_field_arena_is_read_whole) {
+  // The fields of a head beyond the connection's field buffer (2 KiB) come
+  // from the heap; the request after it, from the buffer again.
+  server_options o;
+  o.context_headers = std::vector<std::string>{"x-custom"};
+  echo_fixture f(o);
+  conn c(f.port());
+  std::vector<std::pair<std::string, std::string>> many;
+  many.reserve(61);
+  for (int i = 0; i < 60; ++i)
+    many.emplace_back("X-Filler-" + std::to_string(i), std::string(80, 'f'));
+  many.emplace_back("X-Custom", "last");
+  auto r = c.call(post_json(R"({"text":"ctx"})", many));
+  BOOST_TEST(r.status == 200u);
+  BOOST_TEST(parse_json_response(r.body).text().rfind("last|", 0) == 0u);
+  r = c.call(post_json(R"({"text":"ctx"})", {{"X-Custom", "small"}}));
+  BOOST_TEST(parse_json_response(r.body).text().rfind("small|", 0) == 0u);
+  BOOST_TEST(f.srv->stats().requests_total.load() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(answers_from_another_thread_together_reach_their_connections) {
+  // Eight calls answered at once from one thread (one batch for the I/O
+  // thread): each connection gets one answer, and goes on.
+  echo_fixture f;
+  std::vector<std::unique_ptr<conn>> cs;
+  for (int i = 0; i < 8; ++i) {
+    cs.push_back(std::make_unique<conn>(f.port()));
+    auto req = post_json(R"({"text":"never"})");
+    cs.back()->write(req);
+  }
+  BOOST_REQUIRE(wait_for([&f] {
+    std::lock_guard lock(f.mu);
+    return f.stash.size() == 8u;
+  }));
+  std::thread answerer([&f] {
+    std::lock_guard lock(f.mu);
+    for (std::size_t i = 0; i < f.stash.size(); ++i) {
+      echo::v1::EchoResponse res;
+      res.set_text("answer " + std::to_string(i));
+      f.stash[i].ok(res);
+    }
+  });
+  answerer.join();
+  std::set<std::string> texts;
+  for (auto& c : cs) {
+    auto r = c->read();
+    BOOST_REQUIRE(r.has_value());
+    texts.insert(parse_json_response(r->body).text());
+  }
+  BOOST_TEST(texts.size() == 8u);
+  for (auto& c : cs)
+    BOOST_TEST(parse_json_response(c->call(post_json(R"({"text":"next"})")).body).text() == "next");
 }
 
 BOOST_AUTO_TEST_CASE(authorize_guards_calls_and_closed_routes) {

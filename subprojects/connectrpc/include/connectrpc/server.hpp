@@ -49,7 +49,8 @@ struct responder_access;
 } // namespace detail
 
 /// Completes one call. Thread-safe: may be used from any thread (the answer
-/// is serialized on the calling thread and posted to the connection's strand).
+/// is serialized on the calling thread and posted to the connection's strand;
+/// with one I/O thread, the answers settled meanwhile go in one handler).
 ///
 /// Copies share the same call. The call must be completed exactly once
 /// (a second ok()/fail() is a bug and asserts). If the server already
