@@ -53,6 +53,7 @@ struct observed {
   // resume_atom.
   int count_requests = 0;
   int count_batches = 0;
+  int rounds = 0; // rounds asked for the count board (count_atom alone)
   bool hold_counts = false;
   std::vector<std::pair<caf::typed_response_promise<std::vector<counts::count_outcome>>,
                         std::vector<counts::count_outcome>>>
@@ -186,6 +187,7 @@ fake_counts_actor::behavior_type fake_counts(fake_counts_actor::pointer self,
     [](minutes_atom, int64_t, int32_t n) {
       return counts::minute_counts{std::vector<int64_t>(static_cast<size_t>(n), 0), "cache"};
     },
+    [=](count_atom) { obs->rounds++; },
   };
 }
 
