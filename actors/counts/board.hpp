@@ -23,8 +23,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstddef>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -212,9 +212,9 @@ public:
         else
           out.answered.push_back({std::move(c.call), latest->result, c.arrived});
       } else if (c.deadline <= now) {
-        out.answered.push_back(
-          {std::move(c.call), caf::make_error(ping_errc::deadline_exceeded, "deadline exceeded"),
-           c.arrived});
+        out.answered.push_back({std::move(c.call),
+                                caf::make_error(ping_errc::deadline_exceeded, "deadline exceeded"),
+                                c.arrived});
       } else {
         if (&calls_[kept] != &c)
           calls_[kept] = std::move(c);

@@ -35,7 +35,7 @@ struct waiter {
   std::shared_ptr<batch_answer> group;
   size_t index = 0;
   std::shared_ptr<count_board> board; // a round: the answer is published there
-  uint64_t round = 0;                  // ...numbered (its read's id) when it started
+  uint64_t round = 0;                 // ...numbered (its read's id) when it started
 
   bool counts() const { return !minutes_rp; }
 };

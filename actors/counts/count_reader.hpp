@@ -47,8 +47,8 @@
 #include <caf/actor_system.hpp>
 
 #include "actors/cache/protocol.hpp"
-#include "actors/counts/board.hpp"
 #include "actors/common/telemetry.hpp"
+#include "actors/counts/board.hpp"
 #include "actors/counts/protocol.hpp"
 #include "actors/persistence/protocol.hpp"
 

@@ -187,8 +187,8 @@ private:
 
   // As the gateway's line about a slow PingCount: its trace id and the
   // round (the count reader's read) that answered it; at most 100 a second.
-  void slow(const trace::context& tc, clock::duration took,
-            const caf::expected<count_result>& res, clock::time_point now) {
+  void slow(const trace::context& tc, clock::duration took, const caf::expected<count_result>& res,
+            clock::time_point now) {
     if (!log::enabled(log::level::info))
       return;
     uint64_t held = 0;
@@ -272,8 +272,8 @@ connect_frontend::connect_frontend(gateway::gateway_actor gw, connect_options op
       b->add(std::move(c), std::move(done));
     });
   handlers["PingCount"] = typed_handler<v1::PingCountRequest>(
-    [b, n, fallback](std::unique_ptr<v1::PingCountRequest> req,
-                     const connectrpc::call_context& ctx, connectrpc::responder done) {
+    [b, n, fallback](std::unique_ptr<v1::PingCountRequest> req, const connectrpc::call_context& ctx,
+                     connectrpc::responder done) {
       // As Ping: the client's trace (or a new one), echoed with our span id.
       auto tc = trace::start(ctx.header("traceparent"), now_ms());
       done.add_header("traceparent", std::string{trace::view(trace::format(tc))});

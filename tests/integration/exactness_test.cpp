@@ -40,8 +40,7 @@ struct fixture {
   int64_t connect_count() {
     auto out = shell_output("curl -s -m 10 -X POST -H 'Content-Type: application/json' -d '{}' "
                             "http://127.0.0.1:"
-                            + std::to_string(gw.connect_port())
-                            + "/ping.v1.PingService/PingCount");
+                            + std::to_string(gw.connect_port()) + "/ping.v1.PingService/PingCount");
     auto at = out.find("\"pingCount\":\"");
     if (at == std::string::npos)
       return out.find('{') == 0 && out.find("code") == std::string::npos ? 0 : -1;

@@ -892,8 +892,8 @@ BOOST_AUTO_TEST_CASE(a_parked_call_meets_its_deadline) {
   auto due = p.take(now + 1s);
   BOOST_REQUIRE(due.answered.size() == 1u);
   BOOST_TEST(due.answered[0].call == 1);
-  BOOST_TEST((!due.answered[0].result
-              && due.answered[0].result.error() == ping_errc::deadline_exceeded));
+  BOOST_TEST(
+    (!due.answered[0].result && due.answered[0].result.error() == ping_errc::deadline_exceeded));
   BOOST_REQUIRE(due.wake_at); // the next timer: call 2's deadline
   BOOST_TEST((*due.wake_at == now + 2s));
   due = p.take(now + 2s);

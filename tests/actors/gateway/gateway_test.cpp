@@ -801,4 +801,27 @@ BOOST_AUTO_TEST_CASE(a_batch_of_counts_never_answered_meets_its_deadline) {
   BOOST_TEST(h->to(1).size() == 1u);
 }
 
+// The Connect front-end's count board: a round asked is one message to the
+// count reader; a parked call's deadline is the gateway's timer, which
+// wakes the board's front-ends (they answer deadline_exceeded).
+BOOST_AUTO_TEST_CASE(a_count_round_is_forwarded_and_its_deadline_wakes_the_board) {
+  auto s = with(10);
+  s.board = std::make_shared<counts::count_board>();
+  int wakes = 0;
+  s.board->listen([&wakes] { ++wakes; });
+  auto gw = make(mode::answer, s);
+  caf::anon_send(gw, count_atom::value, gateway::count_round{true, std::nullopt});
+  drain();
+  BOOST_TEST(obs->rounds == 1);
+  BOOST_TEST(wakes == 0);
+  caf::anon_send(gw, count_atom::value,
+                 gateway::count_round{false, std::chrono::steady_clock::now() + 1s});
+  drain();
+  BOOST_TEST(obs->rounds == 1);
+  advance(500ms);
+  BOOST_TEST(wakes == 0);
+  advance(600ms);
+  BOOST_TEST(wakes == 1);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
