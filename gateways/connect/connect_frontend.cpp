@@ -236,7 +236,7 @@ private:
   uint64_t lines_suppressed_ = 0;
 };
 
-connect_frontend::connect_frontend(gateway::gateway_actor gw, connect_options opts)
+connect_frontend::connect_frontend(const gateway::gateway_actor& gw, connect_options opts)
   : batcher_(std::make_unique<batcher>(gw)),
     counter_(opts.board ? std::make_unique<counter>(gw, opts) : nullptr) {
   using connectrpc::typed_handler;

@@ -45,7 +45,7 @@ struct connect_options {
 
 class connect_frontend {
 public:
-  connect_frontend(gateway::gateway_actor gw, connect_options opts);
+  connect_frontend(const gateway::gateway_actor& gw, connect_options opts);
   ~connect_frontend();
 
   void start();
