@@ -34,6 +34,8 @@ struct waiter {
   std::optional<caf::typed_response_promise<minute_counts>> minutes_rp;
   std::shared_ptr<batch_answer> group;
   size_t index = 0;
+  std::shared_ptr<count_board> board; // a round: the answer is published there
+  uint64_t round = 0;                 // ...numbered (its read's id) when it started
 
   bool counts() const { return !minutes_rp; }
 };
@@ -41,6 +43,16 @@ struct waiter {
 // Answers a count waiter: its promise, or its place in its batch (which is
 // answered with its last outcome).
 void settle_count(waiter& w, caf::expected<count_result> res) {
+  if (w.board) {
+    published_total p;
+    p.round = w.round;
+    if (res)
+      p.result = std::move(*res);
+    else
+      p.err = std::move(res.error());
+    w.board->publish(std::move(p));
+    return;
+  }
   if (!w.group) {
     if (res)
       w.count_rp->deliver(std::move(*res));
@@ -68,6 +80,7 @@ struct state {
   cache::reader_actor cache;
   persistence::persistence_actor store;
   std::vector<waiter> waiting; // for the next read
+  bool round_waiting = false;  // a round (for the board) among them
   bool reading = false;        // a read (snapshot, then its one statement) in flight
   size_t fallbacks = 0;        // per-minute PostgreSQL counts outstanding
   std::string fallback_reason; // of the last read; logged when it changes
@@ -355,6 +368,13 @@ void start_read(self_ptr self) {
         break;
       slot = index_of(xs, w.range);
     }
+    if (w.board) {
+      // A round: numbered before its snapshot and statement start, so
+      // only calls that arrived before now take its answer.
+      w.round = st.read;
+      w.board->begin(st.read);
+      st.round_waiting = false;
+    }
     asked->slot.push_back(slot);
     batch->push_back(std::move(w));
   }
@@ -443,7 +463,7 @@ impl_actor::behavior_type count_reader(self_ptr self, settings cfg, cache::reade
       if (range.bounded && range.start_ms >= range.end_ms)
         return count_result{0, "cache"}; // empty: nothing to read
       auto rp = self->make_response_promise<count_result>();
-      self->state.waiting.push_back({range, rp, std::nullopt, nullptr, 0});
+      self->state.waiting.push_back({range, rp, std::nullopt, nullptr, 0, nullptr, 0});
       self->state.stats->backlog = static_cast<int64_t>(self->state.waiting.size());
       start_read(self);
       return rp;
@@ -466,7 +486,7 @@ impl_actor::behavior_type count_reader(self_ptr self, settings cfg, cache::reade
           group->outcomes[i].result = count_result{0, "cache"};
           continue;
         }
-        st.waiting.push_back({range, std::nullopt, std::nullopt, group, i});
+        st.waiting.push_back({range, std::nullopt, std::nullopt, group, i, nullptr, 0});
         ++group->left;
       }
       if (group->left == 0)
@@ -484,10 +504,23 @@ impl_actor::behavior_type count_reader(self_ptr self, settings cfg, cache::reade
                                "minutes must be between 1 and one week");
       auto rp = self->make_response_promise<minute_counts>();
       time_range range{true, first * ms_per_minute, (first + n) * ms_per_minute};
-      self->state.waiting.push_back({range, std::nullopt, rp, nullptr, 0});
+      self->state.waiting.push_back({range, std::nullopt, rp, nullptr, 0, nullptr, 0});
       self->state.stats->backlog = static_cast<int64_t>(self->state.waiting.size());
       start_read(self);
       return rp;
+    },
+    [=](count_atom) {
+      // A round for the board: one waiting request, however many calls
+      // it answers; asked again while one waits, it is that one.
+      telemetry::noter(self)();
+      auto& st = self->state;
+      if (!st.cfg.board || st.round_waiting)
+        return;
+      st.round_waiting = true;
+      waiter w{time_range{}, std::nullopt, std::nullopt, nullptr, 0, st.cfg.board, 0};
+      st.waiting.push_back(std::move(w));
+      st.stats->backlog = static_cast<int64_t>(st.waiting.size());
+      start_read(self);
     },
     [=](tick_atom) { self->state.watch.on_tick(self); },
   };

@@ -28,6 +28,11 @@
 // minutes; its partial edge minutes, and any part outside the cache's
 // buckets, are counted by the read's statement.
 //
+// Rounds (actors/counts/board.hpp): `count_atom` alone asks for a read of
+// the total whose number and answer are published on the board, where the
+// front-ends answer PingCount {} on their own threads. A round is one
+// waiting request however many calls it answers (at most one waits).
+//
 // Bounds: at most `max_waiting` requests wait for the next read (beyond:
 // resource_exhausted at once); one read holds at most
 // `max_ranges_per_read` distinct ranges (so at most twice as many parts
@@ -43,6 +48,7 @@
 
 #include "actors/cache/protocol.hpp"
 #include "actors/common/telemetry.hpp"
+#include "actors/counts/board.hpp"
 #include "actors/counts/protocol.hpp"
 #include "actors/persistence/protocol.hpp"
 
@@ -65,6 +71,11 @@ struct settings {
   // duration, requests answered, tail rows); the gateway logs each
   // PingCount answered later than it with its trace id and read id. 0: all.
   caf::timespan slow_threshold = std::chrono::milliseconds(100);
+  // Where rounds for PingCount {} are published (none: no rounds; the
+  // front-ends then ask through the gateway). A round is one waiting
+  // request for the total, asked by `count_atom` alone; its read's number
+  // and answer go to the board (actors/counts/board.hpp).
+  std::shared_ptr<count_board> board;
 };
 
 counts_actor spawn_count_reader(caf::actor_system& sys, settings cfg, cache::reader_actor cache,

@@ -52,6 +52,9 @@ using counts_actor = caf::typed_actor<
   // admitted (max_waiting) and answered on its own, as a single request.
   caf::replies_to<count_atom, std::vector<time_range>>::with<std::vector<count_outcome>>,
   // Pings per minute for `n` minutes from `first` on (admin console).
-  caf::replies_to<minutes_atom, int64_t, int32_t>::with<minute_counts>>;
+  caf::replies_to<minutes_atom, int64_t, int32_t>::with<minute_counts>,
+  // A round: a read of the total published on the count board (settings::
+  // board; actors/counts/board.hpp), numbered when it starts. No answer.
+  caf::reacts_to<count_atom>>;
 
 } // namespace ping::counts

@@ -48,7 +48,8 @@ using clock = std::chrono::steady_clock;
 
 // The gateway's own timers, beside its public protocol.
 using impl_actor
-  = gateway_actor::extend<caf::reacts_to<tick_atom>,    // deadline sweep
+  = gateway_actor::extend<caf::reacts_to<tick_atom>,             // deadline sweep
+                          caf::reacts_to<count_atom, tick_atom>, // the board's deadlines
                           caf::reacts_to<publish_atom>, // a nudge, after the acks queued (or held
                                                         // back)
                           caf::reacts_to<flush_atom>>;  // hand back the answers known so far
@@ -613,6 +614,20 @@ impl_actor::behavior_type gateway(self_ptr self, settings cfg,
       store_rows(self, rows);
       count_ranges(self, ranges);
       flush(self->state);
+    },
+    [=](count_atom, const count_round& r) {
+      note();
+      auto& st = self->state;
+      if (r.read)
+        self->send(st.counts, count_atom::value);
+      if (r.wake_at)
+        self->delayed_send(
+          self, std::max<caf::timespan>(*r.wake_at - clock::now(), st.cfg.deadline_granularity),
+          count_atom::value, tick_atom::value);
+    },
+    [=](count_atom, tick_atom) {
+      if (self->state.cfg.board)
+        self->state.cfg.board->wake_all();
     },
     [=](drain_atom) {
       note();

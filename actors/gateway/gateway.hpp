@@ -23,12 +23,21 @@
 //
 // Counts are the count reader's (actors/counts): exact and read-your-writes,
 // from the cache plus the stream's tail, else from PostgreSQL.
+//
+// The one exception to "every call through the gateway" is PingCount {}
+// on the Connect front-end: a read of published state. The front-end
+// parks it on the count board (actors/counts/board.hpp) and answers it on
+// its own thread from the first round that started after it arrived; the
+// gateway forwards the front-end's ask for a round to the count reader
+// (one message per round, not per call) and keeps the parked calls'
+// deadline timer (count_round).
 
 #include <chrono>
 
 #include <caf/actor_system.hpp>
 
 #include "actors/common/telemetry.hpp"
+#include "actors/counts/board.hpp"
 #include "actors/counts/protocol.hpp"
 #include "actors/gateway/protocol.hpp"
 #include "actors/persistence/protocol.hpp"
@@ -50,6 +59,9 @@ struct settings {
   // and the count reader's read that answered it; 0: every one
   // (counts.slow-threshold, the count reader's own).
   caf::timespan slow_count = std::chrono::milliseconds(100);
+  // The count board the front-ends park PingCount {} on (none: they do
+  // not): its deadline wake-ups are the gateway's timers.
+  std::shared_ptr<counts::count_board> board;
 };
 
 /// Validation of a ping timestamp; returns the stored timestamp ("now" for

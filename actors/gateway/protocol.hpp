@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -149,6 +150,15 @@ struct call_batch {
   std::function<void(call_batch&)> take = {};
 };
 
+/// A front-end's PingCount {} calls parked on the count board
+/// (actors/counts/board.hpp): `read`: ask the count reader for a round;
+/// `wake_at`: the earliest deadline of the parked calls, when the gateway
+/// wakes the board's front-ends (they answer deadline_exceeded).
+struct count_round {
+  bool read = false;
+  std::optional<std::chrono::steady_clock::time_point> wake_at;
+};
+
 using gateway_actor = caf::typed_actor<
   // Accepts one ping with the client's timestamp (0 = now). Answers after
   // the ping is committed; errors: invalid_argument, unavailable,
@@ -174,7 +184,10 @@ using gateway_actor = caf::typed_actor<
   // Several calls at once, each as the single calls above (same checks,
   // errors and deadlines); their answers go back through the batch's
   // reply, those known together in one hand-over.
-  caf::reacts_to<batch_atom, call_batch>>;
+  caf::reacts_to<batch_atom, call_batch>,
+  // PingCount {} answered on a front-end's own thread from the count
+  // board: a round to ask of the count reader, a deadline to watch.
+  caf::reacts_to<count_atom, count_round>>;
 
 } // namespace ping::gateway
 
@@ -182,3 +195,4 @@ using gateway_actor = caf::typed_actor<
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ping::gateway::ping_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ping::gateway::count_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ping::gateway::call_batch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ping::gateway::count_round)

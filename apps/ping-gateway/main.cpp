@@ -10,6 +10,8 @@
 #include "actors/common/backoff.hpp"
 #include "actors/common/build_info.hpp"
 #include "actors/common/log.hpp"
+#include "actors/counts/board.hpp"
+#include "actors/gateway/metrics.hpp"
 #include "actors/persistence/migrations.hpp"
 #include "admin/server.hpp"
 #include "apps/common/files.hpp"
@@ -58,8 +60,22 @@ int run(caf::actor_system& sys, const apps::gateway_config& cfg, telemetry::regi
   pcfg.outbox = publisher::outbox_of(relay);
   auto store = persistence::spawn_persistence(sys, pcfg, reg);
   auto cache = cache::spawn_cache_reader(sys, cfg.cache_settings(), reg);
-  auto counts = counts::spawn_count_reader(sys, cfg.counts, cache, store, reg);
-  auto gw = gateway::spawn_gateway(sys, cfg.gateway_settings(), store, relay, counts, reg);
+  // PingCount {} on the Connect I/O thread: the count reader publishes
+  // rounds on this board (actors/counts/board.hpp); the front-end answers
+  // from them, updating the gateway's count metrics.
+  auto board = std::make_shared<counts::count_board>();
+  {
+    auto gm = gateway::metrics::registered_in(reg);
+    board->from_cache = &gm.count_from_cache_seconds;
+    board->from_postgres = &gm.count_from_postgres_seconds;
+    board->expired = &gm.deadline_exceeded;
+  }
+  auto counts_cfg = cfg.counts;
+  counts_cfg.board = board;
+  auto counts = counts::spawn_count_reader(sys, counts_cfg, cache, store, reg);
+  auto gw_cfg = cfg.gateway_settings();
+  gw_cfg.board = board;
+  auto gw = gateway::spawn_gateway(sys, gw_cfg, store, relay, counts, reg);
   apps::top_level_watch watch{sys};
   watch.add("persistence", store);
   watch.add("publisher", relay);
@@ -77,6 +93,10 @@ int run(caf::actor_system& sys, const apps::gateway_config& cfg, telemetry::regi
   auto rpc = std::make_shared<gateways::rpc_metrics>(reg);
   auto connect_opts = cfg.connect();
   connect_opts.metrics = rpc;
+  connect_opts.board = board;
+  connect_opts.max_parked = cfg.counts.max_waiting;
+  connect_opts.count_timeout = gw_cfg.count_timeout;
+  connect_opts.slow_count = gw_cfg.slow_count;
   auto grpc_opts = cfg.grpc();
   grpc_opts.metrics = rpc;
   gateways::connect_frontend connect{gw, connect_opts};

@@ -1,7 +1,9 @@
 #include "gateways/connect/connect_frontend.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include <caf/send.hpp>
@@ -101,11 +103,146 @@ private:
   bool flush_posted_ = false;
 };
 
-connect_frontend::connect_frontend(gateway::gateway_actor gw, connect_options opts)
-  : batcher_(std::make_unique<batcher>(std::move(gw))) {
+// PingCount {} answered on the I/O thread (connect_options::board): each
+// call is parked with the last round started when it arrived, and answered
+// by the first published round numbered above it (actors/counts/board.hpp).
+// The gateway gets one message per round asked (and per deadline timer),
+// not per call; a published round posts one wake-up, which answers every
+// call it covers (and every call past its deadline) on the I/O thread that
+// runs it. Bounded: `max_parked` calls.
+class connect_frontend::counter {
+public:
+  using clock = std::chrono::steady_clock;
+
+  counter(gateway::gateway_actor gw, const connect_options& opts)
+    : gw_(std::move(gw)),
+      parking_(opts.board, opts.max_parked),
+      board_(opts.board),
+      count_timeout_(opts.count_timeout),
+      slow_count_(opts.slow_count) {}
+
+  ~counter() { unbind(); }
+
+  // After the server exists: a published round posts a wake-up to it.
+  void bind(connectrpc::server* server) {
+    server_ = server;
+    listener_ = board_->listen([this] {
+      if (!wake_posted_.exchange(true))
+        server_->post([this] { wake(); });
+    });
+  }
+
+  // The board never calls this front-end again.
+  void unbind() {
+    if (listener_ != 0)
+      board_->unlisten(listener_);
+    listener_ = 0;
+  }
+
+  void add(connectrpc::responder done, const trace::context& tc, caf::timespan left) {
+    auto now = clock::now();
+    auto deadline = now + std::min(left, count_timeout_);
+    auto p = parking_.park({done, tc}, deadline, now);
+    if (p.busy) {
+      done.fail(connectrpc::code::resource_exhausted, "too many counts waiting; retry later");
+      return;
+    }
+    ask(p.ask, p.wake_at);
+  }
+
+private:
+  struct parked_call {
+    connectrpc::responder done;
+    trace::context trace;
+  };
+
+  void ask(bool read, std::optional<clock::time_point> wake_at) {
+    if (read || wake_at)
+      caf::anon_send(gw_, count_atom::value, gateway::count_round{read, wake_at});
+  }
+
+  void wake() {
+    wake_posted_.store(false);
+    auto now = clock::now();
+    auto due = parking_.take(now);
+    ask(false, due.wake_at);
+    for (auto& d : due.answered) {
+      auto took = now - d.arrived;
+      if (d.result) {
+        auto* h = d.result->source == "postgres" ? board_->from_postgres : board_->from_cache;
+        if (h)
+          h->observe(std::chrono::duration<double>(took).count());
+        v1::PingCountResponse resp;
+        resp.set_ping_count(d.result->count);
+        d.call.done.ok(resp);
+      } else {
+        if (board_->expired && d.result.error() == ping_errc::deadline_exceeded)
+          (*board_->expired)++;
+        d.call.done.fail(to_connect(d.result.error()));
+      }
+      if (took >= slow_count_)
+        slow(d.call.trace, took, d.result, now);
+    }
+  }
+
+  // As the gateway's line about a slow PingCount: its trace id and the
+  // round (the count reader's read) that answered it; at most 100 a second.
+  void slow(const trace::context& tc, clock::duration took, const caf::expected<count_result>& res,
+            clock::time_point now) {
+    if (!log::enabled(log::level::info))
+      return;
+    uint64_t held = 0;
+    {
+      std::lock_guard<std::mutex> lock{lines_mtx_};
+      if (now >= lines_window_) {
+        lines_window_ = now + std::chrono::seconds(1);
+        lines_used_ = 0;
+      }
+      if (lines_used_ >= 100) {
+        ++lines_suppressed_;
+        return;
+      }
+      ++lines_used_;
+      held = lines_suppressed_;
+      lines_suppressed_ = 0;
+    }
+    auto ms = std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(took).count());
+    if (res)
+      log::info("gateway", "slow PingCount",
+                {{log::trace_id_key, trace::trace_id_string(tc)},
+                 {"ms", ms},
+                 {"read", std::to_string(res->read)},
+                 {"source", res->source},
+                 {"suppressed", std::to_string(held)}});
+    else
+      log::info("gateway", "slow PingCount",
+                {{log::trace_id_key, trace::trace_id_string(tc)},
+                 {"ms", ms},
+                 {"error", to_string(res.error())},
+                 {"suppressed", std::to_string(held)}});
+  }
+
+  gateway::gateway_actor gw_;
+  counts::count_parking<parked_call> parking_;
+  std::shared_ptr<counts::count_board> board_;
+  caf::timespan count_timeout_;
+  caf::timespan slow_count_;
+  connectrpc::server* server_ = nullptr;
+  size_t listener_ = 0;
+  std::atomic<bool> wake_posted_{false};
+  std::mutex lines_mtx_;
+  clock::time_point lines_window_{};
+  uint64_t lines_used_ = 0;
+  uint64_t lines_suppressed_ = 0;
+};
+
+connect_frontend::connect_frontend(const gateway::gateway_actor& gw, connect_options opts)
+  : batcher_(std::make_unique<batcher>(gw)),
+    counter_(opts.board ? std::make_unique<counter>(gw, opts) : nullptr) {
   using connectrpc::typed_handler;
   auto fallback = opts.default_timeout;
   auto* b = batcher_.get();
+  auto* n = counter_.get();
   std::map<std::string, connectrpc::handler> handlers;
   handlers["Ping"] = typed_handler<v1::PingRequest>(
     [b, fallback](std::unique_ptr<v1::PingRequest> req, const connectrpc::call_context& ctx,
@@ -135,14 +272,18 @@ connect_frontend::connect_frontend(gateway::gateway_actor gw, connect_options op
       b->add(std::move(c), std::move(done));
     });
   handlers["PingCount"] = typed_handler<v1::PingCountRequest>(
-    [b, fallback](std::unique_ptr<v1::PingCountRequest> req, const connectrpc::call_context& ctx,
-                  connectrpc::responder done) {
+    [b, n, fallback](std::unique_ptr<v1::PingCountRequest> req, const connectrpc::call_context& ctx,
+                     connectrpc::responder done) {
       // As Ping: the client's trace (or a new one), echoed with our span id.
       auto tc = trace::start(ctx.header("traceparent"), now_ms());
       done.add_header("traceparent", std::string{trace::view(trace::format(tc))});
       auto left = budget(ctx, fallback);
       if (left <= caf::timespan{0}) {
         done.fail(connectrpc::code::deadline_exceeded, "deadline exceeded");
+        return;
+      }
+      if (n && !req->has_time_range()) {
+        n->add(std::move(done), tc, left); // on this thread, from the count board
         return;
       }
       gateway::call c;
@@ -168,9 +309,14 @@ connect_frontend::connect_frontend(gateway::gateway_actor gw, connect_options op
                    *v1::PingRequest::descriptor()->file()->FindServiceByName("PingService"),
                    std::move(handlers)));
   batcher_->bind(server_.get());
+  if (counter_)
+    counter_->bind(server_.get());
 }
 
-connect_frontend::~connect_frontend() = default;
+connect_frontend::~connect_frontend() {
+  if (counter_)
+    counter_->unbind(); // before the server goes
+}
 
 void connect_frontend::start() {
   server_->start();

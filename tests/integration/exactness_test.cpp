@@ -35,6 +35,18 @@ struct fixture {
                                        std::move(extra));
   }
 
+  // PingCount {} over Connect (answered on the front-end's I/O thread from
+  // the count board's rounds); -1 on error.
+  int64_t connect_count() {
+    auto out = shell_output("curl -s -m 10 -X POST -H 'Content-Type: application/json' -d '{}' "
+                            "http://127.0.0.1:"
+                            + std::to_string(gw.connect_port()) + "/ping.v1.PingService/PingCount");
+    auto at = out.find("\"pingCount\":\"");
+    if (at == std::string::npos)
+      return out.find('{') == 0 && out.find("code") == std::string::npos ? 0 : -1;
+    return std::stoll(out.substr(at + 13));
+  }
+
   int64_t sql(const std::string& where = "true") {
     return query_int(dsn, "SELECT count(*) FROM pings WHERE " + where);
   }
@@ -128,6 +140,7 @@ BOOST_AUTO_TEST_CASE(read_your_writes_while_the_pipeline_stands_still) {
   for (int i = 1; i <= 50; ++i) {
     BOOST_REQUIRE(ping());
     BOOST_TEST(count_pings(*stub) == 10 + i, "after ping " << i);
+    BOOST_TEST(connect_count() == 10 + i, "Connect, after ping " << i);
     if (i % 10 == 0) {
       BOOST_TEST(count_pings(*stub, minute, minute + 60'000) == sql_range(minute, minute + 60'000));
       BOOST_TEST(count_pings(*stub, minute + 1, minute + 60'000)

@@ -13,6 +13,7 @@
 
 #include "actors/cache/range_plan.hpp"
 #include "actors/common/errors.hpp"
+#include "actors/counts/board.hpp"
 #include "actors/counts/count_reader.hpp"
 #include "tests/support/coordinator.hpp"
 
@@ -208,6 +209,10 @@ struct fixture : test::coordinator_fixture {
   caf::actor cache;
   caf::actor store;
   counts::counts_actor counts;
+  // Where rounds are published (PingCount {} on a front-end's thread), and
+  // how often it woke its listener.
+  std::shared_ptr<counts::count_board> board = std::make_shared<counts::count_board>();
+  int wakes = 0;
 
   fixture() {
     auto c = sys->spawn(fake_cache, w);
@@ -218,6 +223,8 @@ struct fixture : test::coordinator_fixture {
     s.max_waiting = 16;
     s.max_fallbacks = 4;
     s.max_ranges_per_read = 8;
+    s.board = board;
+    board->listen([this] { ++wakes; });
     counts = counts::spawn_count_reader(*sys, s, caf::actor_cast<cache::reader_actor>(c),
                                         caf::actor_cast<persistence::persistence_actor>(st), reg);
     // A caught-up, usable cache by default.
@@ -766,6 +773,159 @@ BOOST_AUTO_TEST_CASE(a_batch_beyond_the_bound_refuses_only_its_excess) {
   for (size_t i = 16; i < 20; ++i)
     BOOST_TEST((out[i].err == ping_errc::resource_exhausted), "range " << i);
   BOOST_TEST(w->snapshots == 2);
+}
+
+// Rounds: PingCount {} parked on a front-end (count_parking, here with an
+// int for the call) and answered from the count board.
+
+using parking = counts::count_parking<int>;
+using steady = std::chrono::steady_clock;
+
+// Parks call `id` now (deadline in 5 s) and, as the front-end does through
+// the gateway, asks the count reader for a round when the board says so.
+parking::parked park(fixture& f, parking& p, int id, steady::time_point now = steady::now()) {
+  auto r = p.park(id, now + 5s, now);
+  if (r.ask)
+    caf::anon_send(f.counts, count_atom::value);
+  return r;
+}
+
+// A call that arrives while a round's statement runs is not answered by
+// that round (its heads may predate the call's acknowledged pings), but
+// by the next: the round's number is taken before its snapshot.
+BOOST_AUTO_TEST_CASE(a_call_arriving_during_a_round_waits_for_the_next) {
+  w->tail_per_read = true;
+  w->hold_reads = true;
+  parking p{board, 16};
+  auto a = park(*this, p, 1);
+  BOOST_TEST(a.ask);
+  drain(); // round 1: snapshot answered, statement held
+  BOOST_REQUIRE(w->held_reads.size() == 1u);
+  BOOST_TEST(board->started() == 1u);
+  auto b = park(*this, p, 2); // arrives during round 1
+  BOOST_TEST(b.ask);          // round 1 took the first ask: b asks again
+  drain();
+  BOOST_TEST(w->statements == 1); // one read in flight
+  (*self)->send(store, resume_atom::value);
+  drain(); // round 1 published; round 2 starts (its statement held)
+  BOOST_TEST(wakes == 1);
+  auto due = p.take(steady::now());
+  BOOST_REQUIRE(due.answered.size() == 1u); // a only: round 1 started before b arrived
+  BOOST_TEST(due.answered[0].call == 1);
+  BOOST_REQUIRE(due.answered[0].result);
+  BOOST_TEST(due.answered[0].result->count == 60 + 100); // read 1
+  BOOST_TEST(p.size() == 1u);
+  w->hold_reads = false;
+  (*self)->send(store, resume_atom::value);
+  drain();
+  BOOST_TEST(wakes == 2);
+  due = p.take(steady::now());
+  BOOST_REQUIRE(due.answered.size() == 1u);
+  BOOST_TEST(due.answered[0].call == 2);
+  BOOST_REQUIRE(due.answered[0].result);
+  BOOST_TEST(due.answered[0].result->count == 60 + 200); // read 2, not read 1
+  BOOST_TEST(due.answered[0].result->read == 2u);
+  BOOST_TEST(w->statements == 2);
+}
+
+// Every call parked before a round started is answered by it: one ask,
+// one snapshot, one statement, one wake-up for all of them.
+BOOST_AUTO_TEST_CASE(one_round_answers_every_call_parked_before_it) {
+  w->tail.total = 7;
+  parking p{board, 16};
+  int asks = 0;
+  for (int i = 0; i < 5; ++i)
+    asks += park(*this, p, i).ask;
+  BOOST_TEST(asks == 1);
+  drain();
+  BOOST_TEST(w->snapshots == 1);
+  BOOST_TEST(w->statements == 1);
+  BOOST_TEST(wakes == 1);
+  auto due = p.take(steady::now());
+  BOOST_REQUIRE(due.answered.size() == 5u);
+  for (auto& d : due.answered) {
+    BOOST_REQUIRE(d.result);
+    BOOST_TEST(d.result->count == 67);
+    BOOST_TEST(d.result->source == "cache");
+  }
+  BOOST_TEST(p.size() == 0u);
+  // Asks while a round is in flight are one waiting round.
+  w->hold_reads = true;
+  caf::anon_send(counts, count_atom::value);
+  drain(); // round 2 in flight
+  caf::anon_send(counts, count_atom::value);
+  caf::anon_send(counts, count_atom::value);
+  drain();
+  w->hold_reads = false;
+  (*self)->send(store, resume_atom::value);
+  drain();
+  BOOST_TEST(w->statements == 3); // round 2, then one round for both asks
+}
+
+// The parked calls are bounded; beyond, the front-end answers
+// resource_exhausted at once.
+BOOST_AUTO_TEST_CASE(parked_calls_are_bounded) {
+  parking p{board, 2};
+  BOOST_TEST(!park(*this, p, 1).busy);
+  BOOST_TEST(!park(*this, p, 2).busy);
+  BOOST_TEST(park(*this, p, 3).busy);
+  BOOST_TEST(p.size() == 2u);
+  drain();
+  BOOST_TEST(p.take(steady::now()).answered.size() == 2u);
+  BOOST_TEST(!park(*this, p, 4).busy); // room again
+}
+
+// A parked call that no round answers by its deadline is answered
+// deadline_exceeded; the earliest deadline asks for a timer once.
+BOOST_AUTO_TEST_CASE(a_parked_call_meets_its_deadline) {
+  w->hold_snapshots = true; // the round never ends
+  parking p{board, 16};
+  auto now = steady::now();
+  auto a = p.park(1, now + 1s, now);
+  BOOST_REQUIRE(a.wake_at);
+  BOOST_TEST((*a.wake_at == now + 1s));
+  auto b = p.park(2, now + 2s, now);
+  BOOST_TEST(!b.wake_at); // a timer is already due earlier
+  caf::anon_send(counts, count_atom::value);
+  drain();
+  BOOST_TEST(p.take(now + 500ms).answered.empty());
+  auto due = p.take(now + 1s);
+  BOOST_REQUIRE(due.answered.size() == 1u);
+  BOOST_TEST(due.answered[0].call == 1);
+  BOOST_TEST(
+    (!due.answered[0].result && due.answered[0].result.error() == ping_errc::deadline_exceeded));
+  BOOST_REQUIRE(due.wake_at); // the next timer: call 2's deadline
+  BOOST_TEST((*due.wake_at == now + 2s));
+  due = p.take(now + 2s);
+  BOOST_REQUIRE(due.answered.size() == 1u);
+  BOOST_TEST(due.answered[0].call == 2);
+  BOOST_TEST(!due.wake_at);
+}
+
+// Cache down: the round is PostgreSQL's exact count; PostgreSQL down too:
+// the round's error is the one a count request gets.
+BOOST_AUTO_TEST_CASE(a_round_falls_back_and_fails_as_a_request_does) {
+  w->snap.usable = false;
+  w->snap.why = "cache unreachable";
+  w->pg_count = 99;
+  parking p{board, 16};
+  park(*this, p, 1);
+  drain();
+  auto due = p.take(steady::now());
+  BOOST_REQUIRE(due.answered.size() == 1u);
+  BOOST_REQUIRE(due.answered[0].result);
+  BOOST_TEST(due.answered[0].result->count == 99);
+  BOOST_TEST(due.answered[0].result->source == "postgres");
+  caf::anon_send_exit(store, caf::exit_reason::kill);
+  drain();
+  auto single = count({});
+  BOOST_REQUIRE(!single);
+  park(*this, p, 2);
+  drain();
+  due = p.take(steady::now());
+  BOOST_REQUIRE(due.answered.size() == 1u);
+  BOOST_REQUIRE(!due.answered[0].result);
+  BOOST_TEST((due.answered[0].result.error() == single.error()));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

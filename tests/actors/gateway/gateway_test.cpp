@@ -53,6 +53,7 @@ struct observed {
   // resume_atom.
   int count_requests = 0;
   int count_batches = 0;
+  int rounds = 0; // rounds asked for the count board (count_atom alone)
   bool hold_counts = false;
   std::vector<std::pair<caf::typed_response_promise<std::vector<counts::count_outcome>>,
                         std::vector<counts::count_outcome>>>
@@ -186,6 +187,7 @@ fake_counts_actor::behavior_type fake_counts(fake_counts_actor::pointer self,
     [](minutes_atom, int64_t, int32_t n) {
       return counts::minute_counts{std::vector<int64_t>(static_cast<size_t>(n), 0), "cache"};
     },
+    [=](count_atom) { obs->rounds++; },
   };
 }
 
@@ -797,6 +799,29 @@ BOOST_AUTO_TEST_CASE(a_batch_of_counts_never_answered_meets_its_deadline) {
   drain();
   BOOST_TEST(h->to(0).size() == 1u);
   BOOST_TEST(h->to(1).size() == 1u);
+}
+
+// The Connect front-end's count board: a round asked is one message to the
+// count reader; a parked call's deadline is the gateway's timer, which
+// wakes the board's front-ends (they answer deadline_exceeded).
+BOOST_AUTO_TEST_CASE(a_count_round_is_forwarded_and_its_deadline_wakes_the_board) {
+  auto s = with(10);
+  s.board = std::make_shared<counts::count_board>();
+  int wakes = 0;
+  s.board->listen([&wakes] { ++wakes; });
+  auto gw = make(mode::answer, s);
+  caf::anon_send(gw, count_atom::value, gateway::count_round{true, std::nullopt});
+  drain();
+  BOOST_TEST(obs->rounds == 1);
+  BOOST_TEST(wakes == 0);
+  caf::anon_send(gw, count_atom::value,
+                 gateway::count_round{false, std::chrono::steady_clock::now() + 1s});
+  drain();
+  BOOST_TEST(obs->rounds == 1);
+  advance(500ms);
+  BOOST_TEST(wakes == 0);
+  advance(600ms);
+  BOOST_TEST(wakes == 1);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
