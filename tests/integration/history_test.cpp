@@ -296,6 +296,32 @@ BOOST_AUTO_TEST_CASE(counts_from_buckets_equal_counts_of_rows) {
     BOOST_TEST(!persistence::sql::read(txn, {31'001, 31'000, 31'000}, false, {}).tail.consistent);
     BOOST_TEST(!persistence::sql::read(txn, {31'000, 31'000}, true, {}).tail.consistent);
   }
+  // One shared read fetches each bucket row once (sql::plan_read): a
+  // 30-day range that starts on a day and ends where a 60-day range ends
+  // reads no bucket the 60-day range does not read already (heap rows of
+  // ping_buckets fetched by the statement, from pg_stat_xact_user_tables).
+  {
+    auto end = end_ms - 12'345;
+    time_range wide{true, end - days * day_ms + 1, end};
+    time_range inner{true, (end / day_ms - 30) * day_ms, end};
+    auto fetched = [&](const std::vector<time_range>& rs) {
+      pqxx::work txn{c};
+      auto rows = [&] {
+        return txn
+          .exec(
+            "SELECT idx_tup_fetch FROM pg_stat_xact_user_tables WHERE relname = 'ping_buckets'")[0]
+                                                                                                [0]
+          .as<int64_t>();
+      };
+      auto before = rows();
+      auto rc = persistence::sql::read(txn, {}, false, rs);
+      BOOST_TEST(rc.ranges.size() == rs.size());
+      return rows() - before;
+    };
+    auto alone = fetched({wide});
+    BOOST_TEST(alone > 0);
+    BOOST_TEST(fetched({wide, inner}) == alone);
+  }
   // The console's minutes, and a resync from scratch and from a sequence.
   {
     pqxx::read_transaction txn{c};
