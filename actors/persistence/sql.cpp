@@ -193,7 +193,9 @@ const std::vector<statement>& count_statements() {
     //      counts exactly them, in the same snapshot). After retention
     //      dropped rows (raw_from > 1) the whole minute is read and its
     //      rows compared with the bucket. The bounds are computed once per
-    //      edge (e, MATERIALIZED), not per index scan. The rows are those
+    //      edge (e, MATERIALIZED), not per index scan; the minute's bucket
+    //      is looked up only when it is used (a flipped edge, or raw rows
+    //      dropped: a one-time filter, OFFSET 0 keeps it one). The rows are those
     //      of the same snapshot, so at or below the heads of kind 0 (a
     //      ping's row and its head commit together).
     {"read_counts",
@@ -227,8 +229,9 @@ const std::vector<statement>& count_statements() {
      "              ELSE c.inside END)::int8 AS inside,"
      "     bool_and(h.raw_from <= 1 OR c.raw = coalesce(r.n, 0)) AS complete"
      "   FROM e CROSS JOIN h"
-     "   LEFT JOIN ping_buckets r"
-     "     ON r.kafka_partition = h.part AND r.grain = 1 AND r.first_minute = e.minute"
+     "   LEFT JOIN LATERAL (SELECT r.n FROM ping_buckets r"
+     "     WHERE (e.flip OR h.raw_from > 1) AND r.kafka_partition = h.part AND r.grain = 1"
+     "       AND r.first_minute = e.minute OFFSET 0) r ON true"
      "   CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE p.pinged_at >= e.lo"
      "                                                AND p.pinged_at < e.hi) AS inside,"
      "                              count(*) AS raw FROM pings p"
