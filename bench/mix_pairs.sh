@@ -37,11 +37,27 @@ pg_ticks() {
 per_call() { awk -v t="$1" -v n="$2" -v u="$TICK_US" 'BEGIN { printf "%.1f", (n > 0 ? t * u / n : 0) }'; }
 body() { printf '{"time_range":{"start":%s,"end":%s}}' "$1" "$2"; }
 
+# Stops what the run in CUR_RUN started and removes it (after each run,
+# and when the script exits or is stopped midway).
+CUR_RUN=
+stop_run() {
+  [ -n "$CUR_RUN" ] && [ -d "$CUR_RUN" ] || return 0
+  stop_process processor "$CUR_RUN"
+  stop_process gateway "$CUR_RUN"
+  stop_process devbroker "$CUR_RUN"
+  redis_stop "$CUR_RUN/redis"
+  rm -rf "$CUR_RUN"
+  CUR_RUN=
+}
+trap stop_run EXIT
+trap 'exit 1' INT TERM
+
 run_one() { # LABEL GATEWAY
   local label=$1 gw=$2 run rport cport now minute hour day=86400000 mix p0 p1 g0 g1 n rps
   run=$(mktemp -d /tmp/ping-mix.XXXXXX)
   chmod 755 "$run"
-  trap 'stop_process processor "'"$run"'"; stop_process gateway "'"$run"'"; stop_process devbroker "'"$run"'"; redis_stop "'"$run"'/redis"; rm -rf "'"$run"'"' RETURN
+  CUR_RUN=$run
+  trap stop_run RETURN
   rport=$(free_port)
   redis_start "$run/redis" "$rport"
   devbroker_start "$run"
@@ -51,9 +67,10 @@ run_one() { # LABEL GATEWAY
   local dsn="host=127.0.0.1 port=$PG_PORT dbname=$DB user=ping"
   (BUILD_DIR=$run/bin gateway_start "$run" "$cport" "$(free_port)" "$dsn" "$rport")
   processor_start "$run" "$rport" "$dsn"
-  counted() {
-    [ "$(redis-cli -p "$rport" HGET ping:counters total)" = \
-      "$(psql_db -c 'SELECT sum(next_seq - 1) FROM outbox_head')" ]
+  counted() { # no total yet on an empty database: nothing counted
+    local cached
+    cached=$(redis-cli -p "$rport" HGET ping:counters total)
+    [ "${cached:-0}" = "$(psql_db -c 'SELECT coalesce(sum(next_seq - 1), 0) FROM outbox_head')" ]
   }
   WAIT_SECONDS=600 wait_for "the cache counts $DB" counted
   now=$(date +%s%3N); minute=$((now / 60000 * 60000)); hour=$((now / 3600000 * 3600000))
