@@ -87,7 +87,11 @@ TICK_US=$((1000000 / $(getconf CLK_TCK)))
 pg_ticks() {
   local m p t=0
   m=$(head -1 "$RUN/pg/data/postmaster.pid")
-  for p in $m $(pgrep -P "$m"); do
+  # The postmaster's own ticks and those of its children that exited
+  # (cutime, cstime: it waits for them), so a session ending meanwhile
+  # does not take its ticks away.
+  t=$(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$m/stat" 2>/dev/null || echo 0)
+  for p in $(pgrep -P "$m"); do
     [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
   done
   echo "$t"

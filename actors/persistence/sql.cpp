@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <charconv>
+#include <map>
 #include <optional>
+#include <tuple>
 
 #include <stdexcept>
 
@@ -191,7 +193,9 @@ const std::vector<statement>& count_statements() {
     //      counts exactly them, in the same snapshot). After retention
     //      dropped rows (raw_from > 1) the whole minute is read and its
     //      rows compared with the bucket. The bounds are computed once per
-    //      edge (e, MATERIALIZED), not per index scan. The rows are those
+    //      edge (e, MATERIALIZED), not per index scan; the minute's bucket
+    //      is looked up only when it is used (a flipped edge, or raw rows
+    //      dropped: a one-time filter, OFFSET 0 keeps it one). The rows are those
     //      of the same snapshot, so at or below the heads of kind 0 (a
     //      ping's row and its head commit together).
     {"read_counts",
@@ -225,8 +229,9 @@ const std::vector<statement>& count_statements() {
      "              ELSE c.inside END)::int8 AS inside,"
      "     bool_and(h.raw_from <= 1 OR c.raw = coalesce(r.n, 0)) AS complete"
      "   FROM e CROSS JOIN h"
-     "   LEFT JOIN ping_buckets r"
-     "     ON r.kafka_partition = h.part AND r.grain = 1 AND r.first_minute = e.minute"
+     "   LEFT JOIN LATERAL (SELECT r.n FROM ping_buckets r"
+     "     WHERE (e.flip OR h.raw_from > 1) AND r.kafka_partition = h.part AND r.grain = 1"
+     "       AND r.first_minute = e.minute OFFSET 0) r ON true"
      "   CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE p.pinged_at >= e.lo"
      "                                                AND p.pinged_at < e.hi) AS inside,"
      "                              count(*) AS raw FROM pings p"
@@ -599,6 +604,65 @@ range_cover cover_range(int64_t start_ms, int64_t end_ms) {
   return out;
 }
 
+read_plan plan_read(const std::vector<time_range>& ranges) {
+  read_plan out;
+  out.range_pieces.resize(ranges.size());
+  out.range_edges.resize(ranges.size());
+  struct asked {
+    size_t range;
+    int64_t lo, hi;
+  };
+  std::map<int32_t, std::vector<asked>> by_grain;
+  std::map<std::tuple<int64_t, int64_t, int64_t>, int32_t> edges;
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    auto& r = ranges[i];
+    if (!r.bounded || r.start_ms >= r.end_ms)
+      continue; // the total (from the heads), or empty
+    auto c = cover_range(r.start_ms, r.end_ms);
+    for (size_t k = 0; k < c.grains.size(); ++k)
+      by_grain[c.grains[k]].push_back({i, c.lo[k], c.hi[k]});
+    for (size_t k = 0; k < c.edge_minute.size(); ++k) {
+      auto [it, added] = edges.try_emplace({c.edge_minute[k], c.edge_lo[k], c.edge_hi[k]},
+                                           static_cast<int32_t>(out.edge_minute.size()));
+      if (added) {
+        out.edge_minute.push_back(c.edge_minute[k]);
+        out.edge_lo.push_back(c.edge_lo[k]);
+        out.edge_hi.push_back(c.edge_hi[k]);
+      }
+      out.range_edges[i].push_back(it->second);
+    }
+  }
+  // Per grain, every end of every bucket range asked splits the minutes
+  // into pieces; a piece inside some bucket range is read once. Ends are
+  // multiples of the grain, so each piece is whole buckets.
+  for (auto& [g, xs] : by_grain) {
+    std::vector<int64_t> ends;
+    ends.reserve(2 * xs.size());
+    for (auto& x : xs) {
+      ends.push_back(x.lo);
+      ends.push_back(x.hi);
+    }
+    std::sort(ends.begin(), ends.end());
+    ends.erase(std::unique(ends.begin(), ends.end()), ends.end());
+    std::vector<int32_t> id(ends.size(), -1);
+    auto at = [&](int64_t v) {
+      return static_cast<size_t>(std::lower_bound(ends.begin(), ends.end(), v) - ends.begin());
+    };
+    for (auto& x : xs) {
+      for (auto k = at(x.lo), end = at(x.hi); k < end; ++k) {
+        if (id[k] < 0) {
+          id[k] = static_cast<int32_t>(out.grains.size());
+          out.grains.push_back(g);
+          out.lo.push_back(ends[k]);
+          out.hi.push_back(ends[k + 1]);
+        }
+        out.range_pieces[x.range].push_back(id[k]);
+      }
+    }
+  }
+  return out;
+}
+
 std::optional<int64_t> count(pqxx::transaction_base& txn, const time_range& range) {
   if (!range.bounded) {
     auto res = txn.exec_prepared("count_all");
@@ -638,25 +702,19 @@ tail_counts tail(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs, 
 
 read_counts read(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs, bool per_minute,
                  const std::vector<time_range>& ranges) {
-  std::vector<int64_t> b_range, b_grain, b_lo, b_hi, e_range, e_minute, e_lo, e_hi;
-  for (size_t i = 0; i < ranges.size(); ++i) {
-    auto& r = ranges[i];
-    if (!r.bounded || r.start_ms >= r.end_ms)
-      continue; // the total (from the heads), or empty
-    auto c = cover_range(r.start_ms, r.end_ms);
-    for (size_t k = 0; k < c.grains.size(); ++k) {
-      b_range.push_back(static_cast<int64_t>(i));
-      b_grain.push_back(c.grains[k]);
-      b_lo.push_back(c.lo[k]);
-      b_hi.push_back(c.hi[k]);
-    }
-    for (size_t k = 0; k < c.edge_minute.size(); ++k) {
-      e_range.push_back(static_cast<int64_t>(i));
-      e_minute.push_back(c.edge_minute[k]);
-      e_lo.push_back(c.edge_lo[k]);
-      e_hi.push_back(c.edge_hi[k]);
-    }
-  }
+  // Each bucket row and each edge probe once, however many ranges share it
+  // (plan_read); the statement's key of kind 2 is a piece, of kind 3 an edge.
+  auto plan = plan_read(ranges);
+  std::vector<int64_t> b_range, b_grain(plan.grains.begin(), plan.grains.end()), e_range;
+  for (size_t k = 0; k < plan.grains.size(); ++k)
+    b_range.push_back(static_cast<int64_t>(k));
+  for (size_t k = 0; k < plan.edge_minute.size(); ++k)
+    e_range.push_back(static_cast<int64_t>(k));
+  auto& b_lo = plan.lo;
+  auto& b_hi = plan.hi;
+  auto& e_minute = plan.edge_minute;
+  auto& e_lo = plan.edge_lo;
+  auto& e_hi = plan.edge_hi;
   per_minute = per_minute && !seqs.empty();
   pqxx::result res;
   if (!per_minute && b_range.empty() && e_range.empty()) {
@@ -672,7 +730,8 @@ read_counts read(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs, 
   }
   read_counts out;
   out.ranges.assign(ranges.size(), 0);
-  std::vector<bool> seen(seqs.size(), false), complete(ranges.size(), true);
+  std::vector<bool> seen(seqs.size(), false), complete(e_range.size(), true);
+  std::vector<int64_t> piece_n(b_range.size(), 0), edge_n(e_range.size(), 0);
   int64_t all = 0;
   auto& tail = out.tail;
   for (const auto& row : res) {
@@ -702,11 +761,14 @@ read_counts read(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs, 
       case 1:
         tail.minutes.emplace_back(key, a);
         break;
-      case 2:
-      case 3:
-        if (key >= 0 && static_cast<size_t>(key) < ranges.size()) {
-          out.ranges[static_cast<size_t>(key)] += a;
-          if (row[0].as<int>() == 3 && b == 0)
+      case 2: // a piece's buckets
+        if (key >= 0 && static_cast<size_t>(key) < piece_n.size())
+          piece_n[static_cast<size_t>(key)] += a;
+        break;
+      case 3: // an edge's pings, and whether its raw rows are complete
+        if (key >= 0 && static_cast<size_t>(key) < edge_n.size()) {
+          edge_n[static_cast<size_t>(key)] += a;
+          if (b == 0)
             complete[static_cast<size_t>(key)] = false;
         }
         break;
@@ -718,10 +780,19 @@ read_counts read(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs, 
     if (!seen[p] && seqs[p] > 0)
       tail.consistent = false; // a sequence PostgreSQL has no head for
   for (size_t i = 0; i < ranges.size(); ++i) {
-    if (!ranges[i].bounded)
+    if (!ranges[i].bounded) {
       out.ranges[i] = all;
-    else if (!complete[i])
-      out.ranges[i] = -1;
+      continue;
+    }
+    int64_t n = 0;
+    bool whole = true;
+    for (auto k : plan.range_pieces[i])
+      n += piece_n[static_cast<size_t>(k)];
+    for (auto k : plan.range_edges[i]) {
+      n += edge_n[static_cast<size_t>(k)];
+      whole = whole && complete[static_cast<size_t>(k)];
+    }
+    out.ranges[i] = whole ? n : -1;
   }
   return out;
 }

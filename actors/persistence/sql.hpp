@@ -71,6 +71,23 @@ struct range_cover {
 };
 range_cover cover_range(int64_t start_ms, int64_t end_ms);
 
+/// What the shared read asks PostgreSQL for many ranges at once: each
+/// bucket row and each edge probe at most once. Per grain, the bucket
+/// ranges of all the ranges are split at every one of their ends into
+/// disjoint pieces, each read once (a 400-day and a 30-day range ending
+/// at the same floor read the 30 days' buckets once, not twice); equal
+/// edges are probed once. Range i is the sum of its pieces
+/// (range_pieces[i]) and of its edges (range_edges[i]).
+struct read_plan {
+  std::vector<int32_t> grains;      // per piece
+  std::vector<int64_t> lo, hi;      // per piece: first minutes [lo, hi)
+  std::vector<int64_t> edge_minute; // per distinct edge
+  std::vector<int64_t> edge_lo, edge_hi;
+  std::vector<std::vector<int32_t>> range_pieces; // per asked range
+  std::vector<std::vector<int32_t>> range_edges;  // per asked range
+};
+read_plan plan_read(const std::vector<time_range>& ranges);
+
 /// Exact count of pings in the range (all pings when unbounded), from the
 /// partitions' heads (unbounded) or the buckets plus the two partial edge
 /// minutes (bounded): O(partitions x buckets + pings in the edge minutes),
