@@ -16,6 +16,11 @@
 // within about a second. Each resync is logged once and counted in
 // `processor_repairs_total{reason}`.
 //
+// At the processor's start the consumer hands it every partition's end
+// offset (`heal_atom`): partitions without state in the cache are counted
+// from PostgreSQL and written from sequence 0 at once, before the group
+// assigns them (docs/windowing.md, *Before the group forms*).
+//
 // Every `check_interval` (and right after an assignment) the window asks
 // the rebuilder where PostgreSQL stands on its partitions (issue 19, items
 // 3 and 12): a committed head above the window's sequence with nothing
