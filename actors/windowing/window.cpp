@@ -403,7 +403,7 @@ void fill_from(self_ptr self, int32_t p, uint64_t gen, int64_t from) {
 // is at or below the count's head (skipped when read again) and every ping
 // above the head is read from the stream later. Answers with the number of
 // partitions written; a failure leaves the partition to its assignment.
-void heal_before_assignment(self_ptr self, std::vector<std::pair<int32_t, int64_t>> ends,
+void heal_before_assignment(self_ptr self, const std::vector<std::pair<int32_t, int64_t>>& ends,
                             caf::typed_response_promise<int32_t> rp) {
   auto& st = self->state;
   if (ends.empty() || !st.writer->running() || !st.rebuilder->running()) {
@@ -438,7 +438,9 @@ void heal_before_assignment(self_ptr self, std::vector<std::pair<int32_t, int64_
           if (--n->left == 0)
             rp.deliver(n->written);
         };
-        for (auto [p, end] : cold) {
+        for (const auto& kv : cold) {
+          auto p = kv.first;
+          auto end = kv.second;
           st.early.insert(p);
           (*st.repairs[repair::cold])++;
           log::info("window", "partition has no state in the cache; counting it before assignment",
@@ -812,10 +814,10 @@ window_impl::behavior_type window(self_ptr self, window_settings cfg, window_chi
       resync(self, p, repair::cold, "no state in the cache at assignment");
       return true;
     },
-    [=](heal_atom, std::vector<std::pair<int32_t, int64_t>>& ends) -> caf::result<int32_t> {
+    [=](heal_atom, const std::vector<std::pair<int32_t, int64_t>>& ends) -> caf::result<int32_t> {
       note();
       auto rp = self->make_response_promise<int32_t>();
-      heal_before_assignment(self, std::move(ends), rp);
+      heal_before_assignment(self, ends, rp);
       return rp;
     },
     [=](heal_atom, int32_t p, uint64_t gen) {
