@@ -167,6 +167,7 @@ assigned_ms() {
   ts=$(grep -m1 'msg="partitions assigned"' "$RUN/processor.log" | sed -E 's/^ts=([^ ]+) .*/\1/')
   [ -z "$ts" ] || date -d "$ts" +%s%3N
 }
+assigned_yet() { [ -n "$(assigned_ms)" ]; }
 since_assigned() { # ms since the assignment, or "-" before it
   local a
   a=$(assigned_ms)
@@ -237,7 +238,7 @@ measure() { # NAME DATABASE
   FIG[$name.cold.assigned]=$(since_assigned)
   # The processor counts a cold cache before the group assigns anything:
   # when was it assigned, after its start?
-  WAIT_SECONDS=60 wait_for "the partitions assigned" test -n "$(assigned_ms)"
+  WAIT_SECONDS=60 wait_for "the partitions assigned" assigned_yet
   FIG[$name.cold.assigned_at]=$(( $(assigned_ms) - t0 ))
   local pglines0=$(wc -l <"$PGLOG")
   # The older snapshot of step 3, taken now (the burst comes after it).
