@@ -234,7 +234,7 @@ struct fixture : test::coordinator_fixture {
   window_actor window;
   caf::actor rebuilder; // the current fake
 
-  fixture() {
+  static window_settings test_settings() {
     window_settings s;
     s.max_records = 1000;
     s.max_delay = 0s; // every batch is due at once
@@ -243,6 +243,12 @@ struct fixture : test::coordinator_fixture {
     s.writer_timeout = 5s;
     s.rebuild_timeout = 5s;
     s.backoff = 100ms;
+    return s;
+  }
+
+  fixture() : fixture(test_settings()) {}
+
+  explicit fixture(window_settings s) {
     window_children children;
     children.writer = [this] {
       return caf::actor_cast<cache::writer_actor>(sys->spawn(fake_writer, w));
@@ -322,6 +328,11 @@ struct fixture : test::coordinator_fixture {
   uint64_t repairs(const std::string& why) {
     return reg.counter_at("processor_repairs_total", {{"reason", why}}).load();
   }
+};
+
+// The window with the processor's default settings.
+struct default_fixture : fixture {
+  default_fixture() : fixture(window_settings{}) {}
 };
 
 } // namespace
@@ -787,4 +798,22 @@ BOOST_FIXTURE_TEST_CASE(an_owner_and_a_starting_processor_racing_stay_exact, fix
   require_exact();
   caf::anon_send_exit(starting, caf::exit_reason::user_shutdown);
   drain();
+}
+
+// Issue 17, item 3: with the default heartbeat of 1 s, an idle partition
+// found a cache restored from an older snapshot (or wiped) up to a second
+// later, half the 2 s goal. The heartbeat is now 250 ms.
+BOOST_FIXTURE_TEST_CASE(an_older_snapshot_is_found_within_a_quarter_second, default_fixture) {
+  assign({0});
+  advance(1100ms);
+  produce(0, 0, 10);
+  advance(1100ms); // flushed (1 s after the first record)
+  auto snapshot = w->cache;
+  produce(0, 10, 5);
+  advance(1100ms);
+  require_exact();
+  w->cache = snapshot;
+  advance(300ms); // a heartbeat finds it behind; the resync writes (10, 15]
+  require_exact();
+  BOOST_TEST(repairs("conflict") == 1u);
 }
