@@ -411,6 +411,7 @@ void heal_before_assignment(self_ptr self, const std::vector<std::pair<int32_t, 
     return;
   }
   std::vector<int32_t> ps;
+  ps.reserve(ends.size());
   for (auto& [p, end] : ends)
     ps.push_back(p);
   self->request(st.writer->get(), st.cfg.writer_timeout, load_atom::value, ps)
