@@ -192,33 +192,41 @@ offsets_back() { # every offset:<p> of $offsets at or above its value then
   done
 }
 healed() { exact "$1" && offsets_back; }
+# sample_exact DATABASE T0: "MS 1" (exact) or "MS 0" lines, MS since T0,
+# every 50 ms until killed.
+sample_exact() {
+  while :; do
+    if exact "$1"; then echo "$(( $(ms) - $2 )) 1"; else echo "$(( $(ms) - $2 )) 0"; fi
+    sleep 0.05
+  done
+}
 # heal KIND DATABASE COMMAND...: run COMMAND (the fault), then the time until
-# the cache is exact again (issue 17's criterion: from when the last run of
-# exact samples began) and until it is healed (exact, and every Kafka
-# offset back), sampled every 50 ms, with PingCount {} on 4 connections for
-# 4 s meanwhile; also how many samples found it inexact.
+# the cache is exact again (issue 17's criterion: the first exact sample
+# after the last inexact one, sampled every 50 ms from before the fault
+# on; 0 when no sample found it inexact after a fault that wrote nothing
+# to the cache, the offsets reset) and until it is healed (exact, and every
+# Kafka offset back), with PingCount {} on 4 connections for 4 s meanwhile;
+# also how many samples found it inexact.
 heal() {
-  local kind=$1 db=$2 t1 h2 first="" inexact=0 samples=0 deadline=$((SECONDS + 120))
+  local kind=$1 db=$2 t1 h2 sampler
   shift 2
   t1=$(ms)
+  sample_exact "$db" "$t1" >"$RUN/heal.samples" &
+  sampler=$!
   h2_count 4 4 >"$RUN/heal.fig" &
   h2=$!
   "$@" >/dev/null
   log "   $kind: fault at $(date -u -d @"${t1:0:-3}.${t1: -3}" +%H:%M:%S.%3N)" # the processor's log's clock
-  until healed "$db"; do
-    ((SECONDS < deadline)) || die "timed out waiting for the cache to heal ($kind)"
-    if exact "$db"; then
-      [ -n "$first" ] || first=$(( $(ms) - t1 ))
-    else
-      first="" inexact=$((inexact + 1))
-    fi
-    samples=$((samples + 1))
-    sleep 0.05
-  done
+  WAIT_SECONDS=120 wait_for "the cache healed ($kind)" healed "$db"
   FIG[$name.$kind]=$(( $(ms) - t1 ))
+  kill "$sampler" 2>/dev/null || true
+  wait "$sampler" 2>/dev/null || true
   cp "$RUN/processor.log" "$PLANS.$name.$kind.processor.log" 2>/dev/null || true # the timeline
-  FIG[$name.$kind.exact]=${first:-${FIG[$name.$kind]}}
-  FIG[$name.$kind.inexact]="$inexact of $((samples + 1))"
+  read -r FIG[$name.$kind.exact] FIG[$name.$kind.inexact] < <(awk -v kind="$kind" -v healed="${FIG[$name.$kind]}" '
+    { n++ } $2 == 0 { bad++; after = 1; first = "" } $2 == 1 && after && first == "" { first = $1 }
+    END { if (!bad) first = (kind == "reset" ? 0 : healed); else if (first == "") first = healed
+          printf "%s %d_of_%d\n", first, bad, n }' "$RUN/heal.samples")
+  FIG[$name.$kind.inexact]=${FIG[$name.$kind.inexact]//_/ }
   [ "$kind" != reset ] || FIG[$name.$kind.assigned]=$(since_assigned)
   wait "$h2" || true
   read -r _ FIG[$name.$kind.p99] FIG[$name.$kind.max] FIG[$name.$kind.bad] _ <"$RUN/heal.fig"
