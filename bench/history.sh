@@ -16,8 +16,9 @@
 #   3. recovery: the cache restored from an older snapshot (taken before
 #      the burst), the Kafka offsets reset to the beginning, FLUSHALL; each
 #      time until the cache is exact again (total and every partition's
-#      sequence equal to PostgreSQL's heads, every offset back), with
-#      PingCount {} p99 on 4 connections meanwhile;
+#      sequence equal to PostgreSQL's heads; sampled every 50 ms, with the
+#      samples that found it inexact) and, after the reset, until every
+#      offset is back, with PingCount {} p99 on 4 connections meanwhile;
 #   4. EXPLAIN-based: the statements auto_explain logged as slower than
 #      5 ms, and how many of them scanned pings sequentially.
 set -euo pipefail
@@ -170,6 +171,7 @@ assigned_ms() {
   ts=$(grep -m1 'msg="partitions assigned"' "$RUN/processor.log" | sed -E 's/^ts=([^ ]+) .*/\1/')
   [ -z "$ts" ] || date -d "$ts" +%s%3N
 }
+assigned_yet() { [ -n "$(assigned_ms)" ]; }
 since_assigned() { # ms since the assignment, or "-" before it
   local a
   a=$(assigned_ms)
@@ -194,18 +196,41 @@ offsets_back() { # every offset:<p> of $offsets at or above its value then
   done
 }
 healed() { exact "$1" && offsets_back; }
+# sample_exact DATABASE T0: "MS 1" (exact) or "MS 0" lines, MS since T0,
+# every 50 ms until killed.
+sample_exact() {
+  while :; do
+    if exact "$1"; then echo "$(( $(ms) - $2 )) 1"; else echo "$(( $(ms) - $2 )) 0"; fi
+    sleep 0.05
+  done
+}
 # heal KIND DATABASE COMMAND...: run COMMAND (the fault), then the time until
-# the cache is exact again (and every Kafka offset back), with PingCount {}
-# on 4 connections for 4 s meanwhile.
+# the cache is exact again (issue 17's criterion: the first exact sample
+# after the last inexact one, sampled every 50 ms from before the fault
+# on; 0 when no sample found it inexact after a fault that wrote nothing
+# to the cache, the offsets reset) and until it is healed (exact, and every
+# Kafka offset back), with PingCount {} on 4 connections for 4 s meanwhile;
+# also how many samples found it inexact.
 heal() {
-  local kind=$1 db=$2 t1 h2
+  local kind=$1 db=$2 t1 h2 sampler
   shift 2
   t1=$(ms)
+  sample_exact "$db" "$t1" >"$RUN/heal.samples" &
+  sampler=$!
   h2_count 4 4 >"$RUN/heal.fig" &
   h2=$!
   "$@" >/dev/null
+  log "   $kind: fault at $(date -u -d @"${t1:0:-3}.${t1: -3}" +%H:%M:%S.%3N)" # the processor's log's clock
   WAIT_SECONDS=120 wait_for "the cache healed ($kind)" healed "$db"
   FIG[$name.$kind]=$(( $(ms) - t1 ))
+  kill "$sampler" 2>/dev/null || true
+  wait "$sampler" 2>/dev/null || true
+  cp "$RUN/processor.log" "$PLANS.$name.$kind.processor.log" 2>/dev/null || true # the timeline
+  read -r FIG[$name.$kind.exact] FIG[$name.$kind.inexact] < <(awk -v kind="$kind" -v healed="${FIG[$name.$kind]}" '
+    { n++ } $2 == 0 { bad++; after = 1; first = "" } $2 == 1 && after && first == "" { first = $1 }
+    END { if (!bad) first = (kind == "reset" ? 0 : healed); else if (first == "") first = healed
+          printf "%s %d_of_%d\n", first, bad, n }' "$RUN/heal.samples")
+  FIG[$name.$kind.inexact]=${FIG[$name.$kind.inexact]//_/ }
   [ "$kind" != reset ] || FIG[$name.$kind.assigned]=$(since_assigned)
   wait "$h2" || true
   read -r _ FIG[$name.$kind.p99] FIG[$name.$kind.max] FIG[$name.$kind.bad] _ <"$RUN/heal.fig"
@@ -223,6 +248,10 @@ measure() { # NAME DATABASE
   WAIT_SECONDS=600 wait_for "the cache counts $db" exact "$db"
   FIG[$name.cold]=$(( $(ms) - t0 ))
   FIG[$name.cold.assigned]=$(since_assigned)
+  # The processor counts a cold cache before the group assigns anything:
+  # when was it assigned, after its start?
+  WAIT_SECONDS=60 wait_for "the partitions assigned" assigned_yet
+  FIG[$name.cold.assigned_at]=$(( $(assigned_ms) - t0 ))
   local pglines0=$(wc -l <"$PGLOG")
   # The older snapshot of step 3, taken now (the burst comes after it).
   redis_eval "$SNAPSHOT_TAKE" >/dev/null
@@ -304,6 +333,7 @@ row "" "empty" "history"
 row "rows in pings" "${FIG[empty.rows]}" "${FIG[history.rows]}"
 row "cold start until exact (ms)" "${FIG[empty.cold]}" "${FIG[history.cold]}"
 row "  of which after the partitions were assigned" "${FIG[empty.cold.assigned]}" "${FIG[history.cold.assigned]}"
+row "  partitions assigned at (ms after the start)" "${FIG[empty.cold.assigned_at]}" "${FIG[history.cold.assigned_at]}"
 row "PingCount {} x$CONNS: req/s" "${FIG[empty.rps]}" "${FIG[history.rps]}"
 row "  p99 / max (ms)" "${FIG[empty.p99]} / ${FIG[empty.max]}" "${FIG[history.p99]} / ${FIG[history.max]}"
 row "  PostgreSQL CPU per PingCount (us)" "${FIG[empty.pgus]}" "${FIG[history.pgus]}"
@@ -325,12 +355,15 @@ row "  gateway CPU per PingCount (us)" "${FIG[empty.mix.gwus]}" "${FIG[history.m
 for k in older reset wipe; do
   case $k in
     older) what="older snapshot restored until exact (ms)" ;;
-    reset) what="Kafka offsets reset until caught up (ms)" ;;
+    reset) what="Kafka offsets reset until exact (ms)" ;;
     wipe) what="FLUSHALL until exact (ms)" ;;
   esac
-  row "$what" "${FIG[empty.$k]}" "${FIG[history.$k]}"
-  [ "$k" != reset ] ||
+  row "$what" "${FIG[empty.$k.exact]}" "${FIG[history.$k.exact]}"
+  row "  samples inexact meanwhile" "${FIG[empty.$k.inexact]}" "${FIG[history.$k.inexact]}"
+  if [ "$k" = reset ]; then
+    row "  until every offset is back (ms)" "${FIG[empty.$k]}" "${FIG[history.$k]}"
     row "  of which after the partitions were assigned" "${FIG[empty.$k.assigned]}" "${FIG[history.$k.assigned]}"
+  fi
   row "  PingCount {} x4 meanwhile p99 / max (ms)" "${FIG[empty.$k.p99]} / ${FIG[empty.$k.max]}" \
     "${FIG[history.$k.p99]} / ${FIG[history.$k.max]}"
 done

@@ -68,6 +68,11 @@ void consumer_loop(caf::blocking_actor* self, consumer_settings cfg, window_acto
     log::error("consumer", "cannot start consuming", {{"error", e.what()}});
     return;
   }
+  // A cold cache is counted before the group forms (its first join takes
+  // seconds: group.initial.rebalance.delay.ms): the window counts every
+  // partition without state, at the end offset asked here (docs/windowing.md).
+  if (auto ends = source->end_offsets(std::chrono::milliseconds(2000)); !ends.empty())
+    caf::anon_send(window, heal_atom::value, std::move(ends));
   lag_monitor lag{m};
   auto window_handle = caf::actor_cast<caf::actor>(window);
   auto idle = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.idle_wait);

@@ -434,6 +434,32 @@ std::optional<int64_t> kafka_source::end_offset(int32_t partition, bool ask_brok
   return high;
 }
 
+std::vector<std::pair<int32_t, int64_t>> kafka_source::end_offsets(
+  std::chrono::milliseconds timeout) {
+  auto& d = *d_;
+  std::vector<std::pair<int32_t, int64_t>> out;
+  auto ms = static_cast<int>(timeout.count());
+  std::string err;
+  std::unique_ptr<RdKafka::Topic> topic{
+    RdKafka::Topic::create(d.consumer.get(), d.cfg.topic, nullptr, err)};
+  RdKafka::Metadata* raw = nullptr;
+  if (!topic || d.consumer->metadata(false, topic.get(), &raw, ms) != RdKafka::ERR_NO_ERROR)
+    return out;
+  std::unique_ptr<RdKafka::Metadata> md{raw};
+  for (auto* t : *md->topics()) {
+    if (t->topic() != d.cfg.topic || t->err() != RdKafka::ERR_NO_ERROR)
+      continue;
+    for (auto* pm : *t->partitions()) {
+      int64_t low = 0, high = -1;
+      if (d.consumer->query_watermark_offsets(d.cfg.topic, pm->id(), &low, &high, ms)
+            == RdKafka::ERR_NO_ERROR
+          && high >= 0)
+        out.emplace_back(pm->id(), high);
+    }
+  }
+  return out;
+}
+
 void kafka_source::commit_positions() {
   auto& d = *d_;
   std::vector<RdKafka::TopicPartition*> parts;

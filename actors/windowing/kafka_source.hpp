@@ -77,6 +77,12 @@ public:
   std::optional<int64_t> end_offset(int32_t partition, bool ask_broker,
                                     std::chrono::milliseconds timeout);
 
+  /// Every partition of the topic and its end offset, asked from the
+  /// broker (metadata, then each partition's leader) with a deadline per
+  /// request; partitions it could not learn are left out (all of them when
+  /// the topic is unknown). Works before the group assigns anything.
+  std::vector<std::pair<int32_t, int64_t>> end_offsets(std::chrono::milliseconds timeout);
+
   /// Commits the positions (advisory: lag monitoring only, never read back).
   void commit_positions();
 

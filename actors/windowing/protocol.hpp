@@ -112,6 +112,14 @@ using window_actor = caf::typed_actor<
   // A partition without state in the cache starts at this offset: count it
   // from PostgreSQL first (asynchronously; its records wait meanwhile).
   caf::replies_to<rebuild_atom, int32_t, int64_t>::with<bool>,
+  // The topic's partitions and their end offsets, asked at the processor's
+  // start, before the group assigns anything: each partition without state
+  // in the cache and not assigned here is counted from PostgreSQL at once
+  // and written from sequence 0 with that offset (a compare-and-set like
+  // every write: it lands only while the partition still has no state), so
+  // a cold cache is exact before the group forms. Replies with the number
+  // of partitions it wrote.
+  caf::replies_to<heal_atom, std::vector<std::pair<int32_t, int64_t>>>::with<int32_t>,
   // Partitions revoked: flush their deltas, then forget them.
   caf::replies_to<revoke_atom, std::vector<int32_t>>::with<bool>,
   // Flush everything now (admin, shutdown); replies with the number of

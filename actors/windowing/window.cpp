@@ -130,6 +130,9 @@ struct state {
   bool checking = false;   // a head check is in flight
   bool recounting = false; // dropping the cache: PostgreSQL lost commits
   bool paused = false;     // consumption paused (admin): nothing stalls
+  // Partitions counted before assignment (`heal_before_assignment`), until
+  // their write is answered.
+  std::set<int32_t> early;
   std::shared_ptr<telemetry::actor_stats> stats;
   std::atomic<uint64_t>* counted = nullptr;
   std::atomic<uint64_t>* skipped = nullptr;
@@ -386,6 +389,107 @@ void fill_from(self_ptr self, int32_t p, uint64_t gen, int64_t from) {
             fail);
       },
       fail);
+}
+
+// The processor's start (docs/windowing.md, *Before the group forms*):
+// every partition of `ends` without state in the cache, and not assigned
+// here, is counted from sequence 0 in PostgreSQL and written with its end
+// offset, without waiting for the group to assign it. The write is a
+// compare-and-set from sequence 0 like every write: it lands only while the
+// partition still has no state, so an owner that counted it meanwhile (or
+// this window, assigned meanwhile) is never counted twice; the loser of
+// that race conflicts and resyncs from where the winner stands. The
+// offset was fixed before the count's snapshot, so every record below it
+// is at or below the count's head (skipped when read again) and every ping
+// above the head is read from the stream later. Answers with the number of
+// partitions written; a failure leaves the partition to its assignment.
+void heal_before_assignment(self_ptr self, const std::vector<std::pair<int32_t, int64_t>>& ends,
+                            caf::typed_response_promise<int32_t> rp) {
+  auto& st = self->state;
+  if (ends.empty() || !st.writer->running() || !st.rebuilder->running()) {
+    rp.deliver(int32_t{0});
+    return;
+  }
+  std::vector<int32_t> ps;
+  ps.reserve(ends.size());
+  for (auto& [p, end] : ends)
+    ps.push_back(p);
+  self->request(st.writer->get(), st.cfg.writer_timeout, load_atom::value, ps)
+    .then(
+      [self, ends, rp](std::vector<partition_state>& states) mutable {
+        auto& st = self->state;
+        std::map<int32_t, int64_t> cold;
+        for (auto& s : states)
+          if (!s.stored && !st.parts.count(s.partition) && !st.early.count(s.partition))
+            for (auto& [p, end] : ends)
+              if (p == s.partition)
+                cold.emplace(p, end);
+        if (cold.empty()) {
+          rp.deliver(int32_t{0});
+          return;
+        }
+        struct progress {
+          size_t left;
+          int32_t written = 0;
+        };
+        auto n = std::make_shared<progress>(progress{cold.size()});
+        auto done = [self, n, rp](int32_t p, bool written) mutable {
+          self->state.early.erase(p);
+          n->written += written ? 1 : 0;
+          if (--n->left == 0)
+            rp.deliver(n->written);
+        };
+        for (const auto& kv : cold) {
+          auto p = kv.first;
+          auto end = kv.second;
+          st.early.insert(p);
+          (*st.repairs[repair::cold])++;
+          log::info("window", "partition has no state in the cache; counting it before assignment",
+                    {{"partition", std::to_string(p)}, {"offset", std::to_string(end)}});
+          self
+            ->request(st.rebuilder->get(), st.cfg.rebuild_timeout, fill_atom::value, p, int64_t{0})
+            .then(
+              [self, p, end, done](write_request& req) mutable {
+                auto& st = self->state;
+                if (!st.writer->running()) {
+                  done(p, false);
+                  return;
+                }
+                req.next_offset = end;
+                self->request(st.writer->get(), st.cfg.writer_timeout, write_atom::value, req)
+                  .then(
+                    [p, req, done](cache::write_result& res) mutable {
+                      auto outcome = static_cast<write_outcome>(res.outcome);
+                      bool written = outcome == write_outcome::applied;
+                      if (written)
+                        log::info("window", "partition counted before assignment",
+                                  {{"partition", std::to_string(p)},
+                                   {"to_seq", std::to_string(req.to_seq)},
+                                   {"counted", std::to_string(req.count)},
+                                   {"offset", std::to_string(req.next_offset)}});
+                      else // its owner (or this window, assigned meanwhile) was first
+                        log::info("window", "partition was counted by its owner first",
+                                  {{"partition", std::to_string(p)},
+                                   {"stored_seq", std::to_string(res.stored_seq)}});
+                      done(p, written);
+                    },
+                    [p, done](caf::error& err) mutable {
+                      log::warn("window", "writing a partition before assignment failed",
+                                {{"partition", std::to_string(p)}, {"error", to_string(err)}});
+                      done(p, false);
+                    });
+              },
+              [p, done](caf::error& err) mutable {
+                log::warn("window", "counting a partition before assignment failed",
+                          {{"partition", std::to_string(p)}, {"error", to_string(err)}});
+                done(p, false);
+              });
+        }
+      },
+      [rp](caf::error& err) mutable {
+        log::warn("window", "cannot read the cache before assignment", {{"error", to_string(err)}});
+        rp.deliver(int32_t{0});
+      });
 }
 
 void count_batch(self_ptr self, const record_batch& b, clock::time_point now) {
@@ -710,6 +814,12 @@ window_impl::behavior_type window(self_ptr self, window_settings cfg, window_chi
       adopt(self, p, start_offset, 0);
       resync(self, p, repair::cold, "no state in the cache at assignment");
       return true;
+    },
+    [=](heal_atom, const std::vector<std::pair<int32_t, int64_t>>& ends) -> caf::result<int32_t> {
+      note();
+      auto rp = self->make_response_promise<int32_t>();
+      heal_before_assignment(self, ends, rp);
+      return rp;
     },
     [=](heal_atom, int32_t p, uint64_t gen) {
       note();

@@ -11,10 +11,15 @@
 // fails) resyncs the partition: its deltas are dropped, and the rebuilder
 // counts in PostgreSQL everything from the sequence the cache stands at up to
 // the committed head, which the writer applies on top of that sequence.
-// Idle partitions write an empty flush every `heartbeat`, and the cache's
-// checksum is verified every `verify_interval`, so a disagreement is found
-// within about a second. Each resync is logged once and counted in
-// `processor_repairs_total{reason}`.
+// Idle partitions write an empty flush every `heartbeat` (250 ms), and the
+// cache's checksum is verified every `verify_interval`, so a disagreement
+// is found within a quarter of a second (a second for the checksum). Each resync is logged once and
+// counted in `processor_repairs_total{reason}`.
+//
+// At the processor's start the consumer hands it every partition's end
+// offset (`heal_atom`): partitions without state in the cache are counted
+// from PostgreSQL and written from sequence 0 at once, before the group
+// assigns them (docs/windowing.md, *Before the group forms*).
 //
 // Every `check_interval` (and right after an assignment) the window asks
 // the rebuilder where PostgreSQL stands on its partitions (issue 19, items
@@ -50,7 +55,9 @@ struct window_settings {
   caf::timespan max_delay = std::chrono::seconds(1);
   size_t max_unflushed = 50000;
   caf::timespan tick = std::chrono::milliseconds(50);
-  caf::timespan heartbeat = std::chrono::seconds(1);
+  // An empty write on idle partitions: how soon a cache that lost the
+  // partition, or stands elsewhere (an older snapshot), is found.
+  caf::timespan heartbeat = std::chrono::milliseconds(250);
   caf::timespan verify_interval = std::chrono::seconds(1);
   caf::timespan writer_timeout = std::chrono::seconds(5);
   // How long a revoke waits for the partitions' deltas to reach the cache

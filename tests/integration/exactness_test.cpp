@@ -229,6 +229,31 @@ BOOST_AUTO_TEST_CASE(a_kafka_offset_reset_keeps_counts_exact) {
   BOOST_TEST(count_pings(*stub) == 120);
 }
 
+// Issue 17, item 3: a processor starting on a cold cache used to count
+// its partitions only once the consumer group assigned them, 3 s after its
+// first join on the dev broker (as Kafka's group.initial.rebalance.delay.ms).
+// Now it counts every partition without state at start, from PostgreSQL,
+// at the end offsets it asked the broker: the cache is exact before the
+// group forms, and the assignment finds the state.
+BOOST_AUTO_TEST_CASE(a_cold_cache_is_counted_before_the_group_forms) {
+  for (int i = 0; i < 60; ++i)
+    BOOST_REQUIRE(ping());
+  auto proc = start_processor("processor");
+  auto assigned = [&] {
+    return proc->proc().log().find("partitions assigned") != std::string::npos;
+  };
+  BOOST_REQUIRE(wait_until([&] { return exact() || assigned(); }, 30s));
+  BOOST_TEST(exact(), "the cache was not exact when the partitions were assigned");
+  BOOST_TEST(!assigned(), "the cache was exact only after the partitions were assigned");
+  // The group forms on the counted state: no partition is counted again.
+  BOOST_REQUIRE(wait_until(assigned, 30s));
+  for (int i = 0; i < 30; ++i)
+    BOOST_REQUIRE(ping());
+  require_exact(30s);
+  BOOST_TEST(proc->proc().log().find("reason=cold") == std::string::npos);
+  BOOST_TEST(count_pings(*stub) == 90);
+}
+
 // Issue 17, items 2, 6 and 7, end to end: ranges from a minute to 400
 // days, aligned or not, inside and before the cache's retention, and past
 // its ceiling, are exact; the part of a range in the cache is read from

@@ -10,6 +10,7 @@
 #define BOOST_TEST_MODULE window
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <map>
 #include <optional>
 
@@ -233,7 +234,7 @@ struct fixture : test::coordinator_fixture {
   window_actor window;
   caf::actor rebuilder; // the current fake
 
-  fixture() {
+  static window_settings test_settings() {
     window_settings s;
     s.max_records = 1000;
     s.max_delay = 0s; // every batch is due at once
@@ -242,6 +243,12 @@ struct fixture : test::coordinator_fixture {
     s.writer_timeout = 5s;
     s.rebuild_timeout = 5s;
     s.backoff = 100ms;
+    return s;
+  }
+
+  fixture() : fixture(test_settings()) {}
+
+  explicit fixture(window_settings s) {
     window_children children;
     children.writer = [this] {
       return caf::actor_cast<cache::writer_actor>(sys->spawn(fake_writer, w));
@@ -321,6 +328,11 @@ struct fixture : test::coordinator_fixture {
   uint64_t repairs(const std::string& why) {
     return reg.counter_at("processor_repairs_total", {{"reason", why}}).load();
   }
+};
+
+// The window with the processor's default settings.
+struct default_fixture : fixture {
+  default_fixture() : fixture(window_settings{}) {}
 };
 
 } // namespace
@@ -686,4 +698,122 @@ BOOST_FIXTURE_TEST_CASE(lost_commits_are_found_on_assignment, fixture) {
   BOOST_TEST(repairs("diverged") == 1u);
   advance(200ms);
   require_exact();
+}
+
+// Issue 17, item 3: a processor starting on a cold cache used to count its
+// partitions only once the group assigned them (3 s on the dev broker, 10 s
+// and more after a member left). Now the consumer hands the window every
+// partition's end offset at start, and the window counts each partition
+// without state at once, written from sequence 0 with that offset: the
+// assignment then finds the state and needs no count.
+BOOST_FIXTURE_TEST_CASE(a_cold_cache_is_counted_before_assignment, fixture) {
+  for (int i = 0; i < 7; ++i)
+    w->db.add(0, i, 120'000 + i * 1000); // relayed before the start, offsets 0..6
+  for (int i = 0; i < 3; ++i)
+    w->db.add(1, i, 60'000);
+  // Partition 1 has an owner (another processor) that counted it.
+  auto minutes1 = std::map<int64_t, int64_t>{{1, 3}};
+  w->cache.write(write_request{1, 0, 3, 3, 3, {minutes1.begin(), minutes1.end()}, 0});
+  auto rh = (*self)->request(window, caf::infinite, heal_atom::value,
+                             std::vector<std::pair<int32_t, int64_t>>{{0, 7}, {1, 3}, {2, 0}});
+  drain();
+  int32_t written = -1;
+  rh.receive([&](int32_t n) { written = n; }, [](caf::error& e) { BOOST_FAIL(caf::to_string(e)); });
+  BOOST_TEST(written == 2); // partitions 0 and 2 (empty), not the owned one
+  BOOST_TEST(w->cache.parts[0].seq == 7);
+  BOOST_TEST(w->cache.parts[0].offset == 7); // the end offset asked before the count
+  BOOST_TEST(w->cache.parts[1].offset == 3); // untouched
+  require_exact();
+  auto fills = w->fills;
+  auto states = assign({0, 2});
+  BOOST_REQUIRE(states.size() == 2u);
+  BOOST_TEST(states[0].stored);
+  BOOST_TEST(states[0].next_offset == 7); // the consumer starts there
+  BOOST_TEST(states[1].stored);
+  advance(200ms);
+  BOOST_TEST(w->fills == fills);       // nothing counted again at assignment
+  consume(0, {record{6, 7, 126'000}}); // a record read again is skipped
+  produce(0, 7, 4);
+  advance(200ms);
+  require_exact();
+  BOOST_TEST(repairs("cold") == 2u);
+  BOOST_TEST(repairs("conflict") == 0u);
+}
+
+// Two processors racing for a cold partition: one owns it and recounts it
+// after the cache was lost, one starts and counts it before assignment.
+// Both count from sequence 0; the compare-and-set lets one write land, the
+// other conflicts (the owner resyncs from where the cache stands).
+BOOST_FIXTURE_TEST_CASE(an_owner_and_a_starting_processor_racing_stay_exact, fixture) {
+  assign({0});
+  advance(200ms);
+  produce(0, 0, 10);
+  advance(100ms);
+  require_exact();
+  telemetry::registry reg2;
+  window_children children;
+  children.writer = [this] {
+    return caf::actor_cast<cache::writer_actor>(sys->spawn(fake_writer, w));
+  };
+  children.rebuilder = [this] {
+    return caf::actor_cast<rebuilder_actor>(sys->spawn(fake_rebuilder, w));
+  };
+  window_settings s;
+  auto starting = spawn_window(*sys, s, children, reg2);
+  drain();
+  w->cache = cache_model{}; // FLUSHALL
+  w->hold_fills = true;
+  advance(100ms); // the owner's heartbeat: lost; its count of (0, 10] is held
+  BOOST_REQUIRE(w->held_fills.size() == 1u);
+  auto rh = (*self)->request(starting, caf::infinite, heal_atom::value,
+                             std::vector<std::pair<int32_t, int64_t>>{{0, 10}});
+  drain();
+  BOOST_REQUIRE(w->held_fills.size() == 2u); // both count (0, 10]
+  for (int i = 0; i < 3; ++i)                // committed meanwhile, delivered later
+    w->db.add(0, 10 + i, 300'000);
+  // The starting processor's count answers first; both write from 0.
+  std::reverse(w->held_fills.begin(), w->held_fills.end());
+  std::reverse(w->held_fill_values.begin(), w->held_fill_values.end());
+  w->hold_fills = false;
+  (*self)->send(rebuilder, resume_atom::value);
+  drain();
+  int32_t written = -1;
+  rh.receive([&](int32_t n) { written = n; }, [](caf::error& e) { BOOST_FAIL(caf::to_string(e)); });
+  BOOST_TEST(written == 1); // the starting processor's write landed first
+  advance(200ms);           // the owner's conflicted: it resynced from 10 on
+  consume(0, {record{10, 11, 300'000}, record{11, 12, 300'000}, record{12, 13, 300'000}});
+  advance(200ms);
+  require_exact();
+  auto from_10 = std::count_if(w->writes.begin(), w->writes.end(), [](const write_request& r) {
+    return r.partition == 0 && r.from_seq == 10 && r.to_seq == 13;
+  });
+  BOOST_TEST(from_10 == 1); // the owner's recount on top of the winner's
+  // A processor starting on a cache that has the partition writes nothing.
+  auto again = (*self)->request(starting, caf::infinite, heal_atom::value,
+                                std::vector<std::pair<int32_t, int64_t>>{{0, 13}});
+  drain();
+  again.receive([&](int32_t n) { written = n; },
+                [](caf::error& e) { BOOST_FAIL(caf::to_string(e)); });
+  BOOST_TEST(written == 0);
+  require_exact();
+  caf::anon_send_exit(starting, caf::exit_reason::user_shutdown);
+  drain();
+}
+
+// Issue 17, item 3: with the default heartbeat of 1 s, an idle partition
+// found a cache restored from an older snapshot (or wiped) up to a second
+// later, half the 2 s goal. The heartbeat is now 250 ms.
+BOOST_FIXTURE_TEST_CASE(an_older_snapshot_is_found_within_a_quarter_second, default_fixture) {
+  assign({0});
+  advance(1100ms);
+  produce(0, 0, 10);
+  advance(1100ms); // flushed (1 s after the first record)
+  auto snapshot = w->cache;
+  produce(0, 10, 5);
+  advance(1100ms);
+  require_exact();
+  w->cache = snapshot;
+  advance(300ms); // a heartbeat finds it behind; the resync writes (10, 15]
+  require_exact();
+  BOOST_TEST(repairs("conflict") == 1u);
 }
