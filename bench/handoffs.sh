@@ -16,6 +16,7 @@
 # involuntary context switches of all its threads / calls.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
+source "$(dirname "$0")/lib.sh"
 SECS=${SECS:-8}; CONNS=${CONNS:-32}
 throwaway_stack_start
 trap 'set +e; [ -f "$RUN/nginx.pid" ] && kill "$(cat "$RUN/nginx.pid")" 2>/dev/null; throwaway_stack_stop' EXIT
@@ -87,18 +88,7 @@ for bin in "$@"; do
   measure "g$i-connect-pingcount" "$GW" "${h1[@]}" "http://127.0.0.1:$CPORT/ping.v1.PingService/PingCount"
   stop_process gateway "$RUN/g$i"
 done
-NPORT=$(free_port)
-mkdir -p "$RUN/www"; echo '{}' > "$RUN/www/ping.json"
-cat > "$RUN/nginx.conf" <<NGINX
-worker_processes 1;
-pid $RUN/nginx.pid;
-error_log $RUN/nginx-error.log;
-events { worker_connections 1024; }
-http { access_log off; server { listen 127.0.0.1:$NPORT; root $RUN/www; } }
-NGINX
-nginx -c "$RUN/nginx.conf"
-wait_for nginx curl -sf "http://127.0.0.1:$NPORT/ping.json"
-NW=$(pgrep -P "$(cat "$RUN/nginx.pid")" | head -1)
+nginx_start "$RUN"
 h2load --h1 -c"$CONNS" -D 2 "http://127.0.0.1:$NPORT/ping.json" >/dev/null 2>&1 || true
-measure "nginx-static" "$NW" --h1 -c"$CONNS" "${rate[@]}" "http://127.0.0.1:$NPORT/ping.json"
+measure "nginx-static" "$NGINX_WORKER" --h1 -c"$CONNS" "${rate[@]}" "http://127.0.0.1:$NPORT/ping.json"
 

@@ -23,6 +23,7 @@
 #      5 ms, and how many of them scanned pings sequentially.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
+source "$(dirname "$0")/lib.sh"
 
 ROWS=${BENCH_HISTORY_ROWS:-20000000}
 DAYS=${BENCH_HISTORY_DAYS:-60}
@@ -85,18 +86,6 @@ echo "   $(psql_db ping_history -c 'SELECT count(*) FROM pings') rows in ${gen_s
 # PostgreSQL's CPU (every process of the cluster: the gateway's and the
 # processor's backends, background workers), in clock ticks.
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
-pg_ticks() {
-  local m p t=0
-  m=$(head -1 "$RUN/pg/data/postmaster.pid")
-  # The postmaster's own ticks and those of its children that exited
-  # (cutime, cstime: it waits for them), so a session ending meanwhile
-  # does not take its ticks away.
-  t=$(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$m/stat" 2>/dev/null || echo 0)
-  for p in $(pgrep -P "$m"); do
-    [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
-  done
-  echo "$t"
-}
 # The gateway's CPU (its one process), in clock ticks.
 gw_ticks() {
   local p
@@ -110,12 +99,12 @@ h2_count() {
   local log=$RUN/h2load.log secs=${2:-$SECS} conns=${1:-$CONNS} t0 t1 g0 g1
   echo '{}' >"$RUN/empty.json"
   rm -f "$log"
-  t0=$(pg_ticks)
+  t0=$(pg_ticks "$RUN/pg/data")
   g0=$(gw_ticks)
   h2load --h1 -c "$conns" -D "$secs" -d "$RUN/empty.json" \
     -H 'Content-Type: application/json' --log-file="$log" \
     "http://127.0.0.1:$CPORT/ping.v1.PingService/PingCount" >"$RUN/h2load.out" 2>&1 || true
-  t1=$(pg_ticks)
+  t1=$(pg_ticks "$RUN/pg/data")
   g1=$(gw_ticks)
   local bad
   bad=$(awk '$2 != 200' "$log" | wc -l)
@@ -131,11 +120,11 @@ h2_count() {
 #   -> "rps p99_ms max_ms non2xx pg_cpu_us_per_call gateway_cpu_us_per_call"
 wrk_ranges() {
   local conns=$1 secs=$2 t0 t1 g0 g1
-  t0=$(pg_ticks)
+  t0=$(pg_ticks "$RUN/pg/data")
   g0=$(gw_ticks)
   wrk -t1 -c"$conns" -d"${secs}s" --latency -s "$BENCH/ranges.lua" "http://127.0.0.1:$CPORT" \
     >"$RUN/wrk.out" || true
-  t1=$(pg_ticks)
+  t1=$(pg_ticks "$RUN/pg/data")
   g1=$(gw_ticks)
   awk -v ticks=$((t1 - t0)) -v gticks=$((g1 - g0)) -v u="$TICK_US" 'function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
       /Requests\/sec/ { rps = $2 } /^ +99%/ { p99 = ms($2) } /Non-2xx/ { bad = $NF }

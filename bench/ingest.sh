@@ -38,6 +38,7 @@
 #                            and per PingCount (its overhead inflates the CPU figures)
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
+source "$(dirname "$0")/lib.sh"
 
 SECS=${BENCH_SECONDS:-8}
 CONNS=${BENCH_CONNECTIONS:-32}
@@ -123,21 +124,13 @@ ticks() {
   for p in "$@"; do [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null || echo 0))); done
   echo "$t"
 }
-# pg_ticks: PostgreSQL's ticks so far, every process: the postmaster's own,
-# the children it reaped (cutime + cstime) and its live children's.
-pg_ticks() {
-  local m t
-  m=$(head -1 "$RUN/pg/data/postmaster.pid")
-  t=$(awk '{ sub(/.*\) /, ""); print $12 + $13 + $14 + $15 }' "/proc/$m/stat")
-  echo $((t + $(ticks $(pgrep -P "$m" | tr '\n' ' '))))
-}
 busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
 idle_ticks() { awk '/^cpu / { print $5 + $6 }' /proc/stat; }
 pid_in() { pid_of "$RUN/$1.pid" || echo 0; }
 children() { [ "$1" != 0 ] && pgrep -P "$1" | tr '\n' ' '; true; }
 # Components, in this order: gateway, PostgreSQL, processor, broker, nginx, machine busy, machine idle
 snapshot() {
-  echo "$(ticks "$GW_PID") $(pg_ticks) $(ticks "$(pid_in processor)") $(ticks "$(pid_in devbroker)" $(children "$(pid_in devbroker)"))" \
+  echo "$(ticks "$GW_PID") $(pg_ticks "$RUN/pg/data") $(ticks "$(pid_in processor)") $(ticks "$(pid_in devbroker)" $(children "$(pid_in devbroker)"))" \
     "$(ticks "$(pid_in nginx)" $(children "$(pid_in nginx)"))" \
     "$(busy_ticks) $(idle_ticks)"
 }
@@ -248,7 +241,7 @@ pgbench_run() { # R
     -c "CREATE INDEX ON bench_pings (pinged_at)"
   echo "INSERT INTO bench_pings VALUES (gen_random_uuid(), now());" > "$RUN/insert.sql"
   pg_sessions=$(pgrep -P "$(head -1 "$RUN/pg/data/postmaster.pid")" -f 'postgres: ping ping' | wc -l)
-  b0=$(busy_ticks); p0=$(pg_ticks)
+  b0=$(busy_ticks); p0=$(pg_ticks "$RUN/pg/data")
   /usr/bin/time -f '%U %S' -o "$RUN/pgbench$r.time" \
     "$PG_BIN/pgbench" -h 127.0.0.1 -p "$PG_PORT" -U ping -n -c "$CONNS" -j 1 \
     -T "$SECS" -f "$RUN/insert.sql" ping > "$RUN/pgbench$r.out" 2>&1
@@ -260,7 +253,7 @@ pgbench_run() { # R
     [ "$(pgrep -P "$m" -f 'postgres: ping ping' | wc -l)" -le "$pg_sessions" ] && break
     sleep 0.1
   done
-  b1=$(busy_ticks); p1=$(pg_ticks)
+  b1=$(busy_ticks); p1=$(pg_ticks "$RUN/pg/data")
   FIG[pgbench$r.tps]=$(awk '/^tps/ { printf "%.0f", $3 }' "$RUN/pgbench$r.out")
   FIG[pgbench$r.txns]=$(awk '/number of transactions actually processed/ { split($NF, a, "/"); print a[1] }' "$RUN/pgbench$r.out")
   local n=${FIG[pgbench$r.txns]:-1}

@@ -12,6 +12,7 @@
 # Tracing costs CPU, so these are counts, not CPU.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
+source "$(dirname "$0")/lib.sh"
 CALLS=${CALLS:-20000}; CONNS=${CONNS:-32}
 throwaway_stack_start
 trap 'set +e; [ -f "$RUN/nginx.pid" ] && kill "$(cat "$RUN/nginx.pid")" 2>/dev/null; throwaway_stack_stop' EXIT
@@ -60,16 +61,5 @@ for bin in "$@"; do
   count "g$i-connect-pingcount" "$IO" "${h1[@]}" "http://127.0.0.1:$CPORT/ping.v1.PingService/PingCount"
   stop_process gateway "$RUN/g$i"
 done
-NPORT=$(free_port)
-mkdir -p "$RUN/www"; echo '{}' > "$RUN/www/ping.json"
-cat > "$RUN/nginx.conf" <<NGINX
-worker_processes 1;
-pid $RUN/nginx.pid;
-error_log $RUN/nginx-error.log;
-events { worker_connections 1024; }
-http { access_log off; server { listen 127.0.0.1:$NPORT; root $RUN/www; } }
-NGINX
-nginx -c "$RUN/nginx.conf"
-wait_for nginx curl -sf "http://127.0.0.1:$NPORT/ping.json"
-NW=$(pgrep -P "$(cat "$RUN/nginx.pid")" | head -1)
-count nginx-static "$NW" --h1 -t1 -c"$CONNS" "http://127.0.0.1:$NPORT/ping.json"
+nginx_start "$RUN"
+count nginx-static "$NGINX_WORKER" --h1 -t1 -c"$CONNS" "http://127.0.0.1:$NPORT/ping.json"

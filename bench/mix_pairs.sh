@@ -15,6 +15,7 @@
 # cluster's processes and of the gateway (/proc/<pid>/stat).
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
+source "$(dirname "$0")/lib.sh"
 [ $# -ge 5 ] || die "usage: $0 RUN_DIR PG_PORT DATABASE GATEWAY_A GATEWAY_B [PAIRS]"
 PGRUN=$1 PG_PORT=$2 DB=$3 GW_A=$4 GW_B=$5 PAIRS=${6:-2}
 CONNS=${BENCH_CONNECTIONS:-32}
@@ -22,18 +23,6 @@ SECS=${BENCH_SECONDS:-8}
 BENCH=$(cd "$(dirname "$0")" && pwd)
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
 psql_db() { "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U ping -qAt -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
-pg_ticks() {
-  local m p t=0
-  m=$(head -1 "$PGRUN/pg/data/postmaster.pid")
-  # The postmaster's own ticks and those of its children that exited
-  # (cutime, cstime: it waits for them), so a session ending meanwhile
-  # does not take its ticks away.
-  t=$(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$m/stat" 2>/dev/null || echo 0)
-  for p in $(pgrep -P "$m"); do
-    [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
-  done
-  echo "$t"
-}
 per_call() { awk -v t="$1" -v n="$2" -v u="$TICK_US" 'BEGIN { printf "%.1f", (n > 0 ? t * u / n : 0) }'; }
 body() { printf '{"time_range":{"start":%s,"end":%s}}' "$1" "$2"; }
 
@@ -81,17 +70,17 @@ run_one() { # LABEL GATEWAY
   mix+=";$(body $((hour - 400 * day)) "$hour");$(body $((now - 400 * day - 1)) $((now - 1)))"
   RANGES=$mix wrk -t1 -c4 -d1s -s "$BENCH/ranges.lua" "http://127.0.0.1:$cport" >/dev/null # warm-up
   echo '{}' >"$run/empty.json"
-  p0=$(pg_ticks); g0=$(awk '{ print $14 + $15 }' "/proc/$(cat "$run/gateway.pid")/stat")
+  p0=$(pg_ticks "$PGRUN/pg/data"); g0=$(awk '{ print $14 + $15 }' "/proc/$(cat "$run/gateway.pid")/stat")
   h2load --h1 -c "$CONNS" -D "$SECS" -d "$run/empty.json" -H 'Content-Type: application/json' \
     "http://127.0.0.1:$cport/ping.v1.PingService/PingCount" >"$run/h2load.out" 2>&1 || true
-  p1=$(pg_ticks); g1=$(awk '{ print $14 + $15 }' "/proc/$(cat "$run/gateway.pid")/stat")
+  p1=$(pg_ticks "$PGRUN/pg/data"); g1=$(awk '{ print $14 + $15 }' "/proc/$(cat "$run/gateway.pid")/stat")
   n=$(awk '/^requests:/ { print $8 }' "$run/h2load.out")
   rps=$(awk '/^finished in/ { print $4 }' "$run/h2load.out")
   local all="{} ${rps}/s pg $(per_call $((p1 - p0)) "$n") us gw $(per_call $((g1 - g0)) "$n") us"
-  p0=$(pg_ticks); g0=$(awk '{ print $14 + $15 }' "/proc/$(cat "$run/gateway.pid")/stat")
+  p0=$(pg_ticks "$PGRUN/pg/data"); g0=$(awk '{ print $14 + $15 }' "/proc/$(cat "$run/gateway.pid")/stat")
   RANGES=$mix wrk -t1 -c"$CONNS" -d"${SECS}s" -s "$BENCH/ranges.lua" "http://127.0.0.1:$cport" \
     >"$run/wrk.out" || true
-  p1=$(pg_ticks); g1=$(awk '{ print $14 + $15 }' "/proc/$(cat "$run/gateway.pid")/stat")
+  p1=$(pg_ticks "$PGRUN/pg/data"); g1=$(awk '{ print $14 + $15 }' "/proc/$(cat "$run/gateway.pid")/stat")
   n=$(awk '/requests in/ { print $1 }' "$run/wrk.out")
   local mrps bad
   mrps=$(awk '/Requests\/sec/ { print $2 }' "$run/wrk.out")

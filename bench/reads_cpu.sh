@@ -8,6 +8,7 @@
 # build/ measures a saved version); it does not build.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
+source "$(dirname "$0")/lib.sh"
 CONNS=${BENCH_CONNECTIONS:-32}
 SECS=${BENCH_SECONDS:-6}
 trap throwaway_stack_stop EXIT
@@ -17,25 +18,17 @@ APORT=$(free_port)
 PING_GATEWAY_ADMIN_PORT=$APORT gateway_start "$RUN" "$CPORT" "$(free_port)" "$DSN" "$REDIS_PORT"
 processor_start "$RUN" "$REDIS_PORT" "$DSN"
 metric() { curl -sf "http://127.0.0.1:$APORT/metrics" | awk -v m="ping_$1" '$1 == m { print $2 }'; }
-pg_ticks() {
-  local m p t=0
-  m=$(head -1 "$RUN/pg/data/postmaster.pid")
-  for p in $m $(pgrep -P "$m"); do
-    t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
-  done
-  echo "$t"
-}
 echo '{}' >"$RUN/empty.json"
 h2load --h1 -c "$CONNS" -D 1 -d "$RUN/empty.json" -H 'Content-Type: application/json' \
   "http://127.0.0.1:$CPORT/ping.v1.PingService/PingCount" >/dev/null 2>&1 || true # warm-up
 reads0=$(metric counts_read_requests_count); asked0=$(metric counts_read_requests_sum)
-t0=$(pg_ticks)
+t0=$(pg_ticks "$RUN/pg/data")
 h2load --h1 -c "$CONNS" -D "$SECS" -d "$RUN/empty.json" -H 'Content-Type: application/json' \
   "http://127.0.0.1:$CPORT/ping.v1.PingService/PingCount" >"$RUN/h2load.out" 2>&1 || true
-t1=$(pg_ticks)
+t1=$(pg_ticks "$RUN/pg/data")
 reads=$(( $(metric counts_read_requests_count) - reads0 ))
 asked=$(( $(metric counts_read_requests_sum) - asked0 ))
-t2=$(pg_ticks); sleep "$SECS"; t3=$(pg_ticks)
+t2=$(pg_ticks "$RUN/pg/data"); sleep "$SECS"; t3=$(pg_ticks "$RUN/pg/data")
 done_=$(awk '/^requests:/ { print $8 }' "$RUN/h2load.out")
 rps=$(awk '/finished in/ { print $4 }' "$RUN/h2load.out")
 awk -v n="$done_" -v rps="$rps" -v reads="$reads" -v asked="$asked" -v t=$((t1 - t0)) \
