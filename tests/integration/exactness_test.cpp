@@ -199,12 +199,16 @@ BOOST_AUTO_TEST_CASE(a_cache_restored_from_an_older_snapshot_heals) {
   for (int i = 0; i < 100; ++i)
     BOOST_REQUIRE(ping());
   require_exact(30s);
+  // The processor frozen while the snapshot is put back, so the old state
+  // can be seen before it is found (within a heartbeat, 250 ms).
+  proc->proc().signal(SIGSTOP);
   redis.stop();
   std::filesystem::copy_file(dump + ".old", dump,
                              std::filesystem::copy_options::overwrite_existing);
   redis.start();
   BOOST_TEST(redis.hgetall("ping:counters")["total"] == 100); // the old state
   BOOST_TEST(count_pings(*stub) == 200);                      // never wrong meanwhile
+  proc->proc().signal(SIGCONT);
   require_exact(30s);
   BOOST_TEST(proc->proc().log().find("reason=conflict") != std::string::npos);
 }
