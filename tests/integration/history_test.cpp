@@ -53,6 +53,9 @@ void generate_history(pqxx::connection& c, int64_t rows, int64_t days, int64_t e
   txn.exec("INSERT INTO outbox_cursor (kafka_partition, acked_seq) "
            "SELECT kafka_partition, next_seq - 1 FROM outbox_head "
            "ON CONFLICT (kafka_partition) DO UPDATE SET acked_seq = excluded.acked_seq");
+  // The ranges filled are sealed: their pinged_at spans, as insert_pings()
+  // records them when it attaches the next range.
+  txn.exec("SELECT seal_pings_ranges(p::int2) FROM generate_series(0, 2) p");
   txn.exec("ANALYZE");
 }
 
@@ -477,12 +480,6 @@ BOOST_AUTO_TEST_CASE(edge_probes_visit_only_the_ranges_that_hold_the_minute) {
   persistence::sql::prepare_writer_statements(c, 3);
   const int64_t end_ms = 1'790'000'000'000, days = 10;
   generate_history(c, 300'000, days, end_ms);
-  {
-    // The ranges filled by generate_history() are sealed (their last row
-    // exists); insert_pings() records that as it attaches the next range.
-    pqxx::nontransaction txn{c};
-    txn.exec("SELECT seal_pings_ranges(p::int2) FROM generate_series(0, 2) p");
-  }
   // A late ping: dated 8 days back, it arrives into partition 0's open range.
   const int64_t late_ms = end_ms - 8 * day_ms + 30'123;
   {
