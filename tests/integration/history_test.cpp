@@ -3,7 +3,8 @@
 // plan_cache_mode = force_generic_plan (EXPLAIN of the statements taken from
 // sql::count_statements(), never copies); counts from the buckets equal
 // counts of the rows for every kind of range; dropping raw ranges
-// (retention) changes no answer.
+// (retention) changes no answer; an edge minute is probed only in the raw
+// ranges whose recorded pinged_at span can hold it (migration 0015).
 #define BOOST_TEST_MODULE history
 #include <boost/test/unit_test.hpp>
 
@@ -580,4 +581,44 @@ BOOST_AUTO_TEST_CASE(edge_probes_visit_only_the_ranges_that_hold_the_minute) {
                > 0);
   }
   BOOST_TEST(check(true) > 4);
+}
+
+// The writers record a raw range's pinged_at span once the range is sealed
+// (insert_pings() seals while it attaches a later range), never the span of
+// a range a sequence can still enter; each span is the min and max of the
+// range's rows, late pings included.
+BOOST_AUTO_TEST_CASE(writers_record_the_span_of_each_sealed_range) {
+  auto dsn = test::fresh_database("seal");
+  persistence::migrate(dsn);
+  pqxx::connection c{dsn};
+  {
+    pqxx::nontransaction txn{c};
+    txn.exec("UPDATE pings_layout SET range_rows = 1000");
+  }
+  persistence::sql::prepare_writer_statements(c, 1);
+  const int64_t end_ms = 1'790'000'000'000;
+  for (int batch = 0; batch < 6; ++batch) {
+    // 700 pings a batch, one of them a day late.
+    pqxx::nontransaction txn{c};
+    txn.exec("SELECT insert_pings(array_agg(gen_random_uuid()), array_agg(CASE WHEN i = 350 THEN "
+             + std::to_string(end_ms - day_ms) + " ELSE " + std::to_string(end_ms + batch * 100'000)
+             + " + i END), array_agg(" + std::to_string(end_ms)
+             + "::int8), array_agg(0::int2)) FROM generate_series(1, 700) i");
+  }
+  BOOST_TEST(test::query_int(dsn, "SELECT count(*) FROM pings_ranges WHERE first_at IS NOT NULL")
+             == 3);
+  BOOST_TEST(test::query_int(dsn, "SELECT count(*) FROM pings_ranges r WHERE first_at IS NOT NULL"
+                                  " AND NOT EXISTS (SELECT 1 FROM (SELECT min(pinged_at) AS a,"
+                                  " max(pinged_at) AS z FROM pings p WHERE p.kafka_partition = 0"
+                                  " AND p.relay_seq >= r.lo AND p.relay_seq < r.hi) m"
+                                  " WHERE m.a = r.first_at AND m.z = r.last_at)")
+             == 0);
+  BOOST_TEST(test::query_int(dsn, "SELECT count(*) FROM pings_ranges r JOIN outbox_head h"
+                                  " USING (kafka_partition) WHERE r.first_at IS NOT NULL"
+                                  " AND r.hi > h.next_seq")
+             == 0);
+  BOOST_TEST(test::query_int(dsn, "SELECT count(*) FROM pings_ranges WHERE first_at"
+                                  " = ms_to_timestamptz("
+                                    + std::to_string(end_ms - day_ms) + ")")
+             == 3);
 }
