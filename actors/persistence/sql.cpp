@@ -106,7 +106,9 @@ const std::vector<statement>& count_statements() {
     // A range: the fewest buckets covering its whole minutes ($1 grains,
     // $2 first minutes, $3 end minutes: one index range per partition and
     // grain) plus its partial edge minutes counted by pinged_at ($4 edge
-    // minutes, $5 and $6 the edge's [lo, hi) in ms). The second column is
+    // minutes, $5 and $6 the edge's [lo, hi) in ms), in the raw ranges
+    // whose pinged_at span meets the minute or is not recorded (the same
+    // choice as read_counts' edges, migration 0015). The second column is
     // false when an edge minute's raw rows are incomplete (retention dropped
     // some): the buckets know more than the rows.
     {"count_range",
@@ -125,8 +127,14 @@ const std::vector<statement>& count_statements() {
      "                                          AND p.pinged_at < ms_to_timestamptz(e.hi)) AS "
      "inside,"
      "                              count(*) AS raw"
-     "     FROM pings p WHERE p.pinged_at >= ms_to_timestamptz(e.minute * 60000)"
-     "                    AND p.pinged_at < ms_to_timestamptz(e.minute * 60000 + 60000)) c)"
+     "     FROM pings_ranges g CROSS JOIN LATERAL (SELECT p.pinged_at FROM pings p"
+     "       WHERE p.kafka_partition = g.kafka_partition"
+     "         AND p.relay_seq >= g.lo AND p.relay_seq < g.hi"
+     "         AND p.pinged_at >= ms_to_timestamptz(e.minute * 60000)"
+     "         AND p.pinged_at < ms_to_timestamptz(e.minute * 60000 + 60000) OFFSET 0) p"
+     "     WHERE g.first_at IS NULL"
+     "        OR (g.first_at < ms_to_timestamptz(e.minute * 60000 + 60000)"
+     "            AND g.last_at >= ms_to_timestamptz(e.minute * 60000))) c)"
      " SELECT (SELECT n FROM whole) + coalesce((SELECT sum(inside) FROM edges), 0)::int8,"
      "        coalesce((SELECT bool_and(raw = rolled) FROM edges), true)",
      {"'{1440,60,1}'", "'{28333440,28333380,28333370}'", "'{28334880,28333440,28333380}'",
@@ -190,7 +198,11 @@ const std::vector<statement>& count_statements() {
     //      rest of the minute, subtracted from the minute's bucket (exact
     //      while retention never dropped a raw row of the partition,
     //      raw_from = 1: the minute's rows then all exist and the bucket
-    //      counts exactly them, in the same snapshot). After retention
+    //      counts exactly them, in the same snapshot); in only the raw
+    //      ranges whose recorded pinged_at span meets the probed interval
+    //      or that have none (not sealed yet: the open range), each by its
+    //      relay_seq bounds so that run-time pruning opens only that leaf
+    //      (migration 0015). After retention
     //      dropped rows (raw_from > 1) the whole minute is read and its
     //      rows compared with the bucket. The bounds are computed once per
     //      edge (e, MATERIALIZED), not per index scan; the minute's bucket
@@ -232,12 +244,16 @@ const std::vector<statement>& count_statements() {
      "   LEFT JOIN LATERAL (SELECT r.n FROM ping_buckets r"
      "     WHERE (e.flip OR h.raw_from > 1) AND r.kafka_partition = h.part AND r.grain = 1"
      "       AND r.first_minute = e.minute OFFSET 0) r ON true"
+     "   CROSS JOIN LATERAL (SELECT CASE WHEN h.raw_from <= 1 THEN e.a ELSE e.m0 END AS a,"
+     "                              CASE WHEN h.raw_from <= 1 THEN e.z ELSE e.m1 END AS z) k"
      "   CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE p.pinged_at >= e.lo"
      "                                                AND p.pinged_at < e.hi) AS inside,"
-     "                              count(*) AS raw FROM pings p"
-     "     WHERE p.kafka_partition = h.part"
-     "       AND p.pinged_at >= CASE WHEN h.raw_from <= 1 THEN e.a ELSE e.m0 END"
-     "       AND p.pinged_at < CASE WHEN h.raw_from <= 1 THEN e.z ELSE e.m1 END) c"
+     "                              count(*) AS raw FROM pings_ranges g"
+     "     CROSS JOIN LATERAL (SELECT p.pinged_at FROM pings p"
+     "       WHERE p.kafka_partition = h.part AND p.relay_seq >= g.lo AND p.relay_seq < g.hi"
+     "         AND p.pinged_at >= k.a AND p.pinged_at < k.z OFFSET 0) p"
+     "     WHERE g.kafka_partition = h.part"
+     "       AND (g.first_at IS NULL OR (g.first_at < k.z AND g.last_at >= k.a))) c"
      "   GROUP BY e.i)"
      " SELECT 0, part::int8, head, raw_from FROM h"
      " UNION ALL SELECT 1, m, n, 0::int8 FROM t"
