@@ -3,7 +3,8 @@
 -- in arrival order, each pinged up to 5 s before it was received. One
 -- INSERT ... SELECT per day into `pings`, so the buckets are derived by the
 -- same statement trigger as every insert_pings() (migrations/0003); then
--- the heads and cursors as if written by insert_pings() and relayed.
+-- the heads and cursors as if written by insert_pings() and relayed, and
+-- the filled ranges sealed.
 -- Run with psql -v rows=N -v days=D -v day=K for day K (0 = oldest), or
 -- -v day=-1 for the set-up before the days, or -v day=-2 for the end.
 \set ON_ERROR_STOP 1
@@ -27,6 +28,9 @@ SELECT :day = -1 AS setup, :day = -2 AS finish, :day >= 0 AS one_day \gset
     WHERE h.kafka_partition = m.part;
   UPDATE outbox_cursor c SET acked_seq = h.next_seq - 1
     FROM outbox_head h WHERE h.kafka_partition = c.kafka_partition;
+  -- The filled ranges sealed, as a writer seals them when it attaches the
+  -- next range (migrations/0015: their pinged_at spans).
+  SELECT seal_pings_ranges(p::int2) FROM generate_series(0, 2) p;
   DROP TABLE bench_history;
   VACUUM ANALYZE pings, ping_buckets, outbox_head, outbox_cursor;
 \endif
