@@ -224,17 +224,22 @@ std::vector<time_range> many_ranges(int64_t from_ms, int64_t to_ms, int n, uint3
   return out;
 }
 
+// A migrated database whose raw ranges hold `range_rows` sequences each
+// (small, so that a short history spans many of them); its DSN.
+std::string database_with_ranges(const std::string& name, int64_t range_rows) {
+  auto dsn = test::fresh_database(name);
+  persistence::migrate(dsn);
+  pqxx::connection c{dsn};
+  pqxx::nontransaction txn{c};
+  txn.exec("UPDATE pings_layout SET range_rows = " + std::to_string(range_rows));
+  return dsn;
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_CASE(counts_from_buckets_equal_counts_of_rows) {
-  auto dsn = test::fresh_database("buckets");
-  persistence::migrate(dsn);
+  auto dsn = database_with_ranges("buckets", 5000);
   pqxx::connection c{dsn};
-  {
-    // Small raw ranges, so that the history spans many of them.
-    pqxx::nontransaction txn{c};
-    txn.exec("UPDATE pings_layout SET range_rows = 5000");
-  }
   persistence::sql::prepare_writer_statements(c, 3);
   const int64_t end_ms = 1'790'000'000'000, days = 60;
   generate_history(c, 90'000, days, end_ms);
@@ -357,14 +362,8 @@ BOOST_AUTO_TEST_CASE(counts_from_buckets_equal_counts_of_rows) {
 }
 
 BOOST_AUTO_TEST_CASE(dropping_raw_ranges_changes_no_answer) {
-  auto dsn = test::fresh_database("retention");
-  persistence::migrate(dsn);
+  auto dsn = database_with_ranges("retention", 5000);
   pqxx::connection c{dsn};
-  {
-    // Small raw ranges, so that the history spans many of them.
-    pqxx::nontransaction txn{c};
-    txn.exec("UPDATE pings_layout SET range_rows = 5000");
-  }
   persistence::sql::prepare_writer_statements(c, 3);
   // 60 days of history ending now, so that retention has something to drop.
   const int64_t days = 60;
@@ -471,13 +470,8 @@ BOOST_AUTO_TEST_CASE(dropping_raw_ranges_changes_no_answer) {
 // pinged_at arriving into it) is counted. Answers equal count(*) for edges
 // in every raw range, before and after retention drops ranges.
 BOOST_AUTO_TEST_CASE(edge_probes_visit_only_the_ranges_that_hold_the_minute) {
-  auto dsn = test::fresh_database("spans");
-  persistence::migrate(dsn);
+  auto dsn = database_with_ranges("spans", 20000);
   pqxx::connection c{with_timeouts(dsn, std::chrono::seconds(5), std::chrono::minutes(5))};
-  {
-    pqxx::nontransaction txn{c};
-    txn.exec("UPDATE pings_layout SET range_rows = 20000");
-  }
   persistence::sql::prepare_writer_statements(c, 3);
   const int64_t end_ms = 1'790'000'000'000, days = 10;
   generate_history(c, 300'000, days, end_ms);
@@ -588,13 +582,8 @@ BOOST_AUTO_TEST_CASE(edge_probes_visit_only_the_ranges_that_hold_the_minute) {
 // a range a sequence can still enter; each span is the min and max of the
 // range's rows, late pings included.
 BOOST_AUTO_TEST_CASE(writers_record_the_span_of_each_sealed_range) {
-  auto dsn = test::fresh_database("seal");
-  persistence::migrate(dsn);
+  auto dsn = database_with_ranges("seal", 1000);
   pqxx::connection c{dsn};
-  {
-    pqxx::nontransaction txn{c};
-    txn.exec("UPDATE pings_layout SET range_rows = 1000");
-  }
   persistence::sql::prepare_writer_statements(c, 1);
   const int64_t end_ms = 1'790'000'000'000;
   for (int batch = 0; batch < 6; ++batch) {
