@@ -137,7 +137,8 @@ BOOST_AUTO_TEST_CASE(every_count_statement_keeps_an_index_plan_on_a_million_rows
     // key (a BitmapAnd with the primary key's relay_seq range did, 811 ms
     // a range at 20 M rows).
     if (std::string{s.name} == "read_counts" || std::string{s.name} == "count_range") {
-      const std::regex probe{R"(Scan using \w*pinged_at\w* on pings_p\w+[^\n]*\n\s*Index Cond: ([^\n]*))"};
+      const std::regex probe{
+        R"(Scan using \w*pinged_at\w* on pings_p\w+[^\n]*\n\s*Index Cond: ([^\n]*))"};
       int probes = 0;
       for (std::sregex_iterator it{plan.begin(), plan.end(), probe}, end; it != end; ++it) {
         ++probes;
@@ -145,9 +146,8 @@ BOOST_AUTO_TEST_CASE(every_count_statement_keeps_an_index_plan_on_a_million_rows
                    s.name << " probes a raw range by pinged_at alone: " << (*it)[0].str());
       }
       BOOST_TEST(probes > 0, s.name << " has no edge probe by pinged_at:\n" << plan);
-      BOOST_TEST(plan.find("BitmapAnd") == std::string::npos,
-                 s.name << " combines indexes:\n"
-                        << plan);
+      BOOST_TEST(plan.find("BitmapAnd") == std::string::npos, s.name << " combines indexes:\n"
+                                                                     << plan);
     }
   }
   // An edge minute whose part inside the range is most of the minute: the
