@@ -91,6 +91,13 @@ gw_ticks() {
   local p
   p=$(cat "$RUN/gateway.pid" 2>/dev/null) && [ -r "/proc/$p/stat" ] && awk '{ print $14 + $15 }' "/proc/$p/stat" || echo 0
 }
+# redis-server's CPU, in clock ticks.
+redis_ticks() {
+  local p
+  p=$(cat "$RUN/redis/redis.pid" 2>/dev/null) && [ -r "/proc/$p/stat" ] && awk '{ print $14 + $15 }' "/proc/$p/stat" || echo 0
+}
+# The machine's busy and total clock ticks (every core).
+machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat; }
 per_call_us() { awk -v t="$1" -v n="$2" -v u="$TICK_US" 'BEGIN { printf "%.1f", (n > 0 ? t * u / n : 0) }'; }
 
 # h2load PingCount {} for SECS at CONNS connections
@@ -99,39 +106,62 @@ h2_count() {
   local log=$RUN/h2load.log secs=${2:-$SECS} conns=${1:-$CONNS} t0 t1 g0 g1
   echo '{}' >"$RUN/empty.json"
   rm -f "$log"
+  local r0 r1 m0 m1
   t0=$(pg_ticks "$RUN/pg/data")
   g0=$(gw_ticks)
-  h2load --h1 -c "$conns" -D "$secs" -d "$RUN/empty.json" \
-    -H 'Content-Type: application/json' --log-file="$log" \
+  r0=$(redis_ticks)
+  m0=$(machine_ticks)
+  /usr/bin/time -f '%U %S' -o "$RUN/client.cpu" h2load --h1 -c "$conns" -D "$secs" \
+    -d "$RUN/empty.json" -H 'Content-Type: application/json' --log-file="$log" \
     "http://127.0.0.1:$CPORT/ping.v1.PingService/PingCount" >"$RUN/h2load.out" 2>&1 || true
   t1=$(pg_ticks "$RUN/pg/data")
   g1=$(gw_ticks)
-  local bad
+  r1=$(redis_ticks)
+  m1=$(machine_ticks)
+  local bad n
   bad=$(awk '$2 != 200' "$log" | wc -l)
+  n=$(wc -l <"$log")
   awk '$2 == 200 { print $3 / 1000 }' "$log" | sort -n |
-    awk -v secs="$secs" -v bad="$bad" -v us="$(per_call_us $((t1 - t0)) "$(wc -l <"$log")")" \
-      -v gw="$(per_call_us $((g1 - g0)) "$(wc -l <"$log")")" '{ d[++n] = $1 }
-      END { if (!n) { print "0 - - " bad " - -"; exit }
+    awk -v secs="$secs" -v bad="$bad" -v us="$(per_call_us $((t1 - t0)) "$n")" \
+      -v gw="$(per_call_us $((g1 - g0)) "$n")" -v extra="$(cpu_extra "$n" $((r1 - r0)) "$m0" "$m1")" '{ d[++n] = $1 }
+      END { if (!n) { print "0 - - " bad " - - - - -"; exit }
             p = int(n * 0.99); if (p < 1) p = 1
-            printf "%.0f %.2f %.2f %d %s %s\n", n / secs, d[p], d[n], bad, us, gw }'
+            printf "%.0f %.2f %.2f %d %s %s %s\n", n / secs, d[p], d[n], bad, us, gw, extra }'
+}
+
+# cpu_extra CALLS REDIS_TICKS "BUSY0 TOTAL0" "BUSY1 TOTAL1" (the client's
+# user and system seconds in $RUN/client.cpu)
+#   -> "client_us_per_call redis_us_per_call machine_busy_percent"
+cpu_extra() {
+  local m0=($3) m1=($4)
+  awk -v n="$1" -v r="$2" -v u="$TICK_US" -v b=$((m1[0] - m0[0])) -v t=$((m1[1] - m0[1])) \
+    '{ c = $1 + $2 } END { if (n > 0) printf "%.1f %.1f %.0f", c * 1e6 / n, r * u / n, (t > 0 ? 100 * b / t : 0); else print "- - -" }' \
+    "$RUN/client.cpu"
 }
 
 # wrk over RANGES (';'-separated bodies)
 #   -> "rps p99_ms max_ms non2xx pg_cpu_us_per_call gateway_cpu_us_per_call"
 wrk_ranges() {
-  local conns=$1 secs=$2 t0 t1 g0 g1
+  local conns=$1 secs=$2 t0 t1 g0 g1 r0 r1 m0 m1
   t0=$(pg_ticks "$RUN/pg/data")
   g0=$(gw_ticks)
-  wrk -t1 -c"$conns" -d"${secs}s" --latency -s "$BENCH/ranges.lua" "http://127.0.0.1:$CPORT" \
-    >"$RUN/wrk.out" || true
+  r0=$(redis_ticks)
+  m0=$(machine_ticks)
+  /usr/bin/time -f '%U %S' -o "$RUN/client.cpu" wrk -t1 -c"$conns" -d"${secs}s" --latency \
+    -s "$BENCH/ranges.lua" "http://127.0.0.1:$CPORT" >"$RUN/wrk.out" || true
   t1=$(pg_ticks "$RUN/pg/data")
   g1=$(gw_ticks)
-  awk -v ticks=$((t1 - t0)) -v gticks=$((g1 - g0)) -v u="$TICK_US" 'function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+  r1=$(redis_ticks)
+  m1=$(machine_ticks)
+  local n
+  n=$(awk '/requests in/ { print $1 }' "$RUN/wrk.out")
+  awk -v ticks=$((t1 - t0)) -v gticks=$((g1 - g0)) -v u="$TICK_US" \
+    -v extra="$(cpu_extra "${n:-0}" $((r1 - r0)) "$m0" "$m1")" 'function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
       /Requests\/sec/ { rps = $2 } /^ +99%/ { p99 = ms($2) } /Non-2xx/ { bad = $NF }
       /requests in/ { n = $1 }
       /Latency/ && !lat { max = ms($4); lat = 1 }
-      END { printf "%.0f %.2f %.2f %d %.1f %.1f\n", rps, p99, max, bad + 0, (n > 0 ? ticks * u / n : 0),
-                   (n > 0 ? gticks * u / n : 0) }' "$RUN/wrk.out"
+      END { printf "%.0f %.2f %.2f %d %.1f %.1f %s\n", rps, p99, max, bad + 0, (n > 0 ? ticks * u / n : 0),
+                   (n > 0 ? gticks * u / n : 0), extra }' "$RUN/wrk.out"
 }
 
 body() { printf '{"time_range":{"start":%s,"end":%s}}' "$1" "$2"; }
@@ -246,7 +276,12 @@ measure() { # NAME DATABASE
   redis_eval "$SNAPSHOT_TAKE" >/dev/null
 
   read -r FIG[$name.rps] FIG[$name.p99] FIG[$name.max] FIG[$name.bad] FIG[$name.pgus] FIG[$name.gwus] \
-    < <(h2_count)
+    FIG[$name.clientus] FIG[$name.redisus] FIG[$name.busy] < <(h2_count)
+  # The same with the mix's client (wrk and bench/ranges.lua), for a ratio
+  # of one client's rates.
+  read -r FIG[$name.wrk.rps] FIG[$name.wrk.p99] FIG[$name.wrk.max] FIG[$name.wrk.bad] FIG[$name.wrk.pgus] \
+    FIG[$name.wrk.gwus] FIG[$name.wrk.clientus] FIG[$name.wrk.redisus] FIG[$name.wrk.busy] \
+    < <(RANGES='{}' wrk_ranges "$CONNS" "$SECS")
 
   # Ranges, relative to now (the history ends now).
   now=$(ms); minute=$((now / 60000 * 60000)); hour=$((now / 3600000 * 3600000))
@@ -269,7 +304,8 @@ measure() { # NAME DATABASE
     mix+="${R[$k]};"
   done
   read -r FIG[$name.mix.rps] FIG[$name.mix.p99] FIG[$name.mix.max] FIG[$name.mix.bad] FIG[$name.mix.pgus] \
-    FIG[$name.mix.gwus] < <(RANGES=$mix wrk_ranges "$CONNS" "$SECS")
+    FIG[$name.mix.gwus] FIG[$name.mix.clientus] FIG[$name.mix.redisus] FIG[$name.mix.busy] \
+    < <(RANGES=$mix wrk_ranges "$CONNS" "$SECS")
 
   # A 10 s burst of Pings at full speed, then PingCount {} at once.
   timeout 10 "$BUILD_DIR/apps/pingctl/pingctl" --address "127.0.0.1:$CPORT" ping \
@@ -327,6 +363,12 @@ row "PingCount {} x$CONNS: req/s" "${FIG[empty.rps]}" "${FIG[history.rps]}"
 row "  p99 / max (ms)" "${FIG[empty.p99]} / ${FIG[empty.max]}" "${FIG[history.p99]} / ${FIG[history.max]}"
 row "  PostgreSQL CPU per PingCount (us)" "${FIG[empty.pgus]}" "${FIG[history.pgus]}"
 row "  gateway CPU per PingCount (us)" "${FIG[empty.gwus]}" "${FIG[history.gwus]}"
+row "  client (h2load) / redis CPU per PingCount (us)" "${FIG[empty.clientus]} / ${FIG[empty.redisus]}" "${FIG[history.clientus]} / ${FIG[history.redisus]}"
+row "  machine busy (%)" "${FIG[empty.busy]}" "${FIG[history.busy]}"
+row "PingCount {} x$CONNS with the mix's client (wrk): req/s" "${FIG[empty.wrk.rps]}" "${FIG[history.wrk.rps]}"
+row "  PostgreSQL / gateway CPU per PingCount (us)" "${FIG[empty.wrk.pgus]} / ${FIG[empty.wrk.gwus]}" "${FIG[history.wrk.pgus]} / ${FIG[history.wrk.gwus]}"
+row "  client (wrk) / redis CPU per PingCount (us)" "${FIG[empty.wrk.clientus]} / ${FIG[empty.wrk.redisus]}" "${FIG[history.wrk.clientus]} / ${FIG[history.wrk.redisus]}"
+row "  machine busy (%)" "${FIG[empty.wrk.busy]}" "${FIG[history.wrk.busy]}"
 row "after a 10 s burst: pings not yet counted" "${FIG[empty.behind]}" "${FIG[history.behind]}"
 row "  PingCount {} x$CONNS req/s" "${FIG[empty.burst.rps]}" "${FIG[history.burst.rps]}"
 row "  p99 / max (ms)" "${FIG[empty.burst.p99]} / ${FIG[empty.burst.max]}" "${FIG[history.burst.p99]} / ${FIG[history.burst.max]}"
@@ -340,7 +382,11 @@ row "  p99 / max (ms)" "${FIG[empty.mix.p99]} / ${FIG[empty.mix.max]}" "${FIG[hi
 row "  rate / PingCount {} rate" "$(awk -v a="${FIG[empty.mix.rps]}" -v b="${FIG[empty.rps]}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')" \
   "$(awk -v a="${FIG[history.mix.rps]}" -v b="${FIG[history.rps]}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
 row "  PostgreSQL CPU per PingCount (us)" "${FIG[empty.mix.pgus]}" "${FIG[history.mix.pgus]}"
+row "  rate / PingCount {} rate, both by wrk" "$(awk -v a="${FIG[empty.mix.rps]}" -v b="${FIG[empty.wrk.rps]}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')" \
+  "$(awk -v a="${FIG[history.mix.rps]}" -v b="${FIG[history.wrk.rps]}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
 row "  gateway CPU per PingCount (us)" "${FIG[empty.mix.gwus]}" "${FIG[history.mix.gwus]}"
+row "  client (wrk) / redis CPU per PingCount (us)" "${FIG[empty.mix.clientus]} / ${FIG[empty.mix.redisus]}" "${FIG[history.mix.clientus]} / ${FIG[history.mix.redisus]}"
+row "  machine busy (%)" "${FIG[empty.mix.busy]}" "${FIG[history.mix.busy]}"
 for k in older reset wipe; do
   case $k in
     older) what="older snapshot restored until exact (ms)" ;;

@@ -4,7 +4,8 @@
 // day, hour and minute buckets (schema.hpp); a range is answered as
 //
 //   [start, lo)        PostgreSQL: the partial first minute, and any part
-//                      below the cache's floor;
+//                      below the cache's floor (up to the first day or
+//                      hour boundary at or above it);
 //   [lo, hi) minutes   the cache: the fewest day/hour/minute buckets that
 //                      cover it, plus the unapplied tail in those minutes;
 //   [hi, end)          PostgreSQL: the partial last minute, and any part at
@@ -82,7 +83,13 @@ inline minute_span interior(const time_range& r) {
   return {ceil_div(r.start_ms, ms_per_minute), floor_div(r.end_ms, ms_per_minute)};
 }
 
-/// The part of the range the cache counts (empty if none).
+/// The part of the range the cache counts (empty if none). A range that
+/// starts below the floor is split on the first day boundary at or above
+/// the floor, or else its first hour boundary, when the cache's part stays
+/// non-empty: PostgreSQL's part then ends on a whole day (or hour) bucket,
+/// one row per partition, instead of the hours and minutes between that
+/// boundary and the floor (up to 23 + 59 bucket rows per partition, and as
+/// many fields in the cache).
 inline minute_span cached_span(const time_range& r, const bucket_bounds& b, int64_t max_minutes) {
   if (!r.bounded || r.start_ms >= r.end_ms)
     return {};
@@ -90,6 +97,15 @@ inline minute_span cached_span(const time_range& r, const bucket_bounds& b, int6
   minute_span s{std::max(in.lo, b.floor), std::min(in.hi, b.limit)};
   if (s.empty())
     return {};
+  if (in.lo < b.floor) {
+    for (auto size : {minutes_per_day, minutes_per_hour}) {
+      auto boundary = ceil_div(b.floor, size) * size;
+      if (boundary < s.hi) {
+        s.lo = boundary;
+        break;
+      }
+    }
+  }
   s.hi = std::min(s.hi, s.lo + std::max<int64_t>(0, max_minutes));
   return s.empty() ? minute_span{} : s;
 }

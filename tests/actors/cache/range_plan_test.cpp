@@ -112,6 +112,30 @@ BOOST_AUTO_TEST_CASE(no_range_needs_more_than_a_fixed_number_of_buckets) {
   BOOST_TEST(cover(s, true).size() == 32u);
 }
 
+// A range that starts below the floor leaves PostgreSQL a part that ends
+// on a day boundary (one day bucket per partition), not on the floor's
+// minute (up to 23 hour and 59 minute buckets per partition).
+BOOST_AUTO_TEST_CASE(a_range_below_the_floor_is_split_on_a_day_or_hour_boundary) {
+  const int64_t floor = 100 * day + 7 * 60 + 13; // 07:13 on day 100
+  bucket_bounds b{floor, 200 * day, true};
+  auto r = minutes(10 * day, 150 * day);
+  auto s = cached_span(r, b, 1'000'000);
+  BOOST_TEST((s == minute_span{101 * day, 150 * day}));
+  auto out = outside(r, s);
+  BOOST_REQUIRE(out.size() == 1u);
+  BOOST_TEST((out[0] == ms(r.start_ms, 101 * day * minute_ms)));
+  // Ending before the next day: the next hour boundary.
+  auto to_noon = minutes(10 * day, 100 * day + 12 * 60);
+  BOOST_TEST(
+    (cached_span(to_noon, b, 1'000'000) == minute_span{100 * day + 8 * 60, 100 * day + 12 * 60}));
+  // Ending before the next hour: the floor itself.
+  auto to_half_past = minutes(10 * day, 100 * day + 7 * 60 + 30);
+  BOOST_TEST((cached_span(to_half_past, b, 1'000'000) == minute_span{floor, floor + 17}));
+  // Starting at or above the floor: not moved.
+  auto above = minutes(floor + 5, 120 * day);
+  BOOST_TEST((cached_span(above, b, 1'000'000) == minute_span{floor + 5, 120 * day}));
+}
+
 BOOST_AUTO_TEST_CASE(edges_are_the_partial_minutes) {
   bucket_bounds b{0, 1'000'000, true};
   // 10:00:30 .. 12:00:15 -> edges [10:00:30, 10:01) and [12:00, 12:00:15).
@@ -135,11 +159,12 @@ BOOST_AUTO_TEST_CASE(edges_are_the_partial_minutes) {
 
 BOOST_AUTO_TEST_CASE(the_span_stays_within_the_bounds) {
   bucket_bounds b{1000, 2000, true};
-  // Below the floor: that part is PostgreSQL's, with the edge minute.
+  // Below the floor: that part is PostgreSQL's, with the edge minute, up
+  // to the first day boundary above the floor (minute 1440).
   auto r = ms(900 * minute_ms + 7, 1500 * minute_ms);
   auto s = cached_span(r, b, 1'000'000);
-  BOOST_TEST((s == minute_span{1000, 1500}));
-  BOOST_TEST((outside(r, s) == std::vector<time_range>{ms(r.start_ms, 1000 * minute_ms)}));
+  BOOST_TEST((s == minute_span{1440, 1500}));
+  BOOST_TEST((outside(r, s) == std::vector<time_range>{ms(r.start_ms, 1440 * minute_ms)}));
   // Past the limit (ceiling + 1, or the gap).
   s = cached_span(minutes(1500, 2500), b, 1'000'000);
   BOOST_TEST((s == minute_span{1500, 2000}));
