@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <limits>
 #include <map>
 #include <optional>
 #include <tuple>
@@ -179,7 +180,10 @@ const std::vector<statement>& count_statements() {
     // snapshot, at one set of committed heads. Rows: (kind, key, a, b):
     //   0: partition, head, raw_from;
     //   1: tail minute, pings ($1 partitions, $2 snapshot sequences, only
-    //      when $3): the rows (seq, head] of each partition, one index range
+    //      when $3; $12 the lowest of the sequences, or the largest int8
+    //      when no tail is read: a parameter, so the raw ranges below it are
+    //      pruned when the executor starts instead of being opened on every
+    //      execution): the rows (seq, head] of each partition, one index range
     //      (grouped once, by a column of a subquery the planner keeps: a
     //      hash table sized for 200 minutes, not for the 100 k rows it
     //      guesses the tail holds, built on every execution);
@@ -202,7 +206,12 @@ const std::vector<statement>& count_statements() {
     //      ranges whose recorded pinged_at span meets the probed interval
     //      or that have none (not sealed yet: the open range), each by its
     //      relay_seq bounds so that run-time pruning opens only that leaf
-    //      (migration 0015). After retention
+    //      (migration 0015), by one index condition on (pinged_at,
+    //      kafka_partition, relay_seq) (migration 0016). The ranges are read
+    //      once per statement (g, MATERIALIZED: not a heap scan of
+    //      pings_ranges per edge and partition, each asking the kernel for
+    //      the table's size), without those above the partition's head
+    //      (kept ready ahead: nothing to probe there). After retention
     //      dropped rows (raw_from > 1) the whole minute is read and its
     //      rows compared with the bucket. The bounds are computed once per
     //      edge (e, MATERIALIZED), not per index scan; the minute's bucket
@@ -212,12 +221,15 @@ const std::vector<statement>& count_statements() {
     //      ping's row and its head commit together).
     {"read_counts",
      "WITH h AS (SELECT kafka_partition AS part, next_seq - 1 AS head, raw_from FROM outbox_head),"
+     " g AS MATERIALIZED (SELECT g.kafka_partition AS part, g.lo, g.hi, g.first_at, g.last_at"
+     "   FROM pings_ranges g JOIN h ON h.part = g.kafka_partition AND g.lo <= h.head),"
      " w AS (SELECT w.part, w.seq, h.head FROM unnest($1::int2[], $2::int8[]) AS w(part, seq)"
      "   JOIN h ON h.part = w.part WHERE $3::bool AND h.head > w.seq),"
      " t AS (SELECT x.m, count(*)::int8 AS n"
      "   FROM w CROSS JOIN LATERAL (SELECT ms_to_minute(timestamptz_to_ms(y.pinged_at)) AS m"
      "     FROM pings y"
      "     WHERE y.kafka_partition = w.part AND y.relay_seq > w.seq AND y.relay_seq <= w.head"
+     "       AND y.relay_seq > $12::int8"
      "     OFFSET 0) x GROUP BY 1),"
      " b AS (SELECT r.i, coalesce(sum(x.n), 0)::int8 AS n"
      "   FROM unnest($4::int4[], $5::int4[], $6::int8[], $7::int8[]) AS r(i, grain, lo, hi)"
@@ -248,11 +260,11 @@ const std::vector<statement>& count_statements() {
      "                              CASE WHEN h.raw_from <= 1 THEN e.z ELSE e.m1 END AS z) k"
      "   CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE p.pinged_at >= e.lo"
      "                                                AND p.pinged_at < e.hi) AS inside,"
-     "                              count(*) AS raw FROM pings_ranges g"
+     "                              count(*) AS raw FROM g"
      "     CROSS JOIN LATERAL (SELECT p.pinged_at FROM pings p"
      "       WHERE p.kafka_partition = h.part AND p.relay_seq >= g.lo AND p.relay_seq < g.hi"
      "         AND p.pinged_at >= k.a AND p.pinged_at < k.z OFFSET 0) p"
-     "     WHERE g.kafka_partition = h.part"
+     "     WHERE g.part = h.part"
      "       AND (g.first_at IS NULL OR (g.first_at < k.z AND g.last_at >= k.a))) c"
      "   GROUP BY e.i)"
      " SELECT 0, part::int8, head, raw_from FROM h"
@@ -263,7 +275,7 @@ const std::vector<statement>& count_statements() {
       "'{28333440,28333380,28333370,28333000}'", "'{28334880,28333440,28333380,28333010}'",
       "'{0,0,1}'", "'{28333369,28334880,28332999}'",
       "'{1700002150000,1700092800000,1699979940000}'",
-      "'{1700002200000,1700092830000,1699979950000}'"}},
+      "'{1700002200000,1700092830000,1699979950000}'", "100"}},
     // The same read when only totals are asked (PingCount {}): the heads,
     // one row per partition, nothing else (the tail is head - seq: gapless
     // sequences). The cheapest statement that proves a snapshot caught up.
@@ -739,10 +751,15 @@ read_counts read(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs, 
     std::vector<int64_t> parts(seqs.size());
     for (size_t p = 0; p < parts.size(); ++p)
       parts[p] = static_cast<int64_t>(p);
+    // The tail's rows lie above the lowest sequence of the snapshot ($12, a
+    // parameter: the raw ranges below it are pruned when the executor
+    // starts, not opened; all of them when no tail is read).
+    auto tail_floor = per_minute ? *std::min_element(seqs.begin(), seqs.end())
+                                 : std::numeric_limits<int64_t>::max();
     res = txn.exec_prepared("read_counts", array_literal(parts), array_literal(seqs), per_minute,
                             array_literal(b_range), array_literal(b_grain), array_literal(b_lo),
                             array_literal(b_hi), array_literal(e_range), array_literal(e_minute),
-                            array_literal(e_lo), array_literal(e_hi));
+                            array_literal(e_lo), array_literal(e_hi), tail_floor);
   }
   read_counts out;
   out.ranges.assign(ranges.size(), 0);
