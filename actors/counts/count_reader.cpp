@@ -175,6 +175,18 @@ void note_reason(self_ptr self, const std::string& reason) {
 
 void start_read(self_ptr self);
 
+// A round for the board waits for the next read: one waiting request,
+// however many calls it answers; asked again while one waits, it is that
+// one.
+void want_round(self_ptr self) {
+  auto& st = self->state;
+  if (!st.cfg.board || st.round_waiting)
+    return;
+  st.round_waiting = true;
+  st.waiting.push_back({time_range{}, std::nullopt, std::nullopt, nullptr, 0, st.cfg.board, 0});
+  st.stats->backlog = static_cast<int64_t>(st.waiting.size());
+}
+
 // A read slower than `slow_threshold`: one line with its id, which the
 // gateway's line about each slow PingCount it answered names. The tail's
 // rows when the cache answered (PostgreSQL counted alone otherwise).
@@ -209,6 +221,10 @@ void read_done(self_ptr self, steady::time_point started) {
   st.read_latency->observe(took.count());
   log_slow_read(st, now, now - started);
   st.reading = false;
+  // Calls arrived on the board during its round: the next round, without
+  // a message from the front-ends.
+  if (st.cfg.board && st.cfg.board->next_wanted())
+    want_round(self);
   start_read(self);
 }
 
@@ -371,8 +387,7 @@ void start_read(self_ptr self) {
     if (w.board) {
       // A round: numbered before its snapshot and statement start, so
       // only calls that arrived before now take its answer.
-      w.round = st.read;
-      w.board->begin(st.read);
+      w.round = w.board->begin();
       st.round_waiting = false;
     }
     asked->slot.push_back(slot);
@@ -456,6 +471,13 @@ impl_actor::behavior_type count_reader(self_ptr self, settings cfg, cache::reade
   st.from_postgres = &m.from_postgres;
   st.read_latency = &m.read_seconds;
   st.read_size = &m.read_requests;
+  // Gone (an escaped exception, shutdown): the calls parked on the board
+  // get an error at once, not their deadline (no round would come).
+  if (auto board = cfg.board)
+    self->attach_functor([board](const caf::error& reason) {
+      board->close(
+        caf::make_error(ping_errc::unavailable, "the count reader stopped: " + to_string(reason)));
+    });
   return {
     [=](count_atom, const time_range& range) -> caf::result<count_result> {
       if (!admit(self))
@@ -510,16 +532,8 @@ impl_actor::behavior_type count_reader(self_ptr self, settings cfg, cache::reade
       return rp;
     },
     [=](count_atom) {
-      // A round for the board: one waiting request, however many calls
-      // it answers; asked again while one waits, it is that one.
       telemetry::noter(self)();
-      auto& st = self->state;
-      if (!st.cfg.board || st.round_waiting)
-        return;
-      st.round_waiting = true;
-      waiter w{time_range{}, std::nullopt, std::nullopt, nullptr, 0, st.cfg.board, 0};
-      st.waiting.push_back(std::move(w));
-      st.stats->backlog = static_cast<int64_t>(st.waiting.size());
+      want_round(self);
       start_read(self);
     },
     [=](tick_atom) { self->state.watch.on_tick(self); },

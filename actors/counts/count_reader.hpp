@@ -31,7 +31,11 @@
 // Rounds (actors/counts/board.hpp): `count_atom` alone asks for a read of
 // the total whose number and answer are published on the board, where the
 // front-ends answer PingCount {} on their own threads. A round is one
-// waiting request however many calls it answers (at most one waits).
+// waiting request however many calls it answers (at most one waits). When
+// calls arrived on the board during a round, the reader starts the next
+// round itself once it published that one (no ask per round while calls
+// keep coming). When the reader ends, the board is closed: its parked
+// calls are answered unavailable at once.
 //
 // Bounds: at most `max_waiting` requests wait for the next read (beyond:
 // resource_exhausted at once); one read holds at most

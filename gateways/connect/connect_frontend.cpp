@@ -147,6 +147,10 @@ public:
       done.fail(connectrpc::code::resource_exhausted, "too many counts waiting; retry later");
       return;
     }
+    if (p.err) { // the count reader is gone
+      done.fail(to_connect(p.err));
+      return;
+    }
     ask(p.ask, p.wake_at);
   }
 
@@ -165,7 +169,7 @@ private:
     wake_posted_.store(false);
     auto now = clock::now();
     auto due = parking_.take(now);
-    ask(false, due.wake_at);
+    ask(due.ask, due.wake_at);
     for (auto& d : due.answered) {
       auto took = now - d.arrived;
       if (d.result) {
