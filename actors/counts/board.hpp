@@ -30,8 +30,9 @@
 // gone (its actor ended): `close` answers every parked call with the error
 // at once, and refuses new calls with it.
 //
-// Thread-safe: one mutex guards the round numbers and the published round;
-// parked calls are the front-end's own (count_parking, its own mutex).
+// Thread-safe: one mutex guards the round numbers and the published round,
+// another the listeners (woken outside the first); parked calls are the front-end's own
+// (count_parking, its own mutex).
 
 #include <algorithm>
 #include <atomic>
@@ -147,21 +148,23 @@ public:
   /// once.
   void publish(published_total answer, clock::time_point now = clock::now()) {
     auto p = std::make_shared<const published_total>(std::move(answer));
-    std::lock_guard<std::mutex> lock{mtx_};
-    if (!latest_ || latest_->round < p->round)
-      latest_ = std::move(p);
-    if (in_round_) {
-      in_round_ = false;
-      if (wanted_) {
-        // Calls arrived during the round: the reader runs the next one
-        // (next_wanted()); meanwhile nobody needs to ask.
-        wanted_ = false;
-        again_ = true;
-        asked_ = true;
-        asked_at_ = now;
+    {
+      std::lock_guard<std::mutex> lock{mtx_};
+      if (!latest_ || latest_->round < p->round)
+        latest_ = std::move(p);
+      if (in_round_) {
+        in_round_ = false;
+        if (wanted_) {
+          // Calls arrived during the round: the reader runs the next one
+          // (next_wanted()); meanwhile nobody needs to ask.
+          wanted_ = false;
+          again_ = true;
+          asked_ = true;
+          asked_at_ = now;
+        }
       }
     }
-    wake_locked();
+    wake_all();
   }
 
   /// The count reader, after it published a round: true (once) when calls
@@ -175,37 +178,41 @@ public:
   /// round numbered above every call's), and calls are refused with it
   /// until a round starts again.
   void close(caf::error err) {
-    std::lock_guard<std::mutex> lock{mtx_};
-    closed_ = err;
-    in_round_ = false;
-    wanted_ = false;
-    again_ = false;
-    asked_ = false;
-    auto p = std::make_shared<published_total>();
-    p->round = ++started_;
-    p->err = std::move(err);
-    latest_ = std::move(p);
-    wake_locked();
+    {
+      std::lock_guard<std::mutex> lock{mtx_};
+      closed_ = err;
+      in_round_ = false;
+      wanted_ = false;
+      again_ = false;
+      asked_ = false;
+      auto p = std::make_shared<published_total>();
+      p->round = ++started_;
+      p->err = std::move(err);
+      latest_ = std::move(p);
+    }
+    wake_all();
   }
 
-  /// Wakes every listener (a parked call's deadline passed; the gateway's
-  /// timer).
+  /// Wakes every listener (a round published; a parked call's deadline
+  /// passed: the gateway's timer).
   void wake_all() {
-    std::lock_guard<std::mutex> lock{mtx_};
-    wake_locked();
+    std::lock_guard<std::mutex> lock{listeners_mtx_};
+    for (auto& [id, fn] : listeners_)
+      fn();
   }
 
-  /// A front-end's wake-up: called with the board's mutex held (it must
-  /// only post work to its own thread). Returns an id for `unlisten`.
+  /// A front-end's wake-up: called with the listeners' mutex held (it
+  /// must only post work to its own thread), not the board's (calls park
+  /// meanwhile). Returns an id for `unlisten`.
   size_t listen(wake_fn fn) {
-    std::lock_guard<std::mutex> lock{mtx_};
+    std::lock_guard<std::mutex> lock{listeners_mtx_};
     listeners_.emplace_back(next_listener_, std::move(fn));
     return next_listener_++;
   }
 
   /// After it returns, the listener is never called again.
   void unlisten(size_t id) {
-    std::lock_guard<std::mutex> lock{mtx_};
+    std::lock_guard<std::mutex> lock{listeners_mtx_};
     listeners_.erase(std::remove_if(listeners_.begin(), listeners_.end(),
                                     [id](auto& l) { return l.first == id; }),
                      listeners_.end());
@@ -227,11 +234,6 @@ public:
   std::atomic<uint64_t>* expired = nullptr;
 
 private:
-  void wake_locked() {
-    for (auto& [id, fn] : listeners_)
-      fn();
-  }
-
   // An ask is due: none is asked and no round is in flight (or coming),
   // or the last ask, or the round in flight, is older than the bound.
   bool ask_due_locked(clock::time_point now) const {
@@ -262,6 +264,7 @@ private:
   clock::time_point begun_at_{};
   caf::error closed_; // the count reader is gone
   std::shared_ptr<const published_total> latest_;
+  std::mutex listeners_mtx_; // apart: a wake-up's post does not hold up arrivals
   std::vector<std::pair<size_t, wake_fn>> listeners_;
   size_t next_listener_ = 1;
 };

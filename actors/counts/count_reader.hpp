@@ -80,6 +80,10 @@ struct settings {
   // request for the total, asked by `count_atom` alone; its read's number
   // and answer go to the board (actors/counts/board.hpp).
   std::shared_ptr<count_board> board;
+  // The board's bound on an unanswered ask (count_board::ask_again_after;
+  // the binary builds the board with it): a lost ask delays the calls
+  // parked behind it by this much, not until their deadline.
+  caf::timespan ask_again_after = std::chrono::milliseconds(500);
 };
 
 counts_actor spawn_count_reader(caf::actor_system& sys, settings cfg, cache::reader_actor cache,
