@@ -73,7 +73,8 @@ void settle_count(waiter& w, caf::expected<count_result> res) {
 using steady = std::chrono::steady_clock;
 
 // The reader's own interface: the watchdog's timer besides counts_actor.
-using impl_actor = counts_actor::extend<caf::reacts_to<tick_atom>>;
+using impl_actor = counts_actor::extend<caf::reacts_to<tick_atom>,              // the watchdog
+                                        caf::reacts_to<count_atom, tick_atom>>; // a round's gap
 
 struct state {
   settings cfg;
@@ -81,6 +82,11 @@ struct state {
   persistence::persistence_actor store;
   std::vector<waiter> waiting; // for the next read
   bool round_waiting = false;  // a round (for the board) among them
+  bool round_timer = false;    // ...or asked when round_gap has passed (a timer)
+  // When the last round started (the actor's clock), and that time when
+  // the gap's timer was armed.
+  std::optional<caf::actor_clock::time_point> last_round;
+  std::optional<caf::actor_clock::time_point> round_timer_after;
   bool reading = false;        // a read (snapshot, then its one statement) in flight
   size_t fallbacks = 0;        // per-minute PostgreSQL counts outstanding
   std::string fallback_reason; // of the last read; logged when it changes
@@ -177,11 +183,24 @@ void start_read(self_ptr self);
 
 // A round for the board waits for the next read: one waiting request,
 // however many calls it answers; asked again while one waits, it is that
-// one.
+// one. Within `round_gap` of the last round's start it waits for a timer
+// (one at a time) instead.
 void want_round(self_ptr self) {
   auto& st = self->state;
   if (!st.cfg.board || st.round_waiting)
     return;
+  if (st.last_round && st.cfg.round_gap > caf::timespan{0}) {
+    auto due = *st.last_round + st.cfg.round_gap;
+    auto now = self->clock().now(); // the actor's clock, as its timers
+    if (now < due) {
+      if (!st.round_timer) {
+        st.round_timer = true;
+        st.round_timer_after = st.last_round;
+        self->delayed_send(self, due - now, count_atom::value, tick_atom::value);
+      }
+      return;
+    }
+  }
   st.round_waiting = true;
   st.waiting.push_back({time_range{}, std::nullopt, std::nullopt, nullptr, 0, st.cfg.board, 0});
   st.stats->backlog = static_cast<int64_t>(st.waiting.size());
@@ -389,6 +408,7 @@ void start_read(self_ptr self) {
       // only calls that arrived before now take its answer.
       w.round = w.board->begin();
       st.round_waiting = false;
+      st.last_round = self->clock().now();
     }
     asked->slot.push_back(slot);
     batch->push_back(std::move(w));
@@ -533,6 +553,14 @@ impl_actor::behavior_type count_reader(self_ptr self, settings cfg, cache::reade
     },
     [=](count_atom) {
       telemetry::noter(self)();
+      want_round(self);
+      start_read(self);
+    },
+    [=](count_atom, tick_atom) {
+      auto& st = self->state;
+      st.round_timer = false;
+      if (st.last_round != st.round_timer_after)
+        return; // a round started meanwhile: its calls are its own
       want_round(self);
       start_read(self);
     },

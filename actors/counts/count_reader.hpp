@@ -84,6 +84,11 @@ struct settings {
   // the binary builds the board with it): a lost ask delays the calls
   // parked behind it by this much, not until their deadline.
   caf::timespan ask_again_after = std::chrono::milliseconds(500);
+  // A round starts no sooner than this after the previous round started
+  // (0: as soon as it is asked). Larger rounds answer more calls each
+  // (fewer cache snapshots and statements per call) for up to this much
+  // more latency under load; an idle board's first round is not delayed.
+  caf::timespan round_gap = caf::timespan{0};
 };
 
 counts_actor spawn_count_reader(caf::actor_system& sys, settings cfg, cache::reader_actor cache,

@@ -993,4 +993,37 @@ BOOST_AUTO_TEST_CASE(a_dead_count_reader_fails_the_parked_calls_at_once) {
   BOOST_TEST(p.size() == 0u);
 }
 
+// With a round gap, a round asked soon after the last one started waits
+// for the gap (one timer), then answers every call parked meanwhile.
+BOOST_AUTO_TEST_CASE(a_round_gap_gathers_the_calls_of_the_gap) {
+  auto gapped = std::make_shared<counts::count_board>();
+  int gapped_wakes = 0;
+  gapped->listen([&gapped_wakes] { ++gapped_wakes; });
+  counts::settings s;
+  s.board = gapped;
+  s.round_gap = 10min;
+  auto reader = counts::spawn_count_reader(*sys, s, caf::actor_cast<cache::reader_actor>(cache),
+                                           caf::actor_cast<persistence::persistence_actor>(store),
+                                           reg);
+  parking p{gapped, 16};
+  auto now = steady::now();
+  BOOST_REQUIRE(p.park(1, now + 5s, now).ask);
+  caf::anon_send(reader, count_atom::value);
+  drain(); // round 1 at once: the board was idle
+  BOOST_TEST(w->statements == 1);
+  BOOST_TEST(p.take(steady::now()).answered.size() == 1u);
+  for (int i = 2; i <= 4; ++i)
+    if (p.park(i, now + 5s, now).ask)
+      caf::anon_send(reader, count_atom::value);
+  drain();
+  BOOST_TEST(w->statements == 1); // within the gap: no round yet
+  advance(11min, 1min);
+  BOOST_TEST(w->statements == 2); // one round for the three
+  auto due = p.take(steady::now());
+  BOOST_TEST(due.answered.size() == 3u);
+  BOOST_TEST(gapped_wakes == 2);
+  caf::anon_send_exit(reader, caf::exit_reason::user_shutdown);
+  drain();
+}
+
 BOOST_AUTO_TEST_SUITE_END()
