@@ -4,22 +4,35 @@
 // reads share the work").
 //
 // The count reader owns every read. A read that answers the board is a
-// *round*: its number (the read's id) is recorded here when the read
-// starts, before its cache snapshot and its PostgreSQL statement, and its
-// answer (the total, or the error) is published here, immutable, when it
-// ends. A front-end that gets PingCount {} notes the last round started
-// (`arrive`); any round numbered above it started after the call arrived,
-// so its total holds every ping acknowledged before the call was sent
-// (read-your-writes: the heads come from PostgreSQL after arrival, also
-// across gateways). The call is parked until such a round is published.
+// *round*: it is numbered here (`begin`, the board counts rounds upwards)
+// when the read starts, before its cache snapshot and its PostgreSQL
+// statement, and its answer (the total, or the error) is published here,
+// immutable, when it ends. A front-end that gets PingCount {} notes the
+// last round started (`arrive`); any round numbered above it started after
+// the call arrived, so its total holds every ping acknowledged before the
+// call was sent (read-your-writes: the heads come from PostgreSQL after
+// arrival, also across gateways). The call is parked until such a round is
+// published.
 //
-// Messages: a front-end asks for a round only when none is asked
-// (`arrive` says so: one ask per round, not per call); a published round
-// wakes each front-end once (`listen`), which then answers every parked
-// call it covers on its own thread (`count_parking`).
+// Messages: a front-end asks for a round (through the gateway) only when
+// no round is in flight and none is asked (`arrive` says so). Calls that
+// arrive while a round is in flight ask nothing: the count reader, when it
+// publishes that round, starts the next one itself (`next_wanted`). So
+// while calls keep coming, rounds follow one another without a message
+// from the front-ends. A published round wakes each front-end once
+// (`listen`), which then answers every parked call it covers on its own
+// thread (`count_parking`).
 //
-// Thread-safe: one mutex guards the round numbers and the published round;
-// parked calls are the front-end's own (count_parking, its own mutex).
+// Healing: an ask that no round follows (the message lost, a bug), or a
+// round never published, would park calls until their deadline. An ask
+// (or round) older than `ask_again_after` is overdue: the next arrival, or
+// the parked calls' timer (armed for then), asks again. The count reader
+// gone (its actor ended): `close` answers every parked call with the error
+// at once, and refuses new calls with it.
+//
+// Thread-safe: one mutex guards the round numbers and the published round,
+// another the listeners (woken outside the first); parked calls are the front-end's own
+// (count_parking, its own mutex).
 
 #include <algorithm>
 #include <atomic>
@@ -52,20 +65,63 @@ struct published_total {
 class count_board {
 public:
   using wake_fn = std::function<void()>;
+  using clock = std::chrono::steady_clock;
+
+  /// `ask_again_after`: how long an ask may stay unanswered by a round
+  /// starting (or a round stay unpublished) before the next arrival, or a
+  /// parked call's timer, asks again. Duplicate asks are harmless (the
+  /// count reader keeps at most one round waiting), so it only bounds how
+  /// long a lost ask delays the calls parked behind it; half a second is
+  /// well above a healthy round (about a millisecond) and well below the
+  /// count deadline (`count-timeout`, 5 s).
+  explicit count_board(clock::duration ask_again_after = std::chrono::milliseconds(500))
+    : ask_again_after_(ask_again_after) {}
 
   /// A call's arrival: it may be answered by rounds numbered above `after`
-  /// only; `ask` set: no round was asked since the last one started, the
-  /// caller asks for one (the gateway forwards it to the count reader).
+  /// only. `ask` set: the caller asks for a round (the gateway forwards it
+  /// to the count reader): none is in flight or coming, or the last ask is
+  /// overdue. `check_at`: when an ask would be overdue (a parked call's
+  /// timer comes by then). `err` set: the count reader is gone, the call is
+  /// refused with it.
   struct arrival {
     uint64_t after = 0;
     bool ask = false;
+    std::optional<clock::time_point> check_at;
+    caf::error err;
   };
 
-  arrival arrive() {
+  arrival arrive(clock::time_point now) {
     std::lock_guard<std::mutex> lock{mtx_};
-    arrival a{started_, !asked_};
-    asked_ = true;
+    if (closed_)
+      return {started_, false, std::nullopt, closed_};
+    // A round in flight: the count reader starts the next one itself when
+    // it publishes this one (no message per round while calls keep coming).
+    if (in_round_)
+      wanted_ = true;
+    arrival a{started_, ask_due_locked(now), std::nullopt, caf::none};
+    if (a.ask) {
+      asked_ = true;
+      asked_at_ = now;
+    }
+    a.check_at = check_at_locked();
     return a;
+  }
+
+  /// True (and noted as asked) when an ask is overdue: a parked call's
+  /// timer asks again.
+  bool ask_again(clock::time_point now) {
+    std::lock_guard<std::mutex> lock{mtx_};
+    if (closed_ || !ask_due_locked(now))
+      return false;
+    asked_ = true;
+    asked_at_ = now;
+    return true;
+  }
+
+  /// When an ask would be overdue (none: the board is closed).
+  std::optional<clock::time_point> check_at() const {
+    std::lock_guard<std::mutex> lock{mtx_};
+    return check_at_locked();
   }
 
   /// The last published round (nullptr: none yet).
@@ -75,41 +131,88 @@ public:
   }
 
   /// The count reader: a read that answers the board starts (call before
-  /// its cache snapshot). Rounds are numbered upwards.
-  void begin(uint64_t round) {
+  /// its cache snapshot). Returns the round's number (the board numbers
+  /// rounds upwards, whichever reader runs them).
+  uint64_t begin(clock::time_point now = clock::now()) {
     std::lock_guard<std::mutex> lock{mtx_};
-    started_ = std::max(started_, round);
+    ++started_;
+    in_round_ = true;
+    wanted_ = false;
     asked_ = false;
+    begun_at_ = now;
+    closed_ = caf::none;
+    return started_;
   }
 
   /// The count reader: round `round` answered; every listener is woken
   /// once.
-  void publish(published_total answer) {
+  void publish(published_total answer, clock::time_point now = clock::now()) {
     auto p = std::make_shared<const published_total>(std::move(answer));
+    {
+      std::lock_guard<std::mutex> lock{mtx_};
+      if (!latest_ || latest_->round < p->round)
+        latest_ = std::move(p);
+      if (in_round_) {
+        in_round_ = false;
+        if (wanted_) {
+          // Calls arrived during the round: the reader runs the next one
+          // (next_wanted()); meanwhile nobody needs to ask.
+          wanted_ = false;
+          again_ = true;
+          asked_ = true;
+          asked_at_ = now;
+        }
+      }
+    }
+    wake_all();
+  }
+
+  /// The count reader, after it published a round: true (once) when calls
+  /// arrived during that round, so it starts the next round itself.
+  bool next_wanted() {
     std::lock_guard<std::mutex> lock{mtx_};
-    if (!latest_ || latest_->round < p->round)
+    return std::exchange(again_, false);
+  }
+
+  /// The count reader is gone: every parked call is answered `err` (a
+  /// round numbered above every call's), and calls are refused with it
+  /// until a round starts again.
+  void close(caf::error err) {
+    {
+      std::lock_guard<std::mutex> lock{mtx_};
+      closed_ = err;
+      in_round_ = false;
+      wanted_ = false;
+      again_ = false;
+      asked_ = false;
+      auto p = std::make_shared<published_total>();
+      p->round = ++started_;
+      p->err = std::move(err);
       latest_ = std::move(p);
-    wake_locked();
+    }
+    wake_all();
   }
 
-  /// Wakes every listener (a parked call's deadline passed; the gateway's
-  /// timer).
+  /// Wakes every listener (a round published; a parked call's deadline
+  /// passed: the gateway's timer).
   void wake_all() {
-    std::lock_guard<std::mutex> lock{mtx_};
-    wake_locked();
+    std::lock_guard<std::mutex> lock{listeners_mtx_};
+    for (auto& [id, fn] : listeners_)
+      fn();
   }
 
-  /// A front-end's wake-up: called with the board's mutex held (it must
-  /// only post work to its own thread). Returns an id for `unlisten`.
+  /// A front-end's wake-up: called with the listeners' mutex held (it
+  /// must only post work to its own thread), not the board's (calls park
+  /// meanwhile). Returns an id for `unlisten`.
   size_t listen(wake_fn fn) {
-    std::lock_guard<std::mutex> lock{mtx_};
+    std::lock_guard<std::mutex> lock{listeners_mtx_};
     listeners_.emplace_back(next_listener_, std::move(fn));
     return next_listener_++;
   }
 
   /// After it returns, the listener is never called again.
   void unlisten(size_t id) {
-    std::lock_guard<std::mutex> lock{mtx_};
+    std::lock_guard<std::mutex> lock{listeners_mtx_};
     listeners_.erase(std::remove_if(listeners_.begin(), listeners_.end(),
                                     [id](auto& l) { return l.first == id; }),
                      listeners_.end());
@@ -121,6 +224,8 @@ public:
     return started_;
   }
 
+  clock::duration ask_again_after() const { return ask_again_after_; }
+
   // What the front-ends update as the gateway actor would for the calls
   // it answers (nullptr: none): gateway_count_seconds{source} and
   // gateway_calls_deadline_exceeded_total.
@@ -129,15 +234,37 @@ public:
   std::atomic<uint64_t>* expired = nullptr;
 
 private:
-  void wake_locked() {
-    for (auto& [id, fn] : listeners_)
-      fn();
+  // An ask is due: none is asked and no round is in flight (or coming),
+  // or the last ask, or the round in flight, is older than the bound.
+  bool ask_due_locked(clock::time_point now) const {
+    if (asked_ && now - asked_at_ < ask_again_after_)
+      return false;
+    if (in_round_ && now - begun_at_ < ask_again_after_)
+      return false;
+    return true;
   }
 
+  std::optional<clock::time_point> check_at_locked() const {
+    if (closed_)
+      return std::nullopt;
+    auto from = in_round_ ? begun_at_ : asked_at_;
+    if (in_round_ && asked_)
+      from = std::max(from, asked_at_);
+    return from + ask_again_after_;
+  }
+
+  clock::duration ask_again_after_;
   mutable std::mutex mtx_;
-  uint64_t started_ = 0; // the last round started
-  bool asked_ = false;   // a round asked since then
+  uint64_t started_ = 0;  // the last round started
+  bool in_round_ = false; // it is not published yet
+  bool wanted_ = false;   // calls arrived during it: the reader runs the next
+  bool again_ = false;    // ...told by publish, taken by next_wanted()
+  bool asked_ = false;    // an ask (or the reader's own next round) since it started
+  clock::time_point asked_at_{};
+  clock::time_point begun_at_{};
+  caf::error closed_; // the count reader is gone
   std::shared_ptr<const published_total> latest_;
+  std::mutex listeners_mtx_; // apart: a wake-up's post does not hold up arrivals
   std::vector<std::pair<size_t, wake_fn>> listeners_;
   size_t next_listener_ = 1;
 };
@@ -157,10 +284,12 @@ public:
   count_board& board() { return *board_; }
 
   /// What `park` asks of the caller: nothing (`busy`: refused, answer
-  /// resource_exhausted), a round (`ask`), a timer at `wake_at` (then call
-  /// board().wake_all(); the gateway's timer).
+  /// resource_exhausted; `err` set: refused, answer it), a round (`ask`),
+  /// a timer at `wake_at` (then call board().wake_all(); the gateway's
+  /// timer).
   struct parked {
     bool busy = false;
+    caf::error err;
     bool ask = false;
     std::optional<clock::time_point> wake_at;
   };
@@ -174,12 +303,22 @@ public:
     }
     // Under this mutex: a wake-up that follows a publish after arrive()
     // finds the call parked (it takes this mutex before reading latest()).
-    auto a = board_->arrive();
+    auto a = board_->arrive(now);
+    if (a.err) {
+      out.err = std::move(a.err);
+      return out;
+    }
     out.ask = a.ask;
     calls_.push_back({a.after, deadline, now, std::move(call)});
-    if (!timer_at_ || deadline < *timer_at_) {
-      timer_at_ = deadline;
-      out.wake_at = deadline;
+    // The timer comes at the call's deadline or when its round's ask would
+    // be overdue, whichever is first. A timer long past due was lost (the
+    // gateway gone?): armed anew.
+    auto at = a.check_at ? std::min(deadline, *a.check_at) : deadline;
+    if (timer_at_ && *timer_at_ + board_->ask_again_after() < now)
+      timer_at_.reset();
+    if (!timer_at_ || at < *timer_at_) {
+      timer_at_ = at;
+      out.wake_at = at;
     }
     return out;
   }
@@ -194,12 +333,15 @@ public:
 
   struct due {
     std::vector<done> answered;
+    bool ask = false;                         // ask for a round: the last ask is overdue
     std::optional<clock::time_point> wake_at; // arm a timer (as for park)
   };
 
   /// Takes out the calls the latest round answers (those that arrived
   /// before it started) and the calls whose deadline passed
-  /// (deadline_exceeded), to be answered by the caller outside the lock.
+  /// (deadline_exceeded), to be answered by the caller outside the lock;
+  /// with calls still parked whose round was asked too long ago, asks
+  /// again.
   due take(clock::time_point now) {
     due out;
     auto latest = board_->latest();
@@ -222,15 +364,19 @@ public:
       }
     }
     calls_.erase(calls_.begin() + static_cast<std::ptrdiff_t>(kept), calls_.end());
-    if (timer_at_ && *timer_at_ <= now) {
+    if (timer_at_ && *timer_at_ <= now)
       timer_at_.reset();
-      if (!calls_.empty()) {
-        auto next = std::min_element(calls_.begin(), calls_.end(), [](auto& x, auto& y) {
-                      return x.deadline < y.deadline;
-                    })->deadline;
-        timer_at_ = next;
-        out.wake_at = next;
-      }
+    if (calls_.empty())
+      return out;
+    out.ask = board_->ask_again(now);
+    if (!timer_at_) {
+      auto next = std::min_element(calls_.begin(), calls_.end(), [](auto& x, auto& y) {
+                    return x.deadline < y.deadline;
+                  })->deadline;
+      if (auto check = board_->check_at())
+        next = std::min(next, std::max(*check, now));
+      timer_at_ = next;
+      out.wake_at = next;
     }
     return out;
   }

@@ -73,7 +73,8 @@ void settle_count(waiter& w, caf::expected<count_result> res) {
 using steady = std::chrono::steady_clock;
 
 // The reader's own interface: the watchdog's timer besides counts_actor.
-using impl_actor = counts_actor::extend<caf::reacts_to<tick_atom>>;
+using impl_actor = counts_actor::extend<caf::reacts_to<tick_atom>,              // the watchdog
+                                        caf::reacts_to<count_atom, tick_atom>>; // a round's gap
 
 struct state {
   settings cfg;
@@ -81,6 +82,11 @@ struct state {
   persistence::persistence_actor store;
   std::vector<waiter> waiting; // for the next read
   bool round_waiting = false;  // a round (for the board) among them
+  bool round_timer = false;    // ...or asked when round_gap has passed (a timer)
+  // When the last round started (the actor's clock), and that time when
+  // the gap's timer was armed.
+  std::optional<caf::actor_clock::time_point> last_round;
+  std::optional<caf::actor_clock::time_point> round_timer_after;
   bool reading = false;        // a read (snapshot, then its one statement) in flight
   size_t fallbacks = 0;        // per-minute PostgreSQL counts outstanding
   std::string fallback_reason; // of the last read; logged when it changes
@@ -175,6 +181,31 @@ void note_reason(self_ptr self, const std::string& reason) {
 
 void start_read(self_ptr self);
 
+// A round for the board waits for the next read: one waiting request,
+// however many calls it answers; asked again while one waits, it is that
+// one. Within `round_gap` of the last round's start it waits for a timer
+// (one at a time) instead.
+void want_round(self_ptr self) {
+  auto& st = self->state;
+  if (!st.cfg.board || st.round_waiting)
+    return;
+  if (st.last_round && st.cfg.round_gap > caf::timespan{0}) {
+    auto due = *st.last_round + st.cfg.round_gap;
+    auto now = self->clock().now(); // the actor's clock, as its timers
+    if (now < due) {
+      if (!st.round_timer) {
+        st.round_timer = true;
+        st.round_timer_after = st.last_round;
+        self->delayed_send(self, due - now, count_atom::value, tick_atom::value);
+      }
+      return;
+    }
+  }
+  st.round_waiting = true;
+  st.waiting.push_back({time_range{}, std::nullopt, std::nullopt, nullptr, 0, st.cfg.board, 0});
+  st.stats->backlog = static_cast<int64_t>(st.waiting.size());
+}
+
 // A read slower than `slow_threshold`: one line with its id, which the
 // gateway's line about each slow PingCount it answered names. The tail's
 // rows when the cache answered (PostgreSQL counted alone otherwise).
@@ -209,6 +240,10 @@ void read_done(self_ptr self, steady::time_point started) {
   st.read_latency->observe(took.count());
   log_slow_read(st, now, now - started);
   st.reading = false;
+  // Calls arrived on the board during its round: the next round, without
+  // a message from the front-ends.
+  if (st.cfg.board && st.cfg.board->next_wanted())
+    want_round(self);
   start_read(self);
 }
 
@@ -371,9 +406,9 @@ void start_read(self_ptr self) {
     if (w.board) {
       // A round: numbered before its snapshot and statement start, so
       // only calls that arrived before now take its answer.
-      w.round = st.read;
-      w.board->begin(st.read);
+      w.round = w.board->begin();
       st.round_waiting = false;
+      st.last_round = self->clock().now();
     }
     asked->slot.push_back(slot);
     batch->push_back(std::move(w));
@@ -456,6 +491,13 @@ impl_actor::behavior_type count_reader(self_ptr self, settings cfg, cache::reade
   st.from_postgres = &m.from_postgres;
   st.read_latency = &m.read_seconds;
   st.read_size = &m.read_requests;
+  // Gone (an escaped exception, shutdown): the calls parked on the board
+  // get an error at once, not their deadline (no round would come).
+  if (auto board = cfg.board)
+    self->attach_functor([board](const caf::error& reason) {
+      board->close(
+        caf::make_error(ping_errc::unavailable, "the count reader stopped: " + to_string(reason)));
+    });
   return {
     [=](count_atom, const time_range& range) -> caf::result<count_result> {
       if (!admit(self))
@@ -510,16 +552,16 @@ impl_actor::behavior_type count_reader(self_ptr self, settings cfg, cache::reade
       return rp;
     },
     [=](count_atom) {
-      // A round for the board: one waiting request, however many calls
-      // it answers; asked again while one waits, it is that one.
       telemetry::noter(self)();
+      want_round(self);
+      start_read(self);
+    },
+    [=](count_atom, tick_atom) {
       auto& st = self->state;
-      if (!st.cfg.board || st.round_waiting)
-        return;
-      st.round_waiting = true;
-      waiter w{time_range{}, std::nullopt, std::nullopt, nullptr, 0, st.cfg.board, 0};
-      st.waiting.push_back(std::move(w));
-      st.stats->backlog = static_cast<int64_t>(st.waiting.size());
+      st.round_timer = false;
+      if (st.last_round != st.round_timer_after)
+        return; // a round started meanwhile: its calls are its own
+      want_round(self);
       start_read(self);
     },
     [=](tick_atom) { self->state.watch.on_tick(self); },

@@ -31,7 +31,11 @@
 // Rounds (actors/counts/board.hpp): `count_atom` alone asks for a read of
 // the total whose number and answer are published on the board, where the
 // front-ends answer PingCount {} on their own threads. A round is one
-// waiting request however many calls it answers (at most one waits).
+// waiting request however many calls it answers (at most one waits). When
+// calls arrived on the board during a round, the reader starts the next
+// round itself once it published that one (no ask per round while calls
+// keep coming). When the reader ends, the board is closed: its parked
+// calls are answered unavailable at once.
 //
 // Bounds: at most `max_waiting` requests wait for the next read (beyond:
 // resource_exhausted at once); one read holds at most
@@ -76,6 +80,15 @@ struct settings {
   // request for the total, asked by `count_atom` alone; its read's number
   // and answer go to the board (actors/counts/board.hpp).
   std::shared_ptr<count_board> board;
+  // The board's bound on an unanswered ask (count_board::ask_again_after;
+  // the binary builds the board with it): a lost ask delays the calls
+  // parked behind it by this much, not until their deadline.
+  caf::timespan ask_again_after = std::chrono::milliseconds(500);
+  // A round starts no sooner than this after the previous round started
+  // (0: as soon as it is asked). Larger rounds answer more calls each
+  // (fewer cache snapshots and statements per call) for up to this much
+  // more latency under load; an idle board's first round is not delayed.
+  caf::timespan round_gap = caf::timespan{0};
 };
 
 counts_actor spawn_count_reader(caf::actor_system& sys, settings cfg, cache::reader_actor cache,

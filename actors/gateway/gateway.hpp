@@ -29,8 +29,9 @@
 // parks it on the count board (actors/counts/board.hpp) and answers it on
 // its own thread from the first round that started after it arrived; the
 // gateway forwards the front-end's ask for a round to the count reader
-// (one message per round, not per call) and keeps the parked calls'
-// deadline timer (count_round).
+// (only from an idle board: under load the count reader chains rounds
+// itself) and keeps the parked calls' timer (count_round: their deadline,
+// or an overdue ask).
 
 #include <chrono>
 

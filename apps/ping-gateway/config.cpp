@@ -109,6 +109,10 @@ gateway_config::gateway_config()
   add("counts", counts.tail_timeout, "tail-timeout", "deadline of the tail query");
   add("counts", counts.slow_threshold, "slow-threshold",
       "log each shared count read, and each PingCount, taking longer (read id, trace id; 0 = all)");
+  add("counts", counts.round_gap, "round-gap",
+      "PingCount {}: a round starts no sooner than this after the last one (0: at once)");
+  add("counts", counts.ask_again_after, "ask-again-after",
+      "PingCount {}: ask again for a round asked (or in flight) this long (a lost ask heals)");
   add("global", ports_file, "ports-file",
       "write the bound ports here once listening (connect=N, grpc=N)");
   add("global", drain_timeout, "drain-timeout",
@@ -176,6 +180,8 @@ gateway_config::gateway_config()
   bound("counts", counts.max_fallbacks, "max-fallbacks", 1, 1 << 16);
   bound("counts", counts.tail_timeout, "tail-timeout", caf::timespan{1ms}, caf::timespan{1h});
   bound("counts", counts.slow_threshold, "slow-threshold", caf::timespan{0ms}, caf::timespan{1h});
+  bound("counts", counts.round_gap, "round-gap", caf::timespan{0ms}, caf::timespan{100ms});
+  bound("counts", counts.ask_again_after, "ask-again-after", caf::timespan{1ms}, caf::timespan{1h});
   bound("global", drain_margin, "drain-margin", caf::timespan{0ms}, caf::timespan{1min});
 }
 

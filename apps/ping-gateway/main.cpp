@@ -63,7 +63,7 @@ int run(caf::actor_system& sys, const apps::gateway_config& cfg, telemetry::regi
   // PingCount {} on the Connect I/O thread: the count reader publishes
   // rounds on this board (actors/counts/board.hpp); the front-end answers
   // from them, updating the gateway's count metrics.
-  auto board = std::make_shared<counts::count_board>();
+  auto board = std::make_shared<counts::count_board>(cfg.counts.ask_again_after);
   {
     auto gm = gateway::metrics::registered_in(reg);
     board->from_cache = &gm.count_from_cache_seconds;

@@ -106,8 +106,8 @@ private:
 // PingCount {} answered on the I/O thread (connect_options::board): each
 // call is parked with the last round started when it arrived, and answered
 // by the first published round numbered above it (actors/counts/board.hpp).
-// The gateway gets one message per round asked (and per deadline timer),
-// not per call; a published round posts one wake-up, which answers every
+// The gateway gets one message per round asked from an idle board (and
+// per timer), not per call; a published round posts one wake-up, which answers every
 // call it covers (and every call past its deadline) on the I/O thread that
 // runs it. Bounded: `max_parked` calls.
 class connect_frontend::counter {
@@ -147,6 +147,10 @@ public:
       done.fail(connectrpc::code::resource_exhausted, "too many counts waiting; retry later");
       return;
     }
+    if (p.err) { // the count reader is gone
+      done.fail(to_connect(p.err));
+      return;
+    }
     ask(p.ask, p.wake_at);
   }
 
@@ -165,7 +169,7 @@ private:
     wake_posted_.store(false);
     auto now = clock::now();
     auto due = parking_.take(now);
-    ask(false, due.wake_at);
+    ask(due.ask, due.wake_at);
     for (auto& d : due.answered) {
       auto took = now - d.arrived;
       if (d.result) {

@@ -803,7 +803,7 @@ BOOST_AUTO_TEST_CASE(a_call_arriving_during_a_round_waits_for_the_next) {
   BOOST_REQUIRE(w->held_reads.size() == 1u);
   BOOST_TEST(board->started() == 1u);
   auto b = park(*this, p, 2); // arrives during round 1
-  BOOST_TEST(b.ask);          // round 1 took the first ask: b asks again
+  BOOST_TEST(!b.ask);         // the reader starts round 2 itself after round 1
   drain();
   BOOST_TEST(w->statements == 1); // one read in flight
   (*self)->send(store, resume_atom::value);
@@ -881,22 +881,23 @@ BOOST_AUTO_TEST_CASE(a_parked_call_meets_its_deadline) {
   w->hold_snapshots = true; // the round never ends
   parking p{board, 16};
   auto now = steady::now();
-  auto a = p.park(1, now + 1s, now);
+  auto a = p.park(1, now + 100ms, now);
   BOOST_REQUIRE(a.wake_at);
-  BOOST_TEST((*a.wake_at == now + 1s));
-  auto b = p.park(2, now + 2s, now);
+  BOOST_TEST((*a.wake_at == now + 100ms));
+  auto b = p.park(2, now + 200ms, now);
   BOOST_TEST(!b.wake_at); // a timer is already due earlier
   caf::anon_send(counts, count_atom::value);
   drain();
-  BOOST_TEST(p.take(now + 500ms).answered.empty());
-  auto due = p.take(now + 1s);
+  BOOST_TEST(p.take(now + 50ms).answered.empty());
+  auto due = p.take(now + 100ms);
   BOOST_REQUIRE(due.answered.size() == 1u);
   BOOST_TEST(due.answered[0].call == 1);
   BOOST_TEST(
     (!due.answered[0].result && due.answered[0].result.error() == ping_errc::deadline_exceeded));
+  BOOST_TEST(!due.ask);       // the round in flight is not overdue
   BOOST_REQUIRE(due.wake_at); // the next timer: call 2's deadline
-  BOOST_TEST((*due.wake_at == now + 2s));
-  due = p.take(now + 2s);
+  BOOST_TEST((*due.wake_at == now + 200ms));
+  due = p.take(now + 200ms);
   BOOST_REQUIRE(due.answered.size() == 1u);
   BOOST_TEST(due.answered[0].call == 2);
   BOOST_TEST(!due.wake_at);
@@ -926,6 +927,103 @@ BOOST_AUTO_TEST_CASE(a_round_falls_back_and_fails_as_a_request_does) {
   BOOST_REQUIRE(due.answered.size() == 1u);
   BOOST_REQUIRE(!due.answered[0].result);
   BOOST_TEST((due.answered[0].result.error() == single.error()));
+}
+
+// An ask that never reaches a round (the message lost, the count reader
+// restarted) does not wedge the board: once it has been outstanding for
+// the board's `ask_again_after` without a round starting, the next
+// arrival asks again (duplicate asks are one waiting round).
+BOOST_AUTO_TEST_CASE(a_lost_ask_is_asked_again) {
+  parking p{board, 16};
+  auto now = steady::now();
+  auto a = p.park(1, now + 5s, now);
+  BOOST_REQUIRE(a.ask); // ...and the ask is lost: nothing sent
+  auto b = p.park(2, now + 5s, now + 10ms);
+  BOOST_TEST(!b.ask); // within the bound: one ask is enough
+  auto c = p.park(3, now + 5s, now + 1s);
+  BOOST_REQUIRE(c.ask); // outstanding too long: asked again
+  caf::anon_send(counts, count_atom::value);
+  drain();
+  auto due = p.take(steady::now());
+  BOOST_TEST(due.answered.size() == 3u);
+}
+
+// The same without any later arrival: the parked call's timer comes when
+// the ask is overdue (not at its deadline), and asks again.
+BOOST_AUTO_TEST_CASE(a_lost_ask_is_asked_again_by_the_timer) {
+  parking p{board, 16};
+  auto now = steady::now();
+  auto a = p.park(1, now + 5s, now);
+  BOOST_REQUIRE(a.ask); // ...and lost
+  BOOST_REQUIRE(a.wake_at);
+  BOOST_TEST((*a.wake_at == now + board->ask_again_after())); // well before the deadline
+  auto due = p.take(*a.wake_at);
+  BOOST_TEST(due.answered.empty());
+  BOOST_REQUIRE(due.ask); // asked again
+  BOOST_REQUIRE(due.wake_at);
+  BOOST_TEST((*due.wake_at == *a.wake_at + board->ask_again_after()));
+  caf::anon_send(counts, count_atom::value);
+  drain();
+  BOOST_TEST(wakes == 1);
+  due = p.take(steady::now());
+  BOOST_REQUIRE(due.answered.size() == 1u);
+  BOOST_TEST(static_cast<bool>(due.answered[0].result));
+  BOOST_TEST(!due.wake_at);
+}
+
+// The count reader gone: every parked call is answered unavailable at
+// once (not at its deadline), as a count request to it would fail.
+BOOST_AUTO_TEST_CASE(a_dead_count_reader_fails_the_parked_calls_at_once) {
+  w->hold_snapshots = true; // a round in flight when the reader dies
+  parking p{board, 16};
+  auto now = steady::now();
+  park(*this, p, 1, now);
+  drain();
+  BOOST_REQUIRE(w->held.size() == 1u);
+  park(*this, p, 2, now); // waits for the next round
+  caf::anon_send_exit(counts, caf::exit_reason::kill);
+  drain();
+  BOOST_TEST(wakes == 1);
+  auto due = p.take(now);
+  BOOST_REQUIRE(due.answered.size() == 2u);
+  for (auto& d : due.answered)
+    BOOST_TEST((!d.result && d.result.error() == ping_errc::unavailable));
+  auto c = p.park(3, now + 5s, now); // refused at once
+  BOOST_TEST((c.err == ping_errc::unavailable));
+  BOOST_TEST(p.size() == 0u);
+}
+
+// With a round gap, a round asked soon after the last one started waits
+// for the gap (one timer), then answers every call parked meanwhile.
+BOOST_AUTO_TEST_CASE(a_round_gap_gathers_the_calls_of_the_gap) {
+  auto gapped = std::make_shared<counts::count_board>();
+  int gapped_wakes = 0;
+  gapped->listen([&gapped_wakes] { ++gapped_wakes; });
+  counts::settings s;
+  s.board = gapped;
+  s.round_gap = 10min;
+  auto reader = counts::spawn_count_reader(*sys, s, caf::actor_cast<cache::reader_actor>(cache),
+                                           caf::actor_cast<persistence::persistence_actor>(store),
+                                           reg);
+  parking p{gapped, 16};
+  auto now = steady::now();
+  BOOST_REQUIRE(p.park(1, now + 5s, now).ask);
+  caf::anon_send(reader, count_atom::value);
+  drain(); // round 1 at once: the board was idle
+  BOOST_TEST(w->statements == 1);
+  BOOST_TEST(p.take(steady::now()).answered.size() == 1u);
+  for (int i = 2; i <= 4; ++i)
+    if (p.park(i, now + 5s, now).ask)
+      caf::anon_send(reader, count_atom::value);
+  drain();
+  BOOST_TEST(w->statements == 1); // within the gap: no round yet
+  advance(11min, 1min);
+  BOOST_TEST(w->statements == 2); // one round for the three
+  auto due = p.take(steady::now());
+  BOOST_TEST(due.answered.size() == 3u);
+  BOOST_TEST(gapped_wakes == 2);
+  caf::anon_send_exit(reader, caf::exit_reason::user_shutdown);
+  drain();
 }
 
 BOOST_AUTO_TEST_SUITE_END()
