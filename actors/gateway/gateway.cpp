@@ -262,7 +262,8 @@ void note_in_flight(state& st) {
   st.stats->backlog = static_cast<int64_t>(st.pings.size());
 }
 
-// The publisher learns of new outbox rows at most once per nudge_interval;
+// The publisher learns of new outbox rows at most once per nudge_interval
+// (by default 0: after every turn with acks; the publisher coalesces);
 // a nudge held back is sent when the interval ends. The nudge goes out
 // from a message to self, after the acks already queued (one commit's acks
 // arrive together): one nudge for them all, and no timer (the clock

@@ -5,7 +5,8 @@
 // resolves "now", assigns the ping's id and partition, asks persistence to
 // store it (a front-end's batch of calls: its pings in one request),
 // answers the front-end only after the commit, and then nudges
-// the publisher (at most once per `nudge_interval`). At most
+// the publisher (once per turn with acks; at most once per
+// `nudge_interval` when one is set). At most
 // `max_in_flight` pings wait for persistence at once; beyond that new pings
 // get resource_exhausted at once instead of queueing.
 //
@@ -52,7 +53,11 @@ struct settings {
   caf::timespan store_timeout = std::chrono::seconds(5);
   caf::timespan count_timeout = std::chrono::seconds(5);
   caf::timespan deadline_granularity = std::chrono::milliseconds(10);
-  caf::timespan nudge_interval = std::chrono::milliseconds(1);
+  // Least time between two nudges of the publisher; a nudge held back
+  // waits for a timer (a wake-up of CAF's clock thread). 0, the default:
+  // each commit's acks nudge at once, and the publisher coalesces (one
+  // pass at a time, one more if nudged meanwhile).
+  caf::timespan nudge_interval{0};
   // How long PostgreSQL remembers an idempotency key: a retry within it is
   // not stored again.
   caf::timespan idempotency_ttl = std::chrono::hours(24);

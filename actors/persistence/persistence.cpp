@@ -229,7 +229,7 @@ worker_actor::behavior_type worker(worker_actor::stateful_pointer<worker_state> 
   auto note = telemetry::noter(self);
   return {
     [=, &commit_latency, &batch_sizes, &committed](write_atom, const std::vector<ping_row>& rows,
-                                                   int64_t deadline) -> caf::result<int64_t> {
+                                                   int64_t deadline) -> caf::result<write_report> {
       note();
       auto start = std::chrono::steady_clock::now();
       // Its callers were told the outcome already: sending it now could
@@ -243,28 +243,32 @@ worker_actor::behavior_type worker(worker_actor::stateful_pointer<worker_state> 
         seqs = std::move(stored.seqs);
         return stored.stored;
       });
-      if (res.flag == caf::rt_value) {
-        // Committed: the relay gets the pings before their callers hear of
-        // the commit, so the nudge that follows the acks finds them.
-        if (cfg.outbox)
-          if (auto done = committed_pings(rows, seqs); !done.empty())
-            self->send(cfg.outbox, committed_atom::value, std::move(done));
-        std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
-        commit_latency.observe(took.count());
-        batch_sizes.observe(static_cast<double>(rows.size()));
-        committed += rows.size();
-        if (log::enabled(log::level::debug) && !rows.empty())
-          log::debug("persistence", "batch committed",
-                     {{"rows", std::to_string(rows.size())},
-                      {"first_trace_id", trace_id_of(rows.front())},
-                      {"last_trace_id", trace_id_of(rows.back())}});
-      } else if (!rows.empty()) {
-        log::warn("persistence", "batch not stored",
-                  {{"rows", std::to_string(rows.size())},
-                   {"first_trace_id", trace_id_of(rows.front())},
-                   {"last_trace_id", trace_id_of(rows.back())}});
+      if (res.flag != caf::rt_value) {
+        if (!rows.empty())
+          log::warn("persistence", "batch not stored",
+                    {{"rows", std::to_string(rows.size())},
+                     {"first_trace_id", trace_id_of(rows.front())},
+                     {"last_trace_id", trace_id_of(rows.back())}});
+        return std::move(res.err);
       }
-      return res;
+      // Committed: the pings for the relay ride on the answer (one message
+      // back per commit, not one to the relay and one to the facade); the
+      // facade hands them on before their callers hear of the commit, so
+      // the nudge that follows the acks finds them.
+      write_report report;
+      report.stored = res.value.get_as<int64_t>(0);
+      if (cfg.outbox)
+        report.committed = committed_pings(rows, seqs);
+      std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+      commit_latency.observe(took.count());
+      batch_sizes.observe(static_cast<double>(rows.size()));
+      committed += rows.size();
+      if (log::enabled(log::level::debug) && !rows.empty())
+        log::debug("persistence", "batch committed",
+                   {{"rows", std::to_string(rows.size())},
+                    {"first_trace_id", trace_id_of(rows.front())},
+                    {"last_trace_id", trace_id_of(rows.back())}});
+      return report;
     },
     [=](count_atom, const time_range& range) -> caf::result<int64_t> {
       note();
@@ -667,10 +671,14 @@ void dispatch(facade_ptr self) {
     st.stats->backlog = static_cast<int64_t>(st.pending);
     slot.busy = true;
     auto generation = slot.child.generation();
-    ask<int64_t>(
+    ask<write_report>(
       self, slot.child.get(), deadline - now,
-      [self, i, generation, promises](int64_t committed) {
+      [self, i, generation, promises](write_report& report) {
         auto& st = self->state;
+        // The relay gets the pings before their callers hear of the commit.
+        if (st.cfg.outbox && !report.committed.empty())
+          self->send(st.cfg.outbox, committed_atom::value, std::move(report.committed));
+        auto committed = report.stored;
         auto& slot = st.slots[i];
         if (slot.child.generation() == generation) {
           slot.busy = false;

@@ -85,8 +85,9 @@ struct settings {
   // every raw row. Counts never change.
   int32_t retention_days = 0;
   caf::timespan retention_interval = std::chrono::minutes(10);
-  // After each commit, the writers hand the stored pings with their
-  // outbox positions here (the relay's fast path, docs/outbox-relay.md);
+  // After each commit, the facade hands the stored pings with their
+  // outbox positions (from the writer's answer) here, before the commit's
+  // callers hear of it (the relay's fast path, docs/outbox-relay.md);
   // unset: nobody is told.
   outbox_sink outbox;
 };

@@ -92,8 +92,26 @@ typename Inspector::result_type inspect(Inspector& f, committed_ping& x) {
            x.pinged_ms, x.received_ms, x.trace_hi, x.trace_lo);
 }
 
-/// Where a writer hands the pings of each commit, after the commit (the
-/// outbox relay's facade; publisher::outbox_of). Sent in commit order; a
+/// A writer's answer for a committed batch: how many pings it stored, and
+/// the pings with their outbox positions for the relay's fast path (empty
+/// when nobody is told, or the batch cannot be described exactly). One
+/// message back per commit: the facade hands `committed` to the outbox
+/// sink before the batch's callers hear of the commit.
+struct write_report {
+  int64_t stored = 0;
+  std::vector<committed_ping> committed;
+
+  friend bool operator==(const write_report&, const write_report&) = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, write_report& x) {
+  return f(caf::meta::type_name("write_report"), x.stored, x.committed);
+}
+
+/// Where the pings of each commit go, after the commit (the outbox relay's
+/// facade; publisher::outbox_of): the persistence facade sends each
+/// writer's write_report.committed, in commit order; a
 /// batch it cannot describe exactly is not sent (the relay then reads
 /// PostgreSQL).
 using outbox_sink = caf::typed_actor<caf::reacts_to<committed_atom, std::vector<committed_ping>>>;
@@ -130,8 +148,9 @@ using worker_actor = caf::typed_actor<
   // Inserts the batch (pings and their outbox rows) in one transaction,
   // unless its deadline (steady_clock nanoseconds since the clock's epoch)
   // has passed when the worker gets to it: then nothing is sent to
-  // PostgreSQL and the answer is deadline_exceeded.
-  caf::replies_to<write_atom, std::vector<ping_row>, int64_t>::with<int64_t>,
+  // PostgreSQL and the answer is deadline_exceeded. The answer carries the
+  // committed pings for the outbox sink (write_report).
+  caf::replies_to<write_atom, std::vector<ping_row>, int64_t>::with<write_report>,
   // Counts pings in the range.
   caf::replies_to<count_atom, time_range>::with<int64_t>,
   // The tail beyond a cache snapshot.

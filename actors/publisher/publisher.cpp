@@ -8,6 +8,7 @@
 #include "actors/common/log.hpp"
 #include "actors/common/note.hpp"
 #include "actors/common/supervision.hpp"
+#include "actors/common/watchdog.hpp"
 #include "actors/publisher/relay.hpp"
 
 namespace ping::publisher {
@@ -57,7 +58,9 @@ relay_actor::behavior_type worker(relay_actor::stateful_pointer<worker_state> se
 // -- facade: schedules passes, coalesces nudges, supervises the worker ------
 
 using facade_actor = publisher_actor::extend<
-  caf::reacts_to<tick_atom>, caf::reacts_to<respawn_atom>,
+  caf::reacts_to<tick_atom>,  // timer: the watchdog of the pass out
+  caf::reacts_to<relay_atom>, // timer: the periodic pass (every `interval`)
+  caf::reacts_to<respawn_atom>,
   // The writers' hand-off after each commit (persistence::outbox_sink).
   caf::reacts_to<committed_atom, std::vector<persistence::committed_ping>>>;
 
@@ -74,6 +77,11 @@ struct facade_state {
   // lost, and the relay reads PostgreSQL).
   relay_feed feed;
   caf::timespan backoff{0};
+  // The pass out carries no CAF timeout (in CAF 0.17 each would post a
+  // timer to the clock thread and fire later anyway: two of its wake-ups
+  // per pass); the watchdog's one timer times it out at `pass_timeout`
+  // (actors/common/watchdog.hpp).
+  ping::watchdog watch;
   static inline const char* name = "publisher";
 };
 
@@ -128,18 +136,19 @@ void run_pass(facade_ptr self) {
   st.busy = true;
   st.dirty = false;
   auto generation = st.worker->generation();
-  self->request(st.worker->get(), st.cfg.pass_timeout, relay_atom::value, take_feed(st, false))
-    .then(
-      [self](relay_report& rep) {
-        self->state.worker->healthy();
-        after_pass(self, true, rep.more);
-      },
-      [self, generation](caf::error& err) {
-        auto& st = self->state;
-        if (err == caf::sec::request_timeout && st.worker->generation() == generation)
-          replace_worker(self, "a relay pass got no answer within its deadline");
-        after_pass(self, false, false);
-      });
+  timed_request<relay_report>(
+    self, st.watch, st.worker->get(), st.cfg.pass_timeout,
+    [self](relay_report& rep) {
+      self->state.worker->healthy();
+      after_pass(self, true, rep.more);
+    },
+    [self, generation](caf::error& err) {
+      auto& st = self->state;
+      if (err == caf::sec::request_timeout && st.worker->generation() == generation)
+        replace_worker(self, "a relay pass got no answer within its deadline");
+      after_pass(self, false, false);
+    },
+    relay_atom::value, take_feed(st, false));
 }
 
 // Runs passes back to back until one finds nothing to send and nothing in
@@ -196,19 +205,20 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg, telemetry::reg
     }
     self->quit(msg.reason);
   });
-  self->delayed_send(self, st.cfg.interval, tick_atom::value);
+  self->delayed_send(self, st.cfg.interval, relay_atom::value);
   auto note = telemetry::noter(self);
   return {
     [=](publish_atom) {
       note();
       run_pass(self);
     },
-    [=](tick_atom) {
+    [=](relay_atom) {
       note();
       auto& st = self->state;
-      self->delayed_send(self, st.cfg.interval + st.backoff, tick_atom::value);
+      self->delayed_send(self, st.cfg.interval + st.backoff, relay_atom::value);
       run_pass(self);
     },
+    [=](tick_atom) { self->state.watch.on_tick(self); },
     [=](respawn_atom) {
       note();
       spawn_worker(self);

@@ -17,16 +17,17 @@
 // cursor with the original positions, so the consumer skips repeats by
 // relay_seq. See docs/outbox-relay.md.
 //
-// The fast path: the persistence writers hand each commit's pings, with
-// their positions, to the facade (outbox_of), which gives them to the next
-// pass; a partition's pings that continue its position are produced from
-// memory, and PostgreSQL is read only where memory lacks some (a gap, a
-// lost hand-off, a restart, a partition just taken) and every `interval`.
+// The fast path: each commit's pings, with their positions, come from
+// the persistence facade (the writer's answer; outbox_of) to this facade,
+// which gives them to the next pass; a partition's pings that continue its position are produced
+// from memory, and PostgreSQL is read only where memory lacks some (a gap, a lost hand-off, a
+// restart, a partition just taken) and every `interval`.
 //
 // Passes run when nudged after a commit (coalesced), every `interval`
 // (leftovers after crashes, broker outages), and on drain.
 //
-// A pass that does not answer within `pass_timeout` (its PostgreSQL
+// A pass that does not answer within `pass_timeout` (timed by the
+// facade's watchdog, not a CAF timer per pass; its PostgreSQL
 // session went silent: a primary that vanished without a reset) gets the
 // worker replaced, never reused: its socket is shut down, and a new worker
 // with a new session and producer takes over. A session that lands on a

@@ -54,7 +54,7 @@ gateway_config::gateway_config()
   add("gateway", gateway.deadline_granularity, "deadline-granularity",
       "how late a passed deadline may be noticed");
   add("gateway", gateway.nudge_interval, "nudge-interval",
-      "least time between two nudges of the outbox relay");
+      "least time between two nudges of the outbox relay (0: after every commit)");
   add("gateway", gateway.idempotency_ttl, "idempotency-ttl",
       "how long PostgreSQL remembers a Ping's idempotency key (a retry within it is stored once)");
   add("postgres", postgres.dsn, "dsn", "libpq connection string", true);

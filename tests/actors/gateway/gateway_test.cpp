@@ -530,6 +530,17 @@ BOOST_AUTO_TEST_CASE(nudges_are_coalesced_but_never_lost) {
   BOOST_TEST(obs->nudges == 3);
 }
 
+// By default every commit's acks nudge the publisher at once (issue 18):
+// the publisher coalesces nudges itself (one pass at a time, one more if
+// nudged meanwhile), and a held-back nudge would cost a timer, a wake-up
+// of CAF's clock thread per commit under load. No timer fired here.
+BOOST_AUTO_TEST_CASE(by_default_each_commit_nudges_without_a_timer) {
+  auto gw = make(mode::answer, with(100));
+  for (int i = 0; i < 5; ++i)
+    BOOST_REQUIRE(ping(gw)->answered());
+  BOOST_TEST(obs->nudges == 5);
+}
+
 // What a batch's front-end got: each hand-over's answers, in order.
 struct handovers {
   std::vector<std::vector<gateway::answer>> got;

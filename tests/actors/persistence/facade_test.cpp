@@ -31,15 +31,26 @@ struct world {
   std::vector<size_t> write_sizes; // the rows of each write received
   std::vector<std::vector<int32_t>> write_parts; // the partitions of each write's rows
   std::vector<int> counts_by;
-  std::vector<caf::typed_response_promise<int64_t>> held;
-  // Who asked for each held answer, and its response id: a late answer
-  // after the worker was replaced (killed, its promises unusable) is sent
-  // as the worker would have.
-  std::vector<std::pair<caf::strong_actor_ptr, caf::message_id>> asked;
+  std::vector<caf::typed_response_promise<int64_t>> held;             // counts
+  std::vector<caf::typed_response_promise<write_report>> held_writes; // writes
+  // What a write answers besides the rows stored (its committed pings).
+  std::vector<committed_ping> committed;
+  // Who asked for each held answer, its response id, and whether it is a
+  // write: a late answer after the worker was replaced (killed, its
+  // promises unusable) is sent as the worker would have.
+  struct asker {
+    caf::strong_actor_ptr to;
+    caf::message_id mid;
+    bool write = false;
+  };
+  std::vector<asker> asked;
 
   void answer_late(int64_t x) {
-    for (auto& [to, mid] : asked)
-      to->enqueue(caf::make_mailbox_element(nullptr, mid.response_id(), {}, x), nullptr);
+    for (auto& a : asked)
+      a.to->enqueue(a.write ? caf::make_mailbox_element(nullptr, a.mid.response_id(), {},
+                                                        write_report{x, committed})
+                            : caf::make_mailbox_element(nullptr, a.mid.response_id(), {}, x),
+                    nullptr);
     asked.clear();
   }
 };
@@ -47,24 +58,24 @@ struct world {
 worker_actor::behavior_type fake_worker(worker_actor::pointer self, std::shared_ptr<world> w,
                                         int id) {
   return {
-    [=](write_atom, const std::vector<ping_row>& rows, int64_t) -> caf::result<int64_t> {
+    [=](write_atom, const std::vector<ping_row>& rows, int64_t) -> caf::result<write_report> {
       w->writes_by.push_back(id);
       w->write_sizes.push_back(rows.size());
       w->write_parts.emplace_back();
       for (const auto& r : rows)
         w->write_parts.back().push_back(r.partition);
       if (w->hang_writes) {
-        w->asked.emplace_back(self->current_sender(), self->current_message_id());
-        auto rp = self->make_response_promise<int64_t>();
-        w->held.push_back(rp);
+        w->asked.push_back({self->current_sender(), self->current_message_id(), true});
+        auto rp = self->make_response_promise<write_report>();
+        w->held_writes.push_back(rp);
         return rp;
       }
-      return static_cast<int64_t>(rows.size());
+      return write_report{static_cast<int64_t>(rows.size()), w->committed};
     },
     [=](count_atom, const time_range&) -> caf::result<int64_t> {
       w->counts_by.push_back(id);
       if (w->hang_counts) {
-        w->asked.emplace_back(self->current_sender(), self->current_message_id());
+        w->asked.push_back({self->current_sender(), self->current_message_id(), false});
         auto rp = self->make_response_promise<int64_t>();
         w->held.push_back(rp);
         return rp;
@@ -371,7 +382,8 @@ BOOST_AUTO_TEST_CASE(a_late_answer_after_the_deadline_answers_nobody_twice) {
   auto count = (*self)->request(store, caf::infinite, count_atom::value,
                                 time_range{true, 1, 253402300800000});
   drain();
-  BOOST_REQUIRE(w->held.size() == 2u); // the batch's write (the single one waits), the count
+  // The batch's write (the single one waits), the count.
+  BOOST_REQUIRE(w->held_writes.size() + w->held.size() == 2u);
   advance(4900ms);
   BOOST_TEST(w->spawned == 3); // nothing settled before the write's deadline
   advance(200ms);
@@ -459,6 +471,59 @@ BOOST_AUTO_TEST_CASE(an_answer_queued_before_the_deadlines_tick_counts) {
   advance(2s);                 // past any replacement's backoff
   BOOST_TEST(w->spawned == 3); // nobody replaced
   BOOST_TEST(test::response_handlers(store) == 0u);
+  BOOST_TEST((*self)->mailbox().size() == 0u);
+}
+
+// One message back per commit (issue 18): the writer's answer carries the
+// committed pings, and the facade hands them to the outbox sink before the
+// commit's callers hear of it (the relay then has them when the nudge
+// that follows the acks comes). Before, the writer sent them to the sink
+// itself: a second message from its thread per commit.
+BOOST_AUTO_TEST_CASE(a_commit_hands_its_pings_to_the_outbox_before_its_callers_hear) {
+  auto s = defaults();
+  s.outbox = caf::actor_cast<outbox_sink>((*self)->ctrl());
+  committed_ping c;
+  c.partition = 1;
+  c.seq = 7;
+  c.id_hi = 1;
+  c.id_lo = 2;
+  w->committed = {c};
+  start(s);
+  auto h = (*self)->request(store, caf::infinite, store_atom::value,
+                            std::vector<ping_row>{row(), row()});
+  drain();
+  BOOST_REQUIRE(w->writes_by.size() == 1u);
+  // The test's mailbox: the hand-off first, then the batch's answer.
+  BOOST_REQUIRE((*self)->mailbox().size() == 2u);
+  auto* first = (*self)->mailbox().peek();
+  BOOST_REQUIRE(first != nullptr);
+  BOOST_TEST(!first->mid.is_response());
+  std::vector<committed_ping> handed;
+  (*self)->receive(
+    [&](committed_atom, std::vector<committed_ping>& xs) { handed = std::move(xs); });
+  BOOST_REQUIRE(handed.size() == 1u);
+  BOOST_TEST((handed[0] == c));
+  auto a = answer<std::vector<caf::error>>(h);
+  BOOST_REQUIRE(static_cast<bool>(a));
+  BOOST_TEST(a->size() == 2u);
+  BOOST_TEST((*self)->mailbox().size() == 0u);
+}
+
+// A write that fails hands nothing to the outbox.
+BOOST_AUTO_TEST_CASE(a_failed_commit_hands_nothing_to_the_outbox) {
+  auto s = defaults();
+  s.outbox = caf::actor_cast<outbox_sink>((*self)->ctrl());
+  w->committed = {committed_ping{}};
+  w->hang_writes = true;
+  start(s);
+  auto h = (*self)->request(store, caf::infinite, store_atom::value, row());
+  drain();
+  advance(5100ms); // the write's deadline: unavailable, the writer replaced
+  auto a = answer<int64_t>(h);
+  BOOST_TEST((!a && a.error() == ping_errc::unavailable));
+  BOOST_TEST((*self)->mailbox().size() == 0u);
+  w->answer_late(1); // the replaced writer's late answer reaches nobody
+  drain();
   BOOST_TEST((*self)->mailbox().size() == 0u);
 }
 
