@@ -72,6 +72,17 @@ void settle_count(waiter& w, caf::expected<count_result> res) {
 
 using steady = std::chrono::steady_clock;
 
+// A read in flight: its id (the `read` log field and count_result::read),
+// its requests, when it and its statement started, and the tail's rows.
+struct read {
+  uint64_t id = 0;
+  std::vector<waiter> batch;
+  steady::time_point started;
+  std::optional<steady::time_point> statement_started;
+  std::optional<int64_t> tail_rows;
+  bool round = false; // it answers the board
+};
+
 // The reader's own interface: the watchdog's timer besides counts_actor.
 using impl_actor = counts_actor::extend<caf::reacts_to<tick_atom>,              // the watchdog
                                         caf::reacts_to<count_atom, tick_atom>>; // a round's gap
@@ -87,7 +98,8 @@ struct state {
   // the gap's timer was armed.
   std::optional<caf::actor_clock::time_point> last_round;
   std::optional<caf::actor_clock::time_point> round_timer_after;
-  bool reading = false;        // a read (snapshot, then its one statement) in flight
+  size_t reads = 0;            // reads (snapshot, then its one statement) in flight
+  bool round_reading = false;  // ...one of them a round (at most one at a time)
   size_t fallbacks = 0;        // per-minute PostgreSQL counts outstanding
   std::string fallback_reason; // of the last read; logged when it changes
   std::shared_ptr<telemetry::actor_stats> stats;
@@ -95,13 +107,7 @@ struct state {
   std::atomic<uint64_t>* from_postgres = nullptr;
   telemetry::histogram* read_latency = nullptr;
   telemetry::histogram* read_size = nullptr;
-  // The read in flight (one at a time): its id (the `read` log field and
-  // count_result::read), requests, when its statement started, tail rows.
-  uint64_t next_read = 1;
-  uint64_t read = 0;
-  size_t read_requests = 0;
-  std::optional<steady::time_point> statement_started;
-  std::optional<int64_t> tail_rows;
+  uint64_t next_read = 1; // the next read's id (the `read` log field, count_result::read)
   // The deadlines of its requests to the cache and to persistence: one
   // timer for all of them, not a CAF timer each (actors/common/watchdog.hpp).
   watchdog watch;
@@ -109,7 +115,7 @@ struct state {
 };
 
 using self_ptr = impl_actor::stateful_pointer<state>;
-using batch_ptr = std::shared_ptr<std::vector<waiter>>;
+using read_ptr = std::shared_ptr<read>;
 
 int64_t first_minute(const time_range& r) {
   return r.start_ms / ms_per_minute;
@@ -209,55 +215,58 @@ void want_round(self_ptr self) {
 // A read slower than `slow_threshold`: one line with its id, which the
 // gateway's line about each slow PingCount it answered names. The tail's
 // rows when the cache answered (PostgreSQL counted alone otherwise).
-void log_slow_read(const state& st, steady::time_point now, steady::duration took) {
+void log_slow_read(const state& st, const read& r, steady::time_point now) {
+  auto took = now - r.started;
   if (took < st.cfg.slow_threshold || !log::enabled(log::level::info))
     return;
   auto ms = [](steady::duration d) {
     return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
   };
-  auto statement = st.statement_started ? ms(now - *st.statement_started) : "0";
-  if (st.tail_rows)
+  auto statement = r.statement_started ? ms(now - *r.statement_started) : "0";
+  if (r.tail_rows)
     log::info("counts", "slow count read",
-              {{"read", std::to_string(st.read)},
+              {{"read", std::to_string(r.id)},
                {"ms", ms(took)},
-               {"requests", std::to_string(st.read_requests)},
+               {"requests", std::to_string(r.batch.size())},
                {"statement_ms", statement},
-               {"tail_rows", std::to_string(*st.tail_rows)},
+               {"tail_rows", std::to_string(*r.tail_rows)},
                {"source", "cache"}});
   else
     log::info("counts", "slow count read",
-              {{"read", std::to_string(st.read)},
+              {{"read", std::to_string(r.id)},
                {"ms", ms(took)},
-               {"requests", std::to_string(st.read_requests)},
+               {"requests", std::to_string(r.batch.size())},
                {"statement_ms", statement},
                {"source", "postgres"}});
 }
 
-void read_done(self_ptr self, steady::time_point started) {
+void read_done(self_ptr self, const read_ptr& r) {
   auto& st = self->state;
   auto now = steady::now();
-  std::chrono::duration<double> took = now - started;
+  std::chrono::duration<double> took = now - r->started;
   st.read_latency->observe(took.count());
-  log_slow_read(st, now, now - started);
-  st.reading = false;
-  // Calls arrived on the board during its round: the next round, without
-  // a message from the front-ends.
-  if (st.cfg.board && st.cfg.board->next_wanted())
-    want_round(self);
+  log_slow_read(st, *r, now);
+  --st.reads;
+  if (r->round) {
+    st.round_reading = false;
+    // Calls arrived on the board during its round: the next round, without
+    // a message from the front-ends.
+    if (st.cfg.board && st.cfg.board->next_wanted())
+      want_round(self);
+  }
   start_read(self);
 }
 
 // The cache cannot answer this read: PostgreSQL counts every range of the
 // batch (and the total, from its heads) in one statement, started after
 // every request of the batch arrived; the console's minutes come from its
-// minute buckets. The read ends when that statement answered, so at most
-// one such statement per reader is in flight.
-void fall_back_all(self_ptr self, const batch_ptr& batch, const std::string& reason,
-                   steady::time_point started) {
+// minute buckets. The read ends when that statement answered, so a read
+// has at most one statement in flight.
+void fall_back_all(self_ptr self, const read_ptr& r, const std::string& reason) {
   note_reason(self, reason);
   auto ranges = std::make_shared<std::vector<time_range>>();
   auto slots = std::make_shared<std::vector<int>>();
-  for (auto& w : *batch) {
+  for (auto& w : r->batch) {
     if (w.counts()) {
       slots->push_back(index_of(*ranges, w.range));
     } else {
@@ -266,18 +275,18 @@ void fall_back_all(self_ptr self, const batch_ptr& batch, const std::string& rea
     }
   }
   if (ranges->empty()) {
-    read_done(self, started);
+    read_done(self, r);
     return;
   }
   auto& st = self->state;
-  st.statement_started = steady::now();
+  r->statement_started = steady::now();
   timed_request<persistence::read_counts>(
     self, st.watch, st.store, st.cfg.fallback_timeout,
-    [self, batch, slots, started](persistence::read_counts& rc) {
+    [self, r, slots](persistence::read_counts& rc) {
       auto& st = self->state;
-      for (size_t i = 0; i < batch->size(); ++i) {
+      for (size_t i = 0; i < r->batch.size(); ++i) {
         auto slot = (*slots)[i];
-        auto& w = (*batch)[i];
+        auto& w = r->batch[i];
         if (slot < 0 || !w.counts())
           continue;
         auto n = static_cast<size_t>(slot) < rc.ranges.size() ? rc.ranges[static_cast<size_t>(slot)]
@@ -287,15 +296,15 @@ void fall_back_all(self_ptr self, const batch_ptr& batch, const std::string& rea
           continue;
         }
         (*st.from_postgres)++;
-        settle_count(w, count_result{n, "postgres", st.read});
+        settle_count(w, count_result{n, "postgres", r->id});
       }
-      read_done(self, started);
+      read_done(self, r);
     },
-    [self, batch, slots, started](caf::error& err) {
-      for (size_t i = 0; i < batch->size(); ++i)
-        if ((*slots)[i] >= 0 && (*batch)[i].counts())
-          settle_count((*batch)[i], err);
-      read_done(self, started);
+    [self, r, slots](caf::error& err) {
+      for (size_t i = 0; i < r->batch.size(); ++i)
+        if ((*slots)[i] >= 0 && r->batch[i].counts())
+          settle_count(r->batch[i], err);
+      read_done(self, r);
     },
     tail_atom::value, std::vector<int64_t>{}, false, *ranges);
 }
@@ -324,17 +333,17 @@ struct batch_ranges {
 // span's buckets plus the tail in that span, plus its parts outside the
 // span counted by the same statement as the tail; a range per minute is
 // its buckets plus the tail, minute by minute.
-void answer(self_ptr self, const batch_ptr& batch, const batch_ranges& asked,
-            const cache::snapshot& snap, const persistence::read_counts& rc) {
+void answer(self_ptr self, read& r, const batch_ranges& asked, const cache::snapshot& snap,
+            const persistence::read_counts& rc) {
   auto& st = self->state;
   auto& tail = rc.tail;
   std::map<int64_t, int64_t> tail_minutes(tail.minutes.begin(), tail.minutes.end());
-  for (size_t i = 0; i < batch->size(); ++i) {
-    auto& w = (*batch)[i];
+  for (size_t i = 0; i < r.batch.size(); ++i) {
+    auto& w = r.batch[i];
     auto slot = static_cast<size_t>(asked.slot[i]);
     if (!w.range.bounded) {
       (*st.from_cache)++;
-      settle_count(w, count_result{snap.total + tail.total, "cache", st.read});
+      settle_count(w, count_result{snap.total + tail.total, "cache", r.id});
       continue;
     }
     if (w.counts()) {
@@ -353,7 +362,7 @@ void answer(self_ptr self, const batch_ptr& batch, const batch_ranges& asked,
         continue;
       }
       (*(span.empty() ? st.from_postgres : st.from_cache))++;
-      settle_count(w, count_result{n, span.empty() ? "postgres" : "cache", st.read});
+      settle_count(w, count_result{n, span.empty() ? "postgres" : "cache", r.id});
       continue;
     }
     auto& view = snap.ranges[slot];
@@ -377,28 +386,30 @@ void answer(self_ptr self, const batch_ptr& batch, const batch_ranges& asked,
 // cache does not hold (actors/persistence sql::read). Requests arriving
 // meanwhile wait for the next read: its snapshot and statement start after
 // they arrived (read-your-writes).
-void start_read(self_ptr self) {
+void start_one_read(self_ptr self) {
   auto& st = self->state;
-  if (st.reading || st.waiting.empty())
-    return;
-  st.reading = true;
-  auto started = steady::now();
-  st.read = st.next_read++;
-  st.statement_started.reset();
-  st.tail_rows.reset();
+  auto r = std::make_shared<read>();
+  r->id = st.next_read++;
+  r->started = steady::now();
   // The waiters of this read, in arrival order, until it holds
   // `max_ranges_per_read` distinct ranges (so one read, and the buckets it
-  // fetches, stays small); the others wait for the next read.
-  auto batch = std::make_shared<std::vector<waiter>>();
+  // fetches, stays small); the others wait for the next read. A round
+  // waits while another round is in flight (the board numbers one round
+  // at a time).
   auto asked = std::make_shared<batch_ranges>();
+  std::vector<waiter> later;
   size_t taken = 0;
   for (; taken < st.waiting.size(); ++taken) {
     auto& w = st.waiting[taken];
+    if (w.board && st.round_reading) {
+      later.push_back(std::move(w));
+      continue;
+    }
     int slot = -1;
     if (w.range.bounded) {
       auto& xs = w.counts() ? asked->summed : asked->per_minute;
       auto known = std::find(xs.begin(), xs.end(), w.range) != xs.end();
-      if (!known && taken > 0
+      if (!known && !r->batch.empty()
           && asked->summed.size() + asked->per_minute.size() >= st.cfg.max_ranges_per_read)
         break;
       slot = index_of(xs, w.range);
@@ -408,21 +419,25 @@ void start_read(self_ptr self) {
       // only calls that arrived before now take its answer.
       w.round = w.board->begin();
       st.round_waiting = false;
+      st.round_reading = true;
+      r->round = true;
       st.last_round = self->clock().now();
     }
     asked->slot.push_back(slot);
-    batch->push_back(std::move(w));
+    r->batch.push_back(std::move(w));
   }
   st.waiting.erase(st.waiting.begin(), st.waiting.begin() + static_cast<ptrdiff_t>(taken));
+  st.waiting.insert(st.waiting.begin(), std::make_move_iterator(later.begin()),
+                    std::make_move_iterator(later.end()));
   st.stats->backlog = static_cast<int64_t>(st.waiting.size());
-  st.read_size->observe(static_cast<double>(batch->size()));
-  st.read_requests = batch->size();
+  ++st.reads;
+  st.read_size->observe(static_cast<double>(r->batch.size()));
   timed_request<cache::snapshot>(
     self, st.watch, st.cache, st.cfg.snapshot_timeout,
-    [self, batch, asked, started](cache::snapshot& snap) {
+    [self, r, asked](cache::snapshot& snap) {
       if (!snap.usable || snap.ranges.size() != asked->per_minute.size()
           || snap.sums.size() != asked->summed.size()) {
-        fall_back_all(self, batch, snap.usable ? "malformed snapshot" : snap.why, started);
+        fall_back_all(self, r, snap.usable ? "malformed snapshot" : snap.why);
         return;
       }
       bool per_minute = false;
@@ -432,9 +447,9 @@ void start_read(self_ptr self) {
         per_minute |= sum.first_minute < sum.end_minute;
       // The parts of each summed range outside its cached span (edge
       // minutes, what lies outside the cache's window), each once.
-      asked->parts.resize(batch->size());
-      for (size_t i = 0; i < batch->size(); ++i) {
-        auto& w = (*batch)[i];
+      asked->parts.resize(r->batch.size());
+      for (size_t i = 0; i < r->batch.size(); ++i) {
+        auto& w = r->batch[i];
         if (!w.counts() || !w.range.bounded)
           continue;
         auto& sum = snap.sums[static_cast<size_t>(asked->slot[i])];
@@ -443,29 +458,38 @@ void start_read(self_ptr self) {
       }
       auto shared = std::make_shared<cache::snapshot>(std::move(snap));
       auto& st = self->state;
-      st.statement_started = steady::now();
+      r->statement_started = steady::now();
       timed_request<persistence::read_counts>(
         self, st.watch, st.store, st.cfg.tail_timeout,
-        [self, batch, asked, shared, started](persistence::read_counts& rc) {
+        [self, r, asked, shared](persistence::read_counts& rc) {
           if (!rc.tail.consistent) {
-            fall_back_all(self, batch, "the cache claims sequences PostgreSQL does not hold",
-                          started);
+            fall_back_all(self, r, "the cache claims sequences PostgreSQL does not hold");
             return;
           }
           note_reason(self, "");
-          self->state.tail_rows = rc.tail.total;
-          answer(self, batch, *asked, *shared, rc);
-          read_done(self, started);
+          r->tail_rows = rc.tail.total;
+          answer(self, *r, *asked, *shared, rc);
+          read_done(self, r);
         },
-        [self, batch, started](caf::error& err) {
-          fall_back_all(self, batch, "tail query failed: " + to_string(err), started);
+        [self, r](caf::error& err) {
+          fall_back_all(self, r, "tail query failed: " + to_string(err));
         },
         tail_atom::value, shared->seqs, per_minute, asked->postgres);
     },
-    [self, batch, started](caf::error& err) {
-      fall_back_all(self, batch, "cache read failed: " + to_string(err), started);
-    },
+    [self, r](caf::error& err) { fall_back_all(self, r, "cache read failed: " + to_string(err)); },
     snapshot_atom::value, asked->per_minute, asked->summed);
+}
+
+// Starts reads while requests wait and fewer than `max_reads` are in
+// flight (a round waits for the round in flight).
+void start_read(self_ptr self) {
+  auto& st = self->state;
+  auto limit = std::max<size_t>(1, st.cfg.max_reads);
+  while (st.reads < limit && !st.waiting.empty()) {
+    if (st.round_reading && st.waiting.size() == 1 && st.waiting.front().board)
+      return; // only a round waits, behind the round in flight
+    start_one_read(self);
+  }
 }
 
 bool admit(self_ptr self) {

@@ -17,11 +17,13 @@
 // argument is in docs/counts.md.
 //
 // Concurrent requests share the work, like a group commit for reads:
-// requests that arrive while a read is in flight wait for the next read,
-// which answers all of them (its snapshot and statement start after they
-// arrived: read-your-writes). So one cache round trip and one statement
-// answer every request waiting at that moment, with all their edge
-// minutes; PingCount {} alone reads the heads only (read_heads).
+// requests that arrive while every read is in flight (`max_reads`, each
+// on its own tail reader) wait for the next read, which answers all of
+// them (its snapshot and statement start after they arrived:
+// read-your-writes). Reads in flight are independent: each answer is
+// exact at its own read's moment, which lies after its request arrived. So one cache round trip and
+// one statement answer every request waiting at that moment, with all their edge minutes; PingCount
+// {} alone reads the heads only (read_heads).
 //
 // A range is split (actors/cache/range_plan.hpp): the part the cache holds
 // comes from the fewest day/hour/minute buckets plus the tail in those
@@ -41,9 +43,9 @@
 // resource_exhausted at once); one read holds at most
 // `max_ranges_per_read` distinct ranges (so at most twice as many parts
 // for PostgreSQL); each step has its deadline (one watchdog timer for all
-// of them, armed for the earliest: actors/common/watchdog.hpp); one read,
-// hence one statement, is in flight. The console's minutes, when the cache cannot
-// answer them, are at most `max_fallbacks` PostgreSQL reads at once
+// of them, armed for the earliest: actors/common/watchdog.hpp); at most
+// `max_reads` reads, hence statements, are in flight. The console's minutes,
+// when the cache cannot answer them, are at most `max_fallbacks` PostgreSQL reads at once
 // (beyond: unavailable).
 
 #include <chrono>
@@ -68,6 +70,11 @@ struct settings {
   // one HMGET) and of PostgreSQL (their parts, in one statement); requests
   // beyond them wait for the next read.
   size_t max_ranges_per_read = 128;
+  // Shared reads in flight at once, each a cache snapshot then one
+  // statement on its own PostgreSQL tail reader (postgres.tail-readers):
+  // requests arriving while every read is in flight wait for the next. A
+  // round for the board is one of them, one round at a time.
+  size_t max_reads = 2;
   caf::timespan snapshot_timeout = std::chrono::milliseconds(200); // the reader answers sooner
   caf::timespan tail_timeout = std::chrono::seconds(5);
   caf::timespan fallback_timeout = std::chrono::seconds(5);

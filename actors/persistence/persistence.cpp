@@ -403,11 +403,11 @@ struct worker_slot {
   bool busy = false;
 };
 
-// A reader worker and its queue: one request at a time, so a slot is
-// free again only when PostgreSQL answered (or the worker was replaced),
-// never merely because a caller gave up.
+// Reader workers and their queue: one request at a time per worker, so a
+// slot is free again only when PostgreSQL answered (or the worker was
+// replaced), never merely because a caller gave up.
 struct lane {
-  size_t slot = 0;
+  std::vector<size_t> slots;
   size_t max_waiting = 0;
   std::deque<read_job> queue;
 };
@@ -431,7 +431,7 @@ struct facade_state {
   std::vector<steady::time_point> linger_until;
   std::vector<bool> linger_armed;
   size_t pending = 0;
-  std::vector<worker_slot> slots; // writers, then the count reader, then the tail reader
+  std::vector<worker_slot> slots; // writers, then the count reader, then the tail readers
   lane counts;                    // count, minutes: may scan much
   lane tails;                     // tail, heads, probe: index ranges, short
   // Requests out to workers, unanswered: at most one per slot, plus those
@@ -461,6 +461,7 @@ caf::error unavailable_error() {
 
 void dispatch(facade_ptr self);
 void dispatch_lane(facade_ptr self, lane& l);
+void run_job(facade_ptr self, lane& l, size_t index);
 
 // Asks worker `w`, due back within `within`: `on_value` gets its answer,
 // `on_error` its error, or request_timeout once the watchdog finds it
@@ -580,21 +581,36 @@ caf::result<T> enqueue_read(facade_ptr self, lane& l, Ts... xs) {
   return rp;
 }
 
+// A lane's worker that is running and idle, if any.
+std::optional<size_t> idle_slot(facade_state& st, const lane& l) {
+  for (auto i : l.slots)
+    if (!st.slots[i].busy && st.slots[i].child.running())
+      return i;
+  return std::nullopt;
+}
+
 void dispatch_lane(facade_ptr self, lane& l) {
   auto& st = self->state;
-  auto& slot = st.slots[l.slot];
   auto now = steady::now();
   while (!l.queue.empty() && l.queue.front().deadline <= now) {
     l.queue.front().fail(
       caf::make_error(ping_errc::deadline_exceeded, "waited too long for a PostgreSQL reader"));
     l.queue.pop_front();
   }
-  if (slot.busy || !slot.child.running() || l.queue.empty())
-    return;
+  while (!l.queue.empty()) {
+    auto index = idle_slot(st, l);
+    if (!index)
+      return;
+    run_job(self, l, *index);
+  }
+}
+
+void run_job(facade_ptr self, lane& l, size_t index) {
+  auto& st = self->state;
+  auto& slot = st.slots[index];
   auto job = std::move(l.queue.front());
   l.queue.pop_front();
   slot.busy = true;
-  auto index = l.slot;
   auto generation = slot.child.generation();
   auto* lp = &l; // lanes live in the state, as long as the actor
   job.run(slot.child.get(), st.read_deadline(), [self, index, generation, lp](bool timed_out) {
@@ -757,10 +773,13 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg, telemetry::reg
   st.linger_until.resize(static_cast<size_t>(writers));
   st.linger_armed.resize(static_cast<size_t>(writers), false);
   add_slot("persistence.reader");
-  add_slot("persistence.tail-reader");
-  st.counts.slot = st.slots.size() - 2;
+  st.counts.slots = {st.slots.size() - 1};
   st.counts.max_waiting = std::max<size_t>(1, cfg.max_reads_waiting);
-  st.tails.slot = st.slots.size() - 1;
+  for (int i = 0; i < std::max(1, cfg.tail_readers); ++i) {
+    st.tails.slots.push_back(st.slots.size());
+    add_slot(i == 0 ? "persistence.tail-reader"
+                    : "persistence.tail-reader-" + std::to_string(i + 1));
+  }
   st.tails.max_waiting = std::max<size_t>(1, cfg.max_reads_waiting);
   for (int32_t i = 0; i < static_cast<int32_t>(st.slots.size()); ++i)
     spawn_worker(self, i);
@@ -848,15 +867,15 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg, telemetry::reg
       // Probe through the tail reader: its requests are short. A probe
       // that gets no answer replaces it (its connection may be the one
       // that went silent).
-      auto& l = st.tails;
-      auto& slot = st.slots[l.slot];
-      if (slot.busy || !slot.child.running()) {
+      auto free = idle_slot(st, st.tails);
+      if (!free) {
         schedule_probe(self);
         return;
       }
+      auto index = *free;
+      auto& slot = st.slots[index];
       st.probing = true;
       slot.busy = true;
-      auto index = l.slot;
       auto generation = slot.child.generation();
       ask<bool>(
         self, slot.child.get(), st.cfg.connect_timeout + std::chrono::milliseconds(500),

@@ -2,11 +2,11 @@
 // The persistence subsystem: group commit of pings into PostgreSQL.
 //
 // `spawn_persistence` starts a facade actor (cooperative pool, never blocks)
-// that supervises `writers` detached worker actors plus two detached
-// readers: one for counts that may scan (unaligned ranges, the admin's
-// minutes), one for the short index-range reads every PingCount needs
-// (tails, heads) and the health probe, so a storm of slow counts never
-// delays them. Each worker owns its own libpqxx connection.
+// that supervises `writers` detached worker actors plus detached readers:
+// one for counts that may scan (unaligned ranges, the admin's minutes),
+// and `tail_readers` for the short index-range reads every PingCount needs
+// (tails, the count reader's shared reads, heads) and the health probe, so
+// a storm of slow counts never delays them. Each worker owns its own libpqxx connection.
 //
 // Group commit: stores queue in the facade, one queue per writer (writer i
 // owns the Kafka partitions p with p % writers == i, so writers never wait
@@ -74,6 +74,10 @@ struct settings {
   caf::timespan commit_linger{0};
   size_t max_pending = 20000;    // queued stores before rejecting
   size_t max_reads_waiting = 32; // per reader: queued reads before rejecting
+  // Tail readers: connections for the short reads (tails, the count
+  // reader's shared reads, heads, the probe), each one statement at a
+  // time; as many as the count reader has reads in flight (counts.max-reads).
+  int tail_readers = 2;
   caf::timespan write_timeout = std::chrono::seconds(5);
   caf::timespan connect_timeout = std::chrono::seconds(2);
   caf::timespan statement_timeout = std::chrono::seconds(5);

@@ -64,6 +64,9 @@ gateway_config::gateway_config()
       "after a commit, wait this long at most for the answered callers' next pings (0: off)");
   add("postgres", postgres.max_pending, "max-pending",
       "pings queued for a commit before resource_exhausted");
+  add("postgres", postgres.tail_readers, "tail-readers",
+      "connections for the short reads every PingCount needs (tails, heads): at least "
+      "counts.max-reads");
   add("postgres", postgres.max_reads_waiting, "max-reads-waiting",
       "reads queued per PostgreSQL reader before resource_exhausted");
   add("postgres", postgres.write_timeout, "write-timeout", "deadline of one group commit");
@@ -107,6 +110,8 @@ gateway_config::gateway_config()
   add("counts", counts.max_fallbacks, "max-fallbacks",
       "PostgreSQL counts outstanding when the cache cannot answer");
   add("counts", counts.tail_timeout, "tail-timeout", "deadline of the tail query");
+  add("counts", counts.max_reads, "max-reads",
+      "shared count reads in flight at once (each on its own PostgreSQL tail reader)");
   add("counts", counts.slow_threshold, "slow-threshold",
       "log each shared count read, and each PingCount, taking longer (read id, trace id; 0 = all)");
   add("counts", counts.round_gap, "round-gap",
@@ -156,6 +161,7 @@ gateway_config::gateway_config()
   bound("gateway", gateway.idempotency_ttl, "idempotency-ttl", caf::timespan{1s},
         caf::timespan{24h * 366});
   bound("postgres", postgres.max_reads_waiting, "max-reads-waiting", 1, 1 << 20);
+  bound("postgres", postgres.tail_readers, "tail-readers", 1, 16);
   bound("postgres", postgres.write_timeout, "write-timeout", caf::timespan{1ms}, caf::timespan{1h});
   bound("postgres", postgres.connect_timeout, "connect-timeout", caf::timespan{1ms},
         caf::timespan{1h});
@@ -179,6 +185,7 @@ gateway_config::gateway_config()
   bound("counts", counts.max_waiting, "max-waiting", 1, 1 << 24);
   bound("counts", counts.max_fallbacks, "max-fallbacks", 1, 1 << 16);
   bound("counts", counts.tail_timeout, "tail-timeout", caf::timespan{1ms}, caf::timespan{1h});
+  bound("counts", counts.max_reads, "max-reads", 1, 16);
   bound("counts", counts.slow_threshold, "slow-threshold", caf::timespan{0ms}, caf::timespan{1h});
   bound("counts", counts.round_gap, "round-gap", caf::timespan{0ms}, caf::timespan{100ms});
   bound("counts", counts.ask_again_after, "ask-again-after", caf::timespan{1ms}, caf::timespan{1h});

@@ -223,6 +223,7 @@ struct fixture : test::coordinator_fixture {
     s.max_waiting = 16;
     s.max_fallbacks = 4;
     s.max_ranges_per_read = 8;
+    s.max_reads = 1; // the cases below are one read at a time; two: the last cases
     s.board = board;
     board->listen([this] { ++wakes; });
     counts = counts::spawn_count_reader(*sys, s, caf::actor_cast<cache::reader_actor>(c),
@@ -1022,6 +1023,91 @@ BOOST_AUTO_TEST_CASE(a_round_gap_gathers_the_calls_of_the_gap) {
   auto due = p.take(steady::now());
   BOOST_TEST(due.answered.size() == 3u);
   BOOST_TEST(gapped_wakes == 2);
+  caf::anon_send_exit(reader, caf::exit_reason::user_shutdown);
+  drain();
+}
+
+// Two reads in flight (counts.max-reads = 2): requests that arrive while
+// the first read's statement runs start a second read at once, on a tail
+// reader of its own; only requests arriving while both run wait, for the
+// next read. Each answer comes from a read that started after it arrived.
+BOOST_AUTO_TEST_CASE(a_second_read_runs_beside_the_first) {
+  counts::settings s;
+  s.max_reads = 2;
+  auto reader = counts::spawn_count_reader(*sys, s, caf::actor_cast<cache::reader_actor>(cache),
+                                           caf::actor_cast<persistence::persistence_actor>(store),
+                                           reg);
+  w->tail_per_read = true;
+  w->hold_reads = true;
+  auto ask_reader = [&](time_range r) {
+    return (*self)->request(reader, caf::infinite, count_atom::value, r);
+  };
+  auto first = ask_reader({});
+  drain(); // read 1: snapshot answered, statement held
+  BOOST_REQUIRE(w->statements == 1);
+  auto second = ask_reader({});
+  drain(); // read 2, at once
+  BOOST_TEST(w->snapshots == 2);
+  BOOST_TEST(w->statements == 2);
+  auto third = ask_reader({true, 100 * minute_ms + 5, 101 * minute_ms});
+  auto fourth = ask_reader({});
+  drain();
+  BOOST_TEST(w->statements == 2); // both reads in flight: they wait
+  w->hold_reads = false;
+  (*self)->send(store, resume_atom::value);
+  drain();
+  BOOST_TEST(w->statements == 3); // read 3, for both
+  auto answer_of = [](auto& h) {
+    caf::expected<count_result> out{caf::make_error(caf::sec::request_timeout)};
+    h.receive([&](count_result& r) { out = r; }, [&](caf::error& e) { out = e; });
+    return out;
+  };
+  auto a = answer_of(first);
+  auto b = answer_of(second);
+  auto c = answer_of(third);
+  auto d = answer_of(fourth);
+  BOOST_REQUIRE((a && b && c && d));
+  BOOST_TEST(a->count == 60 + 100); // read 1
+  BOOST_TEST(a->read == 1u);
+  BOOST_TEST(b->count == 60 + 200); // read 2
+  BOOST_TEST(b->read == 2u);
+  BOOST_TEST(c->read == 3u);
+  BOOST_TEST(d->count == 60 + 300); // read 3, after they arrived
+  BOOST_TEST(d->read == 3u);
+  BOOST_REQUIRE(w->reads.size() == 3u);
+  BOOST_TEST(w->reads[2].second.size() == 1u); // the third's edge minute, with read 3's tail
+  caf::anon_send_exit(reader, caf::exit_reason::user_shutdown);
+  drain();
+}
+
+// Beside other reads, rounds stay one at a time: the board numbers one
+// round in flight, so a round asked while one runs waits for its publish,
+// while counts still start a read of their own.
+BOOST_AUTO_TEST_CASE(rounds_stay_one_at_a_time_beside_other_reads) {
+  auto rounds = std::make_shared<counts::count_board>();
+  counts::settings s;
+  s.max_reads = 2;
+  s.board = rounds;
+  auto reader = counts::spawn_count_reader(*sys, s, caf::actor_cast<cache::reader_actor>(cache),
+                                           caf::actor_cast<persistence::persistence_actor>(store),
+                                           reg);
+  w->hold_reads = true;
+  caf::anon_send(reader, count_atom::value);
+  drain(); // round 1 in flight
+  BOOST_REQUIRE(rounds->started() == 1u);
+  caf::anon_send(reader, count_atom::value); // a round asked during round 1
+  auto h = (*self)->request(reader, caf::infinite, count_atom::value, time_range{});
+  drain();
+  BOOST_TEST(rounds->started() == 1u); // the asked round waits
+  BOOST_TEST(w->statements == 2);      // round 1, and the count's own read
+  w->hold_reads = false;
+  (*self)->send(store, resume_atom::value);
+  drain();
+  BOOST_TEST(rounds->started() == 2u); // after round 1 was published
+  BOOST_TEST(w->statements == 3);
+  BOOST_REQUIRE(rounds->latest());
+  BOOST_TEST(rounds->latest()->round == 2u);
+  h.receive([](count_result&) {}, [](caf::error& e) { BOOST_FAIL(caf::to_string(e)); });
   caf::anon_send_exit(reader, caf::exit_reason::user_shutdown);
   drain();
 }

@@ -24,11 +24,14 @@ using namespace std::chrono_literals;
 namespace {
 
 struct world {
-  int spawned = 0;                 // workers made, in order: writer, count reader, tail reader, ...
-  bool hang_writes = false;        // writes get no answer
-  bool hang_counts = false;        // counts get no answer
-  std::vector<int> writes_by;      // the worker of each write received
-  std::vector<size_t> write_sizes; // the rows of each write received
+  int spawned = 0;           // workers made, in order: writer, count reader, tail reader, ...
+  bool hang_writes = false;  // writes get no answer
+  bool hang_counts = false;  // counts get no answer
+  bool hang_reads = false;   // the count reader's shared reads get no answer
+  std::vector<int> reads_by; // the worker of each shared read received
+  std::vector<caf::typed_response_promise<read_counts>> held_reads;
+  std::vector<int> writes_by;                    // the worker of each write received
+  std::vector<size_t> write_sizes;               // the rows of each write received
   std::vector<std::vector<int32_t>> write_parts; // the partitions of each write's rows
   std::vector<int> counts_by;
   std::vector<caf::typed_response_promise<int64_t>> held;             // counts
@@ -44,6 +47,14 @@ struct world {
     bool write = false;
   };
   std::vector<asker> asked;
+  std::vector<asker> read_askers; // of the held shared reads, in order
+
+  // Answers held shared read i as its worker would.
+  void answer_read(size_t i, read_counts x) {
+    auto& a = read_askers[i];
+    a.to->enqueue(caf::make_mailbox_element(nullptr, a.mid.response_id(), {}, std::move(x)),
+                  nullptr);
+  }
 
   void answer_late(int64_t x) {
     for (auto& a : asked)
@@ -85,7 +96,15 @@ worker_actor::behavior_type fake_worker(worker_actor::pointer self, std::shared_
     [=](tail_atom, const std::vector<int64_t>&, bool) {
       return tail_counts{true, 7, {}};
     },
-    [=](tail_atom, const std::vector<int64_t>&, bool, const std::vector<time_range>&) {
+    [=](tail_atom, const std::vector<int64_t>&, bool,
+        const std::vector<time_range>&) -> caf::result<read_counts> {
+      w->reads_by.push_back(id);
+      if (w->hang_reads) {
+        w->read_askers.push_back({self->current_sender(), self->current_message_id(), false});
+        auto rp = self->make_response_promise<read_counts>();
+        w->held_reads.push_back(rp);
+        return rp;
+      }
       return read_counts{{true, 7, {}}, {}};
     },
     [=](minutes_atom, int64_t, int32_t) { return std::vector<int64_t>{}; },
@@ -110,6 +129,7 @@ struct fixture : test::coordinator_fixture {
   static settings defaults() {
     settings s;
     s.writers = 1;
+    s.tail_readers = 1;
     s.write_timeout = 5s;
     s.statement_timeout = 5s;
     s.connect_timeout = 2s;
@@ -184,6 +204,41 @@ BOOST_AUTO_TEST_CASE(tails_do_not_queue_behind_counts) {
   BOOST_REQUIRE(static_cast<bool>(t));
   BOOST_TEST(t->total == 7);
   BOOST_TEST(w->counts_by.size() == 1u); // one count at a time
+}
+
+// The count reader keeps two shared reads in flight (counts.max-reads):
+// each goes to a tail reader of its own, so the second does not wait for
+// the first's statement; a third waits for the first free one.
+BOOST_AUTO_TEST_CASE(shared_reads_run_on_tail_readers_side_by_side) {
+  auto s = defaults();
+  s.tail_readers = 2;
+  start(s);
+  BOOST_REQUIRE(w->spawned == 4); // writer, count reader, two tail readers
+  w->hang_reads = true;
+  auto ask = [&] {
+    return (*self)->request(store, caf::infinite, tail_atom::value, std::vector<int64_t>{0, 0, 0},
+                            false, std::vector<time_range>{});
+  };
+  auto first = ask();
+  auto second = ask();
+  auto third = ask();
+  drain();
+  BOOST_TEST(w->reads_by == (std::vector<int>{3, 4}));
+  BOOST_REQUIRE(w->held_reads.size() == 2u);
+  w->answer_read(1, read_counts{{true, 5, {}}, {}});
+  drain();
+  BOOST_TEST(w->reads_by == (std::vector<int>{3, 4, 4})); // the first free reader
+  auto b = answer<read_counts>(second);
+  BOOST_REQUIRE(static_cast<bool>(b));
+  BOOST_TEST(b->tail.total == 5);
+  w->answer_read(0, read_counts{{true, 6, {}}, {}});
+  w->answer_read(2, read_counts{{true, 8, {}}, {}});
+  drain();
+  auto a = answer<read_counts>(first);
+  auto c = answer<read_counts>(third);
+  BOOST_REQUIRE((a && c));
+  BOOST_TEST(a->tail.total == 6);
+  BOOST_TEST(c->tail.total == 8);
 }
 
 // Item 4: counts waiting for their reader are bounded; a count's slot is
