@@ -108,6 +108,7 @@ struct state {
   telemetry::histogram* read_latency = nullptr;
   telemetry::histogram* read_size = nullptr;
   uint64_t next_read = 1; // the next read's id (the `read` log field, count_result::read)
+  size_t last_batch = 0;  // the requests the last read started with
   // The deadlines of its requests to the cache and to persistence: one
   // timer for all of them, not a CAF timer each (actors/common/watchdog.hpp).
   watchdog watch;
@@ -431,6 +432,7 @@ void start_one_read(self_ptr self) {
                     std::make_move_iterator(later.end()));
   st.stats->backlog = static_cast<int64_t>(st.waiting.size());
   ++st.reads;
+  st.last_batch = r->batch.size();
   st.read_size->observe(static_cast<double>(r->batch.size()));
   timed_request<cache::snapshot>(
     self, st.watch, st.cache, st.cfg.snapshot_timeout,
@@ -480,14 +482,21 @@ void start_one_read(self_ptr self) {
     snapshot_atom::value, asked->per_minute, asked->summed);
 }
 
-// Starts reads while requests wait and fewer than `max_reads` are in
-// flight (a round waits for the round in flight).
+// Starts a read when requests wait and none is in flight. Beside reads in
+// flight (fewer than `max_reads`), another starts only once as many
+// requests wait as the last read started with: a read costs PostgreSQL
+// about the same however few requests it answers (docs/counts.md), so a
+// second read must not split the requests one read would have answered;
+// it serves requests that pile up faster than one read clears them. A
+// round waits for the round in flight.
 void start_read(self_ptr self) {
   auto& st = self->state;
   auto limit = std::max<size_t>(1, st.cfg.max_reads);
   while (st.reads < limit && !st.waiting.empty()) {
     if (st.round_reading && st.waiting.size() == 1 && st.waiting.front().board)
       return; // only a round waits, behind the round in flight
+    if (st.reads > 0 && st.waiting.size() < st.last_batch)
+      return; // beside a read in flight: not yet worth a read of its own
     start_one_read(self);
   }
 }

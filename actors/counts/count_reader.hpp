@@ -17,10 +17,10 @@
 // argument is in docs/counts.md.
 //
 // Concurrent requests share the work, like a group commit for reads:
-// requests that arrive while every read is in flight (`max_reads`, each
-// on its own tail reader) wait for the next read, which answers all of
-// them (its snapshot and statement start after they arrived:
-// read-your-writes). Reads in flight are independent: each answer is
+// requests that arrive while a read is in flight wait for the next read
+// (a second one in flight, `max_reads`, on its own tail reader, once as
+// many wait as the last read started with), which answers all of them (its snapshot and statement
+// start after they arrived: read-your-writes). Reads in flight are independent: each answer is
 // exact at its own read's moment, which lies after its request arrived. So one cache round trip and
 // one statement answer every request waiting at that moment, with all their edge minutes; PingCount
 // {} alone reads the heads only (read_heads).
@@ -71,9 +71,11 @@ struct settings {
   // beyond them wait for the next read.
   size_t max_ranges_per_read = 128;
   // Shared reads in flight at once, each a cache snapshot then one
-  // statement on its own PostgreSQL tail reader (postgres.tail-readers):
-  // requests arriving while every read is in flight wait for the next. A
-  // round for the board is one of them, one round at a time.
+  // statement on its own PostgreSQL tail reader (postgres.tail-readers).
+  // Beside a read in flight another starts only once as many requests
+  // wait as the last read started with (a read costs about the same
+  // however few it answers); requests wait for the next read meanwhile.
+  // A round for the board is one of them, one round at a time.
   size_t max_reads = 2;
   caf::timespan snapshot_timeout = std::chrono::milliseconds(200); // the reader answers sooner
   caf::timespan tail_timeout = std::chrono::seconds(5);

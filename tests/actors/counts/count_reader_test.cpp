@@ -1080,6 +1080,47 @@ BOOST_AUTO_TEST_CASE(a_second_read_runs_beside_the_first) {
   drain();
 }
 
+// A second read starts beside one in flight only once as many requests
+// wait as the last read started with: a read costs PostgreSQL about the
+// same however few requests it answers, so a second read must not split
+// one read's worth of requests into two statements.
+BOOST_AUTO_TEST_CASE(a_second_read_waits_for_a_reads_worth_of_requests) {
+  counts::settings s;
+  s.max_reads = 2;
+  auto reader = counts::spawn_count_reader(*sys, s, caf::actor_cast<cache::reader_actor>(cache),
+                                           caf::actor_cast<persistence::persistence_actor>(store),
+                                           reg);
+  w->hold_reads = true;
+  std::vector<decltype((*self)->request(reader, caf::infinite, count_atom::value, time_range{}))>
+    hs;
+  auto ask_reader = [&] {
+    hs.push_back((*self)->request(reader, caf::infinite, count_atom::value, time_range{}));
+    drain();
+  };
+  ask_reader(); // read 1 (one request)
+  ask_reader(); // read 2 beside it: one waits, as many as read 1 started with
+  BOOST_REQUIRE(w->statements == 2);
+  for (int i = 0; i < 3; ++i)
+    ask_reader(); // both in flight: they wait
+  BOOST_REQUIRE(w->statements == 2);
+  (*self)->send(store, resume_atom::value);
+  drain(); // reads 1 and 2 end; read 3 takes the three (held)
+  BOOST_REQUIRE(w->statements == 3);
+  ask_reader();
+  ask_reader();
+  BOOST_TEST(w->statements == 3); // two wait: fewer than read 3's three
+  ask_reader();
+  BOOST_TEST(w->statements == 4); // three wait: read 4 beside read 3
+  w->hold_reads = false;
+  (*self)->send(store, resume_atom::value);
+  drain();
+  for (auto& h : hs)
+    h.receive([](count_result&) {}, [](caf::error& e) { BOOST_FAIL(caf::to_string(e)); });
+  BOOST_TEST(w->statements == 4);
+  caf::anon_send_exit(reader, caf::exit_reason::user_shutdown);
+  drain();
+}
+
 // Beside other reads, rounds stay one at a time: the board numbers one
 // round in flight, so a round asked while one runs waits for its publish,
 // while counts still start a read of their own.
