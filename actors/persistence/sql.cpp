@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <limits>
+#include <list>
 #include <map>
 #include <optional>
 #include <tuple>
@@ -93,26 +94,28 @@ std::string join(const std::vector<T>& xs, F f) {
   return out;
 }
 
-// read_counts' filter of the edge probes' leaves: the probe reads only
-// rows with relay_seq in one of `edge_leaf_slots` intervals, [$13[i],
-// $14[i]). A condition on the partition key with external parameters only,
-// so PostgreSQL prunes every leaf outside the intervals when the executor
-// starts (an array parameter with = ANY is not used for pruning, subscripts
-// are). `text` holds @EDGE_LEAVES@ where the filter goes; called once, while
-// count_statements() builds its table.
-const char* with_edge_leaves(const char* text) {
-  static std::string out;
+// The filter of the edge probes' leaves (read_counts, count_range): the
+// probe reads only rows with relay_seq in one of `edge_leaf_slots`
+// intervals, [$lo[i], $hi[i]) for the parameters `lo` and `hi` (int8[]). A
+// condition on the partition key with external parameters only, so
+// PostgreSQL prunes every leaf outside the intervals when the executor
+// starts (an array parameter with = ANY is not used for pruning, its
+// subscripts are). `text` holds @EDGE_LEAVES@ where the filter goes; called
+// once per statement, while count_statements() builds its table.
+const char* with_edge_leaves(const char* text, const std::string& lo, const std::string& hi) {
+  static std::list<std::string> texts; // stable addresses
   std::string filter;
   for (int i = 1; i <= edge_leaf_slots; ++i) {
     auto k = std::to_string(i);
     filter += (i > 1 ? " OR " : "");
-    filter += "(p.relay_seq >= ($13::int8[])[" + k + "] AND p.relay_seq < ($14::int8[])[" + k
-              + "])";
+    filter += "(p.relay_seq >= (" + lo + "::int8[])[" + k + "] AND p.relay_seq < (" + hi
+              + "::int8[])[" + k + "])";
   }
-  out = text;
+  std::string out = text;
   const std::string mark = "@EDGE_LEAVES@";
   out.replace(out.find(mark), mark.size(), filter);
-  return out.c_str();
+  texts.push_back(std::move(out));
+  return texts.back().c_str();
 }
 
 } // namespace
@@ -135,34 +138,43 @@ const std::vector<statement>& count_statements() {
     // false when an edge minute's raw rows are incomplete (retention dropped
     // some): the buckets know more than the rows.
     {"count_range",
-     "WITH parts AS (SELECT kafka_partition AS part FROM outbox_head),"
-     " whole AS (SELECT coalesce(sum(b.n), 0)::int8 AS n"
-     "   FROM parts CROSS JOIN unnest($1::int4[], $2::int8[], $3::int8[]) AS r(grain, lo, hi)"
-     "   CROSS JOIN LATERAL (SELECT sum(x.n) AS n FROM ping_buckets x"
-     "     WHERE x.kafka_partition = parts.part AND x.grain = r.grain"
-     "       AND x.first_minute >= r.lo AND x.first_minute < r.hi) b),"
-     " edges AS (SELECT e.minute, c.inside, c.raw,"
-     "     (SELECT coalesce(sum(x.n), 0) FROM parts JOIN ping_buckets x"
-     "        ON x.kafka_partition = parts.part AND x.grain = 1 AND x.first_minute = e.minute)"
-     "       AS rolled"
-     "   FROM unnest($4::int8[], $5::int8[], $6::int8[]) AS e(minute, lo, hi)"
-     "   CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE p.pinged_at >= ms_to_timestamptz(e.lo)"
-     "                                          AND p.pinged_at < ms_to_timestamptz(e.hi)) AS "
-     "inside,"
-     "                              count(*) AS raw"
-     "     FROM pings_ranges g CROSS JOIN LATERAL (SELECT p.pinged_at FROM pings p"
-     "       WHERE p.kafka_partition = g.kafka_partition"
-     "         AND p.relay_seq >= g.lo AND p.relay_seq < g.hi"
-     "         AND p.pinged_at >= ms_to_timestamptz(e.minute * 60000)"
-     "         AND p.pinged_at < ms_to_timestamptz(e.minute * 60000 + 60000) OFFSET 0) p"
-     "     WHERE g.first_at IS NULL"
-     "        OR (g.first_at < ms_to_timestamptz(e.minute * 60000 + 60000)"
-     "            AND g.last_at >= ms_to_timestamptz(e.minute * 60000))) c)"
-     " SELECT (SELECT n FROM whole) + coalesce((SELECT sum(inside) FROM edges), 0)::int8,"
-     "        coalesce((SELECT bool_and(raw = rolled) FROM edges), true)",
+     with_edge_leaves(
+       "WITH parts AS (SELECT kafka_partition AS part, next_seq - 1 AS head FROM outbox_head),"
+       " g AS MATERIALIZED (SELECT g.kafka_partition AS part, g.lo, g.hi, g.first_at,"
+       "     g.last_at, EXISTS (SELECT 1 FROM unnest($7::int8[], $8::int8[]) AS v(lo, hi)"
+       "       WHERE v.lo <= g.lo AND g.hi <= v.hi) AS covered"
+       "   FROM pings_ranges g JOIN parts ON parts.part = g.kafka_partition"
+       "     AND g.lo <= parts.head),"
+       " whole AS (SELECT coalesce(sum(b.n), 0)::int8 AS n"
+       "   FROM parts CROSS JOIN unnest($1::int4[], $2::int8[], $3::int8[]) AS r(grain, lo, hi)"
+       "   CROSS JOIN LATERAL (SELECT sum(x.n) AS n FROM ping_buckets x"
+       "     WHERE x.kafka_partition = parts.part AND x.grain = r.grain"
+       "       AND x.first_minute >= r.lo AND x.first_minute < r.hi) b),"
+       " edges AS (SELECT e.minute, c.inside, c.raw, c.covered,"
+       "     (SELECT coalesce(sum(x.n), 0) FROM parts JOIN ping_buckets x"
+       "        ON x.kafka_partition = parts.part AND x.grain = 1 AND x.first_minute = e.minute)"
+       "       AS rolled"
+       "   FROM unnest($4::int8[], $5::int8[], $6::int8[]) AS e(minute, lo, hi)"
+       "   CROSS JOIN LATERAL (SELECT count(p.pinged_at) FILTER ("
+       "       WHERE p.pinged_at >= ms_to_timestamptz(e.lo)"
+       "         AND p.pinged_at < ms_to_timestamptz(e.hi)) AS inside,"
+       "     count(p.pinged_at) AS raw, coalesce(bool_and(g.covered), true) AS covered"
+       "     FROM g LEFT JOIN LATERAL (SELECT p.pinged_at FROM pings p"
+       "       WHERE p.kafka_partition = g.part"
+       "         AND p.relay_seq >= g.lo AND p.relay_seq < g.hi"
+       "         AND p.pinged_at >= ms_to_timestamptz(e.minute * 60000)"
+       "         AND p.pinged_at < ms_to_timestamptz(e.minute * 60000 + 60000)"
+       "         AND (@EDGE_LEAVES@) OFFSET 0) p ON true"
+       "     WHERE g.first_at IS NULL"
+       "        OR (g.first_at < ms_to_timestamptz(e.minute * 60000 + 60000)"
+       "            AND g.last_at >= ms_to_timestamptz(e.minute * 60000))) c)"
+       " SELECT (SELECT n FROM whole) + coalesce((SELECT sum(inside) FROM edges), 0)::int8,"
+       "        coalesce((SELECT bool_and(raw = rolled) FROM edges), true),"
+       "        coalesce((SELECT bool_and(covered) FROM edges), true)",
+       "$7", "$8"),
      {"'{1440,60,1}'", "'{28333440,28333380,28333370}'", "'{28334880,28333440,28333380}'",
-      "'{28333369,28334880}'", "'{1700002150000,1700092800000}'",
-      "'{1700002200000,1700092830000}'"}},
+      "'{28333369,28334880}'", "'{1700002150000,1700092800000}'", "'{1700002200000,1700092830000}'",
+      "'{1}'", "'{4194305}'"}},
     // The tail of a cache snapshot without minutes: $1 partitions, $2 their
     // applied sequences. Gapless sequences make it head - seq per partition
     // (O(partitions)). `ok` is false when the snapshot claims a sequence
@@ -300,7 +312,8 @@ const std::vector<statement>& count_statements() {
        " UNION ALL SELECT 1, m, n, 0::int8 FROM t"
        " UNION ALL SELECT 2, i::int8, n, 0::int8 FROM b"
        " UNION ALL SELECT 3, i::int8, inside, complete::int::int8 FROM c"
-       " UNION ALL SELECT 4, i::int8, 0, 0 FROM c WHERE NOT covered"),
+       " UNION ALL SELECT 4, i::int8, 0, 0 FROM c WHERE NOT covered",
+       "$13", "$14"),
      {"'{0,1,2}'", "'{100,100,100}'", "true", "'{0,0,0,1}'", "'{1440,60,1,1}'",
       "'{28333440,28333380,28333370,28333000}'", "'{28334880,28333440,28333380,28333010}'",
       "'{0,0,1}'", "'{28333369,28334880,28332999}'",
@@ -721,21 +734,6 @@ read_plan plan_read(const std::vector<time_range>& ranges) {
   return out;
 }
 
-std::optional<int64_t> count(pqxx::transaction_base& txn, const time_range& range) {
-  if (!range.bounded) {
-    auto res = txn.exec_prepared("count_all");
-    return res[0][0].as<int64_t>();
-  }
-  auto c = cover_range(range.start_ms, range.end_ms);
-  std::vector<int64_t> grains(c.grains.begin(), c.grains.end());
-  auto res = txn.exec_prepared("count_range", array_literal(grains), array_literal(c.lo),
-                               array_literal(c.hi), array_literal(c.edge_minute),
-                               array_literal(c.edge_lo), array_literal(c.edge_hi));
-  if (!res[0][1].as<bool>())
-    return std::nullopt;
-  return res[0][0].as<int64_t>();
-}
-
 tail_counts tail(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs, bool per_minute) {
   std::vector<int64_t> parts(seqs.size());
   for (size_t p = 0; p < parts.size(); ++p)
@@ -860,6 +858,39 @@ std::vector<std::string> read_values(
 }
 
 } // namespace
+
+std::optional<int64_t> count(pqxx::transaction_base& txn, raw_ranges& copy,
+                             const time_range& range) {
+  if (!range.bounded) {
+    auto res = txn.exec_prepared("count_all");
+    return res[0][0].as<int64_t>();
+  }
+  auto c = cover_range(range.start_ms, range.end_ms);
+  std::vector<int64_t> grains(c.grains.begin(), c.grains.end());
+  // The edge probes open the leaves the copy says can hold their minutes;
+  // a stale copy is read again (see read()).
+  pqxx::result res;
+  for (int attempt = 0;; ++attempt) {
+    if (!copy.loaded && attempt < 2)
+      load_raw_ranges(txn, copy);
+    auto leaves = attempt < 2 ? edge_leaves(copy, c.edge_minute) : every_leaf();
+    res = txn.exec_prepared("count_range", array_literal(grains), array_literal(c.lo),
+                            array_literal(c.hi), array_literal(c.edge_minute),
+                            array_literal(c.edge_lo), array_literal(c.edge_hi),
+                            array_literal(leaves.first), array_literal(leaves.second));
+    if (res[0][2].as<bool>() || attempt == 2)
+      break;
+    copy.loaded = false;
+  }
+  if (!res[0][1].as<bool>())
+    return std::nullopt;
+  return res[0][0].as<int64_t>();
+}
+
+std::optional<int64_t> count(pqxx::transaction_base& txn, const time_range& range) {
+  thread_local raw_ranges copy;
+  return count(txn, copy, range);
+}
 
 std::vector<std::string> read_args(const raw_ranges& copy, const std::vector<int64_t>& seqs,
                                    bool per_minute, const std::vector<time_range>& ranges) {

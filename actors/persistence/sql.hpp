@@ -89,36 +89,6 @@ struct read_plan {
 };
 read_plan plan_read(const std::vector<time_range>& ranges);
 
-/// Exact count of pings in the range (all pings when unbounded), from the
-/// partitions' heads (unbounded) or the buckets plus the two partial edge
-/// minutes (bounded): O(partitions x buckets + pings in the edge minutes),
-/// whatever the range and the history. Nullopt when an edge minute lies in
-/// raw rows that retention dropped (its exact share cannot be known).
-std::optional<int64_t> count(pqxx::transaction_base& txn, const time_range& range);
-
-/// Thrown by count_sequences when the raw rows it needs were dropped by
-/// retention.
-struct raw_rows_dropped : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-/// store_batch() for a batch where some pings carry an idempotency key
-/// (store_batch() hands such batches here): one statement, one
-/// transaction; a ping whose key an unexpired earlier ping holds (or an
-/// earlier ping of the batch claims) is not stored (position 0).
-stored_batch store_keyed_batch(pqxx::connection& c, const std::vector<ping_row>& rows);
-
-/// An SQLSTATE of a transient fault of the database, not of the statement:
-/// serialization failure or deadlock (class 40), insufficient resources
-/// (53), lock not available (55P03), read-only transaction (25006: a
-/// demoted primary), system error (58). The caller answers `unavailable`
-/// (retryable), not `internal` (issue 19 item 10).
-bool retryable_sqlstate(const std::string& sqlstate);
-
-/// The pings above `seqs[p]` in each partition p (the unapplied tail of a
-/// cache snapshot), per minute when `per_minute`.
-tail_counts tail(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs, bool per_minute);
-
 /// What a reader keeps between statements: its copy of `pings_ranges`, the
 /// raw ranges at or below each partition's head with their recorded
 /// pinged_at spans (migration 0015). From it read() computes which leaves
@@ -150,6 +120,40 @@ void load_raw_ranges(pqxx::transaction_base& txn, raw_ranges& copy);
 inline constexpr int edge_leaf_slots = 8;
 std::pair<std::vector<int64_t>, std::vector<int64_t>> edge_leaves(
   const raw_ranges& copy, const std::vector<int64_t>& edge_minutes);
+
+/// Exact count of pings in the range (all pings when unbounded), from the
+/// partitions' heads (unbounded) or the buckets plus the two partial edge
+/// minutes (bounded): O(partitions x buckets + pings in the edge minutes),
+/// whatever the range and the history. Nullopt when an edge minute lies in
+/// raw rows that retention dropped (its exact share cannot be known).
+/// Its edge probes open only the leaves that can hold their minutes, as
+/// read()'s (`copy`; the overload without one keeps one per thread).
+std::optional<int64_t> count(pqxx::transaction_base& txn, const time_range& range);
+std::optional<int64_t> count(pqxx::transaction_base& txn, raw_ranges& copy,
+                             const time_range& range);
+
+/// Thrown by count_sequences when the raw rows it needs were dropped by
+/// retention.
+struct raw_rows_dropped : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// store_batch() for a batch where some pings carry an idempotency key
+/// (store_batch() hands such batches here): one statement, one
+/// transaction; a ping whose key an unexpired earlier ping holds (or an
+/// earlier ping of the batch claims) is not stored (position 0).
+stored_batch store_keyed_batch(pqxx::connection& c, const std::vector<ping_row>& rows);
+
+/// An SQLSTATE of a transient fault of the database, not of the statement:
+/// serialization failure or deadlock (class 40), insufficient resources
+/// (53), lock not available (55P03), read-only transaction (25006: a
+/// demoted primary), system error (58). The caller answers `unavailable`
+/// (retryable), not `internal` (issue 19 item 10).
+bool retryable_sqlstate(const std::string& sqlstate);
+
+/// The pings above `seqs[p]` in each partition p (the unapplied tail of a
+/// cache snapshot), per minute when `per_minute`.
+tail_counts tail(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs, bool per_minute);
 
 /// The arguments read() passes to `read_counts` for these inputs and this
 /// copy, as SQL literals (the tests EXPLAIN the statement with them).

@@ -670,6 +670,17 @@ BOOST_AUTO_TEST_CASE(edge_probes_visit_only_the_ranges_that_hold_the_minute) {
     BOOST_TEST(stale.loads == 1);
   }
   {
+    // count_range (sql::count) alike.
+    persistence::sql::raw_ranges stale;
+    stale.loaded = true;
+    const int64_t m0 = late_ms / 60'000 * 60'000;
+    const time_range late{true, m0 + 500, m0 + 59'000};
+    pqxx::read_transaction txn{r};
+    BOOST_TEST(persistence::sql::count(txn, stale, late).value_or(-1)
+               == rows_in(raw, late.start_ms, late.end_ms));
+    BOOST_TEST(stale.loads == 1);
+  }
+  {
     pqxx::nontransaction txn{c};
     BOOST_TEST(txn
                  .exec("SELECT drop_old_pings(ms_to_timestamptz("
