@@ -134,15 +134,19 @@ const std::vector<statement>& count_statements() {
     // grain) plus its partial edge minutes counted by pinged_at ($4 edge
     // minutes, $5 and $6 the edge's [lo, hi) in ms), in the raw ranges
     // whose pinged_at span meets the minute or is not recorded (the same
-    // choice as read_counts' edges, migration 0015). The second column is
-    // false when an edge minute's raw rows are incomplete (retention dropped
-    // some): the buckets know more than the rows.
+    // choice as read_counts' edges, migration 0015), at or below the head,
+    // and, like read_counts', inside the sequence intervals $7, $8 so that
+    // the other leaves are pruned when the executor starts. The second
+    // column is false when an edge minute's raw rows are incomplete
+    // (retention dropped some): the buckets know more than the rows; the
+    // third when a range it probes lies outside $7, $8 (the caller's copy
+    // of pings_ranges is stale: reload it and count again).
     {"count_range",
      with_edge_leaves(
        "WITH parts AS (SELECT kafka_partition AS part, next_seq - 1 AS head FROM outbox_head),"
        " g AS MATERIALIZED (SELECT g.kafka_partition AS part, g.lo, g.hi, g.first_at,"
-       "     g.last_at, EXISTS (SELECT 1 FROM unnest($7::int8[], $8::int8[]) AS v(lo, hi)"
-       "       WHERE v.lo <= g.lo AND g.hi <= v.hi) AS covered"
+       "     g.last_at,"
+       "     coalesce(g.hi <= ($8::int8[])[width_bucket(g.lo, $7::int8[])], false) AS covered"
        "   FROM pings_ranges g JOIN parts ON parts.part = g.kafka_partition"
        "     AND g.lo <= parts.head),"
        " whole AS (SELECT coalesce(sum(b.n), 0)::int8 AS n"
@@ -252,14 +256,22 @@ const std::vector<statement>& count_statements() {
     //      is looked up only when it is used (a flipped edge, or raw rows
     //      dropped: a one-time filter, OFFSET 0 keeps it one). The rows are those
     //      of the same snapshot, so at or below the heads of kind 0 (a
-    //      ping's row and its head commit together).
+    //      ping's row and its head commit together). The probes' leaves are
+    //      also limited to the sequence intervals [$13[i], $14[i]) the
+    //      reader computed from its copy of pings_ranges (edge_leaves()):
+    //      external parameters on the partition key, so every other leaf
+    //      is pruned when the executor starts, not opened on every
+    //      execution (run-time pruning by g's bounds opens them all);
+    //   4: edge, when a range this statement probes for it (from its own
+    //      snapshot of pings_ranges) lies outside those intervals: the
+    //      reader's copy is stale, the answer incomplete; read() drops it,
+    //      reloads the copy and reads again.
     {"read_counts",
      with_edge_leaves(
        "WITH h AS (SELECT kafka_partition AS part, next_seq - 1 AS head, raw_from FROM "
        "outbox_head),"
        " g AS MATERIALIZED (SELECT g.kafka_partition AS part, g.lo, g.hi, g.first_at, g.last_at,"
-       "     EXISTS (SELECT 1 FROM unnest($13::int8[], $14::int8[]) AS v(lo, hi)"
-       "       WHERE v.lo <= g.lo AND g.hi <= v.hi) AS covered"
+       "     coalesce(g.hi <= ($14::int8[])[width_bucket(g.lo, $13::int8[])], false) AS covered"
        "   FROM pings_ranges g JOIN h ON h.part = g.kafka_partition AND g.lo <= h.head),"
        " w AS (SELECT w.part, w.seq, h.head FROM unnest($1::int2[], $2::int8[]) AS w(part, seq)"
        "   JOIN h ON h.part = w.part WHERE $3::bool AND h.head > w.seq),"
@@ -806,10 +818,15 @@ std::pair<std::vector<int64_t>, std::vector<int64_t>> edge_leaves(
     merged[best].second = merged[best + 1].second;
     merged.erase(merged.begin() + static_cast<std::ptrdiff_t>(best) + 1);
   }
+  // Sorted by lo, the unused slots ([0, 0): no leaf) first, so that the
+  // statement finds the one interval that can hold a range with
+  // width_bucket().
   std::pair<std::vector<int64_t>, std::vector<int64_t>> out;
-  for (size_t i = 0; i < static_cast<size_t>(edge_leaf_slots); ++i) {
-    out.first.push_back(i < merged.size() ? merged[i].first : 0); // [0, 0): no leaf
-    out.second.push_back(i < merged.size() ? merged[i].second : 0);
+  out.first.assign(static_cast<size_t>(edge_leaf_slots) - merged.size(), 0);
+  out.second.assign(out.first.size(), 0);
+  for (auto& [lo, hi] : merged) {
+    out.first.push_back(lo);
+    out.second.push_back(hi);
   }
   return out;
 }
@@ -819,10 +836,8 @@ namespace {
 // Bounds that let the edge probes open every leaf (read()'s last try).
 std::pair<std::vector<int64_t>, std::vector<int64_t>> every_leaf() {
   std::pair<std::vector<int64_t>, std::vector<int64_t>> out;
-  out.first.assign(static_cast<size_t>(edge_leaf_slots), 0);
-  out.second.assign(static_cast<size_t>(edge_leaf_slots), 0);
-  out.first[0] = std::numeric_limits<int64_t>::min();
-  out.second[0] = std::numeric_limits<int64_t>::max();
+  out.first.assign(static_cast<size_t>(edge_leaf_slots), std::numeric_limits<int64_t>::min());
+  out.second.assign(static_cast<size_t>(edge_leaf_slots), std::numeric_limits<int64_t>::max());
   return out;
 }
 

@@ -113,10 +113,11 @@ struct raw_ranges {
 void load_raw_ranges(pqxx::transaction_base& txn, raw_ranges& copy);
 
 /// The sequence intervals `read_counts` lets its edge probes open ($13,
-/// $14: edge_leaf_slots of them, [lo, hi), unused ones empty): the ranges
-/// of the copy that can hold a ping of one of the edge minutes (their span
-/// meets the minute, or they are not sealed), in every partition alike,
-/// adjacent ones merged, then the closest merged until they fit.
+/// $14: edge_leaf_slots of them, [lo, hi), sorted by lo, unused ones [0, 0)
+/// first): the ranges of the copy that can hold a ping of one of the edge
+/// minutes (their span meets the minute, or they are not sealed), in every
+/// partition alike, adjacent ones merged, then the closest merged until
+/// they fit.
 inline constexpr int edge_leaf_slots = 8;
 std::pair<std::vector<int64_t>, std::vector<int64_t>> edge_leaves(
   const raw_ranges& copy, const std::vector<int64_t>& edge_minutes);
