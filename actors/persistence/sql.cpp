@@ -108,8 +108,9 @@ const char* with_edge_leaves(const char* text, const std::string& lo, const std:
   for (int i = 1; i <= edge_leaf_slots; ++i) {
     auto k = std::to_string(i);
     filter += (i > 1 ? " OR " : "");
-    filter += "(p.relay_seq >= (" + lo + "::int8[])[" + k + "] AND p.relay_seq < (" + hi
-              + "::int8[])[" + k + "])";
+    for (const auto* part : {"(p.relay_seq >= (", lo.c_str(), "::int8[])[", k.c_str(),
+                             "] AND p.relay_seq < (", hi.c_str(), "::int8[])[", k.c_str(), "])"})
+      filter += part;
   }
   std::string out = text;
   const std::string mark = "@EDGE_LEAVES@";
@@ -912,7 +913,7 @@ std::vector<std::string> read_args(const raw_ranges& copy, const std::vector<int
   auto plan = plan_read(ranges);
   auto values = read_values(plan, seqs, per_minute, edge_leaves(copy, plan.edge_minute));
   for (auto& v : values)
-    v = "'" + v + "'"; // array literals, numbers and booleans: nothing to escape
+    v = '\'' + std::move(v) + '\''; // array literals, numbers, booleans: nothing to escape
   return values;
 }
 
