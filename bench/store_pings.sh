@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # PostgreSQL's CPU per store_pings() call by batch size (issue 18, docs/cost.md
-# "store_pings() per row"): prints figures, asserts nothing.
+# "store_pings() per commit and per ping"): prints figures, asserts nothing.
 #
 # One throwaway cluster (fsync and synchronous_commit on unless
 # BENCH_SYNC=off; autovacuum off, so that no worker's CPU falls into a
@@ -21,8 +21,7 @@
 #
 #   bench/store_pings.sh            BENCH_BATCHES="1 15 50 500" BENCH_ROUNDS=3
 #   BENCH_BEFORE=<ref> bench/store_pings.sh
-#   BENCH_PROFILE=500 bench/store_pings.sh   then perf record -g of the after
-#                                   backend over one run of batch 500 ($RUN/perf.*)
+#   BENCH_SYNC=off bench/store_pings.sh     the statements' CPU without the flush
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
 source "$(dirname "$0")/lib.sh"
@@ -31,7 +30,6 @@ BATCHES=${BENCH_BATCHES:-1 15 50 500}
 ROUNDS=${BENCH_ROUNDS:-3}
 BEFORE=${BENCH_BEFORE:-main}
 SYNC=${BENCH_SYNC:-on}
-PROFILE=${BENCH_PROFILE:-}
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
 
 RUN=$(mktemp -d /tmp/ping-store-pings.XXXXXX)
@@ -135,25 +133,3 @@ awk '{ n[NR] = $1; b[NR] = $3 - $2; a[NR] = $4 - $2 }
   }
   END { if (NR >= 2) { fit(b, "before"); fit(a, "after") } }' "$RUN/fit"
 
-if [ -n "$PROFILE" ]; then
-  n=$PROFILE
-  m=$(head -1 "$RUN/pg/data/postmaster.pid")
-  "$PG_BIN/pgbench" -h 127.0.0.1 -p "$PG_PORT" -U ping -n -M prepared -c 1 -t $(($(calls_for "$n") * 4)) \
-    -f "$RUN/store_pings.$n.sql" after >"$RUN/pgbench.out" 2>&1 &
-  bench=$!
-  for i in $(seq 1 50); do
-    pid=$(pgrep -P "$m" -f 'postgres: ping after' | head -1 || true)
-    [ -n "$pid" ] && break
-    sleep 0.1
-  done
-  perf record -g -o "$RUN/perf.data" -p "$pid" -- sleep "${BENCH_PROFILE_SECONDS:-5}" >/dev/null 2>&1 || true
-  wait "$bench" || true
-  perf report -i "$RUN/perf.data" --no-children --percent-limit 0.7 --stdio 2>/dev/null \
-    | grep -v '^$' | grep -v '^#' | grep '%' | head -60 >"$RUN/perf.flat"
-  perf report -i "$RUN/perf.data" --children --percent-limit 2 --stdio -g none 2>/dev/null \
-    | grep '%' | head -60 >"$RUN/perf.children"
-  echo "== profile, batch $n (after): self"
-  cat "$RUN/perf.flat"
-  echo "== with children"
-  cat "$RUN/perf.children"
-fi
