@@ -332,3 +332,89 @@ BOOST_AUTO_TEST_CASE(buckets_count_every_insert_exactly_once) {
     }
   }
 }
+
+// store_pings() adds a batch within one minute to its three buckets directly
+// (migration 0018); every other batch takes the general statement. Batches
+// at both edges of a minute, one ms across, negative epochs (floor), and a
+// day boundary: the buckets equal count(*) of the rows at every grain.
+BOOST_AUTO_TEST_CASE(one_minute_batches_fill_their_buckets_exactly) {
+  auto dsn = test::fresh_database("oneminute");
+  persistence::migrate(dsn);
+  pqxx::connection c{dsn};
+  persistence::sql::prepare_writer_statements(c, 3);
+  auto batch = [&](std::vector<int64_t> pinged, int32_t part) {
+    std::vector<ping_row> rows;
+    for (auto t : pinged)
+      rows.push_back({make_uuid_v7(now_ms()), t, now_ms(), part});
+    return persistence::sql::store_batch(c, rows).stored;
+  };
+  const int64_t day = 1'790'035'200'000; // a UTC midnight (a multiple of 86,400,000)
+  std::vector<std::vector<int64_t>> batches = {
+    {day, day + 59'999, day + 30'000},                // one minute, both edges
+    {day - 1, day, day + 1},                          // across minute, hour and day
+    {day + 59'999},                                   // one ping
+    {day + 60'000, day + 60'000, day + 119'999},      // the next minute
+    {-60'000, -1, -30'000},                           // the minute before the epoch
+    {-1, 0},                                          // across the epoch
+    {-7'000'000'000, -7'000'000'001, -6'999'999'999}, // across a negative minute's start
+  };
+  int64_t total = 0;
+  int32_t part = 0;
+  for (const auto& b : batches) {
+    BOOST_TEST(batch(b, part) == static_cast<int64_t>(b.size()));
+    total += static_cast<int64_t>(b.size());
+    part = (part + 1) % 3;
+  }
+  for (int grain : {1, 60, 1440}) {
+    BOOST_TEST_CONTEXT("grain " << grain) {
+      auto g = std::to_string(grain);
+      std::string diff = "SELECT count(*) FROM (SELECT kafka_partition, bucket_of(ms_to_minute("
+                         "timestamptz_to_ms(pinged_at)), ";
+      diff += g;
+      diff += ") AS first_minute, count(*) AS n FROM pings GROUP BY 1, 2) r "
+              "FULL JOIN (SELECT * FROM ping_buckets WHERE grain = ";
+      diff += g;
+      diff += ") b USING (kafka_partition, first_minute) WHERE r.n IS DISTINCT FROM b.n";
+      BOOST_TEST(test::query_int(dsn, diff) == 0);
+      BOOST_TEST(test::query_int(dsn, "SELECT sum(n) FROM ping_buckets WHERE grain = " + g)
+                 == total);
+    }
+  }
+}
+
+// store_pings() counts a one-minute batch as cardinality(parts) (migration
+// 0018), so ids, pinged_ms and received_ms longer than parts must fail and
+// store nothing, as the general bucket statement made them fail before;
+// shorter traces still mean NULL trace ids. The buckets stay exact.
+BOOST_AUTO_TEST_CASE(store_pings_refuses_arrays_of_different_lengths) {
+  auto dsn = test::fresh_database("arraylengths");
+  persistence::migrate(dsn);
+  pqxx::connection c{dsn};
+  persistence::sql::prepare_writer_statements(c, 3);
+  auto call = [&](const std::string& args) {
+    pqxx::nontransaction txn{c};
+    txn.exec("SELECT store_pings(" + args + ")");
+  };
+  const std::string ids3 = "ARRAY[gen_random_uuid(), gen_random_uuid(), gen_random_uuid()]";
+  const std::string ms2 = "'{1790000000000,1790000000001}'::int8[]";
+  const std::string ms3 = "'{1790000000000,1790000000001,1790000000002}'::int8[]";
+  BOOST_CHECK_THROW(call(ids3 + ", " + ms3 + ", " + ms3 + ", '{1,1}'::int2[], '{}'::uuid[]"),
+                    pqxx::sql_error);
+  BOOST_CHECK_THROW(call(ids3 + ", " + ms2 + ", " + ms3 + ", '{1,1,1}'::int2[], '{}'::uuid[]"),
+                    pqxx::sql_error);
+  call(ids3 + ", " + ms3 + ", " + ms3 + ", '{1,1,1}'::int2[], ARRAY[gen_random_uuid()]");
+  BOOST_TEST(test::query_int(dsn, "SELECT count(*) FROM pings") == 3);
+  BOOST_TEST(test::query_int(dsn, "SELECT count(trace_id) FROM pings") == 1);
+  // The partition still takes batches, at the positions its head gives.
+  std::vector<ping_row> rows;
+  for (int i = 0; i < 4; ++i)
+    rows.push_back({make_uuid_v7(now_ms()), 1'790'000'000'000 + i, now_ms(), 1});
+  BOOST_TEST(persistence::sql::store_batch(c, rows).stored == 4);
+  BOOST_TEST(test::query_int(dsn, "SELECT count(*) FROM pings") == 7);
+  BOOST_TEST(test::query_int(dsn, "SELECT next_seq - 1 FROM outbox_head WHERE kafka_partition = 1")
+             == 7);
+  for (int grain : {1, 60, 1440})
+    BOOST_TEST(
+      test::query_int(dsn, "SELECT sum(n) FROM ping_buckets WHERE grain = " + std::to_string(grain))
+      == 7);
+}
