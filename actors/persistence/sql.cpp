@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <charconv>
 #include <limits>
-#include <list>
 #include <map>
 #include <optional>
 #include <tuple>
@@ -94,31 +93,6 @@ std::string join(const std::vector<T>& xs, F f) {
   return out;
 }
 
-// The filter of the edge probes' leaves (read_counts, count_range): the
-// probe reads only rows with relay_seq in one of `edge_leaf_slots`
-// intervals, [$lo[i], $hi[i]) for the parameters `lo` and `hi` (int8[]). A
-// condition on the partition key with external parameters only, so
-// PostgreSQL prunes every leaf outside the intervals when the executor
-// starts (an array parameter with = ANY is not used for pruning, its
-// subscripts are). `text` holds @EDGE_LEAVES@ where the filter goes; called
-// once per statement, while count_statements() builds its table.
-const char* with_edge_leaves(const char* text, const std::string& lo, const std::string& hi) {
-  static std::list<std::string> texts; // stable addresses
-  std::string filter;
-  for (int i = 1; i <= edge_leaf_slots; ++i) {
-    auto k = std::to_string(i);
-    filter += (i > 1 ? " OR " : "");
-    for (const auto* part : {"(p.relay_seq >= (", lo.c_str(), "::int8[])[", k.c_str(),
-                             "] AND p.relay_seq < (", hi.c_str(), "::int8[])[", k.c_str(), "])"})
-      filter += part;
-  }
-  std::string out = text;
-  const std::string mark = "@EDGE_LEAVES@";
-  out.replace(out.find(mark), mark.size(), filter);
-  texts.push_back(std::move(out));
-  return texts.back().c_str();
-}
-
 } // namespace
 
 // The partitions' heads: every partition that has an outbox head row.
@@ -135,51 +109,38 @@ const std::vector<statement>& count_statements() {
     // grain) plus its partial edge minutes counted by pinged_at ($4 edge
     // minutes, $5 and $6 the edge's [lo, hi) in ms), in the raw ranges
     // whose pinged_at span meets the minute or is not recorded (the same
-    // choice as read_counts' edges, migration 0015), at or below the head,
-    // and, like read_counts', inside the sequence intervals $7, $8 so that
-    // the other leaves are pruned when the executor starts. The second
-    // column is false when an edge minute's raw rows are incomplete
-    // (retention dropped some): the buckets know more than the rows; the
-    // third when a range it probes lies outside $7, $8 (the caller's copy
-    // of pings_ranges is stale: reload it and count again).
+    // choice as read_counts' edges, migration 0015). The second column is
+    // false when an edge minute's raw rows are incomplete (retention dropped
+    // some): the buckets know more than the rows.
     {"count_range",
-     with_edge_leaves(
-       "WITH parts AS (SELECT kafka_partition AS part, next_seq - 1 AS head FROM outbox_head),"
-       " g AS MATERIALIZED (SELECT g.kafka_partition AS part, g.lo, g.hi, g.first_at,"
-       "     g.last_at,"
-       "     coalesce(g.hi <= ($8::int8[])[width_bucket(g.lo, $7::int8[])], false) AS covered"
-       "   FROM pings_ranges g JOIN parts ON parts.part = g.kafka_partition"
-       "     AND g.lo <= parts.head),"
-       " whole AS (SELECT coalesce(sum(b.n), 0)::int8 AS n"
-       "   FROM parts CROSS JOIN unnest($1::int4[], $2::int8[], $3::int8[]) AS r(grain, lo, hi)"
-       "   CROSS JOIN LATERAL (SELECT sum(x.n) AS n FROM ping_buckets x"
-       "     WHERE x.kafka_partition = parts.part AND x.grain = r.grain"
-       "       AND x.first_minute >= r.lo AND x.first_minute < r.hi) b),"
-       " edges AS (SELECT e.minute, c.inside, c.raw, c.covered,"
-       "     (SELECT coalesce(sum(x.n), 0) FROM parts JOIN ping_buckets x"
-       "        ON x.kafka_partition = parts.part AND x.grain = 1 AND x.first_minute = e.minute)"
-       "       AS rolled"
-       "   FROM unnest($4::int8[], $5::int8[], $6::int8[]) AS e(minute, lo, hi)"
-       "   CROSS JOIN LATERAL (SELECT count(p.pinged_at) FILTER ("
-       "       WHERE p.pinged_at >= ms_to_timestamptz(e.lo)"
-       "         AND p.pinged_at < ms_to_timestamptz(e.hi)) AS inside,"
-       "     count(p.pinged_at) AS raw, coalesce(bool_and(g.covered), true) AS covered"
-       "     FROM g LEFT JOIN LATERAL (SELECT p.pinged_at FROM pings p"
-       "       WHERE p.kafka_partition = g.part"
-       "         AND p.relay_seq >= g.lo AND p.relay_seq < g.hi"
-       "         AND p.pinged_at >= ms_to_timestamptz(e.minute * 60000)"
-       "         AND p.pinged_at < ms_to_timestamptz(e.minute * 60000 + 60000)"
-       "         AND (@EDGE_LEAVES@) OFFSET 0) p ON true"
-       "     WHERE g.first_at IS NULL"
-       "        OR (g.first_at < ms_to_timestamptz(e.minute * 60000 + 60000)"
-       "            AND g.last_at >= ms_to_timestamptz(e.minute * 60000))) c)"
-       " SELECT (SELECT n FROM whole) + coalesce((SELECT sum(inside) FROM edges), 0)::int8,"
-       "        coalesce((SELECT bool_and(raw = rolled) FROM edges), true),"
-       "        coalesce((SELECT bool_and(covered) FROM edges), true)",
-       "$7", "$8"),
+     "WITH parts AS (SELECT kafka_partition AS part FROM outbox_head),"
+     " whole AS (SELECT coalesce(sum(b.n), 0)::int8 AS n"
+     "   FROM parts CROSS JOIN unnest($1::int4[], $2::int8[], $3::int8[]) AS r(grain, lo, hi)"
+     "   CROSS JOIN LATERAL (SELECT sum(x.n) AS n FROM ping_buckets x"
+     "     WHERE x.kafka_partition = parts.part AND x.grain = r.grain"
+     "       AND x.first_minute >= r.lo AND x.first_minute < r.hi) b),"
+     " edges AS (SELECT e.minute, c.inside, c.raw,"
+     "     (SELECT coalesce(sum(x.n), 0) FROM parts JOIN ping_buckets x"
+     "        ON x.kafka_partition = parts.part AND x.grain = 1 AND x.first_minute = e.minute)"
+     "       AS rolled"
+     "   FROM unnest($4::int8[], $5::int8[], $6::int8[]) AS e(minute, lo, hi)"
+     "   CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE p.pinged_at >= ms_to_timestamptz(e.lo)"
+     "                                          AND p.pinged_at < ms_to_timestamptz(e.hi)) AS "
+     "inside,"
+     "                              count(*) AS raw"
+     "     FROM pings_ranges g CROSS JOIN LATERAL (SELECT p.pinged_at FROM pings p"
+     "       WHERE p.kafka_partition = g.kafka_partition"
+     "         AND p.relay_seq >= g.lo AND p.relay_seq < g.hi"
+     "         AND p.pinged_at >= ms_to_timestamptz(e.minute * 60000)"
+     "         AND p.pinged_at < ms_to_timestamptz(e.minute * 60000 + 60000) OFFSET 0) p"
+     "     WHERE g.first_at IS NULL"
+     "        OR (g.first_at < ms_to_timestamptz(e.minute * 60000 + 60000)"
+     "            AND g.last_at >= ms_to_timestamptz(e.minute * 60000))) c)"
+     " SELECT (SELECT n FROM whole) + coalesce((SELECT sum(inside) FROM edges), 0)::int8,"
+     "        coalesce((SELECT bool_and(raw = rolled) FROM edges), true)",
      {"'{1440,60,1}'", "'{28333440,28333380,28333370}'", "'{28334880,28333440,28333380}'",
-      "'{28333369,28334880}'", "'{1700002150000,1700092800000}'", "'{1700002200000,1700092830000}'",
-      "'{1}'", "'{4194305}'"}},
+      "'{28333369,28334880}'", "'{1700002150000,1700092800000}'",
+      "'{1700002200000,1700092830000}'"}},
     // The tail of a cache snapshot without minutes: $1 partitions, $2 their
     // applied sequences. Gapless sequences make it head - seq per partition
     // (O(partitions)). `ok` is false when the snapshot claims a sequence
@@ -257,81 +218,64 @@ const std::vector<statement>& count_statements() {
     //      is looked up only when it is used (a flipped edge, or raw rows
     //      dropped: a one-time filter, OFFSET 0 keeps it one). The rows are those
     //      of the same snapshot, so at or below the heads of kind 0 (a
-    //      ping's row and its head commit together). The probes' leaves are
-    //      also limited to the sequence intervals [$13[i], $14[i]) the
-    //      reader computed from its copy of pings_ranges (edge_leaves()):
-    //      external parameters on the partition key, so every other leaf
-    //      is pruned when the executor starts, not opened on every
-    //      execution (run-time pruning by g's bounds opens them all);
-    //   4: edge, when a range this statement probes for it (from its own
-    //      snapshot of pings_ranges) lies outside those intervals: the
-    //      reader's copy is stale, the answer incomplete; read() drops it,
-    //      reloads the copy and reads again.
+    //      ping's row and its head commit together).
     {"read_counts",
-     with_edge_leaves(
-       "WITH h AS (SELECT kafka_partition AS part, next_seq - 1 AS head, raw_from FROM "
-       "outbox_head),"
-       " g AS MATERIALIZED (SELECT g.kafka_partition AS part, g.lo, g.hi, g.first_at, g.last_at,"
-       "     coalesce(g.hi <= ($14::int8[])[width_bucket(g.lo, $13::int8[])], false) AS covered"
-       "   FROM pings_ranges g JOIN h ON h.part = g.kafka_partition AND g.lo <= h.head),"
-       " w AS (SELECT w.part, w.seq, h.head FROM unnest($1::int2[], $2::int8[]) AS w(part, seq)"
-       "   JOIN h ON h.part = w.part WHERE $3::bool AND h.head > w.seq),"
-       " t AS (SELECT x.m, count(*)::int8 AS n"
-       "   FROM w CROSS JOIN LATERAL (SELECT ms_to_minute(timestamptz_to_ms(y.pinged_at)) AS m"
-       "     FROM pings y"
-       "     WHERE y.kafka_partition = w.part AND y.relay_seq > w.seq AND y.relay_seq <= w.head"
-       "       AND y.relay_seq > $12::int8"
-       "     OFFSET 0) x GROUP BY 1),"
-       " b AS (SELECT r.i, coalesce(sum(x.n), 0)::int8 AS n"
-       "   FROM unnest($4::int4[], $5::int4[], $6::int8[], $7::int8[]) AS r(i, grain, lo, hi)"
-       "   CROSS JOIN h"
-       "   CROSS JOIN LATERAL (SELECT sum(z.n) AS n FROM (SELECT y.n FROM ping_buckets y"
-       "     WHERE y.kafka_partition = h.part AND y.grain = r.grain"
-       "       AND y.first_minute >= r.lo AND y.first_minute < r.hi"
-       "     ORDER BY y.first_minute LIMIT (r.hi - r.lo) / r.grain + 1) z) x GROUP BY r.i),"
-       " e AS MATERIALIZED (SELECT e.i, e.minute, e.m0, e.m1, e.lo, e.hi, e.flip,"
-       "     CASE WHEN NOT e.flip THEN e.lo WHEN e.lo = e.m0 THEN e.hi ELSE e.m0 END AS a,"
-       "     CASE WHEN NOT e.flip THEN e.hi WHEN e.lo = e.m0 THEN e.m1 ELSE e.lo END AS z"
-       "   FROM (SELECT e.i, e.minute, ms_to_timestamptz(e.minute * 60000) AS m0,"
-       "           ms_to_timestamptz(e.minute * 60000 + 60000) AS m1,"
-       "           ms_to_timestamptz(e.lo) AS lo, ms_to_timestamptz(e.hi) AS hi,"
-       "           (e.lo = e.minute * 60000 OR e.hi = e.minute * 60000 + 60000)"
-       "             AND e.hi - e.lo > 30000 AS flip"
-       "         FROM unnest($8::int4[], $9::int8[], $10::int8[], $11::int8[])"
-       "           AS e(i, minute, lo, hi)) e),"
-       " c AS (SELECT e.i,"
-       "     sum(CASE WHEN h.raw_from <= 1 AND e.flip THEN coalesce(r.n, 0) - c.raw"
-       "              ELSE c.inside END)::int8 AS inside,"
-       "     bool_and(h.raw_from <= 1 OR c.raw = coalesce(r.n, 0)) AS complete,"
-       "     bool_and(c.covered) AS covered"
-       "   FROM e CROSS JOIN h"
-       "   LEFT JOIN LATERAL (SELECT r.n FROM ping_buckets r"
-       "     WHERE (e.flip OR h.raw_from > 1) AND r.kafka_partition = h.part AND r.grain = 1"
-       "       AND r.first_minute = e.minute OFFSET 0) r ON true"
-       "   CROSS JOIN LATERAL (SELECT CASE WHEN h.raw_from <= 1 THEN e.a ELSE e.m0 END AS a,"
-       "                              CASE WHEN h.raw_from <= 1 THEN e.z ELSE e.m1 END AS z) k"
-       "   CROSS JOIN LATERAL (SELECT count(p.pinged_at) FILTER (WHERE p.pinged_at >= e.lo"
-       "                                                AND p.pinged_at < e.hi) AS inside,"
-       "                              count(p.pinged_at) AS raw,"
-       "                              coalesce(bool_and(g.covered), true) AS covered FROM g"
-       "     LEFT JOIN LATERAL (SELECT p.pinged_at FROM pings p"
-       "       WHERE p.kafka_partition = h.part AND p.relay_seq >= g.lo AND p.relay_seq < g.hi"
-       "         AND p.pinged_at >= k.a AND p.pinged_at < k.z AND (@EDGE_LEAVES@) OFFSET 0) p"
-       "       ON true"
-       "     WHERE g.part = h.part"
-       "       AND (g.first_at IS NULL OR (g.first_at < k.z AND g.last_at >= k.a))) c"
-       "   GROUP BY e.i)"
-       " SELECT 0, part::int8, head, raw_from FROM h"
-       " UNION ALL SELECT 1, m, n, 0::int8 FROM t"
-       " UNION ALL SELECT 2, i::int8, n, 0::int8 FROM b"
-       " UNION ALL SELECT 3, i::int8, inside, complete::int::int8 FROM c"
-       " UNION ALL SELECT 4, i::int8, 0, 0 FROM c WHERE NOT covered",
-       "$13", "$14"),
+     "WITH h AS (SELECT kafka_partition AS part, next_seq - 1 AS head, raw_from FROM outbox_head),"
+     " g AS MATERIALIZED (SELECT g.kafka_partition AS part, g.lo, g.hi, g.first_at, g.last_at"
+     "   FROM pings_ranges g JOIN h ON h.part = g.kafka_partition AND g.lo <= h.head),"
+     " w AS (SELECT w.part, w.seq, h.head FROM unnest($1::int2[], $2::int8[]) AS w(part, seq)"
+     "   JOIN h ON h.part = w.part WHERE $3::bool AND h.head > w.seq),"
+     " t AS (SELECT x.m, count(*)::int8 AS n"
+     "   FROM w CROSS JOIN LATERAL (SELECT ms_to_minute(timestamptz_to_ms(y.pinged_at)) AS m"
+     "     FROM pings y"
+     "     WHERE y.kafka_partition = w.part AND y.relay_seq > w.seq AND y.relay_seq <= w.head"
+     "       AND y.relay_seq > $12::int8"
+     "     OFFSET 0) x GROUP BY 1),"
+     " b AS (SELECT r.i, coalesce(sum(x.n), 0)::int8 AS n"
+     "   FROM unnest($4::int4[], $5::int4[], $6::int8[], $7::int8[]) AS r(i, grain, lo, hi)"
+     "   CROSS JOIN h"
+     "   CROSS JOIN LATERAL (SELECT sum(z.n) AS n FROM (SELECT y.n FROM ping_buckets y"
+     "     WHERE y.kafka_partition = h.part AND y.grain = r.grain"
+     "       AND y.first_minute >= r.lo AND y.first_minute < r.hi"
+     "     ORDER BY y.first_minute LIMIT (r.hi - r.lo) / r.grain + 1) z) x GROUP BY r.i),"
+     " e AS MATERIALIZED (SELECT e.i, e.minute, e.m0, e.m1, e.lo, e.hi, e.flip,"
+     "     CASE WHEN NOT e.flip THEN e.lo WHEN e.lo = e.m0 THEN e.hi ELSE e.m0 END AS a,"
+     "     CASE WHEN NOT e.flip THEN e.hi WHEN e.lo = e.m0 THEN e.m1 ELSE e.lo END AS z"
+     "   FROM (SELECT e.i, e.minute, ms_to_timestamptz(e.minute * 60000) AS m0,"
+     "           ms_to_timestamptz(e.minute * 60000 + 60000) AS m1,"
+     "           ms_to_timestamptz(e.lo) AS lo, ms_to_timestamptz(e.hi) AS hi,"
+     "           (e.lo = e.minute * 60000 OR e.hi = e.minute * 60000 + 60000)"
+     "             AND e.hi - e.lo > 30000 AS flip"
+     "         FROM unnest($8::int4[], $9::int8[], $10::int8[], $11::int8[])"
+     "           AS e(i, minute, lo, hi)) e),"
+     " c AS (SELECT e.i,"
+     "     sum(CASE WHEN h.raw_from <= 1 AND e.flip THEN coalesce(r.n, 0) - c.raw"
+     "              ELSE c.inside END)::int8 AS inside,"
+     "     bool_and(h.raw_from <= 1 OR c.raw = coalesce(r.n, 0)) AS complete"
+     "   FROM e CROSS JOIN h"
+     "   LEFT JOIN LATERAL (SELECT r.n FROM ping_buckets r"
+     "     WHERE (e.flip OR h.raw_from > 1) AND r.kafka_partition = h.part AND r.grain = 1"
+     "       AND r.first_minute = e.minute OFFSET 0) r ON true"
+     "   CROSS JOIN LATERAL (SELECT CASE WHEN h.raw_from <= 1 THEN e.a ELSE e.m0 END AS a,"
+     "                              CASE WHEN h.raw_from <= 1 THEN e.z ELSE e.m1 END AS z) k"
+     "   CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE p.pinged_at >= e.lo"
+     "                                                AND p.pinged_at < e.hi) AS inside,"
+     "                              count(*) AS raw FROM g"
+     "     CROSS JOIN LATERAL (SELECT p.pinged_at FROM pings p"
+     "       WHERE p.kafka_partition = h.part AND p.relay_seq >= g.lo AND p.relay_seq < g.hi"
+     "         AND p.pinged_at >= k.a AND p.pinged_at < k.z OFFSET 0) p"
+     "     WHERE g.part = h.part"
+     "       AND (g.first_at IS NULL OR (g.first_at < k.z AND g.last_at >= k.a))) c"
+     "   GROUP BY e.i)"
+     " SELECT 0, part::int8, head, raw_from FROM h"
+     " UNION ALL SELECT 1, m, n, 0::int8 FROM t"
+     " UNION ALL SELECT 2, i::int8, n, 0::int8 FROM b"
+     " UNION ALL SELECT 3, i::int8, inside, complete::int::int8 FROM c",
      {"'{0,1,2}'", "'{100,100,100}'", "true", "'{0,0,0,1}'", "'{1440,60,1,1}'",
       "'{28333440,28333380,28333370,28333000}'", "'{28334880,28333440,28333380,28333010}'",
       "'{0,0,1}'", "'{28333369,28334880,28332999}'",
       "'{1700002150000,1700092800000,1699979940000}'",
-      "'{1700002200000,1700092830000,1699979950000}'", "100", "'{1}'", "'{4194305}'"}},
+      "'{1700002200000,1700092830000,1699979950000}'", "100"}},
     // The same read when only totals are asked (PingCount {}): the heads,
     // one row per partition, nothing else (the tail is head - seq: gapless
     // sequences). The cheapest statement that proves a snapshot caught up.
@@ -747,6 +691,21 @@ read_plan plan_read(const std::vector<time_range>& ranges) {
   return out;
 }
 
+std::optional<int64_t> count(pqxx::transaction_base& txn, const time_range& range) {
+  if (!range.bounded) {
+    auto res = txn.exec_prepared("count_all");
+    return res[0][0].as<int64_t>();
+  }
+  auto c = cover_range(range.start_ms, range.end_ms);
+  std::vector<int64_t> grains(c.grains.begin(), c.grains.end());
+  auto res = txn.exec_prepared("count_range", array_literal(grains), array_literal(c.lo),
+                               array_literal(c.hi), array_literal(c.edge_minute),
+                               array_literal(c.edge_lo), array_literal(c.edge_hi));
+  if (!res[0][1].as<bool>())
+    return std::nullopt;
+  return res[0][0].as<int64_t>();
+}
+
 tail_counts tail(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs, bool per_minute) {
   std::vector<int64_t> parts(seqs.size());
   for (size_t p = 0; p < parts.size(); ++p)
@@ -769,189 +728,39 @@ tail_counts tail(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs, 
   return out;
 }
 
-void load_raw_ranges(pqxx::transaction_base& txn, raw_ranges& copy) {
-  // Spans widened to whole ms (floor, ceiling): a range the statement
-  // would probe for a minute is never left out for a rounding.
-  auto res = txn.exec("SELECT g.lo, g.hi, floor(extract(epoch FROM g.first_at) * 1000)::int8,"
-                      " ceil(extract(epoch FROM g.last_at) * 1000)::int8"
-                      " FROM pings_ranges g JOIN outbox_head h"
-                      " ON h.kafka_partition = g.kafka_partition AND g.lo <= h.next_seq - 1");
-  copy.ranges.clear();
-  for (const auto& row : res) {
-    raw_ranges::range r;
-    r.lo = row[0].as<int64_t>();
-    r.hi = row[1].as<int64_t>();
-    if (!row[2].is_null() && !row[3].is_null()) {
-      r.first_ms = row[2].as<int64_t>();
-      r.last_ms = row[3].as<int64_t>();
-    }
-    copy.ranges.push_back(r);
-  }
-  copy.loaded = true;
-  ++copy.loads;
-}
-
-std::pair<std::vector<int64_t>, std::vector<int64_t>> edge_leaves(
-  const raw_ranges& copy, const std::vector<int64_t>& edge_minutes) {
-  std::vector<std::pair<int64_t, int64_t>> xs;
-  for (auto m : edge_minutes) {
-    auto m0 = m * ms_per_minute;
-    auto m1 = m0 + ms_per_minute;
-    for (const auto& r : copy.ranges)
-      if (!r.first_ms || (*r.first_ms < m1 && *r.last_ms >= m0))
-        xs.emplace_back(r.lo, r.hi);
-  }
-  std::sort(xs.begin(), xs.end());
-  std::vector<std::pair<int64_t, int64_t>> merged;
-  for (auto& x : xs) {
-    if (!merged.empty() && x.first <= merged.back().second)
-      merged.back().second = std::max(merged.back().second, x.second);
-    else
-      merged.push_back(x);
-  }
-  // Too many: join the two closest (the leaves between open too, but no
-  // leaf a probe needs is left out).
-  while (merged.size() > static_cast<size_t>(edge_leaf_slots)) {
-    size_t best = 0;
-    for (size_t i = 1; i + 1 < merged.size(); ++i)
-      if (merged[i + 1].first - merged[i].second < merged[best + 1].first - merged[best].second)
-        best = i;
-    merged[best].second = merged[best + 1].second;
-    merged.erase(merged.begin() + static_cast<std::ptrdiff_t>(best) + 1);
-  }
-  // Sorted by lo, the unused slots ([0, 0): no leaf) first, so that the
-  // statement finds the one interval that can hold a range with
-  // width_bucket().
-  std::pair<std::vector<int64_t>, std::vector<int64_t>> out;
-  out.first.assign(static_cast<size_t>(edge_leaf_slots) - merged.size(), 0);
-  out.second.assign(out.first.size(), 0);
-  for (auto& [lo, hi] : merged) {
-    out.first.push_back(lo);
-    out.second.push_back(hi);
-  }
-  return out;
-}
-
-namespace {
-
-// Bounds that let the edge probes open every leaf (read()'s last try).
-std::pair<std::vector<int64_t>, std::vector<int64_t>> every_leaf() {
-  std::pair<std::vector<int64_t>, std::vector<int64_t>> out;
-  out.first.assign(static_cast<size_t>(edge_leaf_slots), std::numeric_limits<int64_t>::min());
-  out.second.assign(static_cast<size_t>(edge_leaf_slots), std::numeric_limits<int64_t>::max());
-  return out;
-}
-
-// read_counts' arguments (text values) for a plan; empty when only the
-// heads are needed (read_heads).
-std::vector<std::string> read_values(
-  const read_plan& plan, const std::vector<int64_t>& seqs, bool per_minute,
-  const std::pair<std::vector<int64_t>, std::vector<int64_t>>& leaves) {
-  per_minute = per_minute && !seqs.empty();
-  if (!per_minute && plan.grains.empty() && plan.edge_minute.empty())
-    return {};
-  // Each bucket row and each edge probe once, however many ranges share
-  // it (plan_read); the statement's key of kind 2 is a piece, of kind 3 an
-  // edge.
+read_counts read(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs, bool per_minute,
+                 const std::vector<time_range>& ranges) {
+  // Each bucket row and each edge probe once, however many ranges share it
+  // (plan_read); the statement's key of kind 2 is a piece, of kind 3 an edge.
+  auto plan = plan_read(ranges);
   std::vector<int64_t> b_range, b_grain(plan.grains.begin(), plan.grains.end()), e_range;
   for (size_t k = 0; k < plan.grains.size(); ++k)
     b_range.push_back(static_cast<int64_t>(k));
   for (size_t k = 0; k < plan.edge_minute.size(); ++k)
     e_range.push_back(static_cast<int64_t>(k));
-  std::vector<int64_t> parts(seqs.size());
-  for (size_t p = 0; p < parts.size(); ++p)
-    parts[p] = static_cast<int64_t>(p);
-  // The tail's rows lie above the lowest sequence of the snapshot ($12, a
-  // parameter: the raw ranges below it are pruned when the executor
-  // starts, not opened; all of them when no tail is read).
-  auto tail_floor = per_minute ? *std::min_element(seqs.begin(), seqs.end())
-                               : std::numeric_limits<int64_t>::max();
-  return {array_literal(parts),        array_literal(seqs),         per_minute ? "true" : "false",
-          array_literal(b_range),      array_literal(b_grain),      array_literal(plan.lo),
-          array_literal(plan.hi),      array_literal(e_range),      array_literal(plan.edge_minute),
-          array_literal(plan.edge_lo), array_literal(plan.edge_hi), std::to_string(tail_floor),
-          array_literal(leaves.first), array_literal(leaves.second)};
-}
-
-} // namespace
-
-std::optional<int64_t> count(pqxx::transaction_base& txn, raw_ranges& copy,
-                             const time_range& range) {
-  if (!range.bounded) {
-    auto res = txn.exec_prepared("count_all");
-    return res[0][0].as<int64_t>();
-  }
-  auto c = cover_range(range.start_ms, range.end_ms);
-  std::vector<int64_t> grains(c.grains.begin(), c.grains.end());
-  // The edge probes open the leaves the copy says can hold their minutes;
-  // a stale copy is read again (see read()).
-  pqxx::result res;
-  for (int attempt = 0;; ++attempt) {
-    if (!copy.loaded && attempt < 2)
-      load_raw_ranges(txn, copy);
-    auto leaves = attempt < 2 ? edge_leaves(copy, c.edge_minute) : every_leaf();
-    res = txn.exec_prepared("count_range", array_literal(grains), array_literal(c.lo),
-                            array_literal(c.hi), array_literal(c.edge_minute),
-                            array_literal(c.edge_lo), array_literal(c.edge_hi),
-                            array_literal(leaves.first), array_literal(leaves.second));
-    if (res[0][2].as<bool>() || attempt == 2)
-      break;
-    copy.loaded = false;
-  }
-  if (!res[0][1].as<bool>())
-    return std::nullopt;
-  return res[0][0].as<int64_t>();
-}
-
-std::optional<int64_t> count(pqxx::transaction_base& txn, const time_range& range) {
-  thread_local raw_ranges copy;
-  return count(txn, copy, range);
-}
-
-std::vector<std::string> read_args(const raw_ranges& copy, const std::vector<int64_t>& seqs,
-                                   bool per_minute, const std::vector<time_range>& ranges) {
-  auto plan = plan_read(ranges);
-  auto values = read_values(plan, seqs, per_minute, edge_leaves(copy, plan.edge_minute));
-  for (auto& v : values)
-    v = '\'' + std::move(v) + '\''; // array literals, numbers, booleans: nothing to escape
-  return values;
-}
-
-read_counts read(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs, bool per_minute,
-                 const std::vector<time_range>& ranges) {
-  thread_local raw_ranges copy;
-  return read(txn, copy, seqs, per_minute, ranges);
-}
-
-read_counts read(pqxx::transaction_base& txn, raw_ranges& copy, const std::vector<int64_t>& seqs,
-                 bool per_minute, const std::vector<time_range>& ranges) {
-  auto plan = plan_read(ranges);
+  auto& b_lo = plan.lo;
+  auto& b_hi = plan.hi;
+  auto& e_minute = plan.edge_minute;
+  auto& e_lo = plan.edge_lo;
+  auto& e_hi = plan.edge_hi;
   per_minute = per_minute && !seqs.empty();
   pqxx::result res;
-  if (!per_minute && plan.grains.empty() && plan.edge_minute.empty()) {
+  if (!per_minute && b_range.empty() && e_range.empty()) {
     res = txn.exec_prepared("read_heads");
   } else {
-    // The edge probes open the leaves the copy says can hold their
-    // minutes. When the statement would probe a range they leave out (the
-    // copy is stale: a range attached or not yet known), it says so (kind
-    // 4) and its answer is dropped: the copy is read again and so is the
-    // statement; a third try opens every leaf.
-    for (int attempt = 0;; ++attempt) {
-      if (!copy.loaded && attempt < 2)
-        load_raw_ranges(txn, copy);
-      auto args = read_values(plan, seqs, per_minute,
-                              attempt < 2 ? edge_leaves(copy, plan.edge_minute) : every_leaf());
-      res = txn.exec_prepared("read_counts",
-                              pqxx::prepare::make_dynamic_params(args.begin(), args.end()));
-      bool stale = std::any_of(res.begin(), res.end(),
-                               [](const pqxx::row& row) { return row[0].as<int>() == 4; });
-      if (!stale || attempt == 2)
-        break;
-      copy.loaded = false;
-    }
+    std::vector<int64_t> parts(seqs.size());
+    for (size_t p = 0; p < parts.size(); ++p)
+      parts[p] = static_cast<int64_t>(p);
+    // The tail's rows lie above the lowest sequence of the snapshot ($12, a
+    // parameter: the raw ranges below it are pruned when the executor
+    // starts, not opened; all of them when no tail is read).
+    auto tail_floor = per_minute ? *std::min_element(seqs.begin(), seqs.end())
+                                 : std::numeric_limits<int64_t>::max();
+    res = txn.exec_prepared("read_counts", array_literal(parts), array_literal(seqs), per_minute,
+                            array_literal(b_range), array_literal(b_grain), array_literal(b_lo),
+                            array_literal(b_hi), array_literal(e_range), array_literal(e_minute),
+                            array_literal(e_lo), array_literal(e_hi), tail_floor);
   }
-  auto& b_range = plan.grains;
-  auto& e_range = plan.edge_minute;
   read_counts out;
   out.ranges.assign(ranges.size(), 0);
   std::vector<bool> seen(seqs.size(), false), complete(e_range.size(), true);

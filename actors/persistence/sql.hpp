@@ -5,7 +5,6 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 #include <caf/error.hpp>
@@ -89,49 +88,12 @@ struct read_plan {
 };
 read_plan plan_read(const std::vector<time_range>& ranges);
 
-/// What a reader keeps between statements: its copy of `pings_ranges`, the
-/// raw ranges at or below each partition's head with their recorded
-/// pinged_at spans (migration 0015). From it read() computes which leaves
-/// of `pings` the edge probes can visit and passes their sequence bounds to
-/// `read_counts`, so that PostgreSQL prunes every other leaf when the
-/// executor starts instead of opening it on every execution. A stale copy
-/// costs a statement, never a row: `read_counts` reports any range it would
-/// probe that the bounds leave out, and read() then reloads the copy and
-/// reads again (and at the third try passes bounds that cover everything).
-struct raw_ranges {
-  struct range {
-    int64_t lo = 0, hi = 0;                   // relay_seq in [lo, hi)
-    std::optional<int64_t> first_ms, last_ms; // span, floor and ceiling (nullopt: not sealed)
-  };
-  bool loaded = false;
-  std::vector<range> ranges;
-  int64_t loads = 0; // how many times it was read
-};
-
-/// Reads the copy: one statement, one row per raw range at or below its
-/// partition's head.
-void load_raw_ranges(pqxx::transaction_base& txn, raw_ranges& copy);
-
-/// The sequence intervals `read_counts` lets its edge probes open ($13,
-/// $14: edge_leaf_slots of them, [lo, hi), sorted by lo, unused ones [0, 0)
-/// first): the ranges of the copy that can hold a ping of one of the edge
-/// minutes (their span meets the minute, or they are not sealed), in every
-/// partition alike, adjacent ones merged, then the closest merged until
-/// they fit.
-inline constexpr int edge_leaf_slots = 8;
-std::pair<std::vector<int64_t>, std::vector<int64_t>> edge_leaves(
-  const raw_ranges& copy, const std::vector<int64_t>& edge_minutes);
-
 /// Exact count of pings in the range (all pings when unbounded), from the
 /// partitions' heads (unbounded) or the buckets plus the two partial edge
 /// minutes (bounded): O(partitions x buckets + pings in the edge minutes),
 /// whatever the range and the history. Nullopt when an edge minute lies in
 /// raw rows that retention dropped (its exact share cannot be known).
-/// Its edge probes open only the leaves that can hold their minutes, as
-/// read()'s (`copy`; the overload without one keeps one per thread).
 std::optional<int64_t> count(pqxx::transaction_base& txn, const time_range& range);
-std::optional<int64_t> count(pqxx::transaction_base& txn, raw_ranges& copy,
-                             const time_range& range);
 
 /// Thrown by count_sequences when the raw rows it needs were dropped by
 /// retention.
@@ -156,11 +118,6 @@ bool retryable_sqlstate(const std::string& sqlstate);
 /// cache snapshot), per minute when `per_minute`.
 tail_counts tail(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs, bool per_minute);
 
-/// The arguments read() passes to `read_counts` for these inputs and this
-/// copy, as SQL literals (the tests EXPLAIN the statement with them).
-std::vector<std::string> read_args(const raw_ranges& copy, const std::vector<int64_t>& seqs,
-                                   bool per_minute, const std::vector<time_range>& ranges);
-
 /// The count reader's shared read, one statement (so one snapshot, one set
 /// of committed heads): the tail above `seqs` (per minute when
 /// `per_minute`; with `seqs` empty, above 0 in every partition, so its
@@ -170,12 +127,6 @@ std::vector<std::string> read_args(const raw_ranges& copy, const std::vector<int
 /// totals are asked it reads the heads alone (`read_heads`, one row per
 /// partition). O(partitions x (1 + bucket ranges) + edge-minute rows +
 /// tail rows), whatever the history.
-/// The edge probes open only the leaves that can hold their minutes
-/// (`copy`, loaded or reloaded as needed); the overload without a copy
-/// keeps one per thread (each reader worker is a detached actor, its own
-/// thread).
-read_counts read(pqxx::transaction_base& txn, raw_ranges& copy, const std::vector<int64_t>& seqs,
-                 bool per_minute, const std::vector<time_range>& ranges);
 read_counts read(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs, bool per_minute,
                  const std::vector<time_range>& ranges);
 
