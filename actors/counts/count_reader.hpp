@@ -75,8 +75,10 @@ struct settings {
   // Beside a read in flight another starts only once as many requests
   // wait as the last read started with (a read costs about the same
   // however few it answers); requests wait for the next read meanwhile.
-  // A round for the board is one of them, one round at a time.
-  size_t max_reads = 2;
+  // A round for the board is one of them, one round at a time. 1 by
+  // default: on two cores a second read cost PostgreSQL more per range
+  // than it gained (docs/counts.md, "Concurrent reads share the work").
+  size_t max_reads = 1;
   caf::timespan snapshot_timeout = std::chrono::milliseconds(200); // the reader answers sooner
   caf::timespan tail_timeout = std::chrono::seconds(5);
   caf::timespan fallback_timeout = std::chrono::seconds(5);

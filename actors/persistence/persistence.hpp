@@ -77,7 +77,7 @@ struct settings {
   // Tail readers: connections for the short reads (tails, the count
   // reader's shared reads, heads, the probe), each one statement at a
   // time; as many as the count reader has reads in flight (counts.max-reads).
-  int tail_readers = 2;
+  int tail_readers = 1;
   caf::timespan write_timeout = std::chrono::seconds(5);
   caf::timespan connect_timeout = std::chrono::seconds(2);
   caf::timespan statement_timeout = std::chrono::seconds(5);
