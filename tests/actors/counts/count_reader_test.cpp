@@ -244,6 +244,12 @@ struct fixture : test::coordinator_fixture {
     w->held_counts.clear();
   }
 
+  // Another count reader on the same fakes, with settings of its own.
+  counts::counts_actor spawn_reader(const counts::settings& s) {
+    return counts::spawn_count_reader(*sys, s, caf::actor_cast<cache::reader_actor>(cache),
+                                      caf::actor_cast<persistence::persistence_actor>(store), reg);
+  }
+
   using count_handle = decltype(std::declval<caf::scoped_actor&>()->request(
     std::declval<counts::counts_actor&>(), caf::infinite, count_atom::value, time_range{}));
 
@@ -1003,9 +1009,7 @@ BOOST_AUTO_TEST_CASE(a_round_gap_gathers_the_calls_of_the_gap) {
   counts::settings s;
   s.board = gapped;
   s.round_gap = 10min;
-  auto reader = counts::spawn_count_reader(*sys, s, caf::actor_cast<cache::reader_actor>(cache),
-                                           caf::actor_cast<persistence::persistence_actor>(store),
-                                           reg);
+  auto reader = spawn_reader(s);
   parking p{gapped, 16};
   auto now = steady::now();
   BOOST_REQUIRE(p.park(1, now + 5s, now).ask);
@@ -1034,9 +1038,7 @@ BOOST_AUTO_TEST_CASE(a_round_gap_gathers_the_calls_of_the_gap) {
 BOOST_AUTO_TEST_CASE(a_second_read_runs_beside_the_first) {
   counts::settings s;
   s.max_reads = 2;
-  auto reader = counts::spawn_count_reader(*sys, s, caf::actor_cast<cache::reader_actor>(cache),
-                                           caf::actor_cast<persistence::persistence_actor>(store),
-                                           reg);
+  auto reader = spawn_reader(s);
   w->tail_per_read = true;
   w->hold_reads = true;
   auto ask_reader = [&](time_range r) {
@@ -1087,9 +1089,7 @@ BOOST_AUTO_TEST_CASE(a_second_read_runs_beside_the_first) {
 BOOST_AUTO_TEST_CASE(a_second_read_waits_for_a_reads_worth_of_requests) {
   counts::settings s;
   s.max_reads = 2;
-  auto reader = counts::spawn_count_reader(*sys, s, caf::actor_cast<cache::reader_actor>(cache),
-                                           caf::actor_cast<persistence::persistence_actor>(store),
-                                           reg);
+  auto reader = spawn_reader(s);
   w->hold_reads = true;
   std::vector<decltype((*self)->request(reader, caf::infinite, count_atom::value, time_range{}))>
     hs;
@@ -1129,9 +1129,7 @@ BOOST_AUTO_TEST_CASE(rounds_stay_one_at_a_time_beside_other_reads) {
   counts::settings s;
   s.max_reads = 2;
   s.board = rounds;
-  auto reader = counts::spawn_count_reader(*sys, s, caf::actor_cast<cache::reader_actor>(cache),
-                                           caf::actor_cast<persistence::persistence_actor>(store),
-                                           reg);
+  auto reader = spawn_reader(s);
   w->hold_reads = true;
   caf::anon_send(reader, count_atom::value);
   drain(); // round 1 in flight
