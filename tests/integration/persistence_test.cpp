@@ -112,6 +112,26 @@ persistence::persistence_actor store_concurrently(caf::actor_system& sys, teleme
   return store;
 }
 
+// Every grain's buckets against the stored rows: per (partition, bucket)
+// no difference, and `total` pings in all.
+void check_buckets_match_rows(const std::string& dsn, int64_t total) {
+  for (int grain : {1, 60, 1440}) {
+    BOOST_TEST_CONTEXT("grain " << grain) {
+      auto g = std::to_string(grain);
+      std::string diff = "SELECT count(*) FROM (SELECT kafka_partition, bucket_of(ms_to_minute("
+                         "timestamptz_to_ms(pinged_at)), ";
+      diff += g;
+      diff += ") AS first_minute, count(*) AS n FROM pings GROUP BY 1, 2) r "
+              "FULL JOIN (SELECT * FROM ping_buckets WHERE grain = ";
+      diff += g;
+      diff += ") b USING (kafka_partition, first_minute) WHERE r.n IS DISTINCT FROM b.n";
+      BOOST_TEST(test::query_int(dsn, diff) == 0);
+      BOOST_TEST(test::query_int(dsn, "SELECT sum(n) FROM ping_buckets WHERE grain = " + g)
+                 == total);
+    }
+  }
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_CASE(concurrent_pings_share_commits) {
@@ -315,22 +335,7 @@ BOOST_AUTO_TEST_CASE(buckets_count_every_insert_exactly_once) {
              "1, 900 + i FROM generate_series(1, 20) i");
   }
   BOOST_TEST(test::query_int(dsn, "SELECT count(*) FROM pings") == 40 + 40 + 22 + 1 + 50 + 20 + 20);
-  for (int grain : {1, 60, 1440}) {
-    BOOST_TEST_CONTEXT("grain " << grain) {
-      auto g = std::to_string(grain);
-      // Rows per (partition, bucket) against the buckets: no difference.
-      std::string diff = "SELECT count(*) FROM (SELECT kafka_partition, bucket_of(ms_to_minute("
-                         "timestamptz_to_ms(pinged_at)), ";
-      diff += g;
-      diff += ") AS first_minute, count(*) AS n FROM pings GROUP BY 1, 2) r "
-              "FULL JOIN (SELECT * FROM ping_buckets WHERE grain = ";
-      diff += g;
-      diff += ") b USING (kafka_partition, first_minute) WHERE r.n IS DISTINCT FROM b.n";
-      BOOST_TEST(test::query_int(dsn, diff) == 0);
-      BOOST_TEST(test::query_int(dsn, "SELECT sum(n) FROM ping_buckets WHERE grain = " + g)
-                 == 40 + 40 + 22 + 1 + 50 + 20 + 20);
-    }
-  }
+  check_buckets_match_rows(dsn, 40 + 40 + 22 + 1 + 50 + 20 + 20);
 }
 
 // store_pings() adds a batch within one minute to its three buckets directly
@@ -365,21 +370,7 @@ BOOST_AUTO_TEST_CASE(one_minute_batches_fill_their_buckets_exactly) {
     total += static_cast<int64_t>(b.size());
     part = (part + 1) % 3;
   }
-  for (int grain : {1, 60, 1440}) {
-    BOOST_TEST_CONTEXT("grain " << grain) {
-      auto g = std::to_string(grain);
-      std::string diff = "SELECT count(*) FROM (SELECT kafka_partition, bucket_of(ms_to_minute("
-                         "timestamptz_to_ms(pinged_at)), ";
-      diff += g;
-      diff += ") AS first_minute, count(*) AS n FROM pings GROUP BY 1, 2) r "
-              "FULL JOIN (SELECT * FROM ping_buckets WHERE grain = ";
-      diff += g;
-      diff += ") b USING (kafka_partition, first_minute) WHERE r.n IS DISTINCT FROM b.n";
-      BOOST_TEST(test::query_int(dsn, diff) == 0);
-      BOOST_TEST(test::query_int(dsn, "SELECT sum(n) FROM ping_buckets WHERE grain = " + g)
-                 == total);
-    }
-  }
+  check_buckets_match_rows(dsn, total);
 }
 
 // store_pings() counts a one-minute batch as cardinality(parts) (migration
