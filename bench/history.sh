@@ -9,7 +9,7 @@
 # plan_cache_mode = force_generic_plan set for the service's role and
 # auto_explain logging the plan of every statement slower than 5 ms:
 #   1. PingCount {} at $BENCH_CONNECTIONS (32) connections (h2load, Connect
-#      JSON): rate, p99, max; again with the mix's client (wrk), so that the
+#      JSON; after 2 s not measured): rate, p99, max; again with the mix's client (wrk), so that the
 #      mix's ratio can also be read between one client's rates; and right
 #      after a 10 s Ping burst at full speed (pingctl, 64 in flight) that
 #      leaves the processor behind. Beside each rate, the CPU per call of
@@ -82,6 +82,10 @@ seq 0 $((DAYS - 1)) | xargs -P 2 -I{} bash -c \
 
 psql_db ping_history -v rows="$ROWS" -v days="$DAYS" -v day=-2 -f "$BENCH/history_generate.sql" >/dev/null
 gen_s=$(( ($(ms) - t0) / 1000 ))
+# The load's dirty pages written now (a checkpoint, then the kernel's), not
+# while the phases below are measured.
+"$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qAt -c CHECKPOINT >/dev/null
+sync
 echo "   $(psql_db ping_history -c 'SELECT count(*) FROM pings') rows in ${gen_s} s," \
   "$(psql_db ping_history -c "SELECT pg_size_pretty(pg_database_size('ping_history'))")"
 
@@ -103,6 +107,15 @@ redis_ticks() {
 # The machine's busy and total clock ticks (every core).
 machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat; }
 per_call_us() { awk -v t="$1" -v n="$2" -v u="$TICK_US" 'BEGIN { printf "%.1f", (n > 0 ? t * u / n : 0) }'; }
+
+# PingCount {} for 2 s, not measured: a freshly started gateway and
+# processor (first plans, caches, the consumer group settling) before the
+# first rate of a phase, as bench/ingest.sh warms up.
+h2_warm() {
+  echo '{}' >"$RUN/empty.json"
+  h2load --h1 -c "$CONNS" -D 2 -d "$RUN/empty.json" -H 'Content-Type: application/json' \
+    "http://127.0.0.1:$CPORT/ping.v1.PingService/PingCount" >/dev/null 2>&1 || true
+}
 
 # h2load PingCount {} for SECS at CONNS connections
 #   -> "rps p99_ms max_ms non200 pg_cpu_us_per_call gateway_cpu_us_per_call"
@@ -279,6 +292,7 @@ measure() { # NAME DATABASE
   # The older snapshot of step 3, taken now (the burst comes after it).
   redis_eval "$SNAPSHOT_TAKE" >/dev/null
 
+  h2_warm
   read -r FIG[$name.rps] FIG[$name.p99] FIG[$name.max] FIG[$name.bad] FIG[$name.pgus] FIG[$name.gwus] \
     FIG[$name.clientus] FIG[$name.redisus] FIG[$name.busy] < <(h2_count)
   # The same with the mix's client (wrk and bench/ranges.lua), for a ratio
