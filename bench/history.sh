@@ -9,8 +9,9 @@
 # plan_cache_mode = force_generic_plan set for the service's role and
 # auto_explain logging the plan of every statement slower than 5 ms:
 #   1. PingCount {} at $BENCH_CONNECTIONS (32) connections (h2load, Connect
-#      JSON; after 2 s not measured): rate, p99, max; again with the mix's client (wrk), so that the
-#      mix's ratio can also be read between one client's rates; and right
+#      JSON; after 2 s not measured): rate, p99, max; again with the mix's
+#      client (wrk), so that the mix's ratio can also be read between one
+#      client's rates; and right
 #      after a 10 s Ping burst at full speed (pingctl, 64 in flight) that
 #      leaves the processor behind. Beside each rate, the CPU per call of
 #      PostgreSQL, the gateway, the client and redis, and how busy the
