@@ -7,7 +7,14 @@
 -- the filled ranges sealed.
 -- Run with psql -v rows=N -v days=D -v day=K for day K (0 = oldest), or
 -- -v day=-1 for the set-up before the days, or -v day=-2 for the end.
+-- With -v span_ms=S the pings are received over the last S ms instead
+-- (bench/dense_edges.sh), and D is the number of chunks K counts.
 \set ON_ERROR_STOP 1
+\if :{?span_ms}
+\else
+  \set span_ms 0
+\endif
+SELECT CASE WHEN :span_ms > 0 THEN :span_ms::int8 ELSE :days::int8 * 86400000 END AS span \gset
 SELECT :day = -1 AS setup, :day = -2 AS finish, :day >= 0 AS one_day \gset
 \if :setup
   SELECT add_kafka_partitions(3);
@@ -19,7 +26,7 @@ SELECT :day = -1 AS setup, :day = -2 AS finish, :day >= 0 AS one_day \gset
   INSERT INTO pings (id, pinged_at, received_at, kafka_partition, relay_seq)
   SELECT gen_random_uuid(), ms_to_timestamptz(g.ms - (g.i * 7919) % 5000),
          ms_to_timestamptz(g.ms), (g.i % 3)::int2, g.i / 3 + 1
-  FROM (SELECT i, b.end_ms - :days::int8 * 86400000 + i * (:days::int8 * 86400000 / :rows) AS ms
+  FROM (SELECT i, b.end_ms - :span::int8 + i * :span::int8 / :rows AS ms
         FROM bench_history b,
              generate_series(:rows::int8 * :day / :days, :rows::int8 * (:day + 1) / :days - 1) i) g;
 \elif :finish

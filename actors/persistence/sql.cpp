@@ -202,7 +202,13 @@ const std::vector<statement>& count_statements() {
     //      rest of the minute, subtracted from the minute's bucket (exact
     //      while retention never dropped a raw row of the partition,
     //      raw_from = 1: the minute's rows then all exist and the bucket
-    //      counts exactly them, in the same snapshot); in only the raw
+    //      counts exactly them, in the same snapshot). That side's whole
+    //      seconds come from ping_seconds (migration 0019: one index range
+    //      per partition, at most 30 rows), and only its partial seconds
+    //      at either end (each under a second) from the raw rows, so an
+    //      edge reads under two seconds of pings however dense the minute;
+    //      a side within one second is read from the raw rows alone. The
+    //      raw rows are probed in only the raw
     //      ranges whose recorded pinged_at span meets the probed interval
     //      or that have none (not sealed yet: the open range), each by its
     //      relay_seq bounds so that run-time pruning opens only that leaf
@@ -238,33 +244,47 @@ const std::vector<statement>& count_statements() {
      "     WHERE y.kafka_partition = h.part AND y.grain = r.grain"
      "       AND y.first_minute >= r.lo AND y.first_minute < r.hi"
      "     ORDER BY y.first_minute LIMIT (r.hi - r.lo) / r.grain + 1) z) x GROUP BY r.i),"
-     " e AS MATERIALIZED (SELECT e.i, e.minute, e.m0, e.m1, e.lo, e.hi, e.flip,"
-     "     CASE WHEN NOT e.flip THEN e.lo WHEN e.lo = e.m0 THEN e.hi ELSE e.m0 END AS a,"
-     "     CASE WHEN NOT e.flip THEN e.hi WHEN e.lo = e.m0 THEN e.m1 ELSE e.lo END AS z"
-     "   FROM (SELECT e.i, e.minute, ms_to_timestamptz(e.minute * 60000) AS m0,"
-     "           ms_to_timestamptz(e.minute * 60000 + 60000) AS m1,"
-     "           ms_to_timestamptz(e.lo) AS lo, ms_to_timestamptz(e.hi) AS hi,"
-     "           (e.lo = e.minute * 60000 OR e.hi = e.minute * 60000 + 60000)"
-     "             AND e.hi - e.lo > 30000 AS flip"
-     "         FROM unnest($8::int4[], $9::int8[], $10::int8[], $11::int8[])"
-     "           AS e(i, minute, lo, hi)) e),"
+     " e AS MATERIALIZED (SELECT e.i, e.minute, ms_to_timestamptz(e.m0) AS m0,"
+     "     ms_to_timestamptz(e.m0 + 60000) AS m1, ms_to_timestamptz(e.lo) AS lo,"
+     "     ms_to_timestamptz(e.hi) AS hi, e.flip, e.a <= e.z - 1000 AS split,"
+     "     ms_to_timestamptz(e.a) AS a, ms_to_timestamptz(e.z) AS z,"
+     "     ms_to_timestamptz(e.a + (1000 - e.a % 1000) % 1000) AS sa,"
+     "     ms_to_timestamptz(e.z - (e.z % 1000 + 1000) % 1000) AS sz,"
+     "     (e.a + (1000 - e.a % 1000) % 1000) / 1000 AS s0,"
+     "     (e.z - (e.z % 1000 + 1000) % 1000) / 1000 AS s1"
+     "   FROM (SELECT e.*,"
+     "           CASE WHEN NOT e.flip THEN e.lo WHEN e.lo = e.m0 THEN e.hi ELSE e.m0 END AS a,"
+     "           CASE WHEN NOT e.flip THEN e.hi WHEN e.lo = e.m0 THEN e.m0 + 60000"
+     "                ELSE e.lo END AS z"
+     "         FROM (SELECT e.i, e.minute, e.minute * 60000 AS m0, e.lo, e.hi,"
+     "                 (e.lo = e.minute * 60000 OR e.hi = e.minute * 60000 + 60000)"
+     "                   AND e.hi - e.lo > 30000 AS flip"
+     "               FROM unnest($8::int4[], $9::int8[], $10::int8[], $11::int8[])"
+     "                 AS e(i, minute, lo, hi)) e) e),"
      " c AS (SELECT e.i,"
-     "     sum(CASE WHEN h.raw_from <= 1 AND e.flip THEN coalesce(r.n, 0) - c.raw"
-     "              ELSE c.inside END)::int8 AS inside,"
+     "     sum(CASE WHEN h.raw_from > 1 THEN c.inside"
+     "              WHEN e.flip THEN coalesce(r.n, 0) - s.n - c.raw ELSE s.n + c.raw END)::int8"
+     "       AS inside,"
      "     bool_and(h.raw_from <= 1 OR c.raw = coalesce(r.n, 0)) AS complete"
      "   FROM e CROSS JOIN h"
      "   LEFT JOIN LATERAL (SELECT r.n FROM ping_buckets r"
      "     WHERE (e.flip OR h.raw_from > 1) AND r.kafka_partition = h.part AND r.grain = 1"
      "       AND r.first_minute = e.minute OFFSET 0) r ON true"
-     "   CROSS JOIN LATERAL (SELECT CASE WHEN h.raw_from <= 1 THEN e.a ELSE e.m0 END AS a,"
-     "                              CASE WHEN h.raw_from <= 1 THEN e.z ELSE e.m1 END AS z) k"
+     "   CROSS JOIN LATERAL (SELECT coalesce(sum(x.n), 0) AS n FROM ping_seconds x"
+     "     WHERE h.raw_from <= 1 AND e.split AND x.kafka_partition = h.part"
+     "       AND x.second >= e.s0 AND x.second < e.s1) s"
      "   CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE p.pinged_at >= e.lo"
      "                                                AND p.pinged_at < e.hi) AS inside,"
-     "                              count(*) AS raw FROM g"
+     "                              count(*) AS raw"
+     "     FROM (VALUES (CASE WHEN h.raw_from > 1 THEN e.m0 ELSE e.a END,"
+     "                   CASE WHEN h.raw_from > 1 THEN e.m1 WHEN e.split THEN e.sa ELSE e.z END),"
+     "                  (e.sz, CASE WHEN h.raw_from <= 1 AND e.split THEN e.z ELSE e.sz END))"
+     "       AS k(a, z)"
+     "     CROSS JOIN g"
      "     CROSS JOIN LATERAL (SELECT p.pinged_at FROM pings p"
      "       WHERE p.kafka_partition = h.part AND p.relay_seq >= g.lo AND p.relay_seq < g.hi"
      "         AND p.pinged_at >= k.a AND p.pinged_at < k.z OFFSET 0) p"
-     "     WHERE g.part = h.part"
+     "     WHERE k.a < k.z AND g.part = h.part"
      "       AND (g.first_at IS NULL OR (g.first_at < k.z AND g.last_at >= k.a))) c"
      "   GROUP BY e.i)"
      " SELECT 0, part::int8, head, raw_from FROM h"

@@ -95,12 +95,12 @@ BOOST_AUTO_TEST_CASE(every_count_statement_keeps_an_index_plan_on_a_million_rows
     // by the relay's generic plan at 20 M rows, a twentieth at 1 M).
     txn.exec("SET jit_above_cost = 5000");
   }
-  // A sequential scan of pings (any of its ranges) or of the buckets is a
+  // A sequential scan of pings (any of its ranges) or of the buckets (minutes or seconds) is a
   // failure, unless the range scanned holds no row at all: the range
   // insert_pings() keeps ready ahead of the head, which PostgreSQL rightly
   // scans rather than index while it is empty. pings_ranges is not
   // history: one row per raw range (4 M pings), read whole per edge probe.
-  const std::regex history_scan{R"(Seq Scan on ((pings(?!_ranges)|ping_buckets)\w*))"};
+  const std::regex history_scan{R"(Seq Scan on ((pings(?!_ranges)|ping_buckets|ping_seconds)\w*))"};
   auto scans_rows = [&](const std::string& plan) {
     for (std::sregex_iterator it{plan.begin(), plan.end(), history_scan}, end; it != end; ++it) {
       pqxx::nontransaction txn{c};
@@ -379,6 +379,128 @@ BOOST_AUTO_TEST_CASE(counts_from_buckets_equal_counts_of_rows) {
   }
 }
 
+// A dense minute (about 580 pings a second, as at 1,200 pings/s over two
+// partitions): an edge reads its whole seconds from ping_seconds and only
+// its partial seconds from the raw rows (migration 0019), and every range
+// stays exact. The seconds are kept by every way rows are stored: a
+// writer's batch within one second, a batch across seconds, a batch over
+// several partitions (store_pings()), and a plain INSERT (the trigger).
+BOOST_AUTO_TEST_CASE(an_edge_in_a_dense_minute_reads_under_two_seconds_of_rows) {
+  auto dsn = test::fresh_database("dense");
+  persistence::migrate(dsn);
+  pqxx::connection c{with_timeouts(dsn, std::chrono::seconds(5), std::chrono::minutes(5))};
+  persistence::sql::prepare_writer_statements(c, 3);
+  const int64_t minute = 1'790'000'000'000 / 60'000 - 10, m0 = minute * 60'000;
+  auto m = [&](const std::string& ms) { return "ms_to_timestamptz(" + ms + ")"; };
+  {
+    pqxx::nontransaction txn{c};
+    // A plain INSERT: the trigger derives buckets and seconds.
+    txn.exec("SELECT ensure_pings_ranges(p::int2, 2000) FROM generate_series(0, 2) p");
+    txn.exec("INSERT INTO pings (id, pinged_at, received_at, kafka_partition, relay_seq) "
+             "SELECT gen_random_uuid(), "
+             + m(std::to_string(m0) + " + (i * 37) % 60000") + ", " + m(std::to_string(m0 + 60'000))
+             + ", (i % 3)::int2, i / 3 + 1 "
+               "FROM generate_series(0, 5999) i");
+    txn.exec("INSERT INTO outbox_head (kafka_partition, next_seq) SELECT p, 2001"
+             " FROM generate_series(0, 2) p ON CONFLICT (kafka_partition)"
+             " DO UPDATE SET next_seq = excluded.next_seq");
+    // store_pings(): 60 batches, each in one second of one partition ...
+    auto batch = [&](const std::string& pinged, const std::string& part, int n) {
+      txn.exec("SELECT insert_pings(array_agg(gen_random_uuid()), array_agg(" + pinged
+               + "), array_agg(" + std::to_string(m0 + 60'000) + "::int8), array_agg(" + part
+               + ")) FROM generate_series(0, " + std::to_string(n - 1) + ") i");
+    };
+    for (int b = 0; b < 60; ++b)
+      batch(std::to_string(m0 + b * 1'000) + " + (i * 7) % 1000", std::to_string(b % 3) + "::int2",
+            400);
+    // ... 20 across three seconds each, and one over every partition that
+    // starts 5 s before the minute and ends 4 s into the next.
+    for (int b = 0; b < 20; ++b)
+      batch(std::to_string(m0 + b * 2'900) + " + i * 29", std::to_string(b % 3) + "::int2", 100);
+    batch(std::to_string(m0 - 5'000) + " + i * 23", "(i % 3)::int2", 3'000);
+    txn.exec("ANALYZE");
+  }
+  // The seconds equal the rows, partition by partition.
+  BOOST_TEST(test::query_int(dsn, "SELECT count(*) FROM (SELECT kafka_partition, floor(date_part("
+                                  "'epoch', pinged_at))::int8 AS second, count(*) AS n FROM pings"
+                                  " GROUP BY 1, 2) r FULL JOIN ping_seconds s"
+                                  " USING (kafka_partition, second) WHERE r.n IS DISTINCT FROM s.n")
+             == 0);
+  BOOST_TEST(test::query_int(dsn, "SELECT sum(n) FROM ping_seconds")
+             == 6'000 + 24'000 + 2'000 + 3'000);
+  pqxx::connection raw{dsn};
+  // Every kind of range with an end in or around the minute: the shared
+  // read equals count(*) of the rows, in one read and each on its own.
+  {
+    std::mt19937_64 rng{29};
+    const int64_t lengths[] = {1,      999,    1'000,  1'001,  4'321, 29'999,
+                               30'001, 45'000, 59'999, 61'000, 90'000};
+    std::vector<time_range> ranges;
+    for (int i = 0; i < 300; ++i) {
+      auto start = m0 - 70'000 + static_cast<int64_t>(rng() % 140'000);
+      if (i % 5 == 0)
+        start -= start % 1'000; // on a second
+      ranges.push_back(time_range{true, start, start + lengths[static_cast<size_t>(i) % 11]});
+    }
+    ranges.push_back(time_range{true, m0 + 1'000, m0 + 60'000});
+    ranges.push_back(time_range{true, m0, m0 + 59'000});
+    pqxx::nontransaction txn{c};
+    auto together = persistence::sql::read(txn, {}, false, ranges);
+    BOOST_REQUIRE(together.ranges.size() == ranges.size());
+    for (size_t i = 0; i < ranges.size(); ++i) {
+      auto expected = rows_in(raw, ranges[i].start_ms, ranges[i].end_ms);
+      BOOST_TEST(together.ranges[i] == expected,
+                 "range [" << ranges[i].start_ms << ", " << ranges[i].end_ms << ")");
+      if (i % 10 == 0)
+        BOOST_TEST(persistence::sql::read(txn, {}, false, {ranges[i]}).ranges.at(0) == expected);
+    }
+  }
+  // The raw rows an edge's probes read: only its partial seconds.
+  pqxx::connection x{with_timeouts(dsn, std::chrono::seconds(5), std::chrono::minutes(5))};
+  {
+    pqxx::nontransaction txn{x};
+    txn.exec("SET plan_cache_mode = force_generic_plan");
+    for (auto& s : persistence::sql::count_statements())
+      if (std::string{s.name} == "read_counts")
+        txn.exec("PREPARE read_counts AS " + std::string{s.sql});
+  }
+  auto probed = [&](int64_t lo, int64_t hi) {
+    pqxx::nontransaction txn{x};
+    std::string plan;
+    for (const auto& row :
+         txn.exec("EXPLAIN (ANALYZE, TIMING OFF) EXECUTE read_counts('{}', '{}', false, '{}', "
+                  "'{}', '{}', '{}', '{0}', '{"
+                  + std::to_string(minute) + "}', '{" + std::to_string(lo) + "}', '{"
+                  + std::to_string(hi) + "}', 9223372036854775807)"))
+      plan += row[0].as<std::string>() + "\n";
+    const std::regex probe{
+      R"(Index (?:Only )?Scan using pings\w*_pinged_at\w*_idx[^\n]*actual rows=(\d+) loops=(\d+))"};
+    int64_t n = 0;
+    for (std::sregex_iterator it{plan.begin(), plan.end(), probe}, end; it != end; ++it)
+      n += std::stoll((*it)[1].str()) * std::stoll((*it)[2].str());
+    BOOST_TEST_MESSAGE(plan);
+    return n;
+  };
+  // Inside the minute on both sides: 20.5 s, of which 750 ms at each end
+  // are partial seconds.
+  auto side = rows_in(raw, m0 + 10'250, m0 + 30'750);
+  auto partial = rows_in(raw, m0 + 10'250, m0 + 11'000) + rows_in(raw, m0 + 30'000, m0 + 30'750);
+  BOOST_TEST(partial > 0);
+  BOOST_TEST(side > 10 * partial);
+  // (EXPLAIN's rows are per loop, rounded: a few rows either way)
+  auto n = probed(m0 + 10'250, m0 + 30'750);
+  BOOST_TEST(n <= partial + 6);
+  BOOST_TEST(n + 6 >= partial);
+  // Most of the minute (flipped): the rest, [m0, m0 + 29.5 s), is 29 whole
+  // seconds and 500 ms of rows, subtracted from the minute's bucket.
+  auto rest = rows_in(raw, m0, m0 + 29'500);
+  partial = rows_in(raw, m0 + 29'000, m0 + 29'500);
+  BOOST_TEST(rest > 20 * partial);
+  n = probed(m0 + 29'500, m0 + 60'000);
+  BOOST_TEST(n <= partial + 6);
+  BOOST_TEST(n + 6 >= partial);
+}
+
 BOOST_AUTO_TEST_CASE(dropping_raw_ranges_changes_no_answer) {
   auto dsn = database_with_ranges("retention", 5000);
   pqxx::connection c{dsn};
@@ -542,7 +664,9 @@ BOOST_AUTO_TEST_CASE(edge_probes_visit_only_the_ranges_that_hold_the_minute) {
   for (auto minute : minutes) {
     const int64_t m0 = minute * 60'000;
     int sealed = 0;
-    for (auto& [leaf, seq_scan] : probed_leaves(minute, m0 + 1'000, m0 + 60'000)) {
+    // (the rest of the minute, [m0, m0 + 1.234 s), is its first second's
+    // bucket and 234 ms of raw rows: those probe the leaves)
+    for (auto& [leaf, seq_scan] : probed_leaves(minute, m0 + 1'234, m0 + 60'000)) {
       pqxx::nontransaction txn{raw};
       // (leaf is \w+, from the plan)
       std::string q = "SELECT first_at IS NOT NULL, coalesce(first_at < ms_to_timestamptz(";
