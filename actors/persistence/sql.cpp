@@ -202,12 +202,14 @@ const std::vector<statement>& count_statements() {
     //      rest of the minute, subtracted from the minute's bucket (exact
     //      while retention never dropped a raw row of the partition,
     //      raw_from = 1: the minute's rows then all exist and the bucket
-    //      counts exactly them, in the same snapshot). That side's whole
-    //      seconds come from ping_seconds (migration 0019: one index range
-    //      per partition, at most 30 rows), and only its partial seconds
-    //      at either end (each under a second) from the raw rows, so an
-    //      edge reads under two seconds of pings however dense the minute;
-    //      a side within one second is read from the raw rows alone. The
+    //      counts exactly them, in the same snapshot). In a dense minute
+    //      (its bucket flags `seconds`, migration 0019) that side's whole
+    //      seconds come from ping_seconds (one index range per partition,
+    //      at most 30 rows) and only its partial seconds at either end
+    //      (each under a second) from the raw rows, so an edge reads under
+    //      two seconds of pings however dense the minute (a side within
+    //      one second: the raw rows alone); a sparse minute's side is read
+    //      from its raw rows (at most 600 a partition). The
     //      raw rows are probed in only the raw
     //      ranges whose recorded pinged_at span meets the probed interval
     //      or that have none (not sealed yet: the open range), each by its
@@ -218,11 +220,11 @@ const std::vector<statement>& count_statements() {
     //      pings_ranges per edge and partition, each asking the kernel for
     //      the table's size), without those above the partition's head
     //      (kept ready ahead: nothing to probe there). After retention
-    //      dropped rows (raw_from > 1) the whole minute is read and its
-    //      rows compared with the bucket. The bounds are computed once per
-    //      edge (e, MATERIALIZED), not per index scan; the minute's bucket
-    //      is looked up only when it is used (a flipped edge, or raw rows
-    //      dropped: a one-time filter, OFFSET 0 keeps it one). The rows are those
+    //      dropped rows (raw_from > 1) a dense minute's partial seconds are
+    //      read whole and their rows compared with their seconds' counts,
+    //      and a sparse minute is read whole and its rows compared with its
+    //      bucket. The bounds are computed once per edge (e, MATERIALIZED),
+    //      not per index scan. The rows are those
     //      of the same snapshot, so at or below the heads of kind 0 (a
     //      ping's row and its head commit together).
     {"read_counts",
@@ -244,48 +246,67 @@ const std::vector<statement>& count_statements() {
      "     WHERE y.kafka_partition = h.part AND y.grain = r.grain"
      "       AND y.first_minute >= r.lo AND y.first_minute < r.hi"
      "     ORDER BY y.first_minute LIMIT (r.hi - r.lo) / r.grain + 1) z) x GROUP BY r.i),"
-     " e AS MATERIALIZED (SELECT e.i, e.minute, ms_to_timestamptz(e.m0) AS m0,"
-     "     ms_to_timestamptz(e.m0 + 60000) AS m1, ms_to_timestamptz(e.lo) AS lo,"
-     "     ms_to_timestamptz(e.hi) AS hi, e.flip, e.a <= e.z - 1000 AS split,"
+     " e AS MATERIALIZED (SELECT e.i, e.minute, e.flip, e.sa <= e.sz AS crosses,"
+     "     ms_to_timestamptz(e.m0) AS m0, ms_to_timestamptz(e.m0 + 60000) AS m1,"
+     "     ms_to_timestamptz(e.lo) AS lo, ms_to_timestamptz(e.hi) AS hi,"
      "     ms_to_timestamptz(e.a) AS a, ms_to_timestamptz(e.z) AS z,"
-     "     ms_to_timestamptz(e.a + (1000 - e.a % 1000) % 1000) AS sa,"
-     "     ms_to_timestamptz(e.z - (e.z % 1000 + 1000) % 1000) AS sz,"
-     "     (e.a + (1000 - e.a % 1000) % 1000) / 1000 AS s0,"
-     "     (e.z - (e.z % 1000 + 1000) % 1000) / 1000 AS s1"
-     "   FROM (SELECT e.*,"
-     "           CASE WHEN NOT e.flip THEN e.lo WHEN e.lo = e.m0 THEN e.hi ELSE e.m0 END AS a,"
-     "           CASE WHEN NOT e.flip THEN e.hi WHEN e.lo = e.m0 THEN e.m0 + 60000"
-     "                ELSE e.lo END AS z"
-     "         FROM (SELECT e.i, e.minute, e.minute * 60000 AS m0, e.lo, e.hi,"
-     "                 (e.lo = e.minute * 60000 OR e.hi = e.minute * 60000 + 60000)"
-     "                   AND e.hi - e.lo > 30000 AS flip"
-     "               FROM unnest($8::int4[], $9::int8[], $10::int8[], $11::int8[])"
-     "                 AS e(i, minute, lo, hi)) e) e),"
+     "     ms_to_timestamptz(e.sa) AS sa, ms_to_timestamptz(e.sz) AS sz,"
+     "     ms_to_timestamptz(e.fa) AS fa, ms_to_timestamptz(e.cz) AS cz,"
+     "     e.sa / 1000 AS s0, e.sz / 1000 AS s1,"
+     "     array_remove(ARRAY[CASE WHEN e.fa < CASE WHEN e.sa <= e.sz THEN e.sa ELSE e.cz END"
+     "                             THEN e.fa / 1000 END,"
+     "                        CASE WHEN e.sa <= e.sz AND e.sz < e.cz THEN e.sz / 1000 END], NULL)"
+     "       AS probe"
+     "   FROM (SELECT e.*, e.a + (1000 - e.a % 1000) % 1000 AS sa,"
+     "           e.z - (e.z % 1000 + 1000) % 1000 AS sz, e.a - (e.a % 1000 + 1000) % 1000 AS fa,"
+     "           e.z + (1000 - e.z % 1000) % 1000 AS cz"
+     "         FROM (SELECT e.*,"
+     "                 CASE WHEN NOT e.flip THEN e.lo WHEN e.lo = e.m0 THEN e.hi ELSE e.m0 END AS "
+     "a,"
+     "                 CASE WHEN NOT e.flip THEN e.hi WHEN e.lo = e.m0 THEN e.m0 + 60000"
+     "                      ELSE e.lo END AS z"
+     "               FROM (SELECT e.i, e.minute, e.minute * 60000 AS m0, e.lo, e.hi,"
+     "                       (e.lo = e.minute * 60000 OR e.hi = e.minute * 60000 + 60000)"
+     "                         AND e.hi - e.lo > 30000 AS flip"
+     "                     FROM unnest($8::int4[], $9::int8[], $10::int8[], $11::int8[])"
+     "                       AS e(i, minute, lo, hi)) e) e) e),"
      " c AS (SELECT e.i,"
-     "     sum(CASE WHEN h.raw_from > 1 THEN c.inside"
-     "              WHEN e.flip THEN coalesce(r.n, 0) - s.n - c.raw ELSE s.n + c.raw END)::int8"
-     "       AS inside,"
-     "     bool_and(h.raw_from <= 1 OR c.raw = coalesce(r.n, 0)) AS complete"
+     "     sum(CASE WHEN d.whole THEN c.inside"
+     "              WHEN e.flip THEN coalesce(r.n, 0) - s.n - c.inside"
+     "              ELSE s.n + c.inside END)::int8 AS inside,"
+     "     bool_and(CASE WHEN d.whole THEN c.raw = coalesce(r.n, 0)"
+     "                   WHEN d.secs AND h.raw_from > 1 THEN c.raw = s.probed"
+     "                   ELSE true END) AS complete"
      "   FROM e CROSS JOIN h"
-     "   LEFT JOIN LATERAL (SELECT r.n FROM ping_buckets r"
-     "     WHERE (e.flip OR h.raw_from > 1) AND r.kafka_partition = h.part AND r.grain = 1"
-     "       AND r.first_minute = e.minute OFFSET 0) r ON true"
-     "   CROSS JOIN LATERAL (SELECT coalesce(sum(x.n), 0) AS n FROM ping_seconds x"
-     "     WHERE h.raw_from <= 1 AND e.split AND x.kafka_partition = h.part"
-     "       AND x.second >= e.s0 AND x.second < e.s1) s"
-     "   CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE p.pinged_at >= e.lo"
-     "                                                AND p.pinged_at < e.hi) AS inside,"
+     "   LEFT JOIN LATERAL (SELECT r.n, r.seconds FROM ping_buckets r"
+     "     WHERE r.kafka_partition = h.part AND r.grain = 1 AND r.first_minute = e.minute"
+     "     OFFSET 0) r ON true"
+     "   CROSS JOIN LATERAL (SELECT coalesce(r.seconds, false) AS secs,"
+     "                              h.raw_from > 1 AND NOT coalesce(r.seconds, false) AS whole) d"
+     "   CROSS JOIN LATERAL (SELECT (SELECT coalesce(sum(x.n), 0) FROM ping_seconds x"
+     "         WHERE d.secs AND e.crosses AND x.kafka_partition = h.part"
+     "           AND x.second >= e.s0 AND x.second < e.s1) AS n,"
+     "       (SELECT coalesce(sum(x.n), 0) FROM ping_seconds x"
+     "         WHERE d.secs AND h.raw_from > 1 AND x.kafka_partition = h.part"
+     "           AND x.second = ANY (e.probe)) AS probed) s"
+     "   CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE p.pinged_at >= k.lo"
+     "                                                AND p.pinged_at < k.hi) AS inside,"
      "                              count(*) AS raw"
-     "     FROM (VALUES (CASE WHEN h.raw_from > 1 THEN e.m0 ELSE e.a END,"
-     "                   CASE WHEN h.raw_from > 1 THEN e.m1 WHEN e.split THEN e.sa ELSE e.z END),"
-     "                  (e.sz, CASE WHEN h.raw_from <= 1 AND e.split THEN e.z ELSE e.sz END))"
-     "       AS k(a, z)"
+     "     FROM (SELECT CASE WHEN d.whole THEN e.lo ELSE e.a END AS lo,"
+     "                  CASE WHEN d.whole THEN e.hi ELSE e.z END AS hi) k"
+     "     CROSS JOIN LATERAL (VALUES"
+     "         (CASE WHEN d.whole THEN e.m0 WHEN d.secs AND h.raw_from > 1 THEN e.fa ELSE e.a END,"
+     "          CASE WHEN d.whole THEN e.m1 WHEN NOT d.secs THEN e.z WHEN e.crosses THEN e.sa"
+     "               WHEN h.raw_from > 1 THEN e.cz ELSE e.z END),"
+     "         (CASE WHEN d.secs AND e.crosses THEN e.sz ELSE e.cz END,"
+     "          CASE WHEN NOT (d.secs AND e.crosses) THEN e.cz WHEN h.raw_from > 1 THEN e.cz"
+     "               ELSE e.z END)) AS v(a, z)"
      "     CROSS JOIN g"
      "     CROSS JOIN LATERAL (SELECT p.pinged_at FROM pings p"
      "       WHERE p.kafka_partition = h.part AND p.relay_seq >= g.lo AND p.relay_seq < g.hi"
-     "         AND p.pinged_at >= k.a AND p.pinged_at < k.z OFFSET 0) p"
-     "     WHERE k.a < k.z AND g.part = h.part"
-     "       AND (g.first_at IS NULL OR (g.first_at < k.z AND g.last_at >= k.a))) c"
+     "         AND p.pinged_at >= v.a AND p.pinged_at < v.z OFFSET 0) p"
+     "     WHERE v.a < v.z AND g.part = h.part"
+     "       AND (g.first_at IS NULL OR (g.first_at < v.z AND g.last_at >= v.a))) c"
      "   GROUP BY e.i)"
      " SELECT 0, part::int8, head, raw_from FROM h"
      " UNION ALL SELECT 1, m, n, 0::int8 FROM t"

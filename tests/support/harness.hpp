@@ -82,6 +82,16 @@ inline constexpr const char* outbox_backlog
   = "SELECT coalesce(sum(h.next_seq - 1 - c.acked_seq), 0) FROM outbox_head h "
     "JOIN outbox_cursor c USING (kafka_partition)";
 
+/// Differences between ping_seconds and the rows (migration 0019): per
+/// (partition, second) of every minute whose bucket keeps seconds, and
+/// seconds outside such minutes; 0 when they agree.
+inline constexpr const char* seconds_mismatches
+  = "SELECT count(*) FROM (SELECT p.kafka_partition, floor(date_part('epoch', p.pinged_at))::int8"
+    " AS second, count(*) AS n FROM pings p JOIN ping_buckets b"
+    " ON b.kafka_partition = p.kafka_partition AND b.grain = 1 AND b.seconds"
+    " AND b.first_minute = floor(date_part('epoch', p.pinged_at) / 60)::int8 GROUP BY 1, 2) r"
+    " FULL JOIN ping_seconds s USING (kafka_partition, second) WHERE r.n IS DISTINCT FROM s.n";
+
 /// A single integer from a query.
 int64_t query_int(const std::string& dsn, const std::string& sql);
 
