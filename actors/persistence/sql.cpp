@@ -203,7 +203,9 @@ const std::vector<statement>& count_statements() {
     //      while retention never dropped a raw row of the partition,
     //      raw_from = 1: the minute's rows then all exist and the bucket
     //      counts exactly them, in the same snapshot). In a dense minute
-    //      (its bucket flags `seconds`, migration 0019) that side's whole
+    //      (one with ping_seconds rows: its bucket flags `seconds`,
+    //      migration 0019; one index range of at most 60 rows per
+    //      partition tells, and gives its counts) that side's whole
     //      seconds come from ping_seconds (one index range per partition,
     //      at most 30 rows) and only its partial seconds at either end
     //      (each under a second) from the raw rows, so an edge reads under
@@ -261,15 +263,15 @@ const std::vector<statement>& count_statements() {
      "           e.z - (e.z % 1000 + 1000) % 1000 AS sz, e.a - (e.a % 1000 + 1000) % 1000 AS fa,"
      "           e.z + (1000 - e.z % 1000) % 1000 AS cz"
      "         FROM (SELECT e.*,"
-     "                 CASE WHEN NOT e.flip THEN e.lo WHEN e.lo = e.m0 THEN e.hi ELSE e.m0 END AS "
-     "a,"
+     "                 CASE WHEN NOT e.flip THEN e.lo WHEN e.lo = e.m0 THEN e.hi"
+     "                      ELSE e.m0 END AS a,"
      "                 CASE WHEN NOT e.flip THEN e.hi WHEN e.lo = e.m0 THEN e.m0 + 60000"
      "                      ELSE e.lo END AS z"
      "               FROM (SELECT e.i, e.minute, e.minute * 60000 AS m0, e.lo, e.hi,"
      "                       (e.lo = e.minute * 60000 OR e.hi = e.minute * 60000 + 60000)"
      "                         AND e.hi - e.lo > 30000 AS flip"
      "                     FROM unnest($8::int4[], $9::int8[], $10::int8[], $11::int8[])"
-     "                       AS e(i, minute, lo, hi)) e) e) e),"
+     "                       AS e(i, minute, lo, hi) OFFSET 0) e OFFSET 0) e OFFSET 0) e),"
      " c AS (SELECT e.i,"
      "     sum(CASE WHEN d.whole THEN c.inside"
      "              WHEN e.flip THEN CASE WHEN s.secs THEN s.minute ELSE coalesce(r.n, 0) END"
