@@ -204,8 +204,11 @@ const std::vector<statement>& count_statements() {
     //      raw_from = 1: the minute's rows then all exist and the bucket
     //      counts exactly them, in the same snapshot). In a dense minute
     //      (one with ping_seconds rows: its bucket flags `seconds`,
-    //      migration 0019; one index range of at most 60 rows per
-    //      partition tells, and gives its counts) that side's whole
+    //      migration 0019; one probe per edge and partition of the
+    //      primary key, the only index of ping_seconds (migration 0020),
+    //      tells whether any partition has them, and then one range of it,
+    //      at most 60 rows per partition, whether this one does, and its
+    //      counts) that side's whole
     //      seconds come from ping_seconds (one index range per partition,
     //      at most 30 rows) and only its partial seconds at either end
     //      (each under a second) from the raw rows, so an edge reads under
@@ -249,8 +252,9 @@ const std::vector<statement>& count_statements() {
      "       AND y.first_minute >= r.lo AND y.first_minute < r.hi"
      "     ORDER BY y.first_minute LIMIT (r.hi - r.lo) / r.grain + 1) z) x GROUP BY r.i),"
      " e AS MATERIALIZED (SELECT e.i, e.minute, e.flip, e.sa <= e.sz AS crosses,"
-     "     EXISTS (SELECT 1 FROM ping_seconds x WHERE x.second >= e.minute * 60"
-     "             AND x.second < e.minute * 60 + 60) AS dense,"
+     "     EXISTS (SELECT 1 FROM h WHERE EXISTS (SELECT 1 FROM ping_seconds x"
+     "             WHERE x.kafka_partition = h.part AND x.second >= e.minute * 60"
+     "               AND x.second < e.minute * 60 + 60)) AS dense,"
      "     ms_to_timestamptz(e.m0) AS m0, ms_to_timestamptz(e.m0 + 60000) AS m1,"
      "     ms_to_timestamptz(e.lo) AS lo, ms_to_timestamptz(e.hi) AS hi,"
      "     ms_to_timestamptz(e.a) AS a, ms_to_timestamptz(e.z) AS z,"
