@@ -101,6 +101,13 @@ read_plan make_plan(const settings& cfg, const std::optional<bucket_bounds>& hin
     plan.coarse = plan.coarse || hint->coarse;
     fields.insert(buckets.begin(), buckets.end());
   }
+  // The partial edge minutes of the summed ranges, where the cache holds
+  // them: how many pings they hold tells PostgreSQL how to count them
+  // (range_sum::edge_pings).
+  for (auto& r : summed)
+    for (auto m : edge_minutes(r))
+      if (within({m, m + 1}, *hint) && room(1))
+        fields.insert({grain::minute, m});
   plan.fields.assign(fields.begin(), fields.end());
   return plan;
 }
@@ -258,6 +265,9 @@ snapshot read(worker_state& st, const settings& cfg, const std::vector<time_rang
                ? raw.values[static_cast<size_t>(it - plan.fields.begin())]
                : int64_t{0};
     };
+    auto fetched = [&](const bucket_ref& b) {
+      return std::binary_search(plan.fields.begin(), plan.fields.end(), b);
+    };
     auto& out = raw.snap;
     out.ranges.resize(per_minute.size());
     out.sums.resize(summed.size());
@@ -274,10 +284,19 @@ snapshot read(worker_state& st, const settings& cfg, const std::vector<time_rang
         view.buckets.push_back(value({grain::minute, m}));
     }
     for (size_t i = 0; i < summed.size(); ++i) {
+      auto& sum = out.sums[i];
+      sum.edge_pings = 0;
+      for (auto m : edge_minutes(summed[i])) {
+        bucket_ref b{grain::minute, m};
+        if (!fetched(b) || !within({m, m + 1}, raw.bounds)) {
+          sum.edge_pings = -1;
+          break;
+        }
+        sum.edge_pings = std::max(sum.edge_pings, value(b));
+      }
       auto& span = plan.sum_spans[i];
       if (span.empty())
         continue;
-      auto& sum = out.sums[i];
       sum.first_minute = span.lo;
       sum.end_minute = span.hi;
       for (auto& b : cover(span, plan.coarse))

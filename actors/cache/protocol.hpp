@@ -36,17 +36,24 @@ typename Inspector::result_type inspect(Inspector& f, range_view& x) {
 /// [first_minute, end_minute) it holds (empty when equal), read from the
 /// fewest day, hour and minute buckets (range_plan.hpp). The rest of the
 /// range is for PostgreSQL.
+///
+/// `edge_pings`: the most pings the cache holds in one of the range's
+/// partial edge minutes (edge_minutes(), which PostgreSQL counts from raw
+/// rows), 0 when it has none, -1 when one lies outside the minutes the
+/// cache holds completely. A hint for how PostgreSQL counts the edges,
+/// never part of an answer.
 struct range_sum {
   int64_t first_minute = 0;
   int64_t end_minute = 0;
   int64_t count = 0;
+  int64_t edge_pings = -1;
 
   friend bool operator==(const range_sum&, const range_sum&) = default;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, range_sum& x) {
-  return f(caf::meta::type_name("range_sum"), x.first_minute, x.end_minute, x.count);
+  return f(caf::meta::type_name("range_sum"), x.first_minute, x.end_minute, x.count, x.edge_pings);
 }
 
 /// One atomic snapshot of the cache. `usable` is true only when every

@@ -110,6 +110,20 @@ inline minute_span cached_span(const time_range& r, const bucket_bounds& b, int6
   return s.empty() ? minute_span{} : s;
 }
 
+/// The partial minutes at the ends of a bounded range (none, one or two,
+/// ascending): the minutes PostgreSQL counts from raw rows.
+inline std::vector<int64_t> edge_minutes(const time_range& r) {
+  std::vector<int64_t> out;
+  if (!r.bounded || r.start_ms >= r.end_ms)
+    return out;
+  if (r.start_ms % ms_per_minute != 0)
+    out.push_back(floor_div(r.start_ms, ms_per_minute));
+  auto last = floor_div(r.end_ms, ms_per_minute);
+  if (r.end_ms % ms_per_minute != 0 && (out.empty() || out.back() != last))
+    out.push_back(last);
+  return out;
+}
+
 /// True when `s` lies within the bounds (so its buckets are complete).
 inline bool within(const minute_span& s, const bucket_bounds& b) {
   return s.empty() || (s.lo >= b.floor && s.hi <= b.limit);

@@ -307,7 +307,7 @@ void fall_back_all(self_ptr self, const read_ptr& r, const std::string& reason) 
           settle_count(r->batch[i], err);
       read_done(self, r);
     },
-    tail_atom::value, std::vector<int64_t>{}, false, *ranges);
+    tail_atom::value, std::vector<int64_t>{}, false, *ranges, int64_t{-1});
 }
 
 // Pings of the tail in the minutes [first, end).
@@ -448,8 +448,11 @@ void start_one_read(self_ptr self) {
       for (auto& sum : snap.sums)
         per_minute |= sum.first_minute < sum.end_minute;
       // The parts of each summed range outside its cached span (edge
-      // minutes, what lies outside the cache's window), each once.
+      // minutes, what lies outside the cache's window), each once, and
+      // the most pings the cache holds in one of their edge minutes (-1:
+      // not known), which tells PostgreSQL how to count them.
       asked->parts.resize(r->batch.size());
+      int64_t edge_pings = 0;
       for (size_t i = 0; i < r->batch.size(); ++i) {
         auto& w = r->batch[i];
         if (!w.counts() || !w.range.bounded)
@@ -457,6 +460,8 @@ void start_one_read(self_ptr self) {
         auto& sum = snap.sums[static_cast<size_t>(asked->slot[i])];
         for (auto& part : cache::outside(w.range, {sum.first_minute, sum.end_minute}))
           asked->parts[i].push_back(index_of(asked->postgres, part));
+        if (edge_pings >= 0)
+          edge_pings = sum.edge_pings < 0 ? -1 : std::max(edge_pings, sum.edge_pings);
       }
       auto shared = std::make_shared<cache::snapshot>(std::move(snap));
       auto& st = self->state;
@@ -476,7 +481,7 @@ void start_one_read(self_ptr self) {
         [self, r](caf::error& err) {
           fall_back_all(self, r, "tail query failed: " + to_string(err));
         },
-        tail_atom::value, shared->seqs, per_minute, asked->postgres);
+        tail_atom::value, shared->seqs, per_minute, asked->postgres, edge_pings);
     },
     [self, r](caf::error& err) { fall_back_all(self, r, "cache read failed: " + to_string(err)); },
     snapshot_atom::value, asked->per_minute, asked->summed);

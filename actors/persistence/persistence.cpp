@@ -294,11 +294,13 @@ worker_actor::behavior_type worker(worker_actor::stateful_pointer<worker_state> 
       });
     },
     [=](tail_atom, const std::vector<int64_t>& seqs, bool per_minute,
-        const std::vector<time_range>& ranges) -> caf::result<read_counts> {
+        const std::vector<time_range>& ranges, int64_t edge_pings) -> caf::result<read_counts> {
       note();
       return guarded(self->state, cfg, "read", [&](pqxx::connection& c) {
-        pqxx::nontransaction txn{c}; // one statement: one snapshot
-        return sql::read(txn, seqs, per_minute, ranges);
+        // One statement, one snapshot (two when the hint was wrong: the
+        // second one later, sql::read).
+        pqxx::nontransaction txn{c};
+        return sql::read(txn, seqs, per_minute, ranges, edge_pings);
       });
     },
     [=](minutes_atom, int64_t first_minute, int32_t n) -> caf::result<std::vector<int64_t>> {
@@ -845,11 +847,11 @@ facade_actor::behavior_type facade(facade_ptr self, settings cfg, telemetry::reg
     },
     // The count reader's shared read: short like a tail (index ranges and
     // the edge minutes), on the same reader.
-    [=](tail_atom, std::vector<int64_t>& seqs, bool per_minute,
-        std::vector<time_range>& ranges) -> caf::result<read_counts> {
+    [=](tail_atom, std::vector<int64_t>& seqs, bool per_minute, std::vector<time_range>& ranges,
+        int64_t edge_pings) -> caf::result<read_counts> {
       note();
       return enqueue_read<read_counts>(self, self->state.tails, tail_atom::value, std::move(seqs),
-                                       per_minute, std::move(ranges));
+                                       per_minute, std::move(ranges), edge_pings);
     },
     [=](minutes_atom, int64_t first_minute, int32_t n) -> caf::result<std::vector<int64_t>> {
       note();

@@ -135,8 +135,11 @@ using persistence_actor = caf::typed_actor<
   // The same tail (sequences may be empty: then above 0 everywhere) and
   // the exact count of every range, in one statement: one snapshot, one
   // set of heads, however many ranges (the count reader's shared read).
-  caf::replies_to<tail_atom, std::vector<int64_t>, bool,
-                  std::vector<time_range>>::with<read_counts>,
+  // The last argument is the most pings the cache saw in any partial edge
+  // minute of the ranges, -1 when unknown: a hint for the statement's
+  // form, never for its answer (sql::read).
+  caf::replies_to<tail_atom, std::vector<int64_t>, bool, std::vector<time_range>,
+                  int64_t>::with<read_counts>,
   // Pings per epoch minute for n minutes from the first (admin console).
   caf::replies_to<minutes_atom, int64_t, int32_t>::with<std::vector<int64_t>>,
   // Every partition's committed head and relay cursor, in partition order
@@ -155,9 +158,10 @@ using worker_actor = caf::typed_actor<
   caf::replies_to<count_atom, time_range>::with<int64_t>,
   // The tail beyond a cache snapshot.
   caf::replies_to<tail_atom, std::vector<int64_t>, bool>::with<tail_counts>,
-  // The tail and the ranges at one moment (read_counts).
-  caf::replies_to<tail_atom, std::vector<int64_t>, bool,
-                  std::vector<time_range>>::with<read_counts>,
+  // The tail and the ranges at one moment (read_counts), with the edge
+  // hint.
+  caf::replies_to<tail_atom, std::vector<int64_t>, bool, std::vector<time_range>,
+                  int64_t>::with<read_counts>,
   // Pings per epoch minute for n minutes from the first.
   caf::replies_to<minutes_atom, int64_t, int32_t>::with<std::vector<int64_t>>,
   // Every partition's committed head and relay cursor.

@@ -93,6 +93,150 @@ std::string join(const std::vector<T>& xs, F f) {
   return out;
 }
 
+// The count reader's shared read (sql::read) in three forms, one prepared
+// statement each, built from the same parts (the rows and the parts are
+// described at read_counts below). A statement pays for starting every
+// node of its plan on every execution, whether the read needs it or not
+// (docs/counts.md, "A statement per read"), so each form holds only the
+// parts its reads use.
+//
+// h: every partition's committed head and lowest kept raw row.
+const char* const read_heads_part
+  = "WITH h AS (SELECT kafka_partition AS part, next_seq - 1 AS head, raw_from FROM outbox_head)";
+// g: the raw ranges at or below the heads (read once, for the edges).
+const char* const read_ranges_part
+  = ", g AS MATERIALIZED (SELECT g.kafka_partition AS part, g.lo, g.hi, g.first_at, g.last_at"
+    "   FROM pings_ranges g JOIN h ON h.part = g.kafka_partition AND g.lo <= h.head)";
+// w, t: the tail above the snapshot's sequences, per minute; `floor`
+// is the parameter holding the lowest of them.
+std::string read_tail_part(const char* floor) {
+  return std::string{
+           ", w AS (SELECT w.part, w.seq, h.head"
+           "   FROM unnest($1::int2[], $2::int8[]) AS w(part, seq)"
+           "   JOIN h ON h.part = w.part WHERE $3::bool AND h.head > w.seq),"
+           " t AS (SELECT x.m, count(*)::int8 AS n"
+           "   FROM w CROSS JOIN LATERAL (SELECT ms_to_minute(timestamptz_to_ms(y.pinged_at)) AS m"
+           "     FROM pings y"
+           "     WHERE y.kafka_partition = w.part AND y.relay_seq > w.seq AND y.relay_seq <= w.head"
+           "       AND y.relay_seq > "}
+         + floor + "::int8 OFFSET 0) x GROUP BY 1)";
+}
+// b: the whole-minute buckets of the asked ranges.
+const char* const read_pieces_part
+  = ", b AS (SELECT r.i, coalesce(sum(x.n), 0)::int8 AS n"
+    "   FROM unnest($4::int4[], $5::int4[], $6::int8[], $7::int8[]) AS r(i, grain, lo, hi)"
+    "   CROSS JOIN h"
+    "   CROSS JOIN LATERAL (SELECT sum(z.n) AS n FROM (SELECT y.n FROM ping_buckets y"
+    "     WHERE y.kafka_partition = h.part AND y.grain = r.grain"
+    "       AND y.first_minute >= r.lo AND y.first_minute < r.hi"
+    "     ORDER BY y.first_minute LIMIT (r.hi - r.lo) / r.grain + 1) z) x GROUP BY r.i)";
+// e, c: the partial edge minutes, any minute (dense ones from their
+// seconds).
+const char* const read_edges_part
+  = ", e AS MATERIALIZED (SELECT e.i, e.minute, e.flip, e.sa <= e.sz AS crosses,"
+    "     EXISTS (SELECT 1 FROM h WHERE EXISTS (SELECT 1 FROM ping_seconds x"
+    "             WHERE x.kafka_partition = h.part AND x.second >= e.minute * 60"
+    "               AND x.second < e.minute * 60 + 60)) AS dense,"
+    "     ms_to_timestamptz(e.m0) AS m0, ms_to_timestamptz(e.m0 + 60000) AS m1,"
+    "     ms_to_timestamptz(e.lo) AS lo, ms_to_timestamptz(e.hi) AS hi,"
+    "     ms_to_timestamptz(e.a) AS a, ms_to_timestamptz(e.z) AS z,"
+    "     ms_to_timestamptz(e.sa) AS sa, ms_to_timestamptz(e.sz) AS sz,"
+    "     ms_to_timestamptz(e.fa) AS fa, ms_to_timestamptz(e.cz) AS cz,"
+    "     e.sa / 1000 AS s0, e.sz / 1000 AS s1,"
+    "     array_remove(ARRAY[CASE WHEN e.fa < CASE WHEN e.sa <= e.sz THEN e.sa ELSE e.cz END"
+    "                             THEN e.fa / 1000 END,"
+    "                        CASE WHEN e.sa <= e.sz AND e.sz < e.cz THEN e.sz / 1000 END], NULL)"
+    "       AS probe"
+    "   FROM (SELECT e.*, e.a + (1000 - e.a % 1000) % 1000 AS sa,"
+    "           e.z - (e.z % 1000 + 1000) % 1000 AS sz, e.a - (e.a % 1000 + 1000) % 1000 AS fa,"
+    "           e.z + (1000 - e.z % 1000) % 1000 AS cz"
+    "         FROM (SELECT e.*,"
+    "                 CASE WHEN NOT e.flip THEN e.lo WHEN e.lo = e.m0 THEN e.hi"
+    "                      ELSE e.m0 END AS a,"
+    "                 CASE WHEN NOT e.flip THEN e.hi WHEN e.lo = e.m0 THEN e.m0 + 60000"
+    "                      ELSE e.lo END AS z"
+    "               FROM (SELECT e.i, e.minute, e.minute * 60000 AS m0, e.lo, e.hi,"
+    "                       (e.lo = e.minute * 60000 OR e.hi = e.minute * 60000 + 60000)"
+    "                         AND e.hi - e.lo > 30000 AS flip"
+    "                     FROM unnest($8::int4[], $9::int8[], $10::int8[], $11::int8[])"
+    "                       AS e(i, minute, lo, hi) OFFSET 0) e OFFSET 0) e OFFSET 0) e),"
+    " c AS (SELECT e.i,"
+    "     sum(CASE WHEN d.whole THEN c.inside"
+    "              WHEN e.flip THEN CASE WHEN s.secs THEN s.minute ELSE coalesce(r.n, 0) END"
+    "                               - s.n - c.inside"
+    "              ELSE s.n + c.inside END)::int8 AS inside,"
+    "     bool_and(CASE WHEN d.whole THEN c.raw = coalesce(r.n, 0)"
+    "                   WHEN s.secs AND h.raw_from > 1 THEN c.raw = s.probed"
+    "                   ELSE true END) AS complete"
+    "   FROM e CROSS JOIN h"
+    "   CROSS JOIN LATERAL (SELECT count(*) > 0 AS secs, coalesce(sum(x.n), 0) AS minute,"
+    "       coalesce(sum(x.n) FILTER (WHERE x.second >= e.s0 AND x.second < e.s1), 0) AS n,"
+    "       coalesce(sum(x.n) FILTER (WHERE x.second = ANY (e.probe)), 0) AS probed"
+    "     FROM (SELECT x.second, x.n FROM ping_seconds x WHERE e.dense AND x.kafka_partition = "
+    "h.part"
+    "       AND x.second >= e.minute * 60 AND x.second < e.minute * 60 + 60"
+    "       ORDER BY x.second LIMIT 60) x) s"
+    "   CROSS JOIN LATERAL (SELECT h.raw_from > 1 AND NOT s.secs AS whole) d"
+    "   LEFT JOIN LATERAL (SELECT r.n FROM ping_buckets r"
+    "     WHERE (e.flip OR h.raw_from > 1) AND NOT s.secs AND r.kafka_partition = h.part"
+    "       AND r.grain = 1 AND r.first_minute = e.minute OFFSET 0) r ON true"
+    "   CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE p.pinged_at >= k.lo"
+    "                                                AND p.pinged_at < k.hi) AS inside,"
+    "                              count(*) AS raw"
+    "     FROM (SELECT CASE WHEN d.whole THEN e.lo ELSE e.a END AS lo,"
+    "                  CASE WHEN d.whole THEN e.hi ELSE e.z END AS hi) k"
+    "     CROSS JOIN LATERAL (VALUES"
+    "         (CASE WHEN d.whole THEN e.m0 WHEN s.secs AND h.raw_from > 1 THEN e.fa ELSE e.a END,"
+    "          CASE WHEN d.whole THEN e.m1 WHEN NOT s.secs THEN e.z WHEN e.crosses THEN e.sa"
+    "               WHEN h.raw_from > 1 THEN e.cz ELSE e.z END),"
+    "         (CASE WHEN s.secs AND e.crosses THEN e.sz ELSE e.cz END,"
+    "          CASE WHEN NOT (s.secs AND e.crosses) THEN e.cz WHEN h.raw_from > 1 THEN e.cz"
+    "               ELSE e.z END)) AS v(a, z)"
+    "     CROSS JOIN g"
+    "     CROSS JOIN LATERAL (SELECT p.pinged_at FROM pings p"
+    "       WHERE p.kafka_partition = h.part AND p.relay_seq >= g.lo AND p.relay_seq < g.hi"
+    "         AND p.pinged_at >= v.a AND p.pinged_at < v.z OFFSET 0) p"
+    "     WHERE v.a < v.z AND g.part = h.part"
+    "       AND (g.first_at IS NULL OR (g.first_at < v.z AND g.last_at >= v.a))) c"
+    "   GROUP BY e.i)";
+// e, c: the partial edge minutes from their raw rows only.
+const char* const read_sparse_edges_part
+  = ", e AS MATERIALIZED (SELECT e.i, e.minute, e.m0, e.m1, e.lo, e.hi, e.flip,"
+    "     CASE WHEN NOT e.flip THEN e.lo WHEN e.lo = e.m0 THEN e.hi ELSE e.m0 END AS a,"
+    "     CASE WHEN NOT e.flip THEN e.hi WHEN e.lo = e.m0 THEN e.m1 ELSE e.lo END AS z"
+    "   FROM (SELECT e.i, e.minute, ms_to_timestamptz(e.minute * 60000) AS m0,"
+    "           ms_to_timestamptz(e.minute * 60000 + 60000) AS m1,"
+    "           ms_to_timestamptz(e.lo) AS lo, ms_to_timestamptz(e.hi) AS hi,"
+    "           (e.lo = e.minute * 60000 OR e.hi = e.minute * 60000 + 60000)"
+    "             AND e.hi - e.lo > 30000 AS flip"
+    "         FROM unnest($8::int4[], $9::int8[], $10::int8[], $11::int8[])"
+    "           AS e(i, minute, lo, hi) OFFSET 0) e),"
+    " c AS (SELECT e.i,"
+    "     sum(CASE WHEN h.raw_from <= 1 AND e.flip THEN coalesce(r.n, 0) - c.raw"
+    "              ELSE c.inside END)::int8 AS inside,"
+    "     bool_and(h.raw_from <= 1 OR c.raw = coalesce(r.n, 0)) AS complete"
+    "   FROM e CROSS JOIN h"
+    "   LEFT JOIN LATERAL (SELECT r.n FROM ping_buckets r"
+    "     WHERE (e.flip OR h.raw_from > 1) AND r.kafka_partition = h.part AND r.grain = 1"
+    "       AND r.first_minute = e.minute OFFSET 0) r ON true"
+    "   CROSS JOIN LATERAL (SELECT CASE WHEN h.raw_from <= 1 THEN e.a ELSE e.m0 END AS a,"
+    "                              CASE WHEN h.raw_from <= 1 THEN e.z ELSE e.m1 END AS z) k"
+    "   CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE p.pinged_at >= e.lo"
+    "                                                AND p.pinged_at < e.hi) AS inside,"
+    "                              count(*) AS raw FROM g"
+    "     CROSS JOIN LATERAL (SELECT p.pinged_at FROM pings p"
+    "       WHERE p.kafka_partition = h.part AND p.relay_seq >= g.lo AND p.relay_seq < g.hi"
+    "         AND p.pinged_at >= k.a AND p.pinged_at < k.z OFFSET 0) p"
+    "     WHERE g.part = h.part"
+    "       AND (g.first_at IS NULL OR (g.first_at < k.z AND g.last_at >= k.a))) c"
+    "   GROUP BY e.i)";
+// The rows of h, t and b, then those of c.
+const char* const read_rows_part = " SELECT 0, part::int8, head, raw_from FROM h"
+                                   " UNION ALL SELECT 1, m, n, 0::int8 FROM t"
+                                   " UNION ALL SELECT 2, i::int8, n, 0::int8 FROM b";
+const char* const read_edge_rows_part
+  = " UNION ALL SELECT 3, i::int8, inside, complete::int::int8 FROM c";
+
 } // namespace
 
 // The partitions' heads: every partition that has an outbox head row.
@@ -100,6 +244,20 @@ std::string join(const std::vector<T>& xs, F f) {
 // partition: a LATERAL over the partition list, so no plan, custom or
 // generic, can turn it into a scan of the history.
 const std::vector<statement>& count_statements() {
+  // A call of read_counts and read_counts_sparse: three bucket pieces and
+  // three edges.
+  const std::vector<std::string> read_example{"'{0,1,2}'",
+                                              "'{100,100,100}'",
+                                              "true",
+                                              "'{0,0,0,1}'",
+                                              "'{1440,60,1,1}'",
+                                              "'{28333440,28333380,28333370,28333000}'",
+                                              "'{28334880,28333440,28333380,28333010}'",
+                                              "'{0,0,1}'",
+                                              "'{28333369,28334880,28332999}'",
+                                              "'{1700002150000,1700092800000,1699979940000}'",
+                                              "'{1700002200000,1700092830000,1699979950000}'",
+                                              "100"};
   static const std::vector<statement> all = {
     // Every stored ping: sequences are gapless, so a partition holds
     // exactly its head's number of pings (O(partitions)).
@@ -233,99 +391,24 @@ const std::vector<statement>& count_statements() {
     //      of the same snapshot, so at or below the heads of kind 0 (a
     //      ping's row and its head commit together).
     {"read_counts",
-     "WITH h AS (SELECT kafka_partition AS part, next_seq - 1 AS head, raw_from FROM outbox_head),"
-     " g AS MATERIALIZED (SELECT g.kafka_partition AS part, g.lo, g.hi, g.first_at, g.last_at"
-     "   FROM pings_ranges g JOIN h ON h.part = g.kafka_partition AND g.lo <= h.head),"
-     " w AS (SELECT w.part, w.seq, h.head FROM unnest($1::int2[], $2::int8[]) AS w(part, seq)"
-     "   JOIN h ON h.part = w.part WHERE $3::bool AND h.head > w.seq),"
-     " t AS (SELECT x.m, count(*)::int8 AS n"
-     "   FROM w CROSS JOIN LATERAL (SELECT ms_to_minute(timestamptz_to_ms(y.pinged_at)) AS m"
-     "     FROM pings y"
-     "     WHERE y.kafka_partition = w.part AND y.relay_seq > w.seq AND y.relay_seq <= w.head"
-     "       AND y.relay_seq > $12::int8"
-     "     OFFSET 0) x GROUP BY 1),"
-     " b AS (SELECT r.i, coalesce(sum(x.n), 0)::int8 AS n"
-     "   FROM unnest($4::int4[], $5::int4[], $6::int8[], $7::int8[]) AS r(i, grain, lo, hi)"
-     "   CROSS JOIN h"
-     "   CROSS JOIN LATERAL (SELECT sum(z.n) AS n FROM (SELECT y.n FROM ping_buckets y"
-     "     WHERE y.kafka_partition = h.part AND y.grain = r.grain"
-     "       AND y.first_minute >= r.lo AND y.first_minute < r.hi"
-     "     ORDER BY y.first_minute LIMIT (r.hi - r.lo) / r.grain + 1) z) x GROUP BY r.i),"
-     " e AS MATERIALIZED (SELECT e.i, e.minute, e.flip, e.sa <= e.sz AS crosses,"
-     "     EXISTS (SELECT 1 FROM h WHERE EXISTS (SELECT 1 FROM ping_seconds x"
-     "             WHERE x.kafka_partition = h.part AND x.second >= e.minute * 60"
-     "               AND x.second < e.minute * 60 + 60)) AS dense,"
-     "     ms_to_timestamptz(e.m0) AS m0, ms_to_timestamptz(e.m0 + 60000) AS m1,"
-     "     ms_to_timestamptz(e.lo) AS lo, ms_to_timestamptz(e.hi) AS hi,"
-     "     ms_to_timestamptz(e.a) AS a, ms_to_timestamptz(e.z) AS z,"
-     "     ms_to_timestamptz(e.sa) AS sa, ms_to_timestamptz(e.sz) AS sz,"
-     "     ms_to_timestamptz(e.fa) AS fa, ms_to_timestamptz(e.cz) AS cz,"
-     "     e.sa / 1000 AS s0, e.sz / 1000 AS s1,"
-     "     array_remove(ARRAY[CASE WHEN e.fa < CASE WHEN e.sa <= e.sz THEN e.sa ELSE e.cz END"
-     "                             THEN e.fa / 1000 END,"
-     "                        CASE WHEN e.sa <= e.sz AND e.sz < e.cz THEN e.sz / 1000 END], NULL)"
-     "       AS probe"
-     "   FROM (SELECT e.*, e.a + (1000 - e.a % 1000) % 1000 AS sa,"
-     "           e.z - (e.z % 1000 + 1000) % 1000 AS sz, e.a - (e.a % 1000 + 1000) % 1000 AS fa,"
-     "           e.z + (1000 - e.z % 1000) % 1000 AS cz"
-     "         FROM (SELECT e.*,"
-     "                 CASE WHEN NOT e.flip THEN e.lo WHEN e.lo = e.m0 THEN e.hi"
-     "                      ELSE e.m0 END AS a,"
-     "                 CASE WHEN NOT e.flip THEN e.hi WHEN e.lo = e.m0 THEN e.m0 + 60000"
-     "                      ELSE e.lo END AS z"
-     "               FROM (SELECT e.i, e.minute, e.minute * 60000 AS m0, e.lo, e.hi,"
-     "                       (e.lo = e.minute * 60000 OR e.hi = e.minute * 60000 + 60000)"
-     "                         AND e.hi - e.lo > 30000 AS flip"
-     "                     FROM unnest($8::int4[], $9::int8[], $10::int8[], $11::int8[])"
-     "                       AS e(i, minute, lo, hi) OFFSET 0) e OFFSET 0) e OFFSET 0) e),"
-     " c AS (SELECT e.i,"
-     "     sum(CASE WHEN d.whole THEN c.inside"
-     "              WHEN e.flip THEN CASE WHEN s.secs THEN s.minute ELSE coalesce(r.n, 0) END"
-     "                               - s.n - c.inside"
-     "              ELSE s.n + c.inside END)::int8 AS inside,"
-     "     bool_and(CASE WHEN d.whole THEN c.raw = coalesce(r.n, 0)"
-     "                   WHEN s.secs AND h.raw_from > 1 THEN c.raw = s.probed"
-     "                   ELSE true END) AS complete"
-     "   FROM e CROSS JOIN h"
-     "   CROSS JOIN LATERAL (SELECT count(*) > 0 AS secs, coalesce(sum(x.n), 0) AS minute,"
-     "       coalesce(sum(x.n) FILTER (WHERE x.second >= e.s0 AND x.second < e.s1), 0) AS n,"
-     "       coalesce(sum(x.n) FILTER (WHERE x.second = ANY (e.probe)), 0) AS probed"
-     "     FROM (SELECT x.second, x.n FROM ping_seconds x WHERE e.dense AND x.kafka_partition = "
-     "h.part"
-     "       AND x.second >= e.minute * 60 AND x.second < e.minute * 60 + 60"
-     "       ORDER BY x.second LIMIT 60) x) s"
-     "   CROSS JOIN LATERAL (SELECT h.raw_from > 1 AND NOT s.secs AS whole) d"
-     "   LEFT JOIN LATERAL (SELECT r.n FROM ping_buckets r"
-     "     WHERE (e.flip OR h.raw_from > 1) AND NOT s.secs AND r.kafka_partition = h.part"
-     "       AND r.grain = 1 AND r.first_minute = e.minute OFFSET 0) r ON true"
-     "   CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE p.pinged_at >= k.lo"
-     "                                                AND p.pinged_at < k.hi) AS inside,"
-     "                              count(*) AS raw"
-     "     FROM (SELECT CASE WHEN d.whole THEN e.lo ELSE e.a END AS lo,"
-     "                  CASE WHEN d.whole THEN e.hi ELSE e.z END AS hi) k"
-     "     CROSS JOIN LATERAL (VALUES"
-     "         (CASE WHEN d.whole THEN e.m0 WHEN s.secs AND h.raw_from > 1 THEN e.fa ELSE e.a END,"
-     "          CASE WHEN d.whole THEN e.m1 WHEN NOT s.secs THEN e.z WHEN e.crosses THEN e.sa"
-     "               WHEN h.raw_from > 1 THEN e.cz ELSE e.z END),"
-     "         (CASE WHEN s.secs AND e.crosses THEN e.sz ELSE e.cz END,"
-     "          CASE WHEN NOT (s.secs AND e.crosses) THEN e.cz WHEN h.raw_from > 1 THEN e.cz"
-     "               ELSE e.z END)) AS v(a, z)"
-     "     CROSS JOIN g"
-     "     CROSS JOIN LATERAL (SELECT p.pinged_at FROM pings p"
-     "       WHERE p.kafka_partition = h.part AND p.relay_seq >= g.lo AND p.relay_seq < g.hi"
-     "         AND p.pinged_at >= v.a AND p.pinged_at < v.z OFFSET 0) p"
-     "     WHERE v.a < v.z AND g.part = h.part"
-     "       AND (g.first_at IS NULL OR (g.first_at < v.z AND g.last_at >= v.a))) c"
-     "   GROUP BY e.i)"
-     " SELECT 0, part::int8, head, raw_from FROM h"
-     " UNION ALL SELECT 1, m, n, 0::int8 FROM t"
-     " UNION ALL SELECT 2, i::int8, n, 0::int8 FROM b"
-     " UNION ALL SELECT 3, i::int8, inside, complete::int::int8 FROM c",
-     {"'{0,1,2}'", "'{100,100,100}'", "true", "'{0,0,0,1}'", "'{1440,60,1,1}'",
-      "'{28333440,28333380,28333370,28333000}'", "'{28334880,28333440,28333380,28333010}'",
-      "'{0,0,1}'", "'{28333369,28334880,28332999}'",
-      "'{1700002150000,1700092800000,1699979940000}'",
-      "'{1700002200000,1700092830000,1699979950000}'", "100"}},
+     std::string{read_heads_part} + read_ranges_part + read_tail_part("$12") + read_pieces_part
+       + read_edges_part + read_rows_part + read_edge_rows_part,
+     read_example},
+    // The same read when its edges are known to be sparse (sql::read with
+    // the cache's hint): each edge from its raw rows alone, no node of
+    // ping_seconds. Exact for any minute while its raw rows are kept; an
+    // edge whose rows retention dropped answers incomplete, and sql::read
+    // then reads again with read_counts.
+    {"read_counts_sparse",
+     std::string{read_heads_part} + read_ranges_part + read_tail_part("$12") + read_pieces_part
+       + read_sparse_edges_part + read_rows_part + read_edge_rows_part,
+     read_example},
+    // The same read without edges (every asked range on whole minutes):
+    // the heads, the tail ($8 its floor) and the buckets.
+    {"read_counts_whole",
+     std::string{read_heads_part} + read_tail_part("$8") + read_pieces_part + read_rows_part,
+     {"'{0,1,2}'", "'{100,100,100}'", "true", "'{0,1,2}'", "'{1440,60,1}'",
+      "'{28333440,28333380,28333370}'", "'{28334880,28333440,28333380}'", "100"}},
     // The same read when only totals are asked (PingCount {}): the heads,
     // one row per partition, nothing else (the tail is head - seq: gapless
     // sequences). The cheapest statement that proves a snapshot caught up.
@@ -778,8 +861,13 @@ tail_counts tail(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs, 
   return out;
 }
 
-read_counts read(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs, bool per_minute,
-                 const std::vector<time_range>& ranges) {
+namespace {
+
+// sql::read in one of its forms: `sparse` counts the edges from their raw
+// rows alone (read_counts_sparse), else from the seconds of dense minutes
+// too (read_counts); a read without edges is read_counts_whole either way.
+read_counts read_in_form(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs,
+                         bool per_minute, const std::vector<time_range>& ranges, bool sparse) {
   // Each bucket row and each edge probe once, however many ranges share it
   // (plan_read); the statement's key of kind 2 is a piece, of kind 3 an edge.
   auto plan = plan_read(ranges);
@@ -806,10 +894,16 @@ read_counts read(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs, 
     // starts, not opened; all of them when no tail is read).
     auto tail_floor = per_minute ? *std::min_element(seqs.begin(), seqs.end())
                                  : std::numeric_limits<int64_t>::max();
-    res = txn.exec_prepared("read_counts", array_literal(parts), array_literal(seqs), per_minute,
-                            array_literal(b_range), array_literal(b_grain), array_literal(b_lo),
-                            array_literal(b_hi), array_literal(e_range), array_literal(e_minute),
-                            array_literal(e_lo), array_literal(e_hi), tail_floor);
+    if (e_range.empty())
+      res = txn.exec_prepared("read_counts_whole", array_literal(parts), array_literal(seqs),
+                              per_minute, array_literal(b_range), array_literal(b_grain),
+                              array_literal(b_lo), array_literal(b_hi), tail_floor);
+    else
+      res = txn.exec_prepared(sparse ? "read_counts_sparse" : "read_counts", array_literal(parts),
+                              array_literal(seqs), per_minute, array_literal(b_range),
+                              array_literal(b_grain), array_literal(b_lo), array_literal(b_hi),
+                              array_literal(e_range), array_literal(e_minute), array_literal(e_lo),
+                              array_literal(e_hi), tail_floor);
   }
   read_counts out;
   out.ranges.assign(ranges.size(), 0);
@@ -877,6 +971,23 @@ read_counts read(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs, 
     }
     out.ranges[i] = whole ? n : -1;
   }
+  return out;
+}
+
+} // namespace
+
+read_counts read(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs, bool per_minute,
+                 const std::vector<time_range>& ranges, int64_t edge_pings) {
+  // At most sparse_minute_pings in a minute over every partition: no
+  // partition passed it, so none keeps the minute's seconds.
+  if (edge_pings < 0 || edge_pings > sparse_minute_pings)
+    return read_in_form(txn, seqs, per_minute, ranges, false);
+  auto out = read_in_form(txn, seqs, per_minute, ranges, true);
+  // An edge whose raw rows retention dropped: its seconds may still
+  // count it (a dense minute the hint missed). A new statement, so a new
+  // snapshot, taken after the first: the answers stay read-your-writes.
+  if (std::any_of(out.ranges.begin(), out.ranges.end(), [](int64_t n) { return n < 0; }))
+    out = read_in_form(txn, seqs, per_minute, ranges, false);
   return out;
 }
 

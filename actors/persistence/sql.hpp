@@ -28,7 +28,7 @@ void prepare_writer_statements(pqxx::connection& c, int32_t partitions);
 /// any sequential scan of the history.
 struct statement {
   const char* name;
-  const char* sql;
+  std::string sql;
   std::vector<std::string> example_args;
 };
 const std::vector<statement>& count_statements();
@@ -127,8 +127,22 @@ tail_counts tail(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs, 
 /// totals are asked it reads the heads alone (`read_heads`, one row per
 /// partition). O(partitions x (1 + bucket ranges) + edge-minute rows +
 /// tail rows), whatever the history.
+///
+/// `edge_pings` is the caller's hint: the most pings any partial edge
+/// minute of `ranges` holds over all partitions (the cache's count), or -1
+/// when not known. At most `sparse_minute_pings`, the edges are counted
+/// from their raw rows alone (read_counts_sparse: no node of the seconds
+/// of dense minutes to start); else, or when that form finds an edge's raw
+/// rows dropped, by read_counts. Both are exact for any minute, so a wrong
+/// hint costs time (the raw rows of an edge of a minute that turned dense
+/// since), never a count. A read without edges is read_counts_whole.
 read_counts read(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs, bool per_minute,
-                 const std::vector<time_range>& ranges);
+                 const std::vector<time_range>& ranges, int64_t edge_pings = -1);
+
+/// Pings per minute (all partitions) up to which no partition keeps the
+/// minute's seconds: ping_seconds_from() of migration 0019 (600, per
+/// partition).
+inline constexpr int64_t sparse_minute_pings = 600;
 
 /// One partition's pings with relay_seq in (from_seq, head], where head is
 /// the partition's highest relay_seq in the caller's snapshot: their number

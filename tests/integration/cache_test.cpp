@@ -882,6 +882,12 @@ BOOST_AUTO_TEST_CASE(summed_ranges_are_exact_from_coarse_buckets) {
          !want.empty() && it != model.end() && it->first < want.hi; ++it)
       n += it->second;
     BOOST_TEST(got.count == n, i);
+    // The fullest partial edge minute, as written; -1 when one lies
+    // outside [floor, ceiling].
+    int64_t edge = 0;
+    for (auto e : cache::edge_minutes(ranges[i]))
+      edge = edge < 0 || e < floor || e > ceiling ? -1 : std::max(edge, model[e]);
+    BOOST_TEST(got.edge_pings == edge, i);
   }
   // Before the floor: PostgreSQL's, up to the first day boundary above it
   // (the range ends past it).

@@ -155,6 +155,14 @@ BOOST_AUTO_TEST_CASE(edges_are_the_partial_minutes) {
   BOOST_TEST((outside(tiny, {}) == std::vector<time_range>{tiny}));
   auto across = ms(600 * minute_ms + 30'000, 601 * minute_ms + 30'000);
   BOOST_TEST(cached_span(across, b, 1'000'000).empty());
+  // The partial minutes themselves, once each, before the epoch too.
+  BOOST_TEST((edge_minutes(r) == std::vector<int64_t>{600, 720}));
+  BOOST_TEST(edge_minutes(minutes(600, 720)).empty());
+  BOOST_TEST((edge_minutes(tiny) == std::vector<int64_t>{600}));
+  BOOST_TEST((edge_minutes(across) == std::vector<int64_t>{600, 601}));
+  BOOST_TEST((edge_minutes(ms(600 * minute_ms, 601 * minute_ms + 1)) == std::vector<int64_t>{601}));
+  BOOST_TEST((edge_minutes(ms(-90'000, -30'000)) == std::vector<int64_t>{-2, -1}));
+  BOOST_TEST(edge_minutes(ms(5, 5)).empty());
 }
 
 BOOST_AUTO_TEST_CASE(the_span_stays_within_the_bounds) {

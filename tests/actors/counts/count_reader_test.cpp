@@ -43,6 +43,7 @@ struct world {
   // Shared reads (one statement: the tail and the ranges PostgreSQL
   // counts); `pg_counts` and `pg_ranges` count the ranges they held.
   int statements = 0;
+  std::vector<int64_t> edge_hints; // the edge hint of each shared read
   bool hold_reads = false;
   std::vector<std::pair<std::vector<int64_t>, std::vector<time_range>>> reads; // seqs, ranges
   std::vector<
@@ -70,6 +71,12 @@ cache::snapshot answer(world& w, const std::vector<time_range>& ranges,
       v.end_minute = span.hi;
       for (auto m = span.lo; m < span.hi; ++m)
         v.count += w.buckets.count(m) ? w.buckets[m] : 0;
+      // As the cache reader: the most pings of an edge minute it holds.
+      v.edge_pings = 0;
+      for (auto m : cache::edge_minutes(r))
+        v.edge_pings = v.edge_pings < 0 || m < s.floor_minute || m + 1 > w.limit
+                         ? -1
+                         : std::max(v.edge_pings, w.buckets.count(m) ? w.buckets[m] : 0);
     }
     s.sums.push_back(v);
   }
@@ -150,9 +157,10 @@ fake_store_actor::behavior_type fake_store(fake_store_actor::pointer self,
       }
       return w->tail;
     },
-    [=](tail_atom, std::vector<int64_t> seqs, bool,
-        std::vector<time_range> ranges) -> caf::result<persistence::read_counts> {
+    [=](tail_atom, std::vector<int64_t> seqs, bool, std::vector<time_range> ranges,
+        int64_t edge_pings) -> caf::result<persistence::read_counts> {
       w->statements++;
+      w->edge_hints.push_back(edge_pings);
       w->reads.emplace_back(seqs, ranges);
       persistence::read_counts rc;
       if (!seqs.empty()) {
@@ -453,6 +461,36 @@ BOOST_AUTO_TEST_CASE(unaligned_ranges_count_only_their_edge_minutes_in_postgres)
   BOOST_TEST((w->pg_ranges[0] == time_range{true, r.start_ms, 100 * minute_ms}));
   BOOST_TEST((w->pg_ranges[1] == time_range{true, 103 * minute_ms, r.end_ms}));
   BOOST_TEST(w->tails == 1);
+}
+
+// PostgreSQL is told the most pings the cache holds in an edge minute of
+// the read (how to count the edges, sql::read), -1 when an edge minute is
+// not in the cache; ranges on whole minutes have none.
+BOOST_AUTO_TEST_CASE(a_read_tells_postgres_how_full_its_edge_minutes_are) {
+  w->snap.floor_minute = 90;
+  w->buckets = {{95, 700}, {96, 3}, {100, 40}, {101, 6}};
+  auto read_hint = [&](std::vector<time_range> ranges) {
+    w->hold_snapshots = true;
+    std::vector<count_handle> hs;
+    for (auto& r : ranges)
+      hs.push_back(ask(r));
+    drain();
+    w->hold_snapshots = false;
+    (*self)->send(cache, resume_atom::value);
+    drain();
+    for (auto& h : hs)
+      BOOST_REQUIRE(result(h));
+    BOOST_REQUIRE(!w->edge_hints.empty());
+    return w->edge_hints.back();
+  };
+  BOOST_TEST(read_hint({minutes(96, 101)}) == 0);
+  BOOST_TEST(read_hint({{true, 100 * minute_ms + 5, 101 * minute_ms + 5}}) == 40);
+  BOOST_TEST(read_hint({{true, 100 * minute_ms + 5, 101 * minute_ms + 5},
+                        {true, 94 * minute_ms, 95 * minute_ms + 1}})
+             == 700);
+  BOOST_TEST(read_hint({{true, 100 * minute_ms + 5, 101 * minute_ms + 5},
+                        {true, 80 * minute_ms + 1, 96 * minute_ms}})
+             == -1); // minute 80 is below the floor
 }
 
 // A range that starts below the cache's floor: that part (with its edge)

@@ -121,7 +121,7 @@ fake_store_actor::behavior_type fake_store(fake_store_actor::pointer self, mode 
     [](tail_atom, std::vector<int64_t>, bool) { // not used by the gateway actor
       return persistence::tail_counts{};
     },
-    [](tail_atom, std::vector<int64_t>, bool, std::vector<time_range>) { // not used either
+    [](tail_atom, std::vector<int64_t>, bool, std::vector<time_range>, int64_t) { // not used either
       return persistence::read_counts{};
     },
     [](heads_atom) { // not used by the gateway actor

@@ -24,11 +24,12 @@ using namespace std::chrono_literals;
 namespace {
 
 struct world {
-  int spawned = 0;           // workers made, in order: writer, count reader, tail reader, ...
-  bool hang_writes = false;  // writes get no answer
-  bool hang_counts = false;  // counts get no answer
-  bool hang_reads = false;   // the count reader's shared reads get no answer
-  std::vector<int> reads_by; // the worker of each shared read received
+  int spawned = 0;                 // workers made, in order: writer, count reader, tail reader, ...
+  bool hang_writes = false;        // writes get no answer
+  bool hang_counts = false;        // counts get no answer
+  bool hang_reads = false;         // the count reader's shared reads get no answer
+  std::vector<int> reads_by;       // the worker of each shared read received
+  std::vector<int64_t> edge_hints; // the edge hint of each shared read received
   std::vector<caf::typed_response_promise<read_counts>> held_reads;
   std::vector<int> writes_by;                    // the worker of each write received
   std::vector<size_t> write_sizes;               // the rows of each write received
@@ -96,9 +97,10 @@ worker_actor::behavior_type fake_worker(worker_actor::pointer self, std::shared_
     [=](tail_atom, const std::vector<int64_t>&, bool) {
       return tail_counts{true, 7, {}};
     },
-    [=](tail_atom, const std::vector<int64_t>&, bool,
-        const std::vector<time_range>&) -> caf::result<read_counts> {
+    [=](tail_atom, const std::vector<int64_t>&, bool, const std::vector<time_range>&,
+        int64_t edge_pings) -> caf::result<read_counts> {
       w->reads_by.push_back(id);
+      w->edge_hints.push_back(edge_pings);
       if (w->hang_reads) {
         w->read_askers.push_back({self->current_sender(), self->current_message_id(), false});
         auto rp = self->make_response_promise<read_counts>();
@@ -217,7 +219,7 @@ BOOST_AUTO_TEST_CASE(shared_reads_run_on_tail_readers_side_by_side) {
   w->hang_reads = true;
   auto ask = [&] {
     return (*self)->request(store, caf::infinite, tail_atom::value, std::vector<int64_t>{0, 0, 0},
-                            false, std::vector<time_range>{});
+                            false, std::vector<time_range>{}, int64_t{17});
   };
   auto first = ask();
   auto second = ask();
@@ -227,7 +229,8 @@ BOOST_AUTO_TEST_CASE(shared_reads_run_on_tail_readers_side_by_side) {
   BOOST_REQUIRE(w->held_reads.size() == 2u);
   w->answer_read(1, read_counts{{true, 5, {}}, {}});
   drain();
-  BOOST_TEST(w->reads_by == (std::vector<int>{3, 4, 4})); // the first free reader
+  BOOST_TEST(w->reads_by == (std::vector<int>{3, 4, 4}));          // the first free reader
+  BOOST_TEST(w->edge_hints == (std::vector<int64_t>{17, 17, 17})); // passed on as asked
   auto b = answer<read_counts>(second);
   BOOST_REQUIRE(static_cast<bool>(b));
   BOOST_TEST(b->tail.total == 5);
