@@ -199,37 +199,46 @@ const char* const read_edges_part
     "     WHERE v.a < v.z AND g.part = h.part"
     "       AND (g.first_at IS NULL OR (g.first_at < v.z AND g.last_at >= v.a))) c"
     "   GROUP BY e.i)";
-// e, c: the partial edge minutes from their raw rows only.
-const char* const read_sparse_edges_part
-  = ", e AS MATERIALIZED (SELECT e.i, e.minute, e.m0, e.m1, e.lo, e.hi, e.flip,"
-    "     CASE WHEN NOT e.flip THEN e.lo WHEN e.lo = e.m0 THEN e.hi ELSE e.m0 END AS a,"
-    "     CASE WHEN NOT e.flip THEN e.hi WHEN e.lo = e.m0 THEN e.m1 ELSE e.lo END AS z"
-    "   FROM (SELECT e.i, e.minute, ms_to_timestamptz(e.minute * 60000) AS m0,"
-    "           ms_to_timestamptz(e.minute * 60000 + 60000) AS m1,"
-    "           ms_to_timestamptz(e.lo) AS lo, ms_to_timestamptz(e.hi) AS hi,"
-    "           (e.lo = e.minute * 60000 OR e.hi = e.minute * 60000 + 60000)"
-    "             AND e.hi - e.lo > 30000 AS flip"
-    "         FROM unnest($8::int4[], $9::int8[], $10::int8[], $11::int8[])"
-    "           AS e(i, minute, lo, hi) OFFSET 0) e),"
-    " c AS (SELECT e.i,"
-    "     sum(CASE WHEN h.raw_from <= 1 AND e.flip THEN coalesce(r.n, 0) - c.raw"
-    "              ELSE c.inside END)::int8 AS inside,"
-    "     bool_and(h.raw_from <= 1 OR c.raw = coalesce(r.n, 0)) AS complete"
-    "   FROM e CROSS JOIN h"
-    "   LEFT JOIN LATERAL (SELECT r.n FROM ping_buckets r"
-    "     WHERE (e.flip OR h.raw_from > 1) AND r.kafka_partition = h.part AND r.grain = 1"
-    "       AND r.first_minute = e.minute OFFSET 0) r ON true"
-    "   CROSS JOIN LATERAL (SELECT CASE WHEN h.raw_from <= 1 THEN e.a ELSE e.m0 END AS a,"
-    "                              CASE WHEN h.raw_from <= 1 THEN e.z ELSE e.m1 END AS z) k"
-    "   CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE p.pinged_at >= e.lo"
-    "                                                AND p.pinged_at < e.hi) AS inside,"
-    "                              count(*) AS raw FROM g"
-    "     CROSS JOIN LATERAL (SELECT p.pinged_at FROM pings p"
-    "       WHERE p.kafka_partition = h.part AND p.relay_seq >= g.lo AND p.relay_seq < g.hi"
-    "         AND p.pinged_at >= k.a AND p.pinged_at < k.z OFFSET 0) p"
-    "     WHERE g.part = h.part"
-    "       AND (g.first_at IS NULL OR (g.first_at < k.z AND g.last_at >= k.a))) c"
-    "   GROUP BY e.i)";
+// e, c: the partial edge minutes from their raw rows only, at most
+// sparse_minute_pings + 1 of them per edge, partition and raw range: an
+// edge that has more lies in a dense minute, and answers incomplete.
+std::string read_sparse_edges_part() {
+  const auto most = std::to_string(sparse_minute_pings);
+  const auto limit = std::to_string(sparse_minute_pings + 1);
+  return ", e AS MATERIALIZED (SELECT e.i, e.minute, e.m0, e.m1, e.lo, e.hi, e.flip,"
+         "     CASE WHEN NOT e.flip THEN e.lo WHEN e.lo = e.m0 THEN e.hi ELSE e.m0 END AS a,"
+         "     CASE WHEN NOT e.flip THEN e.hi WHEN e.lo = e.m0 THEN e.m1 ELSE e.lo END AS z"
+         "   FROM (SELECT e.i, e.minute, ms_to_timestamptz(e.minute * 60000) AS m0,"
+         "           ms_to_timestamptz(e.minute * 60000 + 60000) AS m1,"
+         "           ms_to_timestamptz(e.lo) AS lo, ms_to_timestamptz(e.hi) AS hi,"
+         "           (e.lo = e.minute * 60000 OR e.hi = e.minute * 60000 + 60000)"
+         "             AND e.hi - e.lo > 30000 AS flip"
+         "         FROM unnest($8::int4[], $9::int8[], $10::int8[], $11::int8[])"
+         "           AS e(i, minute, lo, hi) OFFSET 0) e),"
+         " c AS (SELECT e.i,"
+         "     sum(CASE WHEN h.raw_from <= 1 AND e.flip THEN coalesce(r.n, 0) - c.raw"
+         "              ELSE c.inside END)::int8 AS inside,"
+         "     bool_and(c.raw <= "
+         + most
+         + " AND (h.raw_from <= 1 OR c.raw = coalesce(r.n, 0))) AS complete"
+           "   FROM e CROSS JOIN h"
+           "   LEFT JOIN LATERAL (SELECT r.n FROM ping_buckets r"
+           "     WHERE (e.flip OR h.raw_from > 1) AND r.kafka_partition = h.part AND r.grain = 1"
+           "       AND r.first_minute = e.minute OFFSET 0) r ON true"
+           "   CROSS JOIN LATERAL (SELECT CASE WHEN h.raw_from <= 1 THEN e.a ELSE e.m0 END AS a,"
+           "                              CASE WHEN h.raw_from <= 1 THEN e.z ELSE e.m1 END AS z) k"
+           "   CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE p.pinged_at >= e.lo"
+           "                                                AND p.pinged_at < e.hi) AS inside,"
+           "                              count(*) AS raw FROM g"
+           "     CROSS JOIN LATERAL (SELECT p.pinged_at FROM pings p"
+           "       WHERE p.kafka_partition = h.part AND p.relay_seq >= g.lo AND p.relay_seq < g.hi"
+           "         AND p.pinged_at >= k.a AND p.pinged_at < k.z LIMIT "
+         + limit
+         + ") p"
+           "     WHERE g.part = h.part"
+           "       AND (g.first_at IS NULL OR (g.first_at < k.z AND g.last_at >= k.a))) c"
+           "   GROUP BY e.i)";
+}
 // The rows of h, t and b, then those of c.
 const char* const read_rows_part = " SELECT 0, part::int8, head, raw_from FROM h"
                                    " UNION ALL SELECT 1, m, n, 0::int8 FROM t"
@@ -394,14 +403,14 @@ const std::vector<statement>& count_statements() {
      std::string{read_heads_part} + read_ranges_part + read_tail_part("$12") + read_pieces_part
        + read_edges_part + read_rows_part + read_edge_rows_part,
      read_example},
-    // The same read when its edges are known to be sparse (sql::read with
-    // the cache's hint): each edge from its raw rows alone, no node of
-    // ping_seconds. Exact for any minute while its raw rows are kept; an
-    // edge whose rows retention dropped answers incomplete, and sql::read
-    // then reads again with read_counts.
+    // The same read when no edge is known to be dense (sql::read with the
+    // cache's hint): each edge from its raw rows alone, no node of
+    // ping_seconds. An edge with more raw rows than a sparse minute holds
+    // (in a partition and raw range), or whose rows retention dropped,
+    // answers incomplete, and sql::read then reads again with read_counts.
     {"read_counts_sparse",
      std::string{read_heads_part} + read_ranges_part + read_tail_part("$12") + read_pieces_part
-       + read_sparse_edges_part + read_rows_part + read_edge_rows_part,
+       + read_sparse_edges_part() + read_rows_part + read_edge_rows_part,
      read_example},
     // The same read without edges (every asked range on whole minutes):
     // the heads, the tail ($8 its floor) and the buckets.
@@ -978,14 +987,16 @@ read_counts read_in_form(pqxx::transaction_base& txn, const std::vector<int64_t>
 
 read_counts read(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs, bool per_minute,
                  const std::vector<time_range>& ranges, int64_t edge_pings) {
-  // At most sparse_minute_pings in a minute over every partition: no
-  // partition passed it, so none keeps the minute's seconds.
-  if (edge_pings < 0 || edge_pings > sparse_minute_pings)
+  // More than sparse_minute_pings in an edge minute (over all
+  // partitions): it may be dense in one of them, so read_counts at once.
+  if (edge_pings > sparse_minute_pings)
     return read_in_form(txn, seqs, per_minute, ranges, false);
   auto out = read_in_form(txn, seqs, per_minute, ranges, true);
-  // An edge whose raw rows retention dropped: its seconds may still
-  // count it (a dense minute the hint missed). A new statement, so a new
-  // snapshot, taken after the first: the answers stay read-your-writes.
+  // An edge with more raw rows than a sparse minute holds (a dense minute
+  // the cache did not know of), or whose raw rows retention dropped (its
+  // seconds may still count it): read again by read_counts. A new
+  // statement, so a new snapshot, taken after the first: the answers stay
+  // read-your-writes.
   if (std::any_of(out.ranges.begin(), out.ranges.end(), [](int64_t n) { return n < 0; }))
     out = read_in_form(txn, seqs, per_minute, ranges, false);
   return out;

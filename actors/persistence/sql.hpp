@@ -130,12 +130,14 @@ tail_counts tail(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs, 
 ///
 /// `edge_pings` is the caller's hint: the most pings any partial edge
 /// minute of `ranges` holds over all partitions (the cache's count), or -1
-/// when not known. At most `sparse_minute_pings`, the edges are counted
-/// from their raw rows alone (read_counts_sparse: no node of the seconds
-/// of dense minutes to start); else, or when that form finds an edge's raw
-/// rows dropped, by read_counts. Both are exact for any minute, so a wrong
-/// hint costs time (the raw rows of an edge of a minute that turned dense
-/// since), never a count. A read without edges is read_counts_whole.
+/// when not known. Above `sparse_minute_pings`, the edges are counted by
+/// read_counts. Else they are first counted from their raw rows alone
+/// (read_counts_sparse: no node of the seconds of dense minutes to start),
+/// reading at most `sparse_minute_pings` + 1 rows per edge, partition and
+/// raw range; an edge with more (a dense minute), or whose raw rows
+/// retention dropped, sends the read to read_counts (a second statement).
+/// So a wrong or missing hint costs time, never a count. A read without
+/// edges is read_counts_whole.
 read_counts read(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs, bool per_minute,
                  const std::vector<time_range>& ranges, int64_t edge_pings = -1);
 

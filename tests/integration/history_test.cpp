@@ -357,13 +357,17 @@ BOOST_AUTO_TEST_CASE(counts_from_buckets_equal_counts_of_rows) {
     // alone, the same answers; and ranges on whole minutes, which have no
     // edge, by the statement without them.
     auto runs = [&](const char* name) { return executions(txn, name); };
-    auto sparse_runs = runs("read_counts_sparse"), any_runs = runs("read_counts");
-    auto sparse = persistence::sql::read(txn, {30'500, 30'990, 31'000}, true, ranges, 0);
-    BOOST_TEST(runs("read_counts_sparse") == sparse_runs + 1);
-    BOOST_TEST(runs("read_counts") == any_runs);
-    BOOST_TEST(sparse.tail.total == rc.tail.total);
-    BOOST_TEST(sparse.tail.minutes == rc.tail.minutes);
-    BOOST_TEST(sparse.ranges == rc.ranges);
+    // Without a hint (-1) it is taken the same way; with one above 600
+    // pings, by read_counts at once.
+    for (int64_t hint : {0, -1, 601}) {
+      auto sparse_runs = runs("read_counts_sparse"), any_runs = runs("read_counts");
+      auto sparse = persistence::sql::read(txn, {30'500, 30'990, 31'000}, true, ranges, hint);
+      BOOST_TEST(runs("read_counts_sparse") == sparse_runs + (hint <= 600 ? 1 : 0), hint);
+      BOOST_TEST(runs("read_counts") == any_runs + (hint <= 600 ? 0 : 1), hint);
+      BOOST_TEST(sparse.tail.total == rc.tail.total);
+      BOOST_TEST(sparse.tail.minutes == rc.tail.minutes);
+      BOOST_TEST(sparse.ranges == rc.ranges);
+    }
     auto whole_runs = runs("read_counts_whole");
     auto aligned = persistence::sql::read(txn, {30'500, 30'990, 31'000}, true, whole);
     BOOST_TEST(runs("read_counts_whole") == whole_runs + 1);
@@ -531,9 +535,14 @@ BOOST_AUTO_TEST_CASE(an_edge_in_a_dense_minute_reads_under_two_seconds_of_rows) 
       if (i % 10 == 0)
         BOOST_TEST(persistence::sql::read(txn, {}, false, {ranges[i]}).ranges.at(0) == answers[i]);
     }
-    // A wrong hint (these minutes are dense): the edges from their raw
-    // rows alone, slower and as exact.
+    // A wrong hint (these minutes are dense): the sparse form finds more
+    // raw rows than a sparse minute holds, and the read is taken again by
+    // read_counts, with the same answers.
+    auto runs = [&](const char* name) { return executions(txn, name); };
+    auto sparse_runs = runs("read_counts_sparse"), any_runs = runs("read_counts");
     BOOST_TEST(persistence::sql::read(txn, {}, false, ranges, 0).ranges == answers);
+    BOOST_TEST(runs("read_counts_sparse") == sparse_runs + 1);
+    BOOST_TEST(runs("read_counts") == any_runs + 1);
   }
   // The raw rows an edge's probes read, from EXPLAIN (ANALYZE) of the
   // generic plan (its rows are per loop, rounded: a few either way).
