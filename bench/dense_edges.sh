@@ -11,8 +11,10 @@
 # hour: 1,200 pings/s), built by bench/history_generate.sql and counted by
 # the processor. Then, for each kind of range, one connection (wrk) for
 # $BENCH_SECONDS (5) s: rate, p99, max, and PostgreSQL's CPU per call; the
-# same ranges mixed at $BENCH_CONNECTIONS (32) connections; and every
-# range's answer checked once against count(*) of the rows.
+# same ranges mixed at $BENCH_CONNECTIONS (32) connections; every
+# range's answer checked once against count(*) of the rows; and the
+# gateway's shared reads by the statements they ran (docs/counts.md, "A
+# statement per read").
 #
 #   bench/dense_edges.sh
 #   BENCH_NO_BUILD=1 PING_BUILD_DIR=<a copy of build/> bench/dense_edges.sh
@@ -112,3 +114,8 @@ for k in "${KINDS[@]}" mix; do
   printf '%-34s %9s %9s %9s %7s %12s\n' "$k x$([ "$k" = mix ] && echo "$CONNS" || echo 1)" "$rps" "$p99" "$max" "$bad" "$pg"
 done
 echo "answers checked against count(*): ${#KINDS[@]}, wrong: $wrong"
+# What the shared reads ran (sql::read_form), over the whole run.
+ADMIN=$(sed -n 's/^admin=//p' "$RUN/gateway.ports")
+echo "shared reads by statement: $(curl -sf "http://127.0.0.1:$ADMIN/metrics" | awk '
+  $1 ~ /^ping_persistence_shared_reads_total\{/ { match($1, /form="[a-z_]+"/); f = substr($1, RSTART + 6, RLENGTH - 7); out = out sep f " " $2; sep = ", " }
+  END { print out }')"

@@ -226,6 +226,7 @@ worker_actor::behavior_type worker(worker_actor::stateful_pointer<worker_state> 
   auto& commit_latency = m.commit_seconds;
   auto& batch_sizes = m.commit_batch_size;
   auto& committed = m.pings_committed;
+  auto shared_reads = m.shared_reads;
   auto note = telemetry::noter(self);
   return {
     [=, &commit_latency, &batch_sizes, &committed](write_atom, const std::vector<ping_row>& rows,
@@ -300,7 +301,10 @@ worker_actor::behavior_type worker(worker_actor::stateful_pointer<worker_state> 
         // One statement, one snapshot (two when the hint was wrong: the
         // second one later, sql::read).
         pqxx::nontransaction txn{c};
-        return sql::read(txn, seqs, per_minute, ranges, edge_pings);
+        sql::read_form form{};
+        auto out = sql::read(txn, seqs, per_minute, ranges, edge_pings, &form);
+        ++*shared_reads[static_cast<size_t>(form)];
+        return out;
       });
     },
     [=](minutes_atom, int64_t first_minute, int32_t n) -> caf::result<std::vector<int64_t>> {

@@ -876,7 +876,8 @@ namespace {
 // rows alone (read_counts_sparse), else from the seconds of dense minutes
 // too (read_counts); a read without edges is read_counts_whole either way.
 read_counts read_in_form(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs,
-                         bool per_minute, const std::vector<time_range>& ranges, bool sparse) {
+                         bool per_minute, const std::vector<time_range>& ranges, bool sparse,
+                         read_form& ran) {
   // Each bucket row and each edge probe once, however many ranges share it
   // (plan_read); the statement's key of kind 2 is a piece, of kind 3 an edge.
   auto plan = plan_read(ranges);
@@ -893,6 +894,7 @@ read_counts read_in_form(pqxx::transaction_base& txn, const std::vector<int64_t>
   per_minute = per_minute && !seqs.empty();
   pqxx::result res;
   if (!per_minute && b_range.empty() && e_range.empty()) {
+    ran = read_form::heads;
     res = txn.exec_prepared("read_heads");
   } else {
     std::vector<int64_t> parts(seqs.size());
@@ -903,6 +905,7 @@ read_counts read_in_form(pqxx::transaction_base& txn, const std::vector<int64_t>
     // starts, not opened; all of them when no tail is read).
     auto tail_floor = per_minute ? *std::min_element(seqs.begin(), seqs.end())
                                  : std::numeric_limits<int64_t>::max();
+    ran = e_range.empty() ? read_form::whole : sparse ? read_form::sparse : read_form::any;
     if (e_range.empty())
       res = txn.exec_prepared("read_counts_whole", array_literal(parts), array_literal(seqs),
                               per_minute, array_literal(b_range), array_literal(b_grain),
@@ -986,19 +989,25 @@ read_counts read_in_form(pqxx::transaction_base& txn, const std::vector<int64_t>
 } // namespace
 
 read_counts read(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs, bool per_minute,
-                 const std::vector<time_range>& ranges, int64_t edge_pings) {
+                 const std::vector<time_range>& ranges, int64_t edge_pings, read_form* ran) {
+  read_form form{};
+  if (ran == nullptr)
+    ran = &form;
   // More than sparse_minute_pings in an edge minute (over all
   // partitions): it may be dense in one of them, so read_counts at once.
   if (edge_pings > sparse_minute_pings)
-    return read_in_form(txn, seqs, per_minute, ranges, false);
-  auto out = read_in_form(txn, seqs, per_minute, ranges, true);
+    return read_in_form(txn, seqs, per_minute, ranges, false, *ran);
+  auto out = read_in_form(txn, seqs, per_minute, ranges, true, *ran);
   // An edge with more raw rows than a sparse minute holds (a dense minute
   // the cache did not know of), or whose raw rows retention dropped (its
   // seconds may still count it): read again by read_counts. A new
   // statement, so a new snapshot, taken after the first: the answers stay
   // read-your-writes.
-  if (std::any_of(out.ranges.begin(), out.ranges.end(), [](int64_t n) { return n < 0; }))
-    out = read_in_form(txn, seqs, per_minute, ranges, false);
+  if (*ran == read_form::sparse
+      && std::any_of(out.ranges.begin(), out.ranges.end(), [](int64_t n) { return n < 0; })) {
+    out = read_in_form(txn, seqs, per_minute, ranges, false, *ran);
+    *ran = read_form::sparse_then_any;
+  }
   return out;
 }
 

@@ -138,8 +138,12 @@ tail_counts tail(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs, 
 /// retention dropped, sends the read to read_counts (a second statement).
 /// So a wrong or missing hint costs time, never a count. A read without
 /// edges is read_counts_whole.
+/// What a read ran (`ran`, when given; the workers count them): the heads
+/// alone, one of the three forms, or the sparse form and then read_counts.
+enum class read_form : uint8_t { heads, whole, sparse, any, sparse_then_any };
 read_counts read(pqxx::transaction_base& txn, const std::vector<int64_t>& seqs, bool per_minute,
-                 const std::vector<time_range>& ranges, int64_t edge_pings = -1);
+                 const std::vector<time_range>& ranges, int64_t edge_pings = -1,
+                 read_form* ran = nullptr);
 
 /// Pings per minute (all partitions) up to which no partition keeps the
 /// minute's seconds: ping_seconds_from() of migration 0019 (600, per

@@ -162,6 +162,33 @@ BOOST_AUTO_TEST_CASE(concurrent_pings_share_commits) {
   BOOST_TEST(count({true, 60'000, 60'000 + 100}) == 100);
   BOOST_TEST(count({true, 60'100, 60'101}) == 1);
   BOOST_TEST(count({true, 60'000 + n, 1'000'000}) == 0);
+  // The count reader's shared read, counted by the statements it ran:
+  // whole minutes; an edge read from its raw rows (100 of them, whatever
+  // the hint says of its minute, all 3,000 pings lying in minute 1); an
+  // edge whose side holds more than a sparse minute can (2,500 rows, about
+  // 830 a partition), handed to the full form; the full form at once when
+  // the hint says dense; the heads alone for the total.
+  auto shared = [&](std::vector<time_range> rs, int64_t hint) {
+    std::vector<int64_t> out;
+    self->request(store, 5s, tail_atom::value, std::vector<int64_t>{}, false, rs, hint)
+      .receive([&](persistence::read_counts& rc) { out = rc.ranges; },
+               [](caf::error& err) { BOOST_TEST_MESSAGE(to_string(err)); });
+    return out;
+  };
+  auto reads = [&](const char* form) {
+    return reg.counter_at("persistence_shared_reads_total", {{"form", form}}).load();
+  };
+  BOOST_TEST((shared({{true, 0, 120'000}}, -1) == std::vector<int64_t>{n}));
+  BOOST_TEST(reads("whole") == 1u);
+  BOOST_TEST((shared({{true, 60'000, 60'100}}, 0) == std::vector<int64_t>{100}));
+  BOOST_TEST(reads("sparse") == 1u);
+  BOOST_TEST((shared({{true, 60'000, 62'500}}, -1) == std::vector<int64_t>{2'500}));
+  BOOST_TEST(reads("sparse_then_any") == 1u);
+  BOOST_TEST((shared({{true, 60'000, 60'100}}, n) == std::vector<int64_t>{100}));
+  BOOST_TEST(reads("any") == 1u);
+  BOOST_TEST((shared({time_range{}}, -1) == std::vector<int64_t>{n}));
+  BOOST_TEST(reads("heads") == 1u);
+  BOOST_TEST(reads("sparse") == 1u);
   caf::anon_send_exit(store, caf::exit_reason::user_shutdown);
 }
 
