@@ -22,6 +22,7 @@
 
 #include <utility> // must precede Boost.Asio with C++20 (Boost 1.74 snag)
 
+#include "connectrpc/json.hpp"
 #include "connectrpc/protocol.hpp"
 #include "connectrpc/server.hpp"
 
@@ -1032,6 +1033,11 @@ private:
     }
     if (is_empty_json_object(payload))
       return request;
+    // A few plain integers (most requests): no stream converter. Anything
+    // else, errors included, is protobuf's to parse and to word.
+    if (json::parse_plain(payload, *request))
+      return request;
+    request->Clear();
     google::protobuf::util::JsonParseOptions opts;
     opts.ignore_unknown_fields = true;
     const auto st = google::protobuf::util::JsonStringToMessage(payload, request.get(), opts);
