@@ -15,6 +15,7 @@ namespace {
 using google::protobuf::Descriptor;
 using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
+using google::protobuf::Reflection;
 
 constexpr int max_depth = 16;
 
@@ -142,43 +143,29 @@ private:
     return true;
   }
 
+  // An integer of T's range, stored in `f` by `set` (a Reflection setter).
   template <class T>
-  bool integer(T& v) noexcept {
+  bool integer(Message& m, const FieldDescriptor& f,
+               void (Reflection::*set)(Message*, const FieldDescriptor*, T) const) {
     std::string_view text;
-    return integer_token(text) && to_integer(text, v);
+    T v = 0;
+    if (!integer_token(text) || !to_integer(text, v))
+      return false;
+    (m.GetReflection()->*set)(&m, &f, v);
+    return true;
   }
 
   bool value(Message& m, const FieldDescriptor& f, int depth) {
     const auto* r = m.GetReflection();
     switch (f.cpp_type()) {
-      case FieldDescriptor::CPPTYPE_INT32: {
-        std::int32_t v = 0;
-        if (!integer(v))
-          return false;
-        r->SetInt32(&m, &f, v);
-        return true;
-      }
-      case FieldDescriptor::CPPTYPE_INT64: {
-        std::int64_t v = 0;
-        if (!integer(v))
-          return false;
-        r->SetInt64(&m, &f, v);
-        return true;
-      }
-      case FieldDescriptor::CPPTYPE_UINT32: {
-        std::uint32_t v = 0;
-        if (!integer(v))
-          return false;
-        r->SetUInt32(&m, &f, v);
-        return true;
-      }
-      case FieldDescriptor::CPPTYPE_UINT64: {
-        std::uint64_t v = 0;
-        if (!integer(v))
-          return false;
-        r->SetUInt64(&m, &f, v);
-        return true;
-      }
+      case FieldDescriptor::CPPTYPE_INT32:
+        return integer<std::int32_t>(m, f, &Reflection::SetInt32);
+      case FieldDescriptor::CPPTYPE_INT64:
+        return integer<std::int64_t>(m, f, &Reflection::SetInt64);
+      case FieldDescriptor::CPPTYPE_UINT32:
+        return integer<std::uint32_t>(m, f, &Reflection::SetUInt32);
+      case FieldDescriptor::CPPTYPE_UINT64:
+        return integer<std::uint64_t>(m, f, &Reflection::SetUInt64);
       case FieldDescriptor::CPPTYPE_BOOL:
         if (take("true"))
           r->SetBool(&m, &f, true);
