@@ -24,8 +24,6 @@ TICK_US=$((1000000 / $(getconf CLK_TCK)))
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # ctx PID: "voluntary nonvoluntary" summed over live threads
 ctx() { cat /proc/$1/task/*/status 2>/dev/null | awk '/^voluntary_ctxt/ { v += $2 } /^nonvoluntary_ctxt/ { n += $2 } END { print v + 0, n + 0 }'; }
-# per-thread voluntary switches: "tid comm vol"
-thr() { for t in /proc/$1/task/*; do printf '%s %s %s %s\n' "${t##*/}" "$(tr ' ' _ < $t/comm)" "$(awk '/^voluntary_ctxt/ { print $2 }' $t/status)" "$(sed 's/.*) //' $t/stat | awk '{ print $12 + $13 }')"; done 2>/dev/null; }
 idle_total() { awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
 echo '{}' > "$RUN/empty.json"
 printf '\x00\x00\x00\x00\x00' > "$RUN/grpc-ping.bin"
@@ -36,14 +34,14 @@ grpc=(-c"$CONNS" "${rate[@]}" -m4 -H 'content-type: application/grpc' -H 'te: tr
 measure() {
   local name=$1 pid=$2; shift 2
   local t0 c0 t1 c1 i0 i1
-  t0=$(ticks "$pid"); c0=$(ctx "$pid"); i0=$(idle_total); thr "$pid" > "$RUN/thr0"
+  t0=$(ticks "$pid"); c0=$(ctx "$pid"); i0=$(idle_total); thread_ticks "$pid" > "$RUN/thr0"
   if [ "${PERF:-0}" = 1 ]; then
     perf record -F 999 -g -p "$pid" -o "$RUN/$name.perf" -- sleep "$SECS" >/dev/null 2>&1 &
     PERF_PID=$!
   fi
   h2load -t1 -D "$SECS" "$@" > "$RUN/$name.out" 2>&1 || true
   [ "${PERF:-0}" = 1 ] && { wait "$PERF_PID" || true; }
-  t1=$(ticks "$pid"); c1=$(ctx "$pid"); i1=$(idle_total); thr "$pid" > "$RUN/thr1"
+  t1=$(ticks "$pid"); c1=$(ctx "$pid"); i1=$(idle_total); thread_ticks "$pid" > "$RUN/thr1"
   local done ok
   done=$(awk '/^requests:/ { print $8 }' "$RUN/$name.out")
   ok=$(awk '/^status codes:/ { gsub(",", ""); print $3 }' "$RUN/$name.out")
@@ -56,7 +54,7 @@ measure() {
     printf "%-28s %7d calls (%s 2xx) %6s/s  CPU %6.1f us/call  wakeups %5.2f/call (+%4.2f involuntary)  machine idle %2.0f%%\n",
       name, n, ok, rps, t / n, v / n, nv / n, 100 * idle / tot }' | tee -a "$RUN/result.txt"
   # which threads woke
-  join <(sort "$RUN/thr0") <(sort "$RUN/thr1") | awk -v n="$done" -v tk="$TICK_US" '{ d = $6 - $3; c = $7 - $4; if (d > 0) w[$2] += d; cpu[$2] += c; th[$2]++ } END { for (k in w) if (w[k] / n >= 0.01 || cpu[k] > 0) printf "    %-20s %2d threads  wakeups %5.2f/call  CPU %6.1f us/call\n", k, th[k], w[k] / n, cpu[k] * tk / n }' | sort -k5 -nr | tee -a "$RUN/result.txt"
+  thread_costs "$RUN/thr0" "$RUN/thr1" "$done" | tee -a "$RUN/result.txt"
   if [ "${PERF:-0}" = 1 ]; then
     cp "$RUN/$name.perf" "./$name.perf"
   fi

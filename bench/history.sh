@@ -6,7 +6,8 @@
 # (60), built by bench/history_generate.sql (INSERT ... SELECT
 # generate_series; the buckets derived by the same trigger as every insert;
 # heads and cursors as if relayed). For each database, with
-# plan_cache_mode = force_generic_plan set for the service's role and
+# plan_cache_mode = force_generic_plan set for the service's role (the
+# issue's condition; the service's own sessions set it too) and
 # auto_explain logging the plan of every statement slower than 5 ms:
 #   1. PingCount {} at $BENCH_CONNECTIONS (32) connections (h2load, Connect
 #      JSON; after 2 s not measured): rate, p99, max; again with the mix's

@@ -12,7 +12,8 @@
 # counted, then PingCount {} and the nine ranges of bench/history.sh mixed,
 # $BENCH_CONNECTIONS (32) connections for $BENCH_SECONDS (8) s each. One
 # line per run: both rates, their ratio, and the CPU per call of the
-# cluster's processes and of the gateway (/proc/<pid>/stat).
+# cluster's processes and of the gateway (/proc/<pid>/stat), then the
+# gateway's CPU and wake-ups per call by thread, for {} and for the mix.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
 source "$(dirname "$0")/lib.sh"
@@ -70,17 +71,23 @@ run_one() { # LABEL GATEWAY
   mix+=";$(body $((hour - 400 * day)) "$hour");$(body $((now - 400 * day - 1)) $((now - 1)))"
   RANGES=$mix wrk -t1 -c4 -d1s -s "$BENCH/ranges.lua" "http://127.0.0.1:$cport" >/dev/null # warm-up
   echo '{}' >"$run/empty.json"
-  p0=$(pg_ticks "$PGRUN/pg/data"); g0=$(awk '{ print $14 + $15 }' "/proc/$(cat "$run/gateway.pid")/stat")
+  local gpid; gpid=$(cat "$run/gateway.pid")
+  thread_ticks "$gpid" >"$run/thr0"
+  p0=$(pg_ticks "$PGRUN/pg/data"); g0=$(awk '{ print $14 + $15 }' "/proc/$gpid/stat")
   h2load --h1 -c "$CONNS" -D "$SECS" -d "$run/empty.json" -H 'Content-Type: application/json' \
     "http://127.0.0.1:$cport/ping.v1.PingService/PingCount" >"$run/h2load.out" 2>&1 || true
-  p1=$(pg_ticks "$PGRUN/pg/data"); g1=$(awk '{ print $14 + $15 }' "/proc/$(cat "$run/gateway.pid")/stat")
+  p1=$(pg_ticks "$PGRUN/pg/data"); g1=$(awk '{ print $14 + $15 }' "/proc/$gpid/stat")
+  thread_ticks "$gpid" >"$run/thr1"
   n=$(awk '/^requests:/ { print $8 }' "$run/h2load.out")
+  thread_costs "$run/thr0" "$run/thr1" "$n" >"$run/threads-empty.txt"
   rps=$(awk '/^finished in/ { print $4 }' "$run/h2load.out")
   local all="{} ${rps}/s pg $(per_call $((p1 - p0)) "$n") us gw $(per_call $((g1 - g0)) "$n") us"
-  p0=$(pg_ticks "$PGRUN/pg/data"); g0=$(awk '{ print $14 + $15 }' "/proc/$(cat "$run/gateway.pid")/stat")
+  thread_ticks "$gpid" >"$run/thr0"
+  p0=$(pg_ticks "$PGRUN/pg/data"); g0=$(awk '{ print $14 + $15 }' "/proc/$gpid/stat")
   RANGES=$mix wrk -t1 -c"$CONNS" -d"${SECS}s" -s "$BENCH/ranges.lua" "http://127.0.0.1:$cport" \
     >"$run/wrk.out" || true
-  p1=$(pg_ticks "$PGRUN/pg/data"); g1=$(awk '{ print $14 + $15 }' "/proc/$(cat "$run/gateway.pid")/stat")
+  p1=$(pg_ticks "$PGRUN/pg/data"); g1=$(awk '{ print $14 + $15 }' "/proc/$gpid/stat")
+  thread_ticks "$gpid" >"$run/thr1"
   n=$(awk '/requests in/ { print $1 }' "$run/wrk.out")
   local mrps bad
   mrps=$(awk '/Requests\/sec/ { print $2 }' "$run/wrk.out")
@@ -88,6 +95,8 @@ run_one() { # LABEL GATEWAY
   echo "$label $DB: mix ${mrps}/s ($(awk -v a="$mrps" -v b="$rps" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }') x {})," \
     "pg $(per_call $((p1 - p0)) "$n") us, gw $(per_call $((g1 - g0)) "$n") us per range," \
     "non-2xx ${bad:-0}; $all; load $(cut -d' ' -f1 /proc/loadavg)"
+  echo "  gateway threads per {}:"; cat "$run/threads-empty.txt"
+  echo "  gateway threads per range:"; thread_costs "$run/thr0" "$run/thr1" "$n"
 }
 
 for i in $(seq 1 "$PAIRS"); do

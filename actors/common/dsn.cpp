@@ -47,12 +47,14 @@ std::string with_timeouts(const std::string& dsn, caf::timespan connect_timeout,
         out.append(sep).append(k).append("=").append(v);
         sep = "&";
       }
-    return out + sep + "options=-c%20statement_timeout%3D" + stmt_ms + "%20-c%20jit%3Doff";
+    return out + sep + "options=-c%20statement_timeout%3D" + stmt_ms
+           + "%20-c%20jit%3Doff%20-c%20plan_cache_mode%3Dforce_generic_plan";
   }
   for (auto& [k, v] : extra)
     if (!has_key(dsn, k))
       out.append(" ").append(k).append("=").append(v);
-  return out + " options='-c statement_timeout=" + stmt_ms + " -c jit=off'";
+  return out + " options='-c statement_timeout=" + stmt_ms
+         + " -c jit=off -c plan_cache_mode=force_generic_plan'";
 }
 
 } // namespace ping
