@@ -116,6 +116,4 @@ done
 echo "answers checked against count(*): ${#KINDS[@]}, wrong: $wrong"
 # What the shared reads ran (sql::read_form), over the whole run.
 ADMIN=$(sed -n 's/^admin=//p' "$RUN/gateway.ports")
-echo "shared reads by statement: $(curl -sf "http://127.0.0.1:$ADMIN/metrics" | awk '
-  $1 ~ /^ping_persistence_shared_reads_total\{/ { match($1, /form="[a-z_]+"/); f = substr($1, RSTART + 6, RLENGTH - 7); out = out sep f " " $2; sep = ", " }
-  END { print out }')"
+echo "shared reads over the run: $(read_stats_delta "0 0 0 0 0 0 0 0 0 0" "$(read_stats "$ADMIN")")"

@@ -323,9 +323,13 @@ measure() { # NAME DATABASE
     read -r _ FIG[$name.$k.p99] FIG[$name.$k.max] FIG[$name.$k.bad] _ < <(RANGES=${R[$k]} wrk_ranges 1 3)
     mix+="${R[$k]};"
   done
+  local admin r0
+  admin=$(sed -n 's/^admin=//p' "$RUN/gateway.ports")
+  r0=$(read_stats "$admin")
   read -r FIG[$name.mix.rps] FIG[$name.mix.p99] FIG[$name.mix.max] FIG[$name.mix.bad] FIG[$name.mix.pgus] \
     FIG[$name.mix.gwus] FIG[$name.mix.clientus] FIG[$name.mix.redisus] FIG[$name.mix.busy] \
     < <(RANGES=$mix wrk_ranges "$CONNS" "$SECS")
+  FIG[$name.mix.reads]=$(read_stats_delta "$r0" "$(read_stats "$admin")")
 
   # A 10 s burst of Pings at full speed, then PingCount {} at once.
   timeout 10 "$BUILD_DIR/apps/pingctl/pingctl" --address "127.0.0.1:$CPORT" ping \
@@ -407,6 +411,8 @@ row "  rate / PingCount {} rate, both by wrk" "$(awk -v a="${FIG[empty.mix.rps]}
 row "  gateway CPU per PingCount (us)" "${FIG[empty.mix.gwus]}" "${FIG[history.mix.gwus]}"
 row "  client (wrk) / redis CPU per PingCount (us)" "${FIG[empty.mix.clientus]} / ${FIG[empty.mix.redisus]}" "${FIG[history.mix.clientus]} / ${FIG[history.mix.redisus]}"
 row "  machine busy (%)" "${FIG[empty.mix.busy]}" "${FIG[history.mix.busy]}"
+echo "  the mix's shared reads, empty: ${FIG[empty.mix.reads]}"
+echo "  the mix's shared reads, history: ${FIG[history.mix.reads]}"
 for k in older reset wipe; do
   case $k in
     older) what="older snapshot restored until exact (ms)" ;;

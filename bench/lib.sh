@@ -37,6 +37,32 @@ thread_costs() {
               k, th[k], w[k] / n, cpu[k] * tk / n }' | sort -k7 -nr
 }
 
+# read_stats ADMIN_PORT: the gateway's shared count reads so far, from its
+# /metrics: "reads read_seconds snapshots snapshot_seconds requests heads
+# whole sparse any sparse_then_any" (the last five: the statements they ran,
+# persistence_shared_reads_total by form).
+read_stats() {
+  curl -sf "http://127.0.0.1:$1/metrics" | awk '
+    $1 == "ping_counts_read_seconds_count" { v[1] = $2 } $1 == "ping_counts_read_seconds_sum" { v[2] = $2 }
+    $1 == "ping_cache_read_seconds_count" { v[3] = $2 } $1 == "ping_cache_read_seconds_sum" { v[4] = $2 }
+    $1 == "ping_counts_read_requests_sum" { v[5] = $2 }
+    $1 ~ /^ping_persistence_shared_reads_total\{/ {
+      i = $1 ~ /"heads"/ ? 6 : $1 ~ /"whole"/ ? 7 : $1 ~ /"sparse_then_any"/ ? 10 : $1 ~ /"sparse"/ ? 8 : 9
+      v[i] = $2 }
+    END { for (i = 1; i <= 10; i++) printf "%s%s", v[i] + 0, (i < 10 ? " " : "\n") }'
+}
+
+# read_stats_delta BEFORE AFTER: one line on the reads between two
+# read_stats: how many, their mean wall time, the mean cache snapshot, the
+# requests each answered and the statements they ran.
+read_stats_delta() {
+  awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " ")
+    n = y[1] - x[1]; c = y[3] - x[3]; if (n <= 0) n = 1; if (c <= 0) c = 1
+    printf "%d reads, each %.0f us (cache snapshot %.0f us), %.1f requests per read; statements: heads %d, whole %d, sparse %d, any %d, sparse then any %d\n",
+      y[1] - x[1], 1e6 * (y[2] - x[2]) / n, 1e6 * (y[4] - x[4]) / c, (y[5] - x[5]) / n,
+      y[6] - x[6], y[7] - x[7], y[8] - x[8], y[9] - x[9], y[10] - x[10] }'
+}
+
 # nginx_start RUN: nginx with one worker serving RUN/www/ping.json (2 bytes)
 # on a free loopback port, access log off; sets NPORT and NGINX_WORKER (the
 # worker's pid). Stop it with: kill "$(cat RUN/nginx.pid)".

@@ -85,21 +85,14 @@ run_one() { # LABEL GATEWAY
   rps=$(awk '/^finished in/ { print $4 }' "$run/h2load.out")
   local all="{} ${rps}/s pg $(per_call $((p1 - p0)) "$n") us gw $(per_call $((g1 - g0)) "$n") us"
   local admin; admin=$(sed -n 's/^admin=//p' "$run/gateway.ports")
-  reads() { # count and sum of the shared reads, the cache snapshots and the requests per read
-    curl -sf "http://127.0.0.1:$admin/metrics" | awk '
-      $1 == "ping_counts_read_seconds_count" { rc = $2 } $1 == "ping_counts_read_seconds_sum" { rs = $2 }
-      $1 == "ping_cache_read_seconds_count" { cc = $2 } $1 == "ping_cache_read_seconds_sum" { cs = $2 }
-      $1 == "ping_counts_read_requests_sum" { q = $2 }
-      END { print rc + 0, rs + 0, cc + 0, cs + 0, q + 0 }'
-  }
-  local r0; r0=$(reads)
+  local r0; r0=$(read_stats "$admin")
   thread_ticks "$gpid" >"$run/thr0"
   p0=$(pg_ticks "$PGRUN/pg/data"); g0=$(awk '{ print $14 + $15 }' "/proc/$gpid/stat")
   RANGES=$mix wrk -t1 -c"$CONNS" -d"${SECS}s" -s "$BENCH/ranges.lua" "http://127.0.0.1:$cport" \
     >"$run/wrk.out" || true
   p1=$(pg_ticks "$PGRUN/pg/data"); g1=$(awk '{ print $14 + $15 }' "/proc/$gpid/stat")
   thread_ticks "$gpid" >"$run/thr1"
-  local r1; r1=$(reads)
+  local r1; r1=$(read_stats "$admin")
   n=$(awk '/requests in/ { print $1 }' "$run/wrk.out")
   local mrps bad
   mrps=$(awk '/Requests\/sec/ { print $2 }' "$run/wrk.out")
@@ -107,10 +100,7 @@ run_one() { # LABEL GATEWAY
   echo "$label $DB: mix ${mrps}/s ($(awk -v a="$mrps" -v b="$rps" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }') x {})," \
     "pg $(per_call $((p1 - p0)) "$n") us, gw $(per_call $((g1 - g0)) "$n") us per range," \
     "non-2xx ${bad:-0}; $all; load $(cut -d' ' -f1 /proc/loadavg)"
-  awk -v a="$r0" -v b="$r1" 'BEGIN { split(a, x, " "); split(b, y, " ")
-    n = y[1] - x[1]; c = y[3] - x[3]; if (n <= 0) n = 1; if (c <= 0) c = 1
-    printf "  mix reads: %d, each %.0f us wall (cache snapshots %.0f us each, %d of them), %.1f requests per read\n",
-      y[1] - x[1], 1e6 * (y[2] - x[2]) / n, 1e6 * (y[4] - x[4]) / c, y[3] - x[3], (y[5] - x[5]) / n }'
+  echo "  mix: $(read_stats_delta "$r0" "$r1")"
   echo "  gateway threads per {}:"; cat "$run/threads-empty.txt"
   echo "  gateway threads per range:"; thread_costs "$run/thr0" "$run/thr1" "$n"
 }
