@@ -1,7 +1,9 @@
 // History at scale on a real PostgreSQL: every count statement the code
-// runs keeps an index plan on a million rows, even under
-// plan_cache_mode = force_generic_plan (EXPLAIN of the statements taken from
-// sql::count_statements(), never copies); counts from the buckets equal
+// runs keeps an index plan on a million rows under
+// plan_cache_mode = force_generic_plan, the mode every session of the
+// service is opened with (EXPLAIN of the statements taken from
+// sql::count_statements(), never copies), and such a session plans each
+// form of the shared read once; counts from the buckets equal
 // counts of the rows for every kind of range; dropping raw ranges
 // (retention) changes no answer; an edge minute is probed only in the raw
 // ranges whose recorded pinged_at span can hold it (migration 0015).
@@ -446,14 +448,6 @@ BOOST_AUTO_TEST_CASE(counts_from_buckets_equal_counts_of_rows) {
   }
 }
 
-// Two dense minutes (about 600 and 200 pings a second): an edge reads its
-// whole seconds from ping_seconds and only its partial seconds from the raw
-// rows (migration 0019), and every range stays exact. The seconds are kept
-// by every way rows are stored: a writer's batch within one second, a batch
-// across seconds, a batch over several partitions (store_pings()), and a
-// plain INSERT (the trigger). After retention dropped raw rows, an edge
-// reads its partial seconds whole and compares them with their counts:
-// refused where rows are gone, answered as before where they are not.
 // A session opened as the service opens its own plans each form of the
 // shared read once, the generic plan the EXPLAIN test proves, and reuses it:
 // no execution gets a custom plan. Left to plan_cache_mode = auto, the first
@@ -488,6 +482,14 @@ BOOST_AUTO_TEST_CASE(a_session_of_ours_plans_each_form_of_the_read_once) {
   }
 }
 
+// Two dense minutes (about 600 and 200 pings a second): an edge reads its
+// whole seconds from ping_seconds and only its partial seconds from the raw
+// rows (migration 0019), and every range stays exact. The seconds are kept
+// by every way rows are stored: a writer's batch within one second, a batch
+// across seconds, a batch over several partitions (store_pings()), and a
+// plain INSERT (the trigger). After retention dropped raw rows, an edge
+// reads its partial seconds whole and compares them with their counts:
+// refused where rows are gone, answered as before where they are not.
 BOOST_AUTO_TEST_CASE(an_edge_in_a_dense_minute_reads_under_two_seconds_of_rows) {
   auto dsn = database_with_ranges("dense", 2000);
   pqxx::connection c{with_timeouts(dsn, std::chrono::seconds(5), std::chrono::minutes(5))};
