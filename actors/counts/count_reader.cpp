@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <tuple>
 
 #include <caf/all.hpp>
 
@@ -107,6 +108,15 @@ struct state {
   std::atomic<uint64_t>* from_postgres = nullptr;
   telemetry::histogram* read_latency = nullptr;
   telemetry::histogram* read_size = nullptr;
+  std::atomic<uint64_t>* guesses_held = nullptr;
+  std::atomic<uint64_t>* guesses_missed = nullptr;
+  // For statements asked before their snapshot (settings::guess_ahead):
+  // the sequences of the last usable snapshot, whether the one before had
+  // the same, and the cached span each summed range got last (at most
+  // `max_remembered_spans`, forgotten all at once beyond).
+  std::vector<int64_t> last_seqs;
+  bool seqs_steady = false;
+  std::map<std::tuple<bool, int64_t, int64_t>, cache::range_sum> spans;
   uint64_t next_read = 1; // the next read's id (the `read` log field, count_result::read)
   size_t last_batch = 0;  // the requests the last read started with
   // The deadlines of its requests to the cache and to persistence: one
@@ -117,6 +127,12 @@ struct state {
 
 using self_ptr = impl_actor::stateful_pointer<state>;
 using read_ptr = std::shared_ptr<read>;
+
+constexpr size_t max_remembered_spans = 1024;
+
+std::tuple<bool, int64_t, int64_t> key_of(const time_range& r) {
+  return {r.bounded, r.start_ms, r.end_ms};
+}
 
 int64_t first_minute(const time_range& r) {
   return r.start_ms / ms_per_minute;
@@ -382,6 +398,113 @@ void answer(self_ptr self, read& r, const batch_ranges& asked, const cache::snap
   }
 }
 
+// What a read asks of PostgreSQL besides its sequences and parts: whether
+// the tail is wanted per minute, and the edge hint (sql::read).
+struct statement_args {
+  bool per_minute = false;
+  int64_t edge_pings = 0;
+};
+
+// The read's one statement, from its snapshot: the tail above the
+// snapshot's sequences and every part the cache does not hold.
+void run_statement(self_ptr self, const read_ptr& r, std::shared_ptr<batch_ranges> asked,
+                   std::shared_ptr<cache::snapshot> snap, statement_args a) {
+  auto& st = self->state;
+  r->statement_started = steady::now();
+  timed_request<persistence::read_counts>(
+    self, st.watch, st.store, st.cfg.tail_timeout,
+    [self, r, asked, snap](persistence::read_counts& rc) {
+      if (!rc.tail.consistent) {
+        fall_back_all(self, r, "the cache claims sequences PostgreSQL does not hold");
+        return;
+      }
+      note_reason(self, "");
+      r->tail_rows = rc.tail.total;
+      answer(self, *r, *asked, *snap, rc);
+      read_done(self, r);
+    },
+    [self, r](caf::error& err) { fall_back_all(self, r, "tail query failed: " + to_string(err)); },
+    tail_atom::value, snap->seqs, a.per_minute, asked->postgres, a.edge_pings);
+}
+
+// A statement asked beside the read's snapshot instead of after it
+// (settings::guess_ahead): with the sequences of the last snapshot and the
+// parts the cached spans of the last snapshots leave to PostgreSQL. It
+// answers the read only if the snapshot has those very sequences and leaves
+// those very parts (docs/counts.md, "A statement beside the snapshot");
+// otherwise the read's statement is asked after the snapshot, as always.
+struct guess {
+  std::vector<int64_t> seqs;
+  std::vector<time_range> postgres;
+  bool per_minute = false;
+  int64_t edge_pings = 0;
+  bool answered = false;                      // its statement answered, or failed
+  std::optional<persistence::read_counts> rc; // ...with this
+  std::shared_ptr<cache::snapshot> snap;      // the snapshot, when it showed the guess holds
+  statement_args actual;                      // ...and what it asks of PostgreSQL
+  bool dropped = false;                       // the snapshot showed it does not, or failed
+};
+using guess_ptr = std::shared_ptr<guess>;
+
+// The snapshot's sequences and each summed range's cached span, for the
+// guesses of the reads after it.
+void remember(state& st, const batch_ranges& asked, const cache::snapshot& snap) {
+  st.seqs_steady = snap.seqs == st.last_seqs;
+  st.last_seqs = snap.seqs;
+  if (st.spans.size() + asked.summed.size() > max_remembered_spans)
+    st.spans.clear();
+  for (size_t i = 0; i < asked.summed.size() && i < snap.sums.size(); ++i)
+    st.spans[key_of(asked.summed[i])] = snap.sums[i];
+}
+
+// A guess for this read, when the last two snapshots had the same sequences
+// (the cache is not moving) and every range of it was summed by a snapshot
+// before; none for the console's minutes, nor for a read of totals alone
+// (a round): its statement reads the heads only, so little time is won,
+// and shorter rounds would each answer fewer calls.
+guess_ptr guess_read(self_ptr self, const read& r, const batch_ranges& asked) {
+  auto& st = self->state;
+  if (!st.cfg.guess_ahead || !st.seqs_steady || !asked.per_minute.empty()
+      || asked.summed.empty())
+    return nullptr;
+  auto g = std::make_shared<guess>();
+  g->seqs = st.last_seqs;
+  for (auto& w : r.batch) {
+    if (!w.counts())
+      return nullptr;
+    if (!w.range.bounded)
+      continue;
+    auto it = st.spans.find(key_of(w.range));
+    if (it == st.spans.end())
+      return nullptr;
+    auto& sum = it->second;
+    for (auto& part : cache::outside(w.range, {sum.first_minute, sum.end_minute}))
+      index_of(g->postgres, part);
+    g->per_minute |= sum.first_minute < sum.end_minute;
+    if (g->edge_pings >= 0)
+      g->edge_pings = sum.edge_pings < 0 ? -1 : std::max(g->edge_pings, sum.edge_pings);
+  }
+  return g;
+}
+
+// Both the guessed statement and a snapshot that holds it are in: the read
+// is answered from them, or, if the statement failed or found the
+// sequences inconsistent, its statement is asked again after the snapshot.
+void finish_guess(self_ptr self, const read_ptr& r, std::shared_ptr<batch_ranges> asked,
+                  const guess_ptr& g) {
+  auto& st = self->state;
+  if (g->rc && g->rc->tail.consistent) {
+    (*st.guesses_held)++;
+    note_reason(self, "");
+    r->tail_rows = g->rc->tail.total;
+    answer(self, *r, *asked, *g->snap, *g->rc);
+    read_done(self, r);
+    return;
+  }
+  (*st.guesses_missed)++;
+  run_statement(self, r, std::move(asked), g->snap, g->actual);
+}
+
 // One read: the waiters present now, one cache snapshot, then one
 // PostgreSQL statement for the tail above the snapshot and every part the
 // cache does not hold (actors/persistence sql::read). Requests arriving
@@ -434,25 +557,43 @@ void start_one_read(self_ptr self) {
   ++st.reads;
   st.last_batch = r->batch.size();
   st.read_size->observe(static_cast<double>(r->batch.size()));
+  auto g = guess_read(self, *r, *asked);
+  if (g) {
+    r->statement_started = steady::now();
+    auto in = [self, r, asked, g] {
+      g->answered = true;
+      if (!g->dropped && g->snap)
+        finish_guess(self, r, asked, g);
+    };
+    timed_request<persistence::read_counts>(
+      self, st.watch, st.store, st.cfg.tail_timeout,
+      [g, in](persistence::read_counts& rc) {
+        g->rc = std::move(rc);
+        in();
+      },
+      [in](caf::error&) { in(); }, tail_atom::value, g->seqs, g->per_minute, g->postgres,
+      g->edge_pings);
+  }
   timed_request<cache::snapshot>(
     self, st.watch, st.cache, st.cfg.snapshot_timeout,
-    [self, r, asked](cache::snapshot& snap) {
+    [self, r, asked, g](cache::snapshot& snap) {
       if (!snap.usable || snap.ranges.size() != asked->per_minute.size()
           || snap.sums.size() != asked->summed.size()) {
+        if (g)
+          g->dropped = true;
         fall_back_all(self, r, snap.usable ? "malformed snapshot" : snap.why);
         return;
       }
-      bool per_minute = false;
+      statement_args a;
       for (auto& view : snap.ranges)
-        per_minute |= view.covered;
+        a.per_minute |= view.covered;
       for (auto& sum : snap.sums)
-        per_minute |= sum.first_minute < sum.end_minute;
+        a.per_minute |= sum.first_minute < sum.end_minute;
       // The parts of each summed range outside its cached span (edge
       // minutes, what lies outside the cache's window), each once, and
       // the most pings the cache holds in one of their edge minutes (-1:
       // not known), which tells PostgreSQL how to count them.
       asked->parts.resize(r->batch.size());
-      int64_t edge_pings = 0;
       for (size_t i = 0; i < r->batch.size(); ++i) {
         auto& w = r->batch[i];
         if (!w.counts() || !w.range.bounded)
@@ -460,30 +601,32 @@ void start_one_read(self_ptr self) {
         auto& sum = snap.sums[static_cast<size_t>(asked->slot[i])];
         for (auto& part : cache::outside(w.range, {sum.first_minute, sum.end_minute}))
           asked->parts[i].push_back(index_of(asked->postgres, part));
-        if (edge_pings >= 0)
-          edge_pings = sum.edge_pings < 0 ? -1 : std::max(edge_pings, sum.edge_pings);
+        if (a.edge_pings >= 0)
+          a.edge_pings = sum.edge_pings < 0 ? -1 : std::max(a.edge_pings, sum.edge_pings);
       }
-      auto shared = std::make_shared<cache::snapshot>(std::move(snap));
       auto& st = self->state;
-      r->statement_started = steady::now();
-      timed_request<persistence::read_counts>(
-        self, st.watch, st.store, st.cfg.tail_timeout,
-        [self, r, asked, shared](persistence::read_counts& rc) {
-          if (!rc.tail.consistent) {
-            fall_back_all(self, r, "the cache claims sequences PostgreSQL does not hold");
-            return;
-          }
-          note_reason(self, "");
-          r->tail_rows = rc.tail.total;
-          answer(self, *r, *asked, *shared, rc);
-          read_done(self, r);
-        },
-        [self, r](caf::error& err) {
-          fall_back_all(self, r, "tail query failed: " + to_string(err));
-        },
-        tail_atom::value, shared->seqs, per_minute, asked->postgres, edge_pings);
+      remember(st, *asked, snap);
+      auto shared = std::make_shared<cache::snapshot>(std::move(snap));
+      if (g && shared->seqs == g->seqs && asked->postgres == g->postgres
+          && a.per_minute == g->per_minute) {
+        // The statement asked ahead read what this snapshot needs.
+        g->snap = shared;
+        g->actual = a;
+        if (g->answered)
+          finish_guess(self, r, asked, g);
+        return;
+      }
+      if (g) {
+        g->dropped = true;
+        (*st.guesses_missed)++;
+      }
+      run_statement(self, r, asked, shared, a);
     },
-    [self, r](caf::error& err) { fall_back_all(self, r, "cache read failed: " + to_string(err)); },
+    [self, r, g](caf::error& err) {
+      if (g)
+        g->dropped = true;
+      fall_back_all(self, r, "cache read failed: " + to_string(err));
+    },
     snapshot_atom::value, asked->per_minute, asked->summed);
 }
 
@@ -529,6 +672,8 @@ impl_actor::behavior_type count_reader(self_ptr self, settings cfg, cache::reade
   st.from_postgres = &m.from_postgres;
   st.read_latency = &m.read_seconds;
   st.read_size = &m.read_requests;
+  st.guesses_held = &m.guesses_held;
+  st.guesses_missed = &m.guesses_missed;
   // Gone (an escaped exception, shutdown): the calls parked on the board
   // get an error at once, not their deadline (no round would come).
   if (auto board = cfg.board)

@@ -14,7 +14,10 @@
 // cannot answer (unreachable, cold, rebuilding, failing its checksum, or
 // claiming more than PostgreSQL holds) one statement counts every range of
 // the read from PostgreSQL's buckets and the total from its heads. The
-// argument is in docs/counts.md.
+// argument is in docs/counts.md. When the cache is not moving (the last two
+// snapshots had the same sequences) and every range of a read was summed
+// before, the statement is asked beside the snapshot, with those sequences
+// and spans, and stands only if the snapshot shows the same (`guess_ahead`).
 //
 // Concurrent requests share the work, like a group commit for reads:
 // requests that arrive while a read is in flight wait for the next read
@@ -79,6 +82,14 @@ struct settings {
   // default: on two cores a second read cost PostgreSQL more per range
   // than it gained (docs/counts.md, "Concurrent reads share the work").
   size_t max_reads = 1;
+  // A read asks its statement beside its cache snapshot rather than after
+  // it, with the sequences and cached spans of the snapshots before, when
+  // the last two snapshots had the same sequences and every range of the
+  // read was summed before; the answer stands only if the snapshot shows
+  // the same sequences and parts (else the statement is asked again after
+  // it). A read then takes the longer of the two round trips, not their
+  // sum (docs/counts.md, "A statement beside the snapshot").
+  bool guess_ahead = true;
   caf::timespan snapshot_timeout = std::chrono::milliseconds(200); // the reader answers sooner
   caf::timespan tail_timeout = std::chrono::seconds(5);
   caf::timespan fallback_timeout = std::chrono::seconds(5);

@@ -15,11 +15,19 @@ struct metrics {
   // (both: counts_answered_total{source=...})
   telemetry::histogram& read_seconds;  // one shared read
   telemetry::histogram& read_requests; // requests sharing it
+  telemetry::counter& guesses_held;    // statements asked beside the snapshot that answered
+  telemetry::counter& guesses_missed;  // ...that the snapshot did not hold
+  // (both: counts_guessed_statements_total{outcome=...})
 
   static constexpr const char* answered_help
     = "PingCount requests answered, by source: cache (the cache's counters plus the "
       "PostgreSQL tail) or postgres (a fallback: PostgreSQL counted alone because the "
       "cache could not answer).";
+
+  static constexpr const char* guessed_help
+    = "Shared reads whose statement was asked beside the cache snapshot, with the sequences "
+      "and spans of the snapshots before, by outcome: held (it answered the read) or missed "
+      "(the snapshot differed, so the statement was asked again after it).";
 
   static metrics registered_in(telemetry::registry& reg) {
     return {reg.actor("counts", "pool"),
@@ -27,7 +35,10 @@ struct metrics {
             reg.add_counter("counts_answered_total", answered_help, {{"source", "postgres"}}),
             reg.add_latency("counts_read_seconds",
                             "Seconds per shared count read (cache snapshot plus PostgreSQL tail)."),
-            reg.add_sizes("counts_read_requests", "PingCount requests sharing one read.")};
+            reg.add_sizes("counts_read_requests", "PingCount requests sharing one read."),
+            reg.add_counter("counts_guessed_statements_total", guessed_help, {{"outcome", "held"}}),
+            reg.add_counter("counts_guessed_statements_total", guessed_help,
+                            {{"outcome", "missed"}})};
   }
 };
 

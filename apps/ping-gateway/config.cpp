@@ -112,6 +112,8 @@ gateway_config::gateway_config()
   add("counts", counts.tail_timeout, "tail-timeout", "deadline of the tail query");
   add("counts", counts.max_reads, "max-reads",
       "shared count reads in flight at once (each on its own PostgreSQL tail reader)");
+  add("counts", counts.guess_ahead, "guess-ahead",
+      "ask a read's statement beside its cache snapshot, with the last snapshot's sequences");
   add("counts", counts.slow_threshold, "slow-threshold",
       "log each shared count read, and each PingCount, taking longer (read id, trace id; 0 = all)");
   add("counts", counts.round_gap, "round-gap",

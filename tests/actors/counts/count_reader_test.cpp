@@ -1189,4 +1189,119 @@ BOOST_AUTO_TEST_CASE(rounds_stay_one_at_a_time_beside_other_reads) {
   drain();
 }
 
+// A statement beside the snapshot (settings::guess_ahead). The range's
+// first partial minute is in PostgreSQL (5 pings), its whole minutes in the
+// cache (2 a minute), and read n's tail holds n pings in minute 100, inside
+// the cached span: an answer tells which statement it came from.
+struct guessing {
+  time_range range{true, 99 * minute_ms + 7, 200 * minute_ms - 3};
+  int64_t cached = 99 * 2, parts = 2 * 5;
+
+  explicit guessing(world& w) {
+    for (int64_t m = 99; m < 200; ++m)
+      w.buckets[m] = 2;
+    w.pg_count = 5;
+    w.tail_per_read = true;
+  }
+};
+
+BOOST_AUTO_TEST_CASE(a_still_cache_lets_the_statement_go_beside_the_snapshot) {
+  guessing g{*w};
+  auto first = count(g.range);
+  auto second = count(g.range);
+  BOOST_REQUIRE(first);
+  BOOST_REQUIRE(second);
+  BOOST_TEST(first->count == g.cached + g.parts + 1);
+  BOOST_TEST(second->count == g.cached + g.parts + 2);
+  BOOST_TEST(w->statements == 2); // each after its snapshot: nothing to guess from yet
+  // The last two snapshots had the same sequences: the third read asks its
+  // statement while its snapshot is still out.
+  w->hold_snapshots = true;
+  auto h = ask(g.range);
+  drain();
+  BOOST_TEST(w->snapshots == 3);
+  BOOST_TEST(w->statements == 3);
+  BOOST_TEST(w->reads.back().first == w->snap.seqs);
+  BOOST_TEST(w->reads.back().second == w->reads[1].second); // the same parts
+  (*self)->send(cache, resume_atom::value);
+  drain();
+  auto third = result(h);
+  BOOST_REQUIRE(third);
+  BOOST_TEST(third->count == g.cached + g.parts + 3); // read 3's statement answered
+  BOOST_TEST(w->statements == 3);                     // and no other was asked
+}
+
+BOOST_AUTO_TEST_CASE(a_moved_cache_asks_the_statement_again_after_its_snapshot) {
+  guessing g{*w};
+  BOOST_REQUIRE(count(g.range));
+  BOOST_REQUIRE(count(g.range));
+  // The processor applied 7 pings of partition 0 (minute 150) before the
+  // third read's snapshot: its statement, asked with the old sequences,
+  // counted a tail the snapshot already holds.
+  w->snap.seqs = {17, 20, 30};
+  w->snap.total = 67;
+  w->buckets[150] += 7;
+  w->hold_snapshots = true;
+  auto h = ask(g.range);
+  drain();
+  BOOST_TEST(w->statements == 3);
+  BOOST_TEST((w->reads.back().first == std::vector<int64_t>{10, 20, 30}));
+  (*self)->send(cache, resume_atom::value);
+  drain();
+  auto third = result(h);
+  BOOST_REQUIRE(third);
+  BOOST_TEST(w->statements == 4); // asked again, after the snapshot, with its sequences
+  BOOST_TEST((w->reads.back().first == std::vector<int64_t>{17, 20, 30}));
+  BOOST_TEST(third->count == g.cached + 7 + g.parts + 4); // from statement 4, not 3
+  // The sequences moved: the next read does not guess.
+  auto fourth = ask(g.range);
+  drain();
+  BOOST_TEST(w->snapshots == 4);
+  BOOST_TEST(w->statements == 4);
+  (*self)->send(cache, resume_atom::value);
+  drain();
+  BOOST_TEST(static_cast<bool>(result(fourth)));
+  BOOST_TEST(w->statements == 5);
+}
+
+BOOST_AUTO_TEST_CASE(a_range_never_summed_waits_for_its_snapshot) {
+  guessing g{*w};
+  BOOST_REQUIRE(count(g.range));
+  BOOST_REQUIRE(count(g.range));
+  w->hold_snapshots = true;
+  auto other = time_range{true, 120 * minute_ms + 1, 130 * minute_ms};
+  auto h = ask(other);
+  drain();
+  BOOST_TEST(w->snapshots == 3);
+  BOOST_TEST(w->statements == 2); // its cached span is not known before its snapshot
+  (*self)->send(cache, resume_atom::value);
+  drain();
+  auto r = result(h);
+  BOOST_REQUIRE(r);
+  BOOST_TEST(r->count == 9 * 2 + 5); // minutes 121-129 cached, the first partial one counted
+  BOOST_TEST(w->statements == 3);
+}
+
+BOOST_AUTO_TEST_CASE(no_guess_when_it_is_turned_off) {
+  guessing g{*w};
+  counts::settings s;
+  s.guess_ahead = false;
+  auto reader = spawn_reader(s);
+  auto once = [&] {
+    auto h = (*self)->request(reader, caf::infinite, count_atom::value, g.range);
+    drain();
+    return h;
+  };
+  once();
+  once();
+  w->hold_snapshots = true;
+  once();
+  BOOST_TEST(w->snapshots == 3);
+  BOOST_TEST(w->statements == 2);
+  (*self)->send(cache, resume_atom::value);
+  drain();
+  BOOST_TEST(w->statements == 3);
+  caf::anon_send_exit(reader, caf::exit_reason::user_shutdown);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
