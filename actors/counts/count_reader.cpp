@@ -464,8 +464,7 @@ void remember(state& st, const batch_ranges& asked, const cache::snapshot& snap)
 // and shorter rounds would each answer fewer calls.
 guess_ptr guess_read(self_ptr self, const read& r, const batch_ranges& asked) {
   auto& st = self->state;
-  if (!st.cfg.guess_ahead || !st.seqs_steady || !asked.per_minute.empty()
-      || asked.summed.empty())
+  if (!st.cfg.guess_ahead || !st.seqs_steady || !asked.per_minute.empty() || asked.summed.empty())
     return nullptr;
   auto g = std::make_shared<guess>();
   g->seqs = st.last_seqs;
