@@ -116,4 +116,4 @@ done
 echo "answers checked against count(*): ${#KINDS[@]}, wrong: $wrong"
 # What the shared reads ran (sql::read_form), over the whole run.
 ADMIN=$(sed -n 's/^admin=//p' "$RUN/gateway.ports")
-echo "shared reads over the run: $(read_stats_delta "0 0 0 0 0 0 0 0 0 0" "$(read_stats "$ADMIN")")"
+echo "shared reads over the run: $(read_stats_delta "0 0 0 0 0 0 0 0 0 0 0 0" "$(read_stats "$ADMIN")")"

@@ -39,8 +39,9 @@ thread_costs() {
 
 # read_stats ADMIN_PORT: the gateway's shared count reads so far, from its
 # /metrics: "reads read_seconds snapshots snapshot_seconds requests heads
-# whole sparse any sparse_then_any" (the last five: the statements they ran,
-# persistence_shared_reads_total by form).
+# whole sparse any sparse_then_any held missed" (heads to sparse_then_any:
+# the statements they ran, persistence_shared_reads_total by form; held and
+# missed: statements asked beside their snapshot, by outcome).
 read_stats() {
   curl -sf "http://127.0.0.1:$1/metrics" | awk '
     $1 == "ping_counts_read_seconds_count" { v[1] = $2 } $1 == "ping_counts_read_seconds_sum" { v[2] = $2 }
@@ -49,7 +50,8 @@ read_stats() {
     $1 ~ /^ping_persistence_shared_reads_total\{/ {
       i = $1 ~ /"heads"/ ? 6 : $1 ~ /"whole"/ ? 7 : $1 ~ /"sparse_then_any"/ ? 10 : $1 ~ /"sparse"/ ? 8 : 9
       v[i] = $2 }
-    END { for (i = 1; i <= 10; i++) printf "%s%s", v[i] + 0, (i < 10 ? " " : "\n") }'
+    $1 ~ /^ping_counts_guessed_statements_total\{/ { v[$1 ~ /"held"/ ? 11 : 12] = $2 }
+    END { for (i = 1; i <= 12; i++) printf "%s%s", v[i] + 0, (i < 12 ? " " : "\n") }'
 }
 
 # read_stats_delta BEFORE AFTER: one line on the reads between two
@@ -58,9 +60,9 @@ read_stats() {
 read_stats_delta() {
   awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " ")
     n = y[1] - x[1]; c = y[3] - x[3]; if (n <= 0) n = 1; if (c <= 0) c = 1
-    printf "%d reads, each %.0f us (cache snapshot %.0f us), %.1f requests per read; statements: heads %d, whole %d, sparse %d, any %d, sparse then any %d\n",
+    printf "%d reads, each %.0f us (cache snapshot %.0f us), %.1f requests per read; statements: heads %d, whole %d, sparse %d, any %d, sparse then any %d; beside the snapshot: %d held, %d missed\n",
       y[1] - x[1], 1e6 * (y[2] - x[2]) / n, 1e6 * (y[4] - x[4]) / c, (y[5] - x[5]) / n,
-      y[6] - x[6], y[7] - x[7], y[8] - x[8], y[9] - x[9], y[10] - x[10] }'
+      y[6] - x[6], y[7] - x[7], y[8] - x[8], y[9] - x[9], y[10] - x[10], y[11] - x[11], y[12] - x[12] }'
 }
 
 # nginx_start RUN: nginx with one worker serving RUN/www/ping.json (2 bytes)
