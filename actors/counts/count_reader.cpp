@@ -405,6 +405,19 @@ struct statement_args {
   int64_t edge_pings = 0;
 };
 
+// Adds a summed range's parts outside its cached span to what the read asks
+// of PostgreSQL (each part once in `postgres`; their indices returned), and
+// its edge minutes to the edge hint.
+std::vector<int> leave_to_postgres(const time_range& range, const cache::range_sum& sum,
+                                   std::vector<time_range>& postgres, statement_args& a) {
+  std::vector<int> parts;
+  for (auto& part : cache::outside(range, {sum.first_minute, sum.end_minute}))
+    parts.push_back(index_of(postgres, part));
+  if (a.edge_pings >= 0)
+    a.edge_pings = sum.edge_pings < 0 ? -1 : std::max(a.edge_pings, sum.edge_pings);
+  return parts;
+}
+
 // The read's one statement, from its snapshot: the tail above the
 // snapshot's sequences and every part the cache does not hold.
 void run_statement(self_ptr self, const read_ptr& r, std::shared_ptr<batch_ranges> asked,
@@ -436,8 +449,7 @@ void run_statement(self_ptr self, const read_ptr& r, std::shared_ptr<batch_range
 struct guess {
   std::vector<int64_t> seqs;
   std::vector<time_range> postgres;
-  bool per_minute = false;
-  int64_t edge_pings = 0;
+  statement_args args;
   bool answered = false;                      // its statement answered, or failed
   std::optional<persistence::read_counts> rc; // ...with this
   std::shared_ptr<cache::snapshot> snap;      // the snapshot, when it showed the guess holds
@@ -476,12 +488,8 @@ guess_ptr guess_read(self_ptr self, const read& r, const batch_ranges& asked) {
     auto it = st.spans.find(key_of(w.range));
     if (it == st.spans.end())
       return nullptr;
-    auto& sum = it->second;
-    for (auto& part : cache::outside(w.range, {sum.first_minute, sum.end_minute}))
-      index_of(g->postgres, part);
-    g->per_minute |= sum.first_minute < sum.end_minute;
-    if (g->edge_pings >= 0)
-      g->edge_pings = sum.edge_pings < 0 ? -1 : std::max(g->edge_pings, sum.edge_pings);
+    leave_to_postgres(w.range, it->second, g->postgres, g->args);
+    g->args.per_minute |= it->second.first_minute < it->second.end_minute;
   }
   return g;
 }
@@ -570,8 +578,8 @@ void start_one_read(self_ptr self) {
         g->rc = std::move(rc);
         in();
       },
-      [in](caf::error&) { in(); }, tail_atom::value, g->seqs, g->per_minute, g->postgres,
-      g->edge_pings);
+      [in](caf::error&) { in(); }, tail_atom::value, g->seqs, g->args.per_minute, g->postgres,
+      g->args.edge_pings);
   }
   timed_request<cache::snapshot>(
     self, st.watch, st.cache, st.cfg.snapshot_timeout,
@@ -597,17 +605,14 @@ void start_one_read(self_ptr self) {
         auto& w = r->batch[i];
         if (!w.counts() || !w.range.bounded)
           continue;
-        auto& sum = snap.sums[static_cast<size_t>(asked->slot[i])];
-        for (auto& part : cache::outside(w.range, {sum.first_minute, sum.end_minute}))
-          asked->parts[i].push_back(index_of(asked->postgres, part));
-        if (a.edge_pings >= 0)
-          a.edge_pings = sum.edge_pings < 0 ? -1 : std::max(a.edge_pings, sum.edge_pings);
+        asked->parts[i] = leave_to_postgres(w.range, snap.sums[static_cast<size_t>(asked->slot[i])],
+                                            asked->postgres, a);
       }
       auto& st = self->state;
       remember(st, *asked, snap);
       auto shared = std::make_shared<cache::snapshot>(std::move(snap));
       if (g && shared->seqs == g->seqs && asked->postgres == g->postgres
-          && a.per_minute == g->per_minute) {
+          && a.per_minute == g->args.per_minute) {
         // The statement asked ahead read what this snapshot needs.
         g->snap = shared;
         g->actual = a;
