@@ -2,6 +2,7 @@
 # Hand-offs per call (issue 18): the gateway CPU and thread wake-ups per call.
 # Prints figures, asserts nothing.
 #   bench/handoffs.sh GATEWAY_BIN...   (env: SECS=8 CONNS=32 PERF=0 STRACE=0 RPS=)
+# KINDS="connect-ping grpc-ping connect-pingcount" (the default) picks the calls.
 # RPS=N holds each connection to N calls per second (h2load --rps; nginx
 # too): every build then runs at the same rate, so its CPU per call does not
 # move with how much the shared machine lets it batch.
@@ -17,7 +18,8 @@
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
 source "$(dirname "$0")/lib.sh"
-SECS=${SECS:-8}; CONNS=${CONNS:-32}
+SECS=${SECS:-8}; CONNS=${CONNS:-32}; KINDS=${KINDS:-connect-ping grpc-ping connect-pingcount}
+wanted() { [[ " $KINDS " == *" $1 "* ]]; }
 throwaway_stack_start
 trap 'set +e; [ -f "$RUN/nginx.pid" ] && kill "$(cat "$RUN/nginx.pid")" 2>/dev/null; throwaway_stack_stop' EXIT
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
@@ -80,10 +82,10 @@ for bin in "$@"; do
   GW=$(cat "$RUN/g$i/gateway.pid")
   echo "== gateway $bin (pid $GW)" | tee -a "$RUN/result.txt"
   h2load "${h1[@]}" -D 2 "http://127.0.0.1:$CPORT/ping.v1.PingService/Ping" >/dev/null 2>&1 || true
-  measure "g$i-connect-ping" "$GW" "${h1[@]}" "http://127.0.0.1:$CPORT/ping.v1.PingService/Ping"
-  measure "g$i-grpc-ping" "$GW" "${grpc[@]}" "http://127.0.0.1:$GPORT/ping.v1.PingService/Ping"
+  wanted connect-ping && measure "g$i-connect-ping" "$GW" "${h1[@]}" "http://127.0.0.1:$CPORT/ping.v1.PingService/Ping"
+  wanted grpc-ping && measure "g$i-grpc-ping" "$GW" "${grpc[@]}" "http://127.0.0.1:$GPORT/ping.v1.PingService/Ping"
   sleep 2
-  measure "g$i-connect-pingcount" "$GW" "${h1[@]}" "http://127.0.0.1:$CPORT/ping.v1.PingService/PingCount"
+  wanted connect-pingcount && measure "g$i-connect-pingcount" "$GW" "${h1[@]}" "http://127.0.0.1:$CPORT/ping.v1.PingService/PingCount"
   stop_process gateway "$RUN/g$i"
 done
 nginx_start "$RUN"

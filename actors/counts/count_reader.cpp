@@ -110,6 +110,12 @@ struct state {
   telemetry::histogram* read_size = nullptr;
   std::atomic<uint64_t>* guesses_held = nullptr;
   std::atomic<uint64_t>* guesses_missed = nullptr;
+  std::atomic<uint64_t>* snapshots_reused = nullptr;
+  // For reads of totals alone (settings::totals_snapshot_age): the last
+  // usable snapshot's sequences and total, and when it was read (the
+  // actor's clock); none after a read that fell back.
+  std::shared_ptr<cache::snapshot> totals;
+  caf::actor_clock::time_point totals_at;
   // For statements asked before their snapshot (settings::guess_ahead):
   // the sequences of the last usable snapshot, whether the one before had
   // the same, and the cached span each summed range got last (at most
@@ -281,6 +287,7 @@ void read_done(self_ptr self, const read_ptr& r) {
 // has at most one statement in flight.
 void fall_back_all(self_ptr self, const read_ptr& r, const std::string& reason) {
   note_reason(self, reason);
+  self->state.totals = nullptr; // the next read of totals takes a snapshot
   auto ranges = std::make_shared<std::vector<time_range>>();
   auto slots = std::make_shared<std::vector<int>>();
   for (auto& w : r->batch) {
@@ -512,6 +519,34 @@ void finish_guess(self_ptr self, const read_ptr& r, std::shared_ptr<batch_ranges
   run_statement(self, r, std::move(asked), g->snap, g->actual);
 }
 
+// A usable snapshot's sequences and total, for the reads of totals after
+// it (settings::totals_snapshot_age).
+void keep_totals(self_ptr self, const cache::snapshot& snap) {
+  auto& st = self->state;
+  if (st.cfg.totals_snapshot_age <= caf::timespan{0})
+    return;
+  auto kept = std::make_shared<cache::snapshot>();
+  kept->usable = true;
+  kept->seqs = snap.seqs;
+  kept->total = snap.total;
+  st.totals = std::move(kept);
+  st.totals_at = self->clock().now();
+}
+
+// The snapshot a read of totals alone may take instead of reading one:
+// the last one kept, while younger than totals_snapshot_age. Its total
+// counts exactly the pings at or below its sequences, whenever it was
+// read, so its total plus the heads' distance from those sequences, read
+// after every request of this read arrived, is exact now.
+std::shared_ptr<cache::snapshot> reusable_totals(self_ptr self, const batch_ranges& asked) {
+  auto& st = self->state;
+  if (!st.totals || !asked.per_minute.empty() || !asked.summed.empty())
+    return nullptr;
+  if (self->clock().now() - st.totals_at >= st.cfg.totals_snapshot_age)
+    return nullptr;
+  return st.totals;
+}
+
 // One read: the waiters present now, one cache snapshot, then one
 // PostgreSQL statement for the tail above the snapshot and every part the
 // cache does not hold (actors/persistence sql::read). Requests arriving
@@ -564,6 +599,11 @@ void start_one_read(self_ptr self) {
   ++st.reads;
   st.last_batch = r->batch.size();
   st.read_size->observe(static_cast<double>(r->batch.size()));
+  if (auto snap = reusable_totals(self, *asked)) {
+    (*st.snapshots_reused)++;
+    run_statement(self, r, asked, std::move(snap), statement_args{});
+    return;
+  }
   auto g = guess_read(self, *r, *asked);
   if (g) {
     r->statement_started = steady::now();
@@ -610,6 +650,7 @@ void start_one_read(self_ptr self) {
       }
       auto& st = self->state;
       remember(st, *asked, snap);
+      keep_totals(self, snap);
       auto shared = std::make_shared<cache::snapshot>(std::move(snap));
       if (g && shared->seqs == g->seqs && asked->postgres == g->postgres
           && a.per_minute == g->args.per_minute) {
@@ -678,6 +719,7 @@ impl_actor::behavior_type count_reader(self_ptr self, settings cfg, cache::reade
   st.read_size = &m.read_requests;
   st.guesses_held = &m.guesses_held;
   st.guesses_missed = &m.guesses_missed;
+  st.snapshots_reused = &m.snapshots_reused;
   // Gone (an escaped exception, shutdown): the calls parked on the board
   // get an error at once, not their deadline (no round would come).
   if (auto board = cfg.board)

@@ -18,6 +18,7 @@ struct metrics {
   telemetry::counter& guesses_held;    // statements asked beside the snapshot that answered
   telemetry::counter& guesses_missed;  // ...that the snapshot did not hold
   // (both: counts_guessed_statements_total{outcome=...})
+  telemetry::counter& snapshots_reused; // reads of totals alone answered without a snapshot
 
   static constexpr const char* answered_help
     = "PingCount requests answered, by source: cache (the cache's counters plus the "
@@ -29,6 +30,10 @@ struct metrics {
       "and spans of the snapshots before, by outcome: held (it answered the read) or missed "
       "(the snapshot differed, so the statement was asked again after it).";
 
+  static constexpr const char* reused_help
+    = "Shared reads of totals alone (PingCount {}) that took the last cache snapshot's "
+      "sequences and total instead of reading a new one (settings::totals_snapshot_age).";
+
   static metrics registered_in(telemetry::registry& reg) {
     return {reg.actor("counts", "pool"),
             reg.add_counter("counts_answered_total", answered_help, {{"source", "cache"}}),
@@ -38,7 +43,8 @@ struct metrics {
             reg.add_sizes("counts_read_requests", "PingCount requests sharing one read."),
             reg.add_counter("counts_guessed_statements_total", guessed_help, {{"outcome", "held"}}),
             reg.add_counter("counts_guessed_statements_total", guessed_help,
-                            {{"outcome", "missed"}})};
+                            {{"outcome", "missed"}}),
+            reg.add_counter("counts_snapshots_reused_total", reused_help)};
   }
 };
 

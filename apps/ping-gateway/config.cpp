@@ -114,6 +114,9 @@ gateway_config::gateway_config()
       "shared count reads in flight at once (each on its own PostgreSQL tail reader)");
   add("counts", counts.guess_ahead, "guess-ahead",
       "ask a read's statement beside its cache snapshot, with the last snapshot's sequences");
+  add("counts", counts.totals_snapshot_age, "totals-snapshot-age",
+      "PingCount {}: reuse the last cache snapshot this long, asking PostgreSQL only for the heads "
+      "(0: a snapshot per read)");
   add("counts", counts.slow_threshold, "slow-threshold",
       "log each shared count read, and each PingCount, taking longer (read id, trace id; 0 = all)");
   add("counts", counts.round_gap, "round-gap",
@@ -190,6 +193,8 @@ gateway_config::gateway_config()
   bound("counts", counts.max_reads, "max-reads", 1, 16);
   bound("counts", counts.slow_threshold, "slow-threshold", caf::timespan{0ms}, caf::timespan{1h});
   bound("counts", counts.round_gap, "round-gap", caf::timespan{0ms}, caf::timespan{100ms});
+  bound("counts", counts.totals_snapshot_age, "totals-snapshot-age", caf::timespan{0ms},
+        caf::timespan{1h});
   bound("counts", counts.ask_again_after, "ask-again-after", caf::timespan{1ms}, caf::timespan{1h});
   bound("global", drain_margin, "drain-margin", caf::timespan{0ms}, caf::timespan{1min});
 }

@@ -231,7 +231,9 @@ struct fixture : test::coordinator_fixture {
     s.max_waiting = 16;
     s.max_fallbacks = 4;
     s.max_ranges_per_read = 8;
-    s.max_reads = 1; // the cases below are one read at a time; two: the last cases
+    s.max_reads = 1;            // the cases below are one read at a time; two: the last cases
+    s.totals_snapshot_age = 0s; // a snapshot per read; taking the last one: its own cases
+    s.round_gap = 0s;           // rounds at once; the gap: its own cases
     s.board = board;
     board->listen([this] { ++wakes; });
     counts = counts::spawn_count_reader(*sys, s, caf::actor_cast<cache::reader_actor>(c),
@@ -1076,6 +1078,7 @@ BOOST_AUTO_TEST_CASE(a_round_gap_gathers_the_calls_of_the_gap) {
 BOOST_AUTO_TEST_CASE(a_second_read_runs_beside_the_first) {
   counts::settings s;
   s.max_reads = 2;
+  s.totals_snapshot_age = 0s;
   auto reader = spawn_reader(s);
   w->tail_per_read = true;
   w->hold_reads = true;
@@ -1167,6 +1170,7 @@ BOOST_AUTO_TEST_CASE(rounds_stay_one_at_a_time_beside_other_reads) {
   counts::settings s;
   s.max_reads = 2;
   s.board = rounds;
+  s.round_gap = 0s; // round 2 at once after round 1
   auto reader = spawn_reader(s);
   w->hold_reads = true;
   caf::anon_send(reader, count_atom::value);
@@ -1302,6 +1306,132 @@ BOOST_AUTO_TEST_CASE(no_guess_when_it_is_turned_off) {
   drain();
   BOOST_TEST(w->statements == 3);
   caf::anon_send_exit(reader, caf::exit_reason::user_shutdown);
+}
+
+// Reads of totals alone (settings::totals_snapshot_age) take the last
+// snapshot's sequences and total while it is young: PostgreSQL is asked
+// for the heads above those sequences, which stay exact however far the
+// cache moved since.
+struct totals_reuse {
+  fixture& f;
+  counts::counts_actor reader;
+
+  explicit totals_reuse(fixture& fx, caf::timespan age = 1s) : f(fx) {
+    counts::settings s;
+    s.totals_snapshot_age = age;
+    reader = f.spawn_reader(s);
+  }
+  ~totals_reuse() { caf::anon_send_exit(reader, caf::exit_reason::user_shutdown); }
+
+  caf::expected<count_result> count(time_range r) {
+    auto h = (*f.self)->request(reader, caf::infinite, count_atom::value, r);
+    f.drain();
+    return f.result(h);
+  }
+  uint64_t reused() { return f.reg.counter_at("counts_snapshots_reused_total", {}).load(); }
+};
+
+BOOST_AUTO_TEST_CASE(a_read_of_totals_takes_the_last_snapshot_while_it_is_young) {
+  totals_reuse t{*this};
+  w->tail.total = 7;
+  auto r = t.count({});
+  BOOST_REQUIRE(r);
+  BOOST_TEST(r->count == 60 + 7);
+  BOOST_TEST(w->snapshots == 1);
+  // The cache moves on (three more pings applied); the heads are now 9
+  // above the kept sequences, 6 above the cache's.
+  w->snap.seqs = {11, 21, 31};
+  w->snap.total = 63;
+  w->tail.total = 9; // what the fake answers above whatever sequences
+  r = t.count({});
+  BOOST_REQUIRE(r);
+  BOOST_TEST(r->count == 60 + 9); // the kept total plus the heads above its sequences
+  BOOST_TEST(r->source == "cache");
+  BOOST_TEST(w->snapshots == 1);
+  BOOST_TEST(w->statements == 2);
+  BOOST_REQUIRE(w->tail_seqs.size() == 2u);
+  BOOST_TEST((w->tail_seqs[1] == std::vector<int64_t>{10, 20, 30}));
+  BOOST_TEST(t.reused() == 1u);
+  // Once it is as old as the setting, the next read takes a snapshot.
+  advance(1s, 100ms);
+  w->tail.total = 6;
+  r = t.count({});
+  BOOST_REQUIRE(r);
+  BOOST_TEST(r->count == 63 + 6);
+  BOOST_TEST(w->snapshots == 2);
+  BOOST_TEST((w->tail_seqs.back() == std::vector<int64_t>{11, 21, 31}));
+  BOOST_TEST(t.reused() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_read_with_a_range_always_takes_a_snapshot) {
+  totals_reuse t{*this};
+  w->buckets = {{100, 5}};
+  BOOST_REQUIRE(t.count({}));
+  auto r = t.count(minutes(100, 101));
+  BOOST_REQUIRE(r);
+  BOOST_TEST(r->count == 5);
+  BOOST_TEST(w->snapshots == 2);
+  BOOST_TEST(t.reused() == 0u);
+}
+
+// A read that fell back (here: the cache claims sequences PostgreSQL does
+// not hold) forgets the kept snapshot: the next read takes a new one.
+BOOST_AUTO_TEST_CASE(a_read_that_fell_back_forgets_the_kept_snapshot) {
+  totals_reuse t{*this};
+  BOOST_REQUIRE(t.count({}));
+  w->tail.consistent = false;
+  w->pg_count = 50;
+  auto r = t.count({});
+  BOOST_REQUIRE(r);
+  BOOST_TEST(r->source == "postgres");
+  BOOST_TEST(t.reused() == 1u); // it took the kept one, and PostgreSQL refused it
+  w->tail.consistent = true;
+  w->tail.total = 1;
+  r = t.count({});
+  BOOST_REQUIRE(r);
+  BOOST_TEST(r->count == 60 + 1);
+  BOOST_TEST(w->snapshots == 2);
+  BOOST_TEST(t.reused() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(every_read_takes_a_snapshot_at_age_zero) {
+  totals_reuse t{*this, 0s};
+  BOOST_REQUIRE(t.count({}));
+  BOOST_REQUIRE(t.count({}));
+  BOOST_TEST(w->snapshots == 2);
+  BOOST_TEST(t.reused() == 0u);
+}
+
+// Rounds for the board are reads of totals: round 2 takes round 1's
+// snapshot, and is still answered only by a statement started after its
+// calls arrived.
+BOOST_AUTO_TEST_CASE(a_round_takes_the_last_rounds_snapshot) {
+  auto b = std::make_shared<counts::count_board>();
+  counts::settings s;
+  s.board = b;
+  auto reader = spawn_reader(s);
+  w->tail_per_read = true;
+  parking p{b, 16};
+  auto now = steady::now();
+  BOOST_REQUIRE(p.park(1, now + 5s, now).ask);
+  caf::anon_send(reader, count_atom::value);
+  drain();
+  auto due = p.take(steady::now());
+  BOOST_REQUIRE(due.answered.size() == 1u);
+  BOOST_TEST(due.answered[0].result->count == 60 + 100);
+  BOOST_REQUIRE(p.park(2, now + 5s, now).ask);
+  caf::anon_send(reader, count_atom::value);
+  drain();
+  BOOST_TEST(w->statements == 1); // within the default round gap
+  advance(1ms, 1ms);
+  due = p.take(steady::now());
+  BOOST_REQUIRE(due.answered.size() == 1u);
+  BOOST_REQUIRE(due.answered[0].result);
+  BOOST_TEST(due.answered[0].result->count == 60 + 200); // round 2's own statement
+  BOOST_TEST(w->snapshots == 1);
+  BOOST_TEST(w->statements == 2);
+  caf::anon_send_exit(reader, caf::exit_reason::user_shutdown);
+  drain();
 }
 
 BOOST_AUTO_TEST_SUITE_END()
