@@ -54,6 +54,12 @@ struct settings {
   size_t max_in_flight = 50000; // unacknowledged events per partition
   caf::timespan interval = std::chrono::milliseconds(500);
   caf::timespan ack_wait = std::chrono::milliseconds(500);
+  // A pass that sent events (and hit no batch limit) lasts at least this
+  // long from its start, waiting for acknowledgements: the pings committed
+  // meanwhile go to Kafka together in the next pass, not one commit per
+  // pass (fewer, larger batches for the broker and the processor). At
+  // most ack_wait. 0: a pass ends when its events are acknowledged.
+  caf::timespan min_pass{0};
   caf::timespan pass_timeout = std::chrono::seconds(10);
   caf::timespan connect_timeout = std::chrono::seconds(2);    // relay's PostgreSQL session
   caf::timespan statement_timeout = std::chrono::seconds(10); // relay's statements

@@ -23,6 +23,12 @@ namespace ping::publisher {
 
 namespace {
 
+// librdkafka's poll timeout for a wait: whole milliseconds, at least 1.
+int poll_ms(std::chrono::steady_clock::duration d) {
+  auto ms = std::chrono::ceil<std::chrono::milliseconds>(d).count();
+  return static_cast<int>(std::clamp<int64_t>(ms, 1, 1000));
+}
+
 struct message_info {
   std::string id;
   int32_t partition;
@@ -546,6 +552,7 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
   }
 
   relay_report pass(const relay_feed& feed) {
+    auto started = std::chrono::steady_clock::now();
     relay_report rep;
     ingest(feed);
     std::string fatal;
@@ -562,10 +569,21 @@ struct relay::impl : RdKafka::DeliveryReportCb, RdKafka::EventCb {
           memory[p].clear(); // another relay sends these
       rep.acked += advance_cursors(feed.full);
       relay_partitions(rep.sent, rep.more, feed.full);
-      // Wait briefly for acknowledgements, then retire what was acked.
+      // Wait briefly for acknowledgements (and, after sending, for the
+      // rest of min_pass), then retire what was acked.
       auto deadline = std::chrono::steady_clock::now() + cfg.ack_wait;
-      while (total_in_flight() > 0 && std::chrono::steady_clock::now() < deadline)
-        producer->poll(5);
+      auto least = rep.sent > 0 && !rep.more ? started + cfg.min_pass : started;
+      for (;;) {
+        auto now = std::chrono::steady_clock::now();
+        if (now >= deadline)
+          break;
+        if (total_in_flight() > 0)
+          producer->poll(5);
+        else if (now < least)
+          producer->poll(poll_ms(least - now));
+        else
+          break;
+      }
       rep.acked += advance_cursors(feed.full);
       if (stalled())
         release_partitions();

@@ -97,6 +97,9 @@ gateway_config::gateway_config()
   add("relay", kafka.max_in_flight, "max-in-flight", "unacknowledged events per partition");
   add("relay", kafka.interval, "interval", "period of relay passes without nudges");
   add("relay", kafka.ack_wait, "ack-wait", "time a pass waits for acknowledgements");
+  add("relay", kafka.min_pass, "min-pass",
+      "a pass that sent events lasts at least this long, so the commits meanwhile go to Kafka "
+      "together (0: it ends when they are acknowledged)");
   add("relay", kafka.pass_timeout, "pass-timeout",
       "deadline of one relay pass (then the relay is replaced)");
   add("relay", kafka.kafka_stall, "kafka-stall",
@@ -184,6 +187,7 @@ gateway_config::gateway_config()
   bound("relay", kafka.max_in_flight, "max-in-flight", 1, 1 << 24);
   bound("relay", kafka.interval, "interval", caf::timespan{1ms}, caf::timespan{1h});
   bound("relay", kafka.ack_wait, "ack-wait", caf::timespan{1ms}, caf::timespan{1h});
+  bound("relay", kafka.min_pass, "min-pass", caf::timespan{0ms}, caf::timespan{1s});
   bound("relay", kafka.pass_timeout, "pass-timeout", caf::timespan{1ms}, caf::timespan{1h});
   bound("relay", kafka.kafka_stall, "kafka-stall", caf::timespan{1ms}, caf::timespan{24h});
   bound("cache", cache.timeout, "timeout", caf::timespan{1ms}, caf::timespan{1min});

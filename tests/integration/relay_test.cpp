@@ -18,7 +18,9 @@
 #include "actors/common/ids.hpp"
 #include "actors/persistence/migrations.hpp"
 #include "actors/persistence/persistence.hpp"
+#include "actors/persistence/sql.hpp"
 #include "actors/publisher/publisher.hpp"
+#include "actors/publisher/relay.hpp"
 #include "tests/support/harness.hpp"
 
 using namespace ping;
@@ -342,6 +344,44 @@ BOOST_AUTO_TEST_CASE(a_lost_last_hand_off_is_found_by_the_periodic_read) {
   store_one_by_one(a, 6, rng);
   BOOST_REQUIRE(a.relayed(dsn, 30s));
   every_ping_once_in_order(dsn, broker.bootstrap());
+}
+
+// A pass that sent events lasts at least `min_pass`, so the commits made
+// meanwhile go to Kafka together in the next; a pass with nothing to send
+// does not wait for it.
+BOOST_AUTO_TEST_CASE(a_pass_that_sent_lasts_at_least_min_pass) {
+  auto s = relay_settings(dsn, broker.bootstrap(), "ping-events", std::chrono::hours(1));
+  s.min_pass = 3s;
+  s.ack_wait = 10s;
+  telemetry::registry reg;
+  publisher::relay r{s, reg};
+  using steady = std::chrono::steady_clock;
+  publisher::relay_feed from_postgres;
+  from_postgres.lost = true; // no hand-offs here: the pass reads the pings from PostgreSQL
+  auto timed = [&r, &from_postgres] {
+    auto started = steady::now();
+    auto rep = r.pass(from_postgres);
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - started);
+    return std::pair{rep, ms.count()};
+  };
+  BOOST_TEST(timed().first.sent == 0); // takes the partitions; nothing to send, no wait
+  pqxx::connection c{dsn};
+  persistence::sql::prepare_writer_statements(c, 3);
+  std::vector<ping_row> rows;
+  for (int i = 0; i < 5; ++i) {
+    rows.push_back(make_row(i, rng));
+    rows.back().partition = 0; // a writer's batch: one partition
+    rows.back().key.clear();
+  }
+  persistence::sql::store_batch(c, rows);
+  auto [sent, took] = timed();
+  BOOST_TEST(sent.sent == 5);
+  BOOST_TEST(sent.in_flight == 0); // acknowledged within the pass
+  BOOST_TEST(took >= 3000);
+  auto [idle, idle_took] = timed();
+  BOOST_TEST(idle.sent == 0);
+  BOOST_TEST(idle_took < 3000);
+  BOOST_TEST(query_int(dsn, outbox_backlog) == 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
