@@ -50,15 +50,25 @@ protected:
   /// bootstrap file that fills `kafka_bootstrap`.
   void add_common(std::string& kafka_bootstrap);
 
+  /// An option's value as --help, describe() and bound() show it. CAF 0.17
+  /// writes a zero duration as "0d"; it reads "0s" here.
+  template <class T>
+  static std::string text_of(const T& value) {
+    if constexpr (std::is_same_v<T, caf::timespan>)
+      if (value.count() == 0)
+        return "0s";
+    return caf::deep_to_string(value);
+  }
+
   template <class T>
   void add(std::string_view category, T& ref, std::string_view name, std::string_view description,
            bool secret = false) {
-    auto shown = secret ? std::string{"(secret)"} : caf::deep_to_string(ref);
+    auto shown = secret ? std::string{"(secret)"} : text_of(ref);
     std::function<void(bool)> set_bool;
     if constexpr (std::is_same_v<T, bool>)
       set_bool = [&ref](bool v) { ref = v; };
     entries_.push_back({std::string{category}, std::string{name}, std::string{description}, shown,
-                        secret, [&ref] { return caf::deep_to_string(ref); }, set_bool});
+                        secret, [&ref] { return text_of(ref); }, set_bool});
     opt_group{custom_options_, category}.add(ref, name, description);
   }
 
@@ -73,8 +83,8 @@ protected:
     auto hi = static_cast<T>(max);
     checks_.push_back([flag, &ref, lo, hi]() -> std::string {
       if (ref < lo || ref > hi)
-        return flag + "=" + caf::deep_to_string(ref) + " is out of bounds ["
-               + caf::deep_to_string(lo) + ", " + caf::deep_to_string(hi) + "]";
+        return flag + "=" + text_of(ref) + " is out of bounds [" + text_of(lo) + ", " + text_of(hi)
+               + "]";
       return {};
     });
   }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The binaries' command line, no services needed: --version shows the
 # version from git; a value out of its bounds, or a bad --log-format, exits
-# 2 with a message naming the option (before anything starts).
+# 2 with a message naming the option (before anything starts); --help shows
+# each default as it is written in a flag.
 #
 #   tests/apps/command_line.sh BUILD_DIR
 #
@@ -51,6 +52,15 @@ expect_exit2 ping-processor "kafka.session-timeout-ms=0 is out of bounds" --kafk
 for bin in ping-gateway ping-processor; do
   expect_exit2 "$bin" "admin.max-connections=0 is out of bounds" --admin.max-connections=0
 done
+# --help shows a zero duration as 0s (CAF writes it 0d), in its bounds
+# message too.
+out=$(timeout 10 "$BUILD_DIR/apps/ping-gateway" --help 2>&1)
+if grep -q "default: 0s   env: PING_POSTGRES_COMMIT_LINGER" <<<"$out" && ! grep -q "default: 0d" <<<"$out"; then
+  pass "ping-gateway --help: zero durations read 0s"
+else
+  fail "ping-gateway --help: $(grep -m1 -A1 commit-linger <<<"$out")"
+fi
+expect_exit2 ping-gateway "relay.min-pass=2s is out of bounds \[0s, 1s\]" --relay.min-pass=2s
 out=$("$BUILD_DIR/apps/pingctl/pingctl" --version 2>&1)
 [[ $out == "pingctl "* ]] && pass "pingctl --version: $out" || fail "pingctl --version: '$out'"
 
