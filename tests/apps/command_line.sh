@@ -55,10 +55,10 @@ done
 # --help shows a zero duration as 0s (CAF writes it 0d), in its bounds
 # message too.
 out=$(timeout 10 "$BUILD_DIR/apps/ping-gateway" --help 2>&1)
-if grep -q "default: 0s   env: PING_POSTGRES_COMMIT_LINGER" <<<"$out" && ! grep -q "default: 0d" <<<"$out"; then
+if grep -q "default: 0s   env: PING_GATEWAY_NUDGE_INTERVAL" <<<"$out" && ! grep -q "default: 0d" <<<"$out"; then
   pass "ping-gateway --help: zero durations read 0s"
 else
-  fail "ping-gateway --help: $(grep -m1 -A1 commit-linger <<<"$out")"
+  fail "ping-gateway --help: $(grep -m1 -A1 nudge-interval <<<"$out")"
 fi
 expect_exit2 ping-gateway "relay.min-pass=2s is out of bounds \[0s, 1s\]" --relay.min-pass=2s
 out=$("$BUILD_DIR/apps/pingctl/pingctl" --version 2>&1)
