@@ -21,7 +21,11 @@
 // while calls keep coming, rounds follow one another without a message
 // from the front-ends. A published round wakes each front-end once
 // (`listen`), which then answers every parked call it covers on its own
-// thread (`count_parking`).
+// thread (`count_parking`). A round wanted within `counts.round-gap` of
+// the last one's start waits for the gap's end, timed on a front-end's
+// event loop (`ask_at`, `take_ask_at`): a busy loop finds the timer due on
+// its next turn, where a timer of the actor system wakes its clock thread
+// and then the reader.
 //
 // Healing: an ask that no round follows (the message lost, a bug), or a
 // round never published, would park calls until their deadline. An ask
@@ -140,6 +144,7 @@ public:
     wanted_ = false;
     asked_ = false;
     begun_at_ = now;
+    ask_at_ = std::nullopt; // a gap's timer not taken yet: this round is the one it was for
     closed_ = caf::none;
     return started_;
   }
@@ -197,16 +202,18 @@ public:
   /// passed: the gateway's timer).
   void wake_all() {
     std::lock_guard<std::mutex> lock{listeners_mtx_};
-    for (auto& [id, fn] : listeners_)
-      fn();
+    for (auto& l : listeners_)
+      l.wake();
   }
 
   /// A front-end's wake-up: called with the listeners' mutex held (it
   /// must only post work to its own thread), not the board's (calls park
-  /// meanwhile). Returns an id for `unlisten`.
-  size_t listen(wake_fn fn) {
+  /// meanwhile). Returns an id for `unlisten`. `keeps_timers`: on each
+  /// wake-up the front-end also takes `take_ask_at()` and, at that time,
+  /// asks for a round from its own event loop (`ask_at`).
+  size_t listen(wake_fn fn, bool keeps_timers = false) {
     std::lock_guard<std::mutex> lock{listeners_mtx_};
-    listeners_.emplace_back(next_listener_, std::move(fn));
+    listeners_.push_back({next_listener_, std::move(fn), keeps_timers});
     return next_listener_++;
   }
 
@@ -214,8 +221,37 @@ public:
   void unlisten(size_t id) {
     std::lock_guard<std::mutex> lock{listeners_mtx_};
     listeners_.erase(std::remove_if(listeners_.begin(), listeners_.end(),
-                                    [id](auto& l) { return l.first == id; }),
+                                    [id](auto& l) { return l.id == id; }),
                      listeners_.end());
+  }
+
+  /// The count reader: the next round waits until `due` (its gap), and a
+  /// front-end that keeps timers is to ask for it then. Returns false, and
+  /// notes nothing, when no listener keeps timers (the reader then times
+  /// the gap itself). A front-end's event loop wakes up for its timer
+  /// anyway while calls keep it busy, where a timer of the actor system's
+  /// wakes its clock thread twice (armed, then due) and then the reader.
+  bool ask_at(clock::time_point due) {
+    {
+      std::lock_guard<std::mutex> lock{listeners_mtx_};
+      auto keeps = std::any_of(listeners_.begin(), listeners_.end(),
+                               [](auto& l) { return l.keeps_timers; });
+      if (!keeps)
+        return false;
+    }
+    {
+      std::lock_guard<std::mutex> lock{mtx_};
+      ask_at_ = due;
+    }
+    wake_all();
+    return true;
+  }
+
+  /// A front-end that keeps timers, on a wake-up: when to ask for a round
+  /// (once: the first front-end to take it keeps the timer).
+  std::optional<clock::time_point> take_ask_at() {
+    std::lock_guard<std::mutex> lock{mtx_};
+    return std::exchange(ask_at_, std::nullopt);
   }
 
   /// Rounds started so far (the last round's number).
@@ -264,8 +300,14 @@ private:
   clock::time_point begun_at_{};
   caf::error closed_; // the count reader is gone
   std::shared_ptr<const published_total> latest_;
+  std::optional<clock::time_point> ask_at_; // a round's gap, timed by a front-end
+  struct listener {
+    size_t id;
+    wake_fn wake;
+    bool keeps_timers;
+  };
   std::mutex listeners_mtx_; // apart: a wake-up's post does not hold up arrivals
-  std::vector<std::pair<size_t, wake_fn>> listeners_;
+  std::vector<listener> listeners_;
   size_t next_listener_ = 1;
 };
 

@@ -99,6 +99,8 @@ struct state {
   // the gap's timer was armed.
   std::optional<caf::actor_clock::time_point> last_round;
   std::optional<caf::actor_clock::time_point> round_timer_after;
+  // The gap's end a front-end was asked to time (count_board::ask_at).
+  std::optional<caf::actor_clock::time_point> round_asked_at;
   size_t reads = 0;            // reads (snapshot, then its one statement) in flight
   bool round_reading = false;  // ...one of them a round (at most one at a time)
   size_t fallbacks = 0;        // per-minute PostgreSQL counts outstanding
@@ -212,8 +214,9 @@ void start_read(self_ptr self);
 
 // A round for the board waits for the next read: one waiting request,
 // however many calls it answers; asked again while one waits, it is that
-// one. Within `round_gap` of the last round's start it waits for a timer
-// (one at a time) instead.
+// one. Within `round_gap` of the last round's start it waits until the gap
+// has passed: a front-end that keeps timers asks again then (the board's
+// ask_at, once per gap), or else a timer of its own (one at a time).
 void want_round(self_ptr self) {
   auto& st = self->state;
   if (!st.cfg.board || st.round_waiting)
@@ -222,6 +225,12 @@ void want_round(self_ptr self) {
     auto due = *st.last_round + st.cfg.round_gap;
     auto now = self->clock().now(); // the actor's clock, as its timers
     if (now < due) {
+      if (st.round_asked_at == due)
+        return;
+      if (!st.round_timer && st.cfg.board->ask_at(due)) {
+        st.round_asked_at = due;
+        return;
+      }
       if (!st.round_timer) {
         st.round_timer = true;
         st.round_timer_after = st.last_round;

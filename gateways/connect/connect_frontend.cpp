@@ -123,13 +123,16 @@ public:
 
   ~counter() { unbind(); }
 
-  // After the server exists: a published round posts a wake-up to it.
+  // After the server exists: a published round posts a wake-up to it. It
+  // keeps the board's timers: a round's gap ends on this event loop.
   void bind(connectrpc::server* server) {
     server_ = server;
-    listener_ = board_->listen([this] {
-      if (!wake_posted_.exchange(true))
-        server_->post([this] { wake(); });
-    });
+    listener_ = board_->listen(
+      [this] {
+        if (!wake_posted_.exchange(true))
+          server_->post([this] { wake(); });
+      },
+      true);
   }
 
   // The board never calls this front-end again.
@@ -167,6 +170,8 @@ private:
 
   void wake() {
     wake_posted_.store(false);
+    if (auto at = board_->take_ask_at())
+      server_->post_at(*at, [this] { ask(true, std::nullopt); });
     auto now = clock::now();
     auto due = parking_.take(now);
     ask(due.ask, due.wake_at);

@@ -1582,6 +1582,16 @@ void server::post(std::function<void()> fn) {
   asio::post(impl_->ioc, std::move(fn));
 }
 
+void server::post_at(std::chrono::steady_clock::time_point at, std::function<void()> fn) {
+  // The timer owns itself through its handler; stop() stops the io_context,
+  // so a timer still pending then never runs `fn`.
+  auto timer = std::make_shared<asio::steady_timer>(impl_->ioc, at);
+  timer->async_wait([timer, fn = std::move(fn)](error_code ec) {
+    if (!ec)
+      fn();
+  });
+}
+
 void server::stop(std::chrono::milliseconds drain) {
   auto& m = *impl_;
   if (!m.started || m.stopped)

@@ -18,11 +18,14 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -1189,4 +1192,44 @@ BOOST_AUTO_TEST_CASE(multiple_io_threads_concurrent_clients) {
   for (auto& t : clients)
     t.join();
   BOOST_TEST(ok.load() == 80);
+}
+
+// ------------------------------------------------------------------ timers
+
+// post_at runs its function on an I/O thread, not before its time; one
+// still pending when the server stops never runs.
+BOOST_AUTO_TEST_CASE(post_at_runs_on_an_io_thread_at_its_time) {
+  echo_fixture f;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<std::chrono::steady_clock::time_point> ran_at;
+  std::thread::id ran_on;
+  const auto at = std::chrono::steady_clock::now() + 50ms;
+  f.srv->post_at(at, [&] {
+    std::lock_guard lock(mu);
+    ran_at = std::chrono::steady_clock::now();
+    ran_on = std::this_thread::get_id();
+    cv.notify_all();
+  });
+  std::atomic<bool> late_ran{false};
+  f.srv->post_at(std::chrono::steady_clock::now() + 1h, [&] { late_ran = true; });
+  {
+    std::unique_lock lock(mu);
+    BOOST_REQUIRE(cv.wait_for(lock, 10s, [&] { return ran_at.has_value(); }));
+  }
+  BOOST_TEST((*ran_at >= at));
+  BOOST_TEST((ran_on != std::this_thread::get_id()));
+  // A time already passed: at once, on the next turn.
+  std::atomic<bool> past_ran{false};
+  f.srv->post_at(std::chrono::steady_clock::now() - 1s, [&] {
+    std::lock_guard lock(mu);
+    past_ran = true;
+    cv.notify_all();
+  });
+  {
+    std::unique_lock lock(mu);
+    BOOST_REQUIRE(cv.wait_for(lock, 10s, [&] { return past_ran.load(); }));
+  }
+  f.srv->stop(0ms);
+  BOOST_TEST(!late_ran.load());
 }

@@ -10,6 +10,7 @@
 #include <set>
 
 #include <caf/all.hpp>
+#include <caf/detail/scope_guard.hpp>
 
 #include "actors/cache/range_plan.hpp"
 #include "actors/common/errors.hpp"
@@ -1069,6 +1070,56 @@ BOOST_AUTO_TEST_CASE(a_round_gap_gathers_the_calls_of_the_gap) {
   BOOST_TEST(gapped_wakes == 2);
   caf::anon_send_exit(reader, caf::exit_reason::user_shutdown);
   drain();
+}
+
+// With a front-end that keeps timers (the Connect front-end's event loop),
+// the gap ends there: the reader arms no timer of the actor system's (whose
+// clock thread wakes twice per timer), the board tells the front-end once
+// when the gap ends, and the front-end's ask then starts the round for
+// every call parked meanwhile.
+BOOST_AUTO_TEST_CASE(a_front_end_that_keeps_timers_ends_the_gap) {
+  auto timed = std::make_shared<counts::count_board>();
+  int timed_wakes = 0;
+  timed->listen([&timed_wakes] { ++timed_wakes; }, true);
+  counts::settings s;
+  s.board = timed;
+  s.round_gap = 10min;
+  auto reader = spawn_reader(s);
+  // Stopped however the case ends (the actor system waits for it).
+  auto stop = caf::detail::make_scope_guard([&] {
+    caf::anon_send_exit(reader, caf::exit_reason::user_shutdown);
+    drain();
+  });
+  parking p{timed, 16};
+  auto now = steady::now();
+  auto first_round = sched->clock().now(); // the test clock moves only when told
+  BOOST_REQUIRE(p.park(1, now + 5s, now).ask);
+  caf::anon_send(reader, count_atom::value);
+  drain(); // round 1 at once: the board was idle
+  BOOST_TEST(w->statements == 1);
+  BOOST_TEST(p.take(steady::now()).answered.size() == 1u);
+  BOOST_TEST(!timed->take_ask_at()); // nothing to time yet
+  auto wakes_before = timed_wakes;
+  for (int i = 2; i <= 4; ++i)
+    if (p.park(i, now + 5s, now).ask)
+      caf::anon_send(reader, count_atom::value);
+  drain();
+  BOOST_TEST(w->statements == 1);              // within the gap: no round yet
+  BOOST_TEST(timed_wakes == wakes_before + 1); // the front-end hears of the gap's end
+  auto at = timed->take_ask_at();
+  BOOST_REQUIRE(at.has_value());
+  BOOST_TEST((*at == first_round + 10min));
+  BOOST_TEST(!timed->take_ask_at()); // one front-end keeps it
+  BOOST_TEST(pending_timers().dues.count(first_round + 10min) == 0u);
+  caf::anon_send(reader, count_atom::value); // an ask before the gap's end: still one timer
+  drain();
+  BOOST_TEST(!timed->take_ask_at());
+  advance(11min, 1min);
+  BOOST_TEST(w->statements == 1);            // no timer of the reader's ended the gap
+  caf::anon_send(reader, count_atom::value); // the front-end's timer
+  drain();
+  BOOST_TEST(w->statements == 2); // one round for the three
+  BOOST_TEST(p.take(steady::now()).answered.size() == 3u);
 }
 
 // Two reads in flight (counts.max-reads = 2): requests that arrive while

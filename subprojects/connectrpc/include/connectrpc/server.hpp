@@ -260,6 +260,13 @@ public:
   /// threads. `fn` must not block.
   void post(std::function<void()> fn);
 
+  /// Runs `fn` on an I/O thread once the steady clock has reached `at` (a
+  /// timer of the event loop: a busy loop finds it due on its next turn,
+  /// no other thread wakes up for it). Thread-safe; valid after start();
+  /// `fn` never runs once stop() has joined the threads. `fn` must not
+  /// block.
+  void post_at(std::chrono::steady_clock::time_point at, std::function<void()> fn);
+
   struct impl;
 
 private:
